@@ -1,0 +1,40 @@
+/** Where something is in a user's file. line and col are 1-based. */
+export interface SourceLoc {
+  file?: string;
+  line?: number;
+  col?: number;
+}
+
+/**
+ * The one error type every stage throws for bad input. The CLI prints it as a single line
+ * `file:line:col: error: message` and exits with `exitCode`; it never shows a stack trace.
+ */
+export class ChaiqError extends Error {
+  constructor(message: string, public loc: SourceLoc = {}, public exitCode = 1) {
+    super(message);
+    this.name = 'ChaiqError';
+  }
+}
+
+export function formatLoc(loc: SourceLoc): string {
+  if (!loc.file) return '';
+  let s = loc.file;
+  if (loc.line !== undefined) {
+    s += `:${loc.line}`;
+    if (loc.col !== undefined) s += `:${loc.col}`;
+  }
+  return s;
+}
+
+/** `file:line:col: error: message`, or `error: message` without a file. */
+export function formatError(e: ChaiqError, severity: 'error' | 'warning' = 'error'): string {
+  const where = formatLoc(e.loc);
+  return `${where ? where + ': ' : ''}${severity}: ${e.message}`;
+}
+
+/** Warnings go through one sink so the CLI decides where they land (stderr, a list, nowhere). */
+export type WarnFn = (message: string, loc?: SourceLoc) => void;
+export const warnToStderr: WarnFn = (message, loc = {}) => {
+  const where = formatLoc(loc);
+  process.stderr.write(`${where ? where + ': ' : ''}warning: ${message}\n`);
+};

@@ -1,0 +1,38 @@
+import type { LayerNode } from '../graph/types';
+import type { Tensor } from '../tensor';
+import type { WarnFn } from '../errors';
+
+export type QuantMode = 'Xilinx' | 'DynamicFixed';
+
+/** How the CHaiDNN runtime executes a layer type (chaidnn-semantics §3.1, §3.6). */
+export type ChaiRole = 'hw' | 'sw' | 'unsupported';
+
+export interface ForwardContext {
+  warn: WarnFn;
+  /** set by the executor: run heavy kernels on this many threads */
+  threads?: number;
+}
+
+/**
+ * Everything chaiq knows about one Caffe layer type, in one place (one file per type under
+ * src/layers/, collected by src/layers/registry.ts).
+ */
+export interface LayerDef {
+  type: string;
+  /** other type strings meaning the same layer (Ristretto `ConvolutionRistretto`, ...) */
+  aliases?: string[];
+  chaidnn: ChaiRole;
+  /**
+   * The precision_param fields this type must carry in each mode (seed doc table; docs §3.1, §3.6).
+   * Empty list: the type gets no block in that mode. Order does not matter (the printer sorts by field number).
+   */
+  precision: Record<QuantMode, readonly string[]>;
+  /** output shapes from input shapes, with Caffe's exact rules; throws ChaiqError for impossible params */
+  shape(node: LayerNode, bottoms: number[][]): number[][];
+  /** number of trainable values (weights + biases + ...), given the bottom shapes */
+  params?(node: LayerNode, bottoms: number[][]): number;
+  /** multiply-accumulates for one forward pass */
+  macs?(node: LayerNode, bottoms: number[][], tops: number[][]): number;
+  /** float forward with Caffe's exact semantics */
+  forward?(node: LayerNode, bottoms: Tensor[], ctx: ForwardContext): Tensor[] | Promise<Tensor[]>;
+}
