@@ -1,0 +1,125 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { ChaiqError } from '../errors';
+import type { Tensor } from '../tensor';
+import { numel } from '../tensor';
+
+/**
+ * NumPy .npy (format v1/v2/v3) for C-order arrays. Reads float32/float64 and (u)int8/16/32 (converted to
+ * float32); writes float32. Fortran order is refused.
+ */
+const MAGIC = '\x93NUMPY';
+
+export function decodeNpy(buf: Buffer, file = '<npy>'): Tensor {
+  if (buf.length < 10 || buf.toString('latin1', 0, 6) !== MAGIC) throw new ChaiqError('not a .npy file (bad magic)', { file });
+  const major = buf[6];
+  let hlen: number;
+  let off: number;
+  if (major === 1) {
+    hlen = buf.readUInt16LE(8);
+    off = 10;
+  } else if (major === 2 || major === 3) {
+    hlen = buf.readUInt32LE(8);
+    off = 12;
+  } else throw new ChaiqError(`unsupported .npy version ${major}`, { file });
+  if (off + hlen > buf.length) throw new ChaiqError('truncated .npy header', { file });
+  const header = buf.toString(major === 3 ? 'utf8' : 'latin1', off, off + hlen);
+  const descr = /'descr'\s*:\s*'([^']*)'/.exec(header);
+  const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header);
+  const shapeM = /'shape'\s*:\s*\(([^)]*)\)/.exec(header);
+  if (!descr || !fortran || !shapeM) throw new ChaiqError(`bad .npy header: ${header.trim()}`, { file });
+  if (fortran[1] === 'True') throw new ChaiqError('Fortran-order .npy arrays are not supported; save with C order', { file });
+  const shape = shapeM[1]
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map((s) => Number(s.replace(/L$/, '')));
+  if (shape.some((d) => !Number.isInteger(d) || d < 0)) throw new ChaiqError(`bad .npy shape (${shapeM[1]})`, { file });
+  const n = numel(shape);
+  const d = descr[1];
+  const bodyOff = off + hlen;
+  const m = /^([<>|=])([fiub])(\d+)$/.exec(d);
+  if (!m) throw new ChaiqError(`unsupported .npy dtype '${d}' (want float32/float64)`, { file });
+  const [, endian, kind, sizeS] = m;
+  const size = Number(sizeS);
+  if (buf.length < bodyOff + n * size) throw new ChaiqError(`truncated .npy data: shape (${shape}) needs ${n * size} bytes`, { file });
+  const big = endian === '>';
+  const out = new Float32Array(n);
+  const rd = readerFor(kind, size, big);
+  if (!rd) throw new ChaiqError(`unsupported .npy dtype '${d}' (want float32/float64)`, { file });
+  for (let i = 0; i < n; i++) out[i] = rd(buf, bodyOff + i * size);
+  return { shape, data: out };
+}
+
+function readerFor(kind: string, size: number, big: boolean): ((b: Buffer, o: number) => number) | undefined {
+  if (kind === 'f' && size === 4) return big ? (b, o) => b.readFloatBE(o) : (b, o) => b.readFloatLE(o);
+  if (kind === 'f' && size === 8) return big ? (b, o) => b.readDoubleBE(o) : (b, o) => b.readDoubleLE(o);
+  if (kind === 'u' && size === 1) return (b, o) => b[o];
+  if (kind === 'i' && size === 1) return (b, o) => b.readInt8(o);
+  if (kind === 'b' && size === 1) return (b, o) => b[o];
+  if (kind === 'u' && size === 2) return big ? (b, o) => b.readUInt16BE(o) : (b, o) => b.readUInt16LE(o);
+  if (kind === 'i' && size === 2) return big ? (b, o) => b.readInt16BE(o) : (b, o) => b.readInt16LE(o);
+  if (kind === 'u' && size === 4) return big ? (b, o) => b.readUInt32BE(o) : (b, o) => b.readUInt32LE(o);
+  if (kind === 'i' && size === 4) return big ? (b, o) => b.readInt32BE(o) : (b, o) => b.readInt32LE(o);
+  return undefined;
+}
+
+/** float32 little-endian, C order; v1 header unless it does not fit (then v2). */
+export function encodeNpy(t: Tensor): Buffer {
+  const shapeStr = t.shape.length === 1 ? `(${t.shape[0]},)` : `(${t.shape.join(', ')})`;
+  let dict = `{'descr': '<f4', 'fortran_order': False, 'shape': ${shapeStr}, }`;
+  let pre = 10;
+  let total = pre + dict.length + 1;
+  let pad = (64 - (total % 64)) % 64;
+  let hlen = dict.length + pad + 1;
+  let major = 1;
+  if (hlen > 0xffff) {
+    major = 2;
+    pre = 12;
+    total = pre + dict.length + 1;
+    pad = (64 - (total % 64)) % 64;
+    hlen = dict.length + pad + 1;
+  }
+  dict = dict + ' '.repeat(pad) + '\n';
+  const body = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  const head = Buffer.alloc(pre);
+  head.write(MAGIC, 0, 'latin1');
+  head[6] = major;
+  head[7] = 0;
+  if (major === 1) head.writeUInt16LE(hlen, 8);
+  else head.writeUInt32LE(hlen, 8);
+  // body is little-endian on every platform Node runs on in practice; guard anyway
+  const le = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+  let bytes = body;
+  if (!le) {
+    bytes = Buffer.alloc(t.data.length * 4);
+    for (let i = 0; i < t.data.length; i++) bytes.writeFloatLE(t.data[i], i * 4);
+  }
+  return Buffer.concat([head, Buffer.from(dict, 'latin1'), bytes]);
+}
+
+export function readNpy(file: string): Tensor {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file);
+  } catch (e) {
+    throw new ChaiqError(`cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file });
+  }
+  return decodeNpy(buf, file);
+}
+
+/** Writes atomically: a temp file beside the target, then rename. */
+export function writeNpy(file: string, t: Tensor): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  try {
+    fs.writeFileSync(tmp, encodeNpy(t));
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    try {
+      fs.unlinkSync(tmp);
+    } catch {
+      /* nothing to clean */
+    }
+    throw new ChaiqError(`cannot write: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file });
+  }
+}
