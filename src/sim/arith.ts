@@ -1,0 +1,475 @@
+/**
+ * CHaiDNN's fixed-point arithmetic as pure functions on typed arrays (chaidnn-semantics §3.2–§3.5).
+ * Integers travel as Int32Array; float intermediates that CHaiDNN computes in C `float` are rounded
+ * to float32 with Math.fround at the same steps, so results are bit-exact against a float32 reference.
+ */
+
+/** QUANT_PREC_SHIFT (hw_settings.h): the requant multiplier and the bias live at 2^22 (§3.3). */
+export const QUANT_PREC_SHIFT = 22;
+/** The HW reads the multiplier as ap_uint<24>. */
+export const MULT_LIMIT = 2 ** 24;
+/** 18-bit partial-sum staging words (sat_24to18bit / add_sat). */
+export const PSUM18_MIN = -131072;
+export const PSUM18_MAX = 131071;
+/** loadsf_avg_pool: bias_fbits = 16. */
+export const AVG_POOL_SHIFT = 16;
+
+const f32 = Math.fround;
+const TWO22 = 2 ** 22;
+const TWO21 = 2 ** 21;
+const SAFE = 2 ** 52;
+
+/** C round(): half away from zero. */
+export function roundHalfAway(x: number): number {
+  return x < 0 ? -Math.round(-x) : Math.round(x);
+}
+
+/** Largest magnitude of the symmetric quantization range: 2^(bw-1)-1 (127, 31). */
+export function qmax(bw: number): number {
+  return 2 ** (bw - 1) - 1;
+}
+
+/** Asymmetric saturation after compute (saturation_fun): [-2^(bw-1), 2^(bw-1)-1]. */
+export function saturate(y: number, bw: number): number {
+  const hi = 2 ** (bw - 1) - 1;
+  const lo = -(2 ** (bw - 1));
+  return y > hi ? hi : y < lo ? lo : y;
+}
+
+/** sf(th, bw) = th/(2^(bw-1)-1), held in a C float (§3.2). */
+export function scaleFactor(th: number, bw: number): number {
+  return f32(th / qmax(bw));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Xilinx (threshold) mode
+
+/**
+ * Trim2FixedPoint_Offline (§3.3): q = round(clamp(d, ±th)/sf), C round(), float division.
+ * th == 0 gives 0 (the clamp leaves nothing). Used for the network input, weights and bias.
+ */
+export function quantizeXilinx(x: ArrayLike<number>, th: number, bw: number, out?: Int32Array): Int32Array {
+  const n = x.length;
+  const q = out ?? new Int32Array(n);
+  const thf = f32(th);
+  if (thf === 0) {
+    q.fill(0);
+    return q;
+  }
+  const sf = scaleFactor(thf, bw);
+  const m = qmax(bw);
+  for (let i = 0; i < n; i++) {
+    let d = x[i];
+    if (d > thf) d = thf;
+    else if (d < -thf) d = -thf;
+    let v = roundHalfAway(f32(d / sf));
+    if (v > m) v = m;
+    else if (v < -m) v = -m;
+    q[i] = v;
+  }
+  return q;
+}
+
+/**
+ * The SW→HW format converter (xi_format_converter_top.cpp `pack`): q = floor(clamp(f,±th)·(1/sf) + 0.5),
+ * i.e. round half UP, used where a float (ARM) layer feeds a HW layer.
+ */
+export function quantizeXilinxPack(x: ArrayLike<number>, th: number, bw: number, out?: Int32Array): Int32Array {
+  const n = x.length;
+  const q = out ?? new Int32Array(n);
+  const thf = f32(th);
+  if (thf === 0) {
+    q.fill(0);
+    return q;
+  }
+  const inv = f32(1 / scaleFactor(thf, bw));
+  const m = qmax(bw);
+  for (let i = 0; i < n; i++) {
+    let d = x[i];
+    if (d > thf) d = thf;
+    else if (d < -thf) d = -thf;
+    let v = Math.floor(f32(f32(d * inv) + 0.5));
+    if (v > m) v = m;
+    else if (v < -m) v = -m;
+    q[i] = v;
+  }
+  return q;
+}
+
+/** Weights per output channel c (loadConvWgtsTXT): q = Trim2FixedPoint_Offline(w, bwParams, thParams[c]). */
+export function quantizeWeightsXilinx(w: Float32Array | number[], outC: number, thParams: ArrayLike<number>, bwParams: number): Int32Array {
+  const per = w.length / outC;
+  const q = new Int32Array(w.length);
+  for (let c = 0; c < outC; c++) {
+    const seg = q.subarray(c * per, (c + 1) * per);
+    const src = Array.isArray(w) ? w.slice(c * per, (c + 1) * per) : w.subarray(c * per, (c + 1) * per);
+    quantizeXilinx(src, thParams[c], bwParams, seg);
+  }
+  return q;
+}
+
+/** Bias at the OUTPUT scale (loadConvBiasTXT): b_q = round(clamp(b,±thOut)/sfOut); the HW adds b_q·2^22. */
+export function quantizeBiasXilinx(b: ArrayLike<number>, thOut: number, bwOut: number): Int32Array {
+  return quantizeXilinx(b, thOut, bwOut);
+}
+
+/**
+ * Per-channel requant multiplier S[c] = round(sf_w[c]·sf_in/sf_out·2^22), each factor a C float (§3.3).
+ * Values ≥ 2^24 do not fit the HW's ap_uint<24>; they are returned as computed and listed in `overflow`.
+ */
+export function requantMultipliers(
+  thParams: ArrayLike<number>, bwParams: number, thIn: number, bwIn: number, thOut: number, bwOut: number,
+): { S: Float64Array; overflow: number[] } {
+  const sfIn = scaleFactor(thIn, bwIn);
+  const sfOut = scaleFactor(thOut, bwOut);
+  const S = new Float64Array(thParams.length);
+  const overflow: number[] = [];
+  for (let c = 0; c < thParams.length; c++) {
+    const sfW = scaleFactor(thParams[c], bwParams);
+    const m = sfOut === 0 ? 0 : f32(f32(f32(sfW * sfIn) / sfOut) * TWO22);
+    S[c] = roundHalfAway(m);
+    if (S[c] >= MULT_LIMIT) overflow.push(c);
+  }
+  return { S, overflow };
+}
+
+/** sign(t)·((|t| + 2^(shift-1)) >> shift) for an exact integer t held in a double (|t| < 2^52). */
+function roundShift(t: number, shift: number): number {
+  if (shift <= 0) return t * 2 ** -shift;
+  const p = 2 ** shift;
+  const h = 2 ** (shift - 1);
+  return t >= 0 ? Math.floor((t + h) / p) : -Math.floor((-t + h) / p);
+}
+
+function roundShiftBig(t: bigint, shift: number): number {
+  if (shift <= 0) return Number(t << BigInt(-shift));
+  const h = 1n << BigInt(shift - 1);
+  const s = BigInt(shift);
+  return t >= 0n ? Number((t + h) >> s) : -Number((-t + h) >> s);
+}
+
+/**
+ * Xilinx requant of one output channel's accumulators:
+ * t = acc·S + b_q·2^22; y = sat_bw(sign(t)·((|t|+2^21)>>22)); ReLU (fused) after saturation.
+ * Exact: double arithmetic while |t| < 2^52, BigInt beyond.
+ */
+export function requantXilinx(acc: ArrayLike<number>, S: number, bq: number, bw: number, relu: boolean, out: Int32Array, outOff = 0): void {
+  const n = acc.length;
+  const bterm = bq * TWO22;
+  for (let i = 0; i < n; i++) {
+    const a = acc[i];
+    let y: number;
+    if (Math.abs(a) * S + Math.abs(bterm) < SAFE) {
+      const t = a * S + bterm;
+      y = t >= 0 ? Math.floor((t + TWO21) / TWO22) : -Math.floor((-t + TWO21) / TWO22);
+    } else {
+      y = roundShiftBig(BigInt(a) * BigInt(S) + BigInt(bterm), QUANT_PREC_SHIFT);
+    }
+    y = saturate(y, bw);
+    if (relu && y < 0) y = 0;
+    out[outOff + i] = y;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// DynamicFixed (bw/fl) mode, §3.4
+
+/** Trim2FixedPoint(d, bw, fl, ROUND_NEAREST) as the integer q = round(clamp(d)·2^fl), range [-2^(bw-1), 2^(bw-1)-1]. */
+export function quantizeDynamicFixed(x: ArrayLike<number>, bw: number, fl: number, out?: Int32Array): Int32Array {
+  const n = x.length;
+  const q = out ?? new Int32Array(n);
+  const p = 2 ** fl;
+  const hi = 2 ** (bw - 1) - 1;
+  const lo = -(2 ** (bw - 1));
+  const maxv = hi * 2 ** -fl;
+  const minv = lo * 2 ** -fl;
+  for (let i = 0; i < n; i++) {
+    let d = x[i];
+    if (d > maxv) d = maxv;
+    else if (d < minv) d = minv;
+    let v = roundHalfAway(d * p); // scaling a float by 2^fl is exact
+    if (v > hi) v = hi;
+    else if (v < lo) v = lo;
+    q[i] = v;
+  }
+  return q;
+}
+
+/** Trim2FixedPoint as a float value (the dequantized result). */
+export function trim2FixedPoint(d: number, bw: number, fl: number): number {
+  return quantizeDynamicFixed([d], bw, fl)[0] * 2 ** -fl;
+}
+
+/**
+ * DynamicFixed bias: Trim2FixedPoint(b, opBw, opFl), then ConvertToFP(·, ipFl+wtFl) = (int)(b·2^fbits),
+ * a C cast that truncates. The result is added to the accumulator directly.
+ */
+export function quantizeBiasDynamicFixed(b: ArrayLike<number>, opBw: number, opFl: number, ipFl: number, wtFl: number): Int32Array {
+  const out = new Int32Array(b.length);
+  const p = 2 ** (ipFl + wtFl);
+  for (let i = 0; i < b.length; i++) out[i] = Math.trunc(trim2FixedPoint(b[i], opBw, opFl) * p);
+  return out;
+}
+
+/**
+ * DynamicFixed requant: t = acc + bias; shift = ipFl+wtFl-opFl; y = sign(t)·((|t| + 2^(shift-1)) >> shift)
+ * (shift ≤ 0: a left shift), saturated to the output bw; ReLU after saturation.
+ */
+export function requantDynamicFixed(acc: ArrayLike<number>, biasInt: number, shift: number, bw: number, relu: boolean, out: Int32Array, outOff = 0): void {
+  for (let i = 0; i < acc.length; i++) {
+    const t = acc[i] + biasInt;
+    let y = Math.abs(t) * 2 ** Math.max(0, -shift) < SAFE ? roundShift(t, shift) : roundShiftBig(BigInt(t), shift);
+    y = saturate(y, bw);
+    if (relu && y < 0) y = 0;
+    out[outOff + i] = y;
+  }
+}
+
+/** Re-express DynamicFixed integers of `flFrom` fraction bits at `flTo` (rounding shift) and saturate. */
+export function rescaleDynamicFixed(q: Int32Array, flFrom: number, flTo: number, bw: number): Int32Array {
+  if (flFrom === flTo) return q;
+  const out = new Int32Array(q.length);
+  requantDynamicFixed(q, 0, flFrom - flTo, bw, false, out);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Integer convolution
+
+export interface ConvGeom {
+  inC: number; inH: number; inW: number;
+  outC: number; outH: number; outW: number;
+  kH: number; kW: number;
+  strideH: number; strideW: number;
+  padH: number; padW: number;
+  dilH: number; dilW: number;
+  group: number;
+}
+
+export function convOutSize(inSize: number, k: number, pad: number, stride: number, dil: number): number {
+  return Math.floor((inSize + 2 * pad - (dil * (k - 1) + 1)) / stride) + 1;
+}
+
+/**
+ * Exact integer accumulators of a (grouped, dilated) convolution for one image:
+ * acc[oc, oh, ow] = Σ_{ic,kh,kw} x[ic, ..]·w[oc, ic, kh, kw], returned as Float64Array (integers, exact < 2^53).
+ * With `psum18` the running sum is saturated to 18 bits after EVERY add, in the order
+ * ic (within the group) → kh → kw ("channel-major running sum with saturating add").
+ */
+export function convAccumulate(x: Int32Array, w: Int32Array, g: ConvGeom, psum18 = false): Float64Array {
+  const { inC, inH, inW, outC, outH, outW, kH, kW, strideH, strideW, padH, padW, dilH, dilW, group } = g;
+  const icPer = inC / group;
+  const ocPer = outC / group;
+  const plane = outH * outW;
+  const acc = new Float64Array(outC * plane);
+  for (let oc = 0; oc < outC; oc++) {
+    const gi = Math.floor(oc / ocPer);
+    const a = acc.subarray(oc * plane, (oc + 1) * plane);
+    for (let icl = 0; icl < icPer; icl++) {
+      const ic = gi * icPer + icl;
+      const xoff = ic * inH * inW;
+      for (let kh = 0; kh < kH; kh++) {
+        for (let kw = 0; kw < kW; kw++) {
+          const wv = w[((oc * icPer + icl) * kH + kh) * kW + kw];
+          if (wv === 0 && !psum18) continue;
+          for (let oh = 0; oh < outH; oh++) {
+            const ih = oh * strideH - padH + kh * dilH;
+            const rowValid = ih >= 0 && ih < inH;
+            const xrow = xoff + ih * inW;
+            const arow = oh * outW;
+            for (let ow = 0; ow < outW; ow++) {
+              const iw = ow * strideW - padW + kw * dilW;
+              const xv = rowValid && iw >= 0 && iw < inW ? x[xrow + iw] : 0;
+              if (psum18) {
+                let s = a[arow + ow] + wv * xv;
+                if (s > PSUM18_MAX) s = PSUM18_MAX;
+                else if (s < PSUM18_MIN) s = PSUM18_MIN;
+                a[arow + ow] = s;
+              } else if (xv !== 0) {
+                a[arow + ow] += wv * xv;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return acc;
+}
+
+/** Full Xilinx-mode conv on one image: accumulate, then requant channel by channel. */
+export function convXilinx(
+  x: Int32Array, w: Int32Array, bq: Int32Array | null, S: ArrayLike<number>, g: ConvGeom,
+  bwOut: number, relu: boolean, psum18 = false,
+): Int32Array {
+  const acc = convAccumulate(x, w, g, psum18);
+  const plane = g.outH * g.outW;
+  const out = new Int32Array(acc.length);
+  for (let c = 0; c < g.outC; c++) {
+    requantXilinx(acc.subarray(c * plane, (c + 1) * plane), S[c], bq ? bq[c] : 0, bwOut, relu, out, c * plane);
+  }
+  return out;
+}
+
+/** Full DynamicFixed conv on one image. */
+export function convDynamicFixed(
+  x: Int32Array, w: Int32Array, biasInt: Int32Array | null, shift: number, g: ConvGeom,
+  bwOut: number, relu: boolean, psum18 = false,
+): Int32Array {
+  const acc = convAccumulate(x, w, g, psum18);
+  const plane = g.outH * g.outW;
+  const out = new Int32Array(acc.length);
+  for (let c = 0; c < g.outC; c++) {
+    requantDynamicFixed(acc.subarray(c * plane, (c + 1) * plane), biasInt ? biasInt[c] : 0, shift, bwOut, relu, out, c * plane);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pooling, Eltwise, ReLU, Concat in the integer domain
+
+export interface PoolGeom {
+  C: number; inH: number; inW: number; outH: number; outW: number;
+  kH: number; kW: number; strideH: number; strideW: number; padH: number; padW: number;
+}
+
+/** Caffe's pooling output size (ceil mode, last window must start inside the padded image). */
+export function poolOutSize(inSize: number, k: number, pad: number, stride: number): number {
+  let o = Math.ceil((inSize + 2 * pad - k) / stride) + 1;
+  if (pad > 0 && (o - 1) * stride >= inSize + pad) o--;
+  return o;
+}
+
+/** MAX pooling on integers: the max over the window clipped to the image (Caffe semantics; exact). */
+export function maxPoolInt(x: Int32Array, g: PoolGeom): Int32Array {
+  const { C, inH, inW, outH, outW, kH, kW, strideH, strideW, padH, padW } = g;
+  const out = new Int32Array(C * outH * outW);
+  for (let c = 0; c < C; c++) {
+    const xo = c * inH * inW;
+    for (let oh = 0; oh < outH; oh++) {
+      const h0 = Math.max(oh * strideH - padH, 0);
+      const h1 = Math.min(oh * strideH - padH + kH, inH);
+      for (let ow = 0; ow < outW; ow++) {
+        const w0 = Math.max(ow * strideW - padW, 0);
+        const w1 = Math.min(ow * strideW - padW + kW, inW);
+        let m = -Infinity;
+        for (let h = h0; h < h1; h++) for (let w = w0; w < w1; w++) if (x[xo + h * inW + w] > m) m = x[xo + h * inW + w];
+        out[(c * outH + oh) * outW + ow] = m === -Infinity ? 0 : m;
+      }
+    }
+  }
+  return out;
+}
+
+/** The avg-pool multiplier A = (short)((1/(kH·kW))·2^16), truncated by the C cast (loadsf_avg_pool). */
+export function avgPoolMultiplier(kH: number, kW: number): number {
+  return Math.trunc(f32(f32(1 / f32(kH * kW)) * 2 ** AVG_POOL_SHIFT));
+}
+
+/**
+ * AVE pooling as CHaiDNN runs it (OPCODE_AVRPOOL2CONV): a depthwise conv with all-ones weights,
+ * the window sum s over the padded input (padding and out-of-image taps are 0), then
+ * y = sat(sign(t)·((|t| + 2^15) >> 16)), t = s·A. The divisor is always kH·kW (Caffe clips it at borders).
+ * `extraShift` (DynamicFixed fl_in − fl_out) is added to the shift.
+ */
+export function avePoolInt(x: Int32Array, g: PoolGeom, bwOut: number, extraShift = 0): Int32Array {
+  const { C, inH, inW, outH, outW, kH, kW, strideH, strideW, padH, padW } = g;
+  const A = avgPoolMultiplier(kH, kW);
+  const out = new Int32Array(C * outH * outW);
+  for (let c = 0; c < C; c++) {
+    const xo = c * inH * inW;
+    for (let oh = 0; oh < outH; oh++) {
+      const h0 = Math.max(oh * strideH - padH, 0);
+      const h1 = Math.min(oh * strideH - padH + kH, inH);
+      for (let ow = 0; ow < outW; ow++) {
+        const w0 = Math.max(ow * strideW - padW, 0);
+        const w1 = Math.min(ow * strideW - padW + kW, inW);
+        let s = 0;
+        for (let h = h0; h < h1; h++) for (let w = w0; w < w1; w++) s += x[xo + h * inW + w];
+        out[(c * outH + oh) * outW + ow] = saturate(roundShift(s * A, AVG_POOL_SHIFT + extraShift), bwOut);
+      }
+    }
+  }
+  return out;
+}
+
+/** Eltwise SUM in HW: a plain saturating integer add, no rescale (§3.3); ReLU after saturation when fused. */
+export function eltwiseAddInt(inputs: Int32Array[], bw: number, relu = false): Int32Array {
+  const n = inputs[0].length;
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (const a of inputs) s += a[i];
+    s = saturate(s, bw);
+    out[i] = relu && s < 0 ? 0 : s;
+  }
+  return out;
+}
+
+export function reluInt(x: Int32Array): Int32Array {
+  const out = new Int32Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = x[i] > 0 ? x[i] : 0;
+  return out;
+}
+
+/** Concat along channels (axis 1) for one image: CHaiDNN deletes it, producers write one buffer. */
+export function concatInt(inputs: Int32Array[]): Int32Array {
+  let n = 0;
+  for (const a of inputs) n += a.length;
+  const out = new Int32Array(n);
+  let off = 0;
+  for (const a of inputs) {
+    out.set(a, off);
+    off += a.length;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// BatchNorm + Scale folding (§3.5) and DynamicFixed weight fraction bits
+
+/**
+ * Folds in-place BN (+Scale) into conv weights: S = gamma/sqrt(var+eps); W' = W·S; b' = S(b−mean)+beta,
+ * with mean/var divided by the BN moving-average factor blobs[2][0] (0 → factor 0, as Caffe).
+ */
+export function foldBatchNorm(
+  W: Float32Array, b: Float32Array | null, outC: number,
+  bn: { mean: ArrayLike<number>; variance: ArrayLike<number>; factor: number; eps: number } | null,
+  scale: { gamma: ArrayLike<number>; beta: ArrayLike<number> | null } | null,
+): { W: Float32Array; b: Float32Array } {
+  const per = W.length / outC;
+  const W2 = new Float32Array(W.length);
+  const b2 = new Float32Array(outC);
+  const f = bn ? (bn.factor === 0 ? 0 : 1 / bn.factor) : 1;
+  for (let c = 0; c < outC; c++) {
+    const mean = bn ? bn.mean[c] * f : 0;
+    const v = bn ? bn.variance[c] * f : 1;
+    const inv = bn ? 1 / Math.sqrt(v + bn.eps) : 1;
+    const gamma = scale ? scale.gamma[c] : 1;
+    const beta = scale && scale.beta ? scale.beta[c] : 0;
+    const s = gamma * inv;
+    for (let i = 0; i < per; i++) W2[c * per + i] = W[c * per + i] * s;
+    b2[c] = s * ((b ? b[c] : 0) - mean) + beta;
+  }
+  return { W: W2, b: b2 };
+}
+
+/** DynamicFixed wt_fl after folding (§3.5): bw − int_bits; int_bits = 1 if max<1, 2 if max==1, else ceil(|log2 max|)+1. */
+export function foldedWeightFl(W: ArrayLike<number>, bw: number): number {
+  let m = 0;
+  for (let i = 0; i < W.length; i++) m = Math.max(m, Math.abs(W[i]));
+  const intBits = m < 1 ? 1 : m === 1 ? 2 : Math.ceil(Math.abs(Math.log2(m))) + 1;
+  return bw - intBits;
+}
+
+/** getAbsMaxPerFilter: th[o] = max|W[o,...]| (the fallback when th_params are absent). */
+export function absMaxPerFilter(W: ArrayLike<number>, outC: number): Float32Array {
+  const per = W.length / outC;
+  const th = new Float32Array(outC);
+  for (let c = 0; c < outC; c++) {
+    let m = 0;
+    for (let i = 0; i < per; i++) m = Math.max(m, Math.abs(W[c * per + i]));
+    th[c] = m;
+  }
+  return th;
+}
