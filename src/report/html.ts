@@ -1,0 +1,146 @@
+/**
+ * The per-layer quantization report: one self-contained HTML file (inline SVG, no scripts, no network).
+ * Per layer: the activation histogram (log scale) with the chosen threshold and the clipped fraction,
+ * per-channel weight ranges with their th_params, and an SQNR bar chart across layers, worst highlighted —
+ * the analysis the Hailo and Vitis guides ask users to do by hand.
+ */
+export interface ReportHistogram {
+  /** histogram of |x| over [0, max] in equal bins */
+  counts: number[];
+  max: number;
+}
+
+export interface ReportLayer {
+  name: string;
+  type: string;
+  thIn?: number;
+  thOut?: number;
+  flIn?: number;
+  flOut?: number;
+  method?: string;
+  histogram?: ReportHistogram;
+  /** fraction of calibration values with |x| > thOut */
+  clippedFraction?: number;
+  /** per output channel min and max of the weights */
+  weightMin?: number[];
+  weightMax?: number[];
+  thParams?: number[];
+  sqnrDb?: number;
+  cosine?: number;
+  saturation?: number;
+}
+
+export interface ReportData {
+  title: string;
+  subtitle?: string;
+  /** rows of the summary table, e.g. [['float top-1', '99.1 %'], ...] */
+  summary?: [string, string][];
+  layers: ReportLayer[];
+}
+
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const num = (x: number | undefined, d = 4) => (x === undefined || Number.isNaN(x) ? '–' : Math.abs(x) >= 1e4 || (x !== 0 && Math.abs(x) < 1e-3) ? x.toExponential(2) : x.toFixed(d).replace(/\.?0+$/, '') || '0');
+
+function histogramSvg(h: ReportHistogram, th: number | undefined): string {
+  const W = 560;
+  const H = 160;
+  const pad = 28;
+  const n = h.counts.length;
+  const logMax = Math.log10(1 + Math.max(1, ...h.counts));
+  const bw = (W - pad - 8) / n;
+  const bars = h.counts
+    .map((c, i) => {
+      if (c <= 0) return '';
+      const bh = ((H - pad - 8) * Math.log10(1 + c)) / logMax;
+      const clipped = th !== undefined && ((i + 0.5) * h.max) / n > th;
+      return `<rect x="${(pad + i * bw).toFixed(2)}" y="${(H - pad - bh).toFixed(2)}" width="${Math.max(bw - 0.3, 0.5).toFixed(2)}" height="${bh.toFixed(2)}" class="${clipped ? 'clip' : 'bar'}"/>`;
+    })
+    .join('');
+  const marker =
+    th !== undefined && h.max > 0
+      ? (() => {
+          const x = pad + Math.min(1, th / h.max) * (W - pad - 8);
+          return `<line class="threshold" x1="${x.toFixed(2)}" x2="${x.toFixed(2)}" y1="4" y2="${H - pad}"/><text x="${(x + 3).toFixed(2)}" y="14" class="lbl">th = ${esc(num(th))}</text>`;
+        })()
+      : '';
+  return `<svg class="hist" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="histogram of |x|, log scale">
+<line x1="${pad}" y1="${H - pad}" x2="${W - 8}" y2="${H - pad}" class="axis"/>${bars}${marker}
+<text x="${pad}" y="${H - 10}" class="lbl">0</text><text x="${W - 8}" y="${H - 10}" class="lbl" text-anchor="end">|x| max ${esc(num(h.max))}</text>
+<text x="4" y="${H / 2}" class="lbl" transform="rotate(-90 10 ${H / 2})">log count</text></svg>`;
+}
+
+function weightSvg(l: ReportLayer): string {
+  const mn = l.weightMin!;
+  const mx = l.weightMax!;
+  const n = mn.length;
+  const W = 560;
+  const H = 140;
+  const pad = 10;
+  const lim = Math.max(1e-12, ...mx.map(Math.abs), ...mn.map(Math.abs), ...(l.thParams ?? []));
+  const y = (v: number) => H / 2 - (v / lim) * (H / 2 - pad);
+  const cw = (W - 2 * pad) / n;
+  const bars = mn
+    .map((lo, c) => `<rect x="${(pad + c * cw).toFixed(2)}" y="${y(mx[c]).toFixed(2)}" width="${Math.max(cw - 0.5, 0.5).toFixed(2)}" height="${Math.max(0.5, y(lo) - y(mx[c])).toFixed(2)}" class="bar"/>`)
+    .join('');
+  const ths = (l.thParams ?? [])
+    .map((t, c) => `<line class="threshold" x1="${(pad + c * cw).toFixed(2)}" x2="${(pad + (c + 1) * cw).toFixed(2)}" y1="${y(t).toFixed(2)}" y2="${y(t).toFixed(2)}"/>`)
+    .join('');
+  return `<svg class="weights" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="per-channel weight ranges"><line x1="${pad}" x2="${W - pad}" y1="${H / 2}" y2="${H / 2}" class="axis"/>${bars}${ths}</svg>`;
+}
+
+function sqnrSvg(layers: ReportLayer[]): string {
+  const ls = layers.filter((l) => l.sqnrDb !== undefined && Number.isFinite(l.sqnrDb));
+  if (ls.length === 0) return '';
+  const worst = ls.reduce((a, b) => (b.sqnrDb! < a.sqnrDb! ? b : a));
+  const W = 640;
+  const rowH = 18;
+  const H = ls.length * rowH + 10;
+  const maxDb = Math.max(1, ...ls.map((l) => l.sqnrDb!));
+  const rows = ls
+    .map((l, i) => {
+      const w = Math.max(0, (l.sqnrDb! / maxDb) * (W - 230));
+      return `<text x="150" y="${i * rowH + 14}" class="lbl" text-anchor="end">${esc(l.name)}</text><rect x="156" y="${i * rowH + 3}" height="${rowH - 5}" width="${w.toFixed(1)}" class="${l === worst ? 'worst' : 'bar'}"/><text x="${(160 + w).toFixed(1)}" y="${i * rowH + 14}" class="lbl">${l.sqnrDb!.toFixed(1)} dB</text>`;
+    })
+    .join('');
+  return `<svg class="sqnr" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="SQNR per layer">${rows}</svg>`;
+}
+
+export function renderReport(data: ReportData): string {
+  const summary = data.summary?.length
+    ? `<table class="summary">${data.summary.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>`
+    : '';
+  const sections = data.layers
+    .map((l) => {
+      const facts: string[] = [];
+      if (l.thIn !== undefined) facts.push(`th_in ${num(l.thIn)}`);
+      if (l.thOut !== undefined) facts.push(`th_out ${num(l.thOut)}`);
+      if (l.flIn !== undefined) facts.push(`fl_in ${l.flIn}`);
+      if (l.flOut !== undefined) facts.push(`fl_out ${l.flOut}`);
+      if (l.method) facts.push(`method ${esc(l.method)}`);
+      if (l.clippedFraction !== undefined) facts.push(`clipped ${(l.clippedFraction * 100).toPrecision(3)} %`);
+      if (l.sqnrDb !== undefined) facts.push(`SQNR ${num(l.sqnrDb, 1)} dB`);
+      if (l.cosine !== undefined) facts.push(`cosine ${num(l.cosine, 5)}`);
+      if (l.saturation !== undefined) facts.push(`saturated ${(l.saturation * 100).toPrecision(3)} %`);
+      return `<section class="layer" id="layer-${esc(l.name)}"><h2>${esc(l.name)} <small>${esc(l.type)}</small></h2>
+<p class="facts">${facts.join(' · ')}</p>
+${l.histogram ? histogramSvg(l.histogram, l.thOut) : ''}
+${l.weightMin && l.weightMax ? weightSvg(l) : ''}</section>`;
+    })
+    .join('\n');
+  return `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>${esc(data.title)}</title>
+<style>
+body{font:14px/1.4 system-ui,sans-serif;margin:2em;max-width:980px;color:#222}
+h1{font-size:1.4em}h2{font-size:1.1em;margin:1.4em 0 .2em}h2 small{color:#777;font-weight:normal}
+.facts{color:#444;margin:.2em 0}.summary th{text-align:left;padding-right:1em}
+svg{display:block;margin:.3em 0;background:#fafafa;border:1px solid #eee}
+.bar{fill:#4a7fb5}.clip{fill:#d9534f}.worst{fill:#d9534f}.threshold{stroke:#d9534f;stroke-width:1.5}
+.axis{stroke:#999}.lbl{font-size:11px;fill:#333}
+</style></head><body>
+<h1>${esc(data.title)}</h1>${data.subtitle ? `<p>${esc(data.subtitle)}</p>` : ''}
+${summary}
+<h2>SQNR per layer (fixed vs float)</h2>${sqnrSvg(data.layers) || '<p>no simulation data</p>'}
+${sections}
+</body></html>
+`;
+}
