@@ -1,0 +1,497 @@
+/**
+ * caffemodel reader: a hand-written protobuf wire-format walker over the file (read in chunks through a
+ * file descriptor), so a VGG-size model (550 MB) is never materialized as protobufjs `number[]` arrays.
+ * Packed float blob data is read straight from disk into the Float32Array that becomes the Tensor, so
+ * peak memory is about one file size. Non-blob fields of each layer (small) are re-assembled and decoded
+ * with protobufjs, which gives the net structure in the same Msg form as a bound prototxt.
+ *
+ * Field numbers (caffe.proto): NetParameter.layer = 100 (LayerParameter), .layers = 2 (V1LayerParameter);
+ * LayerParameter.blobs = 7, name = 1, type = 2; V1LayerParameter.blobs = 6, name = 4, type = 5 (enum),
+ * layer = 1 (V0LayerParameter: name = 1, type = 2, blobs = 50); BlobProto: num/channels/height/width =
+ * 1..4, data = 5, diff = 6, shape = 7 (BlobShape.dim = 1), double_data = 8, double_diff = 9.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { ChaiqError } from '../errors';
+import type { Tensor } from '../tensor';
+import type { Msg } from './message';
+
+/** One blob as stored: the shape Caffe would give it, and whether it came from legacy num/channels/height/width. */
+export interface StoredBlob extends Tensor {
+  legacy: boolean;
+}
+
+export interface CaffemodelLayer {
+  name: string;
+  /** V2 type string, V1 enum name (e.g. `CONVOLUTION`), or V0 type string (`conv`) */
+  type: string;
+  /** which message the layer was stored as */
+  version: 'V0' | 'V1' | 'V2';
+  /** number of blobs stored for the layer (also counted when their data was skipped) */
+  blobCount: number;
+}
+
+export interface ReadCaffemodelOptions {
+  /** materialize blob data only for these layer names (others are skipped on disk); default: all */
+  only?: (layerName: string) => boolean;
+  /** also decode the net structure (non-blob fields) into a Msg with protobufjs; default false */
+  structure?: boolean;
+  /** name shown in errors instead of the path */
+  displayName?: string;
+}
+
+export interface CaffemodelContents {
+  /** trained blobs by layer name (a later layer with the same name wins, as in Caffe's CopyTrainedLayersFrom) */
+  weights: Map<string, StoredBlob[]>;
+  layers: CaffemodelLayer[];
+  /** the NetParameter without blob data (only with `structure: true`); not upgraded */
+  net?: Msg;
+}
+
+const CHUNK = 1 << 20;
+
+class Truncated {
+  constructor(public at: number) {}
+}
+class BadWire {
+  constructor(public at: number, public what: string) {}
+}
+
+/** Buffered sequential reader over a file descriptor with absolute positions. */
+class FdReader {
+  private buf = Buffer.allocUnsafe(CHUNK);
+  private bufStart = 0;
+  private bufEnd = 0;
+  pos = 0;
+  constructor(private fd: number, readonly size: number) {}
+
+  private fill(n: number): void {
+    // make [pos, pos+n) available in buf
+    if (this.pos >= this.bufStart && this.pos + n <= this.bufEnd) return;
+    if (this.pos + n > this.size) throw new Truncated(this.size);
+    if (n > this.buf.length) this.buf = Buffer.allocUnsafe(Math.max(n, CHUNK));
+    const want = Math.min(this.buf.length, this.size - this.pos);
+    let got = 0;
+    while (got < want) {
+      const r = fs.readSync(this.fd, this.buf, got, want - got, this.pos + got);
+      if (r <= 0) throw new Truncated(this.pos + got);
+      got += r;
+    }
+    this.bufStart = this.pos;
+    this.bufEnd = this.pos + got;
+  }
+
+  byte(): number {
+    this.fill(1);
+    return this.buf[this.pos++ - this.bufStart];
+  }
+
+  varint(): number {
+    // up to 2^53 exactly; longer varints (negative int32/int64) wrap like protobuf's int64 → Number
+    let result = 0;
+    let mul = 1;
+    for (let i = 0; i < 10; i++) {
+      const b = this.byte();
+      result += (b & 0x7f) * mul;
+      if (b < 0x80) {
+        if (i === 9 || result > 2 ** 63) return result - 2 ** 64; // negative int64
+        return result;
+      }
+      mul *= 128;
+    }
+    throw new BadWire(this.pos, 'varint longer than 10 bytes');
+  }
+
+  int32(): number {
+    const v = this.varint();
+    return v | 0;
+  }
+
+  float32(): number {
+    this.fill(4);
+    const v = this.buf.readFloatLE(this.pos - this.bufStart);
+    this.pos += 4;
+    return v;
+  }
+
+  float64(): number {
+    this.fill(8);
+    const v = this.buf.readDoubleLE(this.pos - this.bufStart);
+    this.pos += 8;
+    return v;
+  }
+
+  /** a copy of the next n bytes (for small fields) */
+  bytes(n: number): Buffer {
+    this.fill(n);
+    const off = this.pos - this.bufStart;
+    this.pos += n;
+    return Buffer.from(this.buf.subarray(off, off + n));
+  }
+
+  skip(n: number): void {
+    if (this.pos + n > this.size) throw new Truncated(this.size);
+    this.pos += n;
+  }
+
+  /** read the next dst.length bytes straight into dst (bypassing the chunk buffer for the bulk) */
+  readInto(dst: Uint8Array): void {
+    const n = dst.length;
+    if (this.pos + n > this.size) throw new Truncated(this.size);
+    let done = 0;
+    if (this.pos >= this.bufStart && this.pos < this.bufEnd) {
+      const k = Math.min(n, this.bufEnd - this.pos);
+      dst.set(this.buf.subarray(this.pos - this.bufStart, this.pos - this.bufStart + k), 0);
+      done = k;
+    }
+    while (done < n) {
+      const r = fs.readSync(this.fd, dst, done, n - done, this.pos + done);
+      if (r <= 0) throw new Truncated(this.pos + done);
+      done += r;
+    }
+    this.pos += n;
+  }
+
+  /** skip one field of wire type wt whose tag was just read */
+  skipField(wt: number): void {
+    switch (wt) {
+      case 0:
+        this.varint();
+        return;
+      case 1:
+        this.skip(8);
+        return;
+      case 2:
+        this.skip(this.varint());
+        return;
+      case 5:
+        this.skip(4);
+        return;
+      default:
+        throw new BadWire(this.pos, `unsupported wire type ${wt}`);
+    }
+  }
+
+  /** the raw bytes (tag included) of a field whose tag started at tagPos */
+  rawField(tagPos: number, wt: number): Buffer {
+    const start = tagPos;
+    this.skipField(wt);
+    const end = this.pos;
+    this.pos = start;
+    return this.bytes(end - start);
+  }
+}
+
+function encodeVarint(v: number): Buffer {
+  const out: number[] = [];
+  while (v >= 0x80) {
+    out.push((v % 128) | 0x80);
+    v = Math.floor(v / 128);
+  }
+  out.push(v);
+  return Buffer.from(out);
+}
+
+function lengthDelimited(field: number, payload: Buffer[]): Buffer {
+  const len = payload.reduce((s, b) => s + b.length, 0);
+  return Buffer.concat([encodeVarint(field * 8 + 2), encodeVarint(len), ...payload]);
+}
+
+const V1_TYPE_NAMES: Record<number, string> = {
+  0: 'NONE', 35: 'ABSVAL', 1: 'ACCURACY', 30: 'ARGMAX', 2: 'BNLL', 3: 'CONCAT', 37: 'CONTRASTIVE_LOSS',
+  4: 'CONVOLUTION', 5: 'DATA', 39: 'DECONVOLUTION', 6: 'DROPOUT', 32: 'DUMMY_DATA', 7: 'EUCLIDEAN_LOSS',
+  25: 'ELTWISE', 38: 'EXP', 8: 'FLATTEN', 9: 'HDF5_DATA', 10: 'HDF5_OUTPUT', 28: 'HINGE_LOSS', 11: 'IM2COL',
+  12: 'IMAGE_DATA', 13: 'INFOGAIN_LOSS', 14: 'INNER_PRODUCT', 15: 'LRN', 29: 'MEMORY_DATA',
+  16: 'MULTINOMIAL_LOGISTIC_LOSS', 34: 'MVN', 17: 'POOLING', 26: 'POWER', 18: 'RELU', 19: 'SIGMOID',
+  27: 'SIGMOID_CROSS_ENTROPY_LOSS', 36: 'SILENCE', 20: 'SOFTMAX', 21: 'SOFTMAX_LOSS', 22: 'SPLIT', 33: 'SLICE',
+  23: 'TANH', 24: 'WINDOW_DATA', 31: 'THRESHOLD',
+};
+
+/** Fields per layer message kind. */
+const KINDS = {
+  V2: { name: 1, type: 2, blobs: 7, v0: -1, typeIsEnum: false },
+  V1: { name: 4, type: 5, blobs: 6, v0: 1, typeIsEnum: true },
+  V0: { name: 1, type: 2, blobs: 50, v0: -1, typeIsEnum: false },
+} as const;
+
+/**
+ * Read a caffemodel. Throws a one-line ChaiqError naming the file for a missing, truncated or
+ * malformed file (`truncated at byte N while reading layer 'conv2' blob 0`).
+ */
+export function readCaffemodel(file: string, opts: ReadCaffemodelOptions = {}): CaffemodelContents {
+  const shown = opts.displayName ?? file;
+  let fd: number;
+  let size: number;
+  try {
+    fd = fs.openSync(file, 'r');
+    const st = fs.fstatSync(fd);
+    if (st.isDirectory()) {
+      fs.closeSync(fd);
+      throw new ChaiqError('is a directory, not a caffemodel', { file: shown });
+    }
+    size = st.size;
+  } catch (e) {
+    if (e instanceof ChaiqError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ChaiqError(code === 'ENOENT' ? 'caffemodel not found' : `cannot read caffemodel (${code ?? (e as Error).message})`, {
+      file: shown,
+    });
+  }
+  const r = new FdReader(fd, size);
+  const weights = new Map<string, StoredBlob[]>();
+  const layers: CaffemodelLayer[] = [];
+  const topRaw: Buffer[] = [];
+  const layerRaw: { field: number; raw: Buffer }[] = [];
+  let ctx = 'the net header';
+  const want = opts.only ?? (() => true);
+
+  const readBlob = (end: number, materialize: boolean): StoredBlob | undefined => {
+    let legacy = false;
+    const legacyDims = [0, 0, 0, 0];
+    let shape: number[] | undefined;
+    let data: Float32Array | undefined;
+    let loose: number[] | undefined; // unpacked floats
+    while (r.pos < end) {
+      const tag = r.varint();
+      const field = Math.floor(tag / 8);
+      const wt = tag & 7;
+      if (field >= 1 && field <= 4 && wt === 0) {
+        legacy = true;
+        legacyDims[field - 1] = r.int32();
+      } else if (field === 7 && wt === 2) {
+        const e = r.varint() + r.pos;
+        shape = [];
+        while (r.pos < e) {
+          const t = r.varint();
+          if (t === 0x0a) {
+            const pe = r.varint() + r.pos;
+            while (r.pos < pe) shape.push(r.varint());
+          } else if (t === 0x08) shape.push(r.varint());
+          else r.skipField(t & 7);
+        }
+      } else if ((field === 5 || field === 8) && materialize) {
+        const dbl = field === 8;
+        if (wt === 2) {
+          const len = r.varint();
+          const n = Math.floor(len / (dbl ? 8 : 4));
+          const out = new Float32Array(n);
+          if (!dbl) {
+            r.readInto(new Uint8Array(out.buffer, 0, n * 4));
+            r.skip(len - n * 4);
+          } else {
+            // convert in chunks: never hold a Float64Array of the whole blob
+            const step = CHUNK / 8;
+            const tmp = new Float64Array(step);
+            for (let i = 0; i < n; i += step) {
+              const k = Math.min(step, n - i);
+              r.readInto(new Uint8Array(tmp.buffer, 0, k * 8));
+              for (let j = 0; j < k; j++) out[i + j] = tmp[j];
+            }
+            r.skip(len - n * 8);
+          }
+          // double_data wins over data when both are present (Caffe's FromProto)
+          if (dbl || !data || data.length === 0) data = out;
+        } else if (wt === 5 && !dbl) {
+          (loose ??= []).push(r.float32());
+        } else if (wt === 1 && dbl) {
+          (loose ??= []).push(r.float64());
+        } else r.skipField(wt);
+      } else {
+        r.skipField(wt); // diff, double_diff, or data we do not want
+      }
+    }
+    if (r.pos > end) throw new BadWire(r.pos, 'blob field runs past the end of its blob');
+    if (!materialize) return undefined;
+    if (loose && (!data || data.length === 0)) data = Float32Array.from(loose);
+    const dims = legacy ? legacyDims : (shape ?? []);
+    data ??= new Float32Array(0);
+    let count = 1;
+    for (const d of dims) count *= d;
+    if (count !== data.length) {
+      throw new ChaiqError(`${ctx} has ${data.length} values but its shape (${dims.join(',')}) needs ${count}`, { file: shown });
+    }
+    return { shape: dims, data, legacy };
+  };
+
+  type LayerRead = { raw: Buffer[]; name: string; type: string; blobs: StoredBlob[]; blobCount: number; hadV0: boolean };
+  const readLayer = (end: number, kind: keyof typeof KINDS, index: number): LayerRead => {
+    const k = KINDS[kind];
+    const raw: Buffer[] = [];
+    let name = '';
+    let type = '';
+    const blobs: StoredBlob[] = [];
+    let blobCount = 0;
+    let v0: LayerRead | undefined;
+    ctx = `layer #${index}`;
+    while (r.pos < end) {
+      const tagPos = r.pos;
+      const tag = r.varint();
+      const field = Math.floor(tag / 8);
+      const wt = tag & 7;
+      if (field === k.blobs && wt === 2) {
+        const len = r.varint();
+        const bi = blobCount++;
+        ctx = `layer ${name ? `'${name}'` : `#${index}`} blob ${bi}`;
+        const b = readBlob(r.pos + len, want(name));
+        if (b) blobs.push(b);
+        ctx = `layer ${name ? `'${name}'` : `#${index}`}`;
+        continue;
+      }
+      if (field === k.v0 && wt === 2) {
+        const len = r.varint();
+        v0 = readLayer(r.pos + len, 'V0', index);
+        raw.push(lengthDelimited(field, v0.raw));
+        if (!name) name = v0.name;
+        continue;
+      }
+      const buf = r.rawField(tagPos, wt);
+      raw.push(buf);
+      if (field === k.name && wt === 2) {
+        name = decodeLenString(buf);
+        ctx = `layer '${name}'`;
+      } else if (field === k.type) {
+        if (k.typeIsEnum && wt === 0) {
+          const v = decodeVarintAt(buf, tagLen(buf));
+          type = V1_TYPE_NAMES[v] ?? String(v);
+        } else if (wt === 2) type = decodeLenString(buf);
+      }
+    }
+    if (r.pos > end) throw new BadWire(r.pos, 'field runs past the end of its layer');
+    if (v0) {
+      if (!type) type = v0.type;
+      blobs.push(...v0.blobs);
+      blobCount += v0.blobCount;
+    }
+    return { raw, name, type, blobs, blobCount, hadV0: !!v0 };
+  };
+
+  try {
+    while (r.pos < size) {
+      const tagPos = r.pos;
+      const tag = r.varint();
+      const field = Math.floor(tag / 8);
+      const wt = tag & 7;
+      if ((field === 100 || field === 2) && wt === 2) {
+        const len = r.varint();
+        const index = layers.length;
+        const end = r.pos + len;
+        const L = readLayer(end, field === 100 ? 'V2' : 'V1', index);
+        if (end > size) throw new Truncated(size);
+        const version = field === 100 ? 'V2' : L.hadV0 ? 'V0' : 'V1';
+        layers.push({ name: L.name, type: L.type, version, blobCount: L.blobCount });
+        if (L.blobs.length) weights.set(L.name, L.blobs);
+        if (opts.structure) layerRaw.push({ field, raw: lengthDelimited(field, L.raw) });
+        ctx = `the net after layer '${L.name}'`;
+      } else {
+        const buf = r.rawField(tagPos, wt);
+        if (opts.structure) topRaw.push(buf);
+      }
+    }
+  } catch (e) {
+    if (e instanceof Truncated) throw new ChaiqError(`truncated at byte ${e.at} while reading ${ctx}`, { file: shown });
+    if (e instanceof BadWire) throw new ChaiqError(`not a valid caffemodel: ${e.what} at byte ${e.at} (while reading ${ctx})`, { file: shown });
+    if (e instanceof ChaiqError) throw e;
+    if (e instanceof RangeError) throw new ChaiqError(`cannot allocate memory while reading ${ctx}: ${e.message}`, { file: shown });
+    throw e;
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (r.pos !== size) throw new ChaiqError(`not a valid caffemodel: last field runs past the end of the file`, { file: shown });
+  if (layers.length === 0) throw new ChaiqError('not a caffemodel: no layers found', { file: shown });
+
+  const out: CaffemodelContents = { weights, layers };
+  if (opts.structure) out.net = decodeStructure(topRaw, layerRaw, shown);
+  return out;
+}
+
+function tagLen(buf: Buffer): number {
+  let i = 0;
+  while (buf[i] & 0x80) i++;
+  return i + 1;
+}
+
+function decodeVarintAt(buf: Buffer, off: number): number {
+  let result = 0;
+  let mul = 1;
+  for (let i = off; i < buf.length; i++) {
+    result += (buf[i] & 0x7f) * mul;
+    if (buf[i] < 0x80) break;
+    mul *= 128;
+  }
+  return result;
+}
+
+function decodeLenString(buf: Buffer): string {
+  let off = tagLen(buf);
+  let len = 0;
+  let mul = 1;
+  while (true) {
+    const b = buf[off++];
+    len += (b & 0x7f) * mul;
+    if (b < 0x80) break;
+    mul *= 128;
+  }
+  return buf.toString('utf8', off, off + len);
+}
+
+/** Decode the blob-free NetParameter with protobufjs into the Msg form (enums as names, int64 as numbers). */
+function decodeStructure(topRaw: Buffer[], layerRaw: { field: number; raw: Buffer }[], shown: string): Msg {
+  const root = caffeSchemaRoot();
+  const NetParameter = root.lookupType('caffe.NetParameter');
+  try {
+    // protobufjs merges repeated fields in wire order, which keeps layers in file order per field
+    const msg = NetParameter.decode(Buffer.concat([...topRaw, ...layerRaw.map((l) => l.raw)]));
+    return NetParameter.toObject(msg, { enums: String, longs: Number, bytes: Array, defaults: false, arrays: false });
+  } catch (e) {
+    throw new ChaiqError(`not a valid caffemodel: ${(e as Error).message}`, { file: shown });
+  }
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+let rootCache: any;
+/** The caffe.proto schema (protobufjs Root, keepCase). Uses src/proto/schema.ts when present. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function caffeSchemaRoot(): any {
+  if (rootCache) return rootCache;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const schema = require('./schema');
+    if (typeof schema.caffeRoot === 'function') return (rootCache = schema.caffeRoot());
+  } catch {
+    /* schema module not there: load the proto file directly */
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const protobuf = require('protobufjs');
+  const candidates = [
+    path.resolve(__dirname, 'caffe.proto'),
+    path.resolve(__dirname, '../../../src/proto/caffe.proto'),
+    path.resolve(__dirname, '../../src/proto/caffe.proto'),
+    // TEMPORARY until src/proto/caffe.proto lands (H1): the corpus copy beside the repo
+    path.resolve(__dirname, '../../../shared/corpus/proto/caffe-chaidnn.proto'),
+    path.resolve(__dirname, '../../../../shared/corpus/proto/caffe-chaidnn.proto'),
+  ];
+  const file = candidates.find((f) => fs.existsSync(f));
+  if (!file) throw new ChaiqError('caffe.proto schema not found next to src/proto');
+  rootCache = new protobuf.Root().loadSync(file, { keepCase: true });
+  return rootCache;
+}
+
+/** Caffe's legacy-shape rule: shapes are equal after dropping leading 1s (Blob::ShapeEquals for ≤4-D). */
+export function sameShapeLegacy(a: readonly number[], b: readonly number[]): boolean {
+  const strip = (s: readonly number[]) => {
+    let i = 0;
+    while (i < s.length - 1 && s[i] === 1) i++;
+    return s.slice(i);
+  };
+  const x = strip(a);
+  const y = strip(b);
+  return x.length === y.length && x.every((d, i) => d === y[i]);
+}
+
+/**
+ * Trained blobs by layer name. `only` limits which layers' data is read (others are skipped on disk),
+ * e.g. the deploy net's layer names when the caffemodel holds a training net.
+ */
+export function loadWeights(file: string, opts: { only?: (layerName: string) => boolean; displayName?: string } = {}): Map<string, StoredBlob[]> {
+  return readCaffemodel(file, { only: opts.only, displayName: opts.displayName }).weights;
+}
