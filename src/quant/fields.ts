@@ -1,0 +1,87 @@
+import type { LayerNode } from '../graph/types';
+import type { QuantMode } from '../layers/types';
+
+/** PrecisionParameter field numbers (chaidnn-semantics §1); the printer writes fields in this order. */
+export const PRECISION_FIELD_NUMBERS: Readonly<Record<string, number>> = {
+  bw_layer_in: 3,
+  bw_layer_out: 4,
+  bw_params: 5,
+  fl_layer_in: 6,
+  fl_layer_out: 7,
+  fl_params: 8,
+  batchnorm_mean_fl: 9,
+  batchnorm_variance_fl: 10,
+  batchnorm_mean_bw: 11,
+  batchnorm_variance_bw: 12,
+  scale_gamma_fl: 13,
+  scale_beta_fl: 14,
+  scale_gamma_bw: 15,
+  scale_beta_bw: 16,
+  scale_gamma_by_std_fl: 17,
+  scale_gamma_by_std_bw: 18,
+  th_layer_in: 19,
+  th_layer_out: 20,
+  th_params: 21,
+  quant_type: 22,
+};
+
+/** Fields of type float (the rest are integers, except quant_type, a string). */
+export const FLOAT_FIELDS = new Set(['th_layer_in', 'th_layer_out', 'th_params']);
+
+const XIO = ['bw_layer_in', 'bw_layer_out', 'th_layer_in', 'th_layer_out'];
+const XCONV = [...XIO, 'bw_params', 'th_params', 'quant_type'];
+const DIO = ['bw_layer_in', 'bw_layer_out', 'fl_layer_in', 'fl_layer_out'];
+
+/**
+ * Used only when a layer has no registry entry carrying `precision` (seed doc table, fcn5 observations:
+ * Input has {bw_layer_out, th_layer_out}, ReLU no quant_type, Softmax no block; DynamicFixed BN/Scale
+ * snippets carry no quant_type).
+ */
+const FALLBACK: Record<QuantMode, Record<string, readonly string[]>> = {
+  Xilinx: {
+    Input: ['bw_layer_out', 'th_layer_out'],
+    Data: ['bw_layer_out', 'th_layer_out'],
+    Convolution: XCONV,
+    Deconvolution: XCONV,
+    ReLU: XIO,
+    Pooling: [...XIO, 'quant_type'],
+    Concat: [...XIO, 'quant_type'],
+    Eltwise: [...XIO, 'quant_type'],
+    Permute: [...XIO, 'quant_type'],
+    BatchNorm: [...XIO, 'quant_type'],
+    Scale: [...XIO, 'quant_type'],
+    Normalize: [...XIO, 'bw_params', 'th_params', 'quant_type'],
+  },
+  DynamicFixed: {
+    Convolution: [...DIO, 'bw_params', 'fl_params', 'quant_type'],
+    Pooling: [...DIO, 'quant_type'],
+    Eltwise: [...DIO, 'quant_type'],
+    Permute: [...DIO, 'quant_type'],
+    BatchNorm: [...DIO, 'batchnorm_mean_bw', 'batchnorm_mean_fl', 'batchnorm_variance_bw', 'batchnorm_variance_fl'],
+    Scale: [
+      ...DIO,
+      'scale_gamma_bw',
+      'scale_gamma_fl',
+      'scale_beta_bw',
+      'scale_beta_fl',
+      'scale_gamma_by_std_bw',
+      'scale_gamma_by_std_fl',
+    ],
+  },
+};
+
+/** The precision_param fields a layer must carry in `mode` ([] = no block). */
+export function precisionFields(layer: Pick<LayerNode, 'type' | 'def'>, mode: QuantMode): readonly string[] {
+  const fromRegistry = layer.def?.precision?.[mode];
+  if (fromRegistry) return fromRegistry;
+  return FALLBACK[mode][layer.type] ?? [];
+}
+
+/** Keys of a block in field-number order (unknown names last, alphabetically). */
+export function orderedFields(block: Record<string, unknown>): string[] {
+  return Object.keys(block).sort((a, b) => {
+    const na = PRECISION_FIELD_NUMBERS[a] ?? 1e9;
+    const nb = PRECISION_FIELD_NUMBERS[b] ?? 1e9;
+    return na !== nb ? na - nb : a < b ? -1 : a > b ? 1 : 0;
+  });
+}

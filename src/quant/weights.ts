@@ -1,0 +1,132 @@
+import type { LayerNode, Net } from '../graph/types';
+import type { Tensor } from '../tensor';
+import { ChaiqError } from '../errors';
+
+const f32 = Math.fround;
+
+/**
+ * For a BatchNorm or Scale layer: the Convolution it folds into, or -1. CHaiDNN fuses BN/Scale only
+ * when they are in place on the conv's top blob (chaidnn-semantics §3.5), possibly after each other.
+ */
+export function foldTarget(net: Net, li: number): number {
+  let cur = li;
+  for (;;) {
+    const l = net.layers[cur];
+    if (l.type !== 'BatchNorm' && l.type !== 'Scale') return -1;
+    if (l.bottoms.length !== 1 || l.tops.length !== 1 || l.bottoms[0] !== l.tops[0]) return -1;
+    const p = net.producer(cur, 0);
+    if (p < 0) return -1;
+    const pl = net.layers[p];
+    if (pl.type === 'Convolution') {
+      // the conv's output must not be read by anyone else before BN/Scale rewrite it
+      const ti = pl.tops.indexOf(l.bottoms[0]);
+      const cons = net.consumers(p, ti);
+      if (cons.length !== 1) return -1;
+      return p;
+    }
+    const ti = pl.tops.lastIndexOf(l.bottoms[0]);
+    if (net.consumers(p, ti).length !== 1) return -1;
+    cur = p;
+  }
+}
+
+/** BatchNorm per-channel 1/sqrt(var+eps) with Caffe's moving-average factor (blobs[2][0]); float32. */
+export function batchNormInvStd(l: LayerNode): Float32Array {
+  const [, varB, factorB] = l.blobs;
+  if (!varB) throw new ChaiqError(`BatchNorm layer "${l.name}" has no trained blobs (mean, variance, factor)`, l.loc ?? {});
+  const eps = l.param.batch_norm_param?.eps ?? 1e-5;
+  const fac = factorB && factorB.data.length > 0 ? factorB.data[0] : 1;
+  const k = fac === 0 ? 0 : f32(1 / fac);
+  const out = new Float32Array(varB.data.length);
+  for (let c = 0; c < out.length; c++) {
+    const v = f32(varB.data[c] * k);
+    out[c] = k === 0 ? 0 : f32(1 / f32(Math.sqrt(f32(v + eps))));
+  }
+  return out;
+}
+
+/** BatchNorm per-channel mean (blobs[0] / blobs[2][0]). */
+export function batchNormMean(l: LayerNode): Float32Array {
+  const [meanB, , factorB] = l.blobs;
+  if (!meanB) throw new ChaiqError(`BatchNorm layer "${l.name}" has no trained blobs (mean, variance, factor)`, l.loc ?? {});
+  const fac = factorB && factorB.data.length > 0 ? factorB.data[0] : 1;
+  const k = fac === 0 ? 0 : f32(1 / fac);
+  return Float32Array.from(meanB.data, (m) => f32(m * k));
+}
+
+/** BatchNorm per-channel variance (blobs[1] / blobs[2][0]). */
+export function batchNormVariance(l: LayerNode): Float32Array {
+  const [, varB, factorB] = l.blobs;
+  if (!varB) throw new ChaiqError(`BatchNorm layer "${l.name}" has no trained blobs (mean, variance, factor)`, l.loc ?? {});
+  const fac = factorB && factorB.data.length > 0 ? factorB.data[0] : 1;
+  const k = fac === 0 ? 0 : f32(1 / fac);
+  return Float32Array.from(varB.data, (v) => f32(v * k));
+}
+
+/**
+ * Per-output-channel multipliers of a conv after folding the in-place BN/Scale chain that follows it
+ * (W' = W·S, S = gamma/sqrt(var+eps); §3.5). undefined = nothing to fold.
+ */
+export function foldFactors(net: Net, convLi: number): Float32Array | undefined {
+  let S: Float32Array | undefined;
+  for (let li = convLi + 1; li < net.layers.length; li++) {
+    const l = net.layers[li];
+    if ((l.type !== 'BatchNorm' && l.type !== 'Scale') || foldTarget(net, li) !== convLi) continue;
+    let m: Float32Array;
+    if (l.type === 'BatchNorm') m = batchNormInvStd(l);
+    else {
+      if (!l.blobs[0]) throw new ChaiqError(`Scale layer "${l.name}" has no gamma blob`, l.loc ?? {});
+      m = l.blobs[0].data;
+    }
+    if (!S) S = Float32Array.from(m);
+    else for (let c = 0; c < S.length; c++) S[c] = f32(S[c] * m[c]);
+  }
+  return S;
+}
+
+/**
+ * th_params: max|W| per OUTPUT channel (ThresholdWeights, §4.3), values ~0 (isclose, atol 1e-8) → 0.
+ * Convolution/InnerProduct: axis 0 (IP honours `transpose`); Deconvolution: weights are
+ * (Cin, Cout/group, kh, kw), so output channel g·(Cout/g)+j gathers W[g's inputs, j].
+ */
+export function perChannelAbsMax(l: LayerNode, W: Tensor, fold?: Float32Array): Float32Array {
+  const shape = W.shape;
+  const d = W.data;
+  let out: Float32Array;
+  if (l.type === 'Deconvolution') {
+    const group = l.param.convolution_param?.group ?? 1;
+    const cin = shape[0];
+    const coutG = shape[1];
+    const k = shape.slice(2).reduce((a, b) => a * b, 1);
+    out = new Float32Array(coutG * group);
+    const cinG = cin / group;
+    for (let g = 0; g < group; g++)
+      for (let i = g * cinG; i < (g + 1) * cinG; i++)
+        for (let j = 0; j < coutG; j++) {
+          const o = g * coutG + j;
+          const base = (i * coutG + j) * k;
+          let m = out[o];
+          for (let t = 0; t < k; t++) m = Math.max(m, Math.abs(d[base + t]));
+          out[o] = m;
+        }
+  } else if (l.type === 'InnerProduct' && l.param.inner_product_param?.transpose) {
+    // weights stored (K, N)
+    const K = shape[0];
+    const N = d.length / K;
+    out = new Float32Array(N);
+    for (let kk = 0; kk < K; kk++)
+      for (let n = 0; n < N; n++) out[n] = Math.max(out[n], Math.abs(d[kk * N + n]));
+  } else {
+    const n = shape[0];
+    const k = d.length / n;
+    out = new Float32Array(n);
+    for (let o = 0; o < n; o++) {
+      let m = 0;
+      for (let t = o * k; t < (o + 1) * k; t++) m = Math.max(m, Math.abs(d[t]));
+      out[o] = m;
+    }
+  }
+  if (fold) for (let o = 0; o < out.length; o++) out[o] = f32(out[o] * Math.abs(fold[o] ?? 1));
+  for (let o = 0; o < out.length; o++) if (Math.abs(out[o]) <= 1e-8) out[o] = 0;
+  return out;
+}

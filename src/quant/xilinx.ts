@@ -1,0 +1,216 @@
+import type { Net, LayerNode } from '../graph/types';
+import type { PrecisionPlan, PrecisionBlock } from './plan';
+import type { WarnFn } from '../errors';
+import { ChaiqError } from '../errors';
+import { precisionFields } from './fields';
+import { foldTarget, foldFactors, perChannelAbsMax } from './weights';
+
+const f32 = Math.fround;
+
+export interface Bitwidths {
+  /** ignored by the original (bw_layer_in is copied from the producer's bw_layer_out, §4.4) */
+  in: number;
+  params: number;
+  out: number;
+}
+
+export interface XilinxOptions {
+  bitwidths: Bitwidths;
+  /** snap thresholds to (2^(bw-1)-1)·2^k (§4.8) */
+  pow2?: boolean;
+  warn?: WarnFn;
+}
+
+/**
+ * The calibrated threshold of the blob version written by `layers[li].tops[ti]` (KL by default),
+ * i.e. statistics collected per writer layer, so an in-place ReLU's version is the post-ReLU data.
+ */
+export type VersionThreshold = (li: number, ti: number) => number;
+
+/** Layers whose output is their (first) input, unchanged in scale (§4.4 pass-through). */
+export const PASS_THROUGH = new Set(['Pooling', 'LRN', 'Dropout', 'Split', 'Flatten', 'Reshape', 'Permute', 'Crop']);
+
+/** th = 2^ceil(log2(th/(2^(bw-1)-1)))·(2^(bw-1)-1) (§4.8). */
+export function snapPow2(th: number, bw: number): number {
+  if (!(th > 0) || !Number.isFinite(th)) return th;
+  const m = 2 ** (bw - 1) - 1;
+  return f32(2 ** Math.ceil(Math.log2(th / m)) * m);
+}
+
+export interface XilinxRow {
+  layer: string;
+  type: string;
+  thIn?: number;
+  thOut?: number;
+  /** where th_out came from: 'kl' (the calibration method), 'relu', 'concat', 'eltwise-max', 'pass', 'fold' */
+  source: string;
+}
+
+export interface XilinxResult {
+  plan: PrecisionPlan;
+  rows: XilinxRow[];
+  /** group threshold per blob version key `${li}/${ti}` */
+  versionTh: Map<string, number>;
+}
+
+/** Union-find over blob versions; every group carries one threshold (the invariants of §3.3 by construction). */
+class Groups {
+  private parent = new Map<string, string>();
+  private value = new Map<string, number>();
+  private source = new Map<string, string>();
+  find(k: string): string {
+    let p = this.parent.get(k);
+    if (p === undefined) {
+      this.parent.set(k, k);
+      return k;
+    }
+    if (p === k) return k;
+    p = this.find(p);
+    this.parent.set(k, p);
+    return p;
+  }
+  get(k: string): number | undefined {
+    return this.value.get(this.find(k));
+  }
+  src(k: string): string | undefined {
+    return this.source.get(this.find(k));
+  }
+  set(k: string, v: number, src: string) {
+    const r = this.find(k);
+    this.value.set(r, v);
+    this.source.set(r, src);
+  }
+  /** union keeping `a`'s value */
+  union(a: string, b: string) {
+    const ra = this.find(a);
+    const rb = this.find(b);
+    if (ra === rb) return;
+    this.parent.set(rb, ra);
+  }
+}
+
+export const versionKey = (li: number, ti: number) => `${li}/${ti}`;
+
+/** The blob version a bottom reads: `${producer}/${top index}`; undefined for an undefined bottom. */
+export function bottomVersion(net: Net, li: number, bi: number): string | undefined {
+  const p = net.producer(li, bi);
+  if (p < 0) return undefined;
+  const ti = net.layers[p].tops.lastIndexOf(net.layers[li].bottoms[bi]);
+  return versionKey(p, ti);
+}
+
+/**
+ * Xilinx-mode plan: the §4.4 per-layer walk with its overwrites made explicit as threshold groups
+ * (conv→ReLU share, pass-through chains share, Concat = KL of its output shared back to producers,
+ * Eltwise = max of its inputs shared by inputs and output), then blocks read from the groups, so a
+ * consumer's th_layer_in is the very float32 of its producer's th_layer_out.
+ */
+export function buildXilinxPlan(net: Net, thOf: VersionThreshold, opts: XilinxOptions): XilinxResult {
+  const warn: WarnFn = opts.warn ?? (() => undefined);
+  const bw = opts.bitwidths;
+  const snapA = (th: number) => (opts.pow2 ? snapPow2(f32(th), bw.out) : f32(th));
+  const g = new Groups();
+  const calib = (li: number, ti: number): number => {
+    const v = thOf(li, ti);
+    if (v === undefined || Number.isNaN(v)) {
+      const l = net.layers[li];
+      throw new ChaiqError(`no calibration statistics for blob "${l.tops[ti]}" written by layer "${l.name}"`, l.loc ?? {});
+    }
+    return snapA(v);
+  };
+
+  for (const l of net.layers) {
+    const li = l.index;
+    const bv = l.bottoms.map((_, bi) => bottomVersion(net, li, bi));
+    const in0 = bv[0];
+    const type = l.type;
+    if (l.bottoms.length === 0) {
+      l.tops.forEach((_, ti) => g.set(versionKey(li, ti), calib(li, ti), 'calib'));
+    } else if (PASS_THROUGH.has(type) && in0 !== undefined) {
+      l.tops.forEach((_, ti) => g.union(in0, versionKey(li, ti)));
+    } else if (type === 'ReLU' && in0 !== undefined) {
+      // in-place ReLU: the producer's th_out becomes the post-ReLU threshold
+      g.union(in0, versionKey(li, 0));
+      g.set(in0, calib(li, 0), 'relu');
+    } else if ((type === 'BatchNorm' || type === 'Scale') && in0 !== undefined && foldTarget(net, li) >= 0) {
+      g.union(in0, versionKey(li, 0));
+      g.set(in0, calib(li, 0), 'fold');
+    } else if (type === 'Concat' && bv.every((v) => v !== undefined)) {
+      const out = versionKey(li, 0);
+      for (const v of bv) g.union(out, v!);
+      g.set(out, calib(li, 0), 'concat');
+    } else if (type === 'Eltwise' && bv.every((v) => v !== undefined)) {
+      let th = 0;
+      for (const v of bv) th = Math.max(th, g.get(v!) ?? 0);
+      const out = versionKey(li, 0);
+      for (const v of bv) g.union(out, v!);
+      g.set(out, f32(th), 'eltwise-max');
+    } else {
+      if (type === 'BatchNorm' || type === 'Scale')
+        warn(`${type} layer "${l.name}" is not in place after a Convolution: CHaiDNN cannot run a standalone ${type} in Xilinx mode (fuse it into the conv first)`, l.loc ?? {});
+      l.tops.forEach((_, ti) => g.set(versionKey(li, ti), calib(li, ti), 'calib'));
+    }
+    if (l.def && l.def.chaidnn === 'unsupported') warn(`layer "${l.name}" (${type}) is not supported by CHaiDNN`, l.loc ?? {});
+  }
+
+  const plan: PrecisionPlan = new Map();
+  const rows: XilinxRow[] = [];
+  const versionTh = new Map<string, number>();
+  for (const l of net.layers) {
+    const li = l.index;
+    l.tops.forEach((_, ti) => {
+      const v = g.get(versionKey(li, ti));
+      if (v !== undefined) versionTh.set(versionKey(li, ti), v);
+    });
+    const fields = precisionFields(l, 'Xilinx');
+    const in0 = l.bottoms.length ? bottomVersion(net, li, 0) : undefined;
+    const thIn = in0 !== undefined ? g.get(in0) : undefined;
+    const thOut = l.tops.length ? g.get(versionKey(li, 0)) : undefined;
+    rows.push({ layer: l.name, type: l.type, thIn, thOut, source: l.tops.length ? g.src(versionKey(li, 0)) ?? 'pass' : '-' });
+    if (fields.length === 0) continue;
+    const block: PrecisionBlock = {};
+    for (const f of fields) {
+      switch (f) {
+        case 'bw_layer_in':
+          block.bw_layer_in = bw.out;
+          break;
+        case 'bw_layer_out':
+          block.bw_layer_out = bw.out;
+          break;
+        case 'bw_params':
+          block.bw_params = bw.params;
+          break;
+        case 'th_layer_in':
+          if (thIn !== undefined) block.th_layer_in = thIn;
+          break;
+        case 'th_layer_out':
+          if (thOut !== undefined) block.th_layer_out = thOut;
+          break;
+        case 'th_params': {
+          const th = thParams(net, l, opts);
+          if (th) block.th_params = th;
+          break;
+        }
+        case 'quant_type':
+          block.quant_type = 'Xilinx';
+          break;
+        default:
+          break; // DynamicFixed-only fields have no meaning here
+      }
+    }
+    plan.set(l.name, block);
+  }
+  return { plan, rows, versionTh };
+}
+
+/** Per-output-channel th_params from the (BN/Scale-folded) weights; Normalize: |gamma| (CHaiDNN's fallback). */
+function thParams(net: Net, l: LayerNode, opts: XilinxOptions): number[] | undefined {
+  const W = l.blobs[0];
+  if (!W) {
+    throw new ChaiqError(`layer "${l.name}" (${l.type}) has no weights: give --weights with a caffemodel that has them`, l.loc ?? {});
+  }
+  let th: Float32Array;
+  if (l.type === 'Normalize') th = Float32Array.from(W.data, (x) => Math.abs(x));
+  else th = perChannelAbsMax(l, W, l.type === 'Convolution' ? foldFactors(net, l.index) : undefined);
+  return Array.from(th, (x) => (opts.pow2 ? snapPow2(x, opts.bitwidths.params) : f32(x)));
+}
