@@ -1,0 +1,127 @@
+import { ChaiqError, type WarnFn, warnToStderr } from '../errors';
+import type { LayerNode, Net } from '../graph/types';
+import { FORWARDS } from '../layers/forward';
+import type { ForwardContext, LayerDef } from '../layers/types';
+import type { Tensor } from '../tensor';
+import { shapeStr } from '../tensor';
+
+/** Layer types that only feed data in: their tops come from `inputs`. */
+const INPUT_TYPES = new Set(['Input', 'Data', 'MemoryData', 'DummyData', 'ImageData', 'HDF5Data', 'WindowData', 'DenseImageData', 'AnnotatedData']);
+
+export interface RunOptions {
+  /** blobs to return besides the net outputs ('all' = every blob, in-place chains at their final value) */
+  keep?: 'all' | string[];
+  /** sees each layer's outputs as soon as they are computed (calibration statistics) */
+  onLayer?: (node: LayerNode, tops: Tensor[]) => void | Promise<void>;
+  /** accept inputs whose spatial size differs from the declared one (fully-convolutional nets) */
+  reshape?: boolean;
+  warn?: WarnFn;
+  threads?: number;
+}
+
+const nanChecked = new WeakSet<LayerNode>();
+
+/** The float forward of a layer: its LayerDef's member, else the shared table. */
+export function forwardOf(node: LayerNode): LayerDef['forward'] {
+  return node.def?.forward ?? FORWARDS[node.type];
+}
+
+function checkNaN(net: Net, warn: WarnFn): void {
+  for (const node of net.layers) {
+    if (nanChecked.has(node)) continue;
+    nanChecked.add(node);
+    let bad = 0;
+    for (const b of node.blobs) for (let i = 0; i < b.data.length; i++) if (!Number.isFinite(b.data[i])) bad++;
+    if (bad) warn(`layer '${node.name}' (${node.type}): ${bad} weight value(s) are NaN or infinite`, node.loc);
+  }
+}
+
+function bindInputs(net: Net, inputs: Record<string, Tensor> | Tensor, reshape: boolean): Map<string, Tensor> {
+  const blobs = new Map<string, Tensor>();
+  let given: Record<string, Tensor>;
+  if ((inputs as Tensor).data instanceof Float32Array && Array.isArray((inputs as Tensor).shape)) {
+    if (net.inputs.length !== 1) {
+      throw new ChaiqError(`net '${net.name}' has ${net.inputs.length} inputs (${net.inputs.map((i) => i.name).join(', ')}); give them by name`, { file: net.file });
+    }
+    given = { [net.inputs[0].name]: inputs as Tensor };
+  } else given = inputs as Record<string, Tensor>;
+  for (const name of Object.keys(given)) {
+    if (!net.inputs.some((i) => i.name === name)) {
+      throw new ChaiqError(`net '${net.name}' has no input '${name}' (inputs: ${net.inputs.map((i) => i.name).join(', ')})`, { file: net.file });
+    }
+  }
+  for (const inp of net.inputs) {
+    const t = given[inp.name];
+    if (!t) continue; // a data layer's label top nobody needs; a reader of it fails below
+    const want = inp.shape;
+    const got = t.shape;
+    const okRank = got.length === want.length;
+    const okDims = okRank && want.every((d, i) => i === 0 || d === got[i] || (reshape && i >= 2));
+    if (!okDims) {
+      throw new ChaiqError(`input '${inp.name}' has shape ${shapeStr(got)}, the net expects ${shapeStr(want)} (any batch size)`, { file: net.file });
+    }
+    if (t.data.length !== got.reduce((a, b) => a * b, 1)) throw new ChaiqError(`input '${inp.name}': data length does not match shape ${shapeStr(got)}`);
+    blobs.set(inp.name, t);
+  }
+  return blobs;
+}
+
+/**
+ * Runs the float net layer by layer (prototxt order). In-place layers replace their blob's value; a blob
+ * is dropped after its last reader unless kept. Returns the net outputs plus the kept blobs.
+ */
+export async function runNet(net: Net, inputs: Record<string, Tensor> | Tensor, opts: RunOptions = {}): Promise<Map<string, Tensor>> {
+  const warn = opts.warn ?? warnToStderr;
+  checkNaN(net, warn);
+  const blobs = bindInputs(net, inputs, !!opts.reshape);
+  const keepAll = opts.keep === 'all';
+  const keep = new Set<string>(Array.isArray(opts.keep) ? opts.keep : []);
+  for (const o of net.outputs) keep.add(o);
+  const lastRead = new Map<string, number>();
+  net.layers.forEach((l, i) => l.bottoms.forEach((b) => lastRead.set(b, i)));
+  const ctx: ForwardContext = { warn, threads: opts.threads };
+  for (let li = 0; li < net.layers.length; li++) {
+    const node = net.layers[li];
+    if (INPUT_TYPES.has(node.type)) {
+      for (const t of node.tops) {
+        if (!blobs.has(t) && lastRead.has(t)) throw new ChaiqError(`input '${t}' (layer '${node.name}') was not given`, { file: net.file });
+      }
+      if (opts.onLayer) await opts.onLayer(node, node.tops.map((t) => blobs.get(t)!).filter(Boolean));
+      continue;
+    }
+    const fwd = forwardOf(node);
+    if (!fwd) throw new ChaiqError(`layer '${node.name}': type '${node.type}' has no float implementation in chaiq`, node.loc ?? { file: net.file });
+    const bottoms = node.bottoms.map((b) => {
+      const t = blobs.get(b);
+      if (!t) throw new ChaiqError(`layer '${node.name}' (${node.type}): bottom '${b}' has no value (not produced by any earlier layer)`, node.loc ?? { file: net.file });
+      return t;
+    });
+    let tops: Tensor[];
+    try {
+      tops = await fwd(node, bottoms, ctx);
+    } catch (e) {
+      if (e instanceof ChaiqError) {
+        if (!e.loc.file && node.loc) e.loc = node.loc;
+        throw e;
+      }
+      throw e;
+    }
+    if (tops.length !== node.tops.length) {
+      throw new ChaiqError(`layer '${node.name}' (${node.type}): produced ${tops.length} top(s), the prototxt names ${node.tops.length}`, node.loc ?? { file: net.file });
+    }
+    node.tops.forEach((t, i) => blobs.set(t, tops[i]));
+    if (opts.onLayer) await opts.onLayer(node, tops);
+    if (!keepAll) {
+      for (const b of node.bottoms) {
+        if (lastRead.get(b) === li && !keep.has(b) && !node.tops.includes(b)) blobs.delete(b);
+      }
+    }
+  }
+  if (keepAll) return blobs;
+  const out = new Map<string, Tensor>();
+  for (const k of keep) {
+    const t = blobs.get(k);
+    if (t) out.set(k, t);
+  }
+  return out;
+}

@@ -1,0 +1,252 @@
+import type { LayerNode } from '../../graph/types';
+import type { Tensor } from '../../tensor';
+import type { ForwardContext } from '../types';
+import { alloc, arr, bool, fail, need, num, pm } from './util';
+
+type Fwd = (node: LayerNode, bottoms: Tensor[], ctx: ForwardContext) => Tensor[];
+
+/** SSD PriorBox (weiliu89/caffe ssd branch): top (1, 2, H·W·numPriors·4) = boxes then variances. */
+export function priorBoxSetup(node: LayerNode) {
+  const p = pm(node, 'prior_box_param');
+  const minSizes = arr(p.min_size);
+  const maxSizes = arr(p.max_size);
+  if (minSizes.length === 0) fail(node, 'prior_box_param needs min_size');
+  if (maxSizes.length && maxSizes.length !== minSizes.length) fail(node, 'max_size count must equal min_size count');
+  const flip = bool(p.flip, true);
+  const ars = [1];
+  for (const ar of arr(p.aspect_ratio)) {
+    if (ars.some((a) => Math.abs(ar - a) < 1e-6)) continue;
+    ars.push(ar);
+    if (flip) ars.push(1 / ar);
+  }
+  const numPriors = ars.length * minSizes.length + maxSizes.length;
+  return { p, minSizes, maxSizes, ars, numPriors };
+}
+
+export const priorBoxForward: Fwd = (node, bottoms) => {
+  need(node, bottoms, 1);
+  const { p, minSizes, maxSizes, ars, numPriors } = priorBoxSetup(node);
+  const f = bottoms[0];
+  const lh = f.shape[2];
+  const lw = f.shape[3];
+  let imgH: number, imgW: number;
+  if (p.img_h !== undefined || p.img_w !== undefined) {
+    imgH = num(p.img_h, 0);
+    imgW = num(p.img_w, 0);
+  } else if (p.img_size !== undefined) imgH = imgW = num(p.img_size, 0);
+  else imgH = imgW = 0;
+  if (imgH === 0 || imgW === 0) {
+    if (bottoms.length < 2) fail(node, 'needs the image as second bottom (or img_size)');
+    imgH = bottoms[1].shape[2];
+    imgW = bottoms[1].shape[3];
+  }
+  let stepH: number, stepW: number;
+  if (p.step_h !== undefined || p.step_w !== undefined) {
+    stepH = num(p.step_h, 0);
+    stepW = num(p.step_w, 0);
+  } else stepH = stepW = num(p.step, 0);
+  if (stepH === 0 || stepW === 0) {
+    stepW = Math.fround(imgW / lw);
+    stepH = Math.fround(imgH / lh);
+  }
+  const offset = num(p.offset, 0.5);
+  const clip = bool(p.clip, false);
+  const variance = arr(p.variance);
+  if (variance.length > 1 && variance.length !== 4) fail(node, 'give 1 or 4 variance values');
+  const dim = lh * lw * numPriors * 4;
+  const out = alloc([1, 2, dim]);
+  const D = out.data;
+  let idx = 0;
+  const push = (cx: number, cy: number, bw: number, bh: number) => {
+    D[idx++] = (cx - bw / 2) / imgW;
+    D[idx++] = (cy - bh / 2) / imgH;
+    D[idx++] = (cx + bw / 2) / imgW;
+    D[idx++] = (cy + bh / 2) / imgH;
+  };
+  for (let h = 0; h < lh; h++)
+    for (let w = 0; w < lw; w++) {
+      const cx = Math.fround((w + offset) * stepW);
+      const cy = Math.fround((h + offset) * stepH);
+      minSizes.forEach((mn, s) => {
+        push(cx, cy, mn, mn);
+        if (maxSizes.length) {
+          const sz = Math.fround(Math.sqrt(mn * maxSizes[s]));
+          push(cx, cy, sz, sz);
+        }
+        for (const ar of ars) {
+          if (Math.abs(ar - 1) < 1e-6) continue;
+          push(cx, cy, Math.fround(mn * Math.sqrt(ar)), Math.fround(mn / Math.sqrt(ar)));
+        }
+      });
+    }
+  if (clip) for (let d = 0; d < dim; d++) D[d] = Math.min(Math.max(D[d], 0), 1);
+  if (variance.length <= 1) D.fill(variance.length ? variance[0] : 0.1, dim);
+  else for (let i = 0; i < dim; i++) D[dim + i] = variance[i % 4];
+  return [out];
+};
+
+interface Box {
+  xmin: number;
+  ymin: number;
+  xmax: number;
+  ymax: number;
+}
+
+function boxSize(b: Box): number {
+  if (b.xmax < b.xmin || b.ymax < b.ymin) return 0;
+  return (b.xmax - b.xmin) * (b.ymax - b.ymin);
+}
+
+function jaccard(a: Box, b: Box): number {
+  if (b.xmin > a.xmax || b.xmax < a.xmin || b.ymin > a.ymax || b.ymax < a.ymin) return 0;
+  const inter: Box = {
+    xmin: Math.max(a.xmin, b.xmin),
+    ymin: Math.max(a.ymin, b.ymin),
+    xmax: Math.min(a.xmax, b.xmax),
+    ymax: Math.min(a.ymax, b.ymax),
+  };
+  const i = boxSize(inter);
+  return i / (boxSize(a) + boxSize(b) - i);
+}
+
+function decode(prior: Box, v: number[], code: string, encodedInTarget: boolean, b: Box): Box {
+  if (code === 'CORNER') {
+    if (encodedInTarget) return { xmin: prior.xmin + b.xmin, ymin: prior.ymin + b.ymin, xmax: prior.xmax + b.xmax, ymax: prior.ymax + b.ymax };
+    return {
+      xmin: prior.xmin + v[0] * b.xmin,
+      ymin: prior.ymin + v[1] * b.ymin,
+      xmax: prior.xmax + v[2] * b.xmax,
+      ymax: prior.ymax + v[3] * b.ymax,
+    };
+  }
+  if (code === 'CENTER_SIZE') {
+    const pw = prior.xmax - prior.xmin;
+    const ph = prior.ymax - prior.ymin;
+    const pcx = (prior.xmin + prior.xmax) / 2;
+    const pcy = (prior.ymin + prior.ymax) / 2;
+    const e = encodedInTarget ? [1, 1, 1, 1] : v;
+    const cx = e[0] * b.xmin * pw + pcx;
+    const cy = e[1] * b.ymin * ph + pcy;
+    const w = Math.exp(e[2] * b.xmax) * pw;
+    const h = Math.exp(e[3] * b.ymax) * ph;
+    return { xmin: cx - w / 2, ymin: cy - h / 2, xmax: cx + w / 2, ymax: cy + h / 2 };
+  }
+  throw new Error(`code_type ${code}`);
+}
+
+/** SSD DetectionOutput: decode, per-class greedy NMS, keep_top_k; top (1,1,K,7) rows [img,label,score,x0,y0,x1,y1]. */
+export const detectionOutputForward: Fwd = (node, bottoms) => {
+  need(node, bottoms, 3);
+  const [locT, confT, priorT] = bottoms;
+  const p = pm(node, 'detection_output_param');
+  const numClasses = num(p.num_classes, 0);
+  if (!(numClasses > 0)) fail(node, 'detection_output_param.num_classes must be > 0');
+  const share = bool(p.share_location, true);
+  const bg = num(p.background_label_id, 0);
+  const nms = p.nms_param ?? {};
+  const nmsTh = num(nms.nms_threshold, 0.3);
+  const topK = num(nms.top_k, -1);
+  const eta = num(nms.eta, 1);
+  const keepTopK = num(p.keep_top_k, -1);
+  const confTh = p.confidence_threshold !== undefined ? num(p.confidence_threshold, 0) : -3.4028234663852886e38;
+  const code = String(p.code_type ?? 'CORNER');
+  if (code !== 'CORNER' && code !== 'CENTER_SIZE') fail(node, `code_type ${code} is not supported`);
+  const encIn = bool(p.variance_encoded_in_target, false);
+  const clipBox = bool(p.clip_bbox, false);
+  const numPriors = priorT.shape[2] / 4;
+  const n = locT.shape[0];
+  const numLoc = share ? 1 : numClasses;
+  if (locT.data.length !== n * numPriors * numLoc * 4) fail(node, `loc blob (${locT.shape}) does not match ${numPriors} priors`);
+  if (confT.data.length !== n * numPriors * numClasses) fail(node, `conf blob (${confT.shape}) does not match ${numPriors} priors × ${numClasses} classes`);
+  const P = priorT.data;
+  const priors: Box[] = [];
+  const vars: number[][] = [];
+  for (let i = 0; i < numPriors; i++) {
+    priors.push({ xmin: P[i * 4], ymin: P[i * 4 + 1], xmax: P[i * 4 + 2], ymax: P[i * 4 + 3] });
+    const o = numPriors * 4 + i * 4;
+    vars.push([P[o], P[o + 1], P[o + 2], P[o + 3]]);
+  }
+  const rows: number[][] = [];
+  for (let img = 0; img < n; img++) {
+    // decoded boxes per location label (-1 = shared)
+    const boxes = new Map<number, Box[]>();
+    for (let l = 0; l < numLoc; l++) {
+      const label = share ? -1 : l;
+      if (!share && l === bg) continue;
+      const list: Box[] = [];
+      for (let i = 0; i < numPriors; i++) {
+        const o = ((img * numPriors + i) * numLoc + l) * 4;
+        const L = locT.data;
+        let b = decode(priors[i], vars[i], code, encIn, { xmin: L[o], ymin: L[o + 1], xmax: L[o + 2], ymax: L[o + 3] });
+        if (clipBox) b = { xmin: clamp01(b.xmin), ymin: clamp01(b.ymin), xmax: clamp01(b.xmax), ymax: clamp01(b.ymax) };
+        list.push(b);
+      }
+      boxes.set(label, list);
+    }
+    const scoresOf = (c: number) => {
+      const s = new Float32Array(numPriors);
+      for (let i = 0; i < numPriors; i++) s[i] = confT.data[(img * numPriors + i) * numClasses + c];
+      return s;
+    };
+    const indices = new Map<number, number[]>();
+    const scoreCache = new Map<number, Float32Array>();
+    let numDet = 0;
+    for (let c = 0; c < numClasses; c++) {
+      if (c === bg) continue;
+      const scores = scoresOf(c);
+      scoreCache.set(c, scores);
+      const bx = boxes.get(share ? -1 : c)!;
+      // GetMaxScoreIndex: scores > threshold, stable sort descending, top_k
+      let cand: number[] = [];
+      for (let i = 0; i < numPriors; i++) if (scores[i] > confTh) cand.push(i);
+      cand.sort((a, b) => scores[b] - scores[a] || a - b);
+      if (topK > -1 && topK < cand.length) cand = cand.slice(0, topK);
+      const keep: number[] = [];
+      let th = nmsTh;
+      for (const idx of cand) {
+        let ok = true;
+        for (const k of keep) {
+          if (jaccard(bx[idx], bx[k]) > th) {
+            ok = false;
+            break;
+          }
+        }
+        if (ok) keep.push(idx);
+        if (ok && eta < 1 && th > 0.5) th *= eta;
+      }
+      indices.set(c, keep);
+      numDet += keep.length;
+    }
+    let final = indices;
+    if (keepTopK > -1 && numDet > keepTopK) {
+      const pairs: [number, number, number][] = [];
+      for (const [c, idxs] of indices) for (const i of idxs) pairs.push([scoreCache.get(c)![i], c, i]);
+      // std::sort by score descending (not stable: ties resolved by label, index here)
+      pairs.sort((a, b) => b[0] - a[0] || a[1] - b[1] || a[2] - b[2]);
+      final = new Map();
+      for (const [, c, i] of pairs.slice(0, keepTopK)) {
+        if (!final.has(c)) final.set(c, []);
+        final.get(c)!.push(i);
+      }
+    }
+    for (const c of [...final.keys()].sort((a, b) => a - b)) {
+      const bx = boxes.get(share ? -1 : c)!;
+      const sc = scoreCache.get(c)!;
+      for (const i of final.get(c)!) rows.push([img, c, sc[i], bx[i].xmin, bx[i].ymin, bx[i].xmax, bx[i].ymax]);
+    }
+  }
+  if (rows.length === 0) {
+    // Caffe: one row of -1 per image, with the image id
+    const out = alloc([1, 1, n, 7]);
+    out.data.fill(-1);
+    for (let i = 0; i < n; i++) out.data[i * 7] = i;
+    return [out];
+  }
+  const out = alloc([1, 1, rows.length, 7]);
+  rows.forEach((r, i) => out.data.set(r, i * 7));
+  return [out];
+};
+
+function clamp01(v: number): number {
+  return Math.min(Math.max(v, 0), 1);
+}
