@@ -31,6 +31,11 @@ export interface LayerDef {
   shape(node: LayerNode, bottoms: number[][]): number[][];
   /** number of trainable values (weights + biases + ...), given the bottom shapes */
   params?(node: LayerNode, bottoms: number[][]): number;
+  /**
+   * Expected shapes of the trained blobs (caffemodel `blobs`), in Caffe's order, e.g. conv: [[O, C/g, kh, kw], [O]].
+   * Only on weighted types; used to check a caffemodel against the prototxt.
+   */
+  blobShapes?(node: LayerNode, bottoms: number[][]): number[][];
   /** multiply-accumulates for one forward pass */
   macs?(node: LayerNode, bottoms: number[][], tops: number[][]): number;
   /** float forward with Caffe's exact semantics */

@@ -1,0 +1,10 @@
+import type { LayerDef } from './types';
+import { likeBottom } from './params';
+import { NO_PRECISION } from './precision';
+/** BNLL: log(1+exp(x)), elementwise. */
+export const bnll: LayerDef = {
+  type: 'BNLL',
+  chaidnn: 'unsupported',
+  precision: NO_PRECISION,
+  shape: likeBottom,
+};

@@ -1,0 +1,48 @@
+import type { LayerDef } from './types';
+import { check, convGeometry, count, layerError, sameShape, fmt, bottom } from './params';
+import { D_CONV, X_PARAMS } from './precision';
+import type { LayerNode } from '../graph/types';
+
+/** Top shape of a convolution (BaseConvolutionLayer::Reshape + ConvolutionLayer::compute_output_shape). */
+function convShape(node: LayerNode, bottoms: number[][]): number[][] {
+  const b = bottom(node, bottoms, 0);
+  const g = convGeometry(node, b);
+  for (let i = 1; i < bottoms.length; i++) {
+    check(node, sameShape(bottoms[i], b), `all bottoms must have the same shape: ${fmt(bottoms[i])} vs ${fmt(b)}`);
+  }
+  const top = b.slice(0, g.axis);
+  top.push(g.numOutput);
+  for (let i = 0; i < g.numSpatial; i++) {
+    const extent = g.dilation[i] * (g.kernel[i] - 1) + 1;
+    // C++ int division truncates toward zero
+    const out = Math.trunc((b[g.axis + 1 + i] + 2 * g.pad[i] - extent) / g.stride[i]) + 1;
+    if (out <= 0) {
+      throw layerError(node, `kernel extent ${extent} larger than padded input ${b[g.axis + 1 + i] + 2 * g.pad[i]} (bottom ${fmt(b)})`);
+    }
+    top.push(out);
+  }
+  return node.tops.map(() => top.slice());
+}
+
+/** Convolution (also depthwise: group = channels), N-D, with dilation. Weights (O, C/g, k...), bias (O). */
+export const convolution: LayerDef = {
+  type: 'Convolution',
+  aliases: ['ConvolutionRistretto'],
+  chaidnn: 'hw',
+  precision: { Xilinx: X_PARAMS, DynamicFixed: D_CONV },
+  shape: convShape,
+  blobShapes(node, bottoms) {
+    const g = convGeometry(node, bottom(node, bottoms, 0));
+    const w = [g.numOutput, g.channels / g.group, ...g.kernel];
+    return g.biasTerm ? [w, [g.numOutput]] : [w];
+  },
+  params(node, bottoms) {
+    const g = convGeometry(node, bottom(node, bottoms, 0));
+    return g.numOutput * (g.channels / g.group) * count(g.kernel) + (g.biasTerm ? g.numOutput : 0);
+  },
+  /** out elements × (C/g) × prod(kernel), per bottom/top pair (bias adds not counted) */
+  macs(node, bottoms, tops) {
+    const g = convGeometry(node, bottom(node, bottoms, 0));
+    return tops.reduce((s, t) => s + count(t) * (g.channels / g.group) * count(g.kernel), 0);
+  },
+};

@@ -1,0 +1,10 @@
+import type { LayerDef } from './types';
+import { likeBottom } from './params';
+import { NO_PRECISION } from './precision';
+/** Dropout: identity at test time (Caffe scales during training). */
+export const dropout: LayerDef = {
+  type: 'Dropout',
+  chaidnn: 'sw',
+  precision: NO_PRECISION,
+  shape: likeBottom,
+};

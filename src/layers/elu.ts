@@ -1,0 +1,10 @@
+import type { LayerDef } from './types';
+import { likeBottom } from './params';
+import { NO_PRECISION } from './precision';
+/** ELU (elu_param.alpha), elementwise. */
+export const elu: LayerDef = {
+  type: 'ELU',
+  chaidnn: 'unsupported',
+  precision: NO_PRECISION,
+  shape: likeBottom,
+};

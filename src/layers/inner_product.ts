@@ -1,0 +1,42 @@
+import type { LayerDef } from './types';
+import { bool, canonicalAxis, check, count, num, sub, bottom } from './params';
+import { NO_PRECISION } from './precision';
+import type { LayerNode } from '../graph/types';
+
+function geom(node: LayerNode, b: number[]) {
+  const p = sub(node, 'inner_product_param');
+  const axis = canonicalAxis(node, num(p, 'axis', 1), b.length);
+  const N = num(p, 'num_output', 0);
+  check(node, N > 0, 'num_output must be > 0');
+  return { axis, N, K: count(b, axis), M: count(b, 0, axis), bias: bool(p, 'bias_term', true), transpose: bool(p, 'transpose', false) };
+}
+
+/**
+ * InnerProduct: flattens axes [axis, end) into K and writes shape[0..axis) + [N].
+ * Runs in software (float CBLAS GEMV on the ARM), so no precision block (chaidnn-semantics §3.1).
+ */
+export const innerProduct: LayerDef = {
+  type: 'InnerProduct',
+  aliases: ['FcRistretto'],
+  chaidnn: 'sw',
+  precision: NO_PRECISION,
+  shape(node, bottoms) {
+    const b = bottom(node, bottoms, 0);
+    const g = geom(node, b);
+    return node.tops.map(() => [...b.slice(0, g.axis), g.N]);
+  },
+  blobShapes(node, bottoms) {
+    const g = geom(node, bottom(node, bottoms, 0));
+    const w = g.transpose ? [g.K, g.N] : [g.N, g.K];
+    return g.bias ? [w, [g.N]] : [w];
+  },
+  params(node, bottoms) {
+    const g = geom(node, bottom(node, bottoms, 0));
+    return g.N * g.K + (g.bias ? g.N : 0);
+  },
+  /** M × N × K */
+  macs(node, bottoms) {
+    const g = geom(node, bottom(node, bottoms, 0));
+    return g.M * g.N * g.K;
+  },
+};

@@ -1,0 +1,28 @@
+import type { LayerDef } from './types';
+import { check, rep, sub } from './params';
+import { X_INPUT, NO_PRECISION } from './precision';
+import type { LayerNode } from '../graph/types';
+
+/** input_param.shape (one for all tops, or one per top), InputLayer::LayerSetUp; undefined when absent. */
+export function inputParamShapes(node: LayerNode): number[][] | undefined {
+  const shapes = rep<any>(sub(node, 'input_param').shape).map((s) => rep<number>(s?.dim).map(Number));
+  if (shapes.length === 0) return undefined;
+  check(node, shapes.length === 1 || shapes.length === node.tops.length,
+    'input_param.shape must be specified once, or once per top blob');
+  for (const s of shapes) check(node, s.every((d) => Number.isInteger(d) && d >= 0), `bad input shape (${s.join(',')})`);
+  return node.tops.map((_, i) => shapes[shapes.length === 1 ? 0 : i].slice());
+}
+
+/** Input: the net's input blob(s); the input quantizer in CHaiDNN (bw/th_layer_out only). */
+export const input: LayerDef = {
+  type: 'Input',
+  chaidnn: 'hw',
+  precision: { Xilinx: X_INPUT, DynamicFixed: NO_PRECISION.DynamicFixed },
+  shape(node) {
+    const s = inputParamShapes(node);
+    check(node, s !== undefined, 'Input layer without input_param.shape');
+    return s!;
+  },
+  params: () => 0,
+  macs: () => 0,
+};

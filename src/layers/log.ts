@@ -1,0 +1,10 @@
+import type { LayerDef } from './types';
+import { likeBottom } from './params';
+import { NO_PRECISION } from './precision';
+/** Log: log_base(shift + scale*x), elementwise. */
+export const log: LayerDef = {
+  type: 'Log',
+  chaidnn: 'unsupported',
+  precision: NO_PRECISION,
+  shape: likeBottom,
+};

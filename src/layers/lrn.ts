@@ -1,0 +1,15 @@
+import type { LayerDef } from './types';
+import { count, likeBottom, bottom, num, sub } from './params';
+import { NO_PRECISION } from './precision';
+
+/** LRN ACROSS_CHANNELS / WITHIN_CHANNEL; same shape. CHaiDNN has LRN commented out (chaidnn-semantics §3.1). */
+export const lrn: LayerDef = {
+  type: 'LRN',
+  aliases: ['LRNRistretto'],
+  chaidnn: 'unsupported',
+  precision: NO_PRECISION,
+  shape: likeBottom,
+  params: () => 0,
+  /** local_size squares accumulated per element */
+  macs: (node, bottoms) => count(bottom(node, bottoms, 0)) * num(sub(node, 'lrn_param'), 'local_size', 5),
+};

@@ -1,0 +1,21 @@
+import type { LayerDef } from './types';
+import { bool, count, likeBottom, sub, bottom } from './params';
+import { X_PARAMS, NO_PRECISION } from './precision';
+
+/** SSD Normalize (L2 over channels, then a learned scale: 1 value if channel_shared, else C). */
+export const normalize: LayerDef = {
+  type: 'Normalize',
+  aliases: ['NormalizeRistretto'],
+  chaidnn: 'sw',
+  precision: { Xilinx: X_PARAMS, DynamicFixed: NO_PRECISION.DynamicFixed },
+  shape: likeBottom,
+  blobShapes(node, bottoms) {
+    const shared = bool(sub(node, 'norm_param'), 'channel_shared', true);
+    return [[shared ? 1 : bottom(node, bottoms, 0)[1]]];
+  },
+  params(node, bottoms) {
+    return bool(sub(node, 'norm_param'), 'channel_shared', true) ? 1 : bottom(node, bottoms, 0)[1];
+  },
+  /** one multiply-add per element for the sum of squares, one multiply for the scale */
+  macs: (node, bottoms) => 2 * count(bottom(node, bottoms, 0)),
+};

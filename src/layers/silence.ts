@@ -1,0 +1,12 @@
+import type { LayerDef } from './types';
+import { NO_PRECISION } from './precision';
+
+/** Silence: consumes its bottoms, writes nothing. */
+export const silence: LayerDef = {
+  type: 'Silence',
+  chaidnn: 'unsupported',
+  precision: NO_PRECISION,
+  shape: (node) => node.tops.map(() => []),
+  params: () => 0,
+  macs: () => 0,
+};

@@ -1,0 +1,10 @@
+import type { LayerDef } from './types';
+import { likeBottom } from './params';
+import { NO_PRECISION } from './precision';
+/** Softmax along softmax_param.axis (default 1); shape of bottom 0. */
+export const softmax: LayerDef = {
+  type: 'Softmax',
+  chaidnn: 'sw',
+  precision: NO_PRECISION,
+  shape: likeBottom,
+};

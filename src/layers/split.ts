@@ -1,0 +1,13 @@
+import type { LayerDef } from './types';
+import { likeBottom } from './params';
+import { NO_PRECISION } from './precision';
+
+/** Split: every top shares bottom 0 (Caffe inserts these for blobs read by several layers). */
+export const split: LayerDef = {
+  type: 'Split',
+  chaidnn: 'sw',
+  precision: NO_PRECISION,
+  shape: likeBottom,
+  params: () => 0,
+  macs: () => 0,
+};

@@ -1,0 +1,22 @@
+import type { LayerDef } from './types';
+import { canonicalAxis, check, num, sub, bottom } from './params';
+import { NO_PRECISION } from './precision';
+
+/** Tile: shape[axis] *= tiles. */
+export const tile: LayerDef = {
+  type: 'Tile',
+  chaidnn: 'unsupported',
+  precision: NO_PRECISION,
+  shape(node, bottoms) {
+    const b = bottom(node, bottoms, 0);
+    const p = sub(node, 'tile_param');
+    const axis = canonicalAxis(node, num(p, 'axis', 1), b.length);
+    const tiles = num(p, 'tiles', 0);
+    check(node, tiles > 0, 'number of tiles must be positive');
+    const top = b.slice();
+    top[axis] *= tiles;
+    return node.tops.map(() => top.slice());
+  },
+  params: () => 0,
+  macs: () => 0,
+};
