@@ -29,8 +29,9 @@ export function lookupType(name: string): protobuf.Type {
   let t = typeCache.get(name);
   if (!t) {
     const full = name.includes('.') ? name : `caffe.${name}`;
+    const r = caffeRoot();
     try {
-      t = caffeRoot().lookupType(full);
+      t = r.lookupType(full);
     } catch {
       throw new ChaiqError(`no message type ${full} in caffe.proto`);
     }
