@@ -11,10 +11,11 @@
  * 1..4, data = 5, diff = 6, shape = 7 (BlobShape.dim = 1), double_data = 8, double_diff = 9.
  */
 import * as fs from 'fs';
-import * as path from 'path';
 import { ChaiqError } from '../errors';
 import type { Tensor } from '../tensor';
 import type { Msg } from './message';
+import type * as protobuf from 'protobufjs';
+import { caffeRoot } from './schema';
 
 /** One blob as stored: the shape Caffe would give it, and whether it came from legacy num/channels/height/width. */
 export interface StoredBlob extends Tensor {
@@ -447,33 +448,9 @@ function decodeStructure(topRaw: Buffer[], layerRaw: { field: number; raw: Buffe
   }
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-let rootCache: any;
-/** The caffe.proto schema (protobufjs Root, keepCase). Uses src/proto/schema.ts when present. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function caffeSchemaRoot(): any {
-  if (rootCache) return rootCache;
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const schema = require('./schema');
-    if (typeof schema.caffeRoot === 'function') return (rootCache = schema.caffeRoot());
-  } catch {
-    /* schema module not there: load the proto file directly */
-  }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const protobuf = require('protobufjs');
-  const candidates = [
-    path.resolve(__dirname, 'caffe.proto'),
-    path.resolve(__dirname, '../../../src/proto/caffe.proto'),
-    path.resolve(__dirname, '../../src/proto/caffe.proto'),
-    // TEMPORARY until src/proto/caffe.proto lands (H1): the corpus copy beside the repo
-    path.resolve(__dirname, '../../../shared/corpus/proto/caffe-chaidnn.proto'),
-    path.resolve(__dirname, '../../../../shared/corpus/proto/caffe-chaidnn.proto'),
-  ];
-  const file = candidates.find((f) => fs.existsSync(f));
-  if (!file) throw new ChaiqError('caffe.proto schema not found next to src/proto');
-  rootCache = new protobuf.Root().loadSync(file, { keepCase: true });
-  return rootCache;
+/** The caffe.proto schema (protobufjs Root, keepCase). */
+export function caffeSchemaRoot(): protobuf.Root {
+  return caffeRoot();
 }
 
 /** Caffe's legacy-shape rule: shapes are equal after dropping leading 1s (Blob::ShapeEquals for ≤4-D). */

@@ -1,0 +1,65 @@
+/**
+ * Loading a net from disk: prototxt → CST → bound NetParameter → upgraded to V2 (src/proto/upgrade.ts),
+ * and prototxt + caffemodel → Net with weights attached.
+ */
+import * as fs from 'fs';
+import { parsePrototxt } from '../../grammar';
+import type { PrototxtDoc } from '../../grammar/cst';
+import { ChaiqError, type WarnFn } from '../errors';
+import { buildNet, type BuildOptions } from '../graph/build';
+import type { Net } from '../graph/types';
+import { bindMessage, locOf } from './bind';
+import { readCaffemodel } from './caffemodel';
+import type { NetParam } from './message';
+import { upgradeNet, type SourceVersion } from './upgrade';
+
+export interface LoadedNetText {
+  /** the lossless CST (the printer edits this text) */
+  doc: PrototxtDoc;
+  /** the bound net, upgraded to V2 (`layer`, string types, an Input layer for `input:`) */
+  net: NetParam;
+  /** V0/V1 nets must be written back upgraded to V2 */
+  sourceVersion: SourceVersion;
+  /** `input:`/`input_dim`/`input_shape` became an Input layer */
+  inputUpgraded: boolean;
+}
+
+export function readTextFile(file: string, what = 'prototxt'): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new ChaiqError(`${what} not found`, { file });
+    if (code === 'EISDIR') throw new ChaiqError(`is a directory, not a ${what}`, { file });
+    throw new ChaiqError(`cannot read ${what} (${code ?? (e as Error).message})`, { file });
+  }
+}
+
+/** Read, parse, bind and upgrade a prototxt. Bad input → ChaiqError with file:line:col. */
+export function loadNetText(file: string, opts: { warn?: WarnFn; text?: string } = {}): LoadedNetText {
+  const text = opts.text ?? readTextFile(file);
+  const doc = parsePrototxt(text, file);
+  const bound = bindMessage(doc, 'caffe.NetParameter');
+  const up = upgradeNet(bound, { file, warn: opts.warn, locOf });
+  return { doc, net: up.net, sourceVersion: up.sourceVersion, inputUpgraded: up.inputUpgraded };
+}
+
+export interface LoadedModel extends LoadedNetText {
+  graph: Net;
+}
+
+/**
+ * Deploy prototxt (+ optional caffemodel) → Net. Only the deploy layers' blobs are read from the
+ * caffemodel (it often holds the training net); they are matched by name and checked against the
+ * shapes each layer expects.
+ */
+export function loadModel(prototxt: string, caffemodel?: string, opts: Omit<BuildOptions, 'file' | 'weights' | 'weightsFile'> = {}): LoadedModel {
+  const t = loadNetText(prototxt, { warn: opts.warn });
+  let weights: BuildOptions['weights'];
+  if (caffemodel) {
+    const names = new Set(t.net.layer.map((l) => String(l.name ?? '')));
+    weights = readCaffemodel(caffemodel, { only: (n) => names.has(n) }).weights;
+  }
+  const graph = buildNet(t.net, { ...opts, file: prototxt, weights, weightsFile: caffemodel });
+  return { ...t, graph };
+}
