@@ -1,0 +1,131 @@
+/**
+ * Error metrics of a fixed-point run against the float run, accumulated over many images:
+ * SQNR dB = 10·log10(Σx²/Σ(x−x̂)²), cosine similarity, max |x−x̂|, fraction of values on the rails.
+ */
+
+export interface ErrorAcc {
+  n: number;
+  sumRef2: number;
+  sumFix2: number;
+  sumDot: number;
+  sumErr2: number;
+  maxAbsErr: number;
+  /** values at the integer rails (|q| ≥ 2^(bw-1)-1); only for fixed blobs */
+  saturated: number;
+  /** how many values had an integer representation (denominator of the saturation fraction) */
+  nFixed: number;
+}
+
+export function newErrorAcc(): ErrorAcc {
+  return { n: 0, sumRef2: 0, sumFix2: 0, sumDot: 0, sumErr2: 0, maxAbsErr: 0, saturated: 0, nFixed: 0 };
+}
+
+/** Adds one blob: `ref` float, `fix` dequantized fixed; `q`/`bw` the integers when the blob is fixed. */
+export function accumulateError(acc: ErrorAcc, ref: ArrayLike<number>, fix: ArrayLike<number>, q?: Int32Array, bw?: number): void {
+  const n = Math.min(ref.length, fix.length);
+  let r2 = 0, f2 = 0, d = 0, e2 = 0, mx = acc.maxAbsErr;
+  for (let i = 0; i < n; i++) {
+    const a = ref[i];
+    const b = fix[i];
+    const e = a - b;
+    r2 += a * a;
+    f2 += b * b;
+    d += a * b;
+    e2 += e * e;
+    const ae = e < 0 ? -e : e;
+    if (ae > mx || ae !== ae) mx = ae !== ae ? Infinity : ae;
+  }
+  acc.n += n;
+  acc.sumRef2 += r2;
+  acc.sumFix2 += f2;
+  acc.sumDot += d;
+  acc.sumErr2 += e2;
+  acc.maxAbsErr = mx;
+  if (q && bw !== undefined) {
+    const m = 2 ** (bw - 1) - 1;
+    let s = 0;
+    for (let i = 0; i < q.length; i++) if (q[i] >= m || q[i] <= -m) s++;
+    acc.saturated += s;
+    acc.nFixed += q.length;
+  }
+}
+
+export function mergeErrorAcc(into: ErrorAcc, from: ErrorAcc): void {
+  into.n += from.n;
+  into.sumRef2 += from.sumRef2;
+  into.sumFix2 += from.sumFix2;
+  into.sumDot += from.sumDot;
+  into.sumErr2 += from.sumErr2;
+  into.maxAbsErr = Math.max(into.maxAbsErr, from.maxAbsErr);
+  into.saturated += from.saturated;
+  into.nFixed += from.nFixed;
+}
+
+export interface ErrorSummary {
+  /** +Infinity when the fixed values equal the float ones exactly */
+  sqnrDb: number;
+  cosine: number;
+  maxAbsErr: number;
+  /** null when the blob has no integer form (a float/ARM layer) */
+  satFraction: number | null;
+  count: number;
+}
+
+export function summarize(acc: ErrorAcc): ErrorSummary {
+  const sqnrDb = acc.sumErr2 === 0 ? Infinity : acc.sumRef2 === 0 ? -Infinity : 10 * Math.log10(acc.sumRef2 / acc.sumErr2);
+  const den = Math.sqrt(acc.sumRef2 * acc.sumFix2);
+  const cosine = den === 0 ? (acc.sumRef2 === acc.sumFix2 ? 1 : 0) : acc.sumDot / den;
+  return {
+    sqnrDb,
+    cosine,
+    maxAbsErr: acc.maxAbsErr,
+    satFraction: acc.nFixed ? acc.saturated / acc.nFixed : null,
+    count: acc.n,
+  };
+}
+
+/** One-image SQNR/cosine helper for tests and quick checks. */
+export function compareArrays(ref: ArrayLike<number>, fix: ArrayLike<number>): ErrorSummary {
+  const a = newErrorAcc();
+  accumulateError(a, ref, fix);
+  return summarize(a);
+}
+
+/** Indices of the k largest values, largest first (ties: lower index first, as a stable argsort). */
+export function topK(scores: ArrayLike<number>, k: number): number[] {
+  const idx = Array.from({ length: scores.length }, (_, i) => i);
+  idx.sort((a, b) => scores[b] - scores[a] || a - b);
+  return idx.slice(0, k);
+}
+
+/** Running top-1/top-5 agreement and accuracy counters. */
+export interface ClassStats {
+  images: number;
+  top1Agree: number;
+  /** the float top-1 is within the fixed top-5 */
+  top5Agree: number;
+  labelled: number;
+  floatTop1: number;
+  floatTop5: number;
+  fixedTop1: number;
+  fixedTop5: number;
+}
+
+export function newClassStats(): ClassStats {
+  return { images: 0, top1Agree: 0, top5Agree: 0, labelled: 0, floatTop1: 0, floatTop5: 0, fixedTop1: 0, fixedTop5: 0 };
+}
+
+export function addClassification(s: ClassStats, floatScores: ArrayLike<number>, fixedScores: ArrayLike<number>, label?: number, k = 5): void {
+  const tf = topK(floatScores, k);
+  const tq = topK(fixedScores, k);
+  s.images++;
+  if (tf[0] === tq[0]) s.top1Agree++;
+  if (tq.includes(tf[0])) s.top5Agree++;
+  if (label !== undefined && label >= 0) {
+    s.labelled++;
+    if (tf[0] === label) s.floatTop1++;
+    if (tf.includes(label)) s.floatTop5++;
+    if (tq[0] === label) s.fixedTop1++;
+    if (tq.includes(label)) s.fixedTop5++;
+  }
+}
