@@ -1,8 +1,11 @@
 import type { CommandModule } from 'yargs';
+import { infoCommand } from './info';
 
 /**
  * Every chaiq sub-command, one module each under src/cli/commands/.
  * A command handler reports failure by throwing ChaiqError, or sets `process.exitCode` (lint/diff 0/1/2).
  */
 export const commands: CommandModule<any, any>[] = [
+  require('./fmt').fmtCommand,
+  infoCommand,
 ];
