@@ -20,14 +20,14 @@ function firstDiff(a: ArrayLike<number>, b: ArrayLike<number>): string {
 
 describe('primitives vs numpy reference', () => {
   const x = Float32Array.from(fx.primitives.x as number[]);
-  test.each(fx.primitives.quant.map((c: any, i: number) => [i, c]))('quantizer %i', (_i, c: any) => {
+  test.each(fx.primitives.quant.map((c: any, i: number) => [i, c]) as [number, any][])('quantizer %i', (_i, c: any) => {
     const q = c.th !== undefined ? A.quantizeXilinx(x, c.th, c.bw) : A.quantizeDynamicFixed(x, c.bw, c.fl);
     expect(firstDiff(q, c.q)).toBe('');
   });
   test('avg-pool multiplier (short)(2^16/k²)', () => {
     for (const c of fx.primitives.avg) expect(A.avgPoolMultiplier(c.k, c.k)).toBe(c.A);
   });
-  test.each(fx.primitives.requant.map((c: any) => [c.S, c]))('requant S=%d (exact past 2^53)', (_s, c: any) => {
+  test.each(fx.primitives.requant.map((c: any) => [c.S, c]) as [number, any][])('requant S=%d (exact past 2^53)', (_s, c: any) => {
     const out = new Int32Array(c.acc.length);
     A.requantXilinx(c.acc, c.S, c.bq, c.bw, false, out);
     expect(firstDiff(out, c.y)).toBe('');
@@ -43,7 +43,7 @@ describe('primitives vs numpy reference', () => {
   });
 });
 
-describe.each(fx.cases.map((c: any) => [c.name, c]))('net %s: every blob integer for integer', (_name, c: any) => {
+describe.each(fx.cases.map((c: any) => [c.name, c]) as [string, any][])('net %s: every blob integer for integer', (_name, c: any) => {
   const weights = new Map<string, Tensor[]>();
   for (const [k, v] of Object.entries(c.weights as Record<string, any[]>)) {
     weights.set(k, v.map((b) => ({ shape: b.shape, data: Float32Array.from(b.data) })));
