@@ -1,0 +1,186 @@
+import type { PrototxtDoc, MessageNode, FieldNode, ScalarNode } from '../../grammar/cst';
+import type { PrecisionPlan, PrecisionBlock } from '../quant/plan';
+import type { NetParam, LayerParam } from '../proto/message';
+import type { WarnFn } from '../errors';
+import { ChaiqError } from '../errors';
+import { FLOAT_FIELDS, orderedFields } from '../quant/fields';
+import { formatFloat32 } from './floatfmt';
+
+const BLOCK_FIELDS = new Set(['precision_param', 'quantization_param']);
+
+export interface ApplyPlanOptions {
+  warn?: WarnFn;
+  /**
+   * For V0/V1 (`layers {}`) or `input:`-style files, which cannot carry a precision_param on the
+   * input: the upgraded NetParameter and a canonical printer (src/print/format.ts `printMessage`).
+   */
+  upgraded?: { net: NetParam; printMessage: (typeName: string, msg: any) => string };
+}
+
+/** One precision_param block as text lines (no EOL), fields in field-number order (§1), floats as Python 2 str(float32). */
+export function renderBlock(block: PrecisionBlock, indent: string, unit: string): string[] {
+  const lines = [`${indent}precision_param {`];
+  for (const k of orderedFields(block)) {
+    const v = block[k];
+    const vals = Array.isArray(v) ? v : [v];
+    for (const x of vals) lines.push(`${indent}${unit}${k}: ${renderValue(k, x)}`);
+  }
+  lines.push(`${indent}}`);
+  return lines;
+}
+
+function renderValue(k: string, x: unknown): string {
+  if (typeof x === 'string') return JSON.stringify(x);
+  if (typeof x !== 'number') throw new ChaiqError(`precision_param field ${k} has a non-numeric value`);
+  if (FLOAT_FIELDS.has(k)) return formatFloat32(x);
+  if (!Number.isInteger(x)) throw new ChaiqError(`precision_param field ${k} must be an integer, got ${x}`);
+  return String(x);
+}
+
+const isWs = (s: string) => /^[ \t]*$/.test(s);
+
+function lineStart(text: string, off: number): number {
+  const i = Math.max(text.lastIndexOf('\n', off - 1), text.lastIndexOf('\r', off - 1));
+  return i + 1;
+}
+function lineEnd(text: string, off: number): number {
+  let i = off;
+  while (i < text.length && text[i] !== '\n' && text[i] !== '\r') i++;
+  return i;
+}
+/** end of the line including its EOL */
+function afterEol(text: string, off: number): number {
+  let i = lineEnd(text, off);
+  if (text[i] === '\r' && text[i + 1] === '\n') return i + 2;
+  if (i < text.length) return i + 1;
+  return i;
+}
+
+/** Whitespace before `off` when `off` is the first non-blank of its line, else undefined. */
+function leadingIndent(text: string, off: number): string | undefined {
+  const before = text.slice(lineStart(text, off), off);
+  return isWs(before) ? before : undefined;
+}
+
+function scalarValue(f: FieldNode | undefined): string | undefined {
+  if (!f || Array.isArray(f.value) || !('kind' in (f.value as any))) return undefined;
+  return String((f.value as ScalarNode).value);
+}
+
+/** The indent unit of the file: the indentation of the first field that starts a line inside a top-level message. */
+export function detectIndentUnit(doc: PrototxtDoc): string {
+  for (const f of doc.root.fields) {
+    if (Array.isArray(f.value) || 'kind' in f.value) continue;
+    for (const g of (f.value as MessageNode).fields) {
+      const ind = leadingIndent(doc.text, g.span.start);
+      if (ind) return ind;
+    }
+  }
+  return '  ';
+}
+
+interface Edit {
+  start: number;
+  end: number;
+  text: string;
+}
+
+/** True when the file cannot carry the plan in place (V0/V1 `layers`, or `input:` declared at the top level). */
+export function needsUpgradeForPlan(doc: PrototxtDoc): boolean {
+  return doc.root.fields.some((f) => f.name === 'layers' || f.name === 'input' || f.name === 'input_dim' || f.name === 'input_shape');
+}
+
+/**
+ * Re-emits the deploy prototxt byte for byte, except that each planned layer gets its
+ * precision_param block (an existing precision_param / quantization_param is replaced in place,
+ * otherwise the block becomes the layer's last field, indented like its other fields). Blocks on
+ * layers the plan leaves out are removed. V0/V1 files are printed upgraded to V2 (with a warning).
+ */
+export function applyPlan(doc: PrototxtDoc, plan: PrecisionPlan, opts: ApplyPlanOptions = {}): string {
+  if (needsUpgradeForPlan(doc)) {
+    if (!opts.upgraded)
+      throw new ChaiqError('this file declares its input or layers in the old (V0/V1) form and must be upgraded to carry precision_param', { file: doc.file });
+    opts.warn?.(
+      'the net uses the old `layers`/`input:` form, which has no place for precision_param: writing it upgraded to V2 (layer {} with an Input layer), printed canonically',
+      { file: doc.file },
+    );
+    return opts.upgraded.printMessage('NetParameter', applyPlanToNetParam(opts.upgraded.net, plan));
+  }
+  const text = doc.text;
+  const eol = text.includes('\r\n') ? '\r\n' : '\n';
+  const unit = detectIndentUnit(doc);
+  const edits: Edit[] = [];
+  const seen = new Set<string>();
+  for (const f of doc.root.fields) {
+    if (f.name !== 'layer' || Array.isArray(f.value) || 'kind' in f.value) continue;
+    const msg = f.value as MessageNode;
+    const name = scalarValue(msg.fields.find((x) => x.name === 'name'));
+    const block = name !== undefined ? plan.get(name) : undefined;
+    if (name !== undefined && block) seen.add(name);
+    const existing = msg.fields.filter((x) => BLOCK_FIELDS.has(x.name));
+    const layerIndent = leadingIndent(text, f.span.start) ?? '';
+    const firstOwnLine = msg.fields.map((x) => leadingIndent(text, x.span.start)).find((x) => x !== undefined);
+    const fieldIndent = firstOwnLine ?? layerIndent + unit;
+    existing.forEach((x, i) => {
+      if (i === 0 && block) {
+        const ind = leadingIndent(text, x.span.start) ?? fieldIndent;
+        const lines = renderBlock(block, ind, unit);
+        lines[0] = lines[0].slice(ind.length);
+        edits.push({ start: x.span.start, end: x.span.end, text: lines.join(eol) });
+      } else {
+        edits.push(removal(text, x));
+      }
+    });
+    if (block && existing.length === 0) {
+      const brace = msg.span.end - 1;
+      const lines = renderBlock(block, fieldIndent, unit);
+      const ls = lineStart(text, brace);
+      if (isWs(text.slice(ls, brace))) {
+        edits.push({ start: ls, end: ls, text: lines.join(eol) + eol });
+      } else {
+        const last = msg.fields[msg.fields.length - 1];
+        const from = last ? last.span.end : msg.span.start + 1;
+        const gap = text.slice(from, brace);
+        if (isWs(gap)) edits.push({ start: from, end: brace, text: eol + lines.join(eol) + eol + layerIndent });
+        else edits.push({ start: brace, end: brace, text: eol + lines.join(eol) + eol + layerIndent });
+      }
+    }
+  }
+  for (const k of plan.keys()) if (!seen.has(k)) opts.warn?.(`plan names layer "${k}", which is not in the file`, { file: doc.file });
+  edits.sort((a, b) => a.start - b.start);
+  let out = '';
+  let pos = 0;
+  for (const e of edits) {
+    out += text.slice(pos, e.start) + e.text;
+    pos = e.end;
+  }
+  return out + text.slice(pos);
+}
+
+/** Removes a field: the whole line(s) when it stands alone on them, else just its text. */
+function removal(text: string, f: FieldNode): Edit {
+  const ls = lineStart(text, f.span.start);
+  const le = lineEnd(text, f.span.end);
+  const after = text.slice(f.span.end, le);
+  if (isWs(text.slice(ls, f.span.start)) && isWs(after)) return { start: ls, end: afterEol(text, f.span.end), text: '' };
+  let end = f.span.end;
+  while (text[end] === ' ' || text[end] === '\t') end++;
+  return { start: f.span.start, end, text: '' };
+}
+
+/** The plan applied to a bound NetParameter (a copy): precision_param set, quantization_param dropped. */
+export function applyPlanToNetParam(net: NetParam, plan: PrecisionPlan): NetParam {
+  const layer = net.layer.map((l: LayerParam) => {
+    const c: LayerParam = { ...l };
+    delete c.precision_param;
+    delete c.quantization_param;
+    const b = l.name !== undefined ? plan.get(l.name) : undefined;
+    if (b) {
+      const pb: PrecisionBlock = {};
+      for (const k of orderedFields(b)) pb[k] = FLOAT_FIELDS.has(k) ? (Array.isArray(b[k]) ? b[k].map(Math.fround) : Math.fround(b[k])) : b[k];
+      c.precision_param = pb;
+    }
+    return c;
+  });
+  return { ...net, layer };
+}
