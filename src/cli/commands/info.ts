@@ -1,0 +1,142 @@
+import type { CommandModule } from 'yargs';
+import { ChaiqError, warnToStderr } from '../../errors';
+import type { Net } from '../../graph/types';
+import { loadModel } from '../../proto/load';
+
+interface InfoArgs {
+  deploy_model: string;
+  weights?: string;
+  format: 'text' | 'json';
+  dims?: string;
+}
+
+export interface InfoLayer {
+  name: string;
+  type: string;
+  bottoms: string[];
+  tops: string[];
+  /** null: unknown (an unknown layer type or Python layer upstream) */
+  top_shapes: (number[] | null)[];
+  params: number | null;
+  macs: number | null;
+}
+
+export interface InfoJson {
+  name: string;
+  inputs: { name: string; shape: (number | null)[] }[];
+  layers: InfoLayer[];
+}
+
+/** Per-layer summary of a built net: shapes from the graph, params/MACs from the layer registry. */
+export function netInfo(net: Net): InfoJson {
+  const layers = net.layers.map((n): InfoLayer => {
+    const known = n.bottomShapes.every((s) => s !== undefined) && n.topShapes.every((s) => s !== undefined);
+    const bottoms = n.bottomShapes as number[][];
+    const tops = n.topShapes as number[][];
+    let params: number | null = null;
+    let macs: number | null = null;
+    if (n.def && known) {
+      params = n.def.params ? n.def.params(n, bottoms) : 0;
+      macs = n.def.macs ? n.def.macs(n, bottoms, tops) : 0;
+    }
+    return {
+      name: n.name,
+      type: n.type,
+      bottoms: n.bottoms.slice(),
+      tops: n.tops.slice(),
+      top_shapes: n.topShapes.map((s) => (s ? s.slice() : null)),
+      params,
+      macs,
+    };
+  });
+  return {
+    name: net.name,
+    inputs: net.inputs.map((i) => ({ name: i.name, shape: i.shape.map((d) => (d >= 0 ? d : null)) })),
+    layers,
+  };
+}
+
+function shapeText(s: (number | null)[] | null): string {
+  return s ? s.map((d) => (d === null ? '?' : String(d))).join('x') : '?';
+}
+
+/** 1234567 → "1.23M" */
+export function humanCount(v: number): string {
+  const units: [number, string][] = [[1e12, 'T'], [1e9, 'G'], [1e6, 'M'], [1e3, 'K']];
+  for (const [u, s] of units) if (v >= u) return `${(v / u).toFixed(2)}${s}`;
+  return String(v);
+}
+
+/** A blob list for the table, cut short past 40 characters ("a,b,+4 more"). */
+function names(list: string[]): string {
+  if (list.length === 0) return '-';
+  let s = list.join(',');
+  if (s.length <= 40) return s;
+  let n = 0;
+  s = '';
+  while (n < list.length && (s + list[n]).length <= 30) s += list[n++] + ',';
+  return `${s}+${list.length - n} more`;
+}
+
+/** Aligned text table + totals. */
+export function infoText(info: InfoJson): string {
+  const head = ['layer', 'type', 'bottoms', 'tops', 'top shapes', 'params', 'MACs'];
+  const rows = info.layers.map((l) => [
+    l.name,
+    l.type,
+    names(l.bottoms),
+    names(l.tops),
+    l.top_shapes.map(shapeText).join(' ') || '-',
+    l.params === null ? '?' : String(l.params),
+    l.macs === null ? '?' : String(l.macs),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const right = new Set([5, 6]);
+  const line = (r: string[]) =>
+    r.map((c, i) => (right.has(i) ? c.padStart(widths[i]) : i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd();
+  const out: string[] = [];
+  out.push(`net: ${info.name || '(unnamed)'}`);
+  for (const i of info.inputs) out.push(`input: ${i.name} ${shapeText(i.shape)}`);
+  out.push(line(head));
+  out.push(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows) out.push(line(r));
+  const params = info.layers.reduce((s, l) => s + (l.params ?? 0), 0);
+  const macs = info.layers.reduce((s, l) => s + (l.macs ?? 0), 0);
+  const unknown = info.layers.filter((l) => l.params === null).length;
+  out.push(
+    `total: ${info.layers.length} layers, ${params} params (${humanCount(params)}), ${macs} MACs (${humanCount(macs)})` +
+      (unknown ? `; ${unknown} layer(s) with unknown shapes not counted` : ''),
+  );
+  return out.join('\n') + '\n';
+}
+
+/** "1,3,224,224" → [1,3,224,224] */
+export function parseDims(s: string): number[] {
+  const dims = s.split(/[,x ]+/).filter(Boolean).map(Number);
+  if (dims.length === 0 || dims.some((d) => !Number.isInteger(d) || d <= 0)) {
+    throw new ChaiqError(`--dims: expected positive integers like 1,3,224,224, got '${s}'`, {}, 2);
+  }
+  return dims;
+}
+
+/** `chaiq info`: per-layer shapes, parameter counts and MACs of a deploy prototxt. */
+export const infoCommand: CommandModule<{}, InfoArgs> = {
+  command: 'info',
+  describe: 'list layers with their output shapes, parameter counts and MACs',
+  builder: (y) =>
+    y
+      .option('deploy_model', { type: 'string', demandOption: true, describe: 'deploy prototxt' })
+      .option('weights', { type: 'string', describe: 'caffemodel: blobs are checked against the prototxt' })
+      .option('format', { choices: ['text', 'json'] as const, default: 'text' as const })
+      .option('dims', {
+        type: 'string',
+        alias: 'input_shape',
+        describe: 'shape of the (first) input, e.g. 1,3,224,224 (needed when a Data layer reads a database)',
+      }),
+  handler: (args) => {
+    const inputShape = args.dims ? parseDims(args.dims) : undefined;
+    const m = loadModel(args.deploy_model, args.weights, { warn: warnToStderr, inputShape });
+    const info = netInfo(m.graph);
+    process.stdout.write(args.format === 'json' ? JSON.stringify(info, null, 2) + '\n' : infoText(info));
+  },
+};
