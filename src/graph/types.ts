@@ -27,7 +27,12 @@ export interface LayerNode {
 
 export interface NetInput {
   name: string;
+  /** -1 marks a dimension that could not be derived (a Data layer without `inputShape`/--dims) */
   shape: number[];
+  /** some dimensions are unknown (-1): shapes downstream are undefined */
+  partial?: boolean;
+  /** the layer providing it (Input, Data, MemoryData, ...) */
+  layer?: string;
 }
 
 /**
@@ -46,4 +51,8 @@ export interface Net {
   consumers(li: number, ti: number): number[];
   /** blobs nobody reads: the net's outputs */
   outputs: string[];
+  /** the phase the net was filtered for */
+  phase?: 'TEST' | 'TRAIN';
+  /** layers left out: excluded by include/exclude rules, or training-only (losses, Accuracy, Silence) */
+  dropped?: { name: string; type: string; reason: 'phase' | 'training' }[];
 }
