@@ -1,0 +1,263 @@
+/**
+ * The WebAssembly side of the kernels: one shared linear memory, one instance per thread (the main thread
+ * plus a persistent pool of worker_threads), and a tiny Atomics-based job protocol so that a synchronous
+ * conv2d() can hand half of its output to a worker and block (Atomics.wait) until it is done.
+ */
+import { Worker } from 'worker_threads';
+import { KERNELS_WASM_BASE64 } from './wasm/kernels-wasm';
+
+export interface KernelExports {
+  geometry(what: number): number;
+  pack_a(A: number, lda: number, M: number, K: number, Ap: number): void;
+  gemm_part(M: number, N: number, K: number, Ap: number, B: number, transB: number, C: number,
+    m0: number, m1: number, n0: number, n1: number, accumulate: number, ws: number): void;
+  gemm_ws_floats(): number;
+  pack_conv_weights(p: number, w: number, Ap: number): void;
+  conv_part(p: number, x: number, Ap: number, bias: number, out: number, m0: number, m1: number, n0: number, n1: number, ws: number): void;
+  dw_ws_floats(p: number): number;
+  dw_part(p: number, x: number, w: number, bias: number, out: number, c0: number, c1: number, ws: number): void;
+}
+
+// lib "ES2022" has no WebAssembly typings (they live in lib.dom): the few pieces used here.
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+type WasmModule = object;
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => WasmModule;
+  Instance: new (m: WasmModule, imports: object) => { exports: object };
+  Memory: new (d: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
+}
+const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+/** Job kinds understood by the worker loop (also run inline on the main thread via runJob). */
+export const JOB_EXIT = 0;
+export const JOB_CONV = 1;
+export const JOB_DW = 2;
+export const JOB_GEMM = 3;
+/** conv over a strided batch of images: args = [isDw, p, x, wOrAp, bias, out, xStride, oStride, i0, i1, iStep, ws] */
+export const JOB_CONV_IMAGES = 4;
+
+const SLOT = 32; // Int32 words of control block per worker: seq, done, state, cmd, args...
+const ARGS = 4;
+const HEAP_START = 1 << 20; // below: the (unused) shadow stack lld reserves
+
+// Runs in each worker (eval'd, so it loads the same way from ts-jest and from dist/).
+const WORKER_SOURCE = `
+const { workerData } = require('worker_threads');
+const { module, memory, ctrl: sab, slot } = workerData;
+const c = new Int32Array(sab);
+const b = slot * ${SLOT};
+const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
+${runJobSource()}
+Atomics.store(c, b + 2, 1);
+let last = 0;
+for (;;) {
+  Atomics.wait(c, b, last);
+  const s = Atomics.load(c, b);
+  if (s === last) continue;
+  last = s;
+  const cmd = c[b + 3];
+  if (cmd === ${JOB_EXIT}) break;
+  try { runJob(ex, cmd, c, b + ${ARGS}); } catch (e) { Atomics.store(c, b + 2, -1); }
+  Atomics.store(c, b + 1, s);
+  Atomics.notify(c, b + 1);
+}
+`;
+
+function runJobSource(): string {
+  return `function runJob(ex, cmd, a, o) {
+  if (cmd === ${JOB_CONV}) ex.conv_part(a[o], a[o+1], a[o+2], a[o+3], a[o+4], a[o+5], a[o+6], a[o+7], a[o+8], a[o+9]);
+  else if (cmd === ${JOB_DW}) ex.dw_part(a[o], a[o+1], a[o+2], a[o+3], a[o+4], a[o+5], a[o+6], a[o+7]);
+  else if (cmd === ${JOB_GEMM}) ex.gemm_part(a[o], a[o+1], a[o+2], a[o+3], a[o+4], a[o+5], a[o+6], a[o+7], a[o+8], a[o+9], a[o+10], a[o+11], a[o+12]);
+  else if (cmd === ${JOB_CONV_IMAGES}) {
+    const isDw = a[o], p = a[o+1], x = a[o+2], w = a[o+3], bias = a[o+4], out = a[o+5];
+    const xs = a[o+6], os = a[o+7], i1 = a[o+9], step = a[o+10], ws = a[o+11];
+    const i32 = new Int32Array(memory.buffer, p >>> 0, 15);
+    const N = i32[4] * i32[5], C = i32[3], Mg = i32[3] / i32[14];
+    for (let i = a[o+8]; i < i1; i += step) {
+      if (isDw) ex.dw_part(p, x + i * xs, w, bias, out + i * os, 0, C, ws);
+      else ex.conv_part(p, x + i * xs, w, bias, out + i * os, 0, Mg, 0, N, ws);
+    }
+  }
+}`;
+}
+// eslint-disable-next-line @typescript-eslint/no-implied-eval
+const runJob = new Function('memory', `${runJobSource()}; return runJob;`);
+
+interface WorkerSlot {
+  worker: Worker;
+  slot: number;
+}
+
+export class WasmRuntime {
+  readonly module: WasmModule;
+  readonly memory: WasmMemory;
+  readonly ex: KernelExports;
+  readonly MR: number;
+  readonly NR: number;
+  private readonly ctrlSab = new SharedArrayBuffer(64 * SLOT * 4);
+  private readonly ctrl = new Int32Array(this.ctrlSab);
+  private workers: WorkerSlot[] = [];
+  private top = HEAP_START;
+  private f32 = new Float32Array(0);
+  private i32 = new Int32Array(0);
+  private readonly runJobFn: (ex: KernelExports, cmd: number, a: Int32Array, o: number) => void;
+
+  constructor() {
+    const bytes = Buffer.from(KERNELS_WASM_BASE64, 'base64');
+    this.module = new WA.Module(bytes);
+    this.memory = new WA.Memory({ initial: 256, maximum: 65536, shared: true });
+    this.ex = new WA.Instance(this.module, { env: { memory: this.memory } }).exports as unknown as KernelExports;
+    this.MR = this.ex.geometry(0);
+    this.NR = this.ex.geometry(1);
+    this.runJobFn = runJob(this.memory);
+  }
+
+  // ---- arena: reset at the start of every top-level kernel call (calls are synchronous, not re-entrant)
+  reset(): void {
+    this.top = HEAP_START;
+  }
+
+  /** Reserve `floats` float32s; returns a byte address (64-byte aligned). */
+  alloc(floats: number): number {
+    const addr = this.top;
+    this.top = (addr + floats * 4 + 63) & ~63;
+    if (this.top > 0xfff00000 || this.top < addr) throw new Error('chaiq kernels: tensor too large for wasm memory');
+    const have = this.memory.buffer.byteLength;
+    if (this.top > have) this.memory.grow(Math.ceil((this.top - have) / 65536));
+    return addr;
+  }
+
+  F32(): Float32Array {
+    const buf = this.memory.buffer;
+    if (this.f32.buffer !== buf || this.f32.length * 4 !== buf.byteLength) {
+      this.f32 = new Float32Array(buf);
+      this.i32 = new Int32Array(buf);
+    }
+    return this.f32;
+  }
+
+  I32(): Int32Array {
+    this.F32();
+    return this.i32;
+  }
+
+  put(src: Float32Array): number {
+    const addr = this.alloc(src.length);
+    this.F32().set(src, addr >>> 2);
+    return addr;
+  }
+
+  get(addr: number, dst: Float32Array): void {
+    dst.set(this.F32().subarray(addr >>> 2, (addr >>> 2) + dst.length));
+  }
+
+  // ---- threads
+  /** Make sure `n` workers exist (they become usable once they flag themselves ready). */
+  ensureWorkers(n: number): void {
+    while (this.workers.length < n) {
+      const slot = this.workers.length;
+      const c = this.ctrl;
+      const b = slot * SLOT;
+      Atomics.store(c, b, 0);
+      Atomics.store(c, b + 1, 0);
+      Atomics.store(c, b + 2, 0);
+      const worker = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: { module: this.module, memory: this.memory, ctrl: this.ctrlSab, slot },
+      });
+      worker.on('error', () => Atomics.store(c, b + 2, -1));
+      worker.unref();
+      this.workers.push({ worker, slot });
+    }
+  }
+
+  /** Workers (indices) that are ready to take jobs right now, at most n. */
+  readyWorkers(n: number): number[] {
+    const r: number[] = [];
+    for (let i = 0; i < this.workers.length && r.length < n; i++) if (Atomics.load(this.ctrl, i * SLOT + 2) === 1) r.push(i);
+    return r;
+  }
+
+  async whenReady(n: number, timeoutMs = 20000): Promise<void> {
+    this.ensureWorkers(n);
+    const t0 = Date.now();
+    while (this.readyWorkers(n).length < n) {
+      for (let i = 0; i < n; i++) if (Atomics.load(this.ctrl, i * SLOT + 2) === -1) throw new Error('chaiq kernels: worker failed to start');
+      if (Date.now() - t0 > timeoutMs) throw new Error('chaiq kernels: workers did not start');
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+
+  /** Start a job on worker i; returns its sequence number for join(). */
+  dispatch(i: number, cmd: number, args: number[]): number {
+    const c = this.ctrl;
+    const b = i * SLOT;
+    c[b + 3] = cmd;
+    for (let k = 0; k < args.length; k++) c[b + ARGS + k] = args[k] | 0;
+    const seq = (Atomics.load(c, b) + 1) | 0;
+    Atomics.store(c, b, seq);
+    Atomics.notify(c, b);
+    return seq;
+  }
+
+  join(i: number, seq: number): void {
+    const c = this.ctrl;
+    const b = i * SLOT;
+    for (;;) {
+      const d = Atomics.load(c, b + 1);
+      if (d === seq) break;
+      if (Atomics.load(c, b + 2) === -1) throw new Error('chaiq kernels: worker failed');
+      Atomics.wait(c, b + 1, d, 1000);
+    }
+    if (Atomics.load(c, b + 2) === -1) throw new Error('chaiq kernels: worker failed');
+  }
+
+  /** Run a job on the main thread (same argument layout as dispatch). */
+  runLocal(cmd: number, args: number[]): void {
+    const a = new Int32Array(args.length);
+    for (let k = 0; k < args.length; k++) a[k] = args[k] | 0;
+    this.runJobFn(this.ex, cmd, a, 0);
+  }
+
+  /** Run jobs[0] here and jobs[1..] on ready workers (at most workers.length of them), then wait for all. */
+  parallel(cmd: number, jobs: number[][], workerIdx: number[]): void {
+    const seqs: number[] = [];
+    for (let j = 1; j < jobs.length; j++) seqs.push(this.dispatch(workerIdx[j - 1], cmd, jobs[j]));
+    let err: unknown;
+    try {
+      this.runLocal(cmd, jobs[0]);
+    } catch (e) {
+      err = e;
+    }
+    for (let j = 1; j < jobs.length; j++) this.join(workerIdx[j - 1], seqs[j - 1]);
+    if (err) throw err;
+  }
+
+  async shutdown(): Promise<void> {
+    const ws = this.workers;
+    this.workers = [];
+    for (const w of ws) {
+      Atomics.store(this.ctrl, w.slot * SLOT + 3, JOB_EXIT);
+      Atomics.add(this.ctrl, w.slot * SLOT, 1);
+      Atomics.notify(this.ctrl, w.slot * SLOT);
+    }
+    await Promise.all(ws.map((w) => w.worker.terminate()));
+  }
+}
+
+let runtime: WasmRuntime | null | undefined;
+
+/** The shared runtime, or null when WebAssembly SIMD + shared memory is not available. */
+export function getRuntime(): WasmRuntime | null {
+  if (runtime === undefined) {
+    try {
+      runtime = new WasmRuntime();
+    } catch {
+      runtime = null;
+    }
+  }
+  return runtime;
+}

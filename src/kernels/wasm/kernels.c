@@ -1,0 +1,288 @@
+// chaiq float kernels: packed SIMD GEMM (MR x NR micro-kernel, f32x4 mul+add, no FMA so results match a
+// plain float32 dot product order-insensitively), implicit-im2col convolution and a direct depthwise conv.
+// Built by scripts/build-wasm.sh into src/kernels/wasm/kernels-wasm.ts (base64). No libc, no data segments,
+// no stack use: every scratch buffer is passed in (`ws`), so several threads can share one linear memory.
+#include <wasm_simd128.h>
+#include <stdint.h>
+
+#define MR 4
+#define NR 8
+#define KC 256
+#define NC 512
+
+typedef struct {
+  int32_t inC, inH, inW, outC, outH, outW, kH, kW, sH, sW, pH, pW, dH, dW, group;
+} ConvP;
+
+// A GEMM's B operand ("source", passed as scalars: a struct would live on the shadow stack):
+// kind 0: matrix [K,N] (stride ldb), 1: transposed matrix [N,K], 2: implicit im2col of image b under conv p.
+#define BSRC int kind, const float *sb, int ldb, const ConvP *p
+
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define EXPORT(name) __attribute__((export_name(#name)))
+
+EXPORT(geometry) int geometry(int what) {
+  switch (what) {
+    case 0: return MR;
+    case 1: return NR;
+    case 2: return KC;
+    case 3: return NC;
+    default: return 0;
+  }
+}
+
+// A rows [0,M) of a row-major matrix (stride lda, K columns) -> panels of MR rows, k-major: Ap[panel][k][MR].
+EXPORT(pack_a) void pack_a(const float* A, int lda, int M, int K, float* Ap) {
+  for (int i = 0; i < M; i += MR) {
+    int mr = MIN(MR, M - i);
+    for (int k = 0; k < K; k++) {
+      for (int r = 0; r < MR; r++) Ap[r] = r < mr ? A[(i + r) * lda + k] : 0.f;
+      Ap += MR;
+    }
+  }
+}
+
+// B block rows [k0,k0+kc) x columns [n0,n0+nc) -> NR-column panels: Bp[panel][k][NR], zero padded.
+static void pack_b(BSRC, int k0, int kc, int n0, int nc, float* Bp, int* ihb, int* iwb) {
+  for (int jp = 0; jp < nc; jp += NR) {
+    int nr = MIN(NR, nc - jp);
+    int n = n0 + jp;
+    float* d = Bp + (jp / NR) * kc * NR;
+    if (kind == 0) {
+      const float* b = sb + k0 * ldb + n;
+      if (nr == NR) {
+        for (int k = 0; k < kc; k++, b += ldb, d += NR) {
+          wasm_v128_store(d, wasm_v128_load(b));
+          wasm_v128_store(d + 4, wasm_v128_load(b + 4));
+        }
+      } else {
+        for (int k = 0; k < kc; k++, b += ldb, d += NR)
+          for (int j = 0; j < NR; j++) d[j] = j < nr ? b[j] : 0.f;
+      }
+    } else if (kind == 1) {
+      const float* b = sb + n * ldb + k0;
+      for (int k = 0; k < kc; k++, d += NR)
+        for (int j = 0; j < NR; j++) d[j] = j < nr ? b[j * ldb + k] : 0.f;
+    } else {
+      const int H = p->inH, W = p->inW, HW = H * W, kHW = p->kH * p->kW;
+      int oh = n / p->outW, ow = n - oh * p->outW;
+      // all NR columns on one output row, unit stride: a k row is a contiguous run of the image
+      int contiguous = nr == NR && p->sW == 1 && ow + NR <= p->outW;
+      for (int j = 0; j < NR; j++) {
+        if (j < nr) {
+          ihb[j] = oh * p->sH - p->pH;
+          iwb[j] = ow * p->sW - p->pW;
+          if (++ow == p->outW) { ow = 0; oh++; }
+        } else {
+          ihb[j] = -(1 << 29);  // never in range -> zero padding
+          iwb[j] = 0;
+        }
+      }
+      int c = k0 / kHW, r = k0 - c * kHW;
+      int ki = r / p->kW, kj = r - ki * p->kW;
+      for (int k = 0; k < kc; k++, d += NR) {
+        const float* xc = sb + c * HW;
+        int dy = ki * p->dH, dx = kj * p->dW;
+        if (contiguous) {
+          int ih = ihb[0] + dy, iw = iwb[0] + dx;
+          if ((unsigned)ih >= (unsigned)H) {
+            wasm_v128_store(d, wasm_f32x4_splat(0.f));
+            wasm_v128_store(d + 4, wasm_f32x4_splat(0.f));
+          } else if (iw >= 0 && iw + NR <= W) {
+            const float* xr = xc + ih * W + iw;
+            wasm_v128_store(d, wasm_v128_load(xr));
+            wasm_v128_store(d + 4, wasm_v128_load(xr + 4));
+          } else {
+            const float* xr = xc + ih * W;
+            for (int j = 0; j < NR; j++) {
+              int x = iw + j;
+              d[j] = (unsigned)x < (unsigned)W ? xr[x] : 0.f;
+            }
+          }
+        } else {
+          for (int j = 0; j < NR; j++) {
+            int ih = ihb[j] + dy, iw = iwb[j] + dx;
+            d[j] = ((unsigned)ih < (unsigned)H && (unsigned)iw < (unsigned)W) ? xc[ih * W + iw] : 0.f;
+          }
+        }
+        if (++kj == p->kW) {
+          kj = 0;
+          if (++ki == p->kH) { ki = 0; c++; }
+        }
+      }
+    }
+  }
+}
+
+// C[MR,NR] += Ap[kc,MR]^T-ish panel times Bp[kc,NR]
+static inline void ukernel(int kc, const float* restrict a, const float* restrict b, float* c, int ldc) {
+  v128_t c00 = wasm_v128_load(c), c01 = wasm_v128_load(c + 4);
+  v128_t c10 = wasm_v128_load(c + ldc), c11 = wasm_v128_load(c + ldc + 4);
+  v128_t c20 = wasm_v128_load(c + 2 * ldc), c21 = wasm_v128_load(c + 2 * ldc + 4);
+  v128_t c30 = wasm_v128_load(c + 3 * ldc), c31 = wasm_v128_load(c + 3 * ldc + 4);
+  for (int k = 0; k < kc; k++) {
+    v128_t b0 = wasm_v128_load(b), b1 = wasm_v128_load(b + 4);
+    v128_t a0 = wasm_v128_load32_splat(a);
+    c00 = wasm_f32x4_add(c00, wasm_f32x4_mul(a0, b0));
+    c01 = wasm_f32x4_add(c01, wasm_f32x4_mul(a0, b1));
+    v128_t a1 = wasm_v128_load32_splat(a + 1);
+    c10 = wasm_f32x4_add(c10, wasm_f32x4_mul(a1, b0));
+    c11 = wasm_f32x4_add(c11, wasm_f32x4_mul(a1, b1));
+    v128_t a2 = wasm_v128_load32_splat(a + 2);
+    c20 = wasm_f32x4_add(c20, wasm_f32x4_mul(a2, b0));
+    c21 = wasm_f32x4_add(c21, wasm_f32x4_mul(a2, b1));
+    v128_t a3 = wasm_v128_load32_splat(a + 3);
+    c30 = wasm_f32x4_add(c30, wasm_f32x4_mul(a3, b0));
+    c31 = wasm_f32x4_add(c31, wasm_f32x4_mul(a3, b1));
+    a += MR;
+    b += NR;
+  }
+  wasm_v128_store(c, c00); wasm_v128_store(c + 4, c01);
+  wasm_v128_store(c + ldc, c10); wasm_v128_store(c + ldc + 4, c11);
+  wasm_v128_store(c + 2 * ldc, c20); wasm_v128_store(c + 2 * ldc + 4, c21);
+  wasm_v128_store(c + 3 * ldc, c30); wasm_v128_store(c + 3 * ldc + 4, c31);
+}
+
+// workspace floats one GEMM/conv thread needs
+EXPORT(gemm_ws_floats) int gemm_ws_floats(void) { return KC * NC + MR * NR + 2 * NR + 16; }
+
+// C[m0:m1, n0:n1] += A·B, A packed (all M rows; m0 a multiple of MR), C row stride ldc.
+static void gemm_drive(int K, const float* Ap, int M, int m0, int m1, int n0, int n1, float* C, int ldc,
+                       BSRC, float* ws) {
+  float* Bp = ws;
+  float* tmp = ws + KC * NC;
+  int* ihb = (int*)(tmp + MR * NR);
+  int* iwb = ihb + NR;
+  if (m1 > M) m1 = M;
+  for (int jc = n0; jc < n1; jc += NC) {
+    int nc = MIN(NC, n1 - jc);
+    for (int pc = 0; pc < K; pc += KC) {
+      int kc = MIN(KC, K - pc);
+      pack_b(kind, sb, ldb, p, pc, kc, jc, nc, Bp, ihb, iwb);
+      for (int i = m0; i < m1; i += MR) {
+        int mr = MIN(MR, m1 - i);
+        const float* a = Ap + (i / MR) * K * MR + pc * MR;
+        for (int jp = 0; jp < nc; jp += NR) {
+          int nr = MIN(NR, nc - jp);
+          float* c = C + i * ldc + jc + jp;
+          const float* b = Bp + (jp / NR) * kc * NR;
+          if (mr == MR && nr == NR) {
+            ukernel(kc, a, b, c, ldc);
+          } else {
+            for (int r = 0; r < MR; r++)
+              for (int j = 0; j < NR; j++) tmp[r * NR + j] = (r < mr && j < nr) ? c[r * ldc + j] : 0.f;
+            ukernel(kc, a, b, tmp, NR);
+            for (int r = 0; r < mr; r++)
+              for (int j = 0; j < nr; j++) c[r * ldc + j] = tmp[r * NR + j];
+          }
+        }
+      }
+    }
+  }
+}
+
+// sgemm slice: C[m0:m1, n0:n1] (+)= A·B with A pre-packed by pack_a.
+EXPORT(gemm_part) void gemm_part(int M, int N, int K, const float* Ap, const float* B, int transB, float* C,
+                                 int m0, int m1, int n0, int n1, int accumulate, float* ws) {
+  if (m1 > M) m1 = M;
+  if (!accumulate)
+    for (int i = m0; i < m1; i++)
+      for (int j = n0; j < n1; j++) C[i * N + j] = 0.f;
+  gemm_drive(K, Ap, M, m0, m1, n0, n1, C, N, transB ? 1 : 0, B, transB ? K : N, 0, ws);
+}
+
+// packed weights of all groups: group g at Ap + g * conv_packed_group_floats
+EXPORT(pack_conv_weights) void pack_conv_weights(const ConvP* p, const float* w, float* Ap) {
+  int G = p->group, Mg = p->outC / G, Kg = (p->inC / G) * p->kH * p->kW;
+  int stride = ((Mg + MR - 1) / MR) * MR * Kg;
+  for (int g = 0; g < G; g++) pack_a(w + g * Mg * Kg, Kg, Mg, Kg, Ap + g * stride);
+}
+
+// conv slice: output channels [m0,m1) within every group, output pixels [n0,n1).
+EXPORT(conv_part) void conv_part(const ConvP* p, const float* x, const float* Ap, const float* bias, float* out,
+                                 int m0, int m1, int n0, int n1, float* ws) {
+  int G = p->group, Mg = p->outC / G, Cg = p->inC / G, Kg = Cg * p->kH * p->kW;
+  int N = p->outH * p->outW;
+  int stride = ((Mg + MR - 1) / MR) * MR * Kg;
+  if (m1 > Mg) m1 = Mg;
+  int pointwise = p->kH == 1 && p->kW == 1 && p->sH == 1 && p->sW == 1 && p->pH == 0 && p->pW == 0;
+  for (int g = 0; g < G; g++) {
+    float* C = out + g * Mg * N;
+    for (int m = m0; m < m1; m++) {
+      float bv = bias ? bias[g * Mg + m] : 0.f;
+      float* row = C + m * N;
+      for (int j = n0; j < n1; j++) row[j] = bv;
+    }
+    const float* xg = x + g * Cg * p->inH * p->inW;
+    gemm_drive(Kg, Ap + g * stride, Mg, m0, m1, n0, n1, C, N, pointwise ? 0 : 2, xg, N, p, ws);
+  }
+}
+
+EXPORT(dw_ws_floats) int dw_ws_floats(const ConvP* p) {
+  int Hp = p->inH + 2 * p->pH, Wp = p->inW + 2 * p->pW + 8;
+  return Hp * Wp + 16;
+}
+
+// depthwise (group == inC == outC) slice: channels [c0,c1). The channel is copied into a zero-padded plane so
+// the inner loops have no bounds checks; unit and stride-2 columns are vectorised over 4 outputs.
+EXPORT(dw_part) void dw_part(const ConvP* p, const float* x, const float* w, const float* bias, float* out,
+                             int c0, int c1, float* ws) {
+  const int H = p->inH, W = p->inW, kH = p->kH, kW = p->kW, sH = p->sH, sW = p->sW, dH = p->dH, dW = p->dW;
+  const int OH = p->outH, OW = p->outW;
+  const int Hp = H + 2 * p->pH, Wp = W + 2 * p->pW + 8;
+  float* plane = ws;
+  for (int c = c0; c < c1; c++) {
+    const float* xc = x + c * H * W;
+    for (int i = 0; i < Hp * Wp + 16; i++) plane[i] = 0.f;
+    for (int y = 0; y < H; y++) {
+      float* pr = plane + (y + p->pH) * Wp + p->pW;
+      const float* xr = xc + y * W;
+      for (int i = 0; i < W; i++) pr[i] = xr[i];
+    }
+    const float* wc = w + c * kH * kW;
+    float bv = bias ? bias[c] : 0.f;
+    float* oc = out + c * OH * OW;
+    for (int oh = 0; oh < OH; oh++) {
+      float* orow = oc + oh * OW;
+      const float* base = plane + oh * sH * Wp;
+      int ow = 0;
+      if (sW == 1) {
+        for (; ow + 8 <= OW; ow += 8) {
+          v128_t acc0 = wasm_f32x4_splat(bv), acc1 = acc0;
+          for (int ki = 0; ki < kH; ki++) {
+            const float* r = base + ki * dH * Wp + ow;
+            for (int kj = 0; kj < kW; kj++) {
+              v128_t wv = wasm_v128_load32_splat(wc + ki * kW + kj);
+              acc0 = wasm_f32x4_add(acc0, wasm_f32x4_mul(wv, wasm_v128_load(r + kj * dW)));
+              acc1 = wasm_f32x4_add(acc1, wasm_f32x4_mul(wv, wasm_v128_load(r + kj * dW + 4)));
+            }
+          }
+          wasm_v128_store(orow + ow, acc0);
+          wasm_v128_store(orow + ow + 4, acc1);
+        }
+      } else if (sW == 2) {
+        for (; ow + 4 <= OW; ow += 4) {
+          v128_t acc = wasm_f32x4_splat(bv);
+          for (int ki = 0; ki < kH; ki++) {
+            const float* r = base + ki * dH * Wp + 2 * ow;
+            for (int kj = 0; kj < kW; kj++) {
+              v128_t wv = wasm_v128_load32_splat(wc + ki * kW + kj);
+              v128_t lo = wasm_v128_load(r + kj * dW), hi = wasm_v128_load(r + kj * dW + 4);
+              v128_t ev = wasm_i32x4_shuffle(lo, hi, 0, 2, 4, 6);
+              acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wv, ev));
+            }
+          }
+          wasm_v128_store(orow + ow, acc);
+        }
+      }
+      for (; ow < OW; ow++) {
+        float s = bv;
+        for (int ki = 0; ki < kH; ki++) {
+          const float* r = base + ki * dH * Wp + ow * sW;
+          for (int kj = 0; kj < kW; kj++) s += wc[ki * kW + kj] * r[kj * dW];
+        }
+        orow[ow] = s;
+      }
+    }
+  }
+}
