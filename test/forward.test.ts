@@ -1,0 +1,153 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { loadModel } from '../src/proto/load';
+import { runNet } from '../src/exec/executor';
+import { readNpy } from '../src/io/npy';
+import type { Tensor } from '../src/tensor';
+import type { Net } from '../src/graph/types';
+
+/*
+ * Every layer output of 17 nets (12 corpus models with their real caffemodels, 4 corpus nets with seeded
+ * random weights, 1 micro net covering every layer option) against an independent PyTorch float64
+ * reference written by scripts/float_goldens.py. Inputs and random weights come from a counter-based hash
+ * PRNG reproduced here bit-exactly.
+ */
+const ROOT = path.resolve(__dirname, '..');
+const CORPUS = path.resolve(ROOT, '../shared/corpus');
+const FIX = path.join(__dirname, 'fixtures/float');
+
+/** uniform [-1, 1): lowbias32(i·0x9E3779B1 + seed·0x85EBCA77 + 1), as in scripts/float_goldens.py */
+export function prng(seed: number, n: number): Float64Array {
+  const add = (Math.imul(seed, 0x85ebca77) + 1) >>> 0;
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let x = (Math.imul(i, 0x9e3779b1) + add) >>> 0;
+    x ^= x >>> 16;
+    x = Math.imul(x, 0x7feb352d) >>> 0;
+    x ^= x >>> 15;
+    x = Math.imul(x, 0x846ca68b) >>> 0;
+    x ^= x >>> 16;
+    out[i] = ((x >>> 0) / 4294967296) * 2 - 1;
+  }
+  return out;
+}
+
+function randomBlob(type: string, li: number, bi: number, shape: number[]): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const u = prng(li * 16 + bi + 1, n);
+  const f = (g: (u: number) => number) => Float32Array.from(u, g);
+  let data: Float32Array;
+  if (['Convolution', 'Deconvolution', 'InnerProduct'].includes(type) && bi === 0) {
+    const s = Math.sqrt(3.0 / (n / shape[0]));
+    data = f((v) => v * s);
+  } else if (type === 'BatchNorm') data = [f((v) => v * 0.2), f((v) => (1.0 + 0.5 * v) * 2.0), f(() => 2.0)][bi];
+  else if (type === 'Scale') data = bi === 0 ? f((v) => 1.0 + 0.3 * v) : f((v) => 0.1 * v);
+  else if (type === 'PReLU') data = f((v) => 0.25 + 0.1 * v);
+  else if (type === 'Normalize') data = f((v) => 10.0 + 5.0 * v);
+  else data = f((v) => 0.1 * v);
+  return { shape: [...shape], data };
+}
+
+interface BlobRec {
+  layer: string;
+  top: string;
+  i: number;
+  shape: number[];
+  sum: number;
+  sumAbs: number;
+  sumSq: number;
+  maxAbs: number;
+  idx: number[];
+  val: number[];
+  file?: string;
+}
+interface Golden {
+  net: string;
+  prototxt: string;
+  weights: string | null;
+  inputs: { name: string; shape: number[]; seed: number; scale: number }[];
+  randomWeights: { layer: string; type: string; index: number; shapes: number[][] }[] | null;
+  blobs: BlobRec[];
+}
+
+const goldens: Golden[] = fs
+  .readdirSync(FIX)
+  .filter((d) => fs.existsSync(path.join(FIX, d, 'golden.json')))
+  .map((d) => JSON.parse(fs.readFileSync(path.join(FIX, d, 'golden.json'), 'utf8')));
+
+function resolve(p: string): string {
+  return p.startsWith('test/') ? path.join(ROOT, p) : path.join(CORPUS, p);
+}
+
+export function loadGoldenNet(g: Golden): { net: Net; inputs: Record<string, Tensor> } {
+  const inputShape: Record<string, number[]> = {};
+  for (const i of g.inputs) inputShape[i.name] = i.shape;
+  const { graph } = loadModel(resolve(g.prototxt), g.weights ? resolve(g.weights) : undefined, { inputShape });
+  if (g.randomWeights) {
+    const byName = new Map(graph.layers.map((l) => [l.name, l]));
+    for (const r of g.randomWeights) byName.get(r.layer)!.blobs = r.shapes.map((s, bi) => randomBlob(r.type, r.index, bi, s));
+  }
+  const inputs: Record<string, Tensor> = {};
+  for (const i of g.inputs) {
+    const n = i.shape.reduce((a, b) => a * b, 1);
+    inputs[i.name] = { shape: i.shape, data: Float32Array.from(prng(i.seed, n), (v) => v * i.scale) };
+  }
+  return { net: graph, inputs };
+}
+
+/** |a-b| ≤ 1e-5 + 1e-4·max(|b|, maxAbs(blob)·1e-2): relative to the element, floored by the blob's scale */
+function tol(b: number, maxAbs: number): number {
+  return 1e-5 + 1e-4 * Math.max(Math.abs(b), maxAbs * 1e-2);
+}
+
+const TOTAL_BLOBS = goldens.reduce((s, g) => s + g.blobs.length, 0);
+
+test('the goldens cover ≥ 12 corpus nets and many blobs', () => {
+  expect(goldens.filter((g) => !g.prototxt.startsWith('test/')).length).toBeGreaterThanOrEqual(12);
+  expect(TOTAL_BLOBS).toBeGreaterThan(1000);
+});
+
+describe.each(goldens.map((g) => [g.net, g] as const))('%s', (_name, g) => {
+  test('every layer output matches the PyTorch reference', async () => {
+    const { net, inputs } = loadGoldenNet(g);
+    const got = new Map<string, Tensor>();
+    const warns: string[] = [];
+    await runNet(net, inputs, {
+      reshape: true,
+      warn: (m) => warns.push(m),
+      onLayer: (node, tops) => tops.forEach((t, i) => got.set(`${node.name}/${i}`, t)),
+    });
+    const bad: string[] = [];
+    for (const r of g.blobs) {
+      const t = got.get(`${r.layer}/${r.i}`);
+      if (!t) {
+        bad.push(`${r.layer}: no output`);
+        continue;
+      }
+      if (t.shape.join() !== r.shape.join()) {
+        bad.push(`${r.layer}: shape (${t.shape}) vs (${r.shape})`);
+        continue;
+      }
+      const check = (k: number, want: number) => {
+        const v = t.data[k];
+        if (!(Math.abs(v - want) <= tol(want, r.maxAbs))) bad.push(`${r.layer}[${k}] = ${v}, want ${want}`);
+      };
+      if (r.file) {
+        const ref = readNpy(path.join(FIX, g.net, r.file)).data;
+        for (let k = 0; k < ref.length; k++) check(k, ref[k]);
+      } else {
+        r.idx.forEach((k, j) => check(k, r.val[j]));
+        let sa = 0;
+        let sq = 0;
+        for (let k = 0; k < t.data.length; k++) {
+          sa += Math.abs(t.data[k]);
+          sq += t.data[k] * t.data[k];
+        }
+        if (!(Math.abs(sa - r.sumAbs) <= 1e-4 * r.sumAbs + 1e-5)) bad.push(`${r.layer}: sum|x| ${sa} vs ${r.sumAbs}`);
+        if (!(Math.abs(sq - r.sumSq) <= 2e-4 * r.sumSq + 1e-5)) bad.push(`${r.layer}: sum x² ${sq} vs ${r.sumSq}`);
+      }
+      if (bad.length > 20) break;
+    }
+    expect(bad.slice(0, 20)).toEqual([]);
+  });
+});
