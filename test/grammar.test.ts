@@ -4,16 +4,7 @@ import { parsePrototxt, parsePrototxtAll } from '../grammar';
 import type { FieldNode, MessageNode, ScalarNode } from '../grammar/cst';
 import { ChaiqError, formatError } from '../src/errors';
 import { reprintLossless } from '../src/print/format';
-
-export const CORPUS = path.resolve(__dirname, '../../shared/corpus');
-
-export function corpusPrototxts(): string[] {
-  const walk = (d: string): string[] =>
-    fs
-      .readdirSync(d, { withFileTypes: true })
-      .flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : e.name.endsWith('.prototxt') ? [path.join(d, e.name)] : []));
-  return walk(CORPUS).sort();
-}
+import { CORPUS, corpusPrototxts } from './helpers/corpus';
 
 const scalar = (f: FieldNode) => f.value as ScalarNode;
 const msg = (f: FieldNode) => f.value as MessageNode;
