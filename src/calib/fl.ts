@@ -1,0 +1,129 @@
+/**
+ * DynamicFixed fractional-length choice (calibration-algorithms.md §1.2, §2.8): Ristretto's integer-length
+ * rule, then a search of fl ± `search` for the smallest quantization MSE under Trim2FixedPoint
+ * (saturate to [-2^(bw-1), 2^(bw-1)-1]·2^-fl first, then round half away from zero; §1.3).
+ */
+import { ChaiqError } from '../errors';
+import type { BlobStats } from './stats';
+import { fineToAbsHistogram } from './stats';
+import type { AbsHistogram } from './threshold';
+import { absMaxOf } from './threshold';
+
+export type FlKind = 'weights' | 'activations';
+
+export interface FlChoice {
+  /** the chosen fractional length */
+  fl: number;
+  /** Ristretto's rule fl = bw − IL (the search centre) */
+  ruleFl: number;
+  /** integer length incl. sign used by the rule */
+  il: number;
+  /** searched fl values, ascending, and their mean squared quantization errors */
+  candidates: number[];
+  mse: number[];
+}
+
+export interface FlOptions {
+  kind?: FlKind;
+  /** search radius around the rule (default 2; 0 = rule only) */
+  search?: number;
+}
+
+function roundHalfAway(v: number): number {
+  return v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5);
+}
+
+/** Ristretto/CHaiDNN Trim2FixedPoint with ROUND_NEAREST. */
+export function trim2FixedPoint(v: number, bw: number, fl: number): number {
+  const step = 2 ** -fl;
+  const maxData = (2 ** (bw - 1) - 1) * step;
+  const minData = -(2 ** (bw - 1)) * step;
+  const c = Math.max(Math.min(v, maxData), minData);
+  return roundHalfAway(c / step) * step;
+}
+
+/**
+ * Ristretto integer length: weights ceil(log2(max|w|) + 1) (no saturation), activations ceil(log2(max|x|))
+ * (one bit less: the top octave saturates on purpose). max 0 → IL 1 (any fl is exact; keep it defined).
+ */
+export function ristrettoIl(maxAbs: number, kind: FlKind): number {
+  if (!(maxAbs > 0)) return 1;
+  return kind === 'weights' ? Math.ceil(Math.log2(maxAbs) + 1) : Math.ceil(Math.log2(maxAbs));
+}
+
+export function ristrettoFl(maxAbs: number, bw: number, kind: FlKind): number {
+  return bw - ristrettoIl(maxAbs, kind);
+}
+
+/** Mean squared Trim2FixedPoint error over raw values. */
+export function quantMseValues(x: ArrayLike<number>, bw: number, fl: number): number {
+  if (x.length === 0) return 0;
+  let e = 0;
+  for (let i = 0; i < x.length; i++) {
+    const d = trim2FixedPoint(x[i], bw, fl) - x[i];
+    e += d * d;
+  }
+  return e / x.length;
+}
+
+/**
+ * Mean squared error over a |x| histogram (bin centres weighted by counts). The sign is not kept, so
+ * every value is treated as positive (the tighter, 2^(bw-1)-1 side of the range).
+ */
+export function quantMseHistogram(h: AbsHistogram, bw: number, fl: number): number {
+  let e = 0;
+  let n = 0;
+  for (let k = 0; k < h.counts.length; k++) {
+    const c = h.counts[k];
+    if (c === 0) continue;
+    const v = Math.min((k + 0.5) * h.binWidth, h.absMax);
+    const d = trim2FixedPoint(v, bw, fl) - v;
+    e += c * d * d;
+    n += c;
+  }
+  return n ? e / n : 0;
+}
+
+function isStats(v: unknown): v is BlobStats {
+  return !!v && typeof v === 'object' && 'fine' in (v as object) && 'count' in (v as object);
+}
+function isHist(v: unknown): v is AbsHistogram {
+  return !!v && typeof v === 'object' && 'binWidth' in (v as object) && 'counts' in (v as object);
+}
+
+/**
+ * Choose fl for one blob (weights or activations) from raw values, a |x| histogram or streaming stats.
+ * Ties keep the candidate closest to the rule, then the smaller fl (wider range).
+ */
+export function chooseFl(input: Float32Array | number[] | AbsHistogram | BlobStats, bw: number, opts: FlOptions = {}): FlChoice {
+  if (!Number.isInteger(bw) || bw < 2 || bw > 32) throw new ChaiqError(`bit width must be an integer in [2, 32], got ${bw}`);
+  const kind = opts.kind ?? 'activations';
+  const search = opts.search ?? 2;
+  if (!Number.isInteger(search) || search < 0) throw new ChaiqError(`fl search radius must be a non-negative integer, got ${search}`);
+  let maxAbs: number;
+  let mseOf: (fl: number) => number;
+  if (isStats(input)) {
+    maxAbs = input.count ? input.absMax : 0;
+    const h = fineToAbsHistogram(input, 4096);
+    mseOf = (fl) => quantMseHistogram(h, bw, fl);
+  } else if (isHist(input)) {
+    maxAbs = input.absMax;
+    mseOf = (fl) => quantMseHistogram(input, bw, fl);
+  } else {
+    maxAbs = absMaxOf(input);
+    mseOf = (fl) => quantMseValues(input, bw, fl);
+  }
+  const il = ristrettoIl(maxAbs, kind);
+  const ruleFl = bw - il;
+  const candidates: number[] = [];
+  const mse: number[] = [];
+  for (let fl = ruleFl - search; fl <= ruleFl + search; fl++) {
+    candidates.push(fl);
+    mse.push(mseOf(fl));
+  }
+  const order = candidates.map((_, i) => i).sort((a, b) =>
+    Math.abs(candidates[a] - ruleFl) - Math.abs(candidates[b] - ruleFl) || candidates[a] - candidates[b]);
+  let best = order[0];
+  for (const i of order) if (mse[i] < mse[best]) best = i;
+  return { fl: candidates[best], ruleFl, il, candidates, mse };
+}
