@@ -81,3 +81,28 @@ describe('truncated and bad files give one clean line', () => {
     expect(err.loc.file).toBe(t);
   });
 });
+
+describe('chaiq info --weights on truncated copies: one error line, exit 1', () => {
+  const { runCli } = require('./helpers/cli');
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chaiq-cm-cli-'));
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const cases: [string, string, number][] = [];
+  for (const [proto, model] of [
+    ['models/lenet_mnist_v1_everpeace/lenet.prototxt', 'models/lenet_mnist_v1_everpeace/lenet_iter_10000.caffemodel'],
+    ['models/cifar10_resnet20_lijianfei/test_ResNet_20.prototxt', 'models/cifar10_resnet20_lijianfei/cifar10_ResNet_20_iter_53500.caffemodel'],
+    ['models/mtcnn_kpzhang93/det4.prototxt', 'models/mtcnn_kpzhang93/det4.caffemodel'],
+  ]) {
+    for (const frac of [0.5, 0.99]) cases.push([proto, model, frac]);
+  }
+  test.each(cases)('%s %s @%d', (proto, model, frac) => {
+    const buf = fs.readFileSync(path.join(CORPUS, model));
+    const f = path.join(tmp, `${frac}-${path.basename(model)}`);
+    fs.writeFileSync(f, buf.subarray(0, Math.floor(buf.length * frac)));
+    const r = runCli(['info', '--deploy_model', path.join(CORPUS, proto), '--weights', f, '--dims', '1,3,32,32']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    const errLines = r.stderr.split('\n').filter((l: string) => l && !/: warning: /.test(l));
+    expect(errLines).toHaveLength(1);
+    expect(errLines[0]).toMatch(new RegExp(`^${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: error: truncated at byte ${Math.floor(buf.length * frac)} while reading layer '[^']+' blob \\d+$`));
+  });
+});
