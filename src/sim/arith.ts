@@ -153,21 +153,22 @@ function roundShiftBig(t: bigint, shift: number): number {
  * t = acc·S + b_q·2^22; y = sat_bw(sign(t)·((|t|+2^21)>>22)); ReLU (fused) after saturation.
  * Exact: double arithmetic while |t| < 2^52, BigInt beyond.
  */
-export function requantXilinx(acc: ArrayLike<number>, S: number, bq: number, bw: number, relu: boolean, out: Int32Array, outOff = 0): void {
-  const n = acc.length;
+export function requantXilinx(acc: ArrayLike<number>, S: number, bq: number, bw: number, relu: boolean, out: Int32Array, outOff = 0, accOff = 0, n = acc.length - accOff): void {
   const bterm = bq * TWO22;
+  const hi = 2 ** (bw - 1) - 1;
+  const lo = relu ? 0 : -(2 ** (bw - 1));
+  const babs = Math.abs(bterm);
   for (let i = 0; i < n; i++) {
-    const a = acc[i];
+    const a = acc[accOff + i];
     let y: number;
-    if (Math.abs(a) * S + Math.abs(bterm) < SAFE) {
+    if ((a < 0 ? -a : a) * S + babs < SAFE) {
       const t = a * S + bterm;
       y = t >= 0 ? Math.floor((t + TWO21) / TWO22) : -Math.floor((-t + TWO21) / TWO22);
     } else {
       y = roundShiftBig(BigInt(a) * BigInt(S) + BigInt(bterm), QUANT_PREC_SHIFT);
     }
-    y = saturate(y, bw);
-    if (relu && y < 0) y = 0;
-    out[outOff + i] = y;
+    // saturate to [-2^(bw-1), 2^(bw-1)-1], then the fused ReLU (y<0 → 0) — together a clamp at lo
+    out[outOff + i] = y > hi ? hi : y < lo ? lo : y;
   }
 }
 
@@ -260,37 +261,78 @@ export function convAccumulate(x: Int32Array, w: Int32Array, g: ConvGeom, psum18
   const { inC, inH, inW, outC, outH, outW, kH, kW, strideH, strideW, padH, padW, dilH, dilW, group } = g;
   const icPer = inC / group;
   const ocPer = outC / group;
-  const plane = outH * outW;
-  const acc = new Float64Array(outC * plane);
-  for (let oc = 0; oc < outC; oc++) {
-    const gi = Math.floor(oc / ocPer);
-    const a = acc.subarray(oc * plane, (oc + 1) * plane);
+  const P = outH * outW;
+  const K = icPer * kH * kW;
+  const acc = new Float64Array(outC * P);
+  // im2col per group: col[k][p], k = (icl·kH + kh)·kW + kw (the accumulation order), padding taps = 0
+  const col = new Int32Array(K * P);
+  for (let gi = 0; gi < group; gi++) {
+    col.fill(0);
     for (let icl = 0; icl < icPer; icl++) {
-      const ic = gi * icPer + icl;
-      const xoff = ic * inH * inW;
+      const xoff = (gi * icPer + icl) * inH * inW;
       for (let kh = 0; kh < kH; kh++) {
         for (let kw = 0; kw < kW; kw++) {
-          const wv = w[((oc * icPer + icl) * kH + kh) * kW + kw];
-          if (wv === 0 && !psum18) continue;
+          const row = ((icl * kH + kh) * kW + kw) * P;
+          const c0 = kw * dilW - padW;
+          const owStart = Math.max(0, Math.ceil(-c0 / strideW));
+          const owEnd = Math.min(outW, Math.floor((inW - 1 - c0) / strideW) + 1);
           for (let oh = 0; oh < outH; oh++) {
             const ih = oh * strideH - padH + kh * dilH;
-            const rowValid = ih >= 0 && ih < inH;
-            const xrow = xoff + ih * inW;
-            const arow = oh * outW;
-            for (let ow = 0; ow < outW; ow++) {
-              const iw = ow * strideW - padW + kw * dilW;
-              const xv = rowValid && iw >= 0 && iw < inW ? x[xrow + iw] : 0;
-              if (psum18) {
-                let s = a[arow + ow] + wv * xv;
-                if (s > PSUM18_MAX) s = PSUM18_MAX;
-                else if (s < PSUM18_MIN) s = PSUM18_MIN;
-                a[arow + ow] = s;
-              } else if (xv !== 0) {
-                a[arow + ow] += wv * xv;
-              }
-            }
+            if (ih < 0 || ih >= inH) continue;
+            const xb = xoff + ih * inW + c0;
+            const cb = row + oh * outW;
+            for (let ow = owStart; ow < owEnd; ow++) col[cb + ow] = x[xb + ow * strideW];
           }
         }
+      }
+    }
+    const oc0 = gi * ocPer;
+    if (psum18) {
+      // saturating running sum, per output in k order; adding a 0 tap never changes a saturated sum
+      for (let o = 0; o < ocPer; o++) {
+        const oc = oc0 + o;
+        const a = acc.subarray(oc * P, (oc + 1) * P);
+        for (let k = 0; k < K; k++) {
+          const wv = w[oc * K + k];
+          if (wv === 0) continue;
+          const cb = k * P;
+          for (let p = 0; p < P; p++) {
+            let s = a[p] + wv * col[cb + p];
+            if (s > PSUM18_MAX) s = PSUM18_MAX;
+            else if (s < PSUM18_MIN) s = PSUM18_MIN;
+            a[p] = s;
+          }
+        }
+      }
+      continue;
+    }
+    // exact integer GEMM, 4 output channels per pass to reuse each col row
+    let o = 0;
+    for (; o + 4 <= ocPer; o += 4) {
+      const oc = oc0 + o;
+      const a0 = oc * P, a1 = a0 + P, a2 = a1 + P, a3 = a2 + P;
+      const w0 = oc * K, w1 = w0 + K, w2 = w1 + K, w3 = w2 + K;
+      for (let k = 0; k < K; k++) {
+        const v0 = w[w0 + k], v1 = w[w1 + k], v2 = w[w2 + k], v3 = w[w3 + k];
+        if ((v0 | v1 | v2 | v3) === 0) continue;
+        const cb = k * P;
+        for (let p = 0; p < P; p++) {
+          const c = col[cb + p];
+          acc[a0 + p] += v0 * c;
+          acc[a1 + p] += v1 * c;
+          acc[a2 + p] += v2 * c;
+          acc[a3 + p] += v3 * c;
+        }
+      }
+    }
+    for (; o < ocPer; o++) {
+      const oc = oc0 + o;
+      const a0 = oc * P;
+      for (let k = 0; k < K; k++) {
+        const v = w[oc * K + k];
+        if (v === 0) continue;
+        const cb = k * P;
+        for (let p = 0; p < P; p++) acc[a0 + p] += v * col[cb + p];
       }
     }
   }
@@ -306,7 +348,7 @@ export function convXilinx(
   const plane = g.outH * g.outW;
   const out = new Int32Array(acc.length);
   for (let c = 0; c < g.outC; c++) {
-    requantXilinx(acc.subarray(c * plane, (c + 1) * plane), S[c], bq ? bq[c] : 0, bwOut, relu, out, c * plane);
+    requantXilinx(acc, S[c], bq ? bq[c] : 0, bwOut, relu, out, c * plane, c * plane, plane);
   }
   return out;
 }
