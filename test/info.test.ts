@@ -1,0 +1,104 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { runCli, CORPUS } from './helpers/cli';
+import { loadModel } from '../src/proto/load';
+import { netInfo, infoText, parseDims, type InfoJson } from '../src/cli/commands/info';
+
+function prototxts(): string[] {
+  const out: string[] = [];
+  for (const f of fs.readdirSync(path.join(CORPUS, 'prototxt'))) if (f.endsWith('.prototxt')) out.push(path.join(CORPUS, 'prototxt', f));
+  for (const d of fs.readdirSync(path.join(CORPUS, 'models'))) {
+    for (const f of fs.readdirSync(path.join(CORPUS, 'models', d))) if (f.endsWith('.prototxt')) out.push(path.join(CORPUS, 'models', d, f));
+  }
+  return out.sort();
+}
+
+const rel = (f: string) => path.relative(CORPUS, f);
+
+describe('info on every corpus prototxt (in process)', () => {
+  test.each(prototxts().map((f) => [rel(f), f]))('%s', (_r, file) => {
+    const warnings: string[] = [];
+    const m = loadModel(file, undefined, { warn: (w) => warnings.push(w) });
+    const info = netInfo(m.graph);
+    JSON.parse(JSON.stringify(info));
+    expect(info.layers.length).toBeGreaterThan(0);
+    const unknown = info.layers.filter((l) => l.top_shapes.some((s) => s === null));
+    if (unknown.length) {
+      // only downstream of a genuinely unknown shape: a Python layer, an unknown type, a Data layer's database
+      expect(warnings.join('\n')).toMatch(/Python layer|unknown layer type|unknown dimensions|data source/);
+    } else {
+      for (const l of info.layers) {
+        expect(l.params).not.toBeNull();
+        expect(l.macs).not.toBeNull();
+      }
+    }
+    expect(infoText(info)).toMatch(/^total: \d+ layers/m);
+  });
+});
+
+test('a Data-layer net is complete with --dims', () => {
+  const file = path.join(CORPUS, 'models/cifar10_resnet20_lijianfei/test_ResNet_20.prototxt');
+  const info = netInfo(loadModel(file, undefined, { inputShape: [10, 3, 32, 32] }).graph);
+  expect(info.inputs).toEqual([{ name: 'data', shape: [10, 3, 32, 32] }]);
+  expect(info.layers.every((l) => l.top_shapes.every((s) => s !== null))).toBe(true);
+});
+
+test('parseDims', () => {
+  expect(parseDims('1,3,224,224')).toEqual([1, 3, 224, 224]);
+  expect(parseDims('1x3x32x32')).toEqual([1, 3, 32, 32]);
+  expect(() => parseDims('1,a')).toThrow(/--dims/);
+});
+
+describe('chaiq info (CLI)', () => {
+  test('--format json: the documented shape, exit 0', () => {
+    const r = runCli(['info', '--deploy_model', path.join(CORPUS, 'prototxt/lenet.prototxt'), '--format', 'json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout) as InfoJson;
+    expect(Object.keys(j)).toEqual(['name', 'inputs', 'layers']);
+    expect(j.inputs).toEqual([{ name: 'data', shape: [64, 1, 28, 28] }]);
+    expect(Object.keys(j.layers[0])).toEqual(['name', 'type', 'bottoms', 'tops', 'top_shapes', 'params', 'macs']);
+    const conv1 = j.layers.find((l) => l.name === 'conv1')!;
+    expect(conv1).toEqual({ name: 'conv1', type: 'Convolution', bottoms: ['data'], tops: ['conv1'], top_shapes: [[64, 20, 24, 24]], params: 520, macs: 64 * 20 * 24 * 24 * 25 });
+    const ip1 = j.layers.find((l) => l.name === 'ip1')!;
+    expect(ip1.params).toBe(800 * 500 + 500);
+    expect(ip1.macs).toBe(64 * 500 * 800);
+  });
+
+  test('text: aligned table with totals; --weights checks the caffemodel', () => {
+    const dir = path.join(CORPUS, 'models/cifar10_quick_v1_everpeace');
+    const r = runCli(['info', '--deploy_model', path.join(dir, 'cifar10_quick.prototxt'), '--weights', path.join(dir, 'cifar10_quick_iter_5000.caffemodel')]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    const head = lines.findIndex((l) => l.startsWith('layer'));
+    expect(head).toBeGreaterThan(0);
+    // the params column ends at the same position on every row
+    const end = lines[head].indexOf('params') + 'params'.length;
+    for (const l of lines.slice(head + 2, -1)) expect(l.slice(0, end)).toMatch(/\d$/);
+    // conv 32·3·25+32, 32·32·25+32, 64·32·25+64, ip 64·1024+64, 10·64+10
+    expect(lines[lines.length - 1]).toMatch(/^total: \d+ layers, 145578 params/);
+  });
+
+  test('an unknown layer type: warning on stderr, null shapes downstream, exit 0', () => {
+    const tmp = fs.mkdtempSync(path.join(require('os').tmpdir(), 'chaiq-info-'));
+    const f = path.join(tmp, 'net.prototxt');
+    fs.writeFileSync(f, `name: "t"
+layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 3 dim: 8 dim: 8 } } }
+layer { name: "c1" type: "Convolution" bottom: "data" top: "c1" convolution_param { num_output: 4 kernel_size: 3 } }
+layer { name: "odd" type: "Frobnicate" bottom: "c1" top: "odd" }
+layer { name: "r" type: "ReLU" bottom: "odd" top: "odd" }
+`);
+    const r = runCli(['info', '--deploy_model', f, '--format', 'json']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/warning: .*Frobnicate/);
+    const j = JSON.parse(r.stdout) as InfoJson;
+    expect(j.layers.map((l) => l.top_shapes)).toEqual([[[1, 3, 8, 8]], [[1, 4, 6, 6]], [null], [null]]);
+    expect(j.layers[3].params).toBeNull();
+  });
+
+  test('bad input: one error line, no stack', () => {
+    const r = runCli(['info', '--deploy_model', path.join(CORPUS, 'nope.prototxt')]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/nope\.prototxt.*error: /);
+    expect(r.stderr).not.toMatch(/at .*\.js:\d+/);
+  });
+});
