@@ -95,5 +95,5 @@ test.each([
   expect(checkInvariants(m.graph, plan).filter((v) => v.severity === 'error')).toEqual([]);
   // the output loads back with our parser + binder
   const back = loadNetText('out.prototxt', { text: out });
-  expect(back.net.layer.find((l) => l.name === 'conv1_1')!.precision_param.th_params).toHaveLength(40);
+  expect(back.net.layer.find((l) => l.name === 'conv1_1')!.precision_param!.th_params).toHaveLength(40);
 });
