@@ -206,6 +206,8 @@ test('params: BatchNorm 2C+1, Scale C (+C bias), PReLU C or 1, Normalize', () =>
   expect(def('PReLU').params!(node('PReLU'), b)).toBe(16);
   expect(def('PReLU').params!(node('PReLU', { prelu_param: { channel_shared: true } }), b)).toBe(1);
   expect(def('Normalize').params!(node('Normalize', { norm_param: { channel_shared: false } }), b)).toBe(16);
+  expect(def('Normalize').blobShapes!(node('Normalize', { norm_param: { channel_shared: false } }), b)).toEqual([[16]]);
+  expect(def('Normalize').blobShapes!(node('Normalize'), b)).toEqual([[]]);
 });
 
 describe('registry', () => {

@@ -9,9 +9,10 @@ export const normalize: LayerDef = {
   chaidnn: 'sw',
   precision: { Xilinx: X_PARAMS, DynamicFixed: NO_PRECISION.DynamicFixed },
   shape: likeBottom,
+  /** channel_shared: a 0-axis (scalar) blob, as SSD's NormalizeLayer::LayerSetUp makes it */
   blobShapes(node, bottoms) {
     const shared = bool(sub(node, 'norm_param'), 'channel_shared', true);
-    return [[shared ? 1 : bottom(node, bottoms, 0)[1]]];
+    return [shared ? [] : [bottom(node, bottoms, 0)[1]]];
   },
   params(node, bottoms) {
     return bool(sub(node, 'norm_param'), 'channel_shared', true) ? 1 : bottom(node, bottoms, 0)[1];
