@@ -51,7 +51,8 @@ export function isTrainingOnly(type: string): boolean {
 }
 
 /** Layers that read data from outside the net (their first top is a net input). */
-const SOURCE_TYPES = new Set(['Input', 'Data', 'ImageData', 'MemoryData', 'HDF5Data', 'WindowData', 'DummyData', 'AnnotatedData', 'VideoData']);
+const SOURCE_TYPES = new Set(['Input', 'Data', 'ImageData', 'MemoryData', 'HDF5Data', 'WindowData', 'DummyData', 'AnnotatedData', 'VideoData', 'DenseImageData']);
+const isSource = (n: LayerNode) => n.bottoms.length === 0 && (SOURCE_TYPES.has(n.type) || n.type.endsWith('Data'));
 
 function arr<T>(v: T | T[] | undefined | null): T[] {
   return v === undefined || v === null ? [] : Array.isArray(v) ? v : [v];
@@ -114,13 +115,13 @@ function sourceShapes(l: LayerParam, type: string): number[][] {
     }
     default: {
       // Data, ImageData, ...: batch from the param, H = W = crop_size when cropping
-      const p: Msg = l.data_param ?? l.image_data_param ?? l.window_data_param ?? l.hdf5_data_param ?? l.annotated_data_param ?? {};
+      const p: Msg = l.data_param ?? l.image_data_param ?? l.dense_image_data_param ?? l.window_data_param ?? l.hdf5_data_param ?? l.annotated_data_param ?? {};
       const b = Number(p.batch_size ?? -1);
       const crop = Number(l.transform_param?.crop_size ?? 0);
       let c = -1;
       let h = crop || -1;
       let w = crop || -1;
-      if (type === 'ImageData') {
+      if (type === 'ImageData' || type === 'DenseImageData') {
         c = p.is_color === false || p.is_color === 'false' ? 1 : 3;
         if (!crop && p.new_height && p.new_width) {
           h = Number(p.new_height);
@@ -205,7 +206,7 @@ export function buildNet(net: NetParam, opts: BuildOptions = {}): Net {
 
   // ---- inputs ----
   const inputs: NetInput[] = [];
-  const sources = layers.filter((n) => n.bottoms.length === 0 && SOURCE_TYPES.has(n.type));
+  const sources = layers.filter(isSource);
   const override = (name: string, first: boolean): number[] | undefined => {
     const s = opts.inputShape;
     if (!s) return undefined;
