@@ -14,6 +14,8 @@ export const PSUM18_MAX = 131071;
 /** loadsf_avg_pool: bias_fbits = 16. */
 export const AVG_POOL_SHIFT = 16;
 
+import { conv2d } from '../kernels';
+
 const f32 = Math.fround;
 const TWO22 = 2 ** 22;
 const TWO21 = 2 ** 21;
@@ -339,12 +341,49 @@ export function convAccumulate(x: Int32Array, w: Int32Array, g: ConvGeom, psum18
   return acc;
 }
 
+let useFloatKernel = true;
+/** 'auto' (default): exact integer conv on the float32 kernels when provably exact; 'js': always the JS loops. */
+export function setIntConvBackend(b: 'auto' | 'js'): void {
+  useFloatKernel = b === 'auto';
+}
+
+const floatWeights = new WeakMap<Int32Array, { wf: Float32Array; maxAbs: number }>();
+
+/**
+ * The accumulators, computed on the float32 SIMD kernels when every partial sum is an integer below 2^24
+ * (K·max|x|·max|w| < 2^24: then float32 adds are exact in any order), else by convAccumulate.
+ * psum18 always takes the JS path (its order matters).
+ */
+export function convAccumulateAuto(x: Int32Array, w: Int32Array, g: ConvGeom, psum18 = false): ArrayLike<number> {
+  if (!psum18 && useFloatKernel) {
+    let fw = floatWeights.get(w);
+    if (!fw) {
+      let m = 0;
+      for (let i = 0; i < w.length; i++) m = Math.max(m, Math.abs(w[i]));
+      fw = { wf: Float32Array.from(w), maxAbs: m };
+      floatWeights.set(w, fw);
+    }
+    let mx = 0;
+    for (let i = 0; i < x.length; i++) {
+      const v = x[i] < 0 ? -x[i] : x[i];
+      if (v > mx) mx = v;
+    }
+    const K = (g.inC / g.group) * g.kH * g.kW;
+    if (K * mx * fw.maxAbs < 2 ** 24) {
+      const out = new Float32Array(g.outC * g.outH * g.outW);
+      conv2d(Float32Array.from(x), fw.wf, null, g, out);
+      return out;
+    }
+  }
+  return convAccumulate(x, w, g, psum18);
+}
+
 /** Full Xilinx-mode conv on one image: accumulate, then requant channel by channel. */
 export function convXilinx(
   x: Int32Array, w: Int32Array, bq: Int32Array | null, S: ArrayLike<number>, g: ConvGeom,
   bwOut: number, relu: boolean, psum18 = false,
 ): Int32Array {
-  const acc = convAccumulate(x, w, g, psum18);
+  const acc = convAccumulateAuto(x, w, g, psum18);
   const plane = g.outH * g.outW;
   const out = new Int32Array(acc.length);
   for (let c = 0; c < g.outC; c++) {
@@ -358,11 +397,11 @@ export function convDynamicFixed(
   x: Int32Array, w: Int32Array, biasInt: Int32Array | null, shift: number, g: ConvGeom,
   bwOut: number, relu: boolean, psum18 = false,
 ): Int32Array {
-  const acc = convAccumulate(x, w, g, psum18);
+  const acc = convAccumulateAuto(x, w, g, psum18);
   const plane = g.outH * g.outW;
   const out = new Int32Array(acc.length);
   for (let c = 0; c < g.outC; c++) {
-    requantDynamicFixed(acc.subarray(c * plane, (c + 1) * plane), biasInt ? biasInt[c] : 0, shift, bwOut, relu, out, c * plane);
+    requantDynamicFixed((acc as Float64Array).subarray(c * plane, (c + 1) * plane), biasInt ? biasInt[c] : 0, shift, bwOut, relu, out, c * plane);
   }
   return out;
 }
