@@ -106,3 +106,55 @@ describe('chaiq info --weights on truncated copies: one error line, exit 1', () 
     expect(errLines[0]).toMatch(new RegExp(`^${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: error: truncated at byte ${Math.floor(buf.length * frac)} while reading layer '[^']+' blob \\d+$`));
   });
 });
+
+describe('hand-made encodings', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chaiq-cm-enc-'));
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const varint = (v: number): number[] => {
+    const o: number[] = [];
+    while (v >= 0x80) {
+      o.push((v % 128) | 0x80);
+      v = Math.floor(v / 128);
+    }
+    o.push(v);
+    return o;
+  };
+  const ld = (field: number, payload: number[]) => [...varint(field * 8 + 2), ...varint(payload.length), ...payload];
+  const str = (field: number, s: string) => ld(field, [...Buffer.from(s)]);
+  const f32 = (v: number) => [...new Uint8Array(new Float32Array([v]).buffer)];
+  const f64 = (v: number) => [...new Uint8Array(new Float64Array([v]).buffer)];
+
+  test('legacy dims + unpacked floats, double_data, unpacked BlobShape dims, V0-in-V1 blobs, only=', () => {
+    // V2 layer 'a': blob 0 legacy (1,1,2,3) with six unpacked floats; blob 1 shape {dim:3} (unpacked) double_data packed
+    const blob0 = [0x08, 1, 0x10, 1, 0x18, 2, 0x20, 3, ...[1, 2, 3, 4, 5, 6].flatMap((v) => [0x2d, ...f32(v)])];
+    const blob1 = [...ld(7, [0x08, 3]), ...ld(8, [0.5, 1.5, 2.5].flatMap(f64))];
+    const layerA = [...str(1, 'a'), ...str(2, 'InnerProduct'), ...ld(7, blob0), ...ld(7, blob1)];
+    // V1 layer holding a V0 layer 'b' (type "conv") with a packed blob in field 50
+    const v0 = [...str(1, 'b'), ...str(2, 'conv'), ...ld(50, [...ld(7, ld(1, [2])), ...ld(5, [7, 8].flatMap(f32))])];
+    const layerB = [...ld(1, v0), ...str(2, 'x'), ...str(3, 'y')];
+    const file = path.join(tmp, 'hand.caffemodel');
+    fs.writeFileSync(file, Buffer.from([...str(1, 'hand'), ...ld(100, layerA), ...ld(2, layerB)]));
+    const c = readCaffemodel(file, { structure: true });
+    expect(c.layers).toEqual([
+      { name: 'a', type: 'InnerProduct', version: 'V2', blobCount: 2 },
+      { name: 'b', type: 'conv', version: 'V0', blobCount: 1 },
+    ]);
+    const a = c.weights.get('a')!;
+    expect(a[0]).toEqual({ shape: [1, 1, 2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]), legacy: true });
+    expect(a[1]).toEqual({ shape: [3], data: Float32Array.from([0.5, 1.5, 2.5]), legacy: false });
+    expect(c.weights.get('b')![0].data).toEqual(Float32Array.from([7, 8]));
+    expect(c.net!.name).toBe('hand');
+    expect(c.net!.layers[0].layer.name).toBe('b');
+    expect(c.net!.layers[0].layer.blobs).toBeUndefined();
+    const only = readCaffemodel(file, { only: (n) => n === 'b' });
+    expect([...only.weights.keys()]).toEqual(['b']);
+    expect(only.layers[0].blobCount).toBe(2);
+  });
+
+  test('a blob whose data does not fill its shape is an error naming layer and blob', () => {
+    const blob = [...ld(7, ld(1, [2, 2])), ...ld(5, [1, 2, 3].flatMap(f32))];
+    const file = path.join(tmp, 'short.caffemodel');
+    fs.writeFileSync(file, Buffer.from(ld(100, [...str(1, 'fc'), ...ld(7, blob)])));
+    expect(() => readCaffemodel(file)).toThrow("layer 'fc' blob 0 has 3 values but its shape (2,2) needs 4");
+  });
+});
