@@ -14,9 +14,12 @@ interface FmtArgs {
   bind: boolean;
 }
 
+/** yargs hands a lone `-` positional over as '' */
+const isStdin = (file: string) => file === '-' || file === '';
+
 function readInput(file: string): string {
   try {
-    return file === '-' ? fs.readFileSync(0, 'utf8') : fs.readFileSync(file, 'utf8');
+    return isStdin(file) ? fs.readFileSync(0, 'utf8') : fs.readFileSync(file, 'utf8');
   } catch (e) {
     throw new ChaiqError(`cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file }, 2);
   }
@@ -56,7 +59,7 @@ export const fmtCommand: CommandModule<{}, FmtArgs> = {
   handler: async (args) => {
     const file = args.file;
     const text = readInput(file);
-    const shown = file === '-' ? '<stdin>' : file;
+    const shown = isStdin(file) ? '<stdin>' : file;
     const parsed = parsePrototxtAll(text, shown);
     let errors = parsed.errors;
     if (!errors.length && parsed.doc && args.bind) errors = bindMessageAll(parsed.doc, args.type).errors;
@@ -75,7 +78,7 @@ export const fmtCommand: CommandModule<{}, FmtArgs> = {
       return;
     }
     const out = formatCanonical(doc);
-    if (args['in-place'] && file !== '-') {
+    if (args['in-place'] && !isStdin(file)) {
       if (out !== text) writeAtomic(file, out);
     } else process.stdout.write(out);
   },
