@@ -79,6 +79,8 @@ NETS = [
     ('enet_deploy_final_bnmerged', 'prototxt/enet_deploy_final_bnmerged.prototxt', None),
     ('cifar10_full_v1', 'models/cifar10_full_v1_everpeace/cifar10_full.prototxt', None),
     ('cifar10_quick_v1', 'models/cifar10_quick_v1_everpeace/cifar10_quick.prototxt', None),
+    # train_log.txt: the TEST net's Data layer gives "Top shape: 100 3 32 32"
+    ('cifar10_quick_train_test', 'models/cifar10_quick_v1_everpeace/cifar10_quick_train_test.prototxt', [100, 3, 32, 32]),
     ('xportdnn_fcn5', 'chaidnn/xportdnn_fcn5_deploy_fp32.prototxt', None),
     ('mlsuite_googlenet_nolrn', 'chaidnn/mlsuite_googlenet_nolrn_deploy_fp32.prototxt', None),
     ('mlsuite_mobilenet_nobn', 'chaidnn/mlsuite_mobilenet_nobn_deploy_fp32.prototxt', None),
@@ -387,6 +389,44 @@ def golden(name, rel, override):
     return doc
 
 
+# Real Caffe logs in the corpus print every top shape ("Top shape: 10 3 32 32 (30720)"): a third, fully
+# independent source. The goldens of these nets must agree with the last net the log set up (the TEST net).
+# The cifar10_quick log is from pre-N-D Caffe, where every blob was 4-D: (N, K) was printed as (N, K, 1, 1).
+LOGS = {
+    'resnet20': ('models/cifar10_resnet20_lijianfei/train_ResNet-20.log', False),
+    'cifar10_quick_train_test': ('models/cifar10_quick_v1_everpeace/train_log.txt', True),
+}
+
+
+def as4d(shapes):
+    return [s + [1] * (4 - len(s)) for s in shapes]
+
+
+def check_log(doc, rel, legacy4d):
+    per_layer = {}
+    cur = None
+    for line in open(os.path.join(CORPUS, rel), errors='replace'):
+        m = re.search(r'(?:Setting up|Creating Layer) (\S+)', line)
+        if m:
+            if cur is None or cur[0] != m.group(1):
+                cur = (m.group(1), [])
+                per_layer[m.group(1)] = cur[1]  # later nets overwrite: the TEST net wins
+            continue
+        m = re.search(r'Top shape: ([\d ]*)\(', line)
+        if m and cur is not None:
+            cur[1].append([int(x) for x in m.group(1).split()])
+    n = 0
+    for L in doc['layers']:
+        if L['type'] in INPUT_TYPES or L['name'] not in per_layer:
+            continue
+        if per_layer[L['name']] != (as4d(L['tops']) if legacy4d else L['tops']):
+            raise SystemExit('%s: %s: golden %s, Caffe log %s' % (doc['net'], L['name'], L['tops'], per_layer[L['name']]))
+        n += 1
+    if n == 0:
+        raise SystemExit('%s: no layer matched in %s' % (doc['net'], rel))
+    print('  %s agrees with Caffe log %s on %d layers' % (doc['net'], rel, n))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     only = set(sys.argv[1:])
@@ -397,6 +437,8 @@ def main():
         with open(os.path.join(OUT, name + '.json'), 'w') as f:
             json.dump(doc, f, indent=None, separators=(',', ':'))
             f.write('\n')
+        if name in LOGS:
+            check_log(doc, *LOGS[name])
         last = doc['layers'][-1]
         print('%-26s %4d layers, last %s %s' % (name, len(doc['layers']), last['name'], last['tops']))
 
