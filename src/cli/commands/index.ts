@@ -8,4 +8,8 @@ import { infoCommand } from './info';
 export const commands: CommandModule<any, any>[] = [
   require('./fmt').fmtCommand,
   infoCommand,
+  require('./lint').lintCommand,
+  require('./diff').diffCommand,
+  ...(({ quantizeCommand, mergeStatsCommand }) => [quantizeCommand, mergeStatsCommand])(require('./quantize')),
+  require('./simulate').simulateCommand,
 ];

@@ -1,0 +1,357 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import * as zlib from 'zlib';
+import type { CommandModule } from 'yargs';
+import { ChaiqError, warnToStderr } from '../../errors';
+import type { WarnFn } from '../../errors';
+import { loadModel } from '../../proto/load';
+import type { Tensor } from '../../tensor';
+import { loadImage, preprocess } from '../../io/images';
+import type { Preprocess } from '../../io/images';
+import { readNpy, writeNpy } from '../../io/npy';
+import { compileSim, layerReports, newSimStats, runSim } from '../../sim/simulate';
+import type { LayerReport } from '../../sim/simulate';
+import { addClassification, newClassStats } from '../../sim/metrics';
+import type { ClassStats, ErrorSummary } from '../../sim/metrics';
+import { parseList } from './quantize';
+
+interface SimulateArgs {
+  deploy_model?: string;
+  weights?: string;
+  calibration_directory?: string;
+  input?: string;
+  mnist?: string;
+  mnist_labels?: string;
+  labels?: string;
+  labels_from_dirname: boolean;
+  top: number;
+  format: string;
+  output_dir?: string;
+  psum18: boolean;
+  limit?: number;
+  dims?: string;
+  transpose: string;
+  channel_swap: string;
+  raw_scale?: number;
+  mean_value?: string;
+  input_scale: number;
+}
+
+const usage = (msg: string) => new ChaiqError(msg, {}, 2);
+
+/** One input of the run: a lazily produced tensor and its label (-1 unknown). */
+interface Sample {
+  name: string;
+  label: number;
+  load: () => Promise<Tensor>;
+}
+
+function readMaybeGz(file: string, what: string): Buffer {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file);
+  } catch (e) {
+    throw new ChaiqError(`cannot read ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { file }, 2);
+  }
+  if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
+    try {
+      buf = zlib.gunzipSync(buf);
+    } catch {
+      throw new ChaiqError(`${what} is a damaged gzip file`, { file }, 2);
+    }
+  }
+  return buf;
+}
+
+function mnistSamples(file: string, labelsFile: string | undefined, pre: Preprocess): Sample[] {
+  const buf = readMaybeGz(file, 'MNIST image file');
+  if (buf.length < 16 || buf.readUInt32BE(0) !== 0x803) throw new ChaiqError('not an MNIST idx3 image file (magic 0x00000803)', { file }, 2);
+  const n = buf.readUInt32BE(4);
+  const rows = buf.readUInt32BE(8);
+  const cols = buf.readUInt32BE(12);
+  if (buf.length < 16 + n * rows * cols) throw new ChaiqError(`MNIST file is truncated (${n} images of ${rows}×${cols} announced)`, { file }, 2);
+  const [C, H, W] = pre.dims;
+  if (C !== 1 || H !== rows || W !== cols) throw new ChaiqError(`MNIST images are 1×${rows}×${cols}, the net input is ${C}×${H}×${W}`, { file }, 2);
+  let labels: Buffer | undefined;
+  if (labelsFile) {
+    labels = readMaybeGz(labelsFile, 'MNIST label file');
+    if (labels.length < 8 || labels.readUInt32BE(0) !== 0x801) throw new ChaiqError('not an MNIST idx1 label file (magic 0x00000801)', { file: labelsFile }, 2);
+    if (labels.readUInt32BE(4) !== n || labels.length < 8 + n) throw new ChaiqError(`label file has ${labels.readUInt32BE(4)} labels for ${n} images`, { file: labelsFile }, 2);
+  }
+  const mean = Array.isArray(pre.mean) ? (pre.mean[0] ?? 0) : 0;
+  return Array.from({ length: n }, (_, k) => ({
+    name: `${path.basename(file)}[${k}]`,
+    label: labels ? labels[8 + k] : -1,
+    load: async () => {
+      const data = new Float32Array(rows * cols);
+      const off = 16 + k * rows * cols;
+      for (let i = 0; i < data.length; i++) {
+        let v = Math.fround(buf[off + i] / 255);
+        v = Math.fround(v * Math.fround(pre.rawScale));
+        v = Math.fround(v - mean);
+        data[i] = Math.fround(v * Math.fround(pre.inputScale));
+      }
+      return { shape: [1, 1, rows, cols], data };
+    },
+  }));
+}
+
+const IMAGE_EXT = /\.(png|jpe?g)$/i;
+
+/** Image files under DIR (recursively, sorted), each labelled by its directory when asked. */
+function directorySamples(dir: string, pre: Preprocess, byDir: boolean, labelMap?: Map<string, number>): Sample[] {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dir);
+  } catch {
+    throw new ChaiqError('image directory not found', { file: dir }, 2);
+  }
+  if (!st.isDirectory()) throw new ChaiqError('not a directory', { file: dir }, 2);
+  const files: string[] = [];
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      if (e.name.startsWith('.')) continue;
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile() && IMAGE_EXT.test(e.name)) files.push(p);
+    }
+  };
+  walk(dir);
+  if (files.length === 0) throw new ChaiqError('no .png/.jpg images in the directory', { file: dir }, 2);
+  const classes = byDir ? [...new Set(files.map((f) => path.relative(dir, path.dirname(f))))].sort() : [];
+  return files.map((f) => {
+    let label = -1;
+    if (byDir) label = classes.indexOf(path.relative(dir, path.dirname(f)));
+    else if (labelMap) label = labelMap.get(path.relative(dir, f)) ?? labelMap.get(path.basename(f)) ?? -1;
+    return {
+      name: path.relative(dir, f),
+      label,
+      load: async () => {
+        let img;
+        try {
+          img = await loadImage(f);
+        } catch (e) {
+          if (e instanceof ChaiqError) {
+            if (!e.loc.file) e.loc = { file: f };
+            e.exitCode = 2;
+            throw e;
+          }
+          throw new ChaiqError(`cannot decode image: ${(e as Error).message}`, { file: f }, 2);
+        }
+        const [C, H, W] = pre.dims;
+        return { shape: [1, C, H, W], data: preprocess(img, pre) };
+      },
+    };
+  });
+}
+
+/** `--labels FILE`: Caffe's list format, one `<image path> <class index>` per line. */
+function readLabelFile(file: string): Map<string, number> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ChaiqError(`cannot read label file (${(e as NodeJS.ErrnoException).code})`, { file }, 2);
+  }
+  const m = new Map<string, number>();
+  text.split(/\r?\n/).forEach((line, i) => {
+    const t = line.trim();
+    if (!t || t.startsWith('#')) return;
+    const mm = /^(.*\S)\s+(-?\d+)$/.exec(t);
+    if (!mm) throw new ChaiqError(`expected "<image> <class index>"`, { file, line: i + 1, col: 1 }, 2);
+    m.set(mm[1], Number(mm[2]));
+  });
+  return m;
+}
+
+function npySamples(file: string, netShape: number[]): Sample[] {
+  const t = readNpy(file);
+  const per = netShape.slice(1).reduce((a, b) => a * b, 1);
+  const shape = t.shape.length === netShape.length - 1 ? [1, ...t.shape] : t.shape;
+  if (shape.length !== netShape.length || shape.slice(1).some((d, i) => d !== netShape[i + 1])) {
+    throw new ChaiqError(`input of shape (${t.shape.join(',')}) does not fit the net input (N,${netShape.slice(1).join(',')})`, { file }, 2);
+  }
+  return Array.from({ length: shape[0] }, (_, k) => ({
+    name: `${path.basename(file)}[${k}]`,
+    label: -1,
+    load: async () => ({ shape: [1, ...netShape.slice(1)], data: t.data.slice(k * per, (k + 1) * per) }),
+  }));
+}
+
+const pct = (a: number, b: number) => (b ? ((100 * a) / b).toFixed(2) + '%' : '-');
+const db = (v: number | undefined) => (v === undefined ? '-' : v === Infinity ? 'inf' : v === -Infinity ? '-inf' : v.toFixed(1));
+
+function jsonNum(v: number | null): number | string | null {
+  if (v === null) return null;
+  if (Number.isFinite(v)) return v;
+  return Number.isNaN(v) ? null : v > 0 ? 'inf' : '-inf';
+}
+
+function summaryJson(s: ErrorSummary | undefined) {
+  if (!s) return null;
+  return { sqnr_db: jsonNum(s.sqnrDb), cosine: jsonNum(s.cosine), max_abs_err: jsonNum(s.maxAbsErr), saturated: jsonNum(s.satFraction), count: s.count };
+}
+
+export interface SimulateReport {
+  images: number;
+  mode: string;
+  psum18: boolean;
+  output_blob: string;
+  top: number;
+  classification: ClassStats;
+  layers: LayerReport[];
+}
+
+export function formatSimulateText(r: SimulateReport): string {
+  const c = r.classification;
+  const lines: string[] = [];
+  lines.push(`simulated ${r.images} image(s), ${r.mode} mode${r.psum18 ? ', 18-bit partial sums' : ''}; classes from '${r.output_blob}'`);
+  lines.push(`float vs fixed agreement: top-1 ${pct(c.top1Agree, c.images)}, float top-1 in fixed top-${r.top} ${pct(c.top5Agree, c.images)}`);
+  if (c.labelled) {
+    lines.push(`accuracy on ${c.labelled} labelled: float top-1 ${pct(c.floatTop1, c.labelled)} top-${r.top} ${pct(c.floatTop5, c.labelled)}; ` +
+      `fixed top-1 ${pct(c.fixedTop1, c.labelled)} top-${r.top} ${pct(c.fixedTop5, c.labelled)}`);
+  }
+  lines.push('');
+  lines.push('per layer, worst first (local: the layer alone on its quantized float input; SQNR/cos/err: the fixed chain vs float)');
+  const rows = [['layer', 'type', 'blob', 'where', 'local dB', 'SQNR dB', 'cosine', 'max|err|', 'sat']];
+  for (const l of r.layers) {
+    rows.push([l.name, l.type, l.blob, l.where, db(l.local?.sqnrDb), db(l.cumulative.sqnrDb), l.cumulative.cosine.toFixed(5),
+      l.cumulative.maxAbsErr.toPrecision(4), l.cumulative.satFraction === null ? '-' : (100 * l.cumulative.satFraction).toFixed(2) + '%']);
+  }
+  const w = rows[0].map((_, i) => Math.max(...rows.map((x) => x[i].length)));
+  for (const x of rows) lines.push(x.map((v, i) => (i === x.length - 1 ? v : v.padEnd(w[i]))).join('  ').trimEnd());
+  return lines.join('\n') + '\n';
+}
+
+export function simulateReportJson(r: SimulateReport) {
+  const c = r.classification;
+  const rate = (a: number, b: number) => (b ? a / b : null);
+  return {
+    images: r.images,
+    mode: r.mode,
+    psum18: r.psum18,
+    output_blob: r.output_blob,
+    top: r.top,
+    agreement: { top1: rate(c.top1Agree, c.images), topk: rate(c.top5Agree, c.images) },
+    accuracy: c.labelled
+      ? {
+        labelled: c.labelled,
+        float: { top1: rate(c.floatTop1, c.labelled), topk: rate(c.floatTop5, c.labelled) },
+        fixed: { top1: rate(c.fixedTop1, c.labelled), topk: rate(c.fixedTop5, c.labelled) },
+      }
+      : null,
+    layers: r.layers.map((l) => ({ name: l.name, type: l.type, blob: l.blob, where: l.where, local: summaryJson(l.local), cumulative: summaryJson(l.cumulative) })),
+  };
+}
+
+export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStderr): Promise<SimulateReport> {
+  if (!args.deploy_model) throw usage('missing --deploy_model FILE (an annotated prototxt)');
+  if (!args.weights) throw usage('missing --weights FILE.caffemodel');
+  const sources = [args.calibration_directory, args.input, args.mnist].filter((s) => s !== undefined);
+  if (sources.length !== 1) throw usage('give exactly one of --calibration_directory DIR, --input X.npy, --mnist IDX');
+  if (args.format !== 'text' && args.format !== 'json') throw usage(`--format must be text or json, got '${args.format}'`);
+  if (!Number.isInteger(args.top) || args.top < 1) throw usage(`--top must be a positive integer, got ${args.top}`);
+  if (args.limit !== undefined && (!Number.isInteger(args.limit) || args.limit < 1)) throw usage(`--limit must be a positive integer, got ${args.limit}`);
+  if (args.mnist_labels && !args.mnist) throw usage('--mnist_labels needs --mnist');
+  if (args.labels && args.labels_from_dirname) throw usage('give --labels or --labels_from_dirname, not both');
+  if ((args.labels || args.labels_from_dirname) && !args.calibration_directory) throw usage('--labels / --labels_from_dirname need --calibration_directory');
+
+  const m = loadModel(args.deploy_model, args.weights, { warn });
+  const net = m.graph;
+  if (net.inputs.length !== 1) throw new ChaiqError(`the net has ${net.inputs.length} inputs; CHaiDNN needs exactly one`, { file: args.deploy_model }, 2);
+  const shape = net.inputs[0].shape;
+  let dims: [number, number, number];
+  if (args.dims !== undefined) {
+    const d = parseList(args.dims, 'dims', 3);
+    if (shape.length === 4 && shape.slice(1).some((v, i) => v >= 0 && v !== d[i])) {
+      throw new ChaiqError(`--dims ${d.join(',')} disagrees with the net input "${net.inputs[0].name}" of shape (${shape.join(',')})`, { file: args.deploy_model }, 2);
+    }
+    dims = d as [number, number, number];
+  } else if (shape.length === 4 && shape.slice(1).every((v) => v > 0)) {
+    dims = [shape[1], shape[2], shape[3]];
+  } else {
+    dims = [3, 224, 224];
+  }
+  const mnist = !!args.mnist;
+  const pre: Preprocess = {
+    dims,
+    transpose: parseList(args.transpose, 'transpose', 3),
+    channelSwap: parseList(args.channel_swap, 'channel_swap', 3),
+    rawScale: args.raw_scale ?? (mnist ? 1 : 255),
+    mean: args.mean_value !== undefined ? parseList(args.mean_value, 'mean_value') : mnist ? [0] : [104, 117, 123],
+    inputScale: args.input_scale,
+  };
+  let samples: Sample[];
+  if (args.mnist) samples = mnistSamples(args.mnist, args.mnist_labels, pre);
+  else if (args.input) samples = npySamples(args.input, [1, ...dims]);
+  else samples = directorySamples(args.calibration_directory!, pre, args.labels_from_dirname, args.labels ? readLabelFile(args.labels) : undefined);
+  if (args.limit !== undefined) samples = samples.slice(0, args.limit);
+
+  const prog = compileSim(net, { warn, psum18: args.psum18 });
+  const stats = newSimStats();
+  const cls = newClassStats();
+  const outBlob = net.outputs[0];
+  if (!outBlob) throw new ChaiqError('the net has no output blob', { file: args.deploy_model }, 2);
+  const dump = args.output_dir ? new Map<string, { shape: number[]; parts: Float32Array[] }>() : undefined;
+  for (const s of samples) {
+    const x = await s.load();
+    const r = await runSim(prog, x, { stats, keep: dump ? 'all' : [outBlob] });
+    const fx = r.outputs.get(outBlob);
+    const fl = r.reference.get(outBlob);
+    if (fx && fl) addClassification(cls, fl.data, fx.data, s.label >= 0 ? s.label : undefined, args.top);
+    if (dump) {
+      for (const [b, t] of r.outputs) {
+        let e = dump.get(b);
+        if (!e) dump.set(b, (e = { shape: t.shape.slice(1), parts: [] }));
+        e.parts.push(t.data);
+      }
+    }
+  }
+  if (dump && args.output_dir) {
+    try {
+      fs.mkdirSync(args.output_dir, { recursive: true });
+    } catch (e) {
+      throw new ChaiqError(`cannot create output directory (${(e as NodeJS.ErrnoException).code})`, { file: args.output_dir }, 2);
+    }
+    for (const [b, e] of dump) {
+      const per = e.parts[0].length;
+      const data = new Float32Array(per * e.parts.length);
+      e.parts.forEach((p, k) => data.set(p, k * per));
+      writeNpy(path.join(args.output_dir, encodeURIComponent(b) + '.npy'), { shape: [e.parts.length, ...e.shape], data });
+    }
+  }
+  return { images: samples.length, mode: prog.mode, psum18: args.psum18, output_blob: outBlob, top: args.top, classification: cls, layers: layerReports(stats) };
+}
+
+function builder(y: any) {
+  return y
+    .option('deploy_model', { type: 'string', describe: 'annotated prototxt (precision_param / quantization_param blocks)' })
+    .option('weights', { type: 'string', describe: 'FP32 caffemodel' })
+    .option('calibration_directory', { type: 'string', describe: 'directory of .png/.jpg images (searched recursively, sorted)' })
+    .option('input', { type: 'string', describe: 'preprocessed input(s) as .npy, (N,C,H,W) or (C,H,W)' })
+    .option('mnist', { type: 'string', describe: 'MNIST idx3 image file (.gz accepted)' })
+    .option('mnist_labels', { type: 'string', describe: 'MNIST idx1 label file (.gz accepted)' })
+    .option('labels', { type: 'string', describe: 'label list: "<image path relative to the directory> <class index>" per line' })
+    .option('labels_from_dirname', { type: 'boolean', default: false, describe: 'class = index of the image\'s directory among the sorted class directories' })
+    .option('top', { type: 'number', default: 5, describe: 'k of the top-k figures' })
+    .option('format', { type: 'string', default: 'text', describe: 'text or json' })
+    .option('output_dir', { type: 'string', describe: 'write every blob\'s dequantized fixed values, stacked over the images, as <blob>.npy' })
+    .option('psum18', { type: 'boolean', default: false, describe: 'saturate conv partial sums to 18 bits as the HLS datapath' })
+    .option('limit', { type: 'number', describe: 'simulate only the first N inputs' })
+    .option('dims', { type: 'string', describe: 'C,H,W of the input (default: the Input layer)' })
+    .option('transpose', { type: 'string', default: '2,0,1' })
+    .option('channel_swap', { type: 'string', default: '2,1,0' })
+    .option('raw_scale', { type: 'number', describe: 'default 255.0 (1.0 with --mnist)' })
+    .option('mean_value', { type: 'string', describe: 'default 104,117,123 (0 with --mnist)' })
+    .option('input_scale', { type: 'number', default: 1.0 });
+}
+
+export const simulateCommand: CommandModule<{}, SimulateArgs> = {
+  command: 'simulate',
+  describe: 'run an annotated net in CHaiDNN fixed point; per-layer error vs float, top-k agreement, accuracy',
+  builder,
+  handler: async (args) => {
+    const r = await runSimulate(args);
+    process.stdout.write(args.format === 'json' ? JSON.stringify(simulateReportJson(r), null, 2) + '\n' : formatSimulateText(r));
+  },
+};
