@@ -1,0 +1,97 @@
+/**
+ * Choosing the calibration images (chaidnn-semantics.md §4.2). XportDNN takes os.listdir order and
+ * np.random.choice with an optional seed; we make it deterministic: names sorted (code-point order),
+ * a seeded mulberry32 PRNG (seed default 0), `indices` first, then random extra ones from the rest,
+ * returned in ascending index order (XportDNN sorts its chosen indices too).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { ChaiqError } from '../errors';
+
+export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg'];
+
+export interface CalibSelectOptions {
+  /** number of images (default: all) */
+  size?: number;
+  /** PRNG seed (default 0) */
+  seed?: number;
+  /** indices into the sorted listing that must be included (XportDNN --calibration_indices) */
+  indices?: number[];
+  /** also list sub-directories (default false, like XportDNN) */
+  recursive?: boolean;
+}
+
+/** mulberry32: a small, documented 32-bit PRNG; returns floats in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Image files of a directory (relative paths sorted by code point), non-recursive unless asked. */
+export function listImageFiles(dir: string, recursive = false): string[] {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dir);
+  } catch {
+    throw new ChaiqError('calibration directory not found', { file: dir });
+  }
+  if (!st.isDirectory()) throw new ChaiqError('calibration directory is not a directory', { file: dir });
+  const out: string[] = [];
+  const walk = (rel: string) => {
+    for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) {
+        if (recursive) walk(r);
+      } else if (IMAGE_EXTENSIONS.includes(path.extname(e.name).toLowerCase())) {
+        let isFile = e.isFile();
+        if (e.isSymbolicLink()) {
+          try { isFile = fs.statSync(path.join(dir, r)).isFile(); } catch { isFile = false; }
+        }
+        if (isFile) out.push(r);
+      }
+    }
+  };
+  walk('');
+  return out.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** The calibration files (absolute-or-as-given paths joined onto `dir`). */
+export function selectCalibrationFiles(dir: string, opts: CalibSelectOptions = {}): string[] {
+  const files = listImageFiles(dir, opts.recursive ?? false);
+  if (files.length === 0) {
+    throw new ChaiqError(`calibration directory has no images (${IMAGE_EXTENSIONS.join(', ')})${opts.recursive ? '' : ' (sub-directories are not searched)'}`, { file: dir });
+  }
+  const size = opts.size ?? files.length;
+  if (!Number.isInteger(size) || size < 1) throw new ChaiqError(`--calibration_size must be a positive integer, got ${size}`);
+  if (size > files.length) {
+    throw new ChaiqError(`--calibration_size ${size} is larger than the ${files.length} images in the directory`, { file: dir });
+  }
+  const chosen = new Set<number>();
+  for (const i of opts.indices ?? []) {
+    if (!Number.isInteger(i) || i < 0 || i >= files.length) {
+      throw new ChaiqError(`--calibration_indices: index ${i} is out of range (0..${files.length - 1})`, { file: dir });
+    }
+    if (chosen.has(i)) throw new ChaiqError(`--calibration_indices: index ${i} given twice`);
+    chosen.add(i);
+  }
+  if (chosen.size > size) {
+    throw new ChaiqError(`--calibration_indices gives ${chosen.size} images but --calibration_size is ${size}`);
+  }
+  const rest: number[] = [];
+  for (let i = 0; i < files.length; i++) if (!chosen.has(i)) rest.push(i);
+  const rnd = mulberry32(opts.seed ?? 0);
+  // partial Fisher–Yates over the remaining indices
+  const need = size - chosen.size;
+  for (let k = 0; k < need; k++) {
+    const j = k + Math.floor(rnd() * (rest.length - k));
+    [rest[k], rest[j]] = [rest[j], rest[k]];
+    chosen.add(rest[k]);
+  }
+  return [...chosen].sort((a, b) => a - b).map((i) => path.join(dir, files[i]));
+}
