@@ -122,3 +122,14 @@ test('unknown V0 type and a short input_dim are clean errors', () => {
   expect(() => upgradeNet({ layers: [{ layer: { name: 'x', type: 'warp' } }] }, { file: 'f.prototxt' })).toThrow(/unknown V0 layer type 'warp'/);
   expect(() => upgradeNet({ input: ['data'], input_dim: [1, 3] })).toThrow(/needs 4 input_dim values/);
 });
+
+test('a shapeless input: becomes an Input layer without shape; the graph takes the shape from inputShape', () => {
+  const { buildNet } = require('../src/graph/build');
+  const up = upgradeNet({ input: ['data'], layer: [{ name: 'r', type: 'ReLU', bottom: ['data'], top: ['r'] }] });
+  expect(up.net.layer[0]).toEqual({ name: 'input', type: 'Input', top: ['data'] });
+  const warnings: string[] = [];
+  const g = buildNet(up.net, { warn: (m: string) => warnings.push(m) });
+  expect(g.inputs).toEqual([{ name: 'data', shape: [], partial: true, layer: 'input' }]);
+  expect(warnings.length).toBe(1);
+  expect(buildNet(up.net, { inputShape: [1, 2, 3, 4] }).layers[1].topShapes).toEqual([[1, 2, 3, 4]]);
+});

@@ -217,7 +217,8 @@ export function buildNet(net: NetParam, opts: BuildOptions = {}): Net {
     // what the params say (-1 = unknown), and what the layer's def says (it knows injected input_param)
     const described = sourceShapes(n.param, n.type);
     let fromDef: (number[] | undefined)[] | undefined;
-    if (n.def) {
+    const shapeless = n.type === 'Input' && arr(n.param.input_param?.shape).length === 0;
+    if (n.def && !shapeless) {
       try {
         fromDef = n.def.shape(n, []);
       } catch (e) {

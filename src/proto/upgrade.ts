@@ -118,9 +118,12 @@ export function upgradeNet(input: Msg, opts: UpgradeOptions = {}): UpgradeResult
   if (inputs.length || net.input_dim !== undefined || net.input_shape !== undefined) {
     const dims = arr<number>(net.input_dim);
     const shapes = arr<Msg>(net.input_shape);
-    if (shapes.length || dims.length) {
+    // Caffe only strips a shapeless `input:` (legacy caffemodels); we keep it as an Input layer without a
+    // shape so the net still wires up and the shape can come from --dims
+    if (inputs.length) {
       const shape: Msg[] = [];
       inputs.forEach((_, i) => {
+        if (!shapes.length && !dims.length) return;
         if (shapes.length) {
           if (!shapes[i]) throw new ChaiqError(`input '${inputs[i]}' has no input_shape (${shapes.length} given for ${inputs.length} inputs)`, where(input));
           shape.push(shapes[i]);
@@ -130,7 +133,8 @@ export function upgradeNet(input: Msg, opts: UpgradeOptions = {}): UpgradeResult
           shape.push({ dim: d });
         }
       });
-      const inputLayer: LayerParam = { name: 'input', type: 'Input', top: [...inputs], input_param: { shape } };
+      const inputLayer: LayerParam = { name: 'input', type: 'Input', top: [...inputs] };
+      if (shape.length) inputLayer.input_param = { shape };
       origin.set(inputLayer, input);
       const at = locations.get(input)?.names.get('input')?.[0];
       if (at) locations.set(inputLayer, { loc: at, fields: new Map(), names: new Map() });
