@@ -92,3 +92,10 @@ test('renderBlock orders fields by number with quant_type last', () => {
     '  }',
   ]);
 });
+
+test('mixed indentation: each layer nests its block with its own unit', () => {
+  const doc = parsePrototxt('layer {\n    name: "a"\n}\nlayer {\n  name: "b"\n}\n', 'm');
+  expect(applyPlan(doc, new Map([['a', { bw_layer_out: 8 }], ['b', { bw_layer_out: 8 }]]))).toBe(
+    'layer {\n    name: "a"\n    precision_param {\n        bw_layer_out: 8\n    }\n}\nlayer {\n  name: "b"\n  precision_param {\n    bw_layer_out: 8\n  }\n}\n',
+  );
+});

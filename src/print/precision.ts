@@ -108,7 +108,7 @@ export function applyPlan(doc: PrototxtDoc, plan: PrecisionPlan, opts: ApplyPlan
   }
   const text = doc.text;
   const eol = text.includes('\r\n') ? '\r\n' : '\n';
-  const unit = detectIndentUnit(doc);
+  const fileUnit = detectIndentUnit(doc);
   const edits: Edit[] = [];
   const seen = new Set<string>();
   for (const f of doc.root.fields) {
@@ -120,7 +120,9 @@ export function applyPlan(doc: PrototxtDoc, plan: PrecisionPlan, opts: ApplyPlan
     const existing = msg.fields.filter((x) => BLOCK_FIELDS.has(x.name));
     const layerIndent = leadingIndent(text, f.span.start) ?? '';
     const firstOwnLine = msg.fields.map((x) => leadingIndent(text, x.span.start)).find((x) => x !== undefined);
-    const fieldIndent = firstOwnLine ?? layerIndent + unit;
+    const fieldIndent = firstOwnLine ?? layerIndent + fileUnit;
+    // files mix styles (a 4-space Input layer above 2-space layers): nest like this layer does
+    const unit = firstOwnLine && firstOwnLine.length > layerIndent.length && firstOwnLine.startsWith(layerIndent) ? firstOwnLine.slice(layerIndent.length) : fileUnit;
     existing.forEach((x, i) => {
       if (i === 0 && block) {
         const ind = leadingIndent(text, x.span.start) ?? fieldIndent;

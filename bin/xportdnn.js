@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+'use strict';
+// XportDNN-compatible entry: `xportdnn --quant_type Xilinx --deploy_model ... --weights ... --quantized_deploy_model ...`
+const { main } = require('../dist/src/cli/main.js');
+const { quantizeCommand } = require('../dist/src/cli/commands/quantize.js');
+main(process.argv.slice(2), 'xportdnn', quantizeCommand).then((code) => { process.exitCode = code; });

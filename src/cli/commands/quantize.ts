@@ -1,0 +1,382 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import * as zlib from 'zlib';
+import type { CommandModule } from 'yargs';
+import { ChaiqError, warnToStderr } from '../../errors';
+import type { WarnFn } from '../../errors';
+import { loadModel } from '../../proto/load';
+import type { Net } from '../../graph/types';
+import type { Tensor } from '../../tensor';
+import { loadImage, preprocess } from '../../io/images';
+import type { Preprocess } from '../../io/images';
+import { StatsCollector, loadStats, mergeStats, saveStats } from '../../calib/stats';
+import { THRESHOLD_METHODS } from '../../calib/threshold';
+import type { ThresholdMethod } from '../../calib/threshold';
+import { chooseFl } from '../../calib/fl';
+import { collectStats, thresholdsFromStats, versionStats } from '../../quant/calibrate';
+import { buildXilinxPlan } from '../../quant/xilinx';
+import type { Bitwidths } from '../../quant/xilinx';
+import { buildDynamicFixedPlan } from '../../quant/dynamicfixed';
+import type { FlTriple } from '../../quant/dynamicfixed';
+import { checkInvariants } from '../../quant/invariants';
+import { applyPlan } from '../../print/precision';
+import { printMessage } from '../../print/format';
+import { formatPy2Float } from '../../print/floatfmt';
+
+interface QuantizeArgs {
+  quant_type: string;
+  deploy_model?: string;
+  weights?: string;
+  quantized_deploy_model?: string;
+  bitwidths: string;
+  fl_bitwidths: string;
+  calibration_directory?: string;
+  calibration_size: number;
+  calibration_seed: number;
+  calibration_indices?: string;
+  dims?: string;
+  transpose: string;
+  channel_swap: string;
+  raw_scale?: number;
+  mean_value?: string;
+  input_scale: number;
+  th_method: string;
+  pow2: boolean;
+  save_stats?: string;
+  stats?: string;
+  strict: boolean;
+  mnist?: string;
+  quiet: boolean;
+}
+
+const usage = (msg: string) => new ChaiqError(msg, {}, 2);
+
+/** `6,6,8` → numbers (python-eval style lists with brackets accepted, as XportDNN's eval()). */
+export function parseList(s: string, what: string, n?: number): number[] {
+  const t = String(s).trim().replace(/^[[(]|[\])]$/g, '');
+  const v = t.split(/[,\s]+/).filter(Boolean).map(Number);
+  if (v.length === 0 || v.some((x) => !Number.isFinite(x)) || (n !== undefined && v.length !== n))
+    throw usage(`--${what} must be ${n ?? 'a list of'}${n ? ' comma-separated numbers' : ' numbers'}, got '${s}'`);
+  return v;
+}
+
+export function parseBitwidths(s: string, warn: WarnFn, strict: boolean): Bitwidths {
+  const [i, p, o] = parseList(s, 'bitwidths', 3);
+  for (const b of [i, p, o]) if (b !== 6 && b !== 8) throw usage(`--bitwidths ${s}: CHaiDNN supports only 6 or 8 bits`);
+  if (!(i === p && p === o)) {
+    const msg = `--bitwidths ${s} mixes bitwidths: CHaiDNN needs one bitwidth network-wide (activations and weights)`;
+    if (strict) throw usage(msg);
+    warn(msg);
+  }
+  return { in: i, params: p, out: o };
+}
+
+/** Deterministic choice of `size` of `n` items: seeded partial Fisher–Yates, given indices first, result sorted. */
+export function chooseIndices(n: number, size: number, seed: number, given: number[] = []): number[] {
+  const chosen = new Set<number>();
+  for (const g of given) {
+    if (!Number.isInteger(g) || g < 0 || g >= n) throw usage(`--calibration_indices: ${g} is not an index of the ${n} calibration files`);
+    chosen.add(g);
+  }
+  const rest = [...Array(n).keys()].filter((k) => !chosen.has(k));
+  let s = seed >>> 0;
+  const rand = () => {
+    // mulberry32
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  for (let k = 0; k < rest.length && chosen.size < size; k++) {
+    const j = k + Math.floor(rand() * (rest.length - k));
+    [rest[k], rest[j]] = [rest[j], rest[k]];
+    chosen.add(rest[k]);
+  }
+  return [...chosen].sort((a, b) => a - b);
+}
+
+/** Sorted regular files of a calibration directory (XportDNN used os.listdir order: we sort, for determinism). */
+export function listCalibrationDir(dir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ChaiqError(code === 'ENOENT' ? 'calibration directory not found' : code === 'ENOTDIR' ? 'not a directory' : `cannot read calibration directory (${code})`, { file: dir }, 2);
+  }
+  const files = names
+    .filter((f) => !f.startsWith('.'))
+    .map((f) => path.join(dir, f))
+    .filter((f) => {
+      try {
+        return fs.statSync(f).isFile();
+      } catch {
+        return false;
+      }
+    })
+    .sort();
+  if (files.length === 0) throw new ChaiqError('calibration directory has no image files', { file: dir }, 2);
+  return files;
+}
+
+/** MNIST idx3 images → [1,1,28,28] tensors (pixel/255, then raw_scale, mean, input_scale as for images). */
+export function readMnistImages(file: string, pre: Preprocess, size: number, seed: number, given: number[]): Tensor[] {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file);
+    if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) buf = zlib.gunzipSync(buf);
+  } catch (e) {
+    throw new ChaiqError(`cannot read MNIST file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { file }, 2);
+  }
+  if (buf.length < 16 || buf.readUInt32BE(0) !== 0x803) throw new ChaiqError('not an MNIST idx3 image file (magic 0x00000803)', { file }, 2);
+  const n = buf.readUInt32BE(4);
+  const rows = buf.readUInt32BE(8);
+  const cols = buf.readUInt32BE(12);
+  if (buf.length < 16 + n * rows * cols) throw new ChaiqError(`MNIST file is truncated (${n} images of ${rows}×${cols} announced)`, { file }, 2);
+  const [C, H, W] = pre.dims;
+  if (C !== 1 || H !== rows || W !== cols) throw new ChaiqError(`MNIST images are 1×${rows}×${cols}, the net input is ${C}×${H}×${W}`, { file }, 2);
+  if (size > n) throw new ChaiqError(`--calibration_size ${size} is larger than the ${n} images in the file`, { file }, 2);
+  const mean = Array.isArray(pre.mean) ? (pre.mean[0] ?? 0) : 0;
+  return chooseIndices(n, size, seed, given).map((k) => {
+    const data = new Float32Array(rows * cols);
+    const off = 16 + k * rows * cols;
+    for (let i = 0; i < data.length; i++) {
+      let v = Math.fround(buf[off + i] / 255);
+      v = Math.fround(v * Math.fround(pre.rawScale));
+      v = Math.fround(v - mean);
+      data[i] = Math.fround(v * Math.fround(pre.inputScale));
+    }
+    return { shape: [1, 1, rows, cols], data };
+  });
+}
+
+/** Writes next to the target and renames, so an error never leaves a (partial) output file. */
+export function writeAtomic(file: string, text: string) {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.chaiq-${process.pid}.tmp`);
+  try {
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    try {
+      fs.unlinkSync(tmp);
+    } catch {
+      /* nothing to clean */
+    }
+    throw new ChaiqError(`cannot write: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file }, 2);
+  }
+}
+
+function makeProgress(total: number, label: string): { tick: (done: number) => void; stop: () => void } {
+  if (!process.stderr.isTTY) return { tick: () => undefined, stop: () => undefined };
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const cliProgress = require('cli-progress');
+  const bar = new cliProgress.SingleBar(
+    { stream: process.stderr, format: `${label} [{bar}] {value}/{total} images`, clearOnComplete: true, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, 0);
+  return { tick: (d) => bar.update(d), stop: () => bar.stop() };
+}
+
+function table(rows: string[][]): string {
+  const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((x, c) => (c === r.length - 1 ? x : x.padEnd(w[c]))).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+function inputDims(net: Net, deploy: string): number[] {
+  if (net.inputs.length !== 1)
+    throw new ChaiqError(`the net has ${net.inputs.length} inputs; CHaiDNN (and XportDNN) need exactly one`, { file: deploy }, 2);
+  return net.inputs[0].shape;
+}
+
+async function loadCalibration(args: QuantizeArgs, net: Net, pre: Preprocess, warn: WarnFn): Promise<Tensor[]> {
+  const given = args.calibration_indices ? parseList(args.calibration_indices, 'calibration_indices') : [];
+  const size = args.calibration_size;
+  if (!Number.isInteger(size) || size < 1) throw usage(`--calibration_size must be a positive integer, got ${size}`);
+  if (given.length > size) throw usage(`--calibration_indices lists ${given.length} images but --calibration_size is ${size}`);
+  if (args.mnist) return readMnistImages(args.mnist, pre, size, args.calibration_seed, given);
+  if (!args.calibration_directory) throw usage('Xilinx mode (and --fl_bitwidths auto) need --calibration_directory DIR, --mnist FILE or --stats FILE');
+  const dir = args.calibration_directory;
+  const files = listCalibrationDir(dir);
+  if (size > files.length)
+    throw new ChaiqError(`--calibration_size ${size} is larger than the ${files.length} files in the calibration directory`, { file: dir }, 2);
+  const chosen = chooseIndices(files.length, size, args.calibration_seed, given).map((k) => files[k]);
+  const out: Tensor[] = [];
+  for (const f of chosen) {
+    let img;
+    try {
+      img = await loadImage(f);
+    } catch (e) {
+      if (e instanceof ChaiqError) {
+        if (!e.loc.file) e.loc = { file: f };
+        e.exitCode = 2;
+        throw e;
+      }
+      throw new ChaiqError(`cannot decode image: ${(e as Error).message}`, { file: f }, 2);
+    }
+    const [C, H, W] = pre.dims;
+    out.push({ shape: [1, C, H, W], data: preprocess(img, pre) });
+  }
+  void warn;
+  void net;
+  return out;
+}
+
+export async function runQuantize(args: QuantizeArgs): Promise<void> {
+  const warn: WarnFn = warnToStderr;
+  const qt = args.quant_type.replace(/^["']|["']$/g, '');
+  if (qt !== 'Xilinx' && qt !== 'DynamicFixed') throw usage(`--quant_type must be "Xilinx" or "DynamicFixed", got '${args.quant_type}'`);
+  if (!args.deploy_model) throw usage('missing --deploy_model FILE');
+  if (!args.quantized_deploy_model) throw usage('missing --quantized_deploy_model FILE (the output)');
+  const method = args.th_method as ThresholdMethod;
+  if (!THRESHOLD_METHODS.includes(method)) throw usage(`--th_method must be one of ${THRESHOLD_METHODS.join(', ')}, got '${args.th_method}'`);
+  const bw = parseBitwidths(args.bitwidths, warn, args.strict);
+  const flAuto = String(args.fl_bitwidths).trim() === 'auto';
+  let flUniform: FlTriple | undefined;
+  if (qt === 'DynamicFixed' && !flAuto) {
+    const [i, p, o] = parseList(args.fl_bitwidths, 'fl_bitwidths', 3);
+    for (const f of [i, p, o]) if (!Number.isInteger(f) || f < 0) throw usage(`--fl_bitwidths ${args.fl_bitwidths}: fractional lengths must be integers >= 0 (CHaiDNN rejects negative ones)`);
+    flUniform = { in: i, params: p, out: o };
+  }
+  const needCalib = qt === 'Xilinx' || flAuto;
+  if (needCalib && !args.weights) throw usage(`${qt === 'Xilinx' ? 'Xilinx mode' : '--fl_bitwidths auto'} needs --weights FILE.caffemodel`);
+
+  const m = loadModel(args.deploy_model, args.weights, { warn });
+  const net = m.graph;
+  const shape = inputDims(net, args.deploy_model);
+  if (m.inputUpgraded) warn('XportDNN expects the input as an Input layer; the `input:` declaration is upgraded to one', { file: args.deploy_model });
+  let dims: [number, number, number];
+  if (args.dims !== undefined) {
+    const d = parseList(args.dims, 'dims', 3);
+    if (shape.length !== 4 || d.some((x, i) => x !== shape[i + 1]))
+      throw new ChaiqError(`--dims ${d.join(',')} disagrees with the net input "${net.inputs[0].name}" of shape (${shape.join(',')})`, { file: args.deploy_model }, 2);
+    dims = d as [number, number, number];
+  } else {
+    if (shape.length !== 4) throw new ChaiqError(`the net input has shape (${shape.join(',')}); CHaiDNN needs (1,C,H,W)`, { file: args.deploy_model }, 2);
+    dims = [shape[1], shape[2], shape[3]];
+  }
+
+  let stats: StatsCollector | undefined;
+  if (needCalib) {
+    if (args.stats) {
+      stats = loadStats(args.stats);
+    } else {
+      const mnist = !!args.mnist;
+      const pre: Preprocess = {
+        dims,
+        transpose: parseList(args.transpose, 'transpose', 3),
+        channelSwap: parseList(args.channel_swap, 'channel_swap', 3),
+        rawScale: args.raw_scale ?? (mnist ? 1 : 255),
+        mean: args.mean_value !== undefined ? parseList(args.mean_value, 'mean_value') : mnist ? [0] : [104, 117, 123],
+        inputScale: args.input_scale,
+      };
+      if (Array.isArray(pre.mean) && pre.mean.length !== 1 && pre.mean.length !== dims[0])
+        throw usage(`--mean_value has ${pre.mean.length} values, the input has ${dims[0]} channels`);
+      const images = await loadCalibration(args, net, pre, warn);
+      const passes = method === 'kl' ? 2 : 1;
+      const bar = args.quiet ? { tick: () => undefined, stop: () => undefined } : makeProgress(images.length * passes, 'calibrating');
+      try {
+        stats = await collectStats(net, images, {
+          method,
+          warn,
+          settings: { bw: bw.out, calibration: { dims, raw_scale: pre.rawScale, mean: pre.mean, input_scale: pre.inputScale, deploy: path.basename(args.deploy_model) } },
+          onProgress: (d) => bar.tick(d),
+        });
+      } finally {
+        bar.stop();
+      }
+      if (args.save_stats) saveStats(args.save_stats, stats);
+    }
+  }
+
+  let plan;
+  const summary: string[][] = [];
+  if (qt === 'Xilinx') {
+    const { thOf, report } = thresholdsFromStats(net, stats!, method, bw.out, warn);
+    const r = buildXilinxPlan(net, thOf, { bitwidths: bw, pow2: args.pow2, warn });
+    plan = r.plan;
+    summary.push(['layer', 'type', 'th_in', 'th_out', 'method']);
+    for (const row of r.rows) {
+      if (!plan.has(row.layer)) continue;
+      const l = net.layers.find((x) => x.name === row.layer)!;
+      const key = l.tops.length ? `${l.tops[0]}@${l.name}` : '';
+      const how = row.source === 'calib' ? report.method.get(key) ?? method : row.source;
+      summary.push([row.layer, row.type, row.thIn !== undefined ? formatPy2Float(row.thIn) : '-', row.thOut !== undefined ? formatPy2Float(row.thOut) : '-', how + (args.pow2 ? '+pow2' : '')]);
+    }
+  } else {
+    const r = buildDynamicFixedPlan(net, {
+      bitwidths: bw,
+      fl: flAuto ? 'auto' : flUniform!,
+      actFl: flAuto ? (li, ti) => chooseFl(versionStats(net, stats!, li, ti), bw.out, { kind: 'activations' }).fl : undefined,
+      weightFl: flAuto ? (d, b) => chooseFl(d, b, { kind: 'weights' }).fl : undefined,
+      strict: args.strict,
+      warn,
+    });
+    plan = r.plan;
+    summary.push(['layer', 'type', 'fl_in', 'fl_out', 'fl_params']);
+    for (const row of r.rows) summary.push([row.layer, row.type, String(row.flIn ?? '-'), String(row.flOut ?? '-'), String(row.flParams ?? '-')]);
+  }
+  const bad = checkInvariants(net, plan).filter((v) => v.severity === 'error');
+  if (bad.length) throw new ChaiqError(`internal: the plan breaks a CHaiDNN invariant: ${bad[0].message}`, { file: args.deploy_model }, 70);
+
+  const text = applyPlan(m.doc, plan, { warn, upgraded: { net: m.net, printMessage: (t, msg) => printMessage(t === 'NetParameter' ? 'caffe.NetParameter' : t, msg) } });
+  const out = args.quantized_deploy_model;
+  if (out === '-') process.stdout.write(text);
+  else writeAtomic(out, text);
+  if (!args.quiet && summary.length > 1) (out === '-' ? process.stderr : process.stdout).write(table(summary));
+}
+
+function builder(y: any) {
+  return y
+    .option('quant_type', { type: 'string', default: 'Xilinx', describe: 'Xilinx (thresholds from calibration) or DynamicFixed (bw/fl)' })
+    .option('deploy_model', { type: 'string', describe: 'input deploy prototxt (FP32)' })
+    .option('weights', { type: 'string', describe: 'FP32 caffemodel' })
+    .option('quantized_deploy_model', { type: 'string', describe: 'output prototxt with precision_param blocks (- = stdout)' })
+    .option('bitwidths', { type: 'string', default: '6,6,6', describe: 'bitwidths of input, params, output (6 or 8)' })
+    .option('fl_bitwidths', { type: 'string', default: '2,5,2', describe: 'DynamicFixed fractional lengths of input, params, output, or "auto"' })
+    .option('calibration_directory', { type: 'string', describe: 'directory of calibration images (files sorted by name)' })
+    .option('calibration_size', { type: 'number', default: 8, describe: 'number of calibration images' })
+    .option('calibration_seed', { type: 'number', default: 0, describe: 'seed of the (deterministic) image choice' })
+    .option('calibration_indices', { type: 'string', describe: 'comma list of image indices to use first' })
+    .option('dims', { type: 'string', describe: 'C,H,W of the input (default: the Input layer; must agree with it)' })
+    .option('transpose', { type: 'string', default: '2,0,1' })
+    .option('channel_swap', { type: 'string', default: '2,1,0' })
+    .option('raw_scale', { type: 'number', describe: 'default 255.0 (1.0 with --mnist)' })
+    .option('mean_value', { type: 'string', describe: 'default 104,117,123 (0 with --mnist)' })
+    .option('input_scale', { type: 'number', default: 1.0 })
+    .option('th_method', { type: 'string', default: 'kl', describe: `activation threshold method: ${THRESHOLD_METHODS.join('|')}` })
+    .option('pow2', { type: 'boolean', default: false, describe: 'snap thresholds to (2^(bw-1)-1)·2^k' })
+    .option('save_stats', { type: 'string', describe: 'write the calibration statistics (JSON, mergeable)' })
+    .option('stats', { type: 'string', describe: 'quantize from a statistics file instead of images' })
+    .option('strict', { type: 'boolean', default: false, describe: 'negative fl or mixed bitwidths are errors' })
+    .option('mnist', { type: 'string', describe: 'calibrate from an MNIST idx3 image file' })
+    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no summary table' });
+}
+
+export const quantizeCommand: CommandModule<{}, QuantizeArgs> = {
+  command: 'quantize',
+  describe: 'write precision_param blocks (XportDNN-compatible flags)',
+  builder,
+  handler: async (args) => {
+    await runQuantize(args);
+  },
+};
+
+interface MergeArgs {
+  files: string[];
+  o: string;
+}
+
+export const mergeStatsCommand: CommandModule<{}, MergeArgs> = {
+  command: 'merge-stats <files..>',
+  describe: 'merge calibration statistics files (shards) into one',
+  builder: (y: any) =>
+    y.positional('files', { type: 'string', array: true }).option('o', { alias: 'output', type: 'string', demandOption: true, describe: 'output stats file' }),
+  handler: async (args) => {
+    const merged = mergeStats(args.files);
+    const tmp = path.join(path.dirname(args.o), `.${path.basename(args.o)}.chaiq-${process.pid}.tmp`);
+    saveStats(tmp, merged);
+    fs.renameSync(tmp, args.o);
+  },
+};
