@@ -333,7 +333,8 @@ export function readCaffemodel(file: string, opts: ReadCaffemodelOptions = {}): 
         const len = r.varint();
         const bi = blobCount++;
         ctx = `layer ${name ? `'${name}'` : `#${index}`} blob ${bi}`;
-        const b = readBlob(r.pos + len, want(name));
+        // a name written after the blobs (not Caffe's order) is not known yet: keep the data, filter below
+        const b = readBlob(r.pos + len, name ? want(name) : true);
         if (b) blobs.push(b);
         ctx = `layer ${name ? `'${name}'` : `#${index}`}`;
         continue;
@@ -358,6 +359,7 @@ export function readCaffemodel(file: string, opts: ReadCaffemodelOptions = {}): 
       }
     }
     if (r.pos > end) throw new BadWire(r.pos, 'field runs past the end of its layer');
+    if (blobs.length && !want(name)) blobs.length = 0;
     if (v0) {
       if (!type) type = v0.type;
       blobs.push(...v0.blobs);
