@@ -4,7 +4,9 @@ import * as zlib from 'zlib';
 import type { CommandModule } from 'yargs';
 import { ChaiqError, warnToStderr } from '../../errors';
 import type { WarnFn } from '../../errors';
-import { loadModel } from '../../proto/load';
+import { loadNetText } from '../../proto/load';
+import { readCaffemodel } from '../../proto/caffemodel';
+import { buildNet } from '../../graph/build';
 import type { Net } from '../../graph/types';
 import type { Tensor } from '../../tensor';
 import { loadImage, preprocess } from '../../io/images';
@@ -242,18 +244,31 @@ export async function runQuantize(args: QuantizeArgs): Promise<void> {
   const needCalib = qt === 'Xilinx' || flAuto;
   if (needCalib && !args.weights) throw usage(`${qt === 'Xilinx' ? 'Xilinx mode' : '--fl_bitwidths auto'} needs --weights FILE.caffemodel`);
 
-  const m = loadModel(args.deploy_model, args.weights, { warn });
-  const net = m.graph;
-  const shape = inputDims(net, args.deploy_model);
-  if (m.inputUpgraded) warn('XportDNN expects the input as an Input layer; the `input:` declaration is upgraded to one', { file: args.deploy_model });
-  let dims: [number, number, number];
+  const deploy = args.deploy_model;
+  const t = loadNetText(deploy, { warn });
+  // the declared input shape (Input layer / input_dim), before any --dims override
+  const inputLayer = t.net.layer.find((l) => l.type === 'Input');
+  const declared: number[] | undefined = inputLayer?.input_param?.shape?.[0]?.dim?.map(Number);
+  let dims: [number, number, number] | undefined;
   if (args.dims !== undefined) {
     const d = parseList(args.dims, 'dims', 3);
-    if (shape.length !== 4 || d.some((x, i) => x !== shape[i + 1]))
-      throw new ChaiqError(`--dims ${d.join(',')} disagrees with the net input "${net.inputs[0].name}" of shape (${shape.join(',')})`, { file: args.deploy_model }, 2);
+    if (declared && declared.length === 4 && d.some((x, i) => x !== declared[i + 1]))
+      throw new ChaiqError(`--dims ${d.join(',')} disagrees with the Input layer "${inputLayer!.name}" of shape (${declared.join(',')})`, { file: deploy }, 2);
+    if (declared && declared.length !== 4) throw new ChaiqError(`the Input layer has shape (${declared.join(',')}); CHaiDNN needs (1,C,H,W)`, { file: deploy }, 2);
     dims = d as [number, number, number];
-  } else {
-    if (shape.length !== 4) throw new ChaiqError(`the net input has shape (${shape.join(',')}); CHaiDNN needs (1,C,H,W)`, { file: args.deploy_model }, 2);
+  }
+  if (!inputLayer) warn('XportDNN expects the input as an Input layer (CHaiDNN takes the first layer\'s th_layer_in)', { file: deploy });
+  let weights: Map<string, Tensor[]> | undefined;
+  if (args.weights) {
+    const names = new Set(t.net.layer.map((l) => String(l.name ?? '')));
+    weights = readCaffemodel(args.weights, { only: (n) => names.has(n) }).weights;
+  }
+  const net = buildNet(t.net, { file: deploy, weights, weightsFile: args.weights, warn, inputShape: dims ? [1, ...dims] : undefined });
+  const m = { doc: t.doc, net: t.net, graph: net };
+  const shape = inputDims(net, deploy);
+  if (!dims) {
+    if (shape.length !== 4 || shape.some((x) => !(x > 0)))
+      throw new ChaiqError(`the net input has shape (${shape.map((x) => (x > 0 ? x : '?')).join(',')}); give --dims C,H,W`, { file: deploy }, 2);
     dims = [shape[1], shape[2], shape[3]];
   }
 
