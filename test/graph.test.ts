@@ -165,8 +165,12 @@ test('weights: V1 legacy (1,1,N,K) InnerProduct blobs are reshaped; a wrong shap
     err = e;
   }
   expect(err).toBeInstanceOf(ChaiqError);
-  expect(err.message).toBe("layer 'conv2' (Convolution): blob 0 has shape (50,20,5,5) in the caffemodel in lenet.caffemodel, expected (50,20,3,3)");
+  expect(err.message).toBe("layer 'conv2' (Convolution): blob 0 has shape (50,20,5,5) in lenet.caffemodel, expected (50,20,3,3)");
   expect(err.loc.line).toBeGreaterThan(1);
+  // a missing bias blob
+  const w2 = new Map(w);
+  w2.set('ip2', w.get('ip2')!.slice(0, 1));
+  expect(() => buildNet(loadNetText(C(proto)).net, { weights: w2 })).toThrow("layer 'ip2' (InnerProduct): the caffemodel has 1 blob(s) (1,1,10,500), expected 2: (10,500) (10)");
 });
 
 test('undefined bottom is a ChaiqError at the layer line:col; unknown types warn once', () => {

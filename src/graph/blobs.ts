@@ -63,10 +63,10 @@ export function matchBlobs(node: LayerNode, blobs: readonly Tensor[], caffemodel
   const want = expectedBlobShapes(node);
   const plain = (b: Tensor): Tensor => ({ shape: b.shape, data: b.data });
   if (!want) return blobs.map(plain);
-  const from = caffemodel ? ` in ${caffemodel}` : '';
+  const src = caffemodel ?? 'the caffemodel';
   if (blobs.length !== want.length) {
     throw new ChaiqError(
-      `layer '${node.name}' (${node.type}): the caffemodel${from} has ${blobs.length} blob(s) ${blobs.map((b) => shapeStr(b.shape)).join(' ')}, expected ${want.length}: ${want.map(fmtWant).join(' ')}`,
+      `layer '${node.name}' (${node.type}): ${src} has ${blobs.length} blob(s) ${blobs.map((b) => shapeStr(b.shape)).join(' ')}, expected ${want.length}: ${want.map(fmtWant).join(' ')}`,
       node.loc ?? {},
     );
   }
@@ -78,7 +78,7 @@ export function matchBlobs(node: LayerNode, blobs: readonly Tensor[], caffemodel
       return { shape: complete ? [...w] : [...strip1(b.shape)], data: b.data };
     }
     throw new ChaiqError(
-      `layer '${node.name}' (${node.type}): blob ${i} has shape ${shapeStr(b.shape)} in the caffemodel${from}, expected ${fmtWant(w)}`,
+      `layer '${node.name}' (${node.type}): blob ${i} has shape ${shapeStr(b.shape)} in ${src}, expected ${fmtWant(w)}`,
       node.loc ?? {},
     );
   });
