@@ -102,3 +102,32 @@ layer { name: "r" type: "ReLU" bottom: "odd" top: "odd" }
     expect(r.stderr).not.toMatch(/at .*\.js:\d+/);
   });
 });
+
+describe('params equal the trained blob sizes of every corpus caffemodel', () => {
+  const models: [string, string, string, number[] | undefined][] = [];
+  for (const d of fs.readdirSync(path.join(CORPUS, 'models'))) {
+    const files = fs.readdirSync(path.join(CORPUS, 'models', d));
+    for (const w of files.filter((f) => f.endsWith('.caffemodel'))) {
+      const base = w.replace(/\.caffemodel$/, '');
+      // the deploy prototxt next to it: same stem, else the one that is not *_train_test
+      const proto =
+        files.find((f) => f === `${base}.prototxt`) ??
+        files.find((f) => f.endsWith('.prototxt') && !f.includes('train_test') && (files.filter((g) => g.endsWith('.caffemodel')).length === 1));
+      if (!proto) continue;
+      const dims = /resnet20/i.test(d) ? [1, 3, 32, 32] : undefined;
+      models.push([`${d}/${w}`, path.join(CORPUS, 'models', d, proto), path.join(CORPUS, 'models', d, w), dims]);
+    }
+  }
+  test('found the corpus models', () => expect(models.length).toBeGreaterThanOrEqual(10));
+  test.each(models)('%s', (_n, proto, weights, dims) => {
+    const m = loadModel(proto, weights, { inputShape: dims });
+    let checked = 0;
+    for (const n of m.graph.layers) {
+      if (!n.blobs.length || !n.def?.params) continue;
+      const stored = n.blobs.reduce((s, b) => s + b.data.length, 0);
+      expect([n.name, n.def.params(n, n.bottomShapes as number[][])]).toEqual([n.name, stored]);
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(0);
+  });
+});
