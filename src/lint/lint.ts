@@ -1,0 +1,309 @@
+import { parsePrototxtAll } from '../../grammar';
+import { bindMessageAll, locOf, fieldLocOf } from '../proto/bind';
+import { upgradeNet } from '../proto/upgrade';
+import { lookupLayer } from '../layers/registry';
+import { isTrainingOnly, layerIncluded, locOfMsg } from '../graph/build';
+import { ChaiqError, SourceLoc } from '../errors';
+import type { LayerParam, Msg } from '../proto/message';
+import type { QuantMode } from '../layers/types';
+import type { Tensor } from '../tensor';
+import { precisionBlock } from './diff';
+import { LintDiagnostic, RULES, RuleId, Severity } from './rules';
+
+export interface LintOptions {
+  /** trained weights by layer name, for the clipped-weights rule */
+  weights?: Map<string, Tensor[]>;
+  /** the mode to check against; by default the one the file's blocks declare */
+  quantType?: QuantMode;
+  disable?: string[];
+}
+
+const ACT_BW = ['bw_layer_in', 'bw_layer_out'];
+const ALL_BW = ['bw_layer_in', 'bw_layer_out', 'bw_params', 'batchnorm_mean_bw', 'batchnorm_variance_bw', 'scale_gamma_bw', 'scale_beta_bw', 'scale_gamma_by_std_bw'];
+const FL_OF_BW: Record<string, string> = {
+  fl_layer_in: 'bw_layer_in',
+  fl_layer_out: 'bw_layer_out',
+  fl_params: 'bw_params',
+  batchnorm_mean_fl: 'batchnorm_mean_bw',
+  batchnorm_variance_fl: 'batchnorm_variance_bw',
+  scale_gamma_fl: 'scale_gamma_bw',
+  scale_beta_fl: 'scale_beta_bw',
+  scale_gamma_by_std_fl: 'scale_gamma_by_std_bw',
+};
+const XILINX_ONLY = ['th_layer_in', 'th_layer_out', 'th_params'];
+const DYNAMIC_ONLY = Object.keys(FL_OF_BW);
+/** Pass-through layers the runtime executes without rescaling: in and out must agree (chaidnn-semantics §3.3). */
+const NO_RESCALE = new Set(['Pooling', 'Concat', 'Eltwise', 'ReLU']);
+const INPUT_TYPES = new Set(['Input', 'Data', 'ImageData', 'MemoryData', 'HDF5Data', 'DummyData', 'WindowData']);
+const CONV_KERNELS = new Set([1, 3, 5, 7, 11]);
+
+function f32(x: number): number {
+  return Math.fround(x);
+}
+
+/** Lints one prototxt text. Never throws for bad input: everything becomes a diagnostic. */
+export function lintText(text: string, file: string, opts: LintOptions = {}): LintDiagnostic[] {
+  const disabled = new Set(opts.disable ?? []);
+  const out: LintDiagnostic[] = [];
+  const report = (rule: RuleId, loc: SourceLoc | undefined, message: string, severity?: Severity) => {
+    if (disabled.has(rule)) return;
+    out.push({ file, line: loc?.line ?? 1, col: loc?.col ?? 1, severity: severity ?? RULES[rule].severity, rule, message });
+  };
+  const fromError = (rule: RuleId, e: ChaiqError) => report(rule, e.loc, e.message);
+
+  const parsed = parsePrototxtAll(text, file);
+  for (const e of parsed.errors) fromError('syntax', e);
+  if (!parsed.doc) return finish(out);
+
+  const bound = bindMessageAll(parsed.doc, 'caffe.NetParameter');
+  for (const e of bound.errors) fromError(/unknown field|has no field|did you mean/i.test(e.message) ? 'unknown-field' : 'wrong-type', e);
+
+  let layers: LayerParam[];
+  try {
+    layers = (upgradeNet(bound.msg, { file, locOf }).net.layer ?? []) as LayerParam[];
+  } catch (e) {
+    if (e instanceof ChaiqError) fromError('wrong-type', e);
+    else throw e;
+    return finish(out);
+  }
+  // train_val nets (ML-Suite) keep the input's block on the TRAIN-phase Data layer of the same name
+  const otherPhaseBlock = new Map<string, Msg>();
+  for (const l of layers) if (!layerIncluded(l, 'TEST') && precisionBlock(l)) otherPhaseBlock.set(l.name ?? '', precisionBlock(l)!);
+  layers = layers
+    .filter((l) => layerIncluded(l, 'TEST') && !isTrainingOnly(l.type ?? ''))
+    .map((l) => (precisionBlock(l) || !otherPhaseBlock.has(l.name ?? '') ? l : { ...l, precision_param: otherPhaseBlock.get(l.name ?? '') }));
+
+  const mode = opts.quantType ?? detectMode(layers);
+  const layerLoc = (l: LayerParam) => locOfMsg(l);
+  const fieldLoc = (l: LayerParam, field: string, index?: number) => {
+    const b = precisionBlock(l);
+    return (b && fieldLocOf(b, field, index)) || (b && locOf(b)) || locOfMsg(l);
+  };
+
+  // names and blobs
+  const seen = new Map<string, LayerParam>();
+  for (const l of layers) {
+    const name = l.name ?? '';
+    if (seen.has(name)) report('duplicate-name', layerLoc(l), `duplicate layer name '${name}' (first at line ${locOfMsg(seen.get(name)!)?.line ?? '?'})`);
+    else seen.set(name, l);
+  }
+  /** for each layer, the layer index that produced each bottom (-1: undefined) */
+  const producers: number[][] = [];
+  const current = new Map<string, number>();
+  layers.forEach((l, li) => {
+    const bottoms = l.bottom ?? [];
+    producers.push(
+      bottoms.map((b) => {
+        const p = current.get(b);
+        if (p === undefined) {
+          report('undefined-bottom', fieldLocOf(l, 'bottom', bottoms.indexOf(b)) ?? layerLoc(l), `layer '${l.name}' reads blob '${b}', which no earlier layer produces`);
+          return -1;
+        }
+        return p;
+      }),
+    );
+    for (const [ti, t] of (l.top ?? []).entries()) {
+      if (current.has(t) && !bottoms.includes(t)) {
+        report('top-overwritten', fieldLocOf(l, 'top', ti) ?? layerLoc(l), `layer '${l.name}' overwrites blob '${t}' of layer '${layers[current.get(t)!].name}' without being in-place (Caffe: "produced by multiple sources")`);
+      }
+      current.set(t, li);
+    }
+  });
+
+  // bitwidth uniformity: the runtime takes one 6/8-bit flag for the whole datapath (§3.3)
+  const actBws = new Map<number, LayerParam[]>();
+  const paramBws = new Map<number, LayerParam[]>();
+  const inputLayers = layers.filter((l) => INPUT_TYPES.has(l.type ?? ''));
+  if (inputLayers.length !== 1) {
+    report('hw-limits', layers[0] ? layerLoc(layers[0]) : undefined, `CHaiDNN needs exactly one input layer; this net has ${inputLayers.length}`);
+  }
+  for (const l of inputLayers) {
+    const dims: number[] | undefined = l.input_param?.shape?.[0]?.dim;
+    if (dims && dims.length > 0 && dims[0] !== 1) report('hw-limits', layerLoc(l), `input '${l.name}' has batch ${dims[0]}; CHaiDNN runs batch 1 only`);
+  }
+
+  layers.forEach((l, li) => {
+    const type = l.type ?? '';
+    const def = lookupLayer(type);
+    const block = precisionBlock(l);
+    const name = l.name ?? '';
+    if (!def) {
+      if (!l.user_defined_layer) report('unsupported-layer', layerLoc(l), `unknown layer type '${type}' (layer '${name}'): CHaiDNN rejects it (EP009) unless user_defined_layer: true`);
+    } else if (def.chaidnn === 'unsupported' && !l.user_defined_layer) {
+      report('unsupported-layer', layerLoc(l), `CHaiDNN cannot run layer type '${def.type}' (layer '${name}')`);
+    }
+    // CHaiDNN reads quant_type per layer; a block without one is DynamicFixed to the runtime (§3.1)
+    const declared = block?.quant_type === 'Xilinx' || block?.quant_type === 'DynamicFixed' ? (block.quant_type as QuantMode) : undefined;
+    const layerMode = declared ?? mode;
+    const required = def ? def.precision[layerMode] : [];
+    // the runtime deletes ReLU and ignores its block (§3.3): a missing one costs nothing there
+    const missingSeverity: Severity | undefined = def?.type === 'ReLU' ? 'warning' : undefined;
+    if (required.length > 0 && !block) {
+      report('missing-precision', layerLoc(l), `layer '${name}' (${type}) needs a precision_param block in ${layerMode} mode`, missingSeverity);
+    }
+    if (!block) return;
+    // SW layers run in float on the ARM and their blocks are ignored (§3.1); Concat and ReLU are deleted
+    // instead, so their thresholds still have to agree with their neighbours
+    if (def?.chaidnn === 'sw' && def.type !== 'Concat' && def.type !== 'ReLU') return;
+    const missing = required.filter((f) => f !== 'quant_type' && (!(f in block) || (Array.isArray(block[f]) && block[f].length === 0)));
+    if (missing.length > 0) {
+      report('missing-precision', locOf(block) ?? layerLoc(l), `layer '${name}' (${type}) lacks ${missing.join(', ')} (${layerMode} mode; CHaiDNN would substitute defaults)`, missingSeverity);
+    }
+    if (required.includes('quant_type') && !('quant_type' in block) && layerMode === 'Xilinx') {
+      report('missing-precision', locOf(block) ?? layerLoc(l), `layer '${name}' (${type}) has no quant_type: CHaiDNN reads the block as DynamicFixed and ignores its thresholds`);
+    }
+    if ('quant_type' in block && block.quant_type !== 'Xilinx' && block.quant_type !== 'DynamicFixed') {
+      report('quant-type', fieldLoc(l, 'quant_type'), `quant_type "${block.quant_type}" must be "Xilinx" or "DynamicFixed"`);
+    }
+    for (const f of layerMode === 'Xilinx' ? DYNAMIC_ONLY : XILINX_ONLY) {
+      if (f in block) report('foreign-field', fieldLoc(l, f), `${f} does not belong to ${layerMode} mode (ignored by CHaiDNN)`);
+    }
+    for (const f of ALL_BW) {
+      if (!(f in block)) continue;
+      const bw = block[f];
+      if (bw !== 6 && bw !== 8) report('bitwidth', fieldLoc(l, f), `${f}: ${bw}; CHaiDNN supports 6 or 8 bits only`);
+      const bucket = ACT_BW.includes(f) ? actBws : f === 'bw_params' ? paramBws : undefined;
+      if (bucket) bucket.set(bw, [...(bucket.get(bw) ?? []), l]);
+    }
+    if (Array.isArray(block.th_params) && block.th_params.length > 0) {
+      const numOutput = l.convolution_param?.num_output ?? l.inner_product_param?.num_output;
+      if (numOutput !== undefined && block.th_params.length !== numOutput) {
+        report('th-params-count', fieldLoc(l, 'th_params'), `${block.th_params.length} th_params for ${numOutput} output channels in layer '${name}'`);
+      }
+      block.th_params.forEach((t: number, i: number) => {
+        if (!(t > 0)) report('bad-threshold', fieldLoc(l, 'th_params', i), `th_params[${i}] = ${t} in layer '${name}'`, t === 0 ? 'warning' : undefined);
+      });
+    }
+    for (const f of ['th_layer_in', 'th_layer_out']) {
+      if (f in block && !(block[f] > 0)) report('bad-threshold', fieldLoc(l, f), `${f} = ${block[f]} in layer '${name}'`);
+    }
+    for (const [f, bwField] of Object.entries(FL_OF_BW)) {
+      if (!(f in block)) continue;
+      const bw = block[bwField] ?? 8;
+      if (block[f] < 0 || block[f] > bw) report('fl-range', fieldLoc(l, f), `${f} = ${block[f]} outside [0, ${bw}] (CHaiDNN's DynamicFixed path rejects negative fl)`);
+    }
+    if (def && NO_RESCALE.has(def.type)) {
+      if (layerMode === 'Xilinx' && 'th_layer_in' in block && 'th_layer_out' in block && f32(block.th_layer_in) !== f32(block.th_layer_out)) {
+        report('in-out-mismatch', fieldLoc(l, 'th_layer_out'), `${def.type} '${name}': th_layer_in ${block.th_layer_in} ≠ th_layer_out ${block.th_layer_out}; CHaiDNN does not rescale here`);
+      }
+      if (layerMode === 'DynamicFixed' && 'fl_layer_in' in block && 'fl_layer_out' in block && block.fl_layer_in !== block.fl_layer_out) {
+        report('in-out-mismatch', fieldLoc(l, 'fl_layer_out'), `${def.type} '${name}': fl_layer_in ${block.fl_layer_in} ≠ fl_layer_out ${block.fl_layer_out}`);
+      }
+    }
+    // producer/consumer agreement, as CHaiDNN's find_in_out_thresold compares them (§3.3); SW consumers ignore their blocks
+    if (def) {
+      const inField = layerMode === 'Xilinx' ? 'th_layer_in' : 'fl_layer_in';
+      const outField = layerMode === 'Xilinx' ? 'th_layer_out' : 'fl_layer_out';
+      const ruleId: RuleId = layerMode === 'Xilinx' ? 'th-mismatch' : 'fl-mismatch';
+      const prodOuts: { name: string; v: number }[] = [];
+      for (const [bi, p] of producers[li].entries()) {
+        if (p < 0) continue;
+        const pb = precisionBlock(layers[p]);
+        if (!pb || !(outField in pb)) continue;
+        prodOuts.push({ name: layers[p].name ?? '', v: pb[outField] });
+        if (inField in block && f32(pb[outField]) !== f32(block[inField])) {
+          report(ruleId, fieldLoc(l, inField), `'${name}' ${inField} ${block[inField]} ≠ ${outField} ${pb[outField]} of its producer '${layers[p].name}' (blob '${(l.bottom ?? [])[bi]}')`);
+        }
+      }
+      if ((def.type === 'Concat' || def.type === 'Eltwise') && new Set(prodOuts.map((p) => f32(p.v))).size > 1) {
+        report('shared-threshold', layerLoc(l), `inputs of ${def.type} '${name}' have different ${outField}: ${prodOuts.map((p) => `${p.name}=${p.v}`).join(', ')}; they must share one`);
+      }
+    }
+    if (def?.type === 'Convolution') checkConvLimits(l, report);
+    if (def && (def.type === 'BatchNorm' || def.type === 'Scale') && layerMode === 'Xilinx') {
+      const bottom = (l.bottom ?? [])[0];
+      const inPlace = bottom !== undefined && (l.top ?? [])[0] === bottom;
+      const p = producers[li][0];
+      const onConv = inPlace && p >= 0 && chainReachesConv(layers, producers, p);
+      if (!onConv) report('hw-limits', layerLoc(l), `standalone ${def.type} '${name}' runs only in DynamicFixed mode; fold it into the convolution (in-place after a conv) for Xilinx mode`);
+    }
+    if (opts.weights && Array.isArray(block.th_params) && def?.type === 'Convolution') {
+      checkClipped(l, block.th_params, opts.weights.get(name), report, fieldLoc);
+    }
+  });
+
+  checkUniform(actBws, 'activation', report, fieldLocFor('bw_layer_out'));
+  checkUniform(paramBws, 'weight', report, fieldLocFor('bw_params'));
+  if (actBws.size === 1 && paramBws.size === 1 && [...actBws.keys()][0] !== [...paramBws.keys()][0]) {
+    report('bitwidth', undefined, `activations use ${[...actBws.keys()][0]} bits and weights ${[...paramBws.keys()][0]}; CHaiDNN documents 8/8 or 6/6`, 'warning');
+  }
+  return finish(out);
+
+  function fieldLocFor(field: string) {
+    return (l: LayerParam) => fieldLoc(l, field);
+  }
+}
+
+/** BN/Scale fold into a conv only when they are in-place on its top (chaidnn-semantics §3.5). */
+function chainReachesConv(layers: LayerParam[], producers: number[][], p: number): boolean {
+  for (let i = p, guard = 0; i >= 0 && guard < 8; guard++) {
+    const t = lookupLayer(layers[i].type ?? '')?.type;
+    if (t === 'Convolution') return true;
+    if (t !== 'BatchNorm' && t !== 'Scale' && t !== 'ReLU') return false;
+    i = producers[i][0];
+  }
+  return false;
+}
+
+type Report = (rule: RuleId, loc: SourceLoc | undefined, message: string, severity?: Severity) => void;
+
+function checkConvLimits(l: LayerParam, report: Report) {
+  const c = l.convolution_param ?? {};
+  const ks: number[] = c.kernel_size ?? [];
+  const kh = c.kernel_h ?? ks[0];
+  const kw = c.kernel_w ?? ks[1] ?? ks[0];
+  for (const k of [kh, kw]) {
+    if (k !== undefined && !CONV_KERNELS.has(k)) {
+      report('hw-limits', locOfMsg(l), `convolution '${l.name}' has a ${kh}x${kw} kernel; CHaiDNN's hardware takes 1, 3, 5, 7 or 11`);
+      break;
+    }
+  }
+  const ss: number[] = c.stride ?? [];
+  const sh = c.stride_h ?? ss[0] ?? 1;
+  const sw = c.stride_w ?? ss[1] ?? ss[0] ?? 1;
+  if (sh !== sw) report('hw-limits', locOfMsg(l), `convolution '${l.name}' has strides ${sh}x${sw}; CHaiDNN needs equal h/w strides`);
+  if ((c.num_output ?? 0) >= 4096) report('hw-limits', locOfMsg(l), `convolution '${l.name}' has ${c.num_output} output maps; CHaiDNN supports fewer than 4096`);
+}
+
+function checkClipped(l: LayerParam, th: number[], blobs: Tensor[] | undefined, report: Report, fieldLoc: (l: LayerParam, f: string, i?: number) => SourceLoc | undefined) {
+  const w = blobs?.[0];
+  if (!w || w.shape[0] !== th.length) return;
+  const per = w.data.length / w.shape[0];
+  for (let c = 0; c < th.length; c++) {
+    let m = 0;
+    for (let i = c * per; i < (c + 1) * per; i++) m = Math.max(m, Math.abs(w.data[i]));
+    if (th[c] < m * 0.99) {
+      report('clipped-weights', fieldLoc(l, 'th_params', c), `th_params[${c}] = ${th[c]} clips channel ${c} of '${l.name}' (max|w| = ${m.toPrecision(6)})`);
+    }
+  }
+}
+
+function checkUniform(byBw: Map<number, LayerParam[]>, what: string, report: Report, loc: (l: LayerParam) => SourceLoc | undefined) {
+  if (byBw.size <= 1) return;
+  const sorted = [...byBw.entries()].sort((a, b) => b[1].length - a[1].length);
+  const [major] = sorted[0];
+  for (const [bw, ls] of sorted.slice(1)) {
+    report('bitwidth', loc(ls[0]), `${what} bitwidth ${bw} in layer '${ls[0].name}' (and ${ls.length - 1} more) differs from the network's ${major}; CHaiDNN needs one bitwidth network-wide`);
+  }
+}
+
+/** The mode a file declares: most blocks' quant_type; files with thresholds and no quant_type are Xilinx. */
+export function detectMode(layers: LayerParam[]): QuantMode {
+  let x = 0;
+  let d = 0;
+  for (const l of layers) {
+    const b = precisionBlock(l);
+    if (!b) continue;
+    if (b.quant_type === 'Xilinx' || (!b.quant_type && ('th_layer_in' in b || 'th_layer_out' in b))) x++;
+    else d++;
+  }
+  return d > x ? 'DynamicFixed' : 'Xilinx';
+}
+
+function finish(out: LintDiagnostic[]): LintDiagnostic[] {
+  return out.sort((a, b) => a.line - b.line || a.col - b.col);
+}
+
+export function formatDiagnostic(d: LintDiagnostic): string {
+  return `${d.file}:${d.line}:${d.col}: ${d.severity}: ${d.message} [${d.rule}]`;
+}

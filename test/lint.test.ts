@@ -1,0 +1,166 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { lintText } from '../src/lint/lint';
+import { RULES, RuleId } from '../src/lint/rules';
+import type { LintOptions } from '../src/lint/lint';
+import { runCli, CORPUS } from './helpers/cli';
+
+const FIX = path.join(__dirname, 'fixtures/lint');
+const xilinx = fs.readFileSync(path.join(FIX, 'clean_xilinx.prototxt'), 'utf8');
+const dynamic = fs.readFileSync(path.join(FIX, 'clean_dynamicfixed.prototxt'), 'utf8');
+
+function edit(text: string, from: string, to: string): string {
+  if (!text.includes(from)) throw new Error(`fixture edit: '${from}' not found`);
+  return text.replace(from, to);
+}
+const rulesOf = (text: string, opts?: LintOptions) => lintText(text, 'x.prototxt', opts).map((d) => d.rule);
+
+const CONV1_XILINX = 'th_params: 0.5\n    th_params: 0.25';
+const weightsClipped = new Map([
+  ['conv1', [{ shape: [2, 3, 3, 3], data: new Float32Array(54).fill(0.1).fill(0.9, 0, 1) }, { shape: [2], data: new Float32Array(2) }]],
+]);
+
+/** For each rule, an edit of a clean file that triggers it (and the clean file it starts from). */
+const triggers: Record<RuleId, { base: string; text: () => string; opts?: LintOptions }> = {
+  syntax: { base: xilinx, text: () => edit(xilinx, 'top: "pool"\n', 'top: "pool" }}\n') },
+  'unknown-field': { base: xilinx, text: () => edit(xilinx, 'bw_layer_in: 8\n    bw_layer_out: 8\n    bw_params: 8\n    th_layer_in: 4.0', 'bwlayer_in: 8\n    bw_layer_out: 8\n    bw_params: 8\n    th_layer_in: 4.0') },
+  'wrong-type': { base: xilinx, text: () => edit(xilinx, 'num_output: 10', 'num_output: "ten"') },
+  'duplicate-name': { base: xilinx, text: () => edit(xilinx, 'name: "conv2"', 'name: "conv1"') },
+  'undefined-bottom': { base: xilinx, text: () => edit(xilinx, 'bottom: "add"', 'bottom: "nosuch"') },
+  'top-overwritten': { base: xilinx, text: () => edit(xilinx, 'bottom: "conv1"\n  top: "pool"', 'bottom: "conv1"\n  top: "conv2"') },
+  'missing-precision': { base: xilinx, text: () => edit(xilinx, 'th_layer_in: 6.0 th_layer_out: 6.0 quant_type: "Xilinx" }\n}\nlayer {\n  name: "add"', 'th_layer_in: 6.0 th_layer_out: 6.0 }\n}\nlayer {\n  name: "add"') },
+  'foreign-field': { base: xilinx, text: () => edit(xilinx, CONV1_XILINX, CONV1_XILINX + '\n    fl_params: 3') },
+  'quant-type': { base: xilinx, text: () => edit(xilinx, 'quant_type: "Xilinx"', 'quant_type: "Xilix"') },
+  bitwidth: { base: xilinx, text: () => edit(xilinx, 'bw_params: 8', 'bw_params: 7') },
+  'th-params-count': { base: xilinx, text: () => edit(xilinx, CONV1_XILINX, 'th_params: 0.5') },
+  'bad-threshold': { base: xilinx, text: () => edit(xilinx, 'th_layer_out: 4.0', 'th_layer_out: nan') },
+  'fl-range': { base: dynamic, text: () => edit(dynamic, 'fl_params: 6', 'fl_params: -1') },
+  'th-mismatch': { base: xilinx, text: () => edit(xilinx, 'th_layer_in: 4.0', 'th_layer_in: 4.0001') },
+  'fl-mismatch': { base: dynamic, text: () => edit(dynamic, 'fl_layer_in: 3 fl_layer_out: 3', 'fl_layer_in: 2 fl_layer_out: 2') },
+  'in-out-mismatch': { base: xilinx, text: () => edit(xilinx, 'bottom: "pool"\n  top: "add"\n  precision_param { bw_layer_in: 8 bw_layer_out: 8 th_layer_in: 6.0 th_layer_out: 6.0', 'bottom: "pool"\n  top: "add"\n  precision_param { bw_layer_in: 8 bw_layer_out: 8 th_layer_in: 6.0 th_layer_out: 7.0') },
+  'shared-threshold': {
+    base: xilinx,
+    text: () => edit(xilinx, 'th_layer_in: 6.0\n    th_layer_out: 6.0\n    th_params: 0.5\n    th_params: 0.5', 'th_layer_in: 6.0\n    th_layer_out: 5.0\n    th_params: 0.5\n    th_params: 0.5'),
+  },
+  'unsupported-layer': { base: xilinx, text: () => edit(xilinx, 'layer {\n  name: "prob"', 'layer {\n  name: "norm"\n  type: "LRN"\n  bottom: "ip"\n  top: "ip"\n}\nlayer {\n  name: "prob"') },
+  'hw-limits': { base: xilinx, text: () => edit(xilinx, 'num_output: 2 kernel_size: 3 pad: 1 }\n  precision_param {\n    bw_layer_in: 8\n    bw_layer_out: 8\n    bw_params: 8\n    th_layer_in: 6.0', 'num_output: 2 kernel_size: 4 pad: 1 }\n  precision_param {\n    bw_layer_in: 8\n    bw_layer_out: 8\n    bw_params: 8\n    th_layer_in: 6.0') },
+  'clipped-weights': { base: xilinx, text: () => xilinx, opts: { weights: weightsClipped as any } },
+};
+
+describe('lint rules', () => {
+  test('the clean fixtures have no diagnostics', () => {
+    expect(lintText(xilinx, 'x.prototxt')).toEqual([]);
+    expect(lintText(dynamic, 'x.prototxt')).toEqual([]);
+  });
+
+  test('every rule has a trigger case', () => {
+    expect(Object.keys(triggers).sort()).toEqual(Object.keys(RULES).sort());
+  });
+
+  for (const [rule, t] of Object.entries(triggers) as [RuleId, (typeof triggers)[RuleId]][]) {
+    test(`${rule}: triggered by its case, silent on the clean file, --disable turns it off`, () => {
+      expect(rulesOf(t.base, t.opts?.weights ? { weights: new Map() } : undefined)).not.toContain(rule);
+      const diags = lintText(t.text(), 'x.prototxt', t.opts);
+      const hit = diags.filter((d) => d.rule === rule);
+      expect(hit.length).toBeGreaterThan(0);
+      expect(hit[0].severity).toBe(RULES[rule].severity);
+      expect(hit[0].line).toBeGreaterThan(0);
+      expect(rulesOf(t.text(), { ...t.opts, disable: [rule] })).not.toContain(rule);
+    });
+  }
+
+  test('diagnostics point at the offending field', () => {
+    const text = edit(xilinx, 'th_layer_in: 4.0', 'th_layer_in: 4.0001');
+    const d = lintText(text, 'x.prototxt').find((x) => x.rule === 'th-mismatch')!;
+    const line = text.split('\n')[d.line - 1];
+    expect(line.slice(d.col - 1)).toMatch(/^4\.0001/);
+  });
+});
+
+describe('lint on the corpus', () => {
+  const C = path.join(CORPUS, 'chaidnn');
+
+  test('the CHaiDNN doc examples report bwlayer_in (did you mean bw_layer_in) and the Eltwise th_in ≠ th_out', () => {
+    const file = path.join(C, 'chaidnn_docs_precision_param_examples.prototxt');
+    const diags = lintText(fs.readFileSync(file, 'utf8'), file);
+    const unknown = diags.find((d) => d.rule === 'unknown-field')!;
+    expect(unknown.message).toMatch(/bwlayer_in.*did you mean .bw_layer_in/);
+    expect(unknown.line).toBe(31);
+    const inout = diags.find((d) => d.rule === 'in-out-mismatch')!;
+    expect(inout.message).toMatch(/Eltwise.*752\.14132257.*1106\.06941786/);
+  });
+
+  test.each(['xportdnn_fcn5_deploy_666.prototxt', 'xportdnn_fcn5_deploy_668.prototxt'])('real XportDNN output %s has no errors', (f) => {
+    const file = path.join(C, f);
+    const errors = lintText(fs.readFileSync(file, 'utf8'), file).filter((d) => d.severity === 'error');
+    expect(errors).toEqual([]);
+  });
+
+  test.each(['googlenet_nolrn', 'resnet50_nobn', 'vgg16', 'mobilenet_nobn'])('ML-Suite %s int8 file is understood (quantization_param, ConvolutionRistretto, train_val)', (net) => {
+    const file = path.join(C, `mlsuite_${net}_int8_quantized_train_val.prototxt`);
+    const diags = lintText(fs.readFileSync(file, 'utf8'), file);
+    // parses and binds; aliases resolved (no unknown types); blocks found on the TRAIN data layer
+    for (const r of ['syntax', 'unknown-field', 'wrong-type', 'unsupported-layer', 'undefined-bottom', 'th-mismatch'] as RuleId[]) {
+      expect(diags.filter((d) => d.rule === r)).toEqual([]);
+    }
+    // what is left is real: the blocks lack quant_type, so CHaiDNN would read them as DynamicFixed
+    const errors = diags.filter((d) => d.severity === 'error');
+    expect(errors.length).toBeGreaterThan(0);
+    for (const e of errors) expect(e.message).toMatch(/no quant_type/);
+  });
+});
+
+describe('chaiq lint / diff CLI', () => {
+  const C = path.join(CORPUS, 'chaidnn');
+  test('lint text format and exit codes', () => {
+    const bad = runCli(['lint', path.join(C, 'chaidnn_docs_precision_param_examples.prototxt')]);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/^.*chaidnn_docs_precision_param_examples\.prototxt:31:\d+: error: .*bwlayer_in.* \[unknown-field\]$/m);
+    const ok = runCli(['lint', path.join(C, 'xportdnn_fcn5_deploy_668.prototxt')]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/warning: .*\[bitwidth\]/);
+    const missing = runCli(['lint', '/nonexistent/x.prototxt']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr.trim().split('\n')).toHaveLength(1);
+    expect(runCli(['lint', '--disable', 'nosuch', path.join(FIX, 'clean_xilinx.prototxt')]).code).toBe(2);
+  });
+
+  test('lint json format', () => {
+    const r = runCli(['lint', '--format', 'json', path.join(C, 'chaidnn_docs_precision_param_examples.prototxt')]);
+    const arr = JSON.parse(r.stdout);
+    expect(Array.isArray(arr)).toBe(true);
+    expect(Object.keys(arr[0]).sort()).toEqual(['col', 'file', 'line', 'message', 'rule', 'severity']);
+  });
+
+  test('diff of XportDNN 666 vs 668 reports exactly the bitwidth and threshold changes and exits 1', () => {
+    const r = runCli(['diff', path.join(C, 'xportdnn_fcn5_deploy_666.prototxt'), path.join(C, 'xportdnn_fcn5_deploy_668.prototxt'), '--format', 'json']);
+    expect(r.code).toBe(1);
+    const entries = JSON.parse(r.stdout) as { kind: string; field: string; layer: string }[];
+    expect(entries.length).toBeGreaterThan(0);
+    for (const e of entries) {
+      expect(e.kind).toBe('field-changed');
+      expect(['bw_layer_in', 'bw_layer_out', 'th_layer_in', 'th_layer_out']).toContain(e.field);
+    }
+    // th_params do not depend on the activation bitwidth: unchanged
+    expect(entries.some((e) => e.field === 'th_params')).toBe(false);
+    expect(entries.filter((e) => e.field === 'bw_layer_out')).toHaveLength(15); // data + 5 conv + 4 relu + 5 pool
+    const text = runCli(['diff', path.join(C, 'xportdnn_fcn5_deploy_666.prototxt'), path.join(C, 'xportdnn_fcn5_deploy_668.prototxt')]);
+    expect(text.stdout).toContain('data: th_layer_out 148.765808105 → 151.077041626 (+1.55%)');
+  });
+
+  test('diff of a file with itself or a reformatted copy exits 0; --all sees non-precision changes', () => {
+    const a = path.join(C, 'xportdnn_fcn5_deploy_666.prototxt');
+    expect(runCli(['diff', a, a]).code).toBe(0);
+    const tmp = path.join(require('os').tmpdir(), `chaiq-diff-${process.pid}.prototxt`);
+    fs.writeFileSync(tmp, fs.readFileSync(a, 'utf8').replace('num_output: 40', 'num_output: 41').replace(/\n  /g, '\n    '));
+    try {
+      expect(runCli(['diff', a, tmp]).code).toBe(0);
+      const all = runCli(['diff', '--all', a, tmp]);
+      expect(all.code).toBe(1);
+      expect(all.stdout).toMatch(/conv1_1: convolution_param/);
+    } finally {
+      fs.unlinkSync(tmp);
+    }
+    expect(runCli(['diff', a, '/nonexistent']).code).toBe(2);
+  });
+});
