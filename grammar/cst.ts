@@ -27,6 +27,13 @@ export interface MessageNode {
   /** for a nested message: from `{` (or `<`) to the matching `}` (or `>`) inclusive; for the root: the whole file */
   span: Span;
   fields: FieldNode[];
+  /**
+   * (added) The trivia around the fields, kept so the tree alone re-prints the file: `gaps[i]` is the
+   * text before `fields[i]` (whitespace, comments, separators, and for a nested message the opening
+   * brace in gaps[0]); the last entry is the text after the last field (with the closing brace).
+   * Always `fields.length + 1` entries when built by the parser.
+   */
+  gaps?: string[];
 }
 
 export interface FieldNode {
@@ -36,6 +43,11 @@ export interface FieldNode {
   span: Span;
   /** `name: [a, b]` list syntax gives several scalars (or messages) in one field node */
   value: ScalarNode | MessageNode | Array<ScalarNode | MessageNode>;
+  /**
+   * (added) Trivia inside the field: `gaps[0]` is the text between the name and the (first) value
+   * (e.g. `: `, ` `, `: [`); for list syntax `gaps[i]` follows the i-th element (`, `, `]`).
+   */
+  gaps?: string[];
 }
 
 export interface PrototxtDoc {

@@ -101,6 +101,8 @@ function decodeNumber(image: string): number {
 
 type Item = ScalarNode | MessageNode;
 
+const NUMBER_WORD = /^(?:inf|infinity|nan)$/i;
+
 /**
  * The protobuf-text grammar as a Chevrotain parser with embedded actions that build the lossless
  * CST directly (no intermediate Chevrotain CST: cheaper). Trivia between significant tokens is kept
@@ -163,8 +165,7 @@ export class PrototxtParser extends EmbeddedActionsParser {
         prev = f.span.end;
       }
       gaps.push(text.slice(prev));
-      const root: MessageNode = { span: { start: 0, end: text.length, line: 1, col: 1 }, fields };
-      (root as MessageNode & { gaps: string[] }).gaps = gaps;
+      const root: MessageNode = { span: { start: 0, end: text.length, line: 1, col: 1 }, fields, gaps };
       return root;
     });
   });
@@ -235,8 +236,7 @@ export class PrototxtParser extends EmbeddedActionsParser {
           end = value.span.end;
           gaps = [text.slice(nameSpan.end, value.span.start)];
         }
-        const f: FieldNode = { name: nameTok.image, nameSpan, span: { ...nameSpan, end }, value };
-        (f as FieldNode & { gaps: string[] }).gaps = gaps;
+        const f: FieldNode = { name: nameTok.image, nameSpan, span: { start: nameSpan.start, end, line: nameSpan.line, col: nameSpan.col }, value, gaps };
         return f;
       });
     },
@@ -283,8 +283,7 @@ export class PrototxtParser extends EmbeddedActionsParser {
           prev = f.span.end;
         }
         gaps.push(text.slice(prev, end));
-        const m: MessageNode = { span: { start, end, line: open.startLine!, col: open.startColumn! }, fields };
-        (m as MessageNode & { gaps: string[] }).gaps = gaps;
+        const m: MessageNode = { span: { start, end, line: open.startLine!, col: open.startColumn! }, fields, gaps };
         return m;
       });
     },
@@ -382,7 +381,12 @@ export class PrototxtParser extends EmbeddedActionsParser {
         {
           ALT: () => {
             const t = this.CONSUME(Ident);
-            this.ACTION(() => (node = { kind: 'ident', raw: t.image, value: t.image, span: spanOf(t) }));
+            this.ACTION(() => {
+              // inf / infinity / nan are numbers in protobuf text format (for float fields)
+              node = NUMBER_WORD.test(t.image)
+                ? { kind: 'number', raw: t.image, value: decodeNumber(t.image), span: spanOf(t) }
+                : { kind: 'ident', raw: t.image, value: t.image, span: spanOf(t) };
+            });
           },
         },
       ]);

@@ -58,7 +58,9 @@ describe('syntax', () => {
     expect(scalar(by('f')).value).toBe(0.5);
     expect(scalar(by('g')).value).toBe(5);
     expect(scalar(by('h')).value).toBe(-Infinity);
-    expect(scalar(by('i'))).toMatchObject({ kind: 'ident', value: 'inf' });
+    expect(scalar(by('i'))).toMatchObject({ kind: 'number', raw: 'inf', value: Infinity });
+    expect(scalar(by('j'))).toMatchObject({ kind: 'number', raw: 'nan' });
+    expect(scalar(by('j')).value).toBeNaN();
     expect(scalar(by('k'))).toMatchObject({ kind: 'ident', value: 'True' });
     expect((by('dim').value as ScalarNode[]).map((s) => s.value)).toEqual([1, 3, 224, 224]);
     expect(msg(by('m')).fields[0].name).toBe('n');

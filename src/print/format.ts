@@ -5,11 +5,9 @@ import { ChaiqError } from '../errors';
 import type { Msg } from '../proto/message';
 import { lookupType } from '../proto/schema';
 
-/** The trivia the parser keeps between the significant parts of a node (see grammar/parser.ts). */
-type WithGaps = { gaps?: string[] };
-
+/** The trivia the parser keeps between the significant parts of a node (see grammar/cst.ts). */
 function gapsOf(node: MessageNode | FieldNode): string[] {
-  const g = (node as WithGaps).gaps;
+  const g = node.gaps;
   if (!g) throw new Error('syntax tree has no trivia (not built by grammar/parsePrototxt)');
   return g;
 }

@@ -192,11 +192,6 @@ class Binder {
     }
     if (FLOAT.has(t)) {
       if (n.kind === 'number') return n.value;
-      if (n.kind === 'ident') {
-        const low = (n.value as string).toLowerCase();
-        if (low === 'inf' || low === 'infinity') return Infinity;
-        if (low === 'nan') return NaN;
-      }
       this.err(n.span, `field \`${name}\` takes a ${t} number, not ${describeScalar(n)}`);
       return undefined;
     }
