@@ -131,3 +131,14 @@ describe('params equal the trained blob sizes of every corpus caffemodel', () =>
     expect(checked).toBeGreaterThan(0);
   });
 });
+
+test('well-known parameter counts and MACs', () => {
+  const info = (n: string) => netInfo(loadModel(path.join(CORPUS, 'prototxt', n)).graph);
+  const total = (i: InfoJson, k: 'params' | 'macs') => i.layers.reduce((s, l) => s + (l[k] ?? 0), 0);
+  const alex = info('bvlc_alexnet.prototxt');
+  expect(total(alex, 'params')).toBe(60965224); // AlexNet's published 60,965,224
+  expect(total(alex, 'macs') / 10).toBeCloseTo(724e6, -7); // ~724M MACs per 227×227 image (conv + fc)
+  const vgg = info('vgg16_pytorch_soeaver.prototxt');
+  expect(total(vgg, 'params')).toBe(138357544); // VGG-16's published 138,357,544
+  expect(total(vgg, 'macs')).toBeCloseTo(15.47e9, -8);
+});
