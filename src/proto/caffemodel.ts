@@ -395,6 +395,8 @@ export function readCaffemodel(file: string, opts: ReadCaffemodelOptions = {}): 
     if (e instanceof BadWire) throw new ChaiqError(`not a valid caffemodel: ${e.what} at byte ${e.at} (while reading ${ctx})`, { file: shown });
     if (e instanceof ChaiqError) throw e;
     if (e instanceof RangeError) throw new ChaiqError(`cannot allocate memory while reading ${ctx}: ${e.message}`, { file: shown });
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code) throw new ChaiqError(`cannot read caffemodel (${code}) while reading ${ctx}`, { file: shown });
     throw e;
   } finally {
     fs.closeSync(fd);
