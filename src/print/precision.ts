@@ -5,6 +5,7 @@ import type { WarnFn } from '../errors';
 import { ChaiqError } from '../errors';
 import { FLOAT_FIELDS, orderedFields } from '../quant/fields';
 import { formatFloat32 } from './floatfmt';
+import { parsePrototxt } from '../../grammar';
 
 const BLOCK_FIELDS = new Set(['precision_param', 'quantization_param']);
 
@@ -104,7 +105,9 @@ export function applyPlan(doc: PrototxtDoc, plan: PrecisionPlan, opts: ApplyPlan
       'the net uses the old `layers`/`input:` form, which has no place for precision_param: writing it upgraded to V2 (layer {} with an Input layer), printed canonically',
       { file: doc.file },
     );
-    return opts.upgraded.printMessage('NetParameter', applyPlanToNetParam(opts.upgraded.net, plan));
+    // print the upgraded net canonically, then splice the blocks into that text like any V2 file
+    const v2 = opts.upgraded.printMessage('NetParameter', applyPlanToNetParam(opts.upgraded.net, new Map()));
+    return applyPlan(parsePrototxt(v2, doc.file), plan, { warn: opts.warn });
   }
   const text = doc.text;
   const eol = text.includes('\r\n') ? '\r\n' : '\n';

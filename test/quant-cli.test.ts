@@ -1,0 +1,118 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { runCli, CORPUS, ROOT } from './helpers/cli';
+import { loadNetText } from '../src/proto/load';
+import { buildNet } from '../src/graph/build';
+import { checkInvariants } from '../src/quant/invariants';
+import type { PrecisionPlan } from '../src/quant/plan';
+
+const OUT = path.join(ROOT, 'test/fixtures/quant/out');
+const LENET = path.join(CORPUS, 'models/lenet_mnist_ahmdtaha');
+const MNIST = path.join(CORPUS, 'data/mnist/t10k-images-idx3-ubyte.gz');
+const QUICK = path.join(CORPUS, 'models/cifar10_quick_v1_everpeace');
+const CAT = path.join(CORPUS, 'data/cifar10_test_jpg_subset/cat');
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'chaiq-quant-'));
+const lenetArgs = (out: string) => [
+  'quantize', '-q', '--deploy_model', path.join(LENET, 'mnist_deploy.prototxt'), '--weights', path.join(LENET, 'lenet_iter_10000.caffemodel'),
+  '--mnist', MNIST, '--calibration_size', '8', '--bitwidths', '8,8,8', '--quantized_deploy_model', out,
+];
+
+describe('committed outputs (scripts/gen_quant_fixtures.sh, checked with Google protobuf)', () => {
+  const files = fs.readdirSync(OUT).filter((f) => f.endsWith('.prototxt'));
+  test('there are outputs for LeNet, CIFAR-10 quick/full, ResNet-20', () => {
+    for (const k of ['lenet', 'cifar10_quick', 'cifar10_full', 'resnet20']) expect(files.some((f) => f.startsWith(k))).toBe(true);
+  });
+  test.each(files)('%s binds, and its blocks keep every CHaiDNN invariant', (f) => {
+    const t = loadNetText(path.join(OUT, f));
+    expect(t.sourceVersion).toBe('V2');
+    const net = buildNet(t.net, { file: f, warn: () => undefined });
+    const plan: PrecisionPlan = new Map();
+    for (const l of t.net.layer) if (l.precision_param) plan.set(l.name!, l.precision_param);
+    expect(plan.size).toBeGreaterThan(3);
+    expect(checkInvariants(net, plan).filter((v) => v.severity === 'error')).toEqual([]);
+    const mode = f.includes('dynamicfixed') ? 'DynamicFixed' : 'Xilinx';
+    for (const b of plan.values()) if (b.quant_type !== undefined) expect(b.quant_type).toBe(mode);
+  });
+});
+
+test('LeNet via the CLI: deterministic, byte-identical to the committed output; --save_stats → --stats gives the same', () => {
+  const d = tmp();
+  const out = path.join(d, 'lenet.prototxt');
+  const r = runCli([...lenetArgs(out), '--save_stats', path.join(d, 's.json')]);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  expect(fs.readFileSync(out, 'utf8')).toBe(fs.readFileSync(path.join(OUT, 'lenet_xilinx_888.prototxt'), 'utf8'));
+  const out2 = path.join(d, 'lenet2.prototxt');
+  const r2 = runCli(['quantize', '-q', '--deploy_model', path.join(LENET, 'mnist_deploy.prototxt'), '--weights', path.join(LENET, 'lenet_iter_10000.caffemodel'),
+    '--stats', path.join(d, 's.json'), '--bitwidths', '8,8,8', '--quantized_deploy_model', out2]);
+  expect(r2.code).toBe(0);
+  expect(fs.readFileSync(out2, 'utf8')).toBe(fs.readFileSync(out, 'utf8'));
+  // and the summary table names layer, thresholds and method
+  const r3 = runCli([...lenetArgs(path.join(d, 'lenet3.prototxt'))].filter((a) => a !== '-q'));
+  expect(r3.stdout).toMatch(/^layer\s+type\s+th_in\s+th_out\s+method/m);
+  expect(r3.stdout).toMatch(/^conv1\s+Convolution\s+1\.0\s+\S+\s+kl/m);
+});
+
+test('xportdnn binary: XportDNN flags verbatim, DynamicFixed uniform default 2,5,2', () => {
+  const d = tmp();
+  const out = path.join(d, 'q.prototxt');
+  const r = runCli(['--quant_type', 'DynamicFixed', '--deploy_model', path.join(LENET, 'mnist_deploy.prototxt'),
+    '--weights', path.join(LENET, 'lenet_iter_10000.caffemodel'), '--quantized_deploy_model', out, '--bitwidths', '6,6,6', '-q'], { bin: 'xportdnn.js' });
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  const text = fs.readFileSync(out, 'utf8');
+  expect(text).toContain('  precision_param {\n    bw_layer_in: 6\n    bw_layer_out: 6\n    bw_params: 6\n    fl_layer_in: 2\n    fl_layer_out: 2\n    fl_params: 5\n    quant_type: "DynamicFixed"\n  }\n');
+});
+
+describe('clean errors: exit code != 0, one line naming the file, no output file', () => {
+  const quick = (d: string, extra: string[]) => [
+    'quantize', '-q', '--deploy_model', path.join(QUICK, 'cifar10_quick.prototxt'), '--weights', path.join(QUICK, 'cifar10_quick_iter_5000.caffemodel'),
+    '--quantized_deploy_model', path.join(d, 'out.prototxt'), ...extra,
+  ];
+  const expectClean = (d: string, r: { code: number; stderr: string }, re: RegExp) => {
+    expect(r.code).not.toBe(0);
+    expect(r.code).not.toBe(70);
+    const lines = r.stderr.split('\n').filter((l) => l && !/warning:/.test(l));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(re);
+    expect(fs.readdirSync(d).filter((f) => f.includes('out.prototxt'))).toEqual([]);
+  };
+  test('empty calibration directory', () => {
+    const d = tmp();
+    const empty = path.join(d, 'empty');
+    fs.mkdirSync(empty);
+    expectClean(d, runCli(quick(d, ['--calibration_directory', empty])), new RegExp(`^${empty}: error: .*no image files`));
+  });
+  test('unreadable image', () => {
+    const d = tmp();
+    const dir = path.join(d, 'imgs');
+    fs.mkdirSync(dir);
+    fs.copyFileSync(path.join(CAT, '0000.jpg'), path.join(dir, 'a.jpg'));
+    fs.writeFileSync(path.join(dir, 'b.png'), 'not a png at all');
+    expectClean(d, runCli(quick(d, ['--calibration_directory', dir, '--calibration_size', '2'])), new RegExp(`^${path.join(dir, 'b.png')}: error: `));
+  });
+  test('--calibration_size larger than the set', () => {
+    const d = tmp();
+    const dir = path.join(d, 'imgs');
+    fs.mkdirSync(dir);
+    fs.copyFileSync(path.join(CAT, '0000.jpg'), path.join(dir, 'a.jpg'));
+    expectClean(d, runCli(quick(d, ['--calibration_directory', dir, '--calibration_size', '3'])), new RegExp(`^${dir}: error: --calibration_size 3 is larger than the 1 files`));
+  });
+  test('--dims disagreeing with the Input layer', () => {
+    const d = tmp();
+    expectClean(d, runCli(quick(d, ['--calibration_directory', CAT, '--dims', '3,224,224'])), /cifar10_quick\.prototxt: error: --dims 3,224,224 disagrees with the Input layer/);
+  });
+  test('wrong bitwidth', () => {
+    const d = tmp();
+    expectClean(d, runCli(quick(d, ['--calibration_directory', CAT, '--bitwidths', '7,7,7'])), /error: --bitwidths 7,7,7: CHaiDNN supports only 6 or 8 bits/);
+  });
+  test('negative fl in --strict DynamicFixed auto names the layer', () => {
+    const d = tmp();
+    const r = runCli(['quantize', '-q', '--quant_type', 'DynamicFixed', '--fl_bitwidths', 'auto', '--strict', '--deploy_model', path.join(QUICK, 'cifar10_quick.prototxt'),
+      '--weights', path.join(QUICK, 'cifar10_quick_iter_5000.caffemodel'), '--calibration_directory', CAT, '--calibration_size', '2', '--bitwidths', '6,6,6',
+      '--quantized_deploy_model', path.join(d, 'out.prototxt')]);
+    expectClean(d, r, /error: fl_layer_out of layer "[^"]+" would be -\d+/);
+  });
+});
