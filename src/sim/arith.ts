@@ -450,23 +450,33 @@ export function avgPoolMultiplier(kH: number, kW: number): number {
 /**
  * AVE pooling as CHaiDNN runs it (OPCODE_AVRPOOL2CONV): a depthwise conv with all-ones weights,
  * the window sum s over the padded input (padding and out-of-image taps are 0), then
- * y = sat(sign(t)·((|t| + 2^15) >> 16)), t = s·A. The divisor is always kH·kW (Caffe clips it at borders).
+ * y = sat(sign(t)·((|t| + 2^15) >> 16)), t = s·A, A = avgPoolMultiplier(kH, kW): the divisor is always kH·kW.
+ * `divisor: 'caffe'` instead uses Caffe's per-window count (window clipped to the padded image, as
+ * PoolingLayer does) in A — a what-if to separate that border effect from quantization.
  * `extraShift` (DynamicFixed fl_in − fl_out) is added to the shift.
  */
-export function avePoolInt(x: Int32Array, g: PoolGeom, bwOut: number, extraShift = 0): Int32Array {
+export function avePoolInt(x: Int32Array, g: PoolGeom, bwOut: number, extraShift = 0, divisor: 'chaidnn' | 'caffe' = 'chaidnn'): Int32Array {
   const { C, inH, inW, outH, outW, kH, kW, strideH, strideW, padH, padW } = g;
-  const A = avgPoolMultiplier(kH, kW);
+  const A0 = avgPoolMultiplier(kH, kW);
   const out = new Int32Array(C * outH * outW);
   for (let c = 0; c < C; c++) {
     const xo = c * inH * inW;
     for (let oh = 0; oh < outH; oh++) {
-      const h0 = Math.max(oh * strideH - padH, 0);
-      const h1 = Math.min(oh * strideH - padH + kH, inH);
+      const hs = oh * strideH - padH;
+      const h0 = Math.max(hs, 0);
+      const h1 = Math.min(hs + kH, inH);
       for (let ow = 0; ow < outW; ow++) {
-        const w0 = Math.max(ow * strideW - padW, 0);
-        const w1 = Math.min(ow * strideW - padW + kW, inW);
+        const ws = ow * strideW - padW;
+        const w0 = Math.max(ws, 0);
+        const w1 = Math.min(ws + kW, inW);
         let s = 0;
         for (let h = h0; h < h1; h++) for (let w = w0; w < w1; w++) s += x[xo + h * inW + w];
+        let A = A0;
+        if (divisor === 'caffe') {
+          const ph = Math.min(hs + kH, inH + padH) - hs;
+          const pw = Math.min(ws + kW, inW + padW) - ws;
+          A = avgPoolMultiplier(ph, pw);
+        }
         out[(c * outH + oh) * outW + ow] = saturate(roundShift(s * A, AVG_POOL_SHIFT + extraShift), bwOut);
       }
     }

@@ -87,6 +87,8 @@ interface Step {
 export interface SimOptions {
   /** saturate conv partial sums to 18 bits (the HLS datapath, §3.3) */
   psum18?: boolean;
+  /** AVE-pool divisor: CHaiDNN's kH·kW everywhere (default), or Caffe's clipped window count (a what-if) */
+  aveDivisor?: 'chaidnn' | 'caffe';
   /** force the mode (default: the first quant_type in the net; none → by the fields present) */
   mode?: QuantMode;
   warn?: WarnFn;
@@ -164,6 +166,7 @@ export interface SimProgram {
   warn: WarnFn;
   warned: Set<string>;
   psum18: boolean;
+  aveDivisor: 'chaidnn' | 'caffe';
 }
 
 const SW_PASS = new Set(['Split', 'Dropout', 'Flatten', 'Reshape']);
@@ -414,7 +417,7 @@ export function compileSim(net: Net, opts: SimOptions = {}): SimProgram {
         }
     }
   }
-  return { net, mode, steps, warn, warned: new Set(), psum18: !!opts.psum18 };
+  return { net, mode, steps, warn, warned: new Set(), psum18: !!opts.psum18, aveDivisor: opts.aveDivisor ?? 'chaidnn' };
 }
 
 /**
@@ -515,7 +518,7 @@ function runHw(p: SimProgram, st: Step, ins: Int32Array[], inShapes: number[][],
       if (method === 'MAX') return { q: A.maxPoolInt(ins[0], g), shape, fmt: st.fout ?? inFmts[0]! };
       const fout = st.fout!;
       const extra = fout.mode === 'DynamicFixed' ? (st.fin as any).fl - fout.fl : 0;
-      return { q: A.avePoolInt(ins[0], g, fout.bw, extra), shape, fmt: fout };
+      return { q: A.avePoolInt(ins[0], g, fout.bw, extra, p.aveDivisor), shape, fmt: fout };
     }
     case 'eltwise':
       return { q: A.eltwiseAddInt(ins, st.fout!.bw), shape: inShapes[0].slice(), fmt: st.fout! };

@@ -6,7 +6,7 @@ import { ChaiqError, warnToStderr } from '../../errors';
 import type { WarnFn } from '../../errors';
 import { loadModel } from '../../proto/load';
 import type { Tensor } from '../../tensor';
-import { loadImage, preprocess } from '../../io/images';
+import { loadImage, loadMeanFile, meanForDims, preprocess } from '../../io/images';
 import type { Preprocess } from '../../io/images';
 import { readNpy, writeNpy } from '../../io/npy';
 import { compileSim, layerReports, newSimStats, runSim } from '../../sim/simulate';
@@ -28,12 +28,14 @@ interface SimulateArgs {
   format: string;
   output_dir?: string;
   psum18: boolean;
+  ave_divisor: string;
   limit?: number;
   dims?: string;
   transpose: string;
   channel_swap: string;
   raw_scale?: number;
   mean_value?: string;
+  mean_file?: string;
   input_scale: number;
 }
 
@@ -253,6 +255,7 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   if (!Number.isInteger(args.top) || args.top < 1) throw usage(`--top must be a positive integer, got ${args.top}`);
   if (args.limit !== undefined && (!Number.isInteger(args.limit) || args.limit < 1)) throw usage(`--limit must be a positive integer, got ${args.limit}`);
   if (args.mnist_labels && !args.mnist) throw usage('--mnist_labels needs --mnist');
+  if (args.mean_file !== undefined && args.mean_value !== undefined) throw usage('give --mean_value or --mean_file, not both');
   if (args.labels && args.labels_from_dirname) throw usage('give --labels or --labels_from_dirname, not both');
   if ((args.labels || args.labels_from_dirname) && !args.calibration_directory) throw usage('--labels / --labels_from_dirname need --calibration_directory');
 
@@ -278,7 +281,8 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
     transpose: parseList(args.transpose, 'transpose', 3),
     channelSwap: parseList(args.channel_swap, 'channel_swap', 3),
     rawScale: args.raw_scale ?? (mnist ? 1 : 255),
-    mean: args.mean_value !== undefined ? parseList(args.mean_value, 'mean_value') : mnist ? [0] : [104, 117, 123],
+    mean: args.mean_file !== undefined ? meanForDims(loadMeanFile(args.mean_file), dims)
+      : args.mean_value !== undefined ? parseList(args.mean_value, 'mean_value') : mnist ? [0] : [104, 117, 123],
     inputScale: args.input_scale,
   };
   let samples: Sample[];
@@ -287,7 +291,8 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   else samples = directorySamples(args.calibration_directory!, pre, args.labels_from_dirname, args.labels ? readLabelFile(args.labels) : undefined);
   if (args.limit !== undefined) samples = samples.slice(0, args.limit);
 
-  const prog = compileSim(net, { warn, psum18: args.psum18 });
+  if (args.ave_divisor !== 'chaidnn' && args.ave_divisor !== 'caffe') throw usage(`--ave_divisor must be chaidnn or caffe, got '${args.ave_divisor}'`);
+  const prog = compileSim(net, { warn, psum18: args.psum18, aveDivisor: args.ave_divisor });
   const stats = newSimStats();
   const cls = newClassStats();
   const outBlob = net.outputs[0];
@@ -337,12 +342,14 @@ function builder(y: any) {
     .option('format', { type: 'string', default: 'text', describe: 'text or json' })
     .option('output_dir', { type: 'string', describe: 'write every blob\'s dequantized fixed values, stacked over the images, as <blob>.npy' })
     .option('psum18', { type: 'boolean', default: false, describe: 'saturate conv partial sums to 18 bits as the HLS datapath' })
+    .option('ave_divisor', { type: 'string', default: 'chaidnn', describe: 'AVE pool divisor: chaidnn (k², the HW) or caffe (clipped window count, what-if)' })
     .option('limit', { type: 'number', describe: 'simulate only the first N inputs' })
     .option('dims', { type: 'string', describe: 'C,H,W of the input (default: the Input layer)' })
     .option('transpose', { type: 'string', default: '2,0,1' })
     .option('channel_swap', { type: 'string', default: '2,1,0' })
     .option('raw_scale', { type: 'number', describe: 'default 255.0 (1.0 with --mnist)' })
     .option('mean_value', { type: 'string', describe: 'default 104,117,123 (0 with --mnist)' })
+    .option('mean_file', { type: 'string', describe: 'mean image (.binaryproto or .npy), instead of --mean_value' })
     .option('input_scale', { type: 'number', default: 1.0 });
 }
 
