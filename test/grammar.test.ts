@@ -1,9 +1,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import fc from 'fast-check';
 import { parsePrototxt, parsePrototxtAll } from '../grammar';
 import type { FieldNode, MessageNode, ScalarNode } from '../grammar/cst';
 import { ChaiqError, formatError } from '../src/errors';
-import { reprintLossless } from '../src/print/format';
+import { formatCanonical, reprintLossless } from '../src/print/format';
+import { bindMessageAll } from '../src/proto/bind';
 import { CORPUS, corpusPrototxts } from './helpers/corpus';
 
 const scalar = (f: FieldNode) => f.value as ScalarNode;
@@ -142,4 +144,33 @@ describe('syntax errors', () => {
     expect(r.doc).toBeDefined();
     expect(r.doc!.root.fields.length).toBe(2);
   });
+});
+
+test('fuzz: any token soup gives located ChaiqErrors or a lossless tree, never a crash', () => {
+  const tok = fc.constantFrom(
+    'layer', 'name', ':', '{', '}', '<', '>', '[', ']', ',', ';', '"a"', "'b'", '"x\\q"', '"unterm', '1', '-2', '1.5', '1.5.3', '0x1F',
+    'inf', '-inf', 'nan', 'True', 'MAX', '#c\n', '\n', ' ', '\t', '@', 'convolution_param', 'num_output', 'pooling_param', 'pool', 'top', '\r\n', 'dim',
+  );
+  fc.assert(
+    fc.property(fc.array(tok, { maxLength: 40 }), (ts) => {
+      const text = ts.join(' ');
+      const r = parsePrototxtAll(text, 'f');
+      for (const e of r.errors) {
+        expect(e).toBeInstanceOf(ChaiqError);
+        expect(e.loc.line).toBeGreaterThanOrEqual(1);
+        expect(e.loc.col).toBeGreaterThanOrEqual(1);
+      }
+      if (r.doc) {
+        // a partial tree (after errors) is still safe to bind and print
+        bindMessageAll(r.doc);
+        formatCanonical(r.doc);
+        if (!r.errors.length) {
+          expect(reprintLossless(r.doc)).toBe(text);
+          const c = formatCanonical(r.doc);
+          expect(formatCanonical(parsePrototxt(c, 'f'))).toBe(c);
+        }
+      }
+    }),
+    { numRuns: 1500 },
+  );
 });
