@@ -1,10 +1,10 @@
 #!/bin/sh
-# Regenerates test/fixtures/quant/out/*.prototxt with the built CLI (npm run build first), then checks them with
+# Regenerates test/fixtures/quant/quantized/*.prototxt with the built CLI (npm run build first), then checks them with
 # Google protobuf. The jest suite re-checks their invariants and that LeNet re-quantizes byte-identically.
 set -e
 cd "$(dirname "$0")/.."
 C=../shared/corpus
-O=test/fixtures/quant/out
+O=test/fixtures/quant/quantized
 M=$C/models
 CAT=$C/data/cifar10_test_jpg_subset/cat
 q() { node bin/chaiq.js quantize -q "$@"; }

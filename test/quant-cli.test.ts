@@ -7,7 +7,7 @@ import { buildNet } from '../src/graph/build';
 import { checkInvariants } from '../src/quant/invariants';
 import type { PrecisionPlan } from '../src/quant/plan';
 
-const OUT = path.join(ROOT, 'test/fixtures/quant/out');
+const OUT = path.join(ROOT, 'test/fixtures/quant/quantized');
 const LENET = path.join(CORPUS, 'models/lenet_mnist_ahmdtaha');
 const MNIST = path.join(CORPUS, 'data/mnist/t10k-images-idx3-ubyte.gz');
 const QUICK = path.join(CORPUS, 'models/cifar10_quick_v1_everpeace');

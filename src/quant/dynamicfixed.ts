@@ -60,8 +60,10 @@ export function buildDynamicFixedPlan(net: Net, opts: DynamicFixedOptions): { pl
   const wFl = opts.weightFl ?? ((d: Float32Array, b: number) => ristrettoFl(absMax(d), b));
   const clamp = (fl: number, what: string, l: LayerNode, b: number): number => {
     if (fl >= 0) return fl;
-    const msg = `${what} of layer "${l.name}" would be ${fl} (CHaiDNN does not accept negative fractional lengths); clamped to 0, so values beyond ±${2 ** (b - 1) - 1} saturate (up to ${2 ** -fl}× range lost)`;
-    if (opts.strict) throw new ChaiqError(msg, l.loc ?? {});
+    const why = `${what} of layer "${l.name}" would be ${fl} (CHaiDNN does not accept negative fractional lengths)`;
+    const sat = `values beyond ±${2 ** (b - 1) - 1} saturate (up to ${2 ** -fl}× of the range lost)`;
+    if (opts.strict) throw new ChaiqError(`${why}; clamping it to 0 would make ${sat} (--strict)`, l.loc ?? {});
+    const msg = `${why}; clamped to 0, so ${sat}`;
     warn(msg, l.loc ?? {});
     return 0;
   };
