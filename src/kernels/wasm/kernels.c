@@ -5,7 +5,9 @@
 #include <wasm_simd128.h>
 #include <stdint.h>
 
+#ifndef MR
 #define MR 4
+#endif
 #define NR 8
 #define KC 256
 #define NC 512
@@ -114,33 +116,26 @@ static void pack_b(BSRC, int k0, int kc, int n0, int nc, float* Bp, int* ihb, in
   }
 }
 
-// C[MR,NR] += Ap[kc,MR]^T-ish panel times Bp[kc,NR]
+// C[MR,NR] += A panel (kc x MR) times B panel (kc x NR); MR rows x 2 vectors of accumulators stay in registers
+#define ROW_LOAD(r) v128_t c##r##0 = wasm_v128_load(c + r * ldc), c##r##1 = wasm_v128_load(c + r * ldc + 4);
+#define ROW_STEP(r) { v128_t av = wasm_v128_load32_splat(a + r); \
+    c##r##0 = wasm_f32x4_add(c##r##0, wasm_f32x4_mul(av, b0)); \
+    c##r##1 = wasm_f32x4_add(c##r##1, wasm_f32x4_mul(av, b1)); }
+#define ROW_STORE(r) wasm_v128_store(c + r * ldc, c##r##0); wasm_v128_store(c + r * ldc + 4, c##r##1);
+#if MR == 4
+#define ROWS(X) X(0) X(1) X(2) X(3)
+#elif MR == 6
+#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#endif
 static inline void ukernel(int kc, const float* restrict a, const float* restrict b, float* c, int ldc) {
-  v128_t c00 = wasm_v128_load(c), c01 = wasm_v128_load(c + 4);
-  v128_t c10 = wasm_v128_load(c + ldc), c11 = wasm_v128_load(c + ldc + 4);
-  v128_t c20 = wasm_v128_load(c + 2 * ldc), c21 = wasm_v128_load(c + 2 * ldc + 4);
-  v128_t c30 = wasm_v128_load(c + 3 * ldc), c31 = wasm_v128_load(c + 3 * ldc + 4);
+  ROWS(ROW_LOAD)
   for (int k = 0; k < kc; k++) {
     v128_t b0 = wasm_v128_load(b), b1 = wasm_v128_load(b + 4);
-    v128_t a0 = wasm_v128_load32_splat(a);
-    c00 = wasm_f32x4_add(c00, wasm_f32x4_mul(a0, b0));
-    c01 = wasm_f32x4_add(c01, wasm_f32x4_mul(a0, b1));
-    v128_t a1 = wasm_v128_load32_splat(a + 1);
-    c10 = wasm_f32x4_add(c10, wasm_f32x4_mul(a1, b0));
-    c11 = wasm_f32x4_add(c11, wasm_f32x4_mul(a1, b1));
-    v128_t a2 = wasm_v128_load32_splat(a + 2);
-    c20 = wasm_f32x4_add(c20, wasm_f32x4_mul(a2, b0));
-    c21 = wasm_f32x4_add(c21, wasm_f32x4_mul(a2, b1));
-    v128_t a3 = wasm_v128_load32_splat(a + 3);
-    c30 = wasm_f32x4_add(c30, wasm_f32x4_mul(a3, b0));
-    c31 = wasm_f32x4_add(c31, wasm_f32x4_mul(a3, b1));
+    ROWS(ROW_STEP)
     a += MR;
     b += NR;
   }
-  wasm_v128_store(c, c00); wasm_v128_store(c + 4, c01);
-  wasm_v128_store(c + ldc, c10); wasm_v128_store(c + ldc + 4, c11);
-  wasm_v128_store(c + 2 * ldc, c20); wasm_v128_store(c + 2 * ldc + 4, c21);
-  wasm_v128_store(c + 3 * ldc, c30); wasm_v128_store(c + 3 * ldc + 4, c31);
+  ROWS(ROW_STORE)
 }
 
 // workspace floats one GEMM/conv thread needs

@@ -1,0 +1,140 @@
+/**
+ * Convolution kernels on the conv layers of ResNet-50, GoogLeNet and MobileNet v1 (224x224, batch 1).
+ * Rows per net: naive JS direct loops (the baseline; run on a subset of layers and scaled by MACs),
+ * JS im2col+GEMM (subset, scaled), wasm SIMD on 1 thread, on 2 threads (each conv split), and
+ * conv2dBatch (whole images per core, batch 4). Figures: conv-only ms per image, GFLOP/s (2·MACs/time),
+ * speed-up over the naive baseline. Bar (real Caffe + OpenBLAS, this machine): ResNet-50 69 GFLOP/s.
+ */
+import { conv2d, conv2dBatch, Conv2dParams, initKernels, setThreads, setUseWasm, shutdownKernels } from '../../src/kernels';
+import { NETS } from './conv-shapes';
+
+interface Layer {
+  name: string;
+  p: Conv2dParams;
+  macs: number;
+  x: Float32Array;
+  w: Float32Array;
+  bias: Float32Array;
+  out: Float32Array;
+}
+
+function fill(n: number, seed: number): Float32Array {
+  const a = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    a[i] = s / 4294967296 - 0.5;
+  }
+  return a;
+}
+
+function layers(net: string): Layer[] {
+  return NETS[net].map((s, i) => {
+    const [name, inC, inH, inW, outC, outH, outW, kH, kW, strideH, strideW, padH, padW, dilH, dilW, group] = s;
+    const p: Conv2dParams = { inC, inH, inW, outC, outH, outW, kH, kW, strideH, strideW, padH, padW, dilH, dilW, group };
+    const macs = outC * (inC / group) * kH * kW * outH * outW;
+    return {
+      name, p, macs,
+      x: fill(inC * inH * inW, i + 1),
+      w: fill(outC * (inC / group) * kH * kW, i + 1000),
+      bias: fill(outC, i + 2000),
+      out: new Float32Array(outC * outH * outW),
+    };
+  });
+}
+
+/** The obvious 7-deep loop nest: what a first JS implementation does. */
+function naiveConv(x: Float32Array, w: Float32Array, bias: Float32Array, p: Conv2dParams, out: Float32Array): void {
+  const cg = p.inC / p.group;
+  const og = p.outC / p.group;
+  for (let o = 0; o < p.outC; o++) {
+    const g = Math.floor(o / og);
+    for (let oy = 0; oy < p.outH; oy++) {
+      for (let ox = 0; ox < p.outW; ox++) {
+        let s = bias[o];
+        for (let c = 0; c < cg; c++) {
+          for (let ki = 0; ki < p.kH; ki++) {
+            const iy = oy * p.strideH - p.padH + ki * p.dilH;
+            if (iy < 0 || iy >= p.inH) continue;
+            for (let kj = 0; kj < p.kW; kj++) {
+              const ix = ox * p.strideW - p.padW + kj * p.dilW;
+              if (ix < 0 || ix >= p.inW) continue;
+              s += w[((o * cg + c) * p.kH + ki) * p.kW + kj] * x[((g * cg + c) * p.inH + iy) * p.inW + ix];
+            }
+          }
+        }
+        out[(o * p.outH + oy) * p.outW + ox] = s;
+      }
+    }
+  }
+}
+
+/** Every `step`-th layer (always at least one), for the slow JS rows. */
+function subset(ls: Layer[], step: number): Layer[] {
+  return ls.filter((_, i) => i % step === Math.floor(step / 2) % ls.length);
+}
+
+/** ms for one pass over `ls` (best of `reps`), scaled up to the MACs of the whole net. */
+function timePass(ls: Layer[], totalMacs: number, reps: number, f: (l: Layer) => void): number {
+  let best = Infinity;
+  for (let r = 0; r < reps; r++) {
+    const t0 = process.hrtime.bigint();
+    for (const l of ls) f(l);
+    best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  const macs = ls.reduce((s, l) => s + l.macs, 0);
+  return (best * totalMacs) / macs;
+}
+
+export async function run(): Promise<Record<string, number | string>> {
+  const res: Record<string, number | string> = {};
+  const quick = process.env.CHAIQ_BENCH_QUICK === '1';
+  try {
+    for (const net of Object.keys(NETS)) {
+      const ls = layers(net);
+      const total = ls.reduce((s, l) => s + l.macs, 0);
+      res[`${net}.convLayers`] = ls.length;
+      res[`${net}.GMACs`] = total / 1e9;
+      const report = (row: string, ms: number, base: number): void => {
+        res[`${net}.${row}.msPerImage`] = ms;
+        res[`${net}.${row}.GFLOPs`] = (2 * total) / ms / 1e6;
+        res[`${net}.${row}.xNaive`] = base / ms;
+      };
+      // naive: a few layers (scaled); it runs at well under 1 GFLOP/s
+      const naiveMs = timePass(subset(ls, quick ? 16 : 8), total, 1, (l) => naiveConv(l.x, l.w, l.bias, l.p, l.out));
+      report('naiveJs(subset-scaled)', naiveMs, naiveMs);
+      setUseWasm(false);
+      report('jsIm2colGemm(subset-scaled)', timePass(subset(ls, quick ? 8 : 4), total, 1, (l) => conv2d(l.x, l.w, l.bias, l.p, l.out)), naiveMs);
+      setUseWasm(true);
+      const reps = quick ? 1 : 3;
+      setThreads(1);
+      timePass(ls, total, 1, (l) => conv2d(l.x, l.w, l.bias, l.p, l.out)); // warm-up (JIT, memory growth)
+      report('wasm1', timePass(ls, total, reps, (l) => conv2d(l.x, l.w, l.bias, l.p, l.out)), naiveMs);
+      setThreads(2);
+      await initKernels();
+      report('wasm2', timePass(ls, total, reps, (l) => conv2d(l.x, l.w, l.bias, l.p, l.out)), naiveMs);
+      // whole images per core
+      const B = 4;
+      let best = Infinity;
+      for (let r = 0; r < reps; r++) {
+        let ms = 0;
+        for (const l of ls) {
+          const xb = new Float32Array(B * l.x.length);
+          for (let i = 0; i < B; i++) xb.set(l.x, i * l.x.length);
+          const ob = new Float32Array(B * l.out.length);
+          const t0 = process.hrtime.bigint();
+          await conv2dBatch(xb, B, l.w, l.bias, l.p, ob);
+          ms += Number(process.hrtime.bigint() - t0) / 1e6;
+        }
+        best = Math.min(best, ms / B);
+      }
+      report(`wasm2Batch${B}`, best, naiveMs);
+    }
+  } finally {
+    setUseWasm(true);
+    await shutdownKernels();
+  }
+  return res;
+}
+
+if (require.main === module) run().then((r) => console.table(r));
