@@ -153,6 +153,15 @@ describe('locations', () => {
     expect(fieldLocOf(m.layer[0].convolution_param, 'kernel_size', 1)).toEqual({ file: 'b.prototxt', line: 6, col: 40 });
     expect(fieldLocOf(m.layer[0], 'bottom')).toBeUndefined();
   });
+  test('locations stay aligned with the values when some fail to bind; merged messages point at the first', () => {
+    const r = bindMessageAll(parsePrototxt('layer { top: "a" top: 3 top: "b" pooling_param { pool: MAX } pooling_param { stride: 2 } }', 'e'));
+    const l = r.msg.layer[0];
+    expect(l.top).toEqual(['a', 'b']);
+    expect(fieldLocOf(l, 'top', 1)).toEqual({ file: 'e', line: 1, col: 30 });
+    expect(fieldLocOf(l, 'pooling_param')).toEqual({ file: 'e', line: 1, col: 48 });
+    expect(l.pooling_param).toEqual({ pool: 'MAX', stride: 2 });
+    expect(fieldLocOf(l.pooling_param, 'stride')).toEqual({ file: 'e', line: 1, col: 86 });
+  });
   test('locations are not enumerable data', () => {
     expect(Object.keys(m.layer[0])).toEqual(['name', 'top', 'convolution_param']);
     expect(JSON.parse(JSON.stringify(m))).toEqual(m);
@@ -267,4 +276,19 @@ describe('property: printMessage then parse+bind gives the message back', () => 
       '  name: "a\\"b"\n  top: "x"\n  pooling_param {\n    pool: MAX\n  }\n',
     );
   });
+});
+
+test('performance: parse+bind of resnet152.prototxt is well under 200 ms after warm-up', () => {
+  const f = path.join(CORPUS, 'prototxt/resnet152.prototxt');
+  const text = fs.readFileSync(f, 'utf8');
+  for (let i = 0; i < 3; i++) bindMessage(parsePrototxt(text, f));
+  const t: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    const t0 = performance.now();
+    bindMessage(parsePrototxt(text, f));
+    t.push(performance.now() - t0);
+  }
+  t.sort((a, b) => a - b);
+  if (process.env.CHAIQ_SHOW_BENCH) console.log(`resnet152 parse+bind median ${t[3].toFixed(1)} ms`);
+  expect(t[3]).toBeLessThan(200);
 });

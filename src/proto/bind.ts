@@ -69,7 +69,55 @@ function describeScalar(n: ScalarNode): string {
   return `'${n.raw}'`;
 }
 
+/**
+ * Locations of one bound message, computed from its syntax nodes only when asked for: binding a big
+ * net then allocates almost nothing for locations (lint and graph look up a few of them).
+ */
+class LazyLocations implements MsgLocations {
+  private built?: { fields: Map<string, SourceLoc[]>; names: Map<string, SourceLoc[]> };
+  /** syntax nodes bound into this message (several when a singular message is written twice) */
+  readonly nodes: MessageNode[] = [];
+  constructor(
+    readonly loc: SourceLoc,
+    private readonly file: string,
+    private readonly type: protobuf.Type,
+    /** field and value nodes that failed to bind (absent from the message) */
+    private readonly skip: Set<object>,
+  ) {}
+  get fields(): Map<string, SourceLoc[]> {
+    return (this.built ??= this.build()).fields;
+  }
+  get names(): Map<string, SourceLoc[]> {
+    return (this.built ??= this.build()).names;
+  }
+  private build() {
+    const fields = new Map<string, SourceLoc[]>();
+    const names = new Map<string, SourceLoc[]>();
+    const at = (s: Span): SourceLoc => ({ file: this.file, line: s.line, col: s.col });
+    for (const node of this.nodes) {
+      for (const f of node.fields) {
+        const field = this.type.fields[f.name];
+        if (!field || this.skip.has(f)) continue;
+        let n = names.get(f.name);
+        if (!n) names.set(f.name, (n = []));
+        n.push(at(f.nameSpan));
+        let v = fields.get(f.name);
+        if (!v) fields.set(f.name, (v = []));
+        for (const x of Array.isArray(f.value) ? f.value : [f.value]) {
+          if (this.skip.has(x)) continue;
+          if (!field.repeated && v.length) continue; // merged singular message: its first `{`
+          v.push(at(x.span));
+        }
+      }
+    }
+    return { fields, names };
+  }
+}
+
 class Binder {
+  /** nodes that failed to bind, shared by all LazyLocations of this document */
+  private skip = new Set<object>();
+
   errors: ChaiqError[] = [];
   constructor(private file: string) {}
 
@@ -77,73 +125,69 @@ class Binder {
     return { file: this.file, line: span.line, col: span.col };
   }
 
-  err(span: Span, message: string) {
+  /** records an error; `node` (a field or value node) is marked as not bound */
+  err(span: Span, message: string, node?: object) {
     this.errors.push(new ChaiqError(message, this.loc(span)));
+    if (node) this.skip.add(node);
   }
 
   bindMessage(node: MessageNode, type: protobuf.Type, into?: Msg): Msg {
     const out: Msg = into ?? {};
-    let locs = locations.get(out);
-    if (!locs) {
-      locs = { loc: this.loc(node.span), fields: new Map(), names: new Map() };
+    let locs = into ? locations.get(into) : undefined;
+    if (!(locs instanceof LazyLocations)) {
+      locs = new LazyLocations(this.loc(node.span), this.file, type, this.skip);
       locations.set(out, locs);
     }
-    for (const f of node.fields) this.bindField(f, type, out, locs);
+    (locs as LazyLocations).nodes.push(node);
+    for (const f of node.fields) this.bindField(f, type, out);
     return out;
   }
 
-  private bindField(f: FieldNode, type: protobuf.Type, out: Msg, locs: MsgLocations) {
+  private bindField(f: FieldNode, type: protobuf.Type, out: Msg) {
     const field = type.fields[f.name];
     if (!field) {
       const hint = didYouMean(f.name, Object.keys(type.fields));
-      this.err(f.nameSpan, `unknown field \`${f.name}\` in ${type.fullName.slice(1)}${hint ? ` (did you mean \`${hint}\`?)` : ''}`);
+      this.err(f.nameSpan, `unknown field \`${f.name}\` in ${type.fullName.slice(1)}${hint ? ` (did you mean \`${hint}\`?)` : ''}`, f);
       return;
     }
     const values = Array.isArray(f.value) ? f.value : [f.value];
     if (Array.isArray(f.value) && !field.repeated) {
-      this.err(f.nameSpan, `field \`${f.name}\` is not repeated: list syntax [...] is not allowed`);
+      this.err(f.nameSpan, `field \`${f.name}\` is not repeated: list syntax [...] is not allowed`, f);
       return;
     }
-    let names = locs.names.get(f.name);
-    if (!names) locs.names.set(f.name, (names = []));
-    names.push(this.loc(f.nameSpan));
-    let vlocs = locs.fields.get(f.name);
-    if (!vlocs) locs.fields.set(f.name, (vlocs = []));
     for (const v of values) {
       const isMsgNode = !('kind' in v);
       if (field.resolvedType instanceof protobuf.Type) {
         if (!isMsgNode) {
-          this.err(v.span, `field \`${f.name}\` is a message (${field.resolvedType.fullName.slice(1)}): write \`${f.name} { ... }\`, not a value`);
+          this.err(v.span, `field \`${f.name}\` is a message (${field.resolvedType.fullName.slice(1)}): write \`${f.name} { ... }\`, not a value`, v);
           continue;
         }
         if (field.repeated) {
           const m = this.bindMessage(v as MessageNode, field.resolvedType);
           (out[f.name] ??= []).push(m);
-          vlocs.push(this.loc(v.span));
         } else {
           // a singular message given twice is merged, as protobuf's text parser does
-          const m = this.bindMessage(v as MessageNode, field.resolvedType, out[f.name]);
-          out[f.name] = m;
-          if (!vlocs.length) vlocs.push(this.loc(v.span));
+          out[f.name] = this.bindMessage(v as MessageNode, field.resolvedType, out[f.name]);
         }
         continue;
       }
       if (isMsgNode) {
-        this.err(v.span, `field \`${f.name}\` takes a ${this.typeLabel(field)} value, not a message`);
+        this.err(v.span, `field \`${f.name}\` takes a ${this.typeLabel(field)} value, not a message`, v);
         continue;
       }
       const val = this.scalarValue(v as ScalarNode, field);
-      if (val === undefined) continue;
+      if (val === undefined) {
+        this.skip.add(v);
+        continue;
+      }
       if (field.repeated) {
         (out[f.name] ??= []).push(val);
-        vlocs.push(this.loc(v.span));
       } else {
         if (f.name in out) {
-          this.err(f.nameSpan, `field \`${f.name}\` is not repeated but is given more than once`);
+          this.err(f.nameSpan, `field \`${f.name}\` is not repeated but is given more than once`, v);
           continue;
         }
         out[f.name] = val;
-        vlocs.push(this.loc(v.span));
       }
     }
   }
