@@ -142,3 +142,18 @@ describe('edge cases and other methods', () => {
     expect(() => computeThreshold('kl', [1], 1)).toThrow(/bit width/);
   });
 });
+
+describe('SuffixPairwiseSum', () => {
+  it('equals npSum of the spliced vector bit for bit', () => {
+    const { SuffixPairwiseSum } = require('../src/calib/numpy') as typeof import('../src/calib/numpy');
+    for (const n of [1, 5, 9, 130, 300, 1031]) {
+      const suffix = Float64Array.from({ length: n }, (_, k) => Math.sin(k * 1.7) * 1e3 + 1 / (k + 1));
+      const s = new SuffixPairwiseSum(suffix);
+      for (let from = 1; from <= n; from += Math.max(1, Math.floor(n / 37))) {
+        const a = Float64Array.from({ length: n }, (_, k) => (k < from ? Math.cos(k * 0.3) * 7 : 999));
+        const spliced = Float64Array.from({ length: n }, (_, k) => (k < from ? a[k] : suffix[k]));
+        expect(s.sum(a, from)).toBe(npSum(spliced));
+      }
+    }
+  });
+});

@@ -128,3 +128,42 @@ export function accumulateAbsHistogram(x: ArrayLike<number>, mx: number, nbins: 
     counts[idx] += 1;
   }
 }
+
+/**
+ * `np.sum` of vectors that share a fixed suffix: sum(a) where a[k] = suffix[k] for k >= from. Same
+ * pairwise tree and arithmetic as npSum, but sub-blocks lying wholly in the suffix are memoised, so
+ * ComputeThreshold's per-candidate divergence costs O(i) instead of O(nbins). Results are identical.
+ */
+export class SuffixPairwiseSum {
+  private cache = new Map<number, number>();
+  constructor(private readonly suffix: Float64Array) {}
+
+  sum(a: Float64Array, from: number): number {
+    const n = a.length;
+    if (n <= 0) return 0;
+    const first = from <= 0 ? this.suffix[0] : a[0];
+    return first + this.pw(a, 1, n - 1, from);
+  }
+
+  private pw(a: Float64Array, start: number, n: number, from: number): number {
+    if (start >= from) {
+      const key = start * 4294967296 + n;
+      let v = this.cache.get(key);
+      if (v === undefined) {
+        v = pairwise(this.suffix, start, n);
+        this.cache.set(key, v);
+      }
+      return v;
+    }
+    if (start + n <= from || n <= 128) {
+      if (start + n <= from) return pairwise(a, start, n);
+      // mixed small block: materialise (a before `from`, suffix after)
+      const tmp = new Float64Array(n);
+      for (let k = 0; k < n; k++) tmp[k] = start + k < from ? a[start + k] : this.suffix[start + k];
+      return pairwise(tmp, 0, n);
+    }
+    let n2 = Math.floor(n / 2);
+    n2 -= n2 % 8;
+    return this.pw(a, start, n2, from) + this.pw(a, start + n2, n - n2, from);
+  }
+}

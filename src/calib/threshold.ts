@@ -4,7 +4,7 @@
  * calibration-algorithms.md §2. All pure functions over arrays / histograms.
  */
 import { ChaiqError } from '../errors';
-import { accumulateAbsHistogram, histogramEdges, npInterp, npLinspace, npSum, sqrtRuleBins } from './numpy';
+import { accumulateAbsHistogram, histogramEdges, npInterp, npLinspace, npSum, sqrtRuleBins, SuffixPairwiseSum } from './numpy';
 
 export type ThresholdMethod = 'kl' | 'max' | 'percentile' | 'mse' | 'entropy';
 export const THRESHOLD_METHODS: readonly ThresholdMethod[] = ['kl', 'max', 'percentile', 'mse', 'entropy'];
@@ -109,6 +109,9 @@ export function computeThresholdKLFromHist(hist: KLHistogram, bw: number): Thres
   const q = new Float64Array(nbins);
   const terms = new Float64Array(nbins);
   const pInterp = new Float64Array(n);
+  const tail = new Float64Array(nbins);
+  for (let k = 0; k < nbins; k++) tail[k] = (cdf[k] - 1) * Math.log2(cdf[k] / 1);
+  const suffixSum = new SuffixPairwiseSum(tail);
   let bestD = Infinity;
   let bestI = -1;
   for (let i = n + 1; i <= nbins; i++) {
@@ -118,9 +121,9 @@ export function computeThresholdKLFromHist(hist: KLHistogram, bw: number): Thres
     const xI = npLinspace(0, 1, i);
     npInterp(xN, xI, p, pInterp);
     npInterp(xI, xN, pInterp, q);
-    for (let k = i; k < nbins; k++) q[k] = 1;
-    for (let k = 0; k < nbins; k++) terms[k] = (cdf[k] - q[k]) * Math.log2(cdf[k] / q[k]);
-    const d = npSum(terms);
+    // q[k] = 1 for k >= i: those terms are the same for every candidate (memoised in the sum)
+    for (let k = 0; k < i; k++) terms[k] = (cdf[k] - q[k]) * Math.log2(cdf[k] / q[k]);
+    const d = suffixSum.sum(terms, i);
     if (Number.isNaN(d)) {
       // np.argmin returns the first NaN; cannot happen when cdf[0] > 0, but stay faithful-safe.
       return { th: mx, fallback: 'KL-J divergence is NaN; using max|x|' };
