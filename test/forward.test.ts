@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadModel } from '../src/proto/load';
 import { runNet } from '../src/exec/executor';
+import { shutdownKernels } from '../src/kernels';
 import { readNpy } from '../src/io/npy';
 import type { Tensor } from '../src/tensor';
 import type { Net } from '../src/graph/types';
@@ -15,17 +16,19 @@ import type { Net } from '../src/graph/types';
 const ROOT = path.resolve(__dirname, '..');
 const CORPUS = path.resolve(ROOT, '../shared/corpus');
 const FIX = path.join(__dirname, 'fixtures/float');
+// module-level aliases: global lookups are slow inside jest's vm context
+const { imul, abs, max } = Math;
 
 /** uniform [-1, 1): lowbias32(i·0x9E3779B1 + seed·0x85EBCA77 + 1), as in scripts/float_goldens.py */
 export function prng(seed: number, n: number): Float64Array {
-  const add = (Math.imul(seed, 0x85ebca77) + 1) >>> 0;
+  const add = (imul(seed, 0x85ebca77) + 1) >>> 0;
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) {
-    let x = (Math.imul(i, 0x9e3779b1) + add) >>> 0;
+    let x = (imul(i, 0x9e3779b1) + add) >>> 0;
     x ^= x >>> 16;
-    x = Math.imul(x, 0x7feb352d) >>> 0;
+    x = imul(x, 0x7feb352d) >>> 0;
     x ^= x >>> 15;
-    x = Math.imul(x, 0x846ca68b) >>> 0;
+    x = imul(x, 0x846ca68b) >>> 0;
     x ^= x >>> 16;
     out[i] = ((x >>> 0) / 4294967296) * 2 - 1;
   }
@@ -35,17 +38,23 @@ export function prng(seed: number, n: number): Float64Array {
 function randomBlob(type: string, li: number, bi: number, shape: number[]): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   const u = prng(li * 16 + bi + 1, n);
-  const f = (g: (u: number) => number) => Float32Array.from(u, g);
-  let data: Float32Array;
-  if (['Convolution', 'Deconvolution', 'InnerProduct'].includes(type) && bi === 0) {
-    const s = Math.sqrt(3.0 / (n / shape[0]));
-    data = f((v) => v * s);
-  } else if (type === 'BatchNorm') data = [f((v) => v * 0.2), f((v) => (1.0 + 0.5 * v) * 2.0), f(() => 2.0)][bi];
-  else if (type === 'Scale') data = bi === 0 ? f((v) => 1.0 + 0.3 * v) : f((v) => 0.1 * v);
-  else if (type === 'PReLU') data = f((v) => 0.25 + 0.1 * v);
-  else if (type === 'Normalize') data = f((v) => 10.0 + 5.0 * v);
-  else data = f((v) => 0.1 * v);
-  return { shape: [...shape], data };
+  const d = new Float32Array(n);
+  // same float64 expressions as random_blob() in the script, then rounded to float32
+  let mul = 0.1;
+  let add = 0;
+  if (['Convolution', 'Deconvolution', 'InnerProduct'].includes(type) && bi === 0) mul = Math.sqrt(3.0 / (n / shape[0]));
+  else if (type === 'BatchNorm') {
+    if (bi === 0) mul = 0.2;
+    else if (bi === 1) {
+      for (let i = 0; i < n; i++) d[i] = (1.0 + 0.5 * u[i]) * 2.0;
+      return { shape: [...shape], data: d };
+    } else return { shape: [...shape], data: d.fill(2) };
+  } else if (type === 'Scale' && bi === 0) [add, mul] = [1.0, 0.3];
+  else if (type === 'PReLU') [add, mul] = [0.25, 0.1];
+  else if (type === 'Normalize') [add, mul] = [10.0, 5.0];
+  if (add === 0) for (let i = 0; i < n; i++) d[i] = u[i] * mul;
+  else for (let i = 0; i < n; i++) d[i] = add + mul * u[i];
+  return { shape: [...shape], data: d };
 }
 
 interface BlobRec {
@@ -90,14 +99,30 @@ export function loadGoldenNet(g: Golden): { net: Net; inputs: Record<string, Ten
   const inputs: Record<string, Tensor> = {};
   for (const i of g.inputs) {
     const n = i.shape.reduce((a, b) => a * b, 1);
-    inputs[i.name] = { shape: i.shape, data: Float32Array.from(prng(i.seed, n), (v) => v * i.scale) };
+    const u = prng(i.seed, n);
+    const data = new Float32Array(n);
+    for (let k = 0; k < n; k++) data[k] = u[k] * i.scale;
+    inputs[i.name] = { shape: i.shape, data };
   }
   return { net: graph, inputs };
 }
 
 /** |a-b| ≤ 1e-5 + 1e-4·max(|b|, maxAbs(blob)·1e-2): relative to the element, floored by the blob's scale */
 function tol(b: number, maxAbs: number): number {
-  return 1e-5 + 1e-4 * Math.max(Math.abs(b), maxAbs * 1e-2);
+  return 1e-5 + 1e-4 * max(abs(b), maxAbs * 1e-2);
+}
+
+afterAll(() => shutdownKernels());
+
+function absSq(d: Float32Array): [number, number] {
+  let sa = 0;
+  let sq = 0;
+  for (let k = 0; k < d.length; k++) {
+    const v = d[k];
+    sa += v < 0 ? -v : v;
+    sq += v * v;
+  }
+  return [sa, sq];
 }
 
 const TOTAL_BLOBS = goldens.reduce((s, g) => s + g.blobs.length, 0);
@@ -130,21 +155,16 @@ describe.each(goldens.map((g) => [g.net, g] as const))('%s', (_name, g) => {
       }
       const check = (k: number, want: number) => {
         const v = t.data[k];
-        if (!(Math.abs(v - want) <= tol(want, r.maxAbs))) bad.push(`${r.layer}[${k}] = ${v}, want ${want}`);
+        if (!(abs(v - want) <= tol(want, r.maxAbs))) bad.push(`${r.layer}[${k}] = ${v}, want ${want}`);
       };
       if (r.file) {
         const ref = readNpy(path.join(FIX, g.net, r.file)).data;
         for (let k = 0; k < ref.length; k++) check(k, ref[k]);
       } else {
         r.idx.forEach((k, j) => check(k, r.val[j]));
-        let sa = 0;
-        let sq = 0;
-        for (let k = 0; k < t.data.length; k++) {
-          sa += Math.abs(t.data[k]);
-          sq += t.data[k] * t.data[k];
-        }
-        if (!(Math.abs(sa - r.sumAbs) <= 1e-4 * r.sumAbs + 1e-5)) bad.push(`${r.layer}: sum|x| ${sa} vs ${r.sumAbs}`);
-        if (!(Math.abs(sq - r.sumSq) <= 2e-4 * r.sumSq + 1e-5)) bad.push(`${r.layer}: sum x² ${sq} vs ${r.sumSq}`);
+        const [sa, sq] = absSq(t.data);
+        if (!(abs(sa - r.sumAbs) <= 1e-4 * r.sumAbs + 1e-5)) bad.push(`${r.layer}: sum|x| ${sa} vs ${r.sumAbs}`);
+        if (!(abs(sq - r.sumSq) <= 2e-4 * r.sumSq + 1e-5)) bad.push(`${r.layer}: sum x² ${sq} vs ${r.sumSq}`);
       }
       if (bad.length > 20) break;
     }

@@ -19,6 +19,7 @@ export interface RunOptions {
   threads?: number;
 }
 
+const isFin = Number.isFinite;
 const nanChecked = new WeakSet<LayerNode>();
 
 /** The float forward of a layer: its LayerDef's member, else the shared table. */
@@ -31,7 +32,7 @@ function checkNaN(net: Net, warn: WarnFn): void {
     if (nanChecked.has(node)) continue;
     nanChecked.add(node);
     let bad = 0;
-    for (const b of node.blobs) for (let i = 0; i < b.data.length; i++) if (!Number.isFinite(b.data[i])) bad++;
+    for (const b of node.blobs) for (let i = 0; i < b.data.length; i++) if (!isFin(b.data[i])) bad++;
     if (bad) warn(`layer '${node.name}' (${node.type}): ${bad} weight value(s) are NaN or infinite`, node.loc);
   }
 }

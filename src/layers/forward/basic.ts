@@ -2,6 +2,9 @@ import type { LayerNode } from '../../graph/types';
 import type { Tensor } from '../../tensor';
 import type { ForwardContext } from '../types';
 import { alloc, arr, blob, bool, canonAxis, fail, need, num, pm, prod, view } from './util';
+// module-level aliases: global lookups are slow inside jest's vm context
+const { abs: M_abs, exp: M_exp, log: M_log, max: M_max, min: M_min, pow: M_pow, sqrt: M_sqrt, tanh: M_tanh } = Math;
+const NEG_INF = -Infinity;
 
 type Fwd = (node: LayerNode, bottoms: Tensor[], ctx: ForwardContext) => Tensor[];
 
@@ -22,13 +25,13 @@ export const reluForward = unary((node) => {
   const s = num(pm(node, 'relu_param').negative_slope, 0);
   return (x) => (x > 0 ? x : 0) + s * (x < 0 ? x : 0);
 });
-export const sigmoidForward = unary(() => (x) => 1 / (1 + Math.exp(-x)));
-export const tanhForward = unary(() => (x) => Math.tanh(x));
-export const absValForward = unary(() => (x) => Math.abs(x));
-export const bnllForward = unary(() => (x) => (x > 0 ? x + Math.log(1 + Math.exp(-x)) : Math.log(1 + Math.exp(x))));
+export const sigmoidForward = unary(() => (x) => 1 / (1 + M_exp(-x)));
+export const tanhForward = unary(() => (x) => M_tanh(x));
+export const absValForward = unary(() => (x) => M_abs(x));
+export const bnllForward = unary(() => (x) => (x > 0 ? x + M_log(1 + M_exp(-x)) : M_log(1 + M_exp(x))));
 export const eluForward = unary((node) => {
   const a = num(pm(node, 'elu_param').alpha, 1);
-  return (x) => (x > 0 ? x : a * (Math.exp(x) - 1));
+  return (x) => (x > 0 ? x : a * (M_exp(x) - 1));
 });
 export const expForward = unary((node) => {
   const p = pm(node, 'exp_param');
@@ -36,15 +39,15 @@ export const expForward = unary((node) => {
   const scale = num(p.scale, 1);
   const shift = num(p.shift, 0);
   if (base !== -1 && !(base > 0)) fail(node, 'exp_param.base must be > 0 or -1 (e)');
-  const lnb = base === -1 ? 1 : Math.log(base);
-  return (x) => Math.exp(lnb * (shift + scale * x));
+  const lnb = base === -1 ? 1 : M_log(base);
+  return (x) => M_exp(lnb * (shift + scale * x));
 });
 export const powerForward = unary((node) => {
   const p = pm(node, 'power_param');
   const power = num(p.power, 1);
   const scale = num(p.scale, 1);
   const shift = num(p.shift, 0);
-  return (x) => Math.pow(shift + scale * x, power);
+  return (x) => M_pow(shift + scale * x, power);
 });
 
 export const identityForward: Fwd = (node, bottoms) => {
@@ -119,7 +122,7 @@ export const batchNormForward: Fwd = (node, bottoms) => {
     for (let ch = 0; ch < c; ch++) vari[ch] /= cnt;
   }
   const out = alloc([...x.shape]);
-  for (let ch = 0; ch < c; ch++) vari[ch] = Math.sqrt(vari[ch] + eps);
+  for (let ch = 0; ch < c; ch++) vari[ch] = M_sqrt(vari[ch] + eps);
   for (let b = 0; b < n; b++)
     for (let ch = 0; ch < c; ch++) {
       const off = (b * c + ch) * dim;
@@ -307,10 +310,10 @@ export const softmaxForward: Fwd = (node, bottoms) => {
   for (let oo = 0; oo < outer; oo++)
     for (let i = 0; i < inner; i++) {
       const base = oo * ch * inner + i;
-      let m = -Infinity;
-      for (let c = 0; c < ch; c++) m = Math.max(m, x.data[base + c * inner]);
+      let m = NEG_INF;
+      for (let c = 0; c < ch; c++) m = M_max(m, x.data[base + c * inner]);
       let s = 0;
-      for (let c = 0; c < ch; c++) s += e[c] = Math.exp(x.data[base + c * inner] - m);
+      for (let c = 0; c < ch; c++) s += e[c] = M_exp(x.data[base + c * inner] - m);
       for (let c = 0; c < ch; c++) out.data[base + c * inner] = e[c] / s;
     }
   return [out];
@@ -446,7 +449,7 @@ export const argMaxForward: Fwd = (node, bottoms) => {
     outer = x.shape[0];
     dim = x.data.length / outer;
     inner = 1;
-    shape = new Array(Math.max(3, nAx)).fill(1);
+    shape = new Array(M_max(3, nAx)).fill(1);
     shape[0] = outer;
     shape[2] = topK;
     if (outMax) shape[1] = 2;
@@ -488,8 +491,8 @@ export const lrnForward: Fwd = (node, bottoms) => {
     const pre = (size - 1) / 2;
     for (let b = 0; b < n; b++)
       for (let ch = 0; ch < c; ch++) {
-        const lo = Math.max(0, ch - pre);
-        const hi = Math.min(c, ch - pre + size);
+        const lo = M_max(0, ch - pre);
+        const hi = M_min(c, ch - pre + size);
         for (let p = 0; p < hw; p++) {
           let s = 0;
           for (let cc = lo; cc < hi; cc++) {
@@ -497,7 +500,7 @@ export const lrnForward: Fwd = (node, bottoms) => {
             s += v * v;
           }
           const i = (b * c + ch) * hw + p;
-          out.data[i] = X[i] * Math.pow(k + (alpha / size) * s, -beta);
+          out.data[i] = X[i] * M_pow(k + (alpha / size) * s, -beta);
         }
       }
   } else {
@@ -510,13 +513,13 @@ export const lrnForward: Fwd = (node, bottoms) => {
         for (let xx = 0; xx < w; xx++) {
           let hs = yy - pad;
           let ws = xx - pad;
-          let he = Math.min(hs + size, h + pad);
-          let we = Math.min(ws + size, w + pad);
+          let he = M_min(hs + size, h + pad);
+          let we = M_min(ws + size, w + pad);
           const cnt = (he - hs) * (we - ws);
-          hs = Math.max(hs, 0);
-          ws = Math.max(ws, 0);
-          he = Math.min(he, h);
-          we = Math.min(we, w);
+          hs = M_max(hs, 0);
+          ws = M_max(ws, 0);
+          he = M_min(he, h);
+          we = M_min(we, w);
           let s = 0;
           for (let a = hs; a < he; a++)
             for (let bb = ws; bb < we; bb++) {
@@ -524,7 +527,7 @@ export const lrnForward: Fwd = (node, bottoms) => {
               s += v * v;
             }
           const i = off + yy * w + xx;
-          out.data[i] = X[i] * Math.pow(1 + alpha * (s / cnt), -beta);
+          out.data[i] = X[i] * M_pow(1 + alpha * (s / cnt), -beta);
         }
     }
   }
@@ -550,7 +553,7 @@ export const normalizeForward: Fwd = (node, bottoms) => {
     if (across) {
       let s = 0;
       for (let i = 0; i < c * sp; i++) s += X[off + i] * X[off + i];
-      const norm = Math.sqrt(s + eps);
+      const norm = M_sqrt(s + eps);
       for (let ch = 0; ch < c; ch++) {
         const f = scale[shared ? 0 : ch] / norm;
         for (let i = 0; i < sp; i++) out.data[off + ch * sp + i] = X[off + ch * sp + i] * f;
@@ -559,7 +562,7 @@ export const normalizeForward: Fwd = (node, bottoms) => {
       for (let p = 0; p < sp; p++) {
         let s = 0;
         for (let ch = 0; ch < c; ch++) s += X[off + ch * sp + p] ** 2;
-        const norm = Math.sqrt(s + eps);
+        const norm = M_sqrt(s + eps);
         for (let ch = 0; ch < c; ch++) out.data[off + ch * sp + p] = (X[off + ch * sp + p] / norm) * scale[shared ? 0 : ch];
       }
     }

@@ -1,8 +1,11 @@
 import type { LayerNode } from '../../graph/types';
 import type { Tensor } from '../../tensor';
 import type { ForwardContext } from '../types';
-import { conv2dRef, deconv2dRef, gemmRef, type ConvGeom } from '../../kernels/reference';
+import { deconv2dRef, type ConvGeom } from '../../kernels/reference';
+import { conv2dBatch, sgemm, type Conv2dParams } from '../../kernels';
 import { alloc, arr, blob, bool, canonAxis, fail, need, num, pm, prod } from './util';
+// module-level aliases: global lookups are slow inside jest's vm context
+const { floor: M_floor } = Math;
 
 /** kernel/pad/stride/dilation per spatial dim with Caffe's precedence (kernel_h/_w override kernel_size). */
 export function convSpatial(node: LayerNode, cp: Record<string, any>) {
@@ -40,19 +43,22 @@ function convCommon(node: LayerNode, x: Tensor) {
   return { cp, n, c, h, w, o, group, biasTerm, ...convSpatial(node, cp) };
 }
 
-export function convolutionForward(node: LayerNode, bottoms: Tensor[], _ctx: ForwardContext): Tensor[] {
+export async function convolutionForward(node: LayerNode, bottoms: Tensor[], _ctx: ForwardContext): Promise<Tensor[]> {
   need(node, bottoms, 1);
   const tops: Tensor[] = [];
   for (const x of bottoms) {
     const p = convCommon(node, x);
-    const oh = Math.floor((p.h + 2 * p.ph - (p.dh * (p.kh - 1) + 1)) / p.sh) + 1;
-    const ow = Math.floor((p.w + 2 * p.pw - (p.dw * (p.kw - 1) + 1)) / p.sw) + 1;
+    const oh = M_floor((p.h + 2 * p.ph - (p.dh * (p.kh - 1) + 1)) / p.sh) + 1;
+    const ow = M_floor((p.w + 2 * p.pw - (p.dw * (p.kw - 1) + 1)) / p.sw) + 1;
     if (oh <= 0 || ow <= 0) fail(node, `kernel larger than the padded input (${p.h}x${p.w})`);
     const wt = blob(node, 0, 'weights', p.o * (p.c / p.group) * p.kh * p.kw);
     const bias = p.biasTerm ? blob(node, 1, 'bias', p.o).data : undefined;
-    const g: ConvGeom = { c: p.c, h: p.h, w: p.w, o: p.o, kh: p.kh, kw: p.kw, sh: p.sh, sw: p.sw, ph: p.ph, pw: p.pw, dh: p.dh, dw: p.dw, group: p.group, oh, ow };
+    const kp: Conv2dParams = {
+      inC: p.c, inH: p.h, inW: p.w, outC: p.o, outH: oh, outW: ow, kH: p.kh, kW: p.kw,
+      strideH: p.sh, strideW: p.sw, padH: p.ph, padW: p.pw, dilH: p.dh, dilW: p.dw, group: p.group,
+    };
     const out = alloc([p.n, p.o, oh, ow]);
-    conv2dRef(p.n, x.data, wt.data, bias, g, out.data);
+    await conv2dBatch(x.data, p.n, wt.data, bias ?? null, kp, out.data);
     tops.push(out);
   }
   return tops;
@@ -89,7 +95,7 @@ export function innerProductForward(node: LayerNode, bottoms: Tensor[], _ctx: Fo
   const wt = blob(node, 0, 'weights', N * K);
   const out = alloc([...x.shape.slice(0, axis), N]);
   // weights [N,K] (or [K,N] with transpose): y = x · Wᵀ
-  gemmRef(M, N, K, x.data, wt.data, out.data, { transB: !transpose });
+  sgemm(M, N, K, x.data, wt.data, out.data, { transB: !transpose });
   if (bool(ip.bias_term, true)) {
     const b = blob(node, 1, 'bias', N).data;
     for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) out.data[i * N + j] += b[j];

@@ -2,6 +2,9 @@ import type { LayerNode } from '../../graph/types';
 import type { Tensor } from '../../tensor';
 import type { ForwardContext } from '../types';
 import { alloc, arr, bool, fail, need, num, pm } from './util';
+// module-level aliases: global lookups are slow inside jest's vm context
+const { ceil: M_ceil, floor: M_floor, max: M_max, min: M_min } = Math;
+const NEG_INF = -Infinity;
 
 /** Caffe's pooling geometry: ceil-mode output, minus one when the last window starts in the padding. */
 export function poolGeom(node: LayerNode, h: number, w: number) {
@@ -59,29 +62,29 @@ export function poolingForward(node: LayerNode, bottoms: Tensor[], _ctx: Forward
         let ws = px * sw - pw;
         let v: number;
         if (method === 'MAX') {
-          const he = Math.min(hs + kh, h);
-          const we = Math.min(ws + kw, w);
-          hs = Math.max(hs, 0);
-          ws = Math.max(ws, 0);
-          v = -Infinity;
+          const he = M_min(hs + kh, h);
+          const we = M_min(ws + kw, w);
+          hs = M_max(hs, 0);
+          ws = M_max(ws, 0);
+          v = NEG_INF;
           for (let yy = hs; yy < he; yy++) for (let xx = ws; xx < we; xx++) if (X[xo + yy * w + xx] > v) v = X[xo + yy * w + xx];
-          if (v === -Infinity) v = -3.4028234663852886e38; // Caffe initialises with -FLT_MAX
+          if (v === NEG_INF) v = -3.4028234663852886e38; // Caffe initialises with -FLT_MAX
         } else if (method === 'AVE') {
-          let he = Math.min(hs + kh, h + ph);
-          let we = Math.min(ws + kw, w + pw);
+          let he = M_min(hs + kh, h + ph);
+          let we = M_min(ws + kw, w + pw);
           // divisor counts the padded window, computed BEFORE clipping to the image (Caffe)
           const size = (he - hs) * (we - ws);
-          hs = Math.max(hs, 0);
-          ws = Math.max(ws, 0);
-          he = Math.min(he, h);
-          we = Math.min(we, w);
+          hs = M_max(hs, 0);
+          ws = M_max(ws, 0);
+          he = M_min(he, h);
+          we = M_min(we, w);
           let s = 0;
           for (let yy = hs; yy < he; yy++) for (let xx = ws; xx < we; xx++) s += X[xo + yy * w + xx];
           v = s / size;
         } else if (method === 'STOCHASTIC') {
           // test-time stochastic pooling: probability-weighted average sum(x²)/sum(x)
-          const he = Math.min(hs + kh, h);
-          const we = Math.min(ws + kw, w);
+          const he = M_min(hs + kh, h);
+          const we = M_min(ws + kw, w);
           let s = 0;
           let s2 = 0;
           for (let yy = hs; yy < he; yy++)

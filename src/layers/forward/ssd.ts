@@ -2,6 +2,8 @@ import type { LayerNode } from '../../graph/types';
 import type { Tensor } from '../../tensor';
 import type { ForwardContext } from '../types';
 import { alloc, arr, bool, fail, need, num, pm } from './util';
+// module-level aliases: global lookups are slow inside jest's vm context
+const { abs: M_abs, exp: M_exp, fround: M_fround, max: M_max, min: M_min, sqrt: M_sqrt } = Math;
 
 type Fwd = (node: LayerNode, bottoms: Tensor[], ctx: ForwardContext) => Tensor[];
 
@@ -15,7 +17,7 @@ export function priorBoxSetup(node: LayerNode) {
   const flip = bool(p.flip, true);
   const ars = [1];
   for (const ar of arr(p.aspect_ratio)) {
-    if (ars.some((a) => Math.abs(ar - a) < 1e-6)) continue;
+    if (ars.some((a) => M_abs(ar - a) < 1e-6)) continue;
     ars.push(ar);
     if (flip) ars.push(1 / ar);
   }
@@ -46,8 +48,8 @@ export const priorBoxForward: Fwd = (node, bottoms) => {
     stepW = num(p.step_w, 0);
   } else stepH = stepW = num(p.step, 0);
   if (stepH === 0 || stepW === 0) {
-    stepW = Math.fround(imgW / lw);
-    stepH = Math.fround(imgH / lh);
+    stepW = M_fround(imgW / lw);
+    stepH = M_fround(imgH / lh);
   }
   const offset = num(p.offset, 0.5);
   const clip = bool(p.clip, false);
@@ -65,21 +67,21 @@ export const priorBoxForward: Fwd = (node, bottoms) => {
   };
   for (let h = 0; h < lh; h++)
     for (let w = 0; w < lw; w++) {
-      const cx = Math.fround((w + offset) * stepW);
-      const cy = Math.fround((h + offset) * stepH);
+      const cx = M_fround((w + offset) * stepW);
+      const cy = M_fround((h + offset) * stepH);
       minSizes.forEach((mn, s) => {
         push(cx, cy, mn, mn);
         if (maxSizes.length) {
-          const sz = Math.fround(Math.sqrt(mn * maxSizes[s]));
+          const sz = M_fround(M_sqrt(mn * maxSizes[s]));
           push(cx, cy, sz, sz);
         }
         for (const ar of ars) {
-          if (Math.abs(ar - 1) < 1e-6) continue;
-          push(cx, cy, Math.fround(mn * Math.sqrt(ar)), Math.fround(mn / Math.sqrt(ar)));
+          if (M_abs(ar - 1) < 1e-6) continue;
+          push(cx, cy, M_fround(mn * M_sqrt(ar)), M_fround(mn / M_sqrt(ar)));
         }
       });
     }
-  if (clip) for (let d = 0; d < dim; d++) D[d] = Math.min(Math.max(D[d], 0), 1);
+  if (clip) for (let d = 0; d < dim; d++) D[d] = M_min(M_max(D[d], 0), 1);
   if (variance.length <= 1) D.fill(variance.length ? variance[0] : 0.1, dim);
   else for (let i = 0; i < dim; i++) D[dim + i] = variance[i % 4];
   return [out];
@@ -100,10 +102,10 @@ function boxSize(b: Box): number {
 function jaccard(a: Box, b: Box): number {
   if (b.xmin > a.xmax || b.xmax < a.xmin || b.ymin > a.ymax || b.ymax < a.ymin) return 0;
   const inter: Box = {
-    xmin: Math.max(a.xmin, b.xmin),
-    ymin: Math.max(a.ymin, b.ymin),
-    xmax: Math.min(a.xmax, b.xmax),
-    ymax: Math.min(a.ymax, b.ymax),
+    xmin: M_max(a.xmin, b.xmin),
+    ymin: M_max(a.ymin, b.ymin),
+    xmax: M_min(a.xmax, b.xmax),
+    ymax: M_min(a.ymax, b.ymax),
   };
   const i = boxSize(inter);
   return i / (boxSize(a) + boxSize(b) - i);
@@ -127,8 +129,8 @@ function decode(prior: Box, v: number[], code: string, encodedInTarget: boolean,
     const e = encodedInTarget ? [1, 1, 1, 1] : v;
     const cx = e[0] * b.xmin * pw + pcx;
     const cy = e[1] * b.ymin * ph + pcy;
-    const w = Math.exp(e[2] * b.xmax) * pw;
-    const h = Math.exp(e[3] * b.ymax) * ph;
+    const w = M_exp(e[2] * b.xmax) * pw;
+    const h = M_exp(e[3] * b.ymax) * ph;
     return { xmin: cx - w / 2, ymin: cy - h / 2, xmax: cx + w / 2, ymax: cy + h / 2 };
   }
   throw new Error(`code_type ${code}`);
@@ -248,5 +250,5 @@ export const detectionOutputForward: Fwd = (node, bottoms) => {
 };
 
 function clamp01(v: number): number {
-  return Math.min(Math.max(v, 0), 1);
+  return M_min(M_max(v, 0), 1);
 }
