@@ -1,0 +1,125 @@
+/**
+ * Whole-net float forward (src/exec/executor.ts runNet) on GoogLeNet, ResNet-50 and MobileNet v1 with
+ * seeded random weights: ms/image at batch 1 (median after warm-up), effective GFLOP/s (2·conv+fc MACs
+ * from the registry / time), a batch-8 GoogLeNet figure, and where the time goes (per-layer-type profile).
+ * Baseline in the same run: the same executor on the plain-JS kernels (setUseWasm(false), what
+ * CHAIQ_NO_WASM=1 selects) for MobileNet v1 and GoogLeNet. Reference: real Caffe + OpenBLAS on this
+ * 2-core machine (figures from the issue). Standalone: `node dist/test/bench/forward.bench.js [quick]`.
+ */
+import { runNet } from '../../src/exec/executor';
+import { profileNet, summarize, type LayerTime } from '../../src/exec/profile';
+import { getThreads, initKernels, kernelBackend, setUseWasm, shutdownKernels } from '../../src/kernels';
+import { benchNet, median, nowMs, randomInput, type BenchNet } from './netutil';
+
+interface NetSpec {
+  key: string;
+  file: string;
+  /** Caffe + OpenBLAS batch-1 forward on this machine: ms and GFLOP/s */
+  caffeMs: number;
+  caffeGflops: number;
+}
+
+const NETS: NetSpec[] = [
+  { key: 'googlenet', file: 'bvlc_googlenet.prototxt', caffeMs: 72, caffeGflops: 44 },
+  { key: 'resnet50', file: 'resnet50.prototxt', caffeMs: 111, caffeGflops: 69 },
+  { key: 'mobilenet_v1', file: 'mobilenet_v1.prototxt', caffeMs: 43, caffeGflops: 26 },
+];
+
+const quiet = { warn: () => {} };
+
+/** Median ms of `runs` forwards after `warm` warm-up forwards (stops early after `budgetMs`). */
+async function timeNet(b: BenchNet, warm: number, runs: number, budgetMs: number): Promise<{ ms: number; runs: number }> {
+  const x = randomInput(b.inputShape);
+  for (let i = 0; i < warm; i++) await runNet(b.net, x, quiet);
+  const ts: number[] = [];
+  const t0 = nowMs();
+  while (ts.length < runs && (ts.length < 3 || nowMs() - t0 < budgetMs)) {
+    const t = nowMs();
+    await runNet(b.net, x, quiet);
+    ts.push(nowMs() - t);
+  }
+  return { ms: median(ts), runs: ts.length };
+}
+
+/** Per-type time shares over a few profiled runs, as "Type 61% (57), ..." */
+async function profileString(b: BenchNet, runs: number): Promise<{ text: string; convShare: number }> {
+  const x = randomInput(b.inputShape);
+  const all: LayerTime[] = [];
+  let total = 0;
+  for (let i = 0; i < runs; i++) {
+    const p = await profileNet(b.net, x, quiet);
+    all.push(...p.layers);
+    total += p.totalMs;
+  }
+  const by = summarize(all, total);
+  const conv = by.filter((e) => e.type === 'Convolution' || e.type === 'InnerProduct').reduce((s, e) => s + e.share, 0);
+  const text = by
+    .filter((e) => e.share >= 0.005)
+    .map((e) => `${e.type} ${(100 * e.share).toFixed(1)}%`)
+    .join(', ');
+  return { text, convShare: conv };
+}
+
+const gflops = (macs: number, ms: number): number => (2 * macs) / ms / 1e6;
+const r3 = (v: number): number => +v.toPrecision(3);
+
+export async function run(opts: { quick?: boolean } = {}): Promise<Record<string, number | string>> {
+  const quick = !!opts.quick || process.env.CHAIQ_BENCH_QUICK === '1';
+  const out: Record<string, number | string> = {};
+  setUseWasm(true);
+  await initKernels();
+  out.backend = `${kernelBackend()} x${getThreads()} threads`;
+  try {
+    const fast: Record<string, number> = {};
+    for (const spec of NETS) {
+      const b = benchNet(spec.file, 1, 1);
+      const { ms, runs } = await timeNet(b, quick ? 1 : 2, quick ? 3 : 7, quick ? 3000 : 8000);
+      fast[spec.key] = ms;
+      const g = gflops(b.macs, ms);
+      out[`${spec.key} GMAC (conv+fc)`] = r3(b.macs / 1e9);
+      out[`${spec.key} b1 ms/image (median of ${runs})`] = r3(ms);
+      out[`${spec.key} b1 GFLOP/s`] = r3(g);
+      out[`${spec.key} vs Caffe (${spec.caffeMs} ms): time ratio`] = r3(ms / spec.caffeMs);
+      out[`${spec.key} vs Caffe (${spec.caffeGflops} GFLOP/s): GFLOP/s ratio`] = r3(g / spec.caffeGflops);
+      const p = await profileString(b, quick ? 1 : 3);
+      out[`${spec.key} conv+fc share of time`] = r3(p.convShare);
+      out[`${spec.key} profile`] = p.text;
+    }
+    // batch 8 (calibration runs batches)
+    {
+      const b8 = benchNet('bvlc_googlenet.prototxt', 1, 8);
+      const { ms } = await timeNet(b8, 1, quick ? 2 : 3, 10000);
+      out['googlenet b8 ms/image'] = r3(ms / 8);
+      out['googlenet b8 GFLOP/s'] = r3(gflops(b8.macs * 8, ms));
+    }
+    // naive baseline in the same run: the same executor on the plain-JS kernels
+    setUseWasm(false);
+    try {
+      for (const key of quick ? ['mobilenet_v1'] : ['mobilenet_v1', 'googlenet']) {
+        const spec = NETS.find((n) => n.key === key)!;
+        const b = benchNet(spec.file, 1, 1);
+        const { ms } = await timeNet(b, 1, 1, 0);
+        out[`${key} plain-JS kernels b1 ms/image`] = r3(ms);
+        out[`${key} plain-JS GFLOP/s`] = r3(gflops(b.macs, ms));
+        out[`${key} speed-up over plain-JS`] = r3(ms / fast[key]);
+      }
+    } finally {
+      setUseWasm(true);
+    }
+  } finally {
+    await shutdownKernels();
+  }
+  return out;
+}
+
+if (require.main === module) {
+  run({ quick: process.argv.includes('quick') }).then(
+    (r) => {
+      for (const [k, v] of Object.entries(r)) console.log(`  ${k.padEnd(56)} ${v}`);
+    },
+    (e) => {
+      console.error(e);
+      process.exitCode = 1;
+    },
+  );
+}
