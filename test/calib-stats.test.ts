@@ -179,3 +179,17 @@ describe('errors', () => {
     expect(() => new StatsCollector().observe('n', Float32Array.from([1, NaN]))).toThrow(/NaN/);
   });
 });
+
+describe('collectStats', () => {
+  it('runs the forward loop twice for kl and matches the direct threshold', async () => {
+    const { collectStats, needsExactPass } = await import('../src/calib/stats');
+    const x = blobs.fc;
+    const c = await collectStats((emit) => {
+      for (let i = 0; i < x.length; i += 4096) emit('fc', x.subarray(i, i + 4096));
+    }, { exact: needsExactPass('kl') });
+    expect(thresholdFromStats(c.get('fc'), 'kl', 8)).toBe(computeThresholdKL(x, 8).th);
+    expect(needsExactPass('max')).toBe(false);
+    await expect(collectStats((emit, pass) => emit('a', new Float32Array(pass === 1 ? 3 : 2)), { exact: true }))
+      .rejects.toThrow(/non-deterministic/);
+  });
+});

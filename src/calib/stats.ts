@@ -439,3 +439,30 @@ export function thresholdFromStatsDetailed(stats: BlobStats, method: ThresholdMe
 export function thresholdFromStats(stats: BlobStats, method: ThresholdMethod, bw: number, opts: StatsThresholdOptions = {}): number {
   return thresholdFromStatsDetailed(stats, method, bw, opts).th;
 }
+
+/** Only KL needs the exact second pass; the other methods work from pass-1 statistics. */
+export function needsExactPass(method: ThresholdMethod): boolean {
+  return method === 'kl';
+}
+
+/**
+ * Run the calibration forward loop once (pass 1) and, when `exact` (KL), a second time feeding the exact
+ * histograms. `forward(emit)` must emit the same values in both runs (any batching).
+ */
+export async function collectStats(
+  forward: (emit: (blob: string, x: Float32Array) => void, pass: 1 | 2) => Promise<void> | void,
+  opts: { exact: boolean; settings?: StatsSettings },
+): Promise<StatsCollector> {
+  const c = new StatsCollector(opts.settings ?? {});
+  await forward((blob, x) => c.observe(blob, x), 1);
+  if (opts.exact) {
+    c.beginExactPass();
+    await forward((blob, x) => c.observeExact(blob, x), 2);
+    for (const [name, s] of c.blobs) {
+      if (s.exact && s.exact.seen !== s.exact.plannedCount) {
+        throw new ChaiqError(`stats: blob '${name}' got ${s.exact.seen} values in the exact pass but ${s.exact.plannedCount} in pass 1 (non-deterministic forward?)`);
+      }
+    }
+  }
+  return c;
+}
