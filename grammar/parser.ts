@@ -107,6 +107,11 @@ const NUMBER_WORD = /^(?:inf|infinity|nan)$/i;
  * The protobuf-text grammar as a Chevrotain parser with embedded actions that build the lossless
  * CST directly (no intermediate Chevrotain CST: cheaper). Trivia between significant tokens is kept
  * in `gaps`, so the tree reprints the file exactly.
+ *
+ * Speed: the alternatives of each OR are built once (not per call) and semantic code runs under
+ * `if (!this.RECORDING_PHASE)` instead of ACTION closures, so a field costs few allocations.
+ * Per-rule state lives in locals; alternatives return their result instead of assigning a closure
+ * variable.
  */
 export class PrototxtParser extends EmbeddedActionsParser {
   text = '';
@@ -132,113 +137,188 @@ export class PrototxtParser extends EmbeddedActionsParser {
     this.diags.push({ offset: t.startOffset, line: t.startLine!, col: t.startColumn!, message });
   }
 
+  private gapsAround(fields: FieldNode[], start: number, end: number): string[] {
+    const text = this.text;
+    const gaps: string[] = new Array(fields.length + 1);
+    let prev = start;
+    for (let i = 0; i < fields.length; i++) {
+      gaps[i] = text.slice(prev, fields[i].span.start);
+      prev = fields[i].span.end;
+    }
+    gaps[fields.length] = text.slice(prev, end);
+    return gaps;
+  }
+
+  // ---- alternatives, built once ----
+  private readonly closerAlts = [{ ALT: () => this.CONSUME(RCurly) }, { ALT: () => this.CONSUME(RAngle) }];
+  private readonly openerAlts = [{ ALT: () => this.CONSUME(LCurly) }, { ALT: () => this.CONSUME(LAngle) }];
+  private readonly sepAlts = [{ ALT: () => this.CONSUME(Comma) }, { ALT: () => this.CONSUME(Semi) }];
+  private readonly junkAlts = [
+    { ALT: () => this.CONSUME(NumberLit) },
+    { ALT: () => this.CONSUME(NegIdent) },
+    { ALT: () => this.CONSUME(StringLit) },
+    { ALT: () => this.CONSUME(BadString) },
+    { ALT: () => this.CONSUME(BadNumber) },
+    { ALT: () => this.CONSUME(Colon) },
+    { ALT: () => this.CONSUME(LBracket) },
+    { ALT: () => this.CONSUME(RBracket) },
+    { ALT: () => this.CONSUME(LCurly) },
+    { ALT: () => this.CONSUME(LAngle) },
+  ];
+  /** one item of a message body: a field (returned), a separator or junk (undefined) */
+  private readonly bodyAlts = [
+    { ALT: (): FieldNode | undefined => this.SUBRULE(this.field) },
+    { ALT: (): undefined => void this.SUBRULE(this.sep) },
+    { ALT: (): undefined => void this.SUBRULE(this.junk) },
+  ];
+  private readonly rootAlts = [
+    ...this.bodyAlts,
+    {
+      ALT: (): undefined => {
+        const t = this.OR2(this.closerAlts);
+        if (!this.RECORDING_PHASE) this.diagAt(t, `unmatched '${t.image}'`);
+        return undefined;
+      },
+    },
+  ];
+  private readonly colonOpt = () => this.CONSUME(Colon);
+  private readonly valueAlts = [
+    { ALT: (): Item | ListResult => this.SUBRULE(this.message) },
+    { ALT: (): Item | ListResult => this.SUBRULE(this.list) },
+    { ALT: (): Item | ListResult => this.SUBRULE(this.scalar) },
+  ];
+  private readonly itemAlts = [{ ALT: (): Item => this.SUBRULE2(this.message) }, { ALT: (): Item => this.SUBRULE2(this.scalar) }];
+  private readonly numberAlts = [{ ALT: () => this.CONSUME(NumberLit) }, { ALT: () => this.CONSUME(NegIdent) }];
+  private readonly scalarAlts = [
+    {
+      ALT: (): ScalarNode | undefined => {
+        const first = this.CONSUME(StringLit);
+        let last = first;
+        this.MANY(() => {
+          last = this.CONSUME2(StringLit);
+        });
+        return this.RECORDING_PHASE ? undefined : this.stringNode(first, last);
+      },
+    },
+    {
+      ALT: (): ScalarNode | undefined => {
+        const t = this.CONSUME(BadString);
+        if (this.RECORDING_PHASE) return undefined;
+        this.diagAt(t, `missing terminating ${t.image[0]} character`);
+        return { kind: 'string', raw: t.image, value: t.image.slice(1), span: spanOf(t) };
+      },
+    },
+    {
+      ALT: (): ScalarNode | undefined => {
+        const t = this.CONSUME(BadNumber);
+        if (this.RECORDING_PHASE) return undefined;
+        this.diagAt(t, `malformed number '${t.image}'`);
+        return { kind: 'number', raw: t.image, value: NaN, span: spanOf(t) };
+      },
+    },
+    {
+      ALT: (): ScalarNode | undefined => {
+        const t = this.OR2(this.numberAlts);
+        return this.RECORDING_PHASE ? undefined : { kind: 'number', raw: t.image, value: decodeNumber(t.image), span: spanOf(t) };
+      },
+    },
+    {
+      ALT: (): ScalarNode | undefined => {
+        const t = this.CONSUME(Ident);
+        if (this.RECORDING_PHASE) return undefined;
+        // inf / infinity / nan are numbers in protobuf text format (for float fields)
+        return NUMBER_WORD.test(t.image)
+          ? { kind: 'number', raw: t.image, value: decodeNumber(t.image), span: spanOf(t) }
+          : { kind: 'ident', raw: t.image, value: t.image, span: spanOf(t) };
+      },
+    },
+  ];
+
+  /** adjacent string literals from `first` to `last` (the tokens between are all strings) */
+  private stringNode(first: IToken, last: IToken): ScalarNode {
+    const start = first.startOffset;
+    const end = last.endOffset! + 1;
+    const raw = this.text.slice(start, end);
+    let value = '';
+    if (first === last) value = this.decodeInto(first, raw);
+    else {
+      // re-lex the run: literals separated by trivia (whitespace, comments)
+      const re = /"(?:[^"\\\n\r]|\\[^\n\r])*"|'(?:[^'\\\n\r]|\\[^\n\r])*'|#[^\n\r]*/g;
+      let m: RegExpExecArray | null;
+      while ((m = re.exec(raw))) {
+        if (m[0][0] === '#') continue;
+        value += this.decodeLit(m[0], start + m.index);
+      }
+    }
+    return { kind: 'string', raw, value, span: { start, end, line: first.startLine!, col: first.startColumn! } };
+  }
+
+  private decodeInto(t: IToken, lit: string): string {
+    const d = decodeStringLiteral(lit);
+    if ('error' in d) {
+      this.diags.push({ offset: t.startOffset + d.error.offset, line: t.startLine!, col: t.startColumn! + d.error.offset, message: d.error.message });
+      return '';
+    }
+    return d.value;
+  }
+
+  private decodeLit(lit: string, offset: number): string {
+    const d = decodeStringLiteral(lit);
+    if ('error' in d) {
+      const at = offset + d.error.offset;
+      const lc = lineColOf(this.text, at);
+      this.diags.push({ offset: at, line: lc.line, col: lc.col, message: d.error.message });
+      return '';
+    }
+    return d.value;
+  }
+
   /** the whole file: fields, separators, and stray tokens reported as errors */
   public root = this.RULE('root', (): MessageNode => {
     const fields: FieldNode[] = [];
     this.MANY(() => {
-      this.OR([
-        {
-          ALT: () => {
-            const f = this.SUBRULE(this.field);
-            this.ACTION(() => f && fields.push(f));
-          },
-        },
-        { ALT: () => this.SUBRULE(this.sep) },
-        { ALT: () => this.SUBRULE(this.junk) },
-        {
-          ALT: () => {
-            const t = this.OR2([
-              { ALT: () => this.CONSUME(RCurly) },
-              { ALT: () => this.CONSUME(RAngle) },
-            ]);
-            this.ACTION(() => this.diagAt(t, `unmatched '${t.image}'`));
-          },
-        },
-      ]);
+      const f = this.OR(this.rootAlts);
+      if (f) fields.push(f);
     });
-    return this.ACTION(() => {
-      const text = this.text;
-      const gaps: string[] = [];
-      let prev = 0;
-      for (const f of fields) {
-        gaps.push(text.slice(prev, f.span.start));
-        prev = f.span.end;
-      }
-      gaps.push(text.slice(prev));
-      const root: MessageNode = { span: { start: 0, end: text.length, line: 1, col: 1 }, fields, gaps };
-      return root;
-    });
+    if (this.RECORDING_PHASE) return undefined as unknown as MessageNode;
+    const end = this.text.length;
+    return { span: { start: 0, end, line: 1, col: 1 }, fields, gaps: this.gapsAround(fields, 0, end) };
   });
 
   private sep = this.RULE('sep', () => {
-    this.OR([{ ALT: () => this.CONSUME(Comma) }, { ALT: () => this.CONSUME(Semi) }]);
+    this.OR(this.sepAlts);
   });
 
   /** tokens that cannot start a field: reported, skipped, parsing goes on */
   private junk = this.RULE('junk', () => {
-    const t = this.OR([
-      { ALT: () => this.CONSUME(NumberLit) },
-      { ALT: () => this.CONSUME(NegIdent) },
-      { ALT: () => this.CONSUME(StringLit) },
-      { ALT: () => this.CONSUME(BadString) },
-      { ALT: () => this.CONSUME(BadNumber) },
-      { ALT: () => this.CONSUME(Colon) },
-      { ALT: () => this.CONSUME(LBracket) },
-      { ALT: () => this.CONSUME(RBracket) },
-      { ALT: () => this.CONSUME(LCurly) },
-      { ALT: () => this.CONSUME(LAngle) },
-    ]);
-    this.ACTION(() => this.diagAt(t, `expected a field name, found ${describeToken(t)}`));
+    const t = this.OR(this.junkAlts);
+    if (!this.RECORDING_PHASE) this.diagAt(t, `expected a field name, found ${describeToken(t)}`);
   });
 
   private field = this.RULE(
     'field',
     (): FieldNode => {
       const nameTok = this.CONSUME(Ident);
-      this.ACTION(() => (this.lastFieldName = nameTok.image));
-      const colon = this.OPTION(() => this.CONSUME(Colon));
-      let value: Item | Item[] | undefined;
-      let listGaps: string[] | undefined;
-      let listEnd = 0;
-      this.OR([
-        { ALT: () => (value = this.SUBRULE(this.message)) },
-        {
-          ALT: () => {
-            const l = this.SUBRULE(this.list);
-            this.ACTION(() => {
-              if (l) {
-                value = l.items;
-                listGaps = l.gaps;
-                listEnd = l.end;
-              }
-            });
-          },
-        },
-        {
-          ALT: () => {
-            value = this.SUBRULE(this.scalar);
-            this.ACTION(() => {
-              if (!colon && value) this.diags.push({ ...posOf(value as ScalarNode), message: `expected ':' between '${nameTok.image}' and its value` });
-            });
-          },
-        },
-      ]);
-      return this.ACTION(() => {
-        if (value === undefined) return undefined as unknown as FieldNode;
-        const text = this.text;
-        const nameSpan = spanOf(nameTok);
-        let end: number;
-        let gaps: string[];
-        if (Array.isArray(value)) {
-          end = listEnd;
-          gaps = value.length ? [text.slice(nameSpan.end, value[0].span.start), ...listGaps!] : [text.slice(nameSpan.end, listEnd)];
-        } else {
-          end = value.span.end;
-          gaps = [text.slice(nameSpan.end, value.span.start)];
-        }
-        const f: FieldNode = { name: nameTok.image, nameSpan, span: { start: nameSpan.start, end, line: nameSpan.line, col: nameSpan.col }, value, gaps };
-        return f;
-      });
+      if (!this.RECORDING_PHASE) this.lastFieldName = nameTok.image;
+      const colon = this.OPTION(this.colonOpt);
+      const v = this.OR(this.valueAlts);
+      if (this.RECORDING_PHASE || v === undefined) return undefined as unknown as FieldNode;
+      const text = this.text;
+      const nameSpan = spanOf(nameTok);
+      let value: Item | Item[];
+      let end: number;
+      let gaps: string[];
+      if ('items' in v) {
+        value = v.items;
+        end = v.end;
+        gaps = value.length ? [text.slice(nameSpan.end, value[0].span.start), ...v.gaps] : [text.slice(nameSpan.end, end)];
+      } else {
+        value = v;
+        end = v.span.end;
+        gaps = [text.slice(nameSpan.end, v.span.start)];
+        if (!colon && 'kind' in v) this.diags.push({ ...posOf(v), message: `expected ':' between '${nameTok.image}' and its value` });
+      }
+      return { name: nameTok.image, nameSpan, span: { start: nameSpan.start, end, line: nameSpan.line, col: nameSpan.col }, value, gaps };
     },
     { recoveryValueFunc: () => undefined as any },
   );
@@ -246,46 +326,27 @@ export class PrototxtParser extends EmbeddedActionsParser {
   private message = this.RULE(
     'message',
     (): MessageNode => {
-      const open = this.OR([{ ALT: () => this.CONSUME(LCurly) }, { ALT: () => this.CONSUME(LAngle) }]);
-      this.ACTION(() => this.openStack.push(open));
+      const open = this.OR(this.openerAlts);
+      if (!this.RECORDING_PHASE) this.openStack.push(open);
       const fields: FieldNode[] = [];
       this.MANY(() => {
-        this.OR2([
-          {
-            ALT: () => {
-              const f = this.SUBRULE(this.field);
-              this.ACTION(() => f && fields.push(f));
-            },
-          },
-          { ALT: () => this.SUBRULE(this.sep) },
-          { ALT: () => this.SUBRULE(this.junk) },
-        ]);
+        const f = this.OR2(this.bodyAlts);
+        if (f) fields.push(f);
       });
-      const close = this.OR3([{ ALT: () => this.CONSUME(RCurly) }, { ALT: () => this.CONSUME(RAngle) }]);
-      return this.ACTION(() => {
-        this.openStack.pop();
-        const text = this.text;
-        const start = open.startOffset;
-        let end: number;
-        if (isReal(close)) {
-          end = close.endOffset! + 1;
-          const want = open.image === '{' ? '}' : '>';
-          if (close.image !== want)
-            this.diagAt(close, `'${close.image}' does not match the '${open.image}' at ${open.startLine}:${open.startColumn}`);
-        } else {
-          const last = fields[fields.length - 1];
-          end = last ? last.span.end : open.endOffset! + 1;
-        }
-        const gaps: string[] = [];
-        let prev = start;
-        for (const f of fields) {
-          gaps.push(text.slice(prev, f.span.start));
-          prev = f.span.end;
-        }
-        gaps.push(text.slice(prev, end));
-        const m: MessageNode = { span: { start, end, line: open.startLine!, col: open.startColumn! }, fields, gaps };
-        return m;
-      });
+      const close = this.OR3(this.closerAlts);
+      if (this.RECORDING_PHASE) return undefined as unknown as MessageNode;
+      this.openStack.pop();
+      const start = open.startOffset;
+      let end: number;
+      if (isReal(close)) {
+        end = close.endOffset! + 1;
+        const want = open.image === '{' ? '}' : '>';
+        if (close.image !== want) this.diagAt(close, `'${close.image}' does not match the '${open.image}' at ${open.startLine}:${open.startColumn}`);
+      } else {
+        const last = fields[fields.length - 1];
+        end = last ? last.span.end : open.endOffset! + 1;
+      }
+      return { span: { start, end, line: open.startLine!, col: open.startColumn! }, fields, gaps: this.gapsAround(fields, start, end) };
     },
     { recoveryValueFunc: () => undefined as any },
   );
@@ -293,107 +354,52 @@ export class PrototxtParser extends EmbeddedActionsParser {
   /** `[a, b, c]` or `[{...}, {...}]` */
   private list = this.RULE(
     'list',
-    (): { items: Item[]; gaps: string[]; end: number } => {
+    (): ListResult => {
       this.CONSUME(LBracket);
       const items: Item[] = [];
       this.MANY_SEP({
         SEP: Comma,
         DEF: () => {
           const it = this.SUBRULE(this.listItem);
-          this.ACTION(() => it && items.push(it));
+          if (it) items.push(it);
         },
       });
       const close = this.CONSUME(RBracket);
-      return this.ACTION(() => {
-        const text = this.text;
-        const end = isReal(close) ? close.endOffset! + 1 : items.length ? items[items.length - 1].span.end : 0;
-        const gaps: string[] = [];
-        for (let i = 1; i < items.length; i++) gaps.push(text.slice(items[i - 1].span.end, items[i].span.start));
-        if (items.length) gaps.push(text.slice(items[items.length - 1].span.end, end));
-        return { items, gaps, end };
-      });
+      if (this.RECORDING_PHASE) return undefined as unknown as ListResult;
+      const text = this.text;
+      const end = isReal(close) ? close.endOffset! + 1 : items.length ? items[items.length - 1].span.end : 0;
+      const gaps: string[] = [];
+      for (let i = 1; i < items.length; i++) gaps.push(text.slice(items[i - 1].span.end, items[i].span.start));
+      if (items.length) gaps.push(text.slice(items[items.length - 1].span.end, end));
+      return { items, gaps, end };
     },
     { recoveryValueFunc: () => undefined as any },
   );
 
-  private listItem = this.RULE(
-    'listItem',
-    (): Item => this.OR([{ ALT: () => this.SUBRULE(this.message) }, { ALT: () => this.SUBRULE(this.scalar) }]),
-    { recoveryValueFunc: () => undefined as any },
-  );
+  private listItem = this.RULE('listItem', (): Item => this.OR(this.itemAlts), { recoveryValueFunc: () => undefined as any });
 
-  private scalar = this.RULE(
-    'scalar',
-    (): ScalarNode => {
-      let node: ScalarNode | undefined;
-      this.OR([
-        {
-          ALT: () => {
-            const toks: IToken[] = [];
-            this.AT_LEAST_ONE(() => {
-              toks.push(this.CONSUME(StringLit));
-            });
-            this.ACTION(() => {
-              let value = '';
-              for (const t of toks) {
-                const d = decodeStringLiteral(t.image);
-                if ('error' in d) {
-                  this.diags.push({
-                    offset: t.startOffset + d.error.offset,
-                    line: t.startLine!,
-                    col: t.startColumn! + d.error.offset,
-                    message: d.error.message,
-                  });
-                } else value += d.value;
-              }
-              const first = toks[0];
-              const last = toks[toks.length - 1];
-              const start = first.startOffset;
-              const end = last.endOffset! + 1;
-              node = { kind: 'string', raw: this.text.slice(start, end), value, span: { start, end, line: first.startLine!, col: first.startColumn! } };
-            });
-          },
-        },
-        {
-          ALT: () => {
-            const t = this.CONSUME(BadString);
-            this.ACTION(() => {
-              this.diagAt(t, `missing terminating ${t.image[0]} character`);
-              node = { kind: 'string', raw: t.image, value: t.image.slice(1), span: spanOf(t) };
-            });
-          },
-        },
-        {
-          ALT: () => {
-            const t = this.CONSUME(BadNumber);
-            this.ACTION(() => {
-              this.diagAt(t, `malformed number '${t.image}'`);
-              node = { kind: 'number', raw: t.image, value: NaN, span: spanOf(t) };
-            });
-          },
-        },
-        {
-          ALT: () => {
-            const t = this.OR2([{ ALT: () => this.CONSUME(NumberLit) }, { ALT: () => this.CONSUME(NegIdent) }]);
-            this.ACTION(() => (node = { kind: 'number', raw: t.image, value: decodeNumber(t.image), span: spanOf(t) }));
-          },
-        },
-        {
-          ALT: () => {
-            const t = this.CONSUME(Ident);
-            this.ACTION(() => {
-              // inf / infinity / nan are numbers in protobuf text format (for float fields)
-              node = NUMBER_WORD.test(t.image)
-                ? { kind: 'number', raw: t.image, value: decodeNumber(t.image), span: spanOf(t) }
-                : { kind: 'ident', raw: t.image, value: t.image, span: spanOf(t) };
-            });
-          },
-        },
-      ]);
-      return node as ScalarNode;
-    },
-    { recoveryValueFunc: () => undefined as any },
-  );
+  private scalar = this.RULE('scalar', (): ScalarNode => this.OR(this.scalarAlts) as ScalarNode, {
+    recoveryValueFunc: () => undefined as any,
+  });
+}
+
+interface ListResult {
+  items: Item[];
+  gaps: string[];
+  end: number;
+}
+
+function lineColOf(text: string, offset: number): { line: number; col: number } {
+  let line = 1;
+  let ls = 0;
+  for (let i = 0; i < offset; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10 || (c === 13 && text.charCodeAt(i + 1) !== 10)) {
+      line++;
+      ls = i + 1;
+    }
+  }
+  return { line, col: offset - ls + 1 };
 }
 
 function posOf(n: { span: Span }) {
