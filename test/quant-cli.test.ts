@@ -116,3 +116,22 @@ describe('clean errors: exit code != 0, one line naming the file, no output file
     expectClean(d, r, /error: fl_layer_out of layer "[^"]+" would be -\d+/);
   });
 });
+
+test('merge-stats: two shards (max method) merge to the statistics of one run', () => {
+  const d = tmp();
+  const base = ['quantize', '-q', '--deploy_model', path.join(LENET, 'mnist_deploy.prototxt'), '--weights', path.join(LENET, 'lenet_iter_10000.caffemodel'),
+    '--mnist', MNIST, '--bitwidths', '8,8,8', '--th_method', 'max', '--calibration_size', '4'];
+  for (const [n, idx] of [['a', '0,1,2,3'], ['b', '4,5,6,7']])
+    expect(runCli([...base, '--calibration_indices', idx, '--save_stats', path.join(d, `${n}.json`), '--quantized_deploy_model', path.join(d, `${n}.prototxt`)]).code).toBe(0);
+  const m = runCli(['merge-stats', path.join(d, 'a.json'), path.join(d, 'b.json'), '-o', path.join(d, 'm.json')]);
+  expect(m.stderr).toBe('');
+  expect(m.code).toBe(0);
+  const fromMerged = path.join(d, 'merged.prototxt');
+  expect(runCli([...base, '--stats', path.join(d, 'm.json'), '--quantized_deploy_model', fromMerged]).code).toBe(0);
+  const whole = path.join(d, 'whole.prototxt');
+  const full = base.map((a) => (a === '4' ? '8' : a));
+  expect(runCli([...full, '--calibration_indices', '0,1,2,3,4,5,6,7', '--quantized_deploy_model', whole]).code).toBe(0);
+  expect(fs.readFileSync(fromMerged, 'utf8')).toBe(fs.readFileSync(whole, 'utf8'));
+  const counts = (f: string) => JSON.parse(fs.readFileSync(path.join(d, f), 'utf8')).blobs['conv1@conv1'].count;
+  expect(counts('m.json')).toBe(counts('a.json') + counts('b.json'));
+});
