@@ -34,6 +34,8 @@ describe('formatCanonical', () => {
       '  # before close',
       '}',
       'empty {}',
+      'adj: "a#" # between',
+      '  "b"',
     ].join('\r\n');
     expect(formatCanonical(parsePrototxt(text, 'x'))).toBe(
       [
@@ -52,6 +54,8 @@ describe('formatCanonical', () => {
         '}',
         'empty {',
         '}',
+        '# between',
+        'adj: "a#b"',
         '',
       ].join('\n'),
     );

@@ -76,6 +76,8 @@ function scanGap(gap: string): { comments: GapComment[]; blankAfter: boolean } {
   return { comments, blankAfter: newlines >= 2 };
 }
 
+const STRING_OR_COMMENT = /"(?:[^"\\\n\r]|\\[^\n\r])*"|'(?:[^'\\\n\r]|\\[^\n\r])*'|#[^\n\r]*/g;
+
 function canonicalScalar(v: ScalarNode): string {
   if (v.kind === 'string') return quoteString(v.value as string);
   if (v.kind === 'number') return v.raw.replace(/[ \t]+/g, '');
@@ -133,6 +135,11 @@ export function formatCanonical(doc: PrototxtDoc): string {
     for (const g of gaps) {
       if (g.indexOf('#') < 0) continue;
       for (const c of scanGap(g).comments) lines.push(pad(depth) + c.text);
+    }
+    // ... and so do comments between adjacent string literals (`"a" # c` newline `"b"`)
+    for (const v of Array.isArray(f.value) ? f.value : [f.value]) {
+      if (!isScalar(v) || v.kind !== 'string' || v.raw.indexOf('#') < 0) continue;
+      for (const m of v.raw.matchAll(STRING_OR_COMMENT)) if (m[0][0] === '#') lines.push(pad(depth) + m[0].replace(/\s+$/, ''));
     }
     const one = (v: ScalarNode | MessageNode) => {
       if (isScalar(v)) lines.push(`${pad(depth)}${f.name}: ${canonicalScalar(v)}`);
