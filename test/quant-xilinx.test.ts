@@ -124,3 +124,48 @@ test('checkInvariants reports a broken producer/consumer pair and pool in != out
   expect(v.map((x) => x.message).join('\n')).toMatch(/th_layer_in 1.25 of "pool" differs from th_layer_out 1.5/);
   expect(v.map((x) => x.message).join('\n')).toMatch(/must have th_layer_in == th_layer_out/);
 });
+
+describe('real topologies (corpus deploy files, random weights, fake per-version thresholds)', () => {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { loadModel } = require('../src/proto/load');
+  const path = require('path');
+  const CORPUS = path.resolve(__dirname, '../../shared/corpus');
+  const prep = (file: string) => {
+    const m = loadModel(path.join(CORPUS, file), undefined, { warn: () => undefined });
+    let seed = 1;
+    for (const l of m.graph.layers as any[]) {
+      const n = l.param.convolution_param?.num_output ?? l.param.inner_product_param?.num_output;
+      if (n && (l.type === 'Convolution' || l.type === 'InnerProduct')) l.blobs = [randTensor([n, 3], seed++)];
+    }
+    return m.graph;
+  };
+  test('GoogLeNet: every producer chain feeding a Concat ends at the Concat threshold (as in the ML-Suite file)', () => {
+    const net = prep('chaidnn/mlsuite_googlenet_nolrn_deploy_fp32.prototxt');
+    const { plan } = buildXilinxPlan(net, thOf, { bitwidths: { in: 8, params: 8, out: 8 } });
+    expect(checkInvariants(net, plan)).toEqual([]);
+    let checked = 0;
+    for (const l of net.layers) {
+      if (l.type !== 'Concat') continue;
+      const th = plan.get(l.name)!.th_layer_in;
+      expect(plan.get(l.name)!.th_layer_out).toBe(th);
+      l.bottoms.forEach((_, bi) => {
+        const p = net.layers[net.producer(l.index, bi)];
+        expect([p.name, plan.get(p.name)!.th_layer_out]).toEqual([p.name, th]);
+        checked++;
+      });
+    }
+    expect(checked).toBeGreaterThan(30);
+  });
+  test('ResNet-50: Eltwise inputs and output share one threshold', () => {
+    const net = prep('chaidnn/mlsuite_resnet50_nobn_deploy_fp32.prototxt');
+    const { plan } = buildXilinxPlan(net, thOf, { bitwidths: { in: 8, params: 8, out: 8 }, pow2: true });
+    expect(checkInvariants(net, plan)).toEqual([]);
+    const elt = net.layers.filter((l) => l.type === 'Eltwise');
+    expect(elt.length).toBe(16);
+    for (const l of elt) {
+      const b = plan.get(l.name)!;
+      expect(b.th_layer_in).toBe(b.th_layer_out);
+      expect(Number.isInteger(Math.log2(b.th_layer_out / 127))).toBe(true);
+    }
+  });
+});

@@ -192,7 +192,7 @@ function inputDims(net: Net, deploy: string): number[] {
   return net.inputs[0].shape;
 }
 
-async function loadCalibration(args: QuantizeArgs, net: Net, pre: Preprocess, warn: WarnFn): Promise<Tensor[]> {
+async function loadCalibration(args: QuantizeArgs, pre: Preprocess): Promise<Tensor[]> {
   const given = args.calibration_indices ? parseList(args.calibration_indices, 'calibration_indices') : [];
   const size = args.calibration_size;
   if (!Number.isInteger(size) || size < 1) throw usage(`--calibration_size must be a positive integer, got ${size}`);
@@ -220,8 +220,6 @@ async function loadCalibration(args: QuantizeArgs, net: Net, pre: Preprocess, wa
     const [C, H, W] = pre.dims;
     out.push({ shape: [1, C, H, W], data: preprocess(img, pre) });
   }
-  void warn;
-  void net;
   return out;
 }
 
@@ -288,7 +286,7 @@ export async function runQuantize(args: QuantizeArgs): Promise<void> {
       };
       if (Array.isArray(pre.mean) && pre.mean.length !== 1 && pre.mean.length !== dims[0])
         throw usage(`--mean_value has ${pre.mean.length} values, the input has ${dims[0]} channels`);
-      const images = await loadCalibration(args, net, pre, warn);
+      const images = await loadCalibration(args, pre);
       const passes = method === 'kl' ? 2 : 1;
       const bar = args.quiet ? { tick: () => undefined, stop: () => undefined } : makeProgress(images.length * passes, 'calibrating');
       try {
