@@ -1,5 +1,8 @@
 import { buildXilinxPlan, snapPow2 } from '../src/quant/xilinx';
 import { checkInvariants } from '../src/quant/invariants';
+import * as path from 'path';
+import { loadModel } from '../src/proto/load';
+import type { Net } from '../src/graph/types';
 import { miniNet, randTensor } from './quant-net';
 
 const bw = { in: 6, params: 6, out: 6 };
@@ -126,14 +129,11 @@ test('checkInvariants reports a broken producer/consumer pair and pool in != out
 });
 
 describe('real topologies (corpus deploy files, random weights, fake per-version thresholds)', () => {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { loadModel } = require('../src/proto/load');
-  const path = require('path');
   const CORPUS = path.resolve(__dirname, '../../shared/corpus');
-  const prep = (file: string) => {
+  const prep = (file: string): Net => {
     const m = loadModel(path.join(CORPUS, file), undefined, { warn: () => undefined });
     let seed = 1;
-    for (const l of m.graph.layers as any[]) {
+    for (const l of m.graph.layers) {
       const n = l.param.convolution_param?.num_output ?? l.param.inner_product_param?.num_output;
       if (n && (l.type === 'Convolution' || l.type === 'InnerProduct')) l.blobs = [randTensor([n, 3], seed++)];
     }
