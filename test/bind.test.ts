@@ -7,7 +7,7 @@ import { ChaiqError, formatError } from '../src/errors';
 import { bindMessage, bindMessageAll, didYouMean, fieldLocOf, locOf } from '../src/proto/bind';
 import type { Msg } from '../src/proto/message';
 import { caffeRoot, lookupType, withDefaults } from '../src/proto/schema';
-import { formatCanonical, printMessage } from '../src/print/format';
+import { formatCanonical, formatFloat32, printMessage } from '../src/print/format';
 import { CORPUS, corpusPrototxts } from './helpers/corpus';
 
 const bind = (text: string, type = 'caffe.NetParameter') => bindMessage(parsePrototxt(text, 'b.prototxt'), type);
@@ -270,6 +270,20 @@ describe('property: printMessage then parse+bind gives the message back', () => 
       }),
       { numRuns: 150 },
     );
+  });
+  test('floats: "float32" printing is the shortest text of the float32 value and reads back to it', () => {
+    fc.assert(
+      fc.property(fc.array(flt, { minLength: 1, maxLength: 5 }), (ths) => {
+        const text = printMessage('caffe.PrecisionParameter', { th_params: ths }, 0, { floats: 'float32' });
+        const back = bindMessage(parsePrototxt(text, 'p'), 'caffe.PrecisionParameter');
+        expect(back.th_params.map(Math.fround)).toEqual(ths.map(Math.fround));
+      }),
+    );
+    expect(printMessage('caffe.PrecisionParameter', { th_layer_in: 752.14132257, th_layer_out: 0.1, bw_layer_in: 8 }, 0, { floats: 'float32' })).toBe(
+      'th_layer_in: 752.1413\nth_layer_out: 0.1\nbw_layer_in: 8\n',
+    );
+    expect(formatFloat32(Math.fround(0.1))).toBe('0.1');
+    expect(formatFloat32(1e-45)).toBe('1e-45');
   });
   test('printMessage with indent, and nested layout', () => {
     expect(printMessage('caffe.LayerParameter', { name: 'a"b', top: ['x'], pooling_param: { pool: 'MAX' } }, 1)).toBe(

@@ -182,8 +182,27 @@ function bytesLiteral(b: Uint8Array): string {
   return s + '"';
 }
 
-function scalarText(field: protobuf.Field, v: unknown): string {
-  if (field.resolvedType instanceof protobuf.Enum) return typeof v === 'number' ? String(v) : String(v);
+/**
+ * The shortest decimal that reads back as the same float32 (what Caffe stores for a `float`
+ * field), e.g. 0.1 rather than 0.10000000149011612.
+ */
+export function formatFloat32(v: number): string {
+  const f = Math.fround(v);
+  if (!Number.isFinite(f) || f === 0) return formatNumber(f); // inf/nan, 0 and -0 (also for underflow)
+  for (let p = 1; p <= 9; p++) {
+    const s = f.toPrecision(p);
+    if (Math.fround(Number(s)) === f) return String(Number(s));
+  }
+  return String(f);
+}
+
+export interface PrintOptions {
+  /** `exact` (default): every float as the shortest text of its double value; `float32`: float fields as the shortest text of their float32 value */
+  floats?: 'exact' | 'float32';
+}
+
+function scalarText(field: protobuf.Field, v: unknown, opts: PrintOptions): string {
+  if (field.resolvedType instanceof protobuf.Enum) return String(v);
   switch (field.type) {
     case 'string':
       return quoteString(String(v));
@@ -191,6 +210,8 @@ function scalarText(field: protobuf.Field, v: unknown): string {
       return bytesLiteral(v as Uint8Array);
     case 'bool':
       return v ? 'true' : 'false';
+    case 'float':
+      return opts.floats === 'float32' ? formatFloat32(Number(v)) : formatNumber(Number(v));
     default:
       return formatNumber(Number(v));
   }
@@ -202,7 +223,7 @@ function scalarText(field: protobuf.Field, v: unknown): string {
  * `name {` blocks. `indent` is the nesting depth of the lines (2 spaces each). Ends with a newline
  * unless the message is empty.
  */
-export function printMessage(typeName: string | protobuf.Type, msg: Msg, indent = 0): string {
+export function printMessage(typeName: string | protobuf.Type, msg: Msg, indent = 0, opts: PrintOptions = {}): string {
   const type = typeof typeName === 'string' ? lookupType(typeName) : typeName;
   const pad = '  '.repeat(indent);
   let out = '';
@@ -214,8 +235,8 @@ export function printMessage(typeName: string | protobuf.Type, msg: Msg, indent 
     const values = field.repeated ? (v as unknown[]) : [v];
     for (const x of values) {
       if (field.resolvedType instanceof protobuf.Type) {
-        out += `${pad}${key} {\n${printMessage(field.resolvedType, x as Msg, indent + 1)}${pad}}\n`;
-      } else out += `${pad}${key}: ${scalarText(field, x)}\n`;
+        out += `${pad}${key} {\n${printMessage(field.resolvedType, x as Msg, indent + 1, opts)}${pad}}\n`;
+      } else out += `${pad}${key}: ${scalarText(field, x, opts)}\n`;
     }
   }
   return out;
