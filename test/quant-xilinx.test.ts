@@ -63,6 +63,22 @@ test('concat shares its KL threshold back through conv→relu→pool chains; elt
   expect(checkInvariants(net, plan)).toEqual([]);
 });
 
+test('ReLU after an Eltwise keeps the larger of the group threshold and its own (inputs are not clipped harder)', () => {
+  const net = miniNet([
+    { name: 'data', type: 'Input', tops: ['data'] },
+    { name: 'a', type: 'Convolution', bottoms: ['data'], tops: ['a'], blobs: [randTensor([2, 3, 1, 1], 4)] },
+    { name: 'b', type: 'Convolution', bottoms: ['data'], tops: ['b'], blobs: [randTensor([2, 3, 1, 1], 5)] },
+    { name: 'e', type: 'Eltwise', bottoms: ['a', 'b'], tops: ['e'] },
+    { name: 'r', type: 'ReLU', bottoms: ['e'], tops: ['e'] },
+  ]);
+  const th = (li: number) => [5, 7, 9, 11, li === 4 ? 3 : 100][li];
+  const { plan } = buildXilinxPlan(net, (li) => th(li), { bitwidths: bw });
+  for (const n of ['a', 'b', 'e', 'r']) expect([n, plan.get(n)!.th_layer_out]).toEqual([n, 9]);
+  const big = buildXilinxPlan(net, (li) => (li === 4 ? 20 : th(li)), { bitwidths: bw }).plan;
+  for (const n of ['a', 'b', 'e', 'r']) expect([n, big.get(n)!.th_layer_out]).toEqual([n, 20]);
+  expect(checkInvariants(net, plan)).toEqual([]);
+});
+
 test('BN+Scale in place after conv: folded th_params, in == out == conv out; standalone BN warns', () => {
   const W = randTensor([3, 2, 1, 1], 8);
   const mean = randTensor([3], 9);

@@ -72,6 +72,8 @@ export function buildDynamicFixedPlan(net: Net, opts: DynamicFixedOptions): { pl
   const groupFl = new Map<string, number>();
   /** the writer layer whose statistics set the group's fl (named in warnings) */
   const cause = new Map<string, number>();
+  /** roots of groups that joined several producers (Concat / Eltwise) */
+  const merged = new Set<string>();
   const parent = new Map<string, string>();
   const find = (k: string): string => {
     const p = parent.get(k);
@@ -85,6 +87,7 @@ export function buildDynamicFixedPlan(net: Net, opts: DynamicFixedOptions): { pl
     const rb = find(b);
     if (ra === rb) return;
     parent.set(rb, ra);
+    if (merged.has(rb)) merged.add(ra);
     const fa = groupFl.get(ra);
     const fb = groupFl.get(rb);
     if (fb !== undefined && (fa === undefined || fb < fa)) {
@@ -113,12 +116,17 @@ export function buildDynamicFixedPlan(net: Net, opts: DynamicFixedOptions): { pl
       } else if (l.type === 'ReLU' && in0 !== undefined) {
         // the producer's output is the post-ReLU value on CHaiDNN (ReLU fused): its range decides
         union(in0, versionKey(li, 0));
-        groupFl.set(find(in0), actFl(li, 0));
-        cause.set(find(in0), net.producer(li, 0));
+        // after a Concat/Eltwise the group carries other inputs too: only ever narrow it then
+        if (merged.has(find(in0))) setMin(in0, actFl(li, 0), net.producer(li, 0));
+        else {
+          groupFl.set(find(in0), actFl(li, 0));
+          cause.set(find(in0), net.producer(li, 0));
+        }
       } else if ((l.type === 'Concat' || l.type === 'Eltwise') && bv.every((v) => v !== undefined)) {
         const out = versionKey(li, 0);
         setMin(out, actFl(li, 0), li);
         for (const v of bv) union(out, v!);
+        merged.add(find(out));
       } else {
         l.tops.forEach((_, ti) => setMin(versionKey(li, ti), actFl(li, ti), li));
       }

@@ -58,6 +58,14 @@ class Groups {
   private parent = new Map<string, string>();
   private value = new Map<string, number>();
   private source = new Map<string, string>();
+  /** roots of groups that joined several producers (Concat / Eltwise) */
+  private merged = new Set<string>();
+  isMerged(k: string): boolean {
+    return this.merged.has(this.find(k));
+  }
+  markMerged(k: string) {
+    this.merged.add(this.find(k));
+  }
   find(k: string): string {
     let p = this.parent.get(k);
     if (p === undefined) {
@@ -86,6 +94,7 @@ class Groups {
     const rb = this.find(b);
     if (ra === rb) return;
     this.parent.set(rb, ra);
+    if (this.merged.has(rb)) this.merged.add(ra);
   }
 }
 
@@ -129,9 +138,12 @@ export function buildXilinxPlan(net: Net, thOf: VersionThreshold, opts: XilinxOp
     } else if (PASS_THROUGH.has(type) && in0 !== undefined) {
       l.tops.forEach((_, ti) => g.union(in0, versionKey(li, ti)));
     } else if (type === 'ReLU' && in0 !== undefined) {
-      // in-place ReLU: the producer's th_out becomes the post-ReLU threshold
+      // in-place ReLU: the producer's th_out becomes the post-ReLU threshold (§4.4). After a Concat/Eltwise
+      // the group also carries the other inputs, so it keeps the larger of the two (the Eltwise max rule).
       g.union(in0, versionKey(li, 0));
-      g.set(in0, calib(li, 0), 'relu');
+      const th = calib(li, 0);
+      if (g.isMerged(in0)) g.set(in0, Math.max(th, g.get(in0) ?? 0), 'relu-max');
+      else g.set(in0, th, 'relu');
     } else if ((type === 'BatchNorm' || type === 'Scale') && in0 !== undefined && foldTarget(net, li) >= 0) {
       g.union(in0, versionKey(li, 0));
       g.set(in0, calib(li, 0), 'fold');
@@ -139,12 +151,14 @@ export function buildXilinxPlan(net: Net, thOf: VersionThreshold, opts: XilinxOp
       const out = versionKey(li, 0);
       for (const v of bv) g.union(out, v!);
       g.set(out, calib(li, 0), 'concat');
+      g.markMerged(out);
     } else if (type === 'Eltwise' && bv.every((v) => v !== undefined)) {
       let th = 0;
       for (const v of bv) th = Math.max(th, g.get(v!) ?? 0);
       const out = versionKey(li, 0);
       for (const v of bv) g.union(out, v!);
       g.set(out, f32(th), 'eltwise-max');
+      g.markMerged(out);
     } else {
       if (type === 'BatchNorm' || type === 'Scale')
         warn(`${type} layer "${l.name}" is not in place after a Convolution: CHaiDNN cannot run a standalone ${type} in Xilinx mode (fuse it into the conv first)`, l.loc ?? {});
