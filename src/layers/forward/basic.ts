@@ -21,10 +21,18 @@ function unary(f: (node: LayerNode) => (x: number) => number): Fwd {
   };
 }
 
-export const reluForward = unary((node) => {
+export const reluForward: Fwd = (node, bottoms) => {
+  need(node, bottoms, 1);
   const s = num(pm(node, 'relu_param').negative_slope, 0);
-  return (x) => (x > 0 ? x : 0) + s * (x < 0 ? x : 0);
-});
+  const X = bottoms[0].data;
+  const out = alloc([...bottoms[0].shape]);
+  const Y = out.data;
+  const n = X.length;
+  // same values as max(x,0) + s·min(x,0); a plain loop is ~5x faster than a per-element closure
+  if (s === 0) for (let i = 0; i < n; i++) { const v = X[i]; Y[i] = v > 0 ? v : 0; }
+  else for (let i = 0; i < n; i++) { const v = X[i]; Y[i] = (v > 0 ? v : 0) + s * (v < 0 ? v : 0); }
+  return [out];
+};
 export const sigmoidForward = unary(() => (x) => 1 / (1 + M_exp(-x)));
 export const tanhForward = unary(() => (x) => M_tanh(x));
 export const absValForward = unary(() => (x) => M_abs(x));
@@ -123,12 +131,15 @@ export const batchNormForward: Fwd = (node, bottoms) => {
   }
   const out = alloc([...x.shape]);
   for (let ch = 0; ch < c; ch++) vari[ch] = M_sqrt(vari[ch] + eps);
+  const X = x.data;
+  const Y = out.data;
   for (let b = 0; b < n; b++)
     for (let ch = 0; ch < c; ch++) {
       const off = (b * c + ch) * dim;
+      const end = off + dim;
       const mu = mean[ch];
       const sd = vari[ch];
-      for (let i = off; i < off + dim; i++) out.data[i] = (x.data[i] - mu) / sd;
+      for (let i = off; i < end; i++) Y[i] = (X[i] - mu) / sd;
     }
   return [out];
 };
@@ -170,12 +181,15 @@ export const scaleForward: Fwd = (node, bottoms) => {
   const { outer, mid, inner } = broadcastDims(node, x, axisP, len, scale.length);
   const bias = bool(sp.bias_term, false) ? blob(node, biasBlobIdx, 'bias', mid).data : undefined;
   const out = alloc([...x.shape]);
+  const X = x.data;
+  const Y = out.data;
   for (let o = 0; o < outer; o++)
     for (let m = 0; m < mid; m++) {
       const s = scale[m];
       const bv = bias ? bias[m] : 0;
       const off = (o * mid + m) * inner;
-      for (let i = off; i < off + inner; i++) out.data[i] = x.data[i] * s + bv;
+      const end = off + inner;
+      for (let i = off; i < end; i++) Y[i] = X[i] * s + bv;
     }
   return [out];
 };
@@ -196,10 +210,14 @@ export const biasForward: Fwd = (node, bottoms) => {
   }
   const { outer, mid, inner } = broadcastDims(node, x, axisP, len, bias.length);
   const out = alloc([...x.shape]);
+  const X = x.data;
+  const Y = out.data;
   for (let o = 0; o < outer; o++)
     for (let m = 0; m < mid; m++) {
       const off = (o * mid + m) * inner;
-      for (let i = off; i < off + inner; i++) out.data[i] = x.data[i] + bias[m];
+      const end = off + inner;
+      const bv = bias[m];
+      for (let i = off; i < end; i++) Y[i] = X[i] + bv;
     }
   return [out];
 };
@@ -218,12 +236,24 @@ export const eltwiseForward: Fwd = (node, bottoms) => {
   const out = alloc([...bottoms[0].shape]);
   const Y = out.data;
   if (op === 'SUM') {
-    const acc = new Float64Array(n);
-    bottoms.forEach((b, k) => {
-      const c = coeff.length ? coeff[k] : 1;
-      for (let i = 0; i < n; i++) acc[i] += c * b.data[i];
-    });
-    Y.set(acc);
+    // double accumulation in bottom order, as before; two bottoms (ResNet) without a temporary
+    const cf = (k: number): number => (coeff.length ? coeff[k] : 1);
+    if (bottoms.length === 2) {
+      const A = bottoms[0].data;
+      const B = bottoms[1].data;
+      const ca = cf(0);
+      const cb = cf(1);
+      if (ca === 1 && cb === 1) for (let i = 0; i < n; i++) Y[i] = A[i] + B[i];
+      else for (let i = 0; i < n; i++) Y[i] = ca * A[i] + cb * B[i];
+    } else {
+      const acc = new Float64Array(n);
+      for (let k = 0; k < bottoms.length; k++) {
+        const c = cf(k);
+        const D = bottoms[k].data;
+        for (let i = 0; i < n; i++) acc[i] += c * D[i];
+      }
+      Y.set(acc);
+    }
   } else if (op === 'PROD') {
     Y.set(bottoms[0].data);
     for (let k = 1; k < bottoms.length; k++) for (let i = 0; i < n; i++) Y[i] *= bottoms[k].data[i];
