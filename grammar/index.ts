@@ -3,29 +3,16 @@ import { ChaiqError } from '../src/errors';
 import type { PrototxtDoc } from './cst';
 import { prototxtLexer } from './lexer';
 import { PrototxtParser, RawDiag } from './parser';
+import { lineColAt } from './strings';
 
 export type { PrototxtDoc, MessageNode, FieldNode, ScalarNode, Span } from './cst';
-export { quoteString, decodeStringLiteral } from './strings';
+export { quoteString, decodeStringLiteral, lineColAt } from './strings';
 
 let parser: PrototxtParser | undefined;
 /** The parser is built once (grammar analysis is the expensive part) and reused. */
 function theParser(): PrototxtParser {
   if (!parser) parser = new PrototxtParser();
   return parser;
-}
-
-/** 1-based line and column of an offset (only used for error positions, so a scan is fine). */
-export function lineColAt(text: string, offset: number): { line: number; col: number } {
-  let line = 1;
-  let lineStart = 0;
-  for (let i = 0; i < offset && i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 10 || (c === 13 && text.charCodeAt(i + 1) !== 10)) {
-      line++;
-      lineStart = i + 1;
-    }
-  }
-  return { line, col: Math.min(offset, text.length) - lineStart + 1 };
 }
 
 /**

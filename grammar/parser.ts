@@ -18,7 +18,7 @@ import {
   Semi,
   StringLit,
 } from './lexer';
-import { decodeStringLiteral } from './strings';
+import { decodeStringLiteral, lineColAt } from './strings';
 
 /** A problem found while parsing, located by offset into the text. */
 export interface RawDiag {
@@ -33,7 +33,6 @@ export function describeToken(t: IToken | undefined): string {
   if (!t || t.tokenType === EOF) return 'end of file';
   if (t.tokenType === StringLit) return `string ${t.image.length > 30 ? t.image.slice(0, 27) + '...' : t.image}`;
   if (t.tokenType === NumberLit || t.tokenType === NegIdent) return `number '${t.image}'`;
-  if (t.tokenType === Ident) return `'${t.image}'`;
   return `'${t.image}'`;
 }
 
@@ -266,7 +265,7 @@ export class PrototxtParser extends EmbeddedActionsParser {
     const d = decodeStringLiteral(lit);
     if ('error' in d) {
       const at = offset + d.error.offset;
-      const lc = lineColOf(this.text, at);
+      const lc = lineColAt(this.text, at);
       this.diags.push({ offset: at, line: lc.line, col: lc.col, message: d.error.message });
       return '';
     }
@@ -387,19 +386,6 @@ interface ListResult {
   items: Item[];
   gaps: string[];
   end: number;
-}
-
-function lineColOf(text: string, offset: number): { line: number; col: number } {
-  let line = 1;
-  let ls = 0;
-  for (let i = 0; i < offset; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 10 || (c === 13 && text.charCodeAt(i + 1) !== 10)) {
-      line++;
-      ls = i + 1;
-    }
-  }
-  return { line, col: offset - ls + 1 };
 }
 
 function posOf(n: { span: Span }) {

@@ -105,3 +105,18 @@ export function quoteString(s: string): string {
   }
   return out + '"';
 }
+
+/** 1-based line and column of an offset (CRLF, LF and lone CR end a line, as the lexer counts them). */
+export function lineColAt(text: string, offset: number): { line: number; col: number } {
+  let line = 1;
+  let lineStart = 0;
+  const end = Math.min(offset, text.length);
+  for (let i = 0; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10 || (c === 13 && text.charCodeAt(i + 1) !== 10)) {
+      line++;
+      lineStart = i + 1;
+    }
+  }
+  return { line, col: end - lineStart + 1 };
+}
