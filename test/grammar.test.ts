@@ -133,6 +133,8 @@ describe('syntax errors', () => {
     ['a: }', `f.prototxt:1:4: error: expected a value for 'a', found '}'`],
     ['a { b: 1 >', `f.prototxt:1:10: error: '>' does not match the '{' at 1:3`],
     ['a: [1, 2', `f.prototxt:1:9: error: expected ']', found end of file`],
+    ['a: "x" # c "\n  "b\\q"', `f.prototxt:2:5: error: invalid escape sequence '\\q' in string`],
+    ['a: 1\n\n  b: "x', `f.prototxt:3:6: error: missing terminating " character`],
   ])('%j', (text, want) => {
     expect(err(text)).toBe(want);
   });
