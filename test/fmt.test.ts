@@ -99,6 +99,10 @@ describe('chaiq fmt', () => {
     fs.writeFileSync(tmp, 'name:"n" layer<name:\'a\'>');
     expect(runCli(['fmt', '--in-place', tmp]).code).toBe(0);
     expect(fs.readFileSync(tmp, 'utf8')).toBe('name: "n"\nlayer {\n  name: "a"\n}\n');
+    expect(runCli(['fmt', '--check', '--canonical', tmp]).code).toBe(0);
+    const r2 = runCli(['fmt', '--check', '--canonical', f]);
+    expect(r2.code).toBe(1);
+    expect(r2.stderr).toMatch(/not in canonical layout/);
     expect(fs.readdirSync(dir)).toEqual(['n.prototxt']);
     fs.rmSync(dir, { recursive: true });
   });

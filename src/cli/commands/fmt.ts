@@ -9,6 +9,7 @@ import { formatCanonical, reprintLossless } from '../../print/format';
 interface FmtArgs {
   file: string;
   check: boolean;
+  canonical: boolean;
   'in-place': boolean;
   type: string;
   bind: boolean;
@@ -53,6 +54,7 @@ export const fmtCommand: CommandModule<{}, FmtArgs> = {
     y
       .positional('file', { type: 'string', demandOption: true, describe: 'prototxt file (- for stdin)' })
       .option('check', { type: 'boolean', default: false, describe: 'only check that the file re-prints byte for byte' })
+      .option('canonical', { type: 'boolean', default: false, describe: 'with --check: also require the file to be in canonical layout already' })
       .option('in-place', { alias: 'i', type: 'boolean', default: false, describe: 'rewrite the file (atomically) instead of printing' })
       .option('type', { type: 'string', default: 'caffe.NetParameter', describe: 'message type the file holds' })
       .option('bind', { type: 'boolean', default: true, describe: 'check fields and values against caffe.proto (--no-bind: syntax only)' }),
@@ -73,6 +75,9 @@ export const fmtCommand: CommandModule<{}, FmtArgs> = {
     if (args.check) {
       if (reprintLossless(doc) !== text) {
         process.stderr.write(`${shown}: error: re-printing the syntax tree does not reproduce the file byte for byte\n`);
+        process.exitCode = 1;
+      } else if (args.canonical && formatCanonical(doc) !== text) {
+        process.stderr.write(`${shown}: error: not in canonical layout (run \`chaiq fmt --in-place\`)\n`);
         process.exitCode = 1;
       } else process.exitCode = 0;
       return;
