@@ -585,3 +585,66 @@ if __name__ == '__main__':
         if only and spec[0] not in only:
             continue
         run(*spec)
+
+
+# ------------------------------------------------------------------ CIFAR-10 subset (PIL = libjpeg decode)
+def cifar_goldens(per_class_fixture=25):
+    """Accuracy of the 3 CIFAR nets on the 2000-JPEG subset with libjpeg-decoded pixels, and a fixture of the
+    first `per_class_fixture` images per class (uint8 RGB planar) with every net's expected top-1."""
+    from PIL import Image
+    root = os.path.join(CORPUS, 'data', 'cifar10_test_jpg_subset')
+    classes = sorted(os.listdir(root))
+    files, labels = [], []
+    for ci, c in enumerate(classes):
+        for f in sorted(os.listdir(os.path.join(root, c))):
+            files.append(c + '/' + f)
+            labels.append(ci)
+    px = np.stack([np.asarray(Image.open(os.path.join(root, f)).convert('RGB')).transpose(2, 0, 1) for f in files])
+    labels = np.array(labels)
+    mean = np.array(blob_array_file(os.path.join(CORPUS, M + 'cifar10_resnet20_lijianfei/cifar10_mean.binaryproto'))).reshape(3, 32, 32)
+    sel = np.array([i for i in range(len(files)) if int(files[i].split('/')[1][:4]) < per_class_fixture])
+    out = {'files': [files[i] for i in sel], 'labels': labels[sel].tolist(), 'nets': {}}
+    for nid, proto, weights in [
+        ('cifar10_quick_v1_everpeace', M + 'cifar10_quick_v1_everpeace/cifar10_quick.prototxt', M + 'cifar10_quick_v1_everpeace/cifar10_quick_iter_5000.caffemodel'),
+        ('cifar10_full_v1_everpeace', M + 'cifar10_full_v1_everpeace/cifar10_full.prototxt', M + 'cifar10_full_v1_everpeace/cifar10_full_iter_70000.caffemodel'),
+        ('cifar10_resnet20_lijianfei', M + 'cifar10_resnet20_lijianfei/test_ResNet_20.prototxt', M + 'cifar10_resnet20_lijianfei/cifar10_ResNet_20_iter_53500.caffemodel'),
+    ]:
+        if 'resnet20' in nid:
+            x = (px.astype(np.float32) - np.array([125.3, 122.9, 113.8], dtype=np.float32).reshape(1, 3, 1, 1)) * np.float32(0.00390625)
+        else:
+            x = px.astype(np.float32) - mean.astype(np.float32)[None]
+        layers, inputs = load_net(os.path.join(CORPUS, proto))
+        W = load_weights(os.path.join(CORPUS, weights))
+        preds, outs = [], []
+        for s in range(0, len(files), 500):
+            blobs = {inputs[0][0]: T(x[s:s + 500])}
+            last = None
+            for L in layers:
+                B = [blobs[b] for b in L.bottoms if b in blobs]
+                if len(B) < len(L.bottoms):
+                    continue
+                for tn, tv in zip(L.tops, forward_layer(L, B, W.get(L.name, []))):
+                    blobs[tn] = tv
+                    last = tn
+            y = blobs[last].reshape(len(x[s:s + 500]), -1).numpy()
+            preds += y.argmax(1).tolist()
+            outs += y.tolist()
+        preds = np.array(preds)
+        acc = float((preds == labels).mean())
+        out['nets'][nid] = {'accuracy2000': acc, 'pred': preds[sel].tolist(), 'first10': outs[:10]}
+        print('%-28s top-1 on 2000 (libjpeg pixels): %.4f' % (nid, acc), flush=True)
+    d = os.path.join(OUT, 'cifar')
+    os.makedirs(d, exist_ok=True)
+    np.save(os.path.join(d, 'subset_rgb_u8.npy'), px[sel].astype(np.uint8))
+    with open(os.path.join(d, 'expected.json'), 'w') as f:
+        json.dump(out, f)
+
+
+def blob_array_file(path):
+    b = pb.BlobProto()
+    b.ParseFromString(open(path, 'rb').read())
+    return blob_array(b)
+
+
+if __name__ == '__main__' and (not sys.argv[1:] or 'cifar' in sys.argv[1:]):
+    cifar_goldens()
