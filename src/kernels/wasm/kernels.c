@@ -215,33 +215,108 @@ EXPORT(conv_part) void conv_part(const ConvP* p, const float* x, const float* Ap
 
 EXPORT(dw_ws_floats) int dw_ws_floats(const ConvP* p) {
   int Hp = p->inH + 2 * p->pH, Wp = p->inW + 2 * p->pW + 8;
-  return Hp * Wp + 16;
+  return 2 * (Hp * (Wp / 2 + 1) + 16) + Hp * Wp + 16 + 8;
 }
 
-// depthwise (group == inC == outC) slice: channels [c0,c1). The channel is copied into a zero-padded plane so
-// the inner loops have no bounds checks; unit and stride-2 columns are vectorised over 4 outputs.
+// store the first n (1..3) lanes of v
+static inline void store_lanes(float* d, v128_t v, int n) {
+  d[0] = wasm_f32x4_extract_lane(v, 0);
+  if (n > 1) d[1] = wasm_f32x4_extract_lane(v, 1);
+  if (n > 2) d[2] = wasm_f32x4_extract_lane(v, 2);
+}
+
+// depthwise (group == inC == outC) slice: channels [c0,c1). The channel is copied into a zero-padded plane
+// (with 8 spare columns and 16 spare floats) so the inner loops need no bounds checks and may read past the
+// last output column; unit and stride-2 columns are vectorised over 4 outputs, other strides are scalar.
 EXPORT(dw_part) void dw_part(const ConvP* p, const float* x, const float* w, const float* bias, float* out,
                              int c0, int c1, float* ws) {
   const int H = p->inH, W = p->inW, kH = p->kH, kW = p->kW, sH = p->sH, sW = p->sW, dH = p->dH, dW = p->dW;
-  const int OH = p->outH, OW = p->outW;
-  const int Hp = H + 2 * p->pH, Wp = W + 2 * p->pW + 8;
+  const int OH = p->outH, OW = p->outW, pH = p->pH, pW = p->pW;
+  const int Hp = H + 2 * pH, Wp = W + 2 * pW + 8;
   float* plane = ws;
   for (int c = c0; c < c1; c++) {
     const float* xc = x + c * H * W;
-    for (int i = 0; i < Hp * Wp + 16; i++) plane[i] = 0.f;
-    for (int y = 0; y < H; y++) {
-      float* pr = plane + (y + p->pH) * Wp + p->pW;
-      const float* xr = xc + y * W;
-      for (int i = 0; i < W; i++) pr[i] = xr[i];
-    }
     const float* wc = w + c * kH * kW;
     float bv = bias ? bias[c] : 0.f;
     float* oc = out + c * OH * OW;
+    for (int i = 0; i < pH * Wp; i++) plane[i] = 0.f;
+    for (int i = (pH + H) * Wp; i < Hp * Wp + 16; i++) plane[i] = 0.f;
+    for (int y = 0; y < H; y++) {
+      float* pr = plane + (y + pH) * Wp;
+      const float* xr = xc + y * W;
+      for (int i = 0; i < pW; i++) pr[i] = 0.f;
+      for (int i = 0; i < W; i++) pr[pW + i] = xr[i];
+      for (int i = pW + W; i < Wp; i++) pr[i] = 0.f;
+    }
+    if (kH == 3 && kW == 3 && sW == 2) {
+      // stride 2: split the padded plane into even and odd columns so every tap is a contiguous load
+      const int Wh = Wp / 2 + 1;
+      float* E = ws + Hp * Wp + 16;
+      float* O = E + Hp * Wh + 16;
+      for (int y = 0; y < Hp; y++) {
+        const float* pr = plane + y * Wp;
+        float* er = E + y * Wh;
+        float* orr = O + y * Wh;
+        for (int i = 0; i < Wh; i += 4) {
+          v128_t lo = wasm_v128_load(pr + 2 * i), hi = wasm_v128_load(pr + 2 * i + 4);
+          wasm_v128_store(er + i, wasm_i32x4_shuffle(lo, hi, 0, 2, 4, 6));
+          wasm_v128_store(orr + i, wasm_i32x4_shuffle(lo, hi, 1, 3, 5, 7));
+        }
+      }
+      const v128_t w0 = wasm_v128_load32_splat(wc), w1 = wasm_v128_load32_splat(wc + 1), w2 = wasm_v128_load32_splat(wc + 2);
+      const v128_t w3 = wasm_v128_load32_splat(wc + 3), w4 = wasm_v128_load32_splat(wc + 4), w5 = wasm_v128_load32_splat(wc + 5);
+      const v128_t w6 = wasm_v128_load32_splat(wc + 6), w7 = wasm_v128_load32_splat(wc + 7), w8 = wasm_v128_load32_splat(wc + 8);
+      const v128_t vb = wasm_f32x4_splat(bv);
+      // tap column j sits at padded column 2*ow + j*dW: plane (j*dW)&1, offset (j*dW)>>1
+      const float* P1 = (dW & 1) ? O : E;
+      const int q1 = dW >> 1, q2 = dW;  // 2*dW is even: plane E, offset dW
+      for (int oh = 0; oh < OH; oh++) {
+        float* orow = oc + oh * OW;
+        const int y0 = oh * sH * Wh, y1 = y0 + dH * Wh, y2 = y1 + dH * Wh;
+        for (int ow = 0; ow < OW; ow += 4) {
+          v128_t acc = vb;
+#define TAP(wv, P, y, q) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wv, wasm_v128_load(P + y + ow + q)));
+          TAP(w0, E, y0, 0) TAP(w1, P1, y0, q1) TAP(w2, E, y0, q2)
+          TAP(w3, E, y1, 0) TAP(w4, P1, y1, q1) TAP(w5, E, y1, q2)
+          TAP(w6, E, y2, 0) TAP(w7, P1, y2, q1) TAP(w8, E, y2, q2)
+#undef TAP
+          if (ow + 4 <= OW) wasm_v128_store(orow + ow, acc);
+          else store_lanes(orow + ow, acc, OW - ow);
+        }
+      }
+      continue;
+    }
+    if (kH == 3 && kW == 3 && sW == 1) {
+      // the common MobileNet case: 9 weights kept in registers across the whole plane
+      const v128_t w0 = wasm_v128_load32_splat(wc), w1 = wasm_v128_load32_splat(wc + 1), w2 = wasm_v128_load32_splat(wc + 2);
+      const v128_t w3 = wasm_v128_load32_splat(wc + 3), w4 = wasm_v128_load32_splat(wc + 4), w5 = wasm_v128_load32_splat(wc + 5);
+      const v128_t w6 = wasm_v128_load32_splat(wc + 6), w7 = wasm_v128_load32_splat(wc + 7), w8 = wasm_v128_load32_splat(wc + 8);
+      const v128_t vb = wasm_f32x4_splat(bv);
+      for (int oh = 0; oh < OH; oh++) {
+        float* orow = oc + oh * OW;
+        const float* r0 = plane + oh * sH * Wp;
+        const float* r1 = r0 + dH * Wp;
+        const float* r2 = r1 + dH * Wp;
+        for (int ow = 0; ow < OW; ow += 4) {
+          v128_t acc;
+          const int o = ow;
+#define TAP(wv, r, j) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wv, wasm_v128_load(r + o + (j) * dW)));
+          acc = vb;
+          TAP(w0, r0, 0) TAP(w1, r0, 1) TAP(w2, r0, 2)
+          TAP(w3, r1, 0) TAP(w4, r1, 1) TAP(w5, r1, 2)
+          TAP(w6, r2, 0) TAP(w7, r2, 1) TAP(w8, r2, 2)
+#undef TAP
+          if (ow + 4 <= OW) wasm_v128_store(orow + ow, acc);
+          else store_lanes(orow + ow, acc, OW - ow);
+        }
+      }
+      continue;
+    }
     for (int oh = 0; oh < OH; oh++) {
       float* orow = oc + oh * OW;
       const float* base = plane + oh * sH * Wp;
-      int ow = 0;
       if (sW == 1) {
+        int ow = 0;
         for (; ow + 8 <= OW; ow += 8) {
           v128_t acc0 = wasm_f32x4_splat(bv), acc1 = acc0;
           for (int ki = 0; ki < kH; ki++) {
@@ -255,28 +330,39 @@ EXPORT(dw_part) void dw_part(const ConvP* p, const float* x, const float* w, con
           wasm_v128_store(orow + ow, acc0);
           wasm_v128_store(orow + ow + 4, acc1);
         }
+        for (; ow < OW; ow += 4) {
+          v128_t acc = wasm_f32x4_splat(bv);
+          for (int ki = 0; ki < kH; ki++) {
+            const float* r = base + ki * dH * Wp + ow;
+            for (int kj = 0; kj < kW; kj++)
+              acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load32_splat(wc + ki * kW + kj), wasm_v128_load(r + kj * dW)));
+          }
+          if (ow + 4 <= OW) wasm_v128_store(orow + ow, acc);
+          else store_lanes(orow + ow, acc, OW - ow);
+        }
       } else if (sW == 2) {
-        for (; ow + 4 <= OW; ow += 4) {
+        for (int ow = 0; ow < OW; ow += 4) {
           v128_t acc = wasm_f32x4_splat(bv);
           for (int ki = 0; ki < kH; ki++) {
             const float* r = base + ki * dH * Wp + 2 * ow;
             for (int kj = 0; kj < kW; kj++) {
               v128_t wv = wasm_v128_load32_splat(wc + ki * kW + kj);
               v128_t lo = wasm_v128_load(r + kj * dW), hi = wasm_v128_load(r + kj * dW + 4);
-              v128_t ev = wasm_i32x4_shuffle(lo, hi, 0, 2, 4, 6);
-              acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wv, ev));
+              acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wv, wasm_i32x4_shuffle(lo, hi, 0, 2, 4, 6)));
             }
           }
-          wasm_v128_store(orow + ow, acc);
+          if (ow + 4 <= OW) wasm_v128_store(orow + ow, acc);
+          else store_lanes(orow + ow, acc, OW - ow);
         }
-      }
-      for (; ow < OW; ow++) {
-        float s = bv;
-        for (int ki = 0; ki < kH; ki++) {
-          const float* r = base + ki * dH * Wp + ow * sW;
-          for (int kj = 0; kj < kW; kj++) s += wc[ki * kW + kj] * r[kj * dW];
+      } else {
+        for (int ow = 0; ow < OW; ow++) {
+          float s = bv;
+          for (int ki = 0; ki < kH; ki++) {
+            const float* r = base + ki * dH * Wp + ow * sW;
+            for (int kj = 0; kj < kW; kj++) s += wc[ki * kW + kj] * r[kj * dW];
+          }
+          orow[ow] = s;
         }
-        orow[ow] = s;
       }
     }
   }
