@@ -135,3 +135,24 @@ test('merge-stats: two shards (max method) merge to the statistics of one run', 
   const counts = (f: string) => JSON.parse(fs.readFileSync(path.join(d, f), 'utf8')).blobs['conv1@conv1'].count;
   expect(counts('m.json')).toBe(counts('a.json') + counts('b.json'));
 });
+
+test('sharded KL: pass-1 shards → merge → exact pass per shard → merge → quantize = one 8-image run', () => {
+  const d = tmp();
+  const base = ['quantize', '-q', '--deploy_model', path.join(LENET, 'mnist_deploy.prototxt'), '--weights', path.join(LENET, 'lenet_iter_10000.caffemodel'),
+    '--mnist', MNIST, '--bitwidths', '8,8,8'];
+  const shards: [string, string][] = [['a', '0,1,2,3'], ['b', '4,5,6,7']];
+  const ok = (r: { code: number; stderr: string }) => {
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  };
+  for (const [n, idx] of shards) ok(runCli([...base, '--calibration_size', '4', '--calibration_indices', idx, '--save_stats', path.join(d, `${n}1.json`)]));
+  ok(runCli(['merge-stats', path.join(d, 'a1.json'), path.join(d, 'b1.json'), '-o', path.join(d, 'm1.json')]));
+  for (const [n, idx] of shards)
+    ok(runCli([...base, '--calibration_size', '4', '--calibration_indices', idx, '--stats', path.join(d, 'm1.json'), '--save_stats', path.join(d, `${n}2.json`)]));
+  ok(runCli(['merge-stats', path.join(d, 'a2.json'), path.join(d, 'b2.json'), '-o', path.join(d, 'm2.json')]));
+  const sharded = path.join(d, 'sharded.prototxt');
+  ok(runCli([...base, '--stats', path.join(d, 'm2.json'), '--quantized_deploy_model', sharded].filter((a) => a !== '--mnist' && a !== MNIST)));
+  const whole = path.join(d, 'whole.prototxt');
+  ok(runCli([...base, '--calibration_size', '8', '--calibration_indices', '0,1,2,3,4,5,6,7', '--quantized_deploy_model', whole]));
+  expect(fs.readFileSync(sharded, 'utf8')).toBe(fs.readFileSync(whole, 'utf8'));
+});

@@ -24,6 +24,12 @@ export interface CollectOptions {
   /** called after each image of each pass: (done, total) */
   onProgress?: (done: number, total: number) => void;
   warn?: WarnFn;
+  /**
+   * Sharded calibration: `stats` = merged pass-1 statistics to continue with the exact pass only;
+   * `pass1Only` = stop after pass 1 (shard files that merge-stats can combine before pass 2).
+   */
+  stats?: StatsCollector;
+  pass1Only?: boolean;
 }
 
 /**
@@ -32,11 +38,14 @@ export interface CollectOptions {
  */
 export async function collectStats(net: Net, images: Tensor[], opts: CollectOptions): Promise<StatsCollector> {
   if (images.length === 0) throw new ChaiqError('no calibration images');
-  const stats = new StatsCollector(opts.settings ?? {});
-  const passes = opts.method === 'kl' ? 2 : 1;
-  const total = passes * images.length;
+  const stats = opts.stats ?? new StatsCollector(opts.settings ?? {});
+  const first = stats.currentPass === 2 || opts.stats ? 2 : 1;
+  if (first === 2 && opts.stats && opts.stats.currentPass === 2) throw new ChaiqError('the statistics already hold the exact pass; nothing to add');
+  const last = opts.method === 'kl' && !opts.pass1Only ? 2 : 1;
+  if (first > last) throw new ChaiqError(`continuing from pass-1 statistics only makes sense for --th_method kl`);
+  const total = (last - first + 1) * images.length;
   let done = 0;
-  for (let pass = 1; pass <= passes; pass++) {
+  for (let pass = first; pass <= last; pass++) {
     if (pass === 2) stats.beginExactPass();
     for (const img of images) {
       await runNet(net, img, {

@@ -228,7 +228,7 @@ export async function runQuantize(args: QuantizeArgs): Promise<void> {
   const qt = args.quant_type.replace(/^["']|["']$/g, '');
   if (qt !== 'Xilinx' && qt !== 'DynamicFixed') throw usage(`--quant_type must be "Xilinx" or "DynamicFixed", got '${args.quant_type}'`);
   if (!args.deploy_model) throw usage('missing --deploy_model FILE');
-  if (!args.quantized_deploy_model) throw usage('missing --quantized_deploy_model FILE (the output)');
+  if (!args.quantized_deploy_model && !args.save_stats) throw usage('missing --quantized_deploy_model FILE (the output), or --save_stats FILE alone to only collect statistics');
   const method = args.th_method as ThresholdMethod;
   if (!THRESHOLD_METHODS.includes(method)) throw usage(`--th_method must be one of ${THRESHOLD_METHODS.join(', ')}, got '${args.th_method}'`);
   const bw = parseBitwidths(args.bitwidths, warn, args.strict);
@@ -271,9 +271,13 @@ export async function runQuantize(args: QuantizeArgs): Promise<void> {
   }
 
   let stats: StatsCollector | undefined;
+  const statsOnly = !args.quantized_deploy_model && !!args.save_stats;
   if (needCalib) {
-    if (args.stats) {
-      stats = loadStats(args.stats);
+    const given = args.stats ? loadStats(args.stats) : undefined;
+    const haveImages = !!(args.calibration_directory || args.mnist);
+    // pass-1 statistics + images: run the exact (KL) pass; otherwise the file is used as it is
+    if (given && !(haveImages && given.currentPass === 1 && method === 'kl')) {
+      stats = given;
     } else {
       const mnist = !!args.mnist;
       const pre: Preprocess = {
@@ -287,20 +291,28 @@ export async function runQuantize(args: QuantizeArgs): Promise<void> {
       if (Array.isArray(pre.mean) && pre.mean.length !== 1 && pre.mean.length !== dims[0])
         throw usage(`--mean_value has ${pre.mean.length} values, the input has ${dims[0]} channels`);
       const images = await loadCalibration(args, pre);
-      const passes = method === 'kl' ? 2 : 1;
+      const pass1Only = statsOnly && !given;
+      const passes = method === 'kl' && !pass1Only && !given ? 2 : 1;
       const bar = args.quiet ? { tick: () => undefined, stop: () => undefined } : makeProgress(images.length * passes, 'calibrating');
       try {
         stats = await collectStats(net, images, {
           method,
           warn,
+          stats: given,
+          pass1Only,
           settings: { bw: bw.out, calibration: { dims, raw_scale: pre.rawScale, mean: pre.mean, input_scale: pre.inputScale, deploy: path.basename(args.deploy_model) } },
           onProgress: (d) => bar.tick(d),
         });
       } finally {
         bar.stop();
       }
-      if (args.save_stats) saveStats(args.save_stats, stats);
     }
+    if (args.save_stats) {
+      const tmp = path.join(path.dirname(args.save_stats), `.${path.basename(args.save_stats)}.chaiq-${process.pid}.tmp`);
+      saveStats(tmp, stats);
+      fs.renameSync(tmp, args.save_stats);
+    }
+    if (statsOnly) return;
   }
 
   let plan;
@@ -334,7 +346,7 @@ export async function runQuantize(args: QuantizeArgs): Promise<void> {
   if (bad.length) throw new ChaiqError(`internal: the plan breaks a CHaiDNN invariant: ${bad[0].message}`, { file: args.deploy_model }, 70);
 
   const text = applyPlan(m.doc, plan, { warn, upgraded: { net: m.net, printMessage: (t, msg) => printMessage(t === 'NetParameter' ? 'caffe.NetParameter' : t, msg) } });
-  const out = args.quantized_deploy_model;
+  const out = args.quantized_deploy_model!;
   if (out === '-') process.stdout.write(text);
   else writeAtomic(out, text);
   if (!args.quiet && summary.length > 1) (out === '-' ? process.stderr : process.stdout).write(table(summary));
@@ -360,7 +372,10 @@ function builder(y: any) {
     .option('input_scale', { type: 'number', default: 1.0 })
     .option('th_method', { type: 'string', default: 'kl', describe: `activation threshold method: ${THRESHOLD_METHODS.join('|')}` })
     .option('pow2', { type: 'boolean', default: false, describe: 'snap thresholds to (2^(bw-1)-1)·2^k' })
-    .option('save_stats', { type: 'string', describe: 'write the calibration statistics (JSON, mergeable)' })
+    .option('save_stats', {
+      type: 'string',
+      describe: 'write the calibration statistics (JSON, mergeable); alone (no output model): pass 1 only, or with --stats PASS1 the exact pass only — for sharded KL',
+    })
     .option('stats', { type: 'string', describe: 'quantize from a statistics file instead of images' })
     .option('strict', { type: 'boolean', default: false, describe: 'negative fl or mixed bitwidths are errors' })
     .option('mnist', { type: 'string', describe: 'calibrate from an MNIST idx3 image file' })
