@@ -648,3 +648,30 @@ def blob_array_file(path):
 
 if __name__ == '__main__' and (not sys.argv[1:] or 'cifar' in sys.argv[1:]):
     cifar_goldens()
+
+
+def cli_fixtures():
+    """A 2-layer net whose conv weights hold a NaN (chaiq forward must warn, naming the layer)."""
+    d = os.path.join(OUT, 'cli')
+    os.makedirs(d, exist_ok=True)
+    proto = ('name: "nan_net"\nlayer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 1 dim: 4 dim: 4 } } }\n'
+             'layer { name: "conv" type: "Convolution" bottom: "data" top: "conv" convolution_param { num_output: 2 kernel_size: 3 } }\n'
+             'layer { name: "relu" type: "ReLU" bottom: "conv" top: "conv" }\n')
+    open(os.path.join(d, 'nan_net.prototxt'), 'w').write(proto)
+    net = pb.NetParameter()
+    net.name = 'nan_net'
+    l = net.layer.add()
+    l.name, l.type = 'conv', 'Convolution'
+    w = np.linspace(-1, 1, 18).astype(np.float32)
+    w[4] = np.nan
+    b = l.blobs.add()
+    b.shape.dim.extend([2, 1, 3, 3])
+    b.data.extend(w.tolist())
+    b2 = l.blobs.add()
+    b2.shape.dim.extend([2])
+    b2.data.extend([0.5, -0.5])
+    open(os.path.join(d, 'nan_net.caffemodel'), 'wb').write(net.SerializeToString())
+
+
+if __name__ == '__main__' and (not sys.argv[1:] or 'cli' in sys.argv[1:]):
+    cli_fixtures()

@@ -171,3 +171,87 @@ describe.each(goldens.map((g) => [g.net, g] as const))('%s', (_name, g) => {
     expect(bad.slice(0, 20)).toEqual([]);
   });
 });
+
+describe('chaiq forward (CLI)', () => {
+  const os = require('os') as typeof import('os');
+  const { runCli } = require('./helpers/cli') as typeof import('./helpers/cli');
+  const { writeNpy } = require('../src/io/npy') as typeof import('../src/io/npy');
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chaiq-fwd-'));
+  const LENET = ['--deploy_model', path.join(CORPUS, 'models/lenet_mnist_ahmdtaha/mnist_deploy.prototxt'), '--weights', path.join(CORPUS, 'models/lenet_mnist_ahmdtaha/lenet_iter_10000.caffemodel')];
+  const oneLine = (s: string) => {
+    expect(s).not.toMatch(/\n\s+at /);
+    expect(s.trim().split('\n').length).toBeLessThanOrEqual(3);
+  };
+
+  test('.npy in → top-k printed, every blob written as .npy equal to the golden', () => {
+    const g = goldens.find((x) => x.net === 'lenet_ahmdtaha')!;
+    const { inputs } = loadGoldenNet(g);
+    const inp = path.join(tmp, 'in.npy');
+    writeNpy(inp, inputs.data);
+    const out = path.join(tmp, 'out');
+    const r = runCli(['forward', ...LENET, '--input', inp, '--output_dir', out, '--blobs', 'all', '--top', '3']);
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^in\.npy\[0\] loss: #1 \d+ \(.*\)  #2 .*#3 /m);
+    expect(fs.readdirSync(out).sort()).toEqual(['conv1', 'conv2', 'data', 'ip1', 'ip2', 'loss', 'pool1', 'pool2'].map((b) => b + '.npy'));
+    // in-place chains: the saved blob is the last value written under that name
+    const last = new Map(g.blobs.map((b) => [b.top, b] as const));
+    for (const rec of [...last.values()].filter((b) => b.file)) {
+      const got = readNpy(path.join(out, encodeURIComponent(rec.top) + '.npy'));
+      const want = readNpy(path.join(FIX, g.net, rec.file!));
+      expect(got.shape).toEqual(want.shape);
+      for (let k = 0; k < want.data.length; k++) expect(abs(got.data[k] - want.data[k])).toBeLessThanOrEqual(tol(want.data[k], rec.maxAbs));
+    }
+  });
+
+  test('wrong input shape → one-line error', () => {
+    const inp = path.join(tmp, 'bad.npy');
+    writeNpy(inp, { shape: [2, 1, 27, 28], data: new Float32Array(2 * 27 * 28) });
+    const r = runCli(['forward', ...LENET, '--input', inp]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^(\S+: )?error: input 'data' has shape \(2,1,27,28\), the net expects \(1,1,28,28\)/m);
+    oneLine(r.stderr);
+  });
+
+  test('missing weights for a layer → warning then one-line error naming it', () => {
+    const proto = fs.readFileSync(path.join(CORPUS, 'models/lenet_mnist_ahmdtaha/mnist_deploy.prototxt'), 'utf8').replace(/"conv2"/g, '"conv2_new"');
+    const p = path.join(tmp, 'renamed.prototxt');
+    fs.writeFileSync(p, proto);
+    const inp = path.join(tmp, 'zero.npy');
+    writeNpy(inp, { shape: [1, 1, 28, 28], data: new Float32Array(784) });
+    const r = runCli(['forward', '--deploy_model', p, '--weights', LENET[3], '--input', inp]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error: .*conv2_new.*missing weights/);
+    oneLine(r.stderr);
+  });
+
+  test('NaN weights → warning naming the layer, run completes', () => {
+    const d = path.join(FIX, 'cli');
+    const inp = path.join(tmp, 'small.npy');
+    writeNpy(inp, { shape: [1, 1, 4, 4], data: Float32Array.from({ length: 16 }, (_, i) => i / 16) });
+    const r = runCli(['forward', '--deploy_model', path.join(d, 'nan_net.prototxt'), '--weights', path.join(d, 'nan_net.caffemodel'), '--input', inp]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/warning: layer 'conv' \(Convolution\): 1 weight value\(s\) are NaN or infinite/);
+    oneLine(r.stderr);
+  });
+
+  test('a layer type without an implementation (Axpy) → one-line error naming type and layer', () => {
+    const M = path.join(CORPUS, 'models/cifar10_se_resnet20_lijianfei');
+    const inp = path.join(tmp, 'cifar.npy');
+    writeNpy(inp, { shape: [1, 3, 32, 32], data: new Float32Array(3072) });
+    const r = runCli(['forward', '--deploy_model', path.join(M, 'test_SE-ResNet_20.prototxt'), '--weights', path.join(M, 'cifar10_SE-ResNet_20_iter_53000.caffemodel'), '--dims', '1,3,32,32', '--input', inp]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^.*error: layer '[^']+': type 'Axpy' has no float implementation/m);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  test('images in (XportDNN-style preprocessing flags): ResNet-20 on three lossless CIFAR PNGs', () => {
+    const M = path.join(CORPUS, 'models/cifar10_resnet20_lijianfei');
+    const r = runCli(['forward', '--deploy_model', path.join(M, 'test_ResNet_20.prototxt'), '--weights', path.join(M, 'cifar10_ResNet_20_iter_53500.caffemodel'),
+      '--dims', '1,3,32,32', '--input', ...['airplane1651', 'bird3068', 'frog3582'].map((f) => path.join(CORPUS, `images/cifar10/${f}.png`)),
+      '--channel_swap', '0,1,2', '--mean_value', '125.3,122.9,113.8', '--input_scale', '0.00390625', '--top', '1']);
+    expect(r.stderr).not.toMatch(/error/);
+    // logits checked against the PyTorch reference of scripts/float_goldens.py on the same PNGs
+    expect(r.stdout).toBe('airplane1651.png fc1: #1 0 (7.8276)\nbird3068.png fc1: #1 2 (6.1710)\nfrog3582.png fc1: #1 6 (7.3780)\n');
+  });
+});

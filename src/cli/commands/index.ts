@@ -12,4 +12,5 @@ export const commands: CommandModule<any, any>[] = [
   require('./diff').diffCommand,
   ...(({ quantizeCommand, mergeStatsCommand }) => [quantizeCommand, mergeStatsCommand])(require('./quantize')),
   require('./simulate').simulateCommand,
+  require('./forward').forwardCommand,
 ];

@@ -1,0 +1,144 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import type { CommandModule } from 'yargs';
+import { ChaiqError, warnToStderr } from '../../errors';
+import { runNet } from '../../exec/executor';
+import type { Net } from '../../graph/types';
+import { loadImageBatch, type Preprocess } from '../../io/images';
+import { readNpy, writeNpy } from '../../io/npy';
+import { shutdownKernels } from '../../kernels';
+import { loadModel } from '../../proto/load';
+import type { Tensor } from '../../tensor';
+import { parseDims } from './info';
+
+interface ForwardArgs {
+  deploy_model: string;
+  weights?: string;
+  input: string[];
+  output_dir?: string;
+  blobs?: string;
+  top: number;
+  dims?: string;
+  channel_swap: string;
+  raw_scale: number;
+  mean_value: string;
+  input_scale: number;
+}
+
+function numList(s: string, what: string): number[] {
+  const v = s.split(/[, ]+/).filter(Boolean).map(Number);
+  if (v.length === 0 || v.some((x) => !Number.isFinite(x))) throw new ChaiqError(`--${what}: expected numbers like 1,2,3, got '${s}'`, {}, 2);
+  return v;
+}
+
+/** The net input: one .npy (N,C,H,W), or image files preprocessed as XportDNN does (src/io/images.ts). */
+async function readInput(args: ForwardArgs, net: Net): Promise<{ x: Tensor; names: string[] }> {
+  const files = args.input.flatMap((s) => s.split(',')).filter(Boolean);
+  if (files.length === 0) throw new ChaiqError('--input: give a .npy file or image files', {}, 2);
+  if (files.length === 1 && files[0].toLowerCase().endsWith('.npy')) {
+    const x = readNpy(files[0]);
+    const n = x.shape[0] ?? 1;
+    return { x, names: Array.from({ length: n }, (_, i) => `${path.basename(files[0])}[${i}]`) };
+  }
+  if (files.some((f) => f.toLowerCase().endsWith('.npy'))) throw new ChaiqError('--input: give one .npy, or only image files', {}, 2);
+  if (net.inputs.length !== 1) throw new ChaiqError(`images need a net with one input; this one has ${net.inputs.length}`, {}, 2);
+  const s = net.inputs[0].shape;
+  if (s.length !== 4 || s.slice(1).some((d) => d <= 0)) throw new ChaiqError(`images need a 4-D input of known size; '${net.inputs[0].name}' is (${s}): give --dims`, {}, 2);
+  const C = s[1];
+  const mean = numList(args.mean_value, 'mean_value');
+  if (mean.length !== 1 && mean.length !== C) throw new ChaiqError(`--mean_value has ${mean.length} values, the input has ${C} channels`, {}, 2);
+  const pre: Preprocess = {
+    dims: [C, s[2], s[3]],
+    transpose: [2, 0, 1],
+    channelSwap: numList(args.channel_swap, 'channel_swap'),
+    rawScale: args.raw_scale,
+    mean,
+    inputScale: args.input_scale,
+  };
+  return { x: await loadImageBatch(files, pre), names: files.map((f) => path.basename(f)) };
+}
+
+/** "#1 7 (0.9999)  #2 3 (0.0000) ..." for each image of an output blob */
+export function topK(t: Tensor, k: number): { index: number; value: number }[][] {
+  const n = t.shape[0] ?? 1;
+  const per = t.data.length / n;
+  const res: { index: number; value: number }[][] = [];
+  for (let i = 0; i < n; i++) {
+    const idx = Array.from({ length: per }, (_, j) => j);
+    const d = t.data.subarray(i * per, (i + 1) * per);
+    idx.sort((a, b) => d[b] - d[a] || a - b);
+    res.push(idx.slice(0, k).map((j) => ({ index: j, value: d[j] })));
+  }
+  return res;
+}
+
+function fmtVal(v: number): string {
+  return Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-4) ? v.toExponential(4) : v.toFixed(4);
+}
+
+/** `chaiq forward`: run the float net on an input, print top-k per image, optionally save blobs as .npy. */
+export const forwardCommand: CommandModule<{}, ForwardArgs> = {
+  command: 'forward',
+  describe: 'run the float net on a .npy or images; print top-k, save blobs as .npy',
+  builder: (y) =>
+    y
+      .option('deploy_model', { type: 'string', demandOption: true, describe: 'deploy prototxt' })
+      .option('weights', { type: 'string', describe: 'caffemodel' })
+      .option('input', { type: 'string', array: true, demandOption: true, describe: '.npy (N,C,H,W float32/float64) or image files (PNG/JPEG)' })
+      .option('output_dir', { type: 'string', describe: 'write each blob as <encodeURIComponent(name)>.npy here' })
+      .option('blobs', { type: 'string', describe: "blobs to save besides the outputs: 'all' or a comma list" })
+      .option('top', { type: 'number', default: 5, describe: 'print the k largest values of each output per image' })
+      .option('dims', { type: 'string', alias: 'input_shape', describe: 'input shape, e.g. 1,3,224,224 (overrides the prototxt)' })
+      .option('channel_swap', { type: 'string', default: '2,1,0', describe: 'images: RGB → BGR by default' })
+      .option('raw_scale', { type: 'number', default: 255, describe: 'images: pixels in [0,1] times this' })
+      .option('mean_value', { type: 'string', default: '104,117,123', describe: 'images: per-channel mean subtracted after raw_scale' })
+      .option('input_scale', { type: 'number', default: 1, describe: 'images: multiplier after the mean' }),
+  handler: async (args) => {
+    try {
+      const inputShape = args.dims ? parseDims(args.dims) : undefined;
+      const { graph } = loadModel(args.deploy_model, args.weights, { warn: warnToStderr, inputShape });
+      const { x, names } = await readInput(args, graph);
+      let keep: 'all' | string[] | undefined;
+      if (args.blobs === 'all') keep = 'all';
+      else if (args.blobs) {
+        keep = args.blobs.split(',').map((s) => s.trim()).filter(Boolean);
+        const known = new Set(graph.layers.flatMap((l) => l.tops));
+        const bad = keep.filter((b) => !known.has(b));
+        if (bad.length) throw new ChaiqError(`--blobs: no blob named ${bad.map((b) => `'${b}'`).join(', ')} in the net`, {}, 2);
+      }
+      if (args.output_dir) {
+        try {
+          fs.mkdirSync(args.output_dir, { recursive: true });
+        } catch (e) {
+          throw new ChaiqError(`cannot create output directory: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: args.output_dir });
+        }
+      }
+      const blobs = await runNet(graph, x, { keep, warn: warnToStderr });
+      const out: string[] = [];
+      for (const name of graph.outputs) {
+        const t = blobs.get(name);
+        if (!t) continue;
+        const producer = graph.layers.find((l) => l.tops.includes(name) && l.type === 'DetectionOutput');
+        if (producer && t.shape[t.shape.length - 1] === 7) {
+          out.push(`${name} (${t.shape.join('x')}): [image, label, score, xmin, ymin, xmax, ymax]`);
+          for (let r = 0; r < t.data.length / 7 && r < Math.max(args.top, 1) * 10; r++) {
+            out.push('  ' + Array.from(t.data.subarray(r * 7, r * 7 + 7), (v, j) => (j < 2 ? String(v) : fmtVal(v))).join(' '));
+          }
+          continue;
+        }
+        const k = Math.max(1, Math.floor(args.top));
+        topK(t, k).forEach((row, i) => {
+          const label = names[i] ?? `#${i}`;
+          out.push(`${label} ${name}: ` + row.map((e, j) => `#${j + 1} ${e.index} (${fmtVal(e.value)})`).join('  '));
+        });
+      }
+      process.stdout.write(out.join('\n') + (out.length ? '\n' : ''));
+      if (args.output_dir) {
+        for (const [name, t] of blobs) writeNpy(path.join(args.output_dir, encodeURIComponent(name) + '.npy'), t);
+        process.stderr.write(`wrote ${blobs.size} blob(s) to ${args.output_dir}\n`);
+      }
+    } finally {
+      await shutdownKernels();
+    }
+  },
+};
