@@ -156,3 +156,30 @@ test('sharded KL: pass-1 shards → merge → exact pass per shard → merge →
   ok(runCli([...base, '--calibration_size', '8', '--calibration_indices', '0,1,2,3,4,5,6,7', '--quantized_deploy_model', whole]));
   expect(fs.readFileSync(sharded, 'utf8')).toBe(fs.readFileSync(whole, 'utf8'));
 });
+
+describe('argument helpers', () => {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const q = require('../src/cli/commands/quantize') as typeof import('../src/cli/commands/quantize');
+  test('chooseIndices: deterministic, sorted, distinct, honours given indices', () => {
+    const a = q.chooseIndices(100, 8, 0);
+    expect(a).toEqual(q.chooseIndices(100, 8, 0));
+    expect(a).toEqual([...a].sort((x, y) => x - y));
+    expect(new Set(a).size).toBe(8);
+    expect(q.chooseIndices(100, 8, 1)).not.toEqual(a);
+    const g = q.chooseIndices(10, 4, 3, [9, 2]);
+    expect(g).toHaveLength(4);
+    expect(g).toEqual(expect.arrayContaining([2, 9]));
+    expect(q.chooseIndices(5, 5, 7)).toEqual([0, 1, 2, 3, 4]);
+    expect(() => q.chooseIndices(5, 2, 0, [5])).toThrow(/not an index/);
+  });
+  test('parseList accepts python-style lists; parseBitwidths allows only 6/8 and warns on mixing', () => {
+    expect(q.parseList('[104, 117, 123]', 'mean_value')).toEqual([104, 117, 123]);
+    expect(q.parseList('2,0,1', 'transpose', 3)).toEqual([2, 0, 1]);
+    expect(() => q.parseList('2,0', 'transpose', 3)).toThrow(/--transpose/);
+    const w: string[] = [];
+    expect(q.parseBitwidths('6,6,8', (m) => w.push(m), false)).toEqual({ in: 6, params: 6, out: 8 });
+    expect(w.join()).toMatch(/mixes bitwidths/);
+    expect(() => q.parseBitwidths('6,6,8', () => undefined, true)).toThrow(/mixes/);
+    expect(() => q.parseBitwidths('16,16,16', () => undefined, false)).toThrow(/only 6 or 8/);
+  });
+});
