@@ -152,3 +152,132 @@ describe('CIFAR-10 nets × JPEG subset (libjpeg pixels, 250 images)', () => {
     expect(abs(hits / 2000 - REF[id].accuracy_subset2000)).toBeLessThan(0.01);
   });
 });
+
+/*
+ * Face detectors (reference_outputs.json, computed with OpenCV dnn on cv2/libjpeg pixels). chaiq decodes with
+ * jpeg-js and resizes with a plain half-pixel bilinear (cv2 INTER_LINEAR rule), so pixels differ slightly:
+ * the comparison is on what the reference records, with tolerances for that.
+ */
+describe('face detectors vs reference_outputs.json', () => {
+  const { floor, min } = Math;
+  /** RGB HWC 0..255 of a JPEG, as jpeg-js decodes it */
+  function rgb(file: string) {
+    const img = decodeImage(fs.readFileSync(path.join(CORPUS, file)), file);
+    const d = new Float32Array(img.h * img.w * 3);
+    for (let i = 0; i < d.length; i++) d[i] = round(img.data[i] * 255);
+    return { h: img.h, w: img.w, d };
+  }
+  /** cv2.resize INTER_LINEAR (half-pixel centres, edge clamp), rounded to uint8 */
+  function resize(s: { h: number; w: number; d: Float32Array }, H: number, W: number) {
+    const out = new Float32Array(H * W * 3);
+    const fy = s.h / H;
+    const fx = s.w / W;
+    for (let y = 0; y < H; y++) {
+      let sy = (y + 0.5) * fy - 0.5;
+      if (sy < 0) sy = 0;
+      let y0 = floor(sy);
+      let wy = sy - y0;
+      if (y0 >= s.h - 1) [y0, wy] = [s.h - 1, 0];
+      const y1 = min(y0 + 1, s.h - 1);
+      for (let x = 0; x < W; x++) {
+        let sx = (x + 0.5) * fx - 0.5;
+        if (sx < 0) sx = 0;
+        let x0 = floor(sx);
+        let wx = sx - x0;
+        if (x0 >= s.w - 1) [x0, wx] = [s.w - 1, 0];
+        const x1 = min(x0 + 1, s.w - 1);
+        for (let c = 0; c < 3; c++) {
+          const p = (yy: number, xx: number) => s.d[(yy * s.w + xx) * 3 + c];
+          const v = (1 - wy) * ((1 - wx) * p(y0, x0) + wx * p(y0, x1)) + wy * ((1 - wx) * p(y1, x0) + wx * p(y1, x1));
+          out[(y * W + x) * 3 + c] = round(v);
+        }
+      }
+    }
+    return { h: H, w: W, d: out };
+  }
+  /** HWC → (1,3,H,W) with f(channel value, output channel) */
+  function planar(s: { h: number; w: number; d: Float32Array }, order: number[], f: (v: number, c: number) => number): Tensor {
+    const data = new Float32Array(3 * s.h * s.w);
+    for (let c = 0; c < 3; c++) for (let p = 0; p < s.h * s.w; p++) data[c * s.h * s.w + p] = f(s.d[p * 3 + order[c]], c);
+    return { shape: [1, 3, s.h, s.w], data };
+  }
+  const IMAGES = ['models/mtcnn_kpzhang93/test1.jpg', 'models/mtcnn_kpzhang93/test2.jpg', 'images/ultraface_imgs_1.jpg', 'images/ultraface_imgs_2.jpg'];
+  const iou = (a: number[], b: number[]) => {
+    const iw = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
+    const ih = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
+    const i = iw * ih;
+    return i / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - i);
+  };
+
+  test('YuFaceDetectNet (SSD: Normalize, PriorBox, DetectionOutput) finds the reference faces', async () => {
+    const dir = path.join(CORPUS, 'models/yufacedetectnet_v1_libfacedetection');
+    const { graph } = loadModel(path.join(dir, 'yufacedetectnet-open-v1.prototxt'), path.join(dir, 'yufacedetectnet-open-v1.caffemodel'));
+    const ref = REF.yufacedetectnet_v1_libfacedetection.detections;
+    for (const f of IMAGES) {
+      const mean = [104, 117, 123];
+      const x = planar(resize(rgb(f), 240, 320), [2, 1, 0], (v, c) => v - mean[c]);
+      const out = (await runNet(graph, x)).get('detection_out')!;
+      const rows: number[][] = [];
+      for (let r = 0; r < out.data.length / 7; r++) rows.push(Array.from(out.data.subarray(r * 7 + 1, r * 7 + 7)));
+      const got = rows.filter((r) => r[1] > 0.5);
+      const want: number[][] = ref[f];
+      // every confident reference face is found at the same place with about the same score
+      for (const w of want.filter((r) => r[1] > 0.7)) {
+        const best = got.reduce((b, g) => (iou(g.slice(2), w.slice(2)) > iou(b.slice(2), w.slice(2)) ? g : b), [0, 0, 0, 0, 0, 0]);
+        expect([f, iou(best.slice(2), w.slice(2)) > 0.8, abs(best[1] - w[1]) < 0.05]).toEqual([f, true, true]);
+      }
+      expect(abs(got.length - want.length)).toBeLessThanOrEqual(Math.max(1, want.length * 0.1));
+    }
+  });
+
+  test.each([
+    ['ultraface_slim320_linzaer', 'slim-320'],
+    ['ultraface_rfb320_linzaer', 'RFB-320'],
+  ])('%s (Permute/Reshape/Softmax heads): same best prior and scores', async (id, base) => {
+    const dir = path.join(CORPUS, 'models', id);
+    const { graph } = loadModel(path.join(dir, base + '.prototxt'), path.join(dir, base + '.caffemodel'));
+    for (const f of IMAGES) {
+      const x = planar(resize(rgb(f), 240, 320), [0, 1, 2], (v) => (v - 127) / 128);
+      const r = await runNet(graph, x);
+      const scores = r.get('scores')!;
+      expect(scores.shape).toEqual([1, 4420, 2]);
+      expect(r.get('boxes')!.shape).toEqual([1, 4420, 4]);
+      let best = 0;
+      let n07 = 0;
+      for (let p = 0; p < 4420; p++) {
+        const s = scores.data[p * 2 + 1];
+        if (s > scores.data[best * 2 + 1]) best = p;
+        if (s > 0.7) n07++;
+      }
+      const want = REF[id].summary[f];
+      expect([f, best]).toEqual([f, want.argmax_prior]);
+      expect(abs(scores.data[best * 2 + 1] - want.max_face_score)).toBeLessThan(0.01);
+      expect(abs(n07 - want['num_scores_gt_0.7'])).toBeLessThanOrEqual(Math.max(2, want['num_scores_gt_0.7'] * 0.1));
+    }
+  });
+
+  test('MTCNN PNet (PReLU) on test1.jpg at full resolution, transposed as upstream', async () => {
+    const dir = path.join(CORPUS, 'models/mtcnn_kpzhang93');
+    const img = rgb('models/mtcnn_kpzhang93/test1.jpg');
+    // transposed: the net sees W as height
+    const x = new Float32Array(3 * img.h * img.w);
+    for (let c = 0; c < 3; c++) for (let y = 0; y < img.h; y++) for (let xx = 0; xx < img.w; xx++) {
+      x[(c * img.w + xx) * img.h + y] = (img.d[(y * img.w + xx) * 3 + c] - 127.5) * 0.0078125;
+    }
+    const { graph } = loadModel(path.join(dir, 'det1.prototxt'), path.join(dir, 'det1.caffemodel'), { inputShape: [1, 3, img.w, img.h] });
+    const prob = (await runNet(graph, { shape: [1, 3, img.w, img.h], data: x })).get('prob1')!;
+    const want = REF.mtcnn_kpzhang93.summary.pnet_test1_fullres_transposed;
+    expect(prob.shape).toEqual(want.prob1_shape);
+    const plane = prob.shape[2] * prob.shape[3];
+    let mx = 0;
+    let n = 0;
+    for (let i = 0; i < plane; i++) {
+      const v = prob.data[plane + i];
+      mx = max(mx, v);
+      if (v > 0.6) n++;
+    }
+    expect(abs(mx - want.max_face_prob)).toBeLessThan(0.01);
+    // jpeg-js vs libjpeg pixels move borderline cells (with PIL-decoded pixels chaiq gives exactly 78 / 0.98376)
+    expect(abs(n - want['cells_gt_0.6'])).toBeLessThanOrEqual(20);
+  });
+});

@@ -6,7 +6,7 @@ import { numel } from '../tensor';
 
 /**
  * NumPy .npy (format v1/v2/v3) for C-order arrays. Reads float32/float64 and (u)int8/16/32 (converted to
- * float32); writes float32. Fortran order is refused.
+ * float32), C or Fortran order; writes float32 C order.
  */
 const MAGIC = '\x93NUMPY';
 
@@ -28,7 +28,6 @@ export function decodeNpy(buf: Buffer, file = '<npy>'): Tensor {
   const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header);
   const shapeM = /'shape'\s*:\s*\(([^)]*)\)/.exec(header);
   if (!descr || !fortran || !shapeM) throw new ChaiqError(`bad .npy header: ${header.trim()}`, { file });
-  if (fortran[1] === 'True') throw new ChaiqError('Fortran-order .npy arrays are not supported; save with C order', { file });
   const shape = shapeM[1]
     .split(',')
     .map((s) => s.trim())
@@ -47,6 +46,25 @@ export function decodeNpy(buf: Buffer, file = '<npy>'): Tensor {
   const out = new Float32Array(n);
   const rd = readerFor(kind, size, big);
   if (!rd) throw new ChaiqError(`unsupported .npy dtype '${d}' (want float32/float64)`, { file });
+  if (fortran[1] === 'True' && shape.length > 1) {
+    // column-major on disk: element i of the file has its FIRST index varying fastest
+    const nd = shape.length;
+    const cStride = new Array(nd).fill(1);
+    for (let d = nd - 2; d >= 0; d--) cStride[d] = cStride[d + 1] * shape[d + 1];
+    const idx = new Array(nd).fill(0);
+    let dst = 0;
+    for (let i = 0; i < n; i++) {
+      out[dst] = rd(buf, bodyOff + i * size);
+      for (let d = 0; d < nd; d++) {
+        idx[d]++;
+        dst += cStride[d];
+        if (idx[d] < shape[d]) break;
+        dst -= cStride[d] * shape[d];
+        idx[d] = 0;
+      }
+    }
+    return { shape, data: out };
+  }
   for (let i = 0; i < n; i++) out[i] = rd(buf, bodyOff + i * size);
   return { shape, data: out };
 }
