@@ -561,7 +561,12 @@ export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}
   const vals = new Map<string, Val>();
   const refs = new Map<string, Tensor>();
   const inName = net.inputs[0].name;
-  vals.set(inName, { shape: input.shape.slice(), f: input.data, isNetInput: true });
+  // CHaiDNN's loader quantizes the image once, with the first layer's th_layer_in (§3.3)
+  const firstHw = p.steps.find((st) => st.node.bottoms.includes(inName) && (st.conv?.fin ?? st.fin));
+  const inFmt = firstHw ? (firstHw.conv?.fin ?? firstHw.fin)! : undefined;
+  vals.set(inName, inFmt
+    ? { shape: input.shape.slice(), q: quantizeFloat(input.data, inFmt, true), fmt: inFmt }
+    : { shape: input.shape.slice(), f: input.data, isNetInput: true });
   if (reference) refs.set(inName, input);
   // local results of fused convs wait for the last absorbed layer
   const pending = new Map<number, { step: Step; fixed: Val; local?: Val }>();
