@@ -1,10 +1,12 @@
 import type { LayerDef } from './types';
 import { bool, canonicalAxis, check, count, has, num, sub, bottom } from './params';
 import { NO_PRECISION } from './precision';
+import { FORWARDS } from './forward';
 
 /** ArgMax (ArgMaxLayer::Reshape): with axis, shape[axis] = top_k; else (N, 1 or 2, top_k, 1...) with ≥3 axes. */
 export const argmax: LayerDef = {
   type: 'ArgMax',
+  forward: FORWARDS.ArgMax,
   chaidnn: 'sw',
   precision: NO_PRECISION,
   shape(node, bottoms) {

@@ -1,10 +1,12 @@
 import type { LayerDef } from './types';
 import { count, likeBottom, bottom } from './params';
 import { D_BATCHNORM, X_ACT } from './precision';
+import { FORWARDS } from './forward';
 
 /** BatchNorm: mean (C), variance (C), moving-average factor (1). Same shape. */
 export const batchNorm: LayerDef = {
   type: 'BatchNorm',
+  forward: FORWARDS.BatchNorm,
   aliases: ['BatchNormRistretto'],
   chaidnn: 'hw',
   precision: { Xilinx: X_ACT, DynamicFixed: D_BATCHNORM },

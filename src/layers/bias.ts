@@ -2,10 +2,12 @@ import type { LayerDef } from './types';
 import { count, likeBottom } from './params';
 import { NO_PRECISION } from './precision';
 import { scaleParamShape } from './scale';
+import { FORWARDS } from './forward';
 
 /** Bias: y = x + b; b learned (bottom[axis..axis+num_axes)) or given as bottom 1. */
 export const bias: LayerDef = {
   type: 'Bias',
+  forward: FORWARDS.Bias,
   chaidnn: 'unsupported',
   precision: NO_PRECISION,
   shape: likeBottom,

@@ -1,10 +1,12 @@
 import type { LayerDef } from './types';
 import { canonicalAxis, check, has, num, sub, bottom, fmt } from './params';
 import { X_ACT, NO_PRECISION } from './precision';
+import { FORWARDS } from './forward';
 
 /** Concat along concat_param.axis (default 1) or the legacy concat_dim; all other axes must agree. */
 export const concat: LayerDef = {
   type: 'Concat',
+  forward: FORWARDS.Concat,
   chaidnn: 'sw',
   precision: { Xilinx: X_ACT, DynamicFixed: NO_PRECISION.DynamicFixed },
   shape(node, bottoms) {

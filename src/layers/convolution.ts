@@ -2,6 +2,7 @@ import type { LayerDef } from './types';
 import { check, convGeometry, count, layerError, sameShape, fmt, bottom } from './params';
 import { D_CONV, X_PARAMS } from './precision';
 import type { LayerNode } from '../graph/types';
+import { FORWARDS } from './forward';
 
 /** Top shape of a convolution (BaseConvolutionLayer::Reshape + ConvolutionLayer::compute_output_shape). */
 function convShape(node: LayerNode, bottoms: number[][]): number[][] {
@@ -27,6 +28,7 @@ function convShape(node: LayerNode, bottoms: number[][]): number[][] {
 /** Convolution (also depthwise: group = channels), N-D, with dilation. Weights (O, C/g, k...), bias (O). */
 export const convolution: LayerDef = {
   type: 'Convolution',
+  forward: FORWARDS.Convolution,
   aliases: ['ConvolutionRistretto'],
   chaidnn: 'hw',
   precision: { Xilinx: X_PARAMS, DynamicFixed: D_CONV },

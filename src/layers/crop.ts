@@ -1,10 +1,12 @@
 import type { LayerDef } from './types';
 import { canonicalAxis, check, num, rep, sub, bottom, fmt } from './params';
 import { NO_PRECISION } from './precision';
+import { FORWARDS } from './forward';
 
 /** Crop bottom 0 to the shape of bottom 1 from axis (default 2) on, at offset(s). */
 export const crop: LayerDef = {
   type: 'Crop',
+  forward: FORWARDS.Crop,
   chaidnn: 'sw',
   precision: NO_PRECISION,
   shape(node, bottoms) {

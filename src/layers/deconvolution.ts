@@ -2,6 +2,7 @@ import type { LayerDef } from './types';
 import { check, convGeometry, count, layerError, sameShape, fmt, bottom } from './params';
 import { NO_PRECISION, X_PARAMS } from './precision';
 import type { LayerNode } from '../graph/types';
+import { FORWARDS } from './forward';
 
 /** DeconvolutionLayer::compute_output_shape: stride*(in-1) + extent - 2*pad. */
 function deconvShape(node: LayerNode, bottoms: number[][]): number[][] {
@@ -24,6 +25,7 @@ function deconvShape(node: LayerNode, bottoms: number[][]): number[][] {
 /** Deconvolution (transposed convolution). Weights (C, O/g, k...), bias (O). DynamicFixed: no block (seed table). */
 export const deconvolution: LayerDef = {
   type: 'Deconvolution',
+  forward: FORWARDS.Deconvolution,
   aliases: ['DeconvolutionRistretto'],
   chaidnn: 'hw',
   precision: { Xilinx: X_PARAMS, DynamicFixed: NO_PRECISION.DynamicFixed },

@@ -1,6 +1,7 @@
 import type { LayerDef } from './types';
 import { bottom } from './params';
 import { NO_PRECISION } from './precision';
+import { FORWARDS } from './forward';
 
 /**
  * SSD DetectionOutput (NMS). The number of kept boxes is only known after NMS, so Caffe's Reshape sets the
@@ -8,6 +9,7 @@ import { NO_PRECISION } from './precision';
  */
 export const detectionOutput: LayerDef = {
   type: 'DetectionOutput',
+  forward: FORWARDS.DetectionOutput,
   chaidnn: 'sw',
   precision: NO_PRECISION,
   shape(node, bottoms) {

@@ -1,10 +1,12 @@
 import type { LayerDef } from './types';
 import { check, count, sameShape, bottom, fmt, sub, enumName } from './params';
 import { D_ACT, X_ACT } from './precision';
+import { FORWARDS } from './forward';
 
 /** Eltwise PROD / SUM (with coeff) / MAX; all bottoms have one shape. */
 export const eltwise: LayerDef = {
   type: 'Eltwise',
+  forward: FORWARDS.Eltwise,
   aliases: ['EltwiseRistretto'],
   chaidnn: 'hw',
   precision: { Xilinx: X_ACT, DynamicFixed: D_ACT },

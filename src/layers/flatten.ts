@@ -1,10 +1,12 @@
 import type { LayerDef } from './types';
 import { canonicalAxis, check, count, num, sub, bottom } from './params';
 import { NO_PRECISION } from './precision';
+import { FORWARDS } from './forward';
 
 /** Flatten axes [axis, end_axis] (defaults 1, -1) into one. */
 export const flatten: LayerDef = {
   type: 'Flatten',
+  forward: FORWARDS.Flatten,
   chaidnn: 'sw',
   precision: NO_PRECISION,
   shape(node, bottoms) {

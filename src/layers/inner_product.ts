@@ -2,6 +2,7 @@ import type { LayerDef } from './types';
 import { bool, canonicalAxis, check, count, num, sub, bottom } from './params';
 import { NO_PRECISION } from './precision';
 import type { LayerNode } from '../graph/types';
+import { FORWARDS } from './forward';
 
 function geom(node: LayerNode, b: number[]) {
   const p = sub(node, 'inner_product_param');
@@ -17,6 +18,7 @@ function geom(node: LayerNode, b: number[]) {
  */
 export const innerProduct: LayerDef = {
   type: 'InnerProduct',
+  forward: FORWARDS.InnerProduct,
   aliases: ['FcRistretto'],
   chaidnn: 'sw',
   precision: NO_PRECISION,

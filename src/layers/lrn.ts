@@ -1,10 +1,12 @@
 import type { LayerDef } from './types';
 import { count, likeBottom, bottom, num, sub } from './params';
 import { NO_PRECISION } from './precision';
+import { FORWARDS } from './forward';
 
 /** LRN ACROSS_CHANNELS / WITHIN_CHANNEL; same shape. CHaiDNN has LRN commented out (chaidnn-semantics §3.1). */
 export const lrn: LayerDef = {
   type: 'LRN',
+  forward: FORWARDS.LRN,
   aliases: ['LRNRistretto'],
   chaidnn: 'unsupported',
   precision: NO_PRECISION,

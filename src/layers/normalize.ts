@@ -1,10 +1,12 @@
 import type { LayerDef } from './types';
 import { bool, count, likeBottom, sub, bottom } from './params';
 import { X_PARAMS, NO_PRECISION } from './precision';
+import { FORWARDS } from './forward';
 
 /** SSD Normalize (L2 over channels, then a learned scale: 1 value if channel_shared, else C). */
 export const normalize: LayerDef = {
   type: 'Normalize',
+  forward: FORWARDS.Normalize,
   aliases: ['NormalizeRistretto'],
   chaidnn: 'sw',
   precision: { Xilinx: X_PARAMS, DynamicFixed: NO_PRECISION.DynamicFixed },

@@ -1,10 +1,12 @@
 import type { LayerDef } from './types';
 import { check, rep, sub, bottom } from './params';
 import { D_ACT, X_ACT } from './precision';
+import { FORWARDS } from './forward';
 
 /** SSD Permute: permute_param.order, axes not listed follow in their original order. */
 export const permute: LayerDef = {
   type: 'Permute',
+  forward: FORWARDS.Permute,
   chaidnn: 'sw',
   precision: { Xilinx: X_ACT, DynamicFixed: D_ACT },
   shape(node, bottoms) {

@@ -2,6 +2,7 @@ import type { LayerDef } from './types';
 import { check, count, layerError, poolGeometry, pooledSize, bottom, fmt } from './params';
 import { D_ACT, X_ACT } from './precision';
 import type { LayerNode } from '../graph/types';
+import { FORWARDS } from './forward';
 
 /**
  * PoolingLayer::Reshape: 4-D only; ceil rounding (default) or floor; with padding the last window must
@@ -22,6 +23,7 @@ function poolShape(node: LayerNode, bottoms: number[][]): number[][] {
 /** Pooling MAX / AVE / STOCHASTIC, global_pooling. */
 export const pooling: LayerDef = {
   type: 'Pooling',
+  forward: FORWARDS.Pooling,
   chaidnn: 'hw',
   precision: { Xilinx: X_ACT, DynamicFixed: D_ACT },
   shape: poolShape,

@@ -1,10 +1,12 @@
 import type { LayerDef } from './types';
 import { count, likeBottom, bottom } from './params';
 import { NO_PRECISION } from './precision';
+import { FORWARDS } from './forward';
 
 /** Power: y = (shift + scale*x)^power. */
 export const power: LayerDef = {
   type: 'Power',
+  forward: FORWARDS.Power,
   chaidnn: 'sw',
   precision: NO_PRECISION,
   shape: likeBottom,

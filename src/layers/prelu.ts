@@ -1,10 +1,12 @@
 import type { LayerDef } from './types';
 import { bool, count, likeBottom, sub, bottom } from './params';
 import { NO_PRECISION } from './precision';
+import { FORWARDS } from './forward';
 
 /** PReLU: learned negative slope per channel, or one shared (a 0-axis blob in Caffe). */
 export const prelu: LayerDef = {
   type: 'PReLU',
+  forward: FORWARDS.PReLU,
   chaidnn: 'unsupported',
   precision: NO_PRECISION,
   shape: likeBottom,

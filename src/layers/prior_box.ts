@@ -2,6 +2,7 @@ import type { LayerDef } from './types';
 import { bool, check, rep, sub, bottom, fmt } from './params';
 import { NO_PRECISION } from './precision';
 import type { LayerNode } from '../graph/types';
+import { FORWARDS } from './forward';
 
 /** Number of priors per location (SSD PriorBoxLayer::LayerSetUp). */
 export function numPriors(node: LayerNode): number {
@@ -23,6 +24,7 @@ export function numPriors(node: LayerNode): number {
 /** SSD PriorBox: top (1, 2, H*W*num_priors*4): boxes and variances for every location of bottom 0. */
 export const priorBox: LayerDef = {
   type: 'PriorBox',
+  forward: FORWARDS.PriorBox,
   chaidnn: 'sw',
   precision: NO_PRECISION,
   shape(node, bottoms) {

@@ -1,6 +1,7 @@
 import type { LayerDef } from './types';
 import { likeBottom } from './params';
 import { X_RELU } from './precision';
+import { FORWARDS } from './forward';
 
 /**
  * ReLU (negative_slope for leaky). CHaiDNN fuses it into the preceding HW layer ('hw'); it is in the SW set
@@ -8,6 +9,7 @@ import { X_RELU } from './precision';
  */
 export const relu: LayerDef = {
   type: 'ReLU',
+  forward: FORWARDS.ReLU,
   chaidnn: 'hw',
   precision: { Xilinx: X_RELU, DynamicFixed: [] },
   shape: likeBottom,

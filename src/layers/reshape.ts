@@ -1,10 +1,12 @@
 import type { LayerDef } from './types';
 import { check, count, num, rep, sub, bottom, fmt } from './params';
 import { NO_PRECISION } from './precision';
+import { FORWARDS } from './forward';
 
 /** Reshape (ReshapeLayer::LayerSetUp/Reshape): 0 copies a bottom dim, one -1 is inferred; axis/num_axes select the replaced range. */
 export const reshape: LayerDef = {
   type: 'Reshape',
+  forward: FORWARDS.Reshape,
   chaidnn: 'sw',
   precision: NO_PRECISION,
   shape(node, bottoms) {

@@ -2,6 +2,7 @@ import type { LayerDef } from './types';
 import { bool, canonicalAxis, check, count, num, sub, bottom, likeBottom, fmt } from './params';
 import { D_SCALE, X_ACT } from './precision';
 import type { LayerNode } from '../graph/types';
+import { FORWARDS } from './forward';
 
 /** Shape of the scale blob: bottom[axis .. axis+num_axes) (ScaleLayer::LayerSetUp); from bottom 1 when given. */
 export function scaleParamShape(node: LayerNode, bottoms: number[][], paramField: string): number[] {
@@ -18,6 +19,7 @@ export function scaleParamShape(node: LayerNode, bottoms: number[][], paramField
 /** Scale: y = gamma * x (+ beta); gamma learned (C) or given as bottom 1. Same shape as bottom 0. */
 export const scale: LayerDef = {
   type: 'Scale',
+  forward: FORWARDS.Scale,
   aliases: ['ScaleRistretto'],
   chaidnn: 'hw',
   precision: { Xilinx: X_ACT, DynamicFixed: D_SCALE },

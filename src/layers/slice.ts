@@ -1,10 +1,12 @@
 import type { LayerDef } from './types';
 import { canonicalAxis, check, has, num, rep, sub, bottom, fmt } from './params';
 import { NO_PRECISION } from './precision';
+import { FORWARDS } from './forward';
 
 /** Slice along axis (default 1, or legacy slice_dim) at slice_point(s), or into equal parts. */
 export const slice: LayerDef = {
   type: 'Slice',
+  forward: FORWARDS.Slice,
   chaidnn: 'unsupported',
   precision: NO_PRECISION,
   shape(node, bottoms) {

@@ -1,10 +1,12 @@
 import type { LayerDef } from './types';
 import { likeBottom } from './params';
 import { NO_PRECISION } from './precision';
+import { FORWARDS } from './forward';
 
 /** Split: every top shares bottom 0 (Caffe inserts these for blobs read by several layers). */
 export const split: LayerDef = {
   type: 'Split',
+  forward: FORWARDS.Split,
   chaidnn: 'sw',
   precision: NO_PRECISION,
   shape: likeBottom,
