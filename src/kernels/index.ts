@@ -72,6 +72,20 @@ function writeParams(r: WasmRuntime, p: Conv2dParams): number {
   return a;
 }
 
+/** Upper bound of the wasm bytes one conv2d call (with `images` images staged) needs. */
+function convBytes(p: Conv2dParams, images: number): number {
+  const kg = (p.inC / p.group) * p.kH * p.kW;
+  const mg = p.outC / p.group;
+  const w = p.outC * kg + p.group * (mg + 8) * kg;
+  const ws = (threads + 1) * Math.max(140000, 3 * (p.inH + 2 * p.padH + 1) * (p.inW + 2 * p.padW + 10) + 64);
+  return 4 * (images * (p.inC * p.inH * p.inW + p.outC * p.outH * p.outW) + w + p.outC + ws) + (8 << 20);
+}
+
+/** Can the shared memory hold `bytes` of operands (growing it if needed)? Else callers use the JS path. */
+function fits(r: WasmRuntime, bytes: number): boolean {
+  return r.canHold(bytes);
+}
+
 function isDepthwise(p: Conv2dParams): boolean {
   return p.group === p.inC && p.group === p.outC;
 }
@@ -113,7 +127,7 @@ function workersFor(r: WasmRuntime, macs: number): number[] {
 export function conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, p: Conv2dParams, out: Float32Array): void {
   checkConv(x, w, bias, p, out, 1);
   const r = rt();
-  if (!r) {
+  if (!r || !fits(r, convBytes(p, 1))) {
     conv2dJs(x, w, bias, p, out);
     return;
   }
@@ -153,7 +167,7 @@ export function sgemm(M: number, N: number, K: number, A: Float32Array, B: Float
   const accumulate = !!opts.accumulate;
   if (A.length < M * K || B.length < K * N || C.length < M * N) throw new Error(`sgemm: operand too small for ${M}x${N}x${K}`);
   const r = rt();
-  if (!r || M === 0 || N === 0) {
+  if (!r || M === 0 || N === 0 || !fits(r, 4 * (2 * M * K + K * N + M * N + 2 * (threads + 1) * 140000) + (8 << 20))) {
     sgemmJs(M, N, K, A, 0, B, 0, C, 0, transB, accumulate);
     return;
   }
@@ -195,11 +209,18 @@ export async function conv2dBatch(x: Float32Array, n: number, w: Float32Array, b
     for (let i = 0; i < n; i++) conv2dJs(x.subarray(i * inSize, (i + 1) * inSize), w, bias, p, out.subarray(i * outSize, (i + 1) * outSize));
     return;
   }
-  if (n === 1 || threads <= 1) {
+  let pooled = n > 1 && threads > 1 && fits(r, convBytes(p, threads));
+  if (pooled) {
+    try {
+      await r.whenReady(threads - 1);
+    } catch {
+      pooled = false; // no workers: conv2d below runs on the main thread
+    }
+  }
+  if (!pooled) {
     for (let i = 0; i < n; i++) conv2d(x.subarray(i * inSize, (i + 1) * inSize), w, bias, p, out.subarray(i * outSize, (i + 1) * outSize));
     return;
   }
-  await r.whenReady(threads - 1);
   r.reset();
   const pP = writeParams(r, p);
   const pb = bias ? r.put(bias.subarray(0, p.outC)) : 0;
@@ -208,16 +229,20 @@ export async function conv2dBatch(x: Float32Array, n: number, w: Float32Array, b
   const idle = r.readyWorkers(T - 1);
   const wsF = wsFloats(r, pP, p);
   const ws = Array.from({ length: T }, () => r.alloc(wsF));
-  const round = Math.max(T, Math.min(n, Math.floor(BATCH_ROUND_BYTES / ((inSize + outSize) * 4))));
+  // whole rounds of T images per core; the last n % T images are split across the cores by conv2d
+  const nWhole = n - (n % T);
+  let round = Math.max(T, Math.min(nWhole, Math.floor(BATCH_ROUND_BYTES / ((inSize + outSize) * 4 * T)) * T));
+  if (!fits(r, convBytes(p, round))) round = T;
   const px = r.alloc(round * inSize);
   const pout = r.alloc(round * outSize);
   const isDw = isDepthwise(p) ? 1 : 0;
-  for (let i0 = 0; i0 < n; i0 += round) {
-    const cnt = Math.min(round, n - i0);
+  for (let i0 = 0; i0 < nWhole; i0 += round) {
+    const cnt = Math.min(round, nWhole - i0);
     r.F32().set(x.subarray(i0 * inSize, (i0 + cnt) * inSize), px >>> 2);
     const tt = Math.min(T, cnt);
     const jobs = Array.from({ length: tt }, (_, t) => [isDw, pP, px, pw, pb, pout, inSize * 4, outSize * 4, t, cnt, tt, ws[t]]);
     r.parallel(JOB_CONV_IMAGES, jobs, idle);
     r.get(pout, out.subarray(i0 * outSize, (i0 + cnt) * outSize));
   }
+  for (let i = nWhole; i < n; i++) conv2d(x.subarray(i * inSize, (i + 1) * inSize), w, bias, p, out.subarray(i * outSize, (i + 1) * outSize));
 }

@@ -120,6 +120,20 @@ export class WasmRuntime {
     this.top = HEAP_START;
   }
 
+  /** Whether `bytes` past the heap start fit in wasm32 memory and the memory can grow to them. */
+  canHold(bytes: number): boolean {
+    const end = HEAP_START + bytes;
+    if (!(end < 0xfff00000)) return false;
+    const have = this.memory.buffer.byteLength;
+    if (end <= have) return true;
+    try {
+      this.memory.grow(Math.ceil((end - have) / 65536));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Reserve `floats` float32s; returns a byte address (64-byte aligned). */
   alloc(floats: number): number {
     const addr = this.top;
