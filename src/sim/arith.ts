@@ -433,9 +433,15 @@ export function maxPoolInt(x: Int32Array, g: PoolGeom): Int32Array {
       for (let ow = 0; ow < outW; ow++) {
         const w0 = Math.max(ow * strideW - padW, 0);
         const w1 = Math.min(ow * strideW - padW + kW, inW);
-        let m = -Infinity;
-        for (let h = h0; h < h1; h++) for (let w = w0; w < w1; w++) if (x[xo + h * inW + w] > m) m = x[xo + h * inW + w];
-        out[(c * outH + oh) * outW + ow] = m === -Infinity ? 0 : m;
+        let m = -2147483648;
+        for (let h = h0; h < h1; h++) {
+          const r = xo + h * inW;
+          for (let w = w0; w < w1; w++) {
+            const v = x[r + w];
+            if (v > m) m = v;
+          }
+        }
+        out[(c * outH + oh) * outW + ow] = h1 > h0 && w1 > w0 ? m : 0;
       }
     }
   }
@@ -459,6 +465,11 @@ export function avePoolInt(x: Int32Array, g: PoolGeom, bwOut: number, extraShift
   const { C, inH, inW, outH, outW, kH, kW, strideH, strideW, padH, padW } = g;
   const A0 = avgPoolMultiplier(kH, kW);
   const out = new Int32Array(C * outH * outW);
+  const sh = AVG_POOL_SHIFT + extraShift;
+  const p = 2 ** sh;
+  const half = sh > 0 ? 2 ** (sh - 1) : 0;
+  const hi = 2 ** (bwOut - 1) - 1;
+  const lo = -(2 ** (bwOut - 1));
   for (let c = 0; c < C; c++) {
     const xo = c * inH * inW;
     for (let oh = 0; oh < outH; oh++) {
@@ -477,7 +488,9 @@ export function avePoolInt(x: Int32Array, g: PoolGeom, bwOut: number, extraShift
           const pw = Math.min(ws + kW, inW + padW) - ws;
           A = avgPoolMultiplier(ph, pw);
         }
-        out[(c * outH + oh) * outW + ow] = saturate(roundShift(s * A, AVG_POOL_SHIFT + extraShift), bwOut);
+        const t = s * A;
+        const y = sh <= 0 ? t * 2 ** -sh : t >= 0 ? Math.floor((t + half) / p) : -Math.floor((-t + half) / p);
+        out[(c * outH + oh) * outW + ow] = y > hi ? hi : y < lo ? lo : y;
       }
     }
   }
