@@ -25,9 +25,19 @@ export interface ReportLayer {
   weightMin?: number[];
   weightMax?: number[];
   thParams?: number[];
+  /** DynamicFixed: the largest representable output (2^(bw-1)-1)·2^-fl_out, drawn where th_out would be */
+  rangeOut?: number;
+  /** DynamicFixed: the largest representable weight, (2^(bw-1)-1)·2^-fl_params */
+  paramRange?: number;
+  /** fixed chain vs float, through this layer */
   sqnrDb?: number;
+  /** HW layers: this layer alone on its quantized float input */
+  localSqnrDb?: number;
   cosine?: number;
   saturation?: number;
+  /** 'hw' (integer, FPGA) or 'sw' (float, ARM) in the simulation */
+  where?: string;
+  note?: string;
 }
 
 export interface ReportData {
@@ -35,13 +45,18 @@ export interface ReportData {
   subtitle?: string;
   /** rows of the summary table, e.g. [['float top-1', '99.1 %'], ...] */
   summary?: [string, string][];
+  /** a free table above the layers, first row = header (e.g. the demo's variants) */
+  table?: string[][];
+  /** relative links to sibling reports */
+  links?: { href: string; text: string }[];
   layers: ReportLayer[];
 }
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const db = (x: number) => (x === Infinity ? 'inf' : x === -Infinity ? '-inf' : x.toFixed(1));
 const num = (x: number | undefined, d = 4) => (x === undefined || Number.isNaN(x) ? '–' : Math.abs(x) >= 1e4 || (x !== 0 && Math.abs(x) < 1e-3) ? x.toExponential(2) : x.toFixed(d).replace(/\.?0+$/, '') || '0');
 
-function histogramSvg(h: ReportHistogram, th: number | undefined): string {
+function histogramSvg(h: ReportHistogram, th: number | undefined, thLabel = 'th'): string {
   const W = 560;
   const H = 160;
   const pad = 28;
@@ -60,7 +75,7 @@ function histogramSvg(h: ReportHistogram, th: number | undefined): string {
     th !== undefined && h.max > 0
       ? (() => {
           const x = pad + Math.min(1, th / h.max) * (W - pad - 8);
-          return `<line class="threshold" x1="${x.toFixed(2)}" x2="${x.toFixed(2)}" y1="4" y2="${H - pad}"/><text x="${(x + 3).toFixed(2)}" y="14" class="lbl">th = ${esc(num(th))}</text>`;
+          return `<line class="threshold" x1="${x.toFixed(2)}" x2="${x.toFixed(2)}" y1="4" y2="${H - pad}"/><text x="${(x + 3).toFixed(2)}" y="14" class="lbl">${thLabel} = ${esc(num(th))}</text>`;
         })()
       : '';
   return `<svg class="hist" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="histogram of |x|, log scale">
@@ -76,16 +91,17 @@ function weightSvg(l: ReportLayer): string {
   const W = 560;
   const H = 140;
   const pad = 10;
-  const lim = Math.max(1e-12, ...mx.map(Math.abs), ...mn.map(Math.abs), ...(l.thParams ?? []));
+  const thp = l.thParams ?? (l.paramRange !== undefined ? new Array<number>(n).fill(l.paramRange) : []);
+  const lim = Math.max(1e-12, ...mx.map(Math.abs), ...mn.map(Math.abs), ...thp);
   const y = (v: number) => H / 2 - (v / lim) * (H / 2 - pad);
   const cw = (W - 2 * pad) / n;
   const bars = mn
     .map((lo, c) => `<rect x="${(pad + c * cw).toFixed(2)}" y="${y(mx[c]).toFixed(2)}" width="${Math.max(cw - 0.5, 0.5).toFixed(2)}" height="${Math.max(0.5, y(lo) - y(mx[c])).toFixed(2)}" class="bar"/>`)
     .join('');
-  const ths = (l.thParams ?? [])
-    .map((t, c) => `<line class="threshold" x1="${(pad + c * cw).toFixed(2)}" x2="${(pad + (c + 1) * cw).toFixed(2)}" y1="${y(t).toFixed(2)}" y2="${y(t).toFixed(2)}"/>`)
+  const ths = thp
+    .map((t, c) => `<line class="threshold" x1="${(pad + c * cw).toFixed(2)}" x2="${(pad + (c + 1) * cw).toFixed(2)}" y1="${y(t).toFixed(2)}" y2="${y(t).toFixed(2)}"/><line class="threshold" x1="${(pad + c * cw).toFixed(2)}" x2="${(pad + (c + 1) * cw).toFixed(2)}" y1="${y(-t).toFixed(2)}" y2="${y(-t).toFixed(2)}"/>`)
     .join('');
-  return `<svg class="weights" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="per-channel weight ranges"><line x1="${pad}" x2="${W - pad}" y1="${H / 2}" y2="${H / 2}" class="axis"/>${bars}${ths}</svg>`;
+  return `<svg class="weights" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="per-channel weight ranges"><title>per output channel: weight min..max (bars), ±th_params (red)</title><line x1="${pad}" x2="${W - pad}" y1="${H / 2}" y2="${H / 2}" class="axis"/>${bars}${ths}</svg>`;
 }
 
 function sqnrSvg(layers: ReportLayer[]): string {
@@ -102,10 +118,15 @@ function sqnrSvg(layers: ReportLayer[]): string {
       return `<text x="150" y="${i * rowH + 14}" class="lbl" text-anchor="end">${esc(l.name)}</text><rect x="156" y="${i * rowH + 3}" height="${rowH - 5}" width="${w.toFixed(1)}" class="${l === worst ? 'worst' : 'bar'}"/><text x="${(160 + w).toFixed(1)}" y="${i * rowH + 14}" class="lbl">${l.sqnrDb!.toFixed(1)} dB</text>`;
     })
     .join('');
-  return `<svg class="sqnr" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="SQNR per layer">${rows}</svg>`;
+  return `<svg class="sqnr" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="SQNR per layer">${rows}</svg>
+<p class="worst-note">worst: <a href="#layer-${esc(worst.name)}">${esc(worst.name)}</a> (${worst.sqnrDb!.toFixed(1)} dB)</p>`;
 }
 
 export function renderReport(data: ReportData): string {
+  const links = data.links?.length ? `<p class="links">${data.links.map((k) => `<a href="${esc(k.href)}">${esc(k.text)}</a>`).join(' · ')}</p>` : '';
+  const table = data.table && data.table.length > 1
+    ? `<table class="variants"><tr>${data.table[0].map((h) => `<th>${esc(h)}</th>`).join('')}</tr>${data.table.slice(1).map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}</table>`
+    : '';
   const summary = data.summary?.length
     ? `<table class="summary">${data.summary.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>`
     : '';
@@ -118,12 +139,18 @@ export function renderReport(data: ReportData): string {
       if (l.flOut !== undefined) facts.push(`fl_out ${l.flOut}`);
       if (l.method) facts.push(`method ${esc(l.method)}`);
       if (l.clippedFraction !== undefined) facts.push(`clipped ${(l.clippedFraction * 100).toPrecision(3)} %`);
-      if (l.sqnrDb !== undefined) facts.push(`SQNR ${num(l.sqnrDb, 1)} dB`);
+      if (l.rangeOut !== undefined) facts.push(`range_out ±${num(l.rangeOut)}`);
+      if (l.paramRange !== undefined) facts.push(`range_params ±${num(l.paramRange)}`);
+      if (l.where) facts.push(l.where === 'hw' ? 'HW (fixed)' : 'SW (float)');
+      if (l.sqnrDb !== undefined) facts.push(`SQNR ${db(l.sqnrDb)} dB`);
+      if (l.localSqnrDb !== undefined) facts.push(`local SQNR ${db(l.localSqnrDb)} dB`);
       if (l.cosine !== undefined) facts.push(`cosine ${num(l.cosine, 5)}`);
       if (l.saturation !== undefined) facts.push(`saturated ${(l.saturation * 100).toPrecision(3)} %`);
+      if (l.weightMin && l.weightMax) facts.push(`weights ${num(Math.min(...l.weightMin))} … ${num(Math.max(...l.weightMax))} over ${l.weightMin.length} channels`);
+      if (l.note) facts.push(esc(l.note));
       return `<section class="layer" id="layer-${esc(l.name)}"><h2>${esc(l.name)} <small>${esc(l.type)}</small></h2>
 <p class="facts">${facts.join(' · ')}</p>
-${l.histogram ? histogramSvg(l.histogram, l.thOut) : ''}
+${l.histogram ? histogramSvg(l.histogram, l.thOut ?? l.rangeOut, l.thOut !== undefined ? 'th' : 'range') : ''}
 ${l.weightMin && l.weightMax ? weightSvg(l) : ''}</section>`;
     })
     .join('\n');
@@ -136,10 +163,11 @@ h1{font-size:1.4em}h2{font-size:1.1em;margin:1.4em 0 .2em}h2 small{color:#777;fo
 svg{display:block;margin:.3em 0;background:#fafafa;border:1px solid #eee}
 .bar{fill:#4a7fb5}.clip{fill:#d9534f}.worst{fill:#d9534f}.threshold{stroke:#d9534f;stroke-width:1.5}
 .axis{stroke:#999}.lbl{font-size:11px;fill:#333}
+.variants{border-collapse:collapse;margin:.6em 0}.variants td,.variants th{border:1px solid #ddd;padding:.2em .6em;text-align:left}
 </style></head><body>
 <h1>${esc(data.title)}</h1>${data.subtitle ? `<p>${esc(data.subtitle)}</p>` : ''}
-${summary}
-<h2>SQNR per layer (fixed vs float)</h2>${sqnrSvg(data.layers) || '<p>no simulation data</p>'}
+${links}${summary}${table}
+<h2>SQNR per layer (fixed chain vs float, through each layer; worst in red)</h2>${sqnrSvg(data.layers) || '<p>no simulation data</p>'}
 ${sections}
 </body></html>
 `;

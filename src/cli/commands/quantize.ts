@@ -24,6 +24,10 @@ import { checkInvariants } from '../../quant/invariants';
 import { applyPlan } from '../../print/precision';
 import { printMessage } from '../../print/format';
 import { formatPy2Float } from '../../print/floatfmt';
+import type { PrecisionPlan } from '../../quant/plan';
+import { makeProgress, NO_PROGRESS } from '../progress';
+import { renderReport } from '../../report/html';
+import { quantizeReportData } from '../../report/build';
 
 interface QuantizeArgs {
   quant_type: string;
@@ -49,6 +53,7 @@ interface QuantizeArgs {
   strict: boolean;
   mnist?: string;
   quiet: boolean;
+  report?: string;
 }
 
 const usage = (msg: string) => new ChaiqError(msg, {}, 2);
@@ -98,7 +103,7 @@ export function chooseIndices(n: number, size: number, seed: number, given: numb
   return [...chosen].sort((a, b) => a - b);
 }
 
-/** Sorted regular files of a calibration directory (XportDNN used os.listdir order: we sort, for determinism). */
+/** Sorted files of a calibration directory and the images of its sub-directories (XportDNN used os.listdir order: we sort, for determinism). */
 export function listCalibrationDir(dir: string): string[] {
   let names: string[];
   try {
@@ -107,17 +112,32 @@ export function listCalibrationDir(dir: string): string[] {
     const code = (e as NodeJS.ErrnoException).code;
     throw new ChaiqError(code === 'ENOENT' ? 'calibration directory not found' : code === 'ENOTDIR' ? 'not a directory' : `cannot read calibration directory (${code})`, { file: dir }, 2);
   }
-  const files = names
-    .filter((f) => !f.startsWith('.'))
-    .map((f) => path.join(dir, f))
-    .filter((f) => {
+  const files: string[] = [];
+  // files of DIR, and the images of its sub-directories (a class-per-folder set such as digits/<label>/)
+  const walk = (d: string, top: boolean, entries: string[]) => {
+    for (const f of entries) {
+      if (f.startsWith('.')) continue;
+      const p = path.join(d, f);
+      let st: fs.Stats;
       try {
-        return fs.statSync(f).isFile();
+        st = fs.statSync(p);
       } catch {
-        return false;
+        continue;
       }
-    })
-    .sort();
+      if (st.isFile() && (top || /\.(png|jpe?g)$/i.test(f))) files.push(p);
+      else if (st.isDirectory()) {
+        let sub: string[] = [];
+        try {
+          sub = fs.readdirSync(p);
+        } catch {
+          /* unreadable sub-directory: skipped */
+        }
+        walk(p, false, sub);
+      }
+    }
+  };
+  walk(dir, true, names);
+  files.sort();
   if (files.length === 0) throw new ChaiqError('calibration directory has no image files', { file: dir }, 2);
   return files;
 }
@@ -169,18 +189,6 @@ export function writeAtomic(file: string, text: string) {
   }
 }
 
-function makeProgress(total: number, label: string): { tick: (done: number) => void; stop: () => void } {
-  if (!process.stderr.isTTY) return { tick: () => undefined, stop: () => undefined };
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const cliProgress = require('cli-progress');
-  const bar = new cliProgress.SingleBar(
-    { stream: process.stderr, format: `${label} [{bar}] {value}/{total} images`, clearOnComplete: true, hideCursor: true },
-    cliProgress.Presets.shades_classic,
-  );
-  bar.start(total, 0);
-  return { tick: (d) => bar.update(d), stop: () => bar.stop() };
-}
-
 function table(rows: string[][]): string {
   const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   return rows.map((r) => r.map((x, c) => (c === r.length - 1 ? x : x.padEnd(w[c]))).join('  ').trimEnd()).join('\n') + '\n';
@@ -223,8 +231,17 @@ async function loadCalibration(args: QuantizeArgs, pre: Preprocess): Promise<Ten
   return out;
 }
 
-export async function runQuantize(args: QuantizeArgs): Promise<void> {
-  const warn: WarnFn = warnToStderr;
+/** What a quantize run produced (for the report and the demo). */
+export interface QuantizeResult {
+  net: Net;
+  plan?: PrecisionPlan;
+  stats?: StatsCollector;
+  mode: 'Xilinx' | 'DynamicFixed';
+  /** the annotated prototxt text */
+  text?: string;
+}
+
+export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStderr): Promise<QuantizeResult> {
   const qt = args.quant_type.replace(/^["']|["']$/g, '');
   if (qt !== 'Xilinx' && qt !== 'DynamicFixed') throw usage(`--quant_type must be "Xilinx" or "DynamicFixed", got '${args.quant_type}'`);
   if (!args.deploy_model) throw usage('missing --deploy_model FILE');
@@ -285,7 +302,7 @@ export async function runQuantize(args: QuantizeArgs): Promise<void> {
       const pre: Preprocess = {
         dims,
         transpose: parseList(args.transpose, 'transpose', 3),
-        channelSwap: parseList(args.channel_swap, 'channel_swap', 3),
+        channelSwap: parseList(args.channel_swap, 'channel_swap'),
         rawScale: args.raw_scale ?? (mnist ? 1 : 255),
         mean: args.mean_value !== undefined ? parseList(args.mean_value, 'mean_value') : mnist ? [0] : [104, 117, 123],
         inputScale: args.input_scale,
@@ -295,7 +312,7 @@ export async function runQuantize(args: QuantizeArgs): Promise<void> {
       const images = await loadCalibration(args, pre);
       const pass1Only = statsOnly && !given;
       const passes = method === 'kl' && !pass1Only && !given ? 2 : 1;
-      const bar = args.quiet ? { tick: () => undefined, stop: () => undefined } : makeProgress(images.length * passes, 'calibrating');
+      const bar = args.quiet ? NO_PROGRESS : makeProgress(images.length * passes, 'calibrating');
       try {
         stats = await collectStats(net, images, {
           method,
@@ -314,7 +331,7 @@ export async function runQuantize(args: QuantizeArgs): Promise<void> {
       saveStats(tmp, stats);
       fs.renameSync(tmp, args.save_stats);
     }
-    if (statsOnly) return;
+    if (statsOnly) return { net, stats, mode: qt as QuantizeResult['mode'] };
   }
 
   let plan;
@@ -351,7 +368,9 @@ export async function runQuantize(args: QuantizeArgs): Promise<void> {
   const out = args.quantized_deploy_model!;
   if (out === '-') process.stdout.write(text);
   else writeAtomic(out, text);
+  if (args.report) writeAtomic(args.report, renderReport(quantizeReportData(net, plan, stats, { mode: qt, title: `${path.basename(deploy)} — ${qt} ${bw.out}-bit` })));
   if (!args.quiet && summary.length > 1) (out === '-' ? process.stderr : process.stdout).write(table(summary));
+  return { net, plan, stats, mode: qt as QuantizeResult['mode'], text };
 }
 
 function builder(y: any) {
@@ -381,7 +400,8 @@ function builder(y: any) {
     .option('stats', { type: 'string', describe: 'quantize from a statistics file instead of images' })
     .option('strict', { type: 'boolean', default: false, describe: 'negative fl or mixed bitwidths are errors' })
     .option('mnist', { type: 'string', describe: 'calibrate from an MNIST idx3 image file' })
-    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no summary table' });
+    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no summary table' })
+    .option('report', { type: 'string', describe: 'also write an HTML report (histograms with thresholds, weight ranges) to FILE.html' });
 }
 
 export const quantizeCommand: CommandModule<{}, QuantizeArgs> = {

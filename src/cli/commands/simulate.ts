@@ -13,7 +13,11 @@ import { compileSim, layerReports, newSimStats, runSim } from '../../sim/simulat
 import type { LayerReport } from '../../sim/simulate';
 import { addClassification, newClassStats } from '../../sim/metrics';
 import type { ClassStats, ErrorSummary } from '../../sim/metrics';
-import { parseList } from './quantize';
+import { parseList, writeAtomic } from './quantize';
+import { makeProgress } from '../progress';
+import { StatsCollector } from '../../calib/stats';
+import { renderReport } from '../../report/html';
+import { simulateReportLayers } from '../../report/build';
 
 interface SimulateArgs {
   deploy_model?: string;
@@ -37,6 +41,7 @@ interface SimulateArgs {
   mean_value?: string;
   mean_file?: string;
   input_scale: number;
+  report?: string;
 }
 
 const usage = (msg: string) => new ChaiqError(msg, {}, 2);
@@ -279,7 +284,7 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   const pre: Preprocess = {
     dims,
     transpose: parseList(args.transpose, 'transpose', 3),
-    channelSwap: parseList(args.channel_swap, 'channel_swap', 3),
+    channelSwap: parseList(args.channel_swap, 'channel_swap'),
     rawScale: args.raw_scale ?? (mnist ? 1 : 255),
     mean: args.mean_file !== undefined ? meanForDims(loadMeanFile(args.mean_file), dims)
       : args.mean_value !== undefined ? parseList(args.mean_value, 'mean_value') : mnist ? [0] : [104, 117, 123],
@@ -298,19 +303,31 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   const outBlob = net.outputs[0];
   if (!outBlob) throw new ChaiqError('the net has no output blob', { file: args.deploy_model }, 2);
   const dump = args.output_dir ? new Map<string, { shape: number[]; parts: Float32Array[] }>() : undefined;
-  for (const s of samples) {
-    const x = await s.load();
-    const r = await runSim(prog, x, { stats, keep: dump ? 'all' : [outBlob] });
-    const fx = r.outputs.get(outBlob);
-    const fl = r.reference.get(outBlob);
-    if (fx && fl) addClassification(cls, fl.data, fx.data, s.label >= 0 ? s.label : undefined, args.top);
-    if (dump) {
-      for (const [b, t] of r.outputs) {
-        let e = dump.get(b);
-        if (!e) dump.set(b, (e = { shape: t.shape.slice(1), parts: [] }));
-        e.parts.push(t.data);
+  // --report: histograms of the float activations seen, keyed as calibration keys them (blob@last writer)
+  const seen = args.report ? new StatsCollector() : undefined;
+  const lastWriter = new Map<string, string>();
+  for (const l of net.layers) for (const t of l.tops) lastWriter.set(t, `${t}@${l.name}`);
+  const bar = makeProgress(samples.length, 'simulating');
+  let done = 0;
+  try {
+    for (const s of samples) {
+      const x = await s.load();
+      const r = await runSim(prog, x, { stats, keep: dump || seen ? 'all' : [outBlob] });
+      if (seen) for (const [b, t] of r.reference) if (lastWriter.has(b)) seen.observe(lastWriter.get(b)!, t.data);
+      bar.tick(++done);
+      const fx = r.outputs.get(outBlob);
+      const fl = r.reference.get(outBlob);
+      if (fx && fl) addClassification(cls, fl.data, fx.data, s.label >= 0 ? s.label : undefined, args.top);
+      if (dump) {
+        for (const [b, t] of r.outputs) {
+          let e = dump.get(b);
+          if (!e) dump.set(b, (e = { shape: t.shape.slice(1), parts: [] }));
+          e.parts.push(t.data);
+        }
       }
     }
+  } finally {
+    bar.stop();
   }
   if (dump && args.output_dir) {
     try {
@@ -325,7 +342,15 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
       writeNpy(path.join(args.output_dir, encodeURIComponent(b) + '.npy'), { shape: [e.parts.length, ...e.shape], data });
     }
   }
-  return { images: samples.length, mode: prog.mode, psum18: args.psum18, output_blob: outBlob, top: args.top, classification: cls, layers: layerReports(stats) };
+  const result: SimulateReport = { images: samples.length, mode: prog.mode, psum18: args.psum18, output_blob: outBlob, top: args.top, classification: cls, layers: layerReports(stats) };
+  if (args.report) {
+    const c = cls;
+    const p = (a: number, b: number) => (b ? `${((100 * a) / b).toFixed(2)} %` : '–');
+    const summary: [string, string][] = [['images', String(samples.length)], ['mode', prog.mode], ['float/fixed top-1 agreement', p(c.top1Agree, c.images)]];
+    if (c.labelled) summary.push(['float top-1', p(c.floatTop1, c.labelled)], ['fixed top-1', p(c.fixedTop1, c.labelled)]);
+    writeAtomic(args.report, renderReport({ title: `${path.basename(args.deploy_model)} — simulated (${prog.mode})`, summary, layers: simulateReportLayers(net, result.layers, seen) }));
+  }
+  return result;
 }
 
 function builder(y: any) {
@@ -350,7 +375,8 @@ function builder(y: any) {
     .option('raw_scale', { type: 'number', describe: 'default 255.0 (1.0 with --mnist)' })
     .option('mean_value', { type: 'string', describe: 'default 104,117,123 (0 with --mnist)' })
     .option('mean_file', { type: 'string', describe: 'mean image (.binaryproto or .npy), instead of --mean_value' })
-    .option('input_scale', { type: 'number', default: 1.0 });
+    .option('input_scale', { type: 'number', default: 1.0 })
+    .option('report', { type: 'string', describe: 'also write an HTML report (per-layer SQNR, thresholds, float histograms seen) to FILE.html' });
 }
 
 export const simulateCommand: CommandModule<{}, SimulateArgs> = {
