@@ -381,6 +381,11 @@ def forward_layer(L, B, W):
         return [x for _ in L.tops]
     if t == 'BatchNorm':
         bp = L.p.batch_norm_param
+        if bp.HasField('use_global_stats') and not bp.use_global_stats:
+            dims = [0] + list(range(2, x.dim()))
+            m = x.mean(dim=dims, keepdim=True)
+            v = ((x - m) ** 2).mean(dim=dims, keepdim=True)
+            return [(x - m) / torch.sqrt(v + bp.eps)]
         f = float(W[2].reshape(-1)[0])
         sf = 0.0 if f == 0 else 1.0 / f
         sh = [1, -1] + [1] * (x.dim() - 2)
@@ -484,6 +489,18 @@ def forward_layer(L, B, W):
         return [prior_box(L, B[0], B[1] if len(B) > 1 else None)]
     if t == 'DetectionOutput':
         return [detection_output(L, B[0], B[1], B[2])]
+    if t == 'Threshold':
+        return [(x > L.p.threshold_param.threshold).double()]
+    if t == 'Log':
+        lp = L.p.log_param
+        lb = 1.0 if lp.base == -1 else math.log(lp.base)
+        return [torch.log(lp.shift + lp.scale * x) / lb]
+    if t == 'Tile':
+        tp = L.p.tile_param
+        ax = axis_of(tp.axis, x.dim())
+        reps = [1] * x.dim()
+        reps[ax] = tp.tiles
+        return [x.repeat(*reps)]
     if t == 'ArgMax':
         ap = L.p.argmax_param
         assert ap.HasField('axis')

@@ -1,10 +1,12 @@
 import type { LayerDef } from './types';
 import { canonicalAxis, check, num, sub, bottom } from './params';
 import { NO_PRECISION } from './precision';
+import { FORWARDS } from './forward';
 
 /** Tile: shape[axis] *= tiles. */
 export const tile: LayerDef = {
   type: 'Tile',
+  forward: FORWARDS.Tile,
   chaidnn: 'unsupported',
   precision: NO_PRECISION,
   shape(node, bottoms) {

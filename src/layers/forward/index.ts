@@ -3,6 +3,7 @@ import * as B from './basic';
 import * as C from './conv';
 import { poolingForward } from './pool';
 import { detectionOutputForward, priorBoxForward } from './ssd';
+import { logForward, thresholdForward, tileForward } from './extra';
 
 /**
  * Float forwards by canonical layer type. Each src/layers/<type>.ts LayerDef points its `forward` here;
@@ -41,4 +42,7 @@ export const FORWARDS: Record<string, NonNullable<LayerDef['forward']>> = {
   ArgMax: B.argMaxForward,
   LRN: B.lrnForward,
   Silence: B.silenceForward,
+  Threshold: thresholdForward,
+  Log: logForward,
+  Tile: tileForward,
 };
