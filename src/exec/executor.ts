@@ -56,8 +56,9 @@ function bindInputs(net: Net, inputs: Record<string, Tensor> | Tensor, reshape: 
     if (!t) continue; // a data layer's label top nobody needs; a reader of it fails below
     const want = inp.shape;
     const got = t.shape;
-    const okRank = got.length === want.length;
-    const okDims = okRank && want.every((d, i) => i === 0 || d === got[i] || (reshape && i >= 2));
+    // batch is free; -1 = a dimension the prototxt does not give (Data layers); reshape frees H, W
+    const okRank = got.length === want.length || want.length === 0;
+    const okDims = okRank && want.every((d, i) => i === 0 || d < 0 || d === got[i] || (reshape && i >= 2));
     if (!okDims) {
       throw new ChaiqError(`input '${inp.name}' has shape ${shapeStr(got)}, the net expects ${shapeStr(want)} (any batch size)`, { file: net.file });
     }
