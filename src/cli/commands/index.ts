@@ -13,4 +13,5 @@ export const commands: CommandModule<any, any>[] = [
   ...(({ quantizeCommand, mergeStatsCommand }) => [quantizeCommand, mergeStatsCommand])(require('./quantize')),
   require('./simulate').simulateCommand,
   require('./forward').forwardCommand,
+  require('./demo').demoCommand,
 ];

@@ -1,0 +1,200 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import type { CommandModule } from 'yargs';
+import { ChaiqError, formatError } from '../../errors';
+import type { WarnFn } from '../../errors';
+import { runQuantize, writeAtomic } from './quantize';
+import type { QuantizeResult } from './quantize';
+import { runSimulate } from './simulate';
+import type { SimulateReport } from './simulate';
+import { renderReport } from '../../report/html';
+import { addSimulation, quantizeReportLayers } from '../../report/build';
+
+/**
+ * `chaiq demo`: the shipped LeNet (models/lenet/) quantized three ways and simulated on the 300
+ * shipped MNIST digits; a table, the annotated prototxts and an HTML report per variant under --out_dir.
+ * Everything it reads is in the repository.
+ */
+interface DemoArgs {
+  out_dir: string;
+  calibration_size: number;
+}
+
+/** Preprocessing of the shipped LeNet (models/lenet/SOURCES.md): x = pixel/256, one channel. */
+const PRE = { dims: '1,28,28', channel_swap: '0', raw_scale: 255, mean_value: '0', input_scale: 0.00390625 };
+
+interface Variant {
+  id: string;
+  label: string;
+  quant_type: 'Xilinx' | 'DynamicFixed';
+  bits: number;
+  fl_auto: boolean;
+}
+
+export const DEMO_VARIANTS: Variant[] = [
+  { id: 'xilinx8', label: 'Xilinx 8-bit (KL)', quant_type: 'Xilinx', bits: 8, fl_auto: false },
+  { id: 'xilinx6', label: 'Xilinx 6-bit (KL)', quant_type: 'Xilinx', bits: 6, fl_auto: false },
+  { id: 'dynamicfixed8', label: 'DynamicFixed 8-bit (fl auto)', quant_type: 'DynamicFixed', bits: 8, fl_auto: true },
+];
+
+/** models/lenet of this checkout, from src/cli/commands (ts) or dist/src/cli/commands (built). */
+export function findDemoModel(): string {
+  for (const up of ['../../..', '../../../..']) {
+    const dir = path.resolve(__dirname, up, 'models', 'lenet');
+    if (fs.existsSync(path.join(dir, 'lenet.prototxt'))) return dir;
+  }
+  throw new ChaiqError('the shipped demo model (models/lenet/lenet.prototxt) is missing from this checkout', {}, 2);
+}
+
+/** A path as a user would type it from the current directory. */
+function shown(p: string): string {
+  const r = path.relative(process.cwd(), p);
+  return r && !r.startsWith('..') && !path.isAbsolute(r) ? r : p;
+}
+
+const q = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+const pct = (a: number, b: number) => (b ? `${((100 * a) / b).toFixed(2)} %` : '-');
+const dB = (x: number) => (x === Infinity ? 'inf' : x === -Infinity ? '-inf' : `${x.toFixed(1)} dB`);
+
+function table(rows: string[][]): string {
+  const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((x, c) => (c === r.length - 1 ? x : x.padEnd(w[c]))).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+export interface DemoRow {
+  variant: string;
+  top1: string;
+  agreement: string;
+  worstLayer: string;
+  worstSqnr: string;
+}
+
+export async function runDemo(args: DemoArgs, out: NodeJS.WritableStream = process.stdout): Promise<DemoRow[]> {
+  const t0 = Date.now();
+  if (!Number.isInteger(args.calibration_size) || args.calibration_size < 1) throw new ChaiqError(`--calibration_size must be a positive integer, got ${args.calibration_size}`, {}, 2);
+  const model = findDemoModel();
+  const deploy = path.join(model, 'lenet.prototxt');
+  const weights = path.join(model, 'lenet_iter_10000.caffemodel');
+  const digits = path.join(model, 'digits');
+  const outDir = path.resolve(args.out_dir);
+  try {
+    fs.mkdirSync(outDir, { recursive: true });
+  } catch (e) {
+    throw new ChaiqError(`cannot create the output directory (${(e as NodeJS.ErrnoException).code})`, { file: args.out_dir }, 2);
+  }
+  // the same warnings come from every variant (V1 prototxt upgraded, batch 64): print each once
+  const warned = new Set<string>();
+  const warn: WarnFn = (message, loc = {}) => {
+    const line = formatError(new ChaiqError(message, loc), 'warning');
+    if (warned.has(line)) return;
+    warned.add(line);
+    process.stderr.write(line + '\n');
+  };
+
+  const nDigits = countImages(digits);
+  out.write(`chaiq demo: LeNet (${shown(deploy)}) on ${nDigits} MNIST digits (${shown(digits)}/<label>/*.png)\n`);
+  out.write(`calibration: ${args.calibration_size} of the digits (seed 0); evaluation: all ${nDigits}, labels from the folder names\n\n`);
+
+  const commands: string[] = [];
+  const results: { v: Variant; qr: QuantizeResult; sim: SimulateReport; file: string; html: string }[] = [];
+  const pre = ['--dims', PRE.dims, '--channel_swap', PRE.channel_swap, '--raw_scale', String(PRE.raw_scale), '--mean_value', PRE.mean_value, '--input_scale', String(PRE.input_scale)];
+  for (const v of DEMO_VARIANTS) {
+    const file = path.join(outDir, `lenet_${v.id}.prototxt`);
+    const html = path.join(outDir, `lenet_${v.id}.html`);
+    const bw = `${v.bits},${v.bits},${v.bits}`;
+    const qArgs = {
+      quant_type: v.quant_type, deploy_model: deploy, weights, quantized_deploy_model: file, bitwidths: bw,
+      fl_bitwidths: v.fl_auto ? 'auto' : '2,5,2', calibration_directory: digits, calibration_size: args.calibration_size,
+      calibration_seed: 0, dims: PRE.dims, transpose: '2,0,1', channel_swap: PRE.channel_swap, raw_scale: PRE.raw_scale,
+      mean_value: PRE.mean_value, input_scale: PRE.input_scale, th_method: 'kl', pow2: false, strict: false, quiet: true,
+    };
+    const qr = await runQuantize(qArgs, warn);
+    commands.push(['chaiq', 'quantize', '--quant_type', v.quant_type, '--deploy_model', shown(deploy), '--weights', shown(weights),
+      '--quantized_deploy_model', shown(file), '--bitwidths', bw, ...(v.fl_auto ? ['--fl_bitwidths', 'auto'] : []),
+      '--calibration_directory', shown(digits), '--calibration_size', String(args.calibration_size), ...pre,
+      '--report', shown(path.join(outDir, `lenet_${v.id}.quantize.html`))].map(q).join(' '));
+    const sim = await runSimulate({
+      deploy_model: file, weights, calibration_directory: digits, labels_from_dirname: true, top: 1, format: 'text',
+      psum18: false, ave_divisor: 'chaidnn', dims: PRE.dims, transpose: '2,0,1', channel_swap: PRE.channel_swap,
+      raw_scale: PRE.raw_scale, mean_value: PRE.mean_value, input_scale: PRE.input_scale,
+    }, warn);
+    commands.push(['chaiq', 'simulate', '--deploy_model', shown(file), '--weights', shown(weights), '--calibration_directory', shown(digits),
+      '--labels_from_dirname', '--top', '1', ...pre, '--report', shown(path.join(outDir, `lenet_${v.id}.simulate.html`))].map(q).join(' '));
+    results.push({ v, qr, sim, file, html });
+  }
+
+  const first = results[0].sim.classification;
+  const rows: string[][] = [['variant', 'top-1', 'top-1 agreement with float', 'worst layer', 'its SQNR (local)']];
+  rows.push(['float (FP32)', pct(first.floatTop1, first.labelled), '-', '-', '-']);
+  const demoRows: DemoRow[] = [];
+  for (const { v, sim } of results) {
+    const c = sim.classification;
+    const worst = sim.layers[0];
+    const s = worst ? (worst.local ?? worst.cumulative).sqnrDb : NaN;
+    const row: DemoRow = {
+      variant: v.label, top1: pct(c.fixedTop1, c.labelled), agreement: pct(c.top1Agree, c.images),
+      worstLayer: worst ? worst.name : '-', worstSqnr: worst ? dB(s) : '-',
+    };
+    demoRows.push(row);
+    rows.push([row.variant, row.top1, row.agreement, row.worstLayer, row.worstSqnr]);
+  }
+
+  // one report per variant (calibration histograms + simulation figures), and an index with the table
+  const index = path.join(outDir, 'index.html');
+  const links = [{ href: 'index.html', text: 'overview' }, ...results.map((r) => ({ href: path.basename(r.html), text: r.v.label }))];
+  for (const r of results) {
+    const c = r.sim.classification;
+    const layers = addSimulation(quantizeReportLayers(r.qr.net, r.qr.plan, r.qr.stats), r.sim.layers);
+    writeAtomic(r.html, renderReport({
+      title: `LeNet — ${r.v.label}`,
+      subtitle: `histograms: the float activations of the ${args.calibration_size} calibration digits; SQNR: simulated on ${c.images} digits (fixed chain vs float)`,
+      summary: [['annotated prototxt', path.basename(r.file)], ['float top-1', pct(c.floatTop1, c.labelled)], ['fixed top-1', pct(c.fixedTop1, c.labelled)],
+        ['float/fixed top-1 agreement', pct(c.top1Agree, c.images)]],
+      links,
+      layers,
+    }));
+  }
+  writeAtomic(index, renderReport({
+    title: 'chaiq demo — LeNet on MNIST digits',
+    subtitle: `${nDigits} digits, calibration on ${args.calibration_size} of them; per-variant reports linked below`,
+    links,
+    table: rows,
+    layers: [],
+  }));
+
+  out.write(table(rows));
+  out.write(`\nwritten to ${shown(outDir)}/: ${results.map((r) => path.basename(r.file)).join(', ')}; reports ${path.basename(index)}, ${results.map((r) => path.basename(r.html)).join(', ')}\n`);
+  out.write('\nthe same steps one by one (each writes its own report):\n');
+  for (const c of commands) out.write(`  ${c}\n`);
+  out.write(`\ndone in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  return demoRows;
+}
+
+function countImages(dir: string): number {
+  let n = 0;
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      if (e.name.startsWith('.')) continue;
+      if (e.isDirectory()) walk(path.join(d, e.name));
+      else if (/\.(png|jpe?g)$/i.test(e.name)) n++;
+    }
+  };
+  try {
+    walk(dir);
+  } catch {
+    throw new ChaiqError('the shipped digits are missing', { file: dir }, 2);
+  }
+  return n;
+}
+
+export const demoCommand: CommandModule<{}, DemoArgs> = {
+  command: 'demo',
+  describe: 'quantize the shipped LeNet (Xilinx 8/6-bit, DynamicFixed 8-bit), simulate it on the shipped digits, write prototxts + HTML reports',
+  builder: (y: any) =>
+    y
+      .option('out_dir', { type: 'string', default: 'out', describe: 'where the annotated prototxts and reports go' })
+      .option('calibration_size', { type: 'number', default: 100, describe: 'digits used for calibration' }),
+  handler: async (args) => {
+    await runDemo(args);
+  },
+};
