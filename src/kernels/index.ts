@@ -21,7 +21,7 @@ const PAR_MIN_MACS = 1 << 20;
 
 /** Threads (main + workers) used by the kernels. Default: os.availableParallelism(). */
 export function setThreads(n: number): void {
-  threads = Math.max(1, Math.floor(n));
+  threads = Math.min(64, Math.max(1, Math.floor(n)));
 }
 
 export function getThreads(): number {
@@ -106,12 +106,18 @@ function wsFloats(r: WasmRuntime, pP: number, p: Conv2dParams): number {
   return isDepthwise(p) ? r.ex.dw_ws_floats(pP) : r.ex.gemm_ws_floats();
 }
 
-/** Split [0,n) into at most t ranges whose bounds are multiples of `align` (the last one ends at n). */
-function split(n: number, t: number, align: number): Array<[number, number]> {
-  const chunk = Math.ceil(n / t / align) * align;
-  const r: Array<[number, number]> = [];
-  for (let a = 0; a < n; a += chunk) r.push([a, Math.min(n, a + chunk)]);
-  return r;
+/** [chunk, nChunks] cutting n into ~4 chunks per thread, chunk a multiple of align and >= minChunk. */
+function chunks(n: number, t: number, align: number, minChunk: number): [number, number] {
+  if (t <= 1) return [n, 1];
+  const ch = Math.max(minChunk, Math.ceil(n / (4 * t) / align) * align);
+  return [ch, Math.ceil(n / ch)];
+}
+
+/** How to cut an M x N GEMM output over t threads: [dim (0: columns, 1: rows), chunk, nChunks]. */
+function gemmChunks(M: number, N: number, t: number, r: WasmRuntime): [number, number, number] {
+  if (t > 1 && N >= 64 * t) return [0, ...chunks(N, t, r.NR, 4 * r.NR)];
+  if (t > 1 && M >= 4 * r.MR * t) return [1, ...chunks(M, t, r.MR, 4 * r.MR)];
+  return [0, N, 1];
 }
 
 function workersFor(r: WasmRuntime, macs: number): number[] {
@@ -145,18 +151,14 @@ export function conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | nu
   const idle = workersFor(r, macs);
   const T = idle.length + 1;
   const wsF = wsFloats(r, pP, p);
-  let jobs: number[][];
-  let cmd: number;
+  const ws = Array.from({ length: T }, () => r.alloc(wsF));
   if (isDepthwise(p)) {
-    cmd = JOB_DW;
-    jobs = split(p.outC, T, 1).map(([c0, c1]) => [pP, px, pw, pb, pout, c0, c1, r.alloc(wsF)]);
+    const [ch, nc] = chunks(p.outC, T, 1, 1);
+    r.parallel(JOB_DW, ws.map((wsT) => [pP, px, pw, pb, pout, p.outC, ch, nc, wsT]), idle);
   } else {
-    cmd = JOB_CONV;
-    if (T > 1 && N >= 64 * T) jobs = split(N, T, r.NR).map(([n0, n1]) => [pP, px, pw, pb, pout, 0, mg, n0, n1, r.alloc(wsF)]);
-    else if (T > 1 && mg >= 4 * r.MR * T) jobs = split(mg, T, r.MR).map(([m0, m1]) => [pP, px, pw, pb, pout, m0, m1, 0, N, r.alloc(wsF)]);
-    else jobs = [[pP, px, pw, pb, pout, 0, mg, 0, N, r.alloc(wsF)]];
+    const [dim, ch, nc] = gemmChunks(mg, N, T, r);
+    r.parallel(JOB_CONV, ws.map((wsT) => [pP, px, pw, pb, pout, mg, N, dim, ch, nc, wsT]), idle);
   }
-  r.parallel(cmd, jobs, idle);
   r.get(pout, out.subarray(0, outSize));
 }
 
@@ -184,12 +186,8 @@ export function sgemm(M: number, N: number, K: number, A: Float32Array, B: Float
   const idle = workersFor(r, M * N * K);
   const T = idle.length + 1;
   const wsF = r.ex.gemm_ws_floats();
-  const job = (m0: number, m1: number, n0: number, n1: number): number[] =>
-    [M, N, K, pAp, pB, transB ? 1 : 0, pC, m0, m1, n0, n1, accumulate ? 1 : 0, r.alloc(wsF)];
-  let jobs: number[][];
-  if (T > 1 && N >= 64 * T) jobs = split(N, T, r.NR).map(([n0, n1]) => job(0, M, n0, n1));
-  else if (T > 1 && M >= 4 * r.MR * T) jobs = split(M, T, r.MR).map(([m0, m1]) => job(m0, m1, 0, N));
-  else jobs = [job(0, M, 0, N)];
+  const [dim, ch, nc] = gemmChunks(M, N, T, r);
+  const jobs = Array.from({ length: T }, () => [M, N, K, pAp, pB, transB ? 1 : 0, pC, accumulate ? 1 : 0, dim, ch, nc, r.alloc(wsF)]);
   r.parallel(JOB_GEMM, jobs, idle);
   r.get(pC, C.subarray(0, M * N));
 }
@@ -239,9 +237,7 @@ export async function conv2dBatch(x: Float32Array, n: number, w: Float32Array, b
   for (let i0 = 0; i0 < nWhole; i0 += round) {
     const cnt = Math.min(round, nWhole - i0);
     r.F32().set(x.subarray(i0 * inSize, (i0 + cnt) * inSize), px >>> 2);
-    const tt = Math.min(T, cnt);
-    const jobs = Array.from({ length: tt }, (_, t) => [isDw, pP, px, pw, pb, pout, inSize * 4, outSize * 4, t, cnt, tt, ws[t]]);
-    r.parallel(JOB_CONV_IMAGES, jobs, idle);
+    r.parallel(JOB_CONV_IMAGES, ws.map((wsT) => [isDw, pP, px, pw, pb, pout, inSize * 4, outSize * 4, cnt, wsT]), idle);
     r.get(pout, out.subarray(i0 * outSize, (i0 + cnt) * outSize));
   }
   for (let i = nWhole; i < n; i++) conv2d(x.subarray(i * inSize, (i + 1) * inSize), w, bias, p, out.subarray(i * outSize, (i + 1) * outSize));

@@ -31,15 +31,24 @@ interface WasmApi {
 }
 const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
-/** Job kinds understood by the worker loop (also run inline on the main thread via runJob). */
+/**
+ * Job kinds understood by the worker loop (also run inline on the main thread). Work is cut into chunks that
+ * every participating thread claims from one shared counter, so a thread that the OS descheduled (other
+ * processes on the machine) does not hold the others up.
+ *  JOB_CONV:  [p, x, Ap, bias, out, mg, N, dim (0: chunks of output pixels, 1: of output channels), chunk, nChunks, ws]
+ *  JOB_DW:    [p, x, w, bias, out, C, chunk, nChunks, ws]                  (chunks of channels)
+ *  JOB_GEMM:  [M, N, K, Ap, B, transB, C, accumulate, dim, chunk, nChunks, ws]
+ *  JOB_CONV_IMAGES: [isDw, p, x, wOrAp, bias, out, xStrideBytes, outStrideBytes, nImages, ws]  (one image a chunk)
+ */
 export const JOB_EXIT = 0;
 export const JOB_CONV = 1;
 export const JOB_DW = 2;
 export const JOB_GEMM = 3;
-/** conv over a strided batch of images: args = [isDw, p, x, wOrAp, bias, out, xStride, oStride, i0, i1, iStep, ws] */
 export const JOB_CONV_IMAGES = 4;
 
 const SLOT = 32; // Int32 words of control block per worker: seq, done, state, cmd, args...
+const MAX_WORKERS = 63;
+const COUNTER = MAX_WORKERS * SLOT; // the chunk counter of the running job
 const ARGS = 4;
 const HEAP_START = 1 << 20; // below: the (unused) shadow stack lld reserves
 
@@ -60,25 +69,41 @@ for (;;) {
   last = s;
   const cmd = c[b + 3];
   if (cmd === ${JOB_EXIT}) break;
-  try { runJob(ex, cmd, c, b + ${ARGS}); } catch (e) { Atomics.store(c, b + 2, -1); }
+  try { runJob(ex, cmd, c, b + ${ARGS}, c); } catch (e) { Atomics.store(c, b + 2, -1); }
   Atomics.store(c, b + 1, s);
   Atomics.notify(c, b + 1);
 }
 `;
 
 function runJobSource(): string {
-  return `function runJob(ex, cmd, a, o) {
-  if (cmd === ${JOB_CONV}) ex.conv_part(a[o], a[o+1], a[o+2], a[o+3], a[o+4], a[o+5], a[o+6], a[o+7], a[o+8], a[o+9]);
-  else if (cmd === ${JOB_DW}) ex.dw_part(a[o], a[o+1], a[o+2], a[o+3], a[o+4], a[o+5], a[o+6], a[o+7]);
-  else if (cmd === ${JOB_GEMM}) ex.gemm_part(a[o], a[o+1], a[o+2], a[o+3], a[o+4], a[o+5], a[o+6], a[o+7], a[o+8], a[o+9], a[o+10], a[o+11], a[o+12]);
-  else if (cmd === ${JOB_CONV_IMAGES}) {
+  return `function runJob(ex, cmd, a, o, ctr) {
+  const next = () => Atomics.add(ctr, ${COUNTER}, 1);
+  let i;
+  if (cmd === ${JOB_CONV}) {
+    const mg = a[o+5], N = a[o+6], dim = a[o+7], ch = a[o+8], nc = a[o+9];
+    while ((i = next()) < nc) {
+      const lo = i * ch;
+      if (dim === 0) ex.conv_part(a[o], a[o+1], a[o+2], a[o+3], a[o+4], 0, mg, lo, Math.min(N, lo + ch), a[o+10]);
+      else ex.conv_part(a[o], a[o+1], a[o+2], a[o+3], a[o+4], lo, Math.min(mg, lo + ch), 0, N, a[o+10]);
+    }
+  } else if (cmd === ${JOB_DW}) {
+    const C = a[o+5], ch = a[o+6], nc = a[o+7];
+    while ((i = next()) < nc) ex.dw_part(a[o], a[o+1], a[o+2], a[o+3], a[o+4], i * ch, Math.min(C, (i + 1) * ch), a[o+8]);
+  } else if (cmd === ${JOB_GEMM}) {
+    const M = a[o], N = a[o+1], dim = a[o+8], ch = a[o+9], nc = a[o+10];
+    while ((i = next()) < nc) {
+      const lo = i * ch;
+      if (dim === 0) ex.gemm_part(M, N, a[o+2], a[o+3], a[o+4], a[o+5], a[o+6], 0, M, lo, Math.min(N, lo + ch), a[o+7], a[o+11]);
+      else ex.gemm_part(M, N, a[o+2], a[o+3], a[o+4], a[o+5], a[o+6], lo, Math.min(M, lo + ch), 0, N, a[o+7], a[o+11]);
+    }
+  } else if (cmd === ${JOB_CONV_IMAGES}) {
     const isDw = a[o], p = a[o+1], x = a[o+2], w = a[o+3], bias = a[o+4], out = a[o+5];
-    const xs = a[o+6], os = a[o+7], i1 = a[o+9], step = a[o+10], ws = a[o+11];
+    const xs = a[o+6], os = a[o+7], n = a[o+8], ws = a[o+9];
     const i32 = new Int32Array(memory.buffer, p >>> 0, 15);
-    const N = i32[4] * i32[5], C = i32[3], Mg = i32[3] / i32[14];
-    for (let i = a[o+8]; i < i1; i += step) {
+    const N = i32[4] * i32[5], C = i32[3], mg = i32[3] / i32[14];
+    while ((i = next()) < n) {
       if (isDw) ex.dw_part(p, x + i * xs, w, bias, out + i * os, 0, C, ws);
-      else ex.conv_part(p, x + i * xs, w, bias, out + i * os, 0, Mg, 0, N, ws);
+      else ex.conv_part(p, x + i * xs, w, bias, out + i * os, 0, mg, 0, N, ws);
     }
   }
 }`;
@@ -103,7 +128,7 @@ export class WasmRuntime {
   private top = HEAP_START;
   private f32 = new Float32Array(0);
   private i32 = new Int32Array(0);
-  private readonly runJobFn: (ex: KernelExports, cmd: number, a: Int32Array, o: number) => void;
+  private readonly runJobFn: (ex: KernelExports, cmd: number, a: Int32Array, o: number, ctr: Int32Array) => void;
 
   constructor() {
     const bytes = Buffer.from(KERNELS_WASM_BASE64, 'base64');
@@ -171,6 +196,7 @@ export class WasmRuntime {
   // ---- threads
   /** Make sure `n` workers exist (they become usable once they flag themselves ready). */
   ensureWorkers(n: number): void {
+    n = Math.min(n, MAX_WORKERS);
     while (this.workers.length < n) {
       const slot = this.workers.length;
       const c = this.ctrl;
@@ -233,20 +259,22 @@ export class WasmRuntime {
   runLocal(cmd: number, args: number[]): void {
     const a = new Int32Array(args.length);
     for (let k = 0; k < args.length; k++) a[k] = args[k] | 0;
-    this.runJobFn(this.ex, cmd, a, 0);
+    this.runJobFn(this.ex, cmd, a, 0, this.ctrl);
   }
 
-  /** Run jobs[0] here and jobs[1..] on ready workers (at most workers.length of them), then wait for all. */
+  /** Run jobs[0] here and jobs[1..] on the given ready workers, then wait for all. */
   parallel(cmd: number, jobs: number[][], workerIdx: number[]): void {
+    Atomics.store(this.ctrl, COUNTER, 0);
     const seqs: number[] = [];
-    for (let j = 1; j < jobs.length; j++) seqs.push(this.dispatch(workerIdx[j - 1], cmd, jobs[j]));
+    const helpers = Math.min(jobs.length - 1, workerIdx.length); // chunks left over are claimed by whoever runs
+    for (let j = 1; j <= helpers; j++) seqs.push(this.dispatch(workerIdx[j - 1], cmd, jobs[j]));
     let err: unknown;
     try {
       this.runLocal(cmd, jobs[0]);
     } catch (e) {
       err = e;
     }
-    for (let j = 1; j < jobs.length; j++) this.join(workerIdx[j - 1], seqs[j - 1]);
+    for (let j = 1; j <= helpers; j++) this.join(workerIdx[j - 1], seqs[j - 1]);
     if (err) throw err;
   }
 
