@@ -106,6 +106,8 @@ export async function runNet(net: Net, inputs: Record<string, Tensor> | Tensor, 
         if (!e.loc.file && node.loc) e.loc = node.loc;
         throw e;
       }
+      // a bug, not bad input: keep it an internal error, but say where
+      if (e instanceof Error) e.message = `layer '${node.name}' (${node.type}): ${e.message}`;
       throw e;
     }
     if (tops.length !== node.tops.length) {
