@@ -8,8 +8,8 @@ import type { Tensor } from '../src/tensor';
 import type { Net } from '../src/graph/types';
 
 /*
- * Every layer output of 17 nets (12 corpus models with their real caffemodels, 4 corpus nets with seeded
- * random weights, 1 micro net covering every layer option) against an independent PyTorch float64
+ * Every layer output of 18 nets (12 corpus models with their real caffemodels, 4 corpus nets with seeded
+ * random weights, 2 micro nets covering every layer option) against an independent PyTorch float64
  * reference written by scripts/float_goldens.py. Inputs and random weights come from a counter-based hash
  * PRNG reproduced here bit-exactly.
  */
@@ -253,5 +253,30 @@ describe('chaiq forward (CLI)', () => {
     expect(r.stderr).not.toMatch(/error/);
     // logits checked against the PyTorch reference of scripts/float_goldens.py on the same PNGs
     expect(r.stdout).toBe('airplane1651.png fc1: #1 0 (7.8276)\nbird3068.png fc1: #1 2 (6.1710)\nfrog3582.png fc1: #1 6 (7.3780)\n');
+  });
+});
+
+describe('runNet', () => {
+  const g = () => goldens.find((x) => x.net === 'lenet_ahmdtaha')!;
+  test('returns the outputs, plus kept blobs; in-place layers are seen by onLayer with their own value', async () => {
+    const { net, inputs } = loadGoldenNet(g());
+    const seen: Record<string, Float32Array> = {};
+    const outs = await runNet(net, inputs.data, { onLayer: (n, t) => void (t[0] && (seen[n.name] = t[0].data)) });
+    expect([...outs.keys()]).toEqual(net.outputs);
+    expect(Array.from(seen.ip1).some((v) => v < 0)).toBe(true);
+    expect(Array.from(seen.relu1).every((v) => v >= 0)).toBe(true);
+    const kept = await runNet(net, inputs, { keep: ['conv1'] });
+    expect([...kept.keys()].sort()).toEqual(['conv1', ...net.outputs].sort());
+    const all = await runNet(net, inputs, { keep: 'all' });
+    // the in-place chain's final value: ip1 after relu1
+    expect(Array.from(all.get('ip1')!.data).every((v) => v >= 0)).toBe(true);
+  });
+
+  test('bad inputs are ChaiqErrors', async () => {
+    const { net, inputs } = loadGoldenNet(g());
+    await expect(runNet(net, { nope: inputs.data })).rejects.toThrow(/has no input 'nope'/);
+    await expect(runNet(net, { shape: [1, 3, 28, 28], data: new Float32Array(3 * 784) })).rejects.toThrow(/has shape \(1,3,28,28\), the net expects \(1,1,28,28\)/);
+    net.layers.find((l) => l.name === 'ip2')!.blobs = [];
+    await expect(runNet(net, inputs)).rejects.toThrow(/layer 'ip2' \(InnerProduct\): missing weights/);
   });
 });
