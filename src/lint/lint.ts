@@ -180,7 +180,9 @@ export function lintText(text: string, file: string, opts: LintOptions = {}): Li
     for (const [f, bwField] of Object.entries(FL_OF_BW)) {
       if (!(f in block)) continue;
       const bw = block[bwField] ?? 8;
-      if (block[f] < 0 || block[f] > bw) report('fl-range', fieldLoc(l, f), `${f} = ${block[f]} outside [0, ${bw}] (CHaiDNN's DynamicFixed path rejects negative fl)`);
+      if (block[f] < 0) report('fl-range', fieldLoc(l, f), `${f} = ${block[f]} outside [0, ${bw}] (CHaiDNN's DynamicFixed path rejects negative fl)`);
+      // fl > bw is valid Q(bw, fl) (tiny weights, calibration-algorithms.md §1.2; Ristretto writes it): only a warning
+      else if (block[f] > bw) report('fl-range', fieldLoc(l, f), `${f} = ${block[f]} is above the bit width ${bw} (range ±${(2 ** (bw - 1) - 1) * 2 ** -block[f]}); valid Q(bw,fl), check the values fit`, 'warning');
     }
     if (def && NO_RESCALE.has(def.type)) {
       if (layerMode === 'Xilinx' && 'th_layer_in' in block && 'th_layer_out' in block && f32(block.th_layer_in) !== f32(block.th_layer_out)) {
