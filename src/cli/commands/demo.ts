@@ -73,7 +73,7 @@ export async function runDemo(args: DemoArgs, out: NodeJS.WritableStream = proce
   const t0 = Date.now();
   if (!Number.isInteger(args.calibration_size) || args.calibration_size < 1) throw new ChaiqError(`--calibration_size must be a positive integer, got ${args.calibration_size}`, {}, 2);
   const model = findDemoModel();
-  const deploy = path.join(model, 'lenet.prototxt');
+  const shipped = path.join(model, 'lenet.prototxt');
   const weights = path.join(model, 'lenet_iter_10000.caffemodel');
   const digits = path.join(model, 'digits');
   const outDir = path.resolve(args.out_dir);
@@ -92,7 +92,11 @@ export async function runDemo(args: DemoArgs, out: NodeJS.WritableStream = proce
   };
 
   const nDigits = countImages(digits);
-  out.write(`chaiq demo: LeNet (${shown(deploy)}) on ${nDigits} MNIST digits (${shown(digits)}/<label>/*.png)\n`);
+  // the shipped prototxt declares batch 64 (input_dim); CHaiDNN runs batch 1, and lint says so: quantize a batch-1 copy
+  const deploy = path.join(outDir, 'lenet_deploy.prototxt');
+  writeAtomic(deploy, batchOne(fs.readFileSync(shipped, 'utf8')));
+  out.write(`chaiq demo: LeNet (${shown(shipped)}) on ${nDigits} MNIST digits (${shown(digits)}/<label>/*.png)\n`);
+  out.write(`${shown(deploy)}: the shipped prototxt with batch 1 (CHaiDNN runs one image at a time)\n`);
   out.write(`calibration: ${args.calibration_size} of the digits (seed 0); evaluation: all ${nDigits}, labels from the folder names\n\n`);
 
   const commands: string[] = [];
@@ -163,11 +167,16 @@ export async function runDemo(args: DemoArgs, out: NodeJS.WritableStream = proce
   }));
 
   out.write(table(rows));
-  out.write(`\nwritten to ${shown(outDir)}/: ${results.map((r) => path.basename(r.file)).join(', ')}; reports ${path.basename(index)}, ${results.map((r) => path.basename(r.html)).join(', ')}\n`);
+  out.write(`\nwritten to ${shown(outDir)}/: ${path.basename(deploy)}, ${results.map((r) => path.basename(r.file)).join(', ')}; reports ${path.basename(index)}, ${results.map((r) => path.basename(r.html)).join(', ')}\n`);
   out.write('\nthe same steps one by one (each writes its own report):\n');
   for (const c of commands) out.write(`  ${c}\n`);
   out.write(`\ndone in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
   return demoRows;
+}
+
+/** V1 `input_dim: N` (the first one, the batch) → 1. */
+export function batchOne(text: string): string {
+  return text.replace(/^(\s*input_dim\s*:\s*)\d+/m, '$11');
 }
 
 function countImages(dir: string): number {
