@@ -1,4 +1,4 @@
-import { fastAdd2, fastChannelAffine, fastPool, fastRelu, type PoolGeom } from '../src/exec/fastops';
+import { fastAdd2, fastChannelAffine, fastLrnAcross075, fastPool, fastRelu, type PoolGeom } from '../src/exec/fastops';
 import { kernelBackend, setUseWasm, shutdownKernels } from '../src/kernels';
 
 // The wasm loops must equal the JS forwards' arithmetic bit for bit (same as src/layers/forward/*.ts).
@@ -146,4 +146,32 @@ test('setUseWasm(false) turns the fast path off', () => {
   } finally {
     setUseWasm(true);
   }
+});
+
+test.each([
+  [1, 64, 56 * 56, 5],
+  [2, 7, 9, 5],
+  [1, 3, 5, 7], // window wider than the channels
+])('LRN across channels, beta 0.75 (n=%d c=%d hw=%d size=%d)', (n, c, hw, size) => {
+  const X = rand(n * c * hw, c * hw, false).map((v) => v * 50);
+  const k = 1;
+  const a = 1e-4 / size;
+  const Y = new Float32Array(X.length);
+  expect(fastLrnAcross075(X, Y, n, c, hw, size, k, a)).toBe(true);
+  // the JS forward's arithmetic (src/layers/forward/basic.ts lrnForward)
+  const R = new Float32Array(X.length);
+  const pre = (size - 1) / 2;
+  for (let b = 0; b < n; b++)
+    for (let ch = 0; ch < c; ch++)
+      for (let p = 0; p < hw; p++) {
+        let s = 0;
+        for (let cc = Math.max(0, ch - pre); cc < Math.min(c, ch - pre + size); cc++) {
+          const v = X[(b * c + cc) * hw + p];
+          s += v * v;
+        }
+        const r = Math.sqrt(k + a * s);
+        const i = (b * c + ch) * hw + p;
+        R[i] = X[i] / (r * Math.sqrt(r));
+      }
+  expect(same(Y, R)).toEqual([]);
 });

@@ -14,6 +14,7 @@ interface LayerExports {
   add2(a: number, b: number, y: number, n: number): void;
   chan_affine(x: number, y: number, planes: number, inner: number, mid: number, a: number, b: number, mode: number, m0: number): void;
   maxpool(x: number, y: number, planes: number, h: number, w: number, oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number): void;
+  lrn_across075(x: number, y: number, c: number, hw: number, size: number, k: number, a: number, acc: number): void;
   avepool(x: number, y: number, planes: number, h: number, w: number, oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number): void;
 }
 
@@ -172,6 +173,26 @@ export function fastPool(method: 'MAX' | 'AVE', X: Float32Array, Y: Float32Array
     r.F32().set(X.subarray(p0 * inS, (p0 + np) * inS), px >>> 2);
     f(px, py, np, h, w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw);
     Y.set(r.F32().subarray(py >>> 2, (py >>> 2) + np * outS), p0 * outS);
+  }
+  return true;
+}
+
+/**
+ * LRN across channels with beta 0.75 over n images [c,hw]: y = x / (r·√r), r = √(k + a·Σ window x²),
+ * in double with the JS forward's summation order (a = alpha / local_size).
+ */
+export function fastLrnAcross075(X: Float32Array, Y: Float32Array, n: number, c: number, hw: number, size: number, k: number, a: number): boolean {
+  const r = runtime();
+  if (!r) return false;
+  const img = c * hw;
+  r.reset();
+  const px = r.alloc(img);
+  const py = r.alloc(img);
+  const acc = r.alloc(2 * hw);
+  for (let b = 0; b < n; b++) {
+    r.F32().set(X.subarray(b * img, (b + 1) * img), px >>> 2);
+    r.ex.lrn_across075(px, py, c, hw, size, k, a, acc);
+    Y.set(r.F32().subarray(py >>> 2, (py >>> 2) + img), b * img);
   }
   return true;
 }

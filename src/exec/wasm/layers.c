@@ -135,3 +135,38 @@ EXPORT(avepool) void avepool(const float *x, float *y, int planes, int h, int w,
     }
   }
 }
+
+// LRN across channels with beta = 0.75 for one image x[c][hw]: like the JS forward, in double,
+// window sum of squares in channel order (squares of floats are exact in double), then
+// y = x / (r·√r), r = √(k + a·sum). acc: hw doubles of scratch.
+EXPORT(lrn_across075) void lrn_across075(const float *x, float *y, int c, int hw, int size, double k, double a,
+                                         double *acc) {
+  int pre = (size - 1) / 2;
+  v128_t vk = wasm_f64x2_splat(k), va = wasm_f64x2_splat(a);
+  for (int ch = 0; ch < c; ch++) {
+    int lo = imax(0, ch - pre), hi = imin(c, ch - pre + size);
+    for (int p = 0; p < hw; p++) acc[p] = 0;
+    for (int cc = lo; cc < hi; cc++) {
+      const float *xc = x + (long)cc * hw;
+      int p = 0;
+      for (; p + 2 <= hw; p += 2) {
+        v128_t v = wasm_f64x2_promote_low_f32x4(wasm_v128_load64_zero(xc + p));
+        wasm_v128_store(acc + p, wasm_f64x2_add(wasm_v128_load(acc + p), wasm_f64x2_mul(v, v)));
+      }
+      for (; p < hw; p++) acc[p] += (double)xc[p] * (double)xc[p];
+    }
+    const float *xo = x + (long)ch * hw;
+    float *yo = y + (long)ch * hw;
+    int p = 0;
+    for (; p + 2 <= hw; p += 2) {
+      v128_t r = wasm_f64x2_sqrt(wasm_f64x2_add(vk, wasm_f64x2_mul(va, wasm_v128_load(acc + p))));
+      v128_t v = wasm_f64x2_promote_low_f32x4(wasm_v128_load64_zero(xo + p));
+      v128_t q = wasm_f64x2_div(v, wasm_f64x2_mul(r, wasm_f64x2_sqrt(r)));
+      wasm_v128_store64_lane(yo + p, wasm_f32x4_demote_f64x2_zero(q), 0);
+    }
+    for (; p < hw; p++) {
+      double r = __builtin_sqrt(k + a * acc[p]);
+      yo[p] = (float)((double)xo[p] / (r * __builtin_sqrt(r)));
+    }
+  }
+}

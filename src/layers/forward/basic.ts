@@ -2,7 +2,7 @@ import type { LayerNode } from '../../graph/types';
 import type { Tensor } from '../../tensor';
 import type { ForwardContext } from '../types';
 import { alloc, arr, blob, bool, canonAxis, fail, need, num, pm, prod, view } from './util';
-import { fastAdd2, fastChannelAffine, fastRelu } from '../../exec/fastops';
+import { fastAdd2, fastChannelAffine, fastLrnAcross075, fastRelu } from '../../exec/fastops';
 // module-level aliases: global lookups are slow inside jest's vm context
 const { abs: M_abs, exp: M_exp, log: M_log, max: M_max, min: M_min, pow: M_pow, sqrt: M_sqrt, tanh: M_tanh } = Math;
 const NEG_INF = -Infinity;
@@ -530,6 +530,7 @@ export const lrnForward: Fwd = (node, bottoms) => {
     const a = alpha / size;
     // squares once (exact in double), window sums row-wise in the same channel order: same values,
     // sequential memory instead of `size` strided loads per output
+    if (beta === 0.75 && fastLrnAcross075(X, Y, n, c, hw, size, k, a)) return [out];
     const sq = new Float64Array(c * hw);
     const acc = new Float64Array(hw);
     for (let b = 0; b < n; b++) {
