@@ -113,7 +113,13 @@ export const forwardCommand: CommandModule<{}, ForwardArgs> = {
           throw new ChaiqError(`cannot create output directory: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: args.output_dir });
         }
       }
-      const blobs = await runNet(graph, x, { keep, warn: warnToStderr });
+      let blobs: Map<string, Tensor>;
+      try {
+        blobs = await runNet(graph, x, { keep, warn: warnToStderr });
+      } catch (e) {
+        if (e instanceof ChaiqError && /the net expects/.test(e.message) && !args.dims) e.message += '; --dims runs a fully-convolutional net at another size';
+        throw e;
+      }
       const out: string[] = [];
       for (const name of graph.outputs) {
         const t = blobs.get(name);
