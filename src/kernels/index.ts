@@ -6,7 +6,7 @@
  */
 import * as os from 'os';
 import { conv2dJs, sgemmJs } from './js';
-import { getRuntime, JOB_CONV, JOB_CONV_IMAGES, JOB_DW, JOB_GEMM, WasmRuntime } from './wasm-runtime';
+import { getRuntime, JOB_CONV, JOB_CONV_IMAGES, JOB_DW, JOB_GEMM, JOB_GEMV_T, WasmRuntime } from './wasm-runtime';
 
 export interface Conv2dParams {
   inC: number; inH: number; inW: number; outC: number; outH: number; outW: number;
@@ -179,6 +179,16 @@ export function sgemm(M: number, N: number, K: number, A: Float32Array, B: Float
   }
   r.reset();
   const pA = r.put(A.subarray(0, M * K));
+  if (transB && M < 2 * r.MR) {
+    // few rows (InnerProduct at small batch): dot products straight off B, no packing
+    const pB = r.put(B.subarray(0, K * N));
+    const pC = accumulate ? r.put(C.subarray(0, M * N)) : r.alloc(M * N);
+    const idle = workersFor(r, M * N * K);
+    const [ch, nc] = chunks(N, idle.length + 1, 4, 16);
+    r.parallel(JOB_GEMV_T, Array.from({ length: idle.length + 1 }, () => [M, N, K, pA, pB, pC, accumulate ? 1 : 0, ch, nc]), idle);
+    r.get(pC, C.subarray(0, M * N));
+    return;
+  }
   const pAp = r.alloc(Math.ceil(M / r.MR) * r.MR * K);
   r.ex.pack_a(pA, K, M, K, pAp);
   const pB = r.put(B.subarray(0, K * N));

@@ -367,3 +367,43 @@ EXPORT(dw_part) void dw_part(const ConvP* p, const float* x, const float* w, con
     }
   }
 }
+
+// C[m0:m1, n0:n1] (+)= A·Bᵀ for few rows (InnerProduct at small batch): B [N,K] is used in place, one row of B
+// against up to 4 rows of A at a time, so B (the big weight matrix) streams through once per 4 rows.
+EXPORT(gemv_t_part) void gemv_t_part(int M, int N, int K, const float* A, const float* B, float* C,
+                                     int n0, int n1, int accumulate) {
+  const int K4 = K & ~3;
+  for (int j = n0; j < n1; j++) {
+    const float* b = B + j * K;
+    for (int i = 0; i < M; i += 4) {
+      const int mr = MIN(4, M - i);
+      const float* a0 = A + i * K;
+      const float* a1 = A + (i + (mr > 1 ? 1 : 0)) * K;
+      const float* a2 = A + (i + (mr > 2 ? 2 : 0)) * K;
+      const float* a3 = A + (i + (mr > 3 ? 3 : 0)) * K;
+      v128_t s0 = wasm_f32x4_splat(0.f), s1 = s0, s2 = s0, s3 = s0;
+      for (int k = 0; k < K4; k += 4) {
+        v128_t bv = wasm_v128_load(b + k);
+        s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(wasm_v128_load(a0 + k), bv));
+        s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(wasm_v128_load(a1 + k), bv));
+        s2 = wasm_f32x4_add(s2, wasm_f32x4_mul(wasm_v128_load(a2 + k), bv));
+        s3 = wasm_f32x4_add(s3, wasm_f32x4_mul(wasm_v128_load(a3 + k), bv));
+      }
+#define HSUM(v) ((wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) + \
+                 (wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3)))
+      float r0 = HSUM(s0), r1 = HSUM(s1), r2 = HSUM(s2), r3 = HSUM(s3);
+#undef HSUM
+      for (int k = K4; k < K; k++) {
+        r0 += a0[k] * b[k];
+        r1 += a1[k] * b[k];
+        r2 += a2[k] * b[k];
+        r3 += a3[k] * b[k];
+      }
+      float* c = C + i * N + j;
+      c[0] = accumulate ? c[0] + r0 : r0;
+      if (mr > 1) c[N] = accumulate ? c[N] + r1 : r1;
+      if (mr > 2) c[2 * N] = accumulate ? c[2 * N] + r2 : r2;
+      if (mr > 3) c[3 * N] = accumulate ? c[3 * N] + r3 : r3;
+    }
+  }
+}
