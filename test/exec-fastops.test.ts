@@ -127,6 +127,8 @@ test.each([
   [2, 9, 11, 2, 2, 0],
   [1, 300, 300, 3, 1, 1], // bigger than a chunk
   [6, 5, 5, 5, 3, 2],
+  [3, 30, 61, 3, 2, 1], // stride-2 SIMD interior with padding
+  [2, 19, 40, 5, 2, 2],
 ])('pooling planes=%d %dx%d k%d s%d p%d', (planes, h, w, k, s, pad) => {
   const X = rand(planes * h * w, h * 31 + w, false);
   X[7] = NaN;

@@ -165,7 +165,7 @@ export function fastPool(method: 'MAX' | 'AVE', X: Float32Array, Y: Float32Array
   const inS = h * w;
   const outS = g.oh * g.ow;
   r.reset();
-  const px = r.alloc(per * inS);
+  const px = r.alloc(per * inS + 16); // + slack: the stride-2 path reads one value past a row's last window
   const py = r.alloc(per * outS);
   const f = method === 'MAX' ? r.ex.maxpool : r.ex.avepool;
   for (let p0 = 0; p0 < planes; p0 += per) {

@@ -68,8 +68,8 @@ static inline int imax(int a, int b) { return a > b ? a : b; }
 // MAX pooling of `planes` planes (Caffe geometry given): JS `if (t > v) v = t` from -inf, -FLT_MAX if empty.
 EXPORT(maxpool) void maxpool(const float *x, float *y, int planes, int h, int w, int oh, int ow, int kh, int kw,
                              int sh, int sw, int ph, int pw) {
-  // px range whose window lies inside the row (stride 1 only): 4 outputs per f32x4
-  int in0 = pw, in1 = w - kw + pw + 1; // px in [in0, in1) have ws >= 0 and ws + kw <= w
+  // px range whose window lies inside the row (strides 1 and 2): 4 outputs per f32x4
+  int in0 = (pw + sw - 1) / sw, in1 = (w - kw + pw) / sw + 1; // px in [in0, in1): ws >= 0, ws + kw <= w
   for (int p = 0; p < planes; p++) {
     const float *xp = x + (long)p * h * w;
     float *yp = y + (long)p * oh * ow;
@@ -86,6 +86,22 @@ EXPORT(maxpool) void maxpool(const float *x, float *y, int planes, int h, int w,
             for (int kx = 0; kx < kw; kx++) v = wasm_f32x4_pmax(v, wasm_v128_load(r + kx));
           }
           // -inf (empty/all -inf/NaN) -> -FLT_MAX
+          v128_t ninf = wasm_f32x4_eq(v, wasm_f32x4_splat(-__builtin_inff()));
+          v = wasm_v128_bitselect(wasm_f32x4_splat(-FLT_MAX_), v, ninf);
+          wasm_v128_store(yr + px, v);
+          px += 4;
+          continue;
+        }
+        if (sw == 2 && px >= in0 && px + 4 <= in1 && px + 4 <= ow) {
+          // even lanes of 8 consecutive values (the 8th is read but unused: the arena has slack after x)
+          v128_t v = wasm_f32x4_splat(-__builtin_inff());
+          for (int yy = hs; yy < he; yy++) {
+            const float *r = xp + yy * w + 2 * px - pw;
+            for (int kx = 0; kx < kw; kx++) {
+              v128_t a = wasm_v128_load(r + kx), b = wasm_v128_load(r + kx + 4);
+              v = wasm_f32x4_pmax(v, wasm_i32x4_shuffle(a, b, 0, 2, 4, 6));
+            }
+          }
           v128_t ninf = wasm_f32x4_eq(v, wasm_f32x4_splat(-__builtin_inff()));
           v = wasm_v128_bitselect(wasm_f32x4_splat(-FLT_MAX_), v, ninf);
           wasm_v128_store(yr + px, v);
