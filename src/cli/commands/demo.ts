@@ -168,7 +168,8 @@ export async function runDemo(args: DemoArgs, out: NodeJS.WritableStream = proce
 
   out.write(table(rows));
   out.write(`\nwritten to ${shown(outDir)}/: ${path.basename(deploy)}, ${results.map((r) => path.basename(r.file)).join(', ')}; reports ${path.basename(index)}, ${results.map((r) => path.basename(r.html)).join(', ')}\n`);
-  out.write('\nthe same steps one by one (each writes its own report):\n');
+  out.write('\nthe same steps one by one (each writes its own report; inside the repo run chaiq as `npx chaiq` or `node bin/chaiq.js`):\n');
+  out.write(`  # ${shown(deploy)} = ${shown(shipped)} with its first input_dim (the batch) set to 1\n`);
   for (const c of commands) out.write(`  ${c}\n`);
   out.write(`\ndone in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
   return demoRows;
