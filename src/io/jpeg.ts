@@ -254,7 +254,8 @@ export function upsample(p: Plane, hr: number, vr: number, W: number, H: number)
     for (let y = 0; y < H; y++) {
       const iy = y >> 1;
       const s0 = row(iy), s1 = row(y & 1 ? iy + 1 : iy - 1);
-      for (let x = 0; x < W; x++) out[y * W + x] = (d[s0 + x] * 3 + d[s1 + x] + 1) >> 2;
+      const bias = y & 1 ? 2 : 1;
+      for (let x = 0; x < W; x++) out[y * W + x] = (d[s0 + x] * 3 + d[s1 + x] + bias) >> 2;
     }
   } else if (hr === 2 && vr === 2 && w > 2) {
     const line = new Uint8Array(2 * w);
