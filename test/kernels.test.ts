@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import {
-  conv2d, conv2dBatch, Conv2dParams, initKernels, kernelBackend, setThreads, setUseWasm, sgemm, shutdownKernels,
+  conv2d, conv2dBatch, Conv2dParams, initKernels, kernelBackend, kernelStats, setThreads, setUseWasm, sgemm, shutdownKernels,
 } from '../src/kernels';
 
 // deterministic PRNG (mulberry32)
@@ -207,6 +207,49 @@ describe('kernels', () => {
       }
     });
   }
+
+  it('hands work to the worker thread when threads = 2', () => {
+    setUseWasm(true);
+    setThreads(2);
+    const before = kernelStats().workerJobs;
+    const r = rng(5);
+    const p = makeParams(CONFIGS[14]);
+    const out = new Float32Array(p.outC * p.outH * p.outW);
+    conv2d(randArr(p.inC * p.inH * p.inW, r), randArr(p.outC * p.inC * 9, r), null, p, out);
+    expect(kernelStats().workerJobs).toBeGreaterThan(before);
+  });
+
+  it('CHAIQ_NO_WASM=1 selects the JS backend', () => {
+    const saved = process.env.CHAIQ_NO_WASM;
+    process.env.CHAIQ_NO_WASM = '1';
+    try {
+      jest.isolateModules(() => {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const k = require('../src/kernels') as typeof import('../src/kernels');
+        expect(k.kernelBackend()).toBe('js');
+      });
+    } finally {
+      if (saved === undefined) delete process.env.CHAIQ_NO_WASM;
+      else process.env.CHAIQ_NO_WASM = saved;
+    }
+  });
+
+  it('workers restart after shutdownKernels', async () => {
+    setUseWasm(true);
+    setThreads(2);
+    await shutdownKernels();
+    await initKernels();
+    const before = kernelStats().workerJobs;
+    const r = rng(6);
+    const p = makeParams(CONFIGS[14]);
+    const x = randArr(p.inC * p.inH * p.inW, r);
+    const w = randArr(p.outC * p.inC * 9, r);
+    const out = new Float32Array(p.outC * p.outH * p.outW);
+    conv2d(x, w, null, p, out);
+    expect(kernelStats().workerJobs).toBeGreaterThan(before);
+    const { y, mag } = convRef(x, w, null, p);
+    expectClose(out, y, mag, p.inC * 9, 'after restart');
+  });
 
   it('rejects inconsistent shapes', () => {
     const p = makeParams({ inC: 3, inH: 4, inW: 4, outC: 2, kH: 3, kW: 3, group: 2 });

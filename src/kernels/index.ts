@@ -38,6 +38,12 @@ export function kernelBackend(): 'wasm' | 'js' {
   return rt() ? 'wasm' : 'js';
 }
 
+/** Which backend runs, how many threads it may use, and how many jobs went to worker threads so far. */
+export function kernelStats(): { backend: 'wasm' | 'js'; threads: number; workerJobs: number } {
+  const r = rt();
+  return { backend: r ? 'wasm' : 'js', threads, workerJobs: r ? r.workerJobs : 0 };
+}
+
 /** Start the worker pool now and wait until it takes jobs (otherwise it warms up during the first calls). */
 export async function initKernels(): Promise<void> {
   const r = rt();

@@ -132,6 +132,8 @@ export class WasmRuntime {
   private readonly ctrl = new Int32Array(this.ctrlSab);
   private workers: WorkerSlot[] = [];
   private top = HEAP_START;
+  /** jobs handed to workers so far (for tests and benches) */
+  workerJobs = 0;
   private f32 = new Float32Array(0);
   private i32 = new Int32Array(0);
   private readonly runJobFn: (ex: KernelExports, cmd: number, a: Int32Array, o: number, ctr: Int32Array) => void;
@@ -274,6 +276,7 @@ export class WasmRuntime {
     const seqs: number[] = [];
     const helpers = Math.min(jobs.length - 1, workerIdx.length); // chunks left over are claimed by whoever runs
     for (let j = 1; j <= helpers; j++) seqs.push(this.dispatch(workerIdx[j - 1], cmd, jobs[j]));
+    this.workerJobs += helpers;
     let err: unknown;
     try {
       this.runLocal(cmd, jobs[0]);
