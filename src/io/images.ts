@@ -16,11 +16,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { PNG } from 'pngjs';
-import * as jpeg from 'jpeg-js';
 import * as protobuf from 'protobufjs';
 import { ChaiqError } from '../errors';
 import type { Tensor } from '../tensor';
 import { readNpy } from './npy';
+import { decodeJpegLibjpeg } from './jpeg';
 
 const f32 = Math.fround;
 
@@ -91,14 +91,23 @@ function decodePng(buf: Buffer): Image {
   return { h, w, c: 3, data, gray };
 }
 
+/** JPEG as libjpeg-turbo decodes it by default (src/io/jpeg.ts; pixel-exact with PIL / cv2.imread). */
 function decodeJpeg(buf: Buffer): Image {
-  const img = jpeg.decode(buf, { useTArray: true, formatAsRGBA: false, maxMemoryUsageInMB: 2048, maxResolutionInMP: 400 });
-  const { width: w, height: h } = img;
+  const img = decodeJpegLibjpeg(buf);
+  const { width: w, height: h, channels } = img;
   const src = img.data;
   const data = new Float32Array(h * w * 3);
-  let gray = true;
-  for (let i = 0; i < h * w * 3; i++) data[i] = f32(src[i] / 255);
-  for (let p = 0; p < h * w && gray; p++) if (src[3 * p] !== src[3 * p + 1] || src[3 * p] !== src[3 * p + 2]) gray = false;
+  let gray = channels === 1;
+  if (gray) {
+    for (let p = 0; p < h * w; p++) data[3 * p] = data[3 * p + 1] = data[3 * p + 2] = f32(src[p] / 255);
+  } else {
+    for (let i = 0; i < h * w * 3; i++) data[i] = f32(src[i] / 255);
+    // jpeg-js fallback (CMYK etc.) does not say whether the source was gray
+    if (!img.exact) {
+      gray = true;
+      for (let p = 0; p < h * w && gray; p++) if (src[3 * p] !== src[3 * p + 1] || src[3 * p] !== src[3 * p + 2]) gray = false;
+    }
+  }
   return { h, w, c: 3, data, gray };
 }
 
