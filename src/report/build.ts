@@ -142,7 +142,7 @@ export function quantizeReportLayers(net: Net, plan: PrecisionPlan | undefined, 
     const r: ReportLayer = { name: l.name, type: l.type };
     const b = plan?.get(l.name);
     blockFacts(r, b);
-    if (!b) r.note = 'no precision block (float layer)';
+    if (!b) r.note = 'no precision block';
     if (stats) {
       const s = layerOutputStats(net, stats, l.index);
       if (s) {
@@ -164,10 +164,6 @@ export function quantizeReportData(net: Net, plan: PrecisionPlan | undefined, st
   const layers = quantizeReportLayers(net, plan, stats);
   const summary: [string, string][] = [...(o.summary ?? [])];
   if (o.mode) summary.unshift(['mode', o.mode]);
-  if (stats) {
-    const any = [...stats.blobs.values()][0];
-    if (any) summary.push(['calibration values per blob (first)', String(any.count)]);
-  }
   return { title: o.title, subtitle: o.subtitle, summary, layers };
 }
 

@@ -130,6 +130,11 @@ export function renderReport(data: ReportData): string {
   const summary = data.summary?.length
     ? `<table class="summary">${data.summary.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>`
     : '';
+  const glance = data.layers.length
+    ? `<table class="variants glance"><tr><th>layer</th><th>type</th><th>th / fl out</th><th>clipped</th><th>SQNR</th><th>local SQNR</th></tr>${data.layers
+      .map((l) => `<tr><td><a href="#layer-${esc(l.name)}">${esc(l.name)}</a></td><td>${esc(l.type)}</td><td>${l.thOut !== undefined ? num(l.thOut) : l.flOut !== undefined ? `fl ${l.flOut}` : '–'}</td><td>${l.clippedFraction !== undefined ? (l.clippedFraction * 100).toPrecision(3) + ' %' : '–'}</td><td>${l.sqnrDb !== undefined ? db(l.sqnrDb) + ' dB' : '–'}</td><td>${l.localSqnrDb !== undefined ? db(l.localSqnrDb) + ' dB' : '–'}</td></tr>`)
+      .join('')}</table>`
+    : '';
   const sections = data.layers
     .map((l) => {
       const facts: string[] = [];
@@ -167,7 +172,8 @@ svg{display:block;margin:.3em 0;background:#fafafa;border:1px solid #eee}
 </style></head><body>
 <h1>${esc(data.title)}</h1>${data.subtitle ? `<p>${esc(data.subtitle)}</p>` : ''}
 ${links}${summary}${table}
-<h2>SQNR per layer (fixed chain vs float, through each layer; worst in red)</h2>${sqnrSvg(data.layers) || '<p>no simulation data</p>'}
+${data.layers.length ? `<h2>SQNR per layer (fixed chain vs float, through each layer; worst in red)</h2>${sqnrSvg(data.layers) || '<p>no simulation data</p>'}
+<h2>Layers</h2>${glance}` : ''}
 ${sections}
 </body></html>
 `;

@@ -368,7 +368,10 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
   const out = args.quantized_deploy_model!;
   if (out === '-') process.stdout.write(text);
   else writeAtomic(out, text);
-  if (args.report) writeAtomic(args.report, renderReport(quantizeReportData(net, plan, stats, { mode: qt, title: `${path.basename(deploy)} — ${qt} ${bw.out}-bit` })));
+  if (args.report) writeAtomic(args.report, renderReport(quantizeReportData(net, plan, stats, {
+    mode: qt, title: `${path.basename(deploy)} — ${qt} ${bw.out}-bit`,
+    summary: [['bitwidths', `${bw.in},${bw.params},${bw.out}`], ...(stats ? [['th_method', qt === 'Xilinx' ? method + (args.pow2 ? '+pow2' : '') : 'fl auto'] as [string, string]] : [])],
+  })));
   if (!args.quiet && summary.length > 1) (out === '-' ? process.stderr : process.stdout).write(table(summary));
   return { net, plan, stats, mode: qt as QuantizeResult['mode'], text };
 }
