@@ -164,3 +164,17 @@ describe('chaiq lint / diff CLI', () => {
     expect(runCli(['diff', a, '/nonexistent']).code).toBe(2);
   });
 });
+
+describe('lint on chaiq quantize outputs (test/fixtures/quant/quantized, regenerated and compared by quant-cli.test.ts)', () => {
+  const dir = path.join(__dirname, 'fixtures/quant/quantized');
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.prototxt'));
+  test.each(files)('%s has no lint errors', (f) => {
+    const file = path.join(dir, f);
+    const errors = lintText(fs.readFileSync(file, 'utf8'), file).filter((d) => d.severity === 'error');
+    // cifar10_full has two LRN layers: CHaiDNN cannot run LRN at all (its layer map comments it out);
+    // the precision blocks themselves are clean
+    const expected = f.startsWith('cifar10_full') ? ['norm1', 'norm2'] : [];
+    expect(errors.map((e) => e.rule)).toEqual(expected.map(() => 'unsupported-layer'));
+    expected.forEach((name, i) => expect(errors[i].message).toContain(`'LRN' (layer '${name}')`));
+  });
+});
