@@ -61,8 +61,12 @@ function histogramSvg(h: ReportHistogram, th: number | undefined, thLabel = 'th'
   const H = 160;
   const pad = 28;
   const n = h.counts.length;
+  const plotW = W - pad - 8;
+  // the axis reaches past a threshold above max|x| (a DynamicFixed range, a pow2 snap) so the marker shows
+  const xMax = th !== undefined && th > h.max ? th * 1.04 : h.max;
+  const xOf = (v: number) => pad + (xMax > 0 ? v / xMax : 0) * plotW;
   const logMax = Math.log10(1 + Math.max(1, ...h.counts));
-  const bw = (W - pad - 8) / n;
+  const bw = xMax > 0 ? ((h.max / n) / xMax) * plotW : plotW / n;
   const bars = h.counts
     .map((c, i) => {
       if (c <= 0) return '';
@@ -72,15 +76,16 @@ function histogramSvg(h: ReportHistogram, th: number | undefined, thLabel = 'th'
     })
     .join('');
   const marker =
-    th !== undefined && h.max > 0
+    th !== undefined && xMax > 0
       ? (() => {
-          const x = pad + Math.min(1, th / h.max) * (W - pad - 8);
-          return `<line class="threshold" x1="${x.toFixed(2)}" x2="${x.toFixed(2)}" y1="4" y2="${H - pad}"/><text x="${(x + 3).toFixed(2)}" y="14" class="lbl">${thLabel} = ${esc(num(th))}</text>`;
+          const x = xOf(th);
+          const right = x > pad + 0.7 * plotW;
+          return `<line class="threshold" x1="${x.toFixed(2)}" x2="${x.toFixed(2)}" y1="4" y2="${H - pad}"/><text x="${(right ? x - 3 : x + 3).toFixed(2)}" y="14" class="lbl"${right ? ' text-anchor="end"' : ''}>${thLabel} = ${esc(num(th))}</text>`;
         })()
       : '';
   return `<svg class="hist" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="histogram of |x|, log scale">
 <line x1="${pad}" y1="${H - pad}" x2="${W - 8}" y2="${H - pad}" class="axis"/>${bars}${marker}
-<text x="${pad}" y="${H - 10}" class="lbl">0</text><text x="${W - 8}" y="${H - 10}" class="lbl" text-anchor="end">|x| max ${esc(num(h.max))}</text>
+<text x="${pad}" y="${H - 10}" class="lbl">0</text><text x="${xOf(h.max).toFixed(2)}" y="${H - 10}" class="lbl" text-anchor="end">|x| max ${esc(num(h.max))}</text>
 <text x="4" y="${H / 2}" class="lbl" transform="rotate(-90 10 ${H / 2})">log count</text></svg>`;
 }
 
