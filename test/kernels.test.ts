@@ -105,6 +105,7 @@ const CONFIGS: Array<Parameters<typeof makeParams>[0]> = [
   { inC: 32, inH: 16, inW: 17, outC: 40, kH: 3, kW: 3, padH: 1, padW: 1 }, // big enough to use threads (split N)
   { inC: 300, inH: 7, inW: 7, outC: 72, kH: 1, kW: 1 }, // small N: split over M, K > KC
   { inC: 96, inH: 40, inW: 40, outC: 96, kH: 3, kW: 3, padH: 1, padW: 1, group: 96 }, // dw with threads
+  { inC: 128, inH: 9, inW: 8, outC: 130, kH: 3, kW: 3, padH: 1, padW: 1, group: 2 }, // weights packed in parallel, partial panels
 ];
 
 const MODES: Array<{ name: string; wasm: boolean; threads: number }> = [

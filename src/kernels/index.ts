@@ -6,7 +6,7 @@
  */
 import * as os from 'os';
 import { conv2dJs, sgemmJs } from './js';
-import { getRuntime, JOB_CONV, JOB_CONV_IMAGES, JOB_DW, JOB_GEMM, JOB_GEMV_T, WasmRuntime } from './wasm-runtime';
+import { getRuntime, JOB_CONV, JOB_CONV_IMAGES, JOB_DW, JOB_GEMM, JOB_GEMV_T, JOB_PACK, WasmRuntime } from './wasm-runtime';
 
 export interface Conv2dParams {
   inC: number; inH: number; inW: number; outC: number; outH: number; outW: number;
@@ -97,14 +97,19 @@ function isDepthwise(p: Conv2dParams): boolean {
 }
 
 /** Weights in wasm memory, packed for the GEMM (or raw for depthwise); returns the address. */
-function putWeights(r: WasmRuntime, pP: number, w: Float32Array, p: Conv2dParams): number {
+function putWeights(r: WasmRuntime, pP: number, w: Float32Array, p: Conv2dParams, idle: number[]): number {
   const wLen = p.outC * (p.inC / p.group) * p.kH * p.kW;
   const pw = r.put(w.subarray(0, wLen));
   if (isDepthwise(p)) return pw;
   const mg = p.outC / p.group;
   const kg = (p.inC / p.group) * p.kH * p.kW;
-  const pAp = r.alloc(p.group * Math.ceil(mg / r.MR) * r.MR * kg);
-  r.ex.pack_conv_weights(pP, pw, pAp);
+  const panels = p.group * Math.ceil(mg / r.MR);
+  const pAp = r.alloc(panels * r.MR * kg);
+  // packing is a pass over all weights: share it when there is a lot (ResNet-50: ~10% of a forward)
+  const T = wLen >= 1 << 16 ? idle.length + 1 : 1;
+  const [ch, nc] = chunks(panels, T, 1, 1);
+  if (T === 1) r.ex.pack_conv_panels(pP, pw, pAp, 0, panels);
+  else r.parallel(JOB_PACK, Array.from({ length: T }, () => [pP, pw, pAp, ch, nc]), idle);
   return pAp;
 }
 
@@ -149,12 +154,12 @@ export function conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | nu
   const outSize = p.outC * p.outH * p.outW;
   const px = r.put(x.subarray(0, inSize));
   const pb = bias ? r.put(bias.subarray(0, p.outC)) : 0;
-  const pw = putWeights(r, pP, w, p);
-  const pout = r.alloc(outSize);
   const N = p.outH * p.outW;
   const mg = p.outC / p.group;
   const macs = p.outC * (p.inC / p.group) * p.kH * p.kW * N;
   const idle = workersFor(r, macs);
+  const pw = putWeights(r, pP, w, p, idle);
+  const pout = r.alloc(outSize);
   const T = idle.length + 1;
   const wsF = wsFloats(r, pP, p);
   const ws = Array.from({ length: T }, () => r.alloc(wsF));
@@ -238,9 +243,9 @@ export async function conv2dBatch(x: Float32Array, n: number, w: Float32Array, b
   r.reset();
   const pP = writeParams(r, p);
   const pb = bias ? r.put(bias.subarray(0, p.outC)) : 0;
-  const pw = putWeights(r, pP, w, p);
   const T = threads;
   const idle = r.readyWorkers(T - 1);
+  const pw = putWeights(r, pP, w, p, idle);
   const wsF = wsFloats(r, pP, p);
   const ws = Array.from({ length: T }, () => r.alloc(wsF));
   // whole rounds of T images per core; the last n % T images are split across the cores by conv2d

@@ -15,6 +15,7 @@ export interface KernelExports {
   pack_conv_weights(p: number, w: number, Ap: number): void;
   conv_part(p: number, x: number, Ap: number, bias: number, out: number, m0: number, m1: number, n0: number, n1: number, ws: number): void;
   dw_ws_floats(p: number): number;
+  pack_conv_panels(p: number, w: number, Ap: number, q0: number, q1: number): void;
   gemv_t_part(M: number, N: number, K: number, A: number, B: number, C: number, n0: number, n1: number, accumulate: number): void;
   dw_part(p: number, x: number, w: number, bias: number, out: number, c0: number, c1: number, ws: number): void;
 }
@@ -39,6 +40,7 @@ const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
  *  JOB_CONV:  [p, x, Ap, bias, out, mg, N, dim (0: chunks of output pixels, 1: of output channels), chunk, nChunks, ws]
  *  JOB_DW:    [p, x, w, bias, out, C, chunk, nChunks, ws]                  (chunks of channels)
  *  JOB_GEMM:  [M, N, K, Ap, B, transB, C, accumulate, dim, chunk, nChunks, ws]
+ *  JOB_PACK:   [p, w, Ap, chunk, nChunks]                                 (chunks of MR-row weight panels)
  *  JOB_GEMV_T: [M, N, K, A, B, C, accumulate, chunk, nChunks]           (chunks of columns)
  *  JOB_CONV_IMAGES: [isDw, p, x, wOrAp, bias, out, xStrideBytes, outStrideBytes, nImages, ws]  (one image a chunk)
  */
@@ -48,6 +50,7 @@ export const JOB_DW = 2;
 export const JOB_GEMM = 3;
 export const JOB_CONV_IMAGES = 4;
 export const JOB_GEMV_T = 5;
+export const JOB_PACK = 6;
 
 const SLOT = 32; // Int32 words of control block per worker: seq, done, state, cmd, args...
 const MAX_WORKERS = 63;
@@ -99,6 +102,9 @@ function runJobSource(): string {
       if (dim === 0) ex.gemm_part(M, N, a[o+2], a[o+3], a[o+4], a[o+5], a[o+6], 0, M, lo, Math.min(N, lo + ch), a[o+7], a[o+11]);
       else ex.gemm_part(M, N, a[o+2], a[o+3], a[o+4], a[o+5], a[o+6], lo, Math.min(M, lo + ch), 0, N, a[o+7], a[o+11]);
     }
+  } else if (cmd === ${JOB_PACK}) {
+    const ch = a[o+3], nc = a[o+4];
+    while ((i = next()) < nc) ex.pack_conv_panels(a[o], a[o+1], a[o+2], i * ch, (i + 1) * ch);
   } else if (cmd === ${JOB_GEMV_T}) {
     const N = a[o+1], ch = a[o+7], nc = a[o+8];
     while ((i = next()) < nc) ex.gemv_t_part(a[o], N, a[o+2], a[o+3], a[o+4], a[o+5], i * ch, Math.min(N, (i + 1) * ch), a[o+6]);

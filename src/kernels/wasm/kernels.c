@@ -193,6 +193,17 @@ EXPORT(pack_conv_weights) void pack_conv_weights(const ConvP* p, const float* w,
   for (int g = 0; g < G; g++) pack_a(w + g * Mg * Kg, Kg, Mg, Kg, Ap + g * stride);
 }
 
+// pack MR-row panels [q0,q1) of the weights, panels numbered across groups (group g owns ceil(Mg/MR) of them)
+EXPORT(pack_conv_panels) void pack_conv_panels(const ConvP* p, const float* w, float* Ap, int q0, int q1) {
+  int G = p->group, Mg = p->outC / G, Kg = (p->inC / G) * p->kH * p->kW;
+  int ppg = (Mg + MR - 1) / MR;
+  if (q1 > G * ppg) q1 = G * ppg;
+  for (int q = q0; q < q1; q++) {
+    int g = q / ppg, i = (q - g * ppg) * MR;
+    pack_a(w + (g * Mg + i) * Kg, Kg, MIN(MR, Mg - i), Kg, Ap + q * MR * Kg);
+  }
+}
+
 // conv slice: output channels [m0,m1) within every group, output pixels [n0,n1).
 EXPORT(conv_part) void conv_part(const ConvP* p, const float* x, const float* Ap, const float* bias, float* out,
                                  int m0, int m1, int n0, int n1, float* ws) {
