@@ -44,10 +44,15 @@ export function kernelStats(): { backend: 'wasm' | 'js'; threads: number; worker
   return { backend: r ? 'wasm' : 'js', threads, workerJobs: r ? r.workerJobs : 0 };
 }
 
-/** Start the worker pool now and wait until it takes jobs (otherwise it warms up during the first calls). */
+/** Start the worker pool now and wait until it takes jobs (otherwise it warms up during the first calls). Best effort. */
 export async function initKernels(): Promise<void> {
   const r = rt();
-  if (r && threads > 1) await r.whenReady(threads - 1);
+  if (!r || threads <= 1) return;
+  try {
+    await r.whenReady(threads - 1);
+  } catch {
+    // no threads here: the kernels run on the calling thread only
+  }
 }
 
 export async function shutdownKernels(): Promise<void> {

@@ -138,6 +138,7 @@ export class WasmRuntime {
   private readonly ctrl = new Int32Array(this.ctrlSab);
   private workers: WorkerSlot[] = [];
   private top = HEAP_START;
+  private noWorkers = false;
   /** jobs handed to workers so far (for tests and benches) */
   workerJobs = 0;
   private f32 = new Float32Array(0);
@@ -211,17 +212,23 @@ export class WasmRuntime {
   /** Make sure `n` workers exist (they become usable once they flag themselves ready). */
   ensureWorkers(n: number): void {
     n = Math.min(n, MAX_WORKERS);
-    while (this.workers.length < n) {
+    while (this.workers.length < n && !this.noWorkers) {
       const slot = this.workers.length;
       const c = this.ctrl;
       const b = slot * SLOT;
       Atomics.store(c, b, 0);
       Atomics.store(c, b + 1, 0);
       Atomics.store(c, b + 2, 0);
-      const worker = new Worker(WORKER_SOURCE, {
-        eval: true,
-        workerData: { module: this.module, memory: this.memory, ctrl: this.ctrlSab, slot },
-      });
+      let worker: Worker;
+      try {
+        worker = new Worker(WORKER_SOURCE, {
+          eval: true,
+          workerData: { module: this.module, memory: this.memory, ctrl: this.ctrlSab, slot },
+        });
+      } catch {
+        this.noWorkers = true; // e.g. a sandbox without threads: everything runs on the calling thread
+        return;
+      }
       worker.on('error', () => Atomics.store(c, b + 2, -1));
       worker.unref();
       this.workers.push({ worker, slot });
@@ -237,6 +244,7 @@ export class WasmRuntime {
 
   async whenReady(n: number, timeoutMs = 20000): Promise<void> {
     this.ensureWorkers(n);
+    if (this.noWorkers) throw new Error('chaiq kernels: cannot start worker threads');
     const t0 = Date.now();
     while (this.readyWorkers(n).length < n) {
       for (let i = 0; i < n; i++) if (Atomics.load(this.ctrl, i * SLOT + 2) === -1) throw new Error('chaiq kernels: worker failed to start');
@@ -260,10 +268,14 @@ export class WasmRuntime {
   join(i: number, seq: number): void {
     const c = this.ctrl;
     const b = i * SLOT;
+    const t0 = Date.now();
     for (;;) {
       const d = Atomics.load(c, b + 1);
       if (d === seq) break;
       if (Atomics.load(c, b + 2) === -1) throw new Error('chaiq kernels: worker failed');
+      // a job is at most a few seconds of work: a worker silent this long is gone (its 'exit' event cannot be
+      // delivered while this thread blocks)
+      if (Date.now() - t0 > 600000) throw new Error('chaiq kernels: worker did not finish its job');
       Atomics.wait(c, b + 1, d, 1000);
     }
     if (Atomics.load(c, b + 2) === -1) throw new Error('chaiq kernels: worker failed');
