@@ -10,6 +10,11 @@ try {
   process.stderr.write(`error: internal error: cannot load chaiq: ${e && e.message ? e.message.split('\n')[0] : e}${hint}\n`);
   process.exit(70);
 }
+// `chaiq info ... | head`: a closed pipe ends the program quietly
+process.stdout.on('error', (e) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
 main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;
 });
