@@ -4,6 +4,7 @@ import { FORWARDS } from '../layers/forward';
 import type { ForwardContext, LayerDef } from '../layers/types';
 import type { Tensor } from '../tensor';
 import { shapeStr } from '../tensor';
+import { releaseDead } from './bufpool';
 
 /** Layer types that only feed data in: their tops come from `inputs`. */
 const INPUT_TYPES = new Set(['Input', 'Data', 'MemoryData', 'DummyData', 'ImageData', 'HDF5Data', 'WindowData', 'DenseImageData', 'AnnotatedData']);
@@ -17,6 +18,11 @@ export interface RunOptions {
   reshape?: boolean;
   warn?: WarnFn;
   threads?: number;
+  /**
+   * recycle the buffers of blobs no later layer reads (src/exec/bufpool.ts): faster, but then a tensor
+   * seen by onLayer is only valid during that call (statistics: fine; keeping the tensors: not)
+   */
+  reuseBuffers?: boolean;
 }
 
 const isFin = Number.isFinite;
@@ -82,6 +88,8 @@ export async function runNet(net: Net, inputs: Record<string, Tensor> | Tensor, 
   const lastRead = new Map<string, number>();
   net.layers.forEach((l, i) => l.bottoms.forEach((b) => lastRead.set(b, i)));
   const ctx: ForwardContext = { warn, threads: opts.threads };
+  const dead = opts.reuseBuffers ? new Set<Tensor>() : null;
+  const given = new Set<ArrayBufferLike>([...blobs.values()].map((t) => t.data.buffer));
   for (let li = 0; li < net.layers.length; li++) {
     const node = net.layers[li];
     if (INPUT_TYPES.has(node.type)) {
@@ -113,13 +121,21 @@ export async function runNet(net: Net, inputs: Record<string, Tensor> | Tensor, 
     if (tops.length !== node.tops.length) {
       throw new ChaiqError(`layer '${node.name}' (${node.type}): produced ${tops.length} top(s), the prototxt names ${node.tops.length}`, node.loc ?? { file: net.file });
     }
-    node.tops.forEach((t, i) => blobs.set(t, tops[i]));
+    node.tops.forEach((t, i) => {
+      const old = blobs.get(t);
+      if (dead && old && old !== tops[i]) dead.add(old); // an in-place layer overwrote it
+      blobs.set(t, tops[i]);
+    });
     if (opts.onLayer) await opts.onLayer(node, tops);
     if (!keepAll) {
       for (const b of node.bottoms) {
-        if (lastRead.get(b) === li && !keep.has(b) && !node.tops.includes(b)) blobs.delete(b);
+        if (lastRead.get(b) === li && !keep.has(b) && !node.tops.includes(b)) {
+          if (dead && blobs.has(b)) dead.add(blobs.get(b)!);
+          blobs.delete(b);
+        }
       }
     }
+    if (dead && dead.size) releaseDead(dead, blobs.values(), given);
   }
   if (keepAll) return blobs;
   const out = new Map<string, Tensor>();

@@ -2,6 +2,7 @@ import { ChaiqError } from '../../errors';
 import type { LayerNode } from '../../graph/types';
 import type { Tensor } from '../../tensor';
 import { numel } from '../../tensor';
+import { takeBuffer } from '../../exec/bufpool';
 
 /** A parameter sub-message (e.g. `convolution_param`) or {} when absent; Caffe defaults are applied by the callers. */
 export function pm(node: LayerNode, field: string): Record<string, any> {
@@ -43,7 +44,7 @@ export function prod(shape: readonly number[], from = 0, to = shape.length): num
 }
 
 export function alloc(shape: number[]): Tensor {
-  return { shape, data: new Float32Array(numel(shape)) };
+  return { shape, data: takeBuffer(numel(shape)) }; // zeroed; recycled under runNet's reuseBuffers
 }
 
 /** The i-th trained blob, or a ChaiqError naming the layer. */

@@ -1,0 +1,49 @@
+import { runNet } from '../src/exec/executor';
+import { clearBufferPool } from '../src/exec/bufpool';
+import { shutdownKernels } from '../src/kernels';
+import type { Tensor } from '../src/tensor';
+import { benchNet, randomInput, type BenchNet } from './bench/netutil';
+
+const { abs } = Math; // global lookups are slow inside jest's vm context
+
+// runNet({reuseBuffers}) recycles dead blobs' buffers: every layer output must stay the same.
+
+afterAll(() => shutdownKernels());
+
+/** per blob version (layer/top) a checksum of the values as onLayer sees them */
+async function versions(b: BenchNet, x: Tensor, reuse: boolean): Promise<{ sums: Map<string, string>; out: Map<string, Float32Array> }> {
+  const sums = new Map<string, string>();
+  const res = await runNet(b.net, x, {
+    warn: () => {},
+    reuseBuffers: reuse,
+    onLayer: (node, tops) =>
+      tops.forEach((t, i) => {
+        const d = t.data;
+        const n = d.length;
+        let s = 0;
+        let s2 = 0;
+        for (let k = 0; k < n; k++) {
+          s += d[k] * ((k & 7) + 1);
+          s2 += abs(d[k]);
+        }
+        sums.set(`${node.name}/${i}`, `${t.data.length}:${s}:${s2}`);
+      }),
+  });
+  const out = new Map([...res].map(([k, t]) => [k, Float32Array.from(t.data)]));
+  return { sums, out };
+}
+
+test.each(['resnet18_priv.prototxt', 'mobilenet_ssd.prototxt'])('%s: same values with reuseBuffers', async (file) => {
+  clearBufferPool();
+  const b = benchNet(file, 5, 1);
+  const x = randomInput(b.inputShape, 9);
+  const x0 = Float32Array.from(x.data);
+  const ref = await versions(b, x, false);
+  await versions(b, x, true); // fills the pool
+  const got = await versions(b, x, true); // runs on recycled buffers
+  expect(x.data).toEqual(x0); // the caller's input is never recycled
+  expect(got.sums.size).toBe(ref.sums.size);
+  const bad = [...ref.sums].filter(([k, v]) => got.sums.get(k) !== v).map(([k]) => k);
+  expect(bad).toEqual([]);
+  for (const [k, v] of ref.out) expect(got.out.get(k)).toEqual(v);
+}, 60000);
