@@ -50,6 +50,7 @@ export async function collectStats(net: Net, images: Tensor[], opts: CollectOpti
     for (const img of images) {
       await runNet(net, img, {
         warn: opts.warn,
+        reuseBuffers: true, // the statistics read each tensor during onLayer and keep none
         onLayer: (node, tops) => {
           tops.forEach((t, ti) => {
             if (!t) return;
