@@ -6,7 +6,7 @@
  */
 import * as os from 'os';
 import { conv2dJs, sgemmJs } from './js';
-import { getRuntime, JOB_CONV, JOB_CONV_IMAGES, JOB_DW, JOB_GEMM, JOB_GEMV_T, JOB_PACK, WasmRuntime } from './wasm-runtime';
+import { getRuntime, peekRuntime, JOB_CONV, JOB_CONV_IMAGES, JOB_DW, JOB_GEMM, JOB_GEMV_T, JOB_PACK, WasmRuntime } from './wasm-runtime';
 
 export interface Conv2dParams {
   inC: number; inH: number; inW: number; outC: number; outH: number; outW: number;
@@ -55,8 +55,9 @@ export async function initKernels(): Promise<void> {
   }
 }
 
+/** Terminate the worker threads (they are unref'd, so a process exits without this; jest prefers it). */
 export async function shutdownKernels(): Promise<void> {
-  const r = wasmWanted ? getRuntime() : null;
+  const r = peekRuntime();
   if (r) await r.shutdown();
 }
 

@@ -319,6 +319,11 @@ export class WasmRuntime {
 
 let runtime: WasmRuntime | null | undefined;
 
+/** The runtime if one was created (no side effects). */
+export function peekRuntime(): WasmRuntime | null {
+  return runtime ?? null;
+}
+
 /** The shared runtime, or null when WebAssembly SIMD + shared memory is not available. */
 export function getRuntime(): WasmRuntime | null {
   if (runtime === undefined) {
