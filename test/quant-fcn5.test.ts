@@ -91,7 +91,8 @@ test.each([
   }
   // outside the blocks: the input file byte for byte
   const stripped = out.replace(/  precision_param \{\r\n(    .*\r\n)*  \}\r\n/g, '');
-  expect(stripped).toBe(m.doc.text);
+  // and, as in XportDNN's real output, the Input batch set to 1 (CHaiDNN runs batch 1)
+  expect(stripped).toBe(m.doc.text.replace('shape: { dim: 10 dim: 3', 'shape: { dim: 1 dim: 3'));
   expect(checkInvariants(m.graph, plan).filter((v) => v.severity === 'error')).toEqual([]);
   // the output loads back with our parser + binder
   const back = loadNetText('out.prototxt', { text: out });

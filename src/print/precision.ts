@@ -68,6 +68,21 @@ function scalarValue(f: FieldNode | undefined): string | undefined {
   return String((f.value as ScalarNode).value);
 }
 
+/** The edit that sets the first dim of an Input layer's first shape to 1, if it is not 1 already. */
+function batchOneEdit(layer: MessageNode): (Edit & { was: string }) | undefined {
+  const sub = (m: MessageNode, name: string) => {
+    const f = m.fields.find((x) => x.name === name);
+    return f && !Array.isArray(f.value) && !('kind' in f.value) ? (f.value as MessageNode) : undefined;
+  };
+  const param = sub(layer, 'input_param');
+  const shape = param && sub(param, 'shape');
+  const dim = shape?.fields.find((x) => x.name === 'dim');
+  if (!dim) return undefined;
+  const first = (Array.isArray(dim.value) ? dim.value[0] : dim.value) as ScalarNode | MessageNode | undefined;
+  if (!first || !('kind' in first) || first.kind !== 'number' || first.value === 1) return undefined;
+  return { start: first.span.start, end: first.span.end, text: '1', was: first.raw };
+}
+
 /** The indent unit of the file: the indentation of the first field that starts a line inside a top-level message. */
 export function detectIndentUnit(doc: PrototxtDoc): string {
   for (const f of doc.root.fields) {
@@ -120,6 +135,13 @@ export function applyPlan(doc: PrototxtDoc, plan: PrecisionPlan, opts: ApplyPlan
     const name = scalarValue(msg.fields.find((x) => x.name === 'name'));
     const block = name !== undefined ? plan.get(name) : undefined;
     if (name !== undefined && block) seen.add(name);
+    if (scalarValue(msg.fields.find((x) => x.name === 'type')) === 'Input') {
+      const e = batchOneEdit(msg);
+      if (e) {
+        opts.warn?.(`input '${name}' has batch ${e.was}; CHaiDNN runs batch 1, so the output declares 1 (as XportDNN's do)`, { file: doc.file });
+        edits.push(e);
+      }
+    }
     const existing = msg.fields.filter((x) => BLOCK_FIELDS.has(x.name));
     const layerIndent = leadingIndent(text, f.span.start) ?? '';
     const firstOwnLine = msg.fields.map((x) => leadingIndent(text, x.span.start)).find((x) => x !== undefined);

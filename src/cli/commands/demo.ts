@@ -92,11 +92,9 @@ export async function runDemo(args: DemoArgs, out: NodeJS.WritableStream = proce
   };
 
   const nDigits = countImages(digits);
-  // the shipped prototxt declares batch 64 (input_dim); CHaiDNN runs batch 1, and lint says so: quantize a batch-1 copy
-  const deploy = path.join(outDir, 'lenet_deploy.prototxt');
-  writeAtomic(deploy, batchOne(fs.readFileSync(shipped, 'utf8')));
+  // the shipped prototxt is V1 with batch 64; quantize writes it as V2 with batch 1, as CHaiDNN needs
+  const deploy = shipped;
   out.write(`chaiq demo: LeNet (${shown(shipped)}) on ${nDigits} MNIST digits (${shown(digits)}/<label>/*.png)\n`);
-  out.write(`${shown(deploy)}: the shipped prototxt with batch 1 (CHaiDNN runs one image at a time)\n`);
   out.write(`calibration: ${args.calibration_size} of the digits (seed 0); evaluation: all ${nDigits}, labels from the folder names\n\n`);
 
   const commands: string[] = [];
@@ -167,17 +165,11 @@ export async function runDemo(args: DemoArgs, out: NodeJS.WritableStream = proce
   }));
 
   out.write(table(rows));
-  out.write(`\nwritten to ${shown(outDir)}/: ${path.basename(deploy)}, ${results.map((r) => path.basename(r.file)).join(', ')}; reports ${path.basename(index)}, ${results.map((r) => path.basename(r.html)).join(', ')}\n`);
+  out.write(`\nwritten to ${shown(outDir)}/: ${results.map((r) => path.basename(r.file)).join(', ')}; reports ${path.basename(index)}, ${results.map((r) => path.basename(r.html)).join(', ')}\n`);
   out.write('\nthe same steps one by one (each writes its own report; inside the repo run chaiq as `npx chaiq` or `node bin/chaiq.js`):\n');
-  out.write(`  # ${shown(deploy)} = ${shown(shipped)} with its first input_dim (the batch) set to 1\n`);
   for (const c of commands) out.write(`  ${c}\n`);
   out.write(`\ndone in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
   return demoRows;
-}
-
-/** V1 `input_dim: N` (the first one, the batch) → 1. */
-export function batchOne(text: string): string {
-  return text.replace(/^(\s*input_dim\s*:\s*)\d+/m, '$11');
 }
 
 function countImages(dir: string): number {

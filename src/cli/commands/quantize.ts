@@ -272,8 +272,7 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
     if (declared && declared.length !== 4) throw new ChaiqError(`the Input layer has shape (${declared.join(',')}); CHaiDNN needs (1,C,H,W)`, { file: deploy }, 2);
     dims = d as [number, number, number];
   }
-  if (declared && declared.length === 4 && declared[0] !== 1)
-    warn(`the Input layer "${inputLayer!.name}" has batch ${declared[0]}; CHaiDNN runs batch 1 (calibration runs one image at a time either way)`, { file: deploy });
+  // a batch other than 1 is rewritten to 1 by the printer (with its own warning)
   if (!inputLayer) warn('XportDNN expects the input as an Input layer (CHaiDNN takes the first layer\'s th_layer_in)', { file: deploy });
   let weights: Map<string, Tensor[]> | undefined;
   if (args.weights) {
