@@ -77,9 +77,12 @@ function checkConv(x: Float32Array, w: Float32Array, bias: Float32Array | null, 
   if (bias) need('bias', bias.length, p.outC);
 }
 
-function writeParams(r: WasmRuntime, p: Conv2dParams): number {
+/** Below this many output pixels a single image's conv reads its weights unpacked (each weight is used N times). */
+const RAW_A_MAX_N = 256;
+
+function writeParams(r: WasmRuntime, p: Conv2dParams, rawA: boolean): number {
   const a = r.alloc(16);
-  const v = [p.inC, p.inH, p.inW, p.outC, p.outH, p.outW, p.kH, p.kW, p.strideH, p.strideW, p.padH, p.padW, p.dilH, p.dilW, p.group];
+  const v = [p.inC, p.inH, p.inW, p.outC, p.outH, p.outW, p.kH, p.kW, p.strideH, p.strideW, p.padH, p.padW, p.dilH, p.dilW, p.group, rawA ? 1 : 0];
   r.I32().set(v, a >>> 2);
   return a;
 }
@@ -103,10 +106,10 @@ function isDepthwise(p: Conv2dParams): boolean {
 }
 
 /** Weights in wasm memory, packed for the GEMM (or raw for depthwise); returns the address. */
-function putWeights(r: WasmRuntime, pP: number, w: Float32Array, p: Conv2dParams, idle: number[]): number {
+function putWeights(r: WasmRuntime, pP: number, w: Float32Array, p: Conv2dParams, idle: number[], rawA: boolean): number {
   const wLen = p.outC * (p.inC / p.group) * p.kH * p.kW;
   const pw = r.put(w.subarray(0, wLen));
-  if (isDepthwise(p)) return pw;
+  if (isDepthwise(p) || rawA) return pw;
   const mg = p.outC / p.group;
   const kg = (p.inC / p.group) * p.kH * p.kW;
   const panels = p.group * Math.ceil(mg / r.MR);
@@ -155,7 +158,8 @@ export function conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | nu
     return;
   }
   r.reset();
-  const pP = writeParams(r, p);
+  const rawA = p.outH * p.outW <= RAW_A_MAX_N;
+  const pP = writeParams(r, p, rawA);
   const inSize = p.inC * p.inH * p.inW;
   const outSize = p.outC * p.outH * p.outW;
   const px = r.put(x.subarray(0, inSize));
@@ -164,7 +168,7 @@ export function conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | nu
   const mg = p.outC / p.group;
   const macs = p.outC * (p.inC / p.group) * p.kH * p.kW * N;
   const idle = workersFor(r, macs);
-  const pw = putWeights(r, pP, w, p, idle);
+  const pw = putWeights(r, pP, w, p, idle, rawA);
   const pout = r.alloc(outSize);
   const T = idle.length + 1;
   const wsF = wsFloats(r, pP, p);
@@ -247,11 +251,11 @@ export async function conv2dBatch(x: Float32Array, n: number, w: Float32Array, b
     return;
   }
   r.reset();
-  const pP = writeParams(r, p);
+  const pP = writeParams(r, p, false);
   const pb = bias ? r.put(bias.subarray(0, p.outC)) : 0;
   const T = threads;
   const idle = r.readyWorkers(T - 1);
-  const pw = putWeights(r, pP, w, p, idle);
+  const pw = putWeights(r, pP, w, p, idle, false);
   const wsF = wsFloats(r, pP, p);
   const ws = Array.from({ length: T }, () => r.alloc(wsF));
   // whole rounds of T images per core; the last n % T images are split across the cores by conv2d

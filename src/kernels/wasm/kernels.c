@@ -14,6 +14,7 @@
 
 typedef struct {
   int32_t inC, inH, inW, outC, outH, outW, kH, kW, sH, sW, pH, pW, dH, dW, group;
+  int32_t rawA;  // 1: conv_part reads the weights unpacked (small outputs, where packing would not pay)
 } ConvP;
 
 // A GEMM's B operand ("source", passed as scalars: a struct would live on the shadow stack):
@@ -138,11 +139,29 @@ static inline void ukernel(int kc, const float* restrict a, const float* restric
   ROWS(ROW_STORE)
 }
 
+// same, A read in place through MR row pointers (rows past mr repeat row 0; their results are discarded)
+#define UROW_STEP(r) { v128_t av = wasm_v128_load32_splat(a##r + k); \
+    c##r##0 = wasm_f32x4_add(c##r##0, wasm_f32x4_mul(av, b0)); \
+    c##r##1 = wasm_f32x4_add(c##r##1, wasm_f32x4_mul(av, b1)); }
+static inline void ukernel_raw(int kc, const float* a, int lda, int mr, const float* restrict b, float* c, int ldc) {
+  const float* a0 = a;
+  const float* a1 = a + (mr > 1 ? lda : 0);
+  const float* a2 = a + (mr > 2 ? 2 * lda : 0);
+  const float* a3 = a + (mr > 3 ? 3 * lda : 0);
+  ROWS(ROW_LOAD)
+  for (int k = 0; k < kc; k++) {
+    v128_t b0 = wasm_v128_load(b), b1 = wasm_v128_load(b + 4);
+    ROWS(UROW_STEP)
+    b += NR;
+  }
+  ROWS(ROW_STORE)
+}
+
 // workspace floats one GEMM/conv thread needs
 EXPORT(gemm_ws_floats) int gemm_ws_floats(void) { return KC * NC + MR * NR + 2 * NR + 16; }
 
 // C[m0:m1, n0:n1] += A·B, A packed (all M rows; m0 a multiple of MR), C row stride ldc.
-static void gemm_drive(int K, const float* Ap, int M, int m0, int m1, int n0, int n1, float* C, int ldc,
+static void gemm_drive(int rawA, int K, const float* Ap, int M, int m0, int m1, int n0, int n1, float* C, int ldc,
                        BSRC, float* ws) {
   float* Bp = ws;
   float* tmp = ws + KC * NC;
@@ -156,17 +175,19 @@ static void gemm_drive(int K, const float* Ap, int M, int m0, int m1, int n0, in
       pack_b(kind, sb, ldb, p, pc, kc, jc, nc, Bp, ihb, iwb);
       for (int i = m0; i < m1; i += MR) {
         int mr = MIN(MR, m1 - i);
-        const float* a = Ap + (i / MR) * K * MR + pc * MR;
+        const float* a = rawA ? Ap + i * K + pc : Ap + (i / MR) * K * MR + pc * MR;
         for (int jp = 0; jp < nc; jp += NR) {
           int nr = MIN(NR, nc - jp);
           float* c = C + i * ldc + jc + jp;
           const float* b = Bp + (jp / NR) * kc * NR;
           if (mr == MR && nr == NR) {
-            ukernel(kc, a, b, c, ldc);
+            if (rawA) ukernel_raw(kc, a, K, MR, b, c, ldc);
+            else ukernel(kc, a, b, c, ldc);
           } else {
             for (int r = 0; r < MR; r++)
               for (int j = 0; j < NR; j++) tmp[r * NR + j] = (r < mr && j < nr) ? c[r * ldc + j] : 0.f;
-            ukernel(kc, a, b, tmp, NR);
+            if (rawA) ukernel_raw(kc, a, K, mr, b, tmp, NR);
+            else ukernel(kc, a, b, tmp, NR);
             for (int r = 0; r < mr; r++)
               for (int j = 0; j < nr; j++) c[r * ldc + j] = tmp[r * NR + j];
           }
@@ -183,7 +204,7 @@ EXPORT(gemm_part) void gemm_part(int M, int N, int K, const float* Ap, const flo
   if (!accumulate)
     for (int i = m0; i < m1; i++)
       for (int j = n0; j < n1; j++) C[i * N + j] = 0.f;
-  gemm_drive(K, Ap, M, m0, m1, n0, n1, C, N, transB ? 1 : 0, B, transB ? K : N, 0, ws);
+  gemm_drive(0, K, Ap, M, m0, m1, n0, n1, C, N, transB ? 1 : 0, B, transB ? K : N, 0, ws);
 }
 
 // packed weights of all groups: group g at Ap + g * conv_packed_group_floats
@@ -209,7 +230,7 @@ EXPORT(conv_part) void conv_part(const ConvP* p, const float* x, const float* Ap
                                  int m0, int m1, int n0, int n1, float* ws) {
   int G = p->group, Mg = p->outC / G, Cg = p->inC / G, Kg = Cg * p->kH * p->kW;
   int N = p->outH * p->outW;
-  int stride = ((Mg + MR - 1) / MR) * MR * Kg;
+  int stride = p->rawA ? Mg * Kg : ((Mg + MR - 1) / MR) * MR * Kg;
   if (m1 > Mg) m1 = Mg;
   int pointwise = p->kH == 1 && p->kW == 1 && p->sH == 1 && p->sW == 1 && p->pH == 0 && p->pW == 0;
   for (int g = 0; g < G; g++) {
@@ -220,7 +241,7 @@ EXPORT(conv_part) void conv_part(const ConvP* p, const float* x, const float* Ap
       for (int j = n0; j < n1; j++) row[j] = bv;
     }
     const float* xg = x + g * Cg * p->inH * p->inW;
-    gemm_drive(Kg, Ap + g * stride, Mg, m0, m1, n0, n1, C, N, pointwise ? 0 : 2, xg, N, p, ws);
+    gemm_drive(p->rawA, Kg, Ap + g * stride, Mg, m0, m1, n0, n1, C, N, pointwise ? 0 : 2, xg, N, p, ws);
   }
 }
 
