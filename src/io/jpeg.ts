@@ -47,10 +47,15 @@ interface RawJpeg {
   frame: RawFrame;
 }
 
-type ParserCtor = new () => { opts: object; parse(data: Uint8Array): void; frame?: RawFrame } & Partial<RawJpeg>;
-interface ParserModule { JpegImage: ParserCtor & { resetMaxMemoryUsage(bytes: number): void } }
+interface ParserModule {
+  JpegImage: (new () => { opts: object; parse(data: Uint8Array): void }) & { resetMaxMemoryUsage(bytes: number): void };
+}
 
-const ANCHOR = 'lines: buildComponentData(frame, component),';
+/** the two lines of jpeg-js 0.4.x's decoder.js that we change (each must occur exactly once) */
+const PATCHES: [string, string][] = [
+  ['lines: buildComponentData(frame, component),', 'lines: null,'],
+  ['this.components = [];', 'this.components = []; this.frame = frame;'],
+];
 let parserModule: ParserModule | null | undefined;
 
 /** jpeg-js's decoder.js with parse() keeping the frame (coefficient blocks) instead of running its IDCT. */
@@ -58,14 +63,12 @@ function parser(): ParserModule | null {
   if (parserModule !== undefined) return parserModule;
   parserModule = null;
   try {
-    const src = fs.readFileSync(require.resolve('jpeg-js/lib/decoder.js'), 'utf8');
-    if (src.split(ANCHOR).length === 2 && src.includes('var JpegImage = ')) {
-      const patched = src.replace(ANCHOR, 'lines: null,').replace('this.components = [];', 'this.components = []; this.frame = frame;');
-      // eslint-disable-next-line @typescript-eslint/no-implied-eval
-      const make = new Function('module', 'exports', 'require', `${patched}\nreturn JpegImage;`) as (
-        m: object, e: object, r: NodeRequire) => ParserModule['JpegImage'];
-      parserModule = { JpegImage: make({ exports: {} }, {}, require) };
-    }
+    let src = fs.readFileSync(require.resolve('jpeg-js/lib/decoder.js'), 'utf8');
+    if (!src.includes('var JpegImage = ') || PATCHES.some(([a]) => src.split(a).length !== 2)) return null;
+    for (const [a, b] of PATCHES) src = src.replace(a, b);
+    const make = new Function('module', 'exports', 'require', `${src}\nreturn JpegImage;`) as (
+      m: object, e: object, r: NodeRequire) => ParserModule['JpegImage'];
+    parserModule = { JpegImage: make({ exports: {} }, {}, require) };
   } catch {
     parserModule = null;
   }
