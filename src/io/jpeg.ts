@@ -201,7 +201,7 @@ export function idctIslow(coef: ArrayLike<number>, q: ArrayLike<number>, out: Ui
 }
 
 /** A component's samples at its own (downsampled) resolution: w×h valid samples, row stride `stride`. */
-interface Plane {
+export interface Plane {
   w: number;
   h: number;
   stride: number;
