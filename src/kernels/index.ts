@@ -135,7 +135,10 @@ function chunks(n: number, t: number, align: number, minChunk: number): [number,
 
 /** How to cut an M x N GEMM output over t threads: [dim (0: columns, 1: rows), chunk, nChunks]. */
 function gemmChunks(M: number, N: number, t: number, r: WasmRuntime): [number, number, number] {
-  if (t > 1 && N >= 64 * t) return [0, ...chunks(N, t, r.NR, 4 * r.NR)];
+  if (t > 1 && N >= 64 * t) {
+    const ch = Math.max(4 * r.NR, Math.ceil(N / (2 * t) / r.NR) * r.NR);
+    return [0, ch, Math.ceil(N / ch)];
+  }
   // row chunks each pack all of B: two per thread (balance if a thread is descheduled, little repacking)
   if (t > 1 && M >= 4 * r.MR * t) {
     const ch = Math.ceil(M / (2 * t) / r.MR) * r.MR;
