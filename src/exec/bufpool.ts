@@ -13,13 +13,13 @@ const MAX_POOLED_BYTES = 512 << 20;
 /** below this, allocation is cheap and pooling not worth it */
 const MIN_FLOATS = 1024;
 
-/** A zeroed Float32Array of length n: a recycled one when available. */
-export function takeBuffer(n: number): Float32Array {
+/** A Float32Array of length n, a recycled one when available; zeroed unless `zero` is false. */
+export function takeBuffer(n: number, zero = true): Float32Array {
   const list = pool.get(n);
   if (list && list.length) {
     const a = list.pop()!;
     pooledBytes -= a.byteLength;
-    a.fill(0);
+    if (zero) a.fill(0);
     return a;
   }
   return new Float32Array(n);

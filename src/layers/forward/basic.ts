@@ -1,7 +1,7 @@
 import type { LayerNode } from '../../graph/types';
 import type { Tensor } from '../../tensor';
 import type { ForwardContext } from '../types';
-import { alloc, arr, blob, bool, canonAxis, fail, need, num, pm, prod, view } from './util';
+import { alloc, allocFull, arr, blob, bool, canonAxis, fail, need, num, pm, prod, view } from './util';
 import { fastAdd2, fastChannelAffine, fastLrnAcross075, fastRelu } from '../../exec/fastops';
 // module-level aliases: global lookups are slow inside jest's vm context
 const { abs: M_abs, exp: M_exp, log: M_log, max: M_max, min: M_min, pow: M_pow, sqrt: M_sqrt, tanh: M_tanh } = Math;
@@ -26,7 +26,7 @@ export const reluForward: Fwd = (node, bottoms) => {
   need(node, bottoms, 1);
   const s = num(pm(node, 'relu_param').negative_slope, 0);
   const X = bottoms[0].data;
-  const out = alloc([...bottoms[0].shape]);
+  const out = allocFull([...bottoms[0].shape]);
   const Y = out.data;
   const n = X.length;
   // same values as max(x,0) + s·min(x,0); a plain loop is ~5x faster than a per-element closure
@@ -132,7 +132,7 @@ export const batchNormForward: Fwd = (node, bottoms) => {
       }
     for (let ch = 0; ch < c; ch++) vari[ch] /= cnt;
   }
-  const out = alloc([...x.shape]);
+  const out = allocFull([...x.shape]);
   for (let ch = 0; ch < c; ch++) vari[ch] = M_sqrt(vari[ch] + eps);
   const X = x.data;
   const Y = out.data;
@@ -184,7 +184,7 @@ export const scaleForward: Fwd = (node, bottoms) => {
   }
   const { outer, mid, inner } = broadcastDims(node, x, axisP, len, scale.length);
   const bias = bool(sp.bias_term, false) ? blob(node, biasBlobIdx, 'bias', mid).data : undefined;
-  const out = alloc([...x.shape]);
+  const out = allocFull([...x.shape]);
   const X = x.data;
   const Y = out.data;
   if (fastChannelAffine(X, Y, outer, mid, inner, scale, bias ?? new Float64Array(mid), 'muladd')) return [out];
@@ -238,7 +238,7 @@ export const eltwiseForward: Fwd = (node, bottoms) => {
   const n = bottoms[0].data.length;
   for (const b of bottoms)
     if (b.data.length !== n || b.shape.join() !== bottoms[0].shape.join()) fail(node, `bottom shapes differ: (${bottoms[0].shape}) vs (${b.shape})`);
-  const out = alloc([...bottoms[0].shape]);
+  const out = allocFull([...bottoms[0].shape]); // every path writes all of it
   const Y = out.data;
   if (op === 'SUM') {
     // double accumulation in bottom order, as before; two bottoms (ResNet) without a temporary

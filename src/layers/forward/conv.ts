@@ -3,7 +3,7 @@ import type { Tensor } from '../../tensor';
 import type { ForwardContext } from '../types';
 import { deconv2dRef, type ConvGeom } from '../../kernels/reference';
 import { conv2dBatch, sgemm, type Conv2dParams } from '../../kernels';
-import { alloc, arr, blob, bool, canonAxis, fail, need, num, pm, prod } from './util';
+import { alloc, allocFull, arr, blob, bool, canonAxis, fail, need, num, pm, prod } from './util';
 // module-level aliases: global lookups are slow inside jest's vm context
 const { floor: M_floor } = Math;
 
@@ -57,7 +57,7 @@ export async function convolutionForward(node: LayerNode, bottoms: Tensor[], _ct
       inC: p.c, inH: p.h, inW: p.w, outC: p.o, outH: oh, outW: ow, kH: p.kh, kW: p.kw,
       strideH: p.sh, strideW: p.sw, padH: p.ph, padW: p.pw, dilH: p.dh, dilW: p.dw, group: p.group,
     };
-    const out = alloc([p.n, p.o, oh, ow]);
+    const out = allocFull([p.n, p.o, oh, ow]); // the kernels write every output
     await conv2dBatch(x.data, p.n, wt.data, bias ?? null, kp, out.data);
     tops.push(out);
   }

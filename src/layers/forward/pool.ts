@@ -1,7 +1,7 @@
 import type { LayerNode } from '../../graph/types';
 import type { Tensor } from '../../tensor';
 import type { ForwardContext } from '../types';
-import { alloc, arr, bool, fail, need, num, pm } from './util';
+import { allocFull, arr, bool, fail, need, num, pm } from './util';
 import { fastPool } from '../../exec/fastops';
 // module-level aliases: global lookups are slow inside jest's vm context
 const { ceil: M_ceil, floor: M_floor, max: M_max, min: M_min } = Math;
@@ -52,7 +52,7 @@ export function poolingForward(node: LayerNode, bottoms: Tensor[], _ctx: Forward
   const g = poolGeom(node, h, w);
   const { oh, ow, method } = g;
   if (method !== 'MAX' && method !== 'AVE' && method !== 'STOCHASTIC') fail(node, `unknown pooling method ${method}`);
-  const out = alloc([n, c, oh, ow]);
+  const out = allocFull([n, c, oh, ow]); // every output is written
   const X = x.data;
   const Y = out.data;
   if (method !== 'STOCHASTIC' && fastPool(method, X, Y, n * c, h, w, g)) return [out];

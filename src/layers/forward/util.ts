@@ -47,6 +47,11 @@ export function alloc(shape: number[]): Tensor {
   return { shape, data: takeBuffer(numel(shape)) }; // zeroed; recycled under runNet's reuseBuffers
 }
 
+/** Like alloc, but a recycled buffer keeps stale values: only for outputs the caller writes entirely. */
+export function allocFull(shape: number[]): Tensor {
+  return { shape, data: takeBuffer(numel(shape), false) };
+}
+
 /** The i-th trained blob, or a ChaiqError naming the layer. */
 export function blob(node: LayerNode, i: number, what: string, count?: number): Tensor {
   const b = node.blobs[i];
