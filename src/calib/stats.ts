@@ -11,6 +11,7 @@
  *    sqrt-rule histogram, so the KL threshold equals computing on all values at once.
  * Merge = sum counts, min of mins, max of maxes, sum histograms.
  */
+import { writeFileAtomic } from '../io/atomic';
 import * as fs from 'fs';
 import { ChaiqError } from '../errors';
 import { accumulateAbsHistogram, histogramEdges, sqrtRuleBins } from './numpy';
@@ -337,7 +338,7 @@ function checkCompatible(a: StatsSettings, b: StatsSettings, what: string): void
 
 export function saveStats(file: string, stats: StatsCollector | StatsFile): void {
   const json = stats instanceof StatsCollector ? stats.toJSON() : stats;
-  fs.writeFileSync(file, JSON.stringify(json) + '\n');
+  writeFileAtomic(file, JSON.stringify(json) + '\n');
 }
 
 export function loadStats(file: string): StatsCollector {

@@ -1,3 +1,4 @@
+import { writeFileAtomic } from './atomic';
 import * as fs from 'fs';
 import * as path from 'path';
 import { ChaiqError } from '../errors';
@@ -128,16 +129,5 @@ export function readNpy(file: string): Tensor {
 
 /** Writes atomically: a temp file beside the target, then rename. */
 export function writeNpy(file: string, t: Tensor): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  try {
-    fs.writeFileSync(tmp, encodeNpy(t));
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    try {
-      fs.unlinkSync(tmp);
-    } catch {
-      /* nothing to clean */
-    }
-    throw new ChaiqError(`cannot write: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file });
-  }
+  writeFileAtomic(file, encodeNpy(t));
 }

@@ -3,7 +3,8 @@ import * as path from 'path';
 import type { CommandModule } from 'yargs';
 import { ChaiqError, formatError } from '../../errors';
 import type { WarnFn } from '../../errors';
-import { runQuantize, writeAtomic } from './quantize';
+import { runQuantize } from './quantize';
+import { writeFileAtomic } from '../../io/atomic';
 import type { QuantizeResult } from './quantize';
 import { runSimulate } from './simulate';
 import type { SimulateReport } from './simulate';
@@ -147,7 +148,7 @@ export async function runDemo(args: DemoArgs, out: NodeJS.WritableStream = proce
   for (const r of results) {
     const c = r.sim.classification;
     const layers = addSimulation(quantizeReportLayers(r.qr.net, r.qr.plan, r.qr.stats), r.sim.layers);
-    writeAtomic(r.html, renderReport({
+    writeFileAtomic(r.html, renderReport({
       title: `LeNet — ${r.v.label}`,
       subtitle: `histograms: the float activations of the ${args.calibration_size} calibration digits; SQNR: simulated on ${c.images} digits (fixed chain vs float)`,
       summary: [['annotated prototxt', path.basename(r.file)], ['float top-1', pct(c.floatTop1, c.labelled)], ['fixed top-1', pct(c.fixedTop1, c.labelled)],
@@ -156,7 +157,7 @@ export async function runDemo(args: DemoArgs, out: NodeJS.WritableStream = proce
       layers,
     }));
   }
-  writeAtomic(index, renderReport({
+  writeFileAtomic(index, renderReport({
     title: 'chaiq demo — LeNet on MNIST digits',
     subtitle: `${nDigits} digits, calibration on ${args.calibration_size} of them; per-variant reports linked below`,
     links,

@@ -1,3 +1,4 @@
+import { writeFileAtomic } from '../../io/atomic';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { CommandModule } from 'yargs';
@@ -26,21 +27,6 @@ function readInput(file: string): string {
   }
 }
 
-/** Writes next to the target and renames, so a crash never leaves a half-written file. */
-function writeAtomic(file: string, text: string) {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.chaiq-${process.pid}.tmp`);
-  try {
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    try {
-      fs.unlinkSync(tmp);
-    } catch {
-      /* nothing to clean */
-    }
-    throw new ChaiqError(`cannot write: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file }, 2);
-  }
-}
 
 /**
  * `chaiq fmt FILE`: canonical formatting to stdout (or in place). The file must parse and bind to
@@ -84,7 +70,7 @@ export const fmtCommand: CommandModule<{}, FmtArgs> = {
     }
     const out = formatCanonical(doc);
     if (args['in-place'] && !isStdin(file)) {
-      if (out !== text) writeAtomic(file, out);
+      if (out !== text) writeFileAtomic(file, out);
     } else process.stdout.write(out);
   },
 };

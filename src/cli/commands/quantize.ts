@@ -1,3 +1,4 @@
+import { writeFileAtomic } from '../../io/atomic';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
@@ -173,21 +174,9 @@ export function readMnistImages(file: string, pre: Preprocess, size: number, see
   });
 }
 
-/** Writes next to the target and renames, so an error never leaves a (partial) output file. */
-export function writeAtomic(file: string, text: string) {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.chaiq-${process.pid}.tmp`);
-  try {
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    try {
-      fs.unlinkSync(tmp);
-    } catch {
-      /* nothing to clean */
-    }
-    throw new ChaiqError(`cannot write: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file }, 2);
-  }
-}
+/** Kept for the commands that import it from here. */
+export const writeAtomic = writeFileAtomic;
+
 
 function table(rows: string[][]): string {
   const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
@@ -326,9 +315,7 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
       }
     }
     if (args.save_stats) {
-      const tmp = path.join(path.dirname(args.save_stats), `.${path.basename(args.save_stats)}.chaiq-${process.pid}.tmp`);
-      saveStats(tmp, stats);
-      fs.renameSync(tmp, args.save_stats);
+      saveStats(args.save_stats, stats);
     }
     if (statsOnly) return { net, stats, mode: qt as QuantizeResult['mode'] };
   }
@@ -427,8 +414,6 @@ export const mergeStatsCommand: CommandModule<{}, MergeArgs> = {
     y.positional('files', { type: 'string', array: true }).option('o', { alias: 'output', type: 'string', demandOption: true, describe: 'output stats file' }),
   handler: async (args) => {
     const merged = mergeStats(args.files);
-    const tmp = path.join(path.dirname(args.o), `.${path.basename(args.o)}.chaiq-${process.pid}.tmp`);
-    saveStats(tmp, merged);
-    fs.renameSync(tmp, args.o);
+    saveStats(args.o, merged);
   },
 };
