@@ -83,7 +83,7 @@ describe('clean errors: exit code != 0, one line naming the file, no output file
     const d = tmp();
     const empty = path.join(d, 'empty');
     fs.mkdirSync(empty);
-    expectClean(d, runCli(quick(d, ['--calibration_directory', empty])), new RegExp(`^${empty}: error: .*no image files`));
+    expectClean(d, runCli(quick(d, ['--calibration_directory', empty])), new RegExp(`^${empty}: error: .*no images`));
   });
   test('unreadable image', () => {
     const d = tmp();
@@ -98,7 +98,7 @@ describe('clean errors: exit code != 0, one line naming the file, no output file
     const dir = path.join(d, 'imgs');
     fs.mkdirSync(dir);
     fs.copyFileSync(path.join(CAT, '0000.jpg'), path.join(dir, 'a.jpg'));
-    expectClean(d, runCli(quick(d, ['--calibration_directory', dir, '--calibration_size', '3'])), new RegExp(`^${dir}: error: --calibration_size 3 is larger than the 1 files`));
+    expectClean(d, runCli(quick(d, ['--calibration_directory', dir, '--calibration_size', '3'])), new RegExp(`^${dir}: error: --calibration_size 3 is larger than the 1 images`));
   });
   test('--dims disagreeing with the Input layer', () => {
     const d = tmp();
@@ -161,16 +161,17 @@ describe('argument helpers', () => {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const q = require('../src/cli/commands/quantize') as typeof import('../src/cli/commands/quantize');
   test('chooseIndices: deterministic, sorted, distinct, honours given indices', () => {
-    const a = q.chooseIndices(100, 8, 0);
-    expect(a).toEqual(q.chooseIndices(100, 8, 0));
+    const { chooseIndices } = require('../src/io/calibset') as typeof import('../src/io/calibset');
+    const a = chooseIndices(100, 8, 0);
+    expect(a).toEqual(chooseIndices(100, 8, 0));
     expect(a).toEqual([...a].sort((x, y) => x - y));
     expect(new Set(a).size).toBe(8);
-    expect(q.chooseIndices(100, 8, 1)).not.toEqual(a);
-    const g = q.chooseIndices(10, 4, 3, [9, 2]);
+    expect(chooseIndices(100, 8, 1)).not.toEqual(a);
+    const g = chooseIndices(10, 4, 3, [9, 2]);
     expect(g).toHaveLength(4);
     expect(g).toEqual(expect.arrayContaining([2, 9]));
-    expect(q.chooseIndices(5, 5, 7)).toEqual([0, 1, 2, 3, 4]);
-    expect(() => q.chooseIndices(5, 2, 0, [5])).toThrow(/not an index/);
+    expect(chooseIndices(5, 5, 7)).toEqual([0, 1, 2, 3, 4]);
+    expect(() => chooseIndices(5, 2, 0, [5])).toThrow(/out of range/);
   });
   test('parseList accepts python-style lists; parseBitwidths allows only 6/8 and warns on mixing', () => {
     expect(q.parseList('[104, 117, 123]', 'mean_value')).toEqual([104, 117, 123]);

@@ -72,10 +72,18 @@ export function selectCalibrationFiles(dir: string, opts: CalibSelectOptions = {
   if (size > files.length) {
     throw new ChaiqError(`--calibration_size ${size} is larger than the ${files.length} images in the directory`, { file: dir });
   }
+  return chooseIndices(files.length, size, opts.seed ?? 0, opts.indices ?? [], dir).map((i) => path.join(dir, files[i]));
+}
+
+/**
+ * Which `size` of `n` calibration items to use: the given indices first, then a seeded partial
+ * Fisher–Yates over the rest (mulberry32); sorted. Same inputs, same choice, on every machine.
+ */
+export function chooseIndices(n: number, size: number, seed: number, given: number[] = [], file?: string): number[] {
   const chosen = new Set<number>();
-  for (const i of opts.indices ?? []) {
-    if (!Number.isInteger(i) || i < 0 || i >= files.length) {
-      throw new ChaiqError(`--calibration_indices: index ${i} is out of range (0..${files.length - 1})`, { file: dir });
+  for (const i of given) {
+    if (!Number.isInteger(i) || i < 0 || i >= n) {
+      throw new ChaiqError(`--calibration_indices: index ${i} is out of range (0..${n - 1})`, { file });
     }
     if (chosen.has(i)) throw new ChaiqError(`--calibration_indices: index ${i} given twice`);
     chosen.add(i);
@@ -84,14 +92,13 @@ export function selectCalibrationFiles(dir: string, opts: CalibSelectOptions = {
     throw new ChaiqError(`--calibration_indices gives ${chosen.size} images but --calibration_size is ${size}`);
   }
   const rest: number[] = [];
-  for (let i = 0; i < files.length; i++) if (!chosen.has(i)) rest.push(i);
-  const rnd = mulberry32(opts.seed ?? 0);
-  // partial Fisher–Yates over the remaining indices
-  const need = size - chosen.size;
+  for (let i = 0; i < n; i++) if (!chosen.has(i)) rest.push(i);
+  const rnd = mulberry32(seed);
+  const need = Math.min(size - chosen.size, rest.length);
   for (let k = 0; k < need; k++) {
     const j = k + Math.floor(rnd() * (rest.length - k));
     [rest[k], rest[j]] = [rest[j], rest[k]];
     chosen.add(rest[k]);
   }
-  return [...chosen].sort((a, b) => a - b).map((i) => path.join(dir, files[i]));
+  return [...chosen].sort((a, b) => a - b);
 }

@@ -1,4 +1,6 @@
 import { writeFileAtomic } from '../../io/atomic';
+import { chooseIndices, selectCalibrationFiles } from '../../io/calibset';
+import { loadMnist } from '../../io/mnist';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
@@ -79,93 +81,19 @@ export function parseBitwidths(s: string, warn: WarnFn, strict: boolean): Bitwid
   return { in: i, params: p, out: o };
 }
 
-/** Deterministic choice of `size` of `n` items: seeded partial Fisher–Yates, given indices first, result sorted. */
-export function chooseIndices(n: number, size: number, seed: number, given: number[] = []): number[] {
-  const chosen = new Set<number>();
-  for (const g of given) {
-    if (!Number.isInteger(g) || g < 0 || g >= n) throw usage(`--calibration_indices: ${g} is not an index of the ${n} calibration files`);
-    chosen.add(g);
-  }
-  const rest = [...Array(n).keys()].filter((k) => !chosen.has(k));
-  let s = seed >>> 0;
-  const rand = () => {
-    // mulberry32
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  for (let k = 0; k < rest.length && chosen.size < size; k++) {
-    const j = k + Math.floor(rand() * (rest.length - k));
-    [rest[k], rest[j]] = [rest[j], rest[k]];
-    chosen.add(rest[k]);
-  }
-  return [...chosen].sort((a, b) => a - b);
-}
-
-/** Sorted files of a calibration directory and the images of its sub-directories (XportDNN used os.listdir order: we sort, for determinism). */
-export function listCalibrationDir(dir: string): string[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new ChaiqError(code === 'ENOENT' ? 'calibration directory not found' : code === 'ENOTDIR' ? 'not a directory' : `cannot read calibration directory (${code})`, { file: dir }, 2);
-  }
-  const files: string[] = [];
-  // files of DIR, and the images of its sub-directories (a class-per-folder set such as digits/<label>/)
-  const walk = (d: string, top: boolean, entries: string[]) => {
-    for (const f of entries) {
-      if (f.startsWith('.')) continue;
-      const p = path.join(d, f);
-      let st: fs.Stats;
-      try {
-        st = fs.statSync(p);
-      } catch {
-        continue;
-      }
-      if (st.isFile() && (top || /\.(png|jpe?g)$/i.test(f))) files.push(p);
-      else if (st.isDirectory()) {
-        let sub: string[] = [];
-        try {
-          sub = fs.readdirSync(p);
-        } catch {
-          /* unreadable sub-directory: skipped */
-        }
-        walk(p, false, sub);
-      }
-    }
-  };
-  walk(dir, true, names);
-  files.sort();
-  if (files.length === 0) throw new ChaiqError('calibration directory has no image files', { file: dir }, 2);
-  return files;
-}
-
 /** MNIST idx3 images → [1,1,28,28] tensors (pixel/255, then raw_scale, mean, input_scale as for images). */
 export function readMnistImages(file: string, pre: Preprocess, size: number, seed: number, given: number[]): Tensor[] {
-  let buf: Buffer;
-  try {
-    buf = fs.readFileSync(file);
-    if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) buf = zlib.gunzipSync(buf);
-  } catch (e) {
-    throw new ChaiqError(`cannot read MNIST file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { file }, 2);
-  }
-  if (buf.length < 16 || buf.readUInt32BE(0) !== 0x803) throw new ChaiqError('not an MNIST idx3 image file (magic 0x00000803)', { file }, 2);
-  const n = buf.readUInt32BE(4);
-  const rows = buf.readUInt32BE(8);
-  const cols = buf.readUInt32BE(12);
-  if (buf.length < 16 + n * rows * cols) throw new ChaiqError(`MNIST file is truncated (${n} images of ${rows}×${cols} announced)`, { file }, 2);
+  const { images } = loadMnist(file);
+  const [n, , rows, cols] = images.shape;
   const [C, H, W] = pre.dims;
   if (C !== 1 || H !== rows || W !== cols) throw new ChaiqError(`MNIST images are 1×${rows}×${cols}, the net input is ${C}×${H}×${W}`, { file }, 2);
   if (size > n) throw new ChaiqError(`--calibration_size ${size} is larger than the ${n} images in the file`, { file }, 2);
   const mean = Array.isArray(pre.mean) ? (pre.mean[0] ?? 0) : 0;
-  return chooseIndices(n, size, seed, given).map((k) => {
-    const data = new Float32Array(rows * cols);
-    const off = 16 + k * rows * cols;
-    for (let i = 0; i < data.length; i++) {
-      let v = Math.fround(buf[off + i] / 255);
+  const per = rows * cols;
+  return chooseIndices(n, size, seed, given, file).map((k) => {
+    const data = new Float32Array(per);
+    for (let i = 0; i < per; i++) {
+      let v = Math.fround(images.data[k * per + i] / 255);
       v = Math.fround(v * Math.fround(pre.rawScale));
       v = Math.fround(v - mean);
       data[i] = Math.fround(v * Math.fround(pre.inputScale));
@@ -197,10 +125,8 @@ async function loadCalibration(args: QuantizeArgs, pre: Preprocess): Promise<Ten
   if (args.mnist) return readMnistImages(args.mnist, pre, size, args.calibration_seed, given);
   if (!args.calibration_directory) throw usage('Xilinx mode (and --fl_bitwidths auto) need --calibration_directory DIR, --mnist FILE or --stats FILE');
   const dir = args.calibration_directory;
-  const files = listCalibrationDir(dir);
-  if (size > files.length)
-    throw new ChaiqError(`--calibration_size ${size} is larger than the ${files.length} files in the calibration directory`, { file: dir }, 2);
-  const chosen = chooseIndices(files.length, size, args.calibration_seed, given).map((k) => files[k]);
+  // images of DIR and of its sub-directories (a class-per-folder set such as digits/<label>/), sorted
+  const chosen = selectCalibrationFiles(dir, { size, seed: args.calibration_seed, indices: given, recursive: true });
   const out: Tensor[] = [];
   for (const f of chosen) {
     let img;
