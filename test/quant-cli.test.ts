@@ -174,9 +174,10 @@ describe('argument helpers', () => {
     expect(() => chooseIndices(5, 2, 0, [5])).toThrow(/out of range/);
   });
   test('parseList accepts python-style lists; parseBitwidths allows only 6/8 and warns on mixing', () => {
-    expect(q.parseList('[104, 117, 123]', 'mean_value')).toEqual([104, 117, 123]);
-    expect(q.parseList('2,0,1', 'transpose', 3)).toEqual([2, 0, 1]);
-    expect(() => q.parseList('2,0', 'transpose', 3)).toThrow(/--transpose/);
+    const { parseList } = require('../src/cli/preprocess') as typeof import('../src/cli/preprocess');
+    expect(parseList('[104, 117, 123]', 'mean_value')).toEqual([104, 117, 123]);
+    expect(parseList('2,0,1', 'transpose', 3)).toEqual([2, 0, 1]);
+    expect(() => parseList('2,0', 'transpose', 3)).toThrow(/--transpose/);
     const w: string[] = [];
     expect(q.parseBitwidths('6,6,8', (m) => w.push(m), false)).toEqual({ in: 6, params: 6, out: 8 });
     expect(w.join()).toMatch(/mixes bitwidths/);

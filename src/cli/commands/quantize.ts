@@ -1,19 +1,15 @@
 import { writeFileAtomic } from '../../io/atomic';
 import { chooseIndices, selectCalibrationFiles } from '../../io/calibset';
 import { loadMnist } from '../../io/mnist';
-import * as fs from 'fs';
 import * as path from 'path';
-import * as zlib from 'zlib';
 import type { CommandModule } from 'yargs';
 import { ChaiqError, warnToStderr } from '../../errors';
 import type { WarnFn } from '../../errors';
-import { loadNetText } from '../../proto/load';
-import { readCaffemodel } from '../../proto/caffemodel';
-import { buildNet } from '../../graph/build';
 import type { Net } from '../../graph/types';
 import type { Tensor } from '../../tensor';
-import { loadImage, preprocess } from '../../io/images';
 import type { Preprocess } from '../../io/images';
+import { buildPreprocess, loadInputImage, loadModelWithDims, openMnist, parseList, preprocessOptions } from '../preprocess';
+import type { PreprocessArgs } from '../preprocess';
 import { StatsCollector, loadStats, mergeStats, saveStats } from '../../calib/stats';
 import { THRESHOLD_METHODS } from '../../calib/threshold';
 import type { ThresholdMethod } from '../../calib/threshold';
@@ -32,7 +28,7 @@ import { makeProgress, NO_PROGRESS } from '../progress';
 import { renderReport } from '../../report/html';
 import { quantizeReportData } from '../../report/build';
 
-interface QuantizeArgs {
+interface QuantizeArgs extends PreprocessArgs {
   quant_type: string;
   deploy_model?: string;
   weights?: string;
@@ -43,12 +39,6 @@ interface QuantizeArgs {
   calibration_size: number;
   calibration_seed: number;
   calibration_indices?: string;
-  dims?: string;
-  transpose: string;
-  channel_swap: string;
-  raw_scale?: number;
-  mean_value?: string;
-  input_scale: number;
   th_method: string;
   pow2: boolean;
   save_stats?: string;
@@ -61,15 +51,6 @@ interface QuantizeArgs {
 
 const usage = (msg: string) => new ChaiqError(msg, {}, 2);
 
-/** `6,6,8` → numbers (python-eval style lists with brackets accepted, as XportDNN's eval()). */
-export function parseList(s: string, what: string, n?: number): number[] {
-  const t = String(s).trim().replace(/^[[(]|[\])]$/g, '');
-  const v = t.split(/[,\s]+/).filter(Boolean).map(Number);
-  if (v.length === 0 || v.some((x) => !Number.isFinite(x)) || (n !== undefined && v.length !== n))
-    throw usage(`--${what} must be ${n ?? 'a list of'}${n ? ' comma-separated numbers' : ' numbers'}, got '${s}'`);
-  return v;
-}
-
 export function parseBitwidths(s: string, warn: WarnFn, strict: boolean): Bitwidths {
   const [i, p, o] = parseList(s, 'bitwidths', 3);
   for (const b of [i, p, o]) if (b !== 6 && b !== 8) throw usage(`--bitwidths ${s}: CHaiDNN supports only 6 or 8 bits`);
@@ -79,27 +60,6 @@ export function parseBitwidths(s: string, warn: WarnFn, strict: boolean): Bitwid
     warn(msg);
   }
   return { in: i, params: p, out: o };
-}
-
-/** MNIST idx3 images → [1,1,28,28] tensors (pixel/255, then raw_scale, mean, input_scale as for images). */
-export function readMnistImages(file: string, pre: Preprocess, size: number, seed: number, given: number[]): Tensor[] {
-  const { images } = loadMnist(file);
-  const [n, , rows, cols] = images.shape;
-  const [C, H, W] = pre.dims;
-  if (C !== 1 || H !== rows || W !== cols) throw new ChaiqError(`MNIST images are 1×${rows}×${cols}, the net input is ${C}×${H}×${W}`, { file }, 2);
-  if (size > n) throw new ChaiqError(`--calibration_size ${size} is larger than the ${n} images in the file`, { file }, 2);
-  const mean = Array.isArray(pre.mean) ? (pre.mean[0] ?? 0) : 0;
-  const per = rows * cols;
-  return chooseIndices(n, size, seed, given, file).map((k) => {
-    const data = new Float32Array(per);
-    for (let i = 0; i < per; i++) {
-      let v = Math.fround(images.data[k * per + i] / 255);
-      v = Math.fround(v * Math.fround(pre.rawScale));
-      v = Math.fround(v - mean);
-      data[i] = Math.fround(v * Math.fround(pre.inputScale));
-    }
-    return { shape: [1, 1, rows, cols], data };
-  });
 }
 
 /** Kept for the commands that import it from here. */
@@ -122,27 +82,17 @@ async function loadCalibration(args: QuantizeArgs, pre: Preprocess): Promise<Ten
   const size = args.calibration_size;
   if (!Number.isInteger(size) || size < 1) throw usage(`--calibration_size must be a positive integer, got ${size}`);
   if (given.length > size) throw usage(`--calibration_indices lists ${given.length} images but --calibration_size is ${size}`);
-  if (args.mnist) return readMnistImages(args.mnist, pre, size, args.calibration_seed, given);
+  if (args.mnist) {
+    const m = openMnist(args.mnist, pre);
+    if (size > m.count) throw new ChaiqError(`--calibration_size ${size} is larger than the ${m.count} images in the file`, { file: args.mnist }, 2);
+    return chooseIndices(m.count, size, args.calibration_seed, given, args.mnist).map((k) => m.tensor(k));
+  }
   if (!args.calibration_directory) throw usage('Xilinx mode (and --fl_bitwidths auto) need --calibration_directory DIR, --mnist FILE or --stats FILE');
   const dir = args.calibration_directory;
   // images of DIR and of its sub-directories (a class-per-folder set such as digits/<label>/), sorted
   const chosen = selectCalibrationFiles(dir, { size, seed: args.calibration_seed, indices: given, recursive: true });
   const out: Tensor[] = [];
-  for (const f of chosen) {
-    let img;
-    try {
-      img = await loadImage(f);
-    } catch (e) {
-      if (e instanceof ChaiqError) {
-        if (!e.loc.file) e.loc = { file: f };
-        e.exitCode = 2;
-        throw e;
-      }
-      throw new ChaiqError(`cannot decode image: ${(e as Error).message}`, { file: f }, 2);
-    }
-    const [C, H, W] = pre.dims;
-    out.push({ shape: [1, C, H, W], data: preprocess(img, pre) });
-  }
+  for (const f of chosen) out.push(await loadInputImage(f, pre));
   return out;
 }
 
@@ -175,27 +125,12 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
   if (needCalib && !args.weights) throw usage(`${qt === 'Xilinx' ? 'Xilinx mode' : '--fl_bitwidths auto'} needs --weights FILE.caffemodel`);
 
   const deploy = args.deploy_model;
-  const t = loadNetText(deploy, { warn });
-  // the declared input shape (Input layer / input_dim), before any --dims override
-  const inputLayer = t.net.layer.find((l) => l.type === 'Input');
-  const declared: number[] | undefined = inputLayer?.input_param?.shape?.[0]?.dim?.map(Number);
-  let dims: [number, number, number] | undefined;
-  if (args.dims !== undefined) {
-    const d = parseList(args.dims, 'dims', 3);
-    if (declared && declared.length === 4 && d.some((x, i) => x !== declared[i + 1]))
-      throw new ChaiqError(`--dims ${d.join(',')} disagrees with the Input layer "${inputLayer!.name}" of shape (${declared.join(',')})`, { file: deploy }, 2);
-    if (declared && declared.length !== 4) throw new ChaiqError(`the Input layer has shape (${declared.join(',')}); CHaiDNN needs (1,C,H,W)`, { file: deploy }, 2);
-    dims = d as [number, number, number];
-  }
+  // --dims is checked against the declared input shape (Input layer / input_dim) before the net is built
+  const { model: m, dims: given } = loadModelWithDims(deploy, args.weights, args.dims, { warn });
+  let dims = given;
   // a batch other than 1 is rewritten to 1 by the printer (with its own warning)
-  if (!inputLayer) warn('XportDNN expects the input as an Input layer (CHaiDNN takes the first layer\'s th_layer_in)', { file: deploy });
-  let weights: Map<string, Tensor[]> | undefined;
-  if (args.weights) {
-    const names = new Set(t.net.layer.map((l) => String(l.name ?? '')));
-    weights = readCaffemodel(args.weights, { only: (n) => names.has(n) }).weights;
-  }
-  const net = buildNet(t.net, { file: deploy, weights, weightsFile: args.weights, warn, inputShape: dims ? [1, ...dims] : undefined });
-  const m = { doc: t.doc, net: t.net, graph: net };
+  if (!m.net.layer.some((l) => l.type === 'Input')) warn('XportDNN expects the input as an Input layer (CHaiDNN takes the first layer\'s th_layer_in)', { file: deploy });
+  const net = m.graph;
   const shape = inputDims(net, deploy);
   if (!dims) {
     if (shape.length !== 4 || shape.some((x) => !(x > 0)))
@@ -212,17 +147,7 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
     if (given && !(haveImages && given.currentPass === 1 && method === 'kl')) {
       stats = given;
     } else {
-      const mnist = !!args.mnist;
-      const pre: Preprocess = {
-        dims,
-        transpose: parseList(args.transpose, 'transpose', 3),
-        channelSwap: parseList(args.channel_swap, 'channel_swap'),
-        rawScale: args.raw_scale ?? (mnist ? 1 : 255),
-        mean: args.mean_value !== undefined ? parseList(args.mean_value, 'mean_value') : mnist ? [0] : [104, 117, 123],
-        inputScale: args.input_scale,
-      };
-      if (Array.isArray(pre.mean) && pre.mean.length !== 1 && pre.mean.length !== dims[0])
-        throw usage(`--mean_value has ${pre.mean.length} values, the input has ${dims[0]} channels`);
+      const pre = buildPreprocess(args, dims, { mnist: !!args.mnist });
       const images = await loadCalibration(args, pre);
       const pass1Only = statsOnly && !given;
       const passes = method === 'kl' && !pass1Only && !given ? 2 : 1;
@@ -233,7 +158,8 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
           warn,
           stats: given,
           pass1Only,
-          settings: { bw: bw.out, calibration: { dims, raw_scale: pre.rawScale, mean: pre.mean, input_scale: pre.inputScale, deploy: path.basename(args.deploy_model) } },
+          // a mean image is recorded by its file name, not its C·H·W values
+          settings: { bw: bw.out, calibration: { dims, raw_scale: pre.rawScale, ...(args.mean_file !== undefined ? { mean_file: path.basename(args.mean_file) } : { mean: pre.mean }), input_scale: pre.inputScale, deploy: path.basename(args.deploy_model) } },
           onProgress: (d) => bar.tick(d),
         });
       } finally {
@@ -289,7 +215,7 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
 }
 
 function builder(y: any) {
-  return y
+  return preprocessOptions(y, { mnist: true })
     .option('quant_type', { type: 'string', default: 'Xilinx', describe: 'Xilinx (thresholds from calibration) or DynamicFixed (bw/fl)' })
     .option('deploy_model', { type: 'string', describe: 'input deploy prototxt (FP32)' })
     .option('weights', { type: 'string', describe: 'FP32 caffemodel' })
@@ -300,12 +226,6 @@ function builder(y: any) {
     .option('calibration_size', { type: 'number', default: 8, describe: 'number of calibration images' })
     .option('calibration_seed', { type: 'number', default: 0, describe: 'seed of the (deterministic) image choice' })
     .option('calibration_indices', { type: 'string', describe: 'comma list of image indices to use first' })
-    .option('dims', { type: 'string', describe: 'C,H,W of the input (default: the Input layer; must agree with it)' })
-    .option('transpose', { type: 'string', default: '2,0,1' })
-    .option('channel_swap', { type: 'string', default: '2,1,0' })
-    .option('raw_scale', { type: 'number', describe: 'default 255.0 (1.0 with --mnist)' })
-    .option('mean_value', { type: 'string', describe: 'default 104,117,123 (0 with --mnist)' })
-    .option('input_scale', { type: 'number', default: 1.0 })
     .option('th_method', { type: 'string', default: 'kl', describe: `activation threshold method: ${THRESHOLD_METHODS.join('|')}` })
     .option('pow2', { type: 'boolean', default: false, describe: 'snap thresholds to (2^(bw-1)-1)·2^k' })
     .option('save_stats', {

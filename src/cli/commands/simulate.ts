@@ -1,25 +1,25 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import * as zlib from 'zlib';
 import type { CommandModule } from 'yargs';
 import { ChaiqError, warnToStderr } from '../../errors';
 import type { WarnFn } from '../../errors';
-import { loadModel } from '../../proto/load';
 import type { Tensor } from '../../tensor';
-import { loadImage, loadMeanFile, meanForDims, preprocess } from '../../io/images';
 import type { Preprocess } from '../../io/images';
+import { listImageFiles } from '../../io/calibset';
 import { readNpy, writeNpy } from '../../io/npy';
 import { compileSim, layerReports, newSimStats, runSim } from '../../sim/simulate';
 import type { LayerReport } from '../../sim/simulate';
 import { addClassification, newClassStats } from '../../sim/metrics';
 import type { ClassStats, ErrorSummary } from '../../sim/metrics';
-import { parseList, writeAtomic } from './quantize';
+import { writeAtomic } from './quantize';
+import { buildPreprocess, loadInputImage, loadModelWithDims, netInputDims, openMnist, preprocessOptions } from '../preprocess';
+import type { PreprocessArgs } from '../preprocess';
 import { makeProgress } from '../progress';
 import { StatsCollector } from '../../calib/stats';
 import { renderReport } from '../../report/html';
 import { simulateReportLayers } from '../../report/build';
 
-interface SimulateArgs {
+interface SimulateArgs extends PreprocessArgs {
   deploy_model?: string;
   weights?: string;
   calibration_directory?: string;
@@ -34,13 +34,6 @@ interface SimulateArgs {
   psum18: boolean;
   ave_divisor: string;
   limit?: number;
-  dims?: string;
-  transpose: string;
-  channel_swap: string;
-  raw_scale?: number;
-  mean_value?: string;
-  mean_file?: string;
-  input_scale: number;
   report?: string;
 }
 
@@ -53,102 +46,32 @@ interface Sample {
   load: () => Promise<Tensor>;
 }
 
-function readMaybeGz(file: string, what: string): Buffer {
-  let buf: Buffer;
-  try {
-    buf = fs.readFileSync(file);
-  } catch (e) {
-    throw new ChaiqError(`cannot read ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { file }, 2);
-  }
-  if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
-    try {
-      buf = zlib.gunzipSync(buf);
-    } catch {
-      throw new ChaiqError(`${what} is a damaged gzip file`, { file }, 2);
-    }
-  }
-  return buf;
-}
-
 function mnistSamples(file: string, labelsFile: string | undefined, pre: Preprocess): Sample[] {
-  const buf = readMaybeGz(file, 'MNIST image file');
-  if (buf.length < 16 || buf.readUInt32BE(0) !== 0x803) throw new ChaiqError('not an MNIST idx3 image file (magic 0x00000803)', { file }, 2);
-  const n = buf.readUInt32BE(4);
-  const rows = buf.readUInt32BE(8);
-  const cols = buf.readUInt32BE(12);
-  if (buf.length < 16 + n * rows * cols) throw new ChaiqError(`MNIST file is truncated (${n} images of ${rows}×${cols} announced)`, { file }, 2);
-  const [C, H, W] = pre.dims;
-  if (C !== 1 || H !== rows || W !== cols) throw new ChaiqError(`MNIST images are 1×${rows}×${cols}, the net input is ${C}×${H}×${W}`, { file }, 2);
-  let labels: Buffer | undefined;
-  if (labelsFile) {
-    labels = readMaybeGz(labelsFile, 'MNIST label file');
-    if (labels.length < 8 || labels.readUInt32BE(0) !== 0x801) throw new ChaiqError('not an MNIST idx1 label file (magic 0x00000801)', { file: labelsFile }, 2);
-    if (labels.readUInt32BE(4) !== n || labels.length < 8 + n) throw new ChaiqError(`label file has ${labels.readUInt32BE(4)} labels for ${n} images`, { file: labelsFile }, 2);
-  }
-  const mean = Array.isArray(pre.mean) ? (pre.mean[0] ?? 0) : 0;
-  return Array.from({ length: n }, (_, k) => ({
+  const m = openMnist(file, pre, labelsFile);
+  return Array.from({ length: m.count }, (_, k) => ({
     name: `${path.basename(file)}[${k}]`,
-    label: labels ? labels[8 + k] : -1,
-    load: async () => {
-      const data = new Float32Array(rows * cols);
-      const off = 16 + k * rows * cols;
-      for (let i = 0; i < data.length; i++) {
-        let v = Math.fround(buf[off + i] / 255);
-        v = Math.fround(v * Math.fround(pre.rawScale));
-        v = Math.fround(v - mean);
-        data[i] = Math.fround(v * Math.fround(pre.inputScale));
-      }
-      return { shape: [1, 1, rows, cols], data };
-    },
+    label: m.labels ? m.labels[k] : -1,
+    load: async () => m.tensor(k),
   }));
 }
 
-const IMAGE_EXT = /\.(png|jpe?g)$/i;
-
 /** Image files under DIR (recursively, sorted), each labelled by its directory when asked. */
 function directorySamples(dir: string, pre: Preprocess, byDir: boolean, labelMap?: Map<string, number>): Sample[] {
-  let st: fs.Stats;
+  let rels: string[];
   try {
-    st = fs.statSync(dir);
-  } catch {
-    throw new ChaiqError('image directory not found', { file: dir }, 2);
+    rels = listImageFiles(dir, true);
+  } catch (e) {
+    if (e instanceof ChaiqError) e.exitCode = 2;
+    throw e;
   }
-  if (!st.isDirectory()) throw new ChaiqError('not a directory', { file: dir }, 2);
-  const files: string[] = [];
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
-      if (e.name.startsWith('.')) continue;
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile() && IMAGE_EXT.test(e.name)) files.push(p);
-    }
-  };
-  walk(dir);
-  if (files.length === 0) throw new ChaiqError('no .png/.jpg images in the directory', { file: dir }, 2);
+  if (rels.length === 0) throw new ChaiqError('no .png/.jpg images in the directory', { file: dir }, 2);
+  const files = rels.map((r) => path.join(dir, r));
   const classes = byDir ? [...new Set(files.map((f) => path.relative(dir, path.dirname(f))))].sort() : [];
   return files.map((f) => {
     let label = -1;
     if (byDir) label = classes.indexOf(path.relative(dir, path.dirname(f)));
     else if (labelMap) label = labelMap.get(path.relative(dir, f)) ?? labelMap.get(path.basename(f)) ?? -1;
-    return {
-      name: path.relative(dir, f),
-      label,
-      load: async () => {
-        let img;
-        try {
-          img = await loadImage(f);
-        } catch (e) {
-          if (e instanceof ChaiqError) {
-            if (!e.loc.file) e.loc = { file: f };
-            e.exitCode = 2;
-            throw e;
-          }
-          throw new ChaiqError(`cannot decode image: ${(e as Error).message}`, { file: f }, 2);
-        }
-        const [C, H, W] = pre.dims;
-        return { shape: [1, C, H, W], data: preprocess(img, pre) };
-      },
-    };
+    return { name: path.relative(dir, f), label, load: () => loadInputImage(f, pre) };
   });
 }
 
@@ -260,36 +183,14 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   if (!Number.isInteger(args.top) || args.top < 1) throw usage(`--top must be a positive integer, got ${args.top}`);
   if (args.limit !== undefined && (!Number.isInteger(args.limit) || args.limit < 1)) throw usage(`--limit must be a positive integer, got ${args.limit}`);
   if (args.mnist_labels && !args.mnist) throw usage('--mnist_labels needs --mnist');
-  if (args.mean_file !== undefined && args.mean_value !== undefined) throw usage('give --mean_value or --mean_file, not both');
   if (args.labels && args.labels_from_dirname) throw usage('give --labels or --labels_from_dirname, not both');
   if ((args.labels || args.labels_from_dirname) && !args.calibration_directory) throw usage('--labels / --labels_from_dirname need --calibration_directory');
 
-  const m = loadModel(args.deploy_model, args.weights, { warn });
+  const { model: m, dims: given } = loadModelWithDims(args.deploy_model, args.weights, args.dims, { warn });
   const net = m.graph;
   if (net.inputs.length !== 1) throw new ChaiqError(`the net has ${net.inputs.length} inputs; CHaiDNN needs exactly one`, { file: args.deploy_model }, 2);
-  const shape = net.inputs[0].shape;
-  let dims: [number, number, number];
-  if (args.dims !== undefined) {
-    const d = parseList(args.dims, 'dims', 3);
-    if (shape.length === 4 && shape.slice(1).some((v, i) => v >= 0 && v !== d[i])) {
-      throw new ChaiqError(`--dims ${d.join(',')} disagrees with the net input "${net.inputs[0].name}" of shape (${shape.join(',')})`, { file: args.deploy_model }, 2);
-    }
-    dims = d as [number, number, number];
-  } else if (shape.length === 4 && shape.slice(1).every((v) => v > 0)) {
-    dims = [shape[1], shape[2], shape[3]];
-  } else {
-    dims = [3, 224, 224];
-  }
-  const mnist = !!args.mnist;
-  const pre: Preprocess = {
-    dims,
-    transpose: parseList(args.transpose, 'transpose', 3),
-    channelSwap: parseList(args.channel_swap, 'channel_swap'),
-    rawScale: args.raw_scale ?? (mnist ? 1 : 255),
-    mean: args.mean_file !== undefined ? meanForDims(loadMeanFile(args.mean_file), dims)
-      : args.mean_value !== undefined ? parseList(args.mean_value, 'mean_value') : mnist ? [0] : [104, 117, 123],
-    inputScale: args.input_scale,
-  };
+  const dims = given ?? netInputDims(net) ?? [3, 224, 224];
+  const pre = buildPreprocess(args, dims, { mnist: !!args.mnist });
   let samples: Sample[];
   if (args.mnist) samples = mnistSamples(args.mnist, args.mnist_labels, pre);
   else if (args.input) samples = npySamples(args.input, [1, ...dims]);
@@ -354,7 +255,7 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
 }
 
 function builder(y: any) {
-  return y
+  return preprocessOptions(y, { mnist: true })
     .option('deploy_model', { type: 'string', describe: 'annotated prototxt (precision_param / quantization_param blocks)' })
     .option('weights', { type: 'string', describe: 'FP32 caffemodel' })
     .option('calibration_directory', { type: 'string', describe: 'directory of .png/.jpg images (searched recursively, sorted)' })
@@ -369,13 +270,6 @@ function builder(y: any) {
     .option('psum18', { type: 'boolean', default: false, describe: 'saturate conv partial sums to 18 bits as the HLS datapath' })
     .option('ave_divisor', { type: 'string', default: 'chaidnn', describe: 'AVE pool divisor: chaidnn (k², the HW) or caffe (clipped window count, what-if)' })
     .option('limit', { type: 'number', describe: 'simulate only the first N inputs' })
-    .option('dims', { type: 'string', describe: 'C,H,W of the input (default: the Input layer)' })
-    .option('transpose', { type: 'string', default: '2,0,1' })
-    .option('channel_swap', { type: 'string', default: '2,1,0' })
-    .option('raw_scale', { type: 'number', describe: 'default 255.0 (1.0 with --mnist)' })
-    .option('mean_value', { type: 'string', describe: 'default 104,117,123 (0 with --mnist)' })
-    .option('mean_file', { type: 'string', describe: 'mean image (.binaryproto or .npy), instead of --mean_value' })
-    .option('input_scale', { type: 'number', default: 1.0 })
     .option('report', { type: 'string', describe: 'also write an HTML report (per-layer SQNR, thresholds, float histograms seen) to FILE.html' });
 }
 

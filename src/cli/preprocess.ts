@@ -1,0 +1,173 @@
+/**
+ * The image/MNIST input flags shared by quantize, simulate and forward: XportDNN's preprocessing
+ * options (chaidnn-semantics.md §4.1) → an io/images `Preprocess`, and inputs → tensors.
+ */
+import { ChaiqError } from '../errors';
+import type { WarnFn } from '../errors';
+import { buildNet } from '../graph/build';
+import type { Net } from '../graph/types';
+import { loadImage, loadMeanFile, meanForDims, preprocess } from '../io/images';
+import type { Preprocess } from '../io/images';
+import { loadMnist } from '../io/mnist';
+import { readCaffemodel } from '../proto/caffemodel';
+import { loadNetText } from '../proto/load';
+import type { LoadedModel } from '../proto/load';
+import type { Tensor } from '../tensor';
+
+const usage = (msg: string) => new ChaiqError(msg, {}, 2);
+
+/** `6,6,8` → numbers (python-eval style lists with brackets accepted, as XportDNN's eval()). */
+export function parseList(s: string, what: string, n?: number): number[] {
+  const t = String(s).trim().replace(/^[[(]|[\])]$/g, '');
+  const v = t.split(/[,\s]+/).filter(Boolean).map(Number);
+  if (v.length === 0 || v.some((x) => !Number.isFinite(x)) || (n !== undefined && v.length !== n))
+    throw usage(`--${what} must be ${n ?? 'a list of'}${n ? ' comma-separated numbers' : ' numbers'}, got '${s}'`);
+  return v;
+}
+
+/** The parsed preprocessing flags (yargs names). */
+export interface PreprocessArgs {
+  dims?: string;
+  transpose: string;
+  channel_swap: string;
+  raw_scale?: number;
+  mean_value?: string;
+  mean_file?: string;
+  input_scale: number;
+}
+
+/** Adds XportDNN's preprocessing options (its defaults; raw_scale/mean default by buildPreprocess). */
+export function preprocessOptions<T>(y: T, opts: { mnist?: boolean } = {}): T {
+  const withMnist = (d: string, m: string) => (opts.mnist ? `default ${d} (${m} with --mnist)` : `default ${d}`);
+  return (y as any)
+    .option('dims', { type: 'string', describe: 'C,H,W of the input (default: the Input layer; must agree with it)' })
+    .option('transpose', { type: 'string', default: '2,0,1', describe: 'images: axis order applied to the HWC image' })
+    .option('channel_swap', { type: 'string', default: '2,1,0', describe: 'images: RGB → BGR by default' })
+    .option('raw_scale', { type: 'number', describe: `pixels in [0,1] times this; ${withMnist('255.0', '1.0')}` })
+    .option('mean_value', { type: 'string', describe: `per-channel mean subtracted after raw_scale; ${withMnist('104,117,123', '0')}` })
+    .option('mean_file', { type: 'string', describe: 'mean image (.binaryproto or .npy), instead of --mean_value' })
+    .option('input_scale', { type: 'number', default: 1.0, describe: 'multiplier after the mean' });
+}
+
+/**
+ * `--dims C,H,W` checked against the declared input: the Input layer of the prototxt, or `override`
+ * (a full N,C,H,W input shape given on the command line). undefined when --dims is not given.
+ */
+export function checkDims(dimsArg: string | undefined, netParam: LoadedModel['net'], file: string, override?: number[]): [number, number, number] | undefined {
+  if (dimsArg === undefined) return undefined;
+  const d = parseList(dimsArg, 'dims', 3);
+  if (override) {
+    if (override.length !== 4 || d.some((x, i) => x !== override[i + 1]))
+      throw usage(`--dims ${d.join(',')} disagrees with --input_shape ${override.join(',')}`);
+    return d as [number, number, number];
+  }
+  const inputLayer = netParam.layer.find((l) => l.type === 'Input');
+  const declared: number[] | undefined = inputLayer?.input_param?.shape?.[0]?.dim?.map(Number);
+  if (declared && declared.length === 4 && d.some((x, i) => x !== declared[i + 1]))
+    throw new ChaiqError(`--dims ${d.join(',')} disagrees with the Input layer "${inputLayer!.name}" of shape (${declared.join(',')})`, { file }, 2);
+  if (declared && declared.length !== 4) throw new ChaiqError(`the Input layer has shape (${declared.join(',')}); CHaiDNN needs (1,C,H,W)`, { file }, 2);
+  return d as [number, number, number];
+}
+
+/**
+ * Deploy prototxt (+ caffemodel) → model, with `--dims` checked before the net is built and used as
+ * its input shape (a Data-layer net gets one); `inputShape` (N,C,H,W) overrides both.
+ */
+export function loadModelWithDims(deploy: string, weightsFile: string | undefined, dimsArg: string | undefined,
+  opts: { warn: WarnFn; inputShape?: number[] }): { model: LoadedModel; dims?: [number, number, number] } {
+  const t = loadNetText(deploy, { warn: opts.warn });
+  const dims = checkDims(dimsArg, t.net, deploy, opts.inputShape);
+  let weights: Map<string, Tensor[]> | undefined;
+  if (weightsFile) {
+    const names = new Set(t.net.layer.map((l) => String(l.name ?? '')));
+    weights = readCaffemodel(weightsFile, { only: (n) => names.has(n) }).weights;
+  }
+  const inputShape = opts.inputShape ?? (dims ? [1, ...dims] : undefined);
+  const graph = buildNet(t.net, { file: deploy, weights, weightsFile, warn: opts.warn, inputShape });
+  return { model: { ...t, graph }, dims };
+}
+
+/** C,H,W of the net's (single) input when fully known. */
+export function netInputDims(net: Net): [number, number, number] | undefined {
+  const s = net.inputs[0]?.shape;
+  return s && s.length === 4 && s.slice(1).every((x) => x > 0) ? [s[1], s[2], s[3]] : undefined;
+}
+
+/** The Preprocess of the flags: raw_scale 255 and mean 104,117,123 by default, 1 and 0 for MNIST. */
+export function buildPreprocess(args: PreprocessArgs, dims: [number, number, number], opts: { mnist?: boolean } = {}): Preprocess {
+  if (args.mean_file !== undefined && args.mean_value !== undefined) throw usage('give --mean_value or --mean_file, not both');
+  const mnist = !!opts.mnist;
+  const pre: Preprocess = {
+    dims,
+    transpose: parseList(args.transpose, 'transpose', 3),
+    channelSwap: parseList(args.channel_swap, 'channel_swap'),
+    rawScale: args.raw_scale ?? (mnist ? 1 : 255),
+    mean: args.mean_file !== undefined ? withExit2(() => meanForDims(loadMeanFile(args.mean_file!), dims), args.mean_file)
+      : args.mean_value !== undefined ? parseList(args.mean_value, 'mean_value') : mnist ? [0] : [104, 117, 123],
+    inputScale: args.input_scale,
+  };
+  if (Array.isArray(pre.mean) && pre.mean.length !== 1 && pre.mean.length !== dims[0])
+    throw usage(`--mean_value has ${pre.mean.length} values, the input has ${dims[0]} channels`);
+  return pre;
+}
+
+/** Bad input files are usage errors (exit 2), named by their file. */
+function asUsage(e: unknown, file: string): unknown {
+  if (e instanceof ChaiqError) {
+    if (!e.loc.file) e.loc = { file };
+    e.exitCode = 2;
+  }
+  return e;
+}
+
+function withExit2<T>(f: () => T, file: string): T {
+  try {
+    return f();
+  } catch (e) {
+    throw asUsage(e, file);
+  }
+}
+
+/** One image file → a [1,C,H,W] tensor. */
+export async function loadInputImage(file: string, pre: Preprocess): Promise<Tensor> {
+  let img;
+  try {
+    img = await loadImage(file);
+  } catch (e) {
+    if (e instanceof ChaiqError) throw asUsage(e, file);
+    throw new ChaiqError(`cannot decode image: ${(e as Error).message}`, { file }, 2);
+  }
+  const [C, H, W] = pre.dims;
+  return { shape: [1, C, H, W], data: preprocess(img, pre) };
+}
+
+/** An MNIST idx3 file (.gz accepted) as inputs of the net. */
+export interface MnistInputs {
+  count: number;
+  labels?: number[];
+  /** image k as [1,1,rows,cols]: pixel/255, then raw_scale, mean, input_scale as for images */
+  tensor(k: number): Tensor;
+}
+
+export function openMnist(file: string, pre: Preprocess, labelsFile?: string): MnistInputs {
+  const { images, labels } = withExit2(() => loadMnist(file, labelsFile), file);
+  const [n, , rows, cols] = images.shape;
+  const [C, H, W] = pre.dims;
+  if (C !== 1 || H !== rows || W !== cols) throw new ChaiqError(`MNIST images are 1×${rows}×${cols}, the net input is ${C}×${H}×${W}`, { file }, 2);
+  const mean = Array.isArray(pre.mean) ? (pre.mean[0] ?? 0) : 0;
+  const per = rows * cols;
+  return {
+    count: n,
+    labels,
+    tensor: (k) => {
+      const data = new Float32Array(per);
+      for (let i = 0; i < per; i++) {
+        let v = Math.fround(images.data[k * per + i] / 255);
+        v = Math.fround(v * Math.fround(pre.rawScale));
+        v = Math.fround(v - mean);
+        data[i] = Math.fround(v * Math.fround(pre.inputScale));
+      }
+      return { shape: [1, 1, rows, cols], data };
+    },
+  };
+}
