@@ -239,7 +239,7 @@ describe('chaiq forward (CLI)', () => {
     const M = path.join(CORPUS, 'models/cifar10_se_resnet20_lijianfei');
     const inp = path.join(tmp, 'cifar.npy');
     writeNpy(inp, { shape: [1, 3, 32, 32], data: new Float32Array(3072) });
-    const r = runCli(['forward', '--deploy_model', path.join(M, 'test_SE-ResNet_20.prototxt'), '--weights', path.join(M, 'cifar10_SE-ResNet_20_iter_53000.caffemodel'), '--dims', '1,3,32,32', '--input', inp]);
+    const r = runCli(['forward', '--deploy_model', path.join(M, 'test_SE-ResNet_20.prototxt'), '--weights', path.join(M, 'cifar10_SE-ResNet_20_iter_53000.caffemodel'), '--input_shape', '1,3,32,32', '--input', inp]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^.*error: layer '[^']+': type 'Axpy' has no float implementation/m);
     expect(r.stderr).not.toMatch(/\n\s+at /);
@@ -248,7 +248,7 @@ describe('chaiq forward (CLI)', () => {
   test('images in (XportDNN-style preprocessing flags): ResNet-20 on three lossless CIFAR PNGs', () => {
     const M = path.join(CORPUS, 'models/cifar10_resnet20_lijianfei');
     const r = runCli(['forward', '--deploy_model', path.join(M, 'test_ResNet_20.prototxt'), '--weights', path.join(M, 'cifar10_ResNet_20_iter_53500.caffemodel'),
-      '--dims', '1,3,32,32', '--input', ...['airplane1651', 'bird3068', 'frog3582'].map((f) => path.join(CORPUS, `images/cifar10/${f}.png`)),
+      '--dims', '3,32,32', '--input', ...['airplane1651', 'bird3068', 'frog3582'].map((f) => path.join(CORPUS, `images/cifar10/${f}.png`)),
       '--channel_swap', '0,1,2', '--mean_value', '125.3,122.9,113.8', '--input_scale', '0.00390625', '--top', '1']);
     expect(r.stderr).not.toMatch(/error/);
     // logits checked against the PyTorch reference of scripts/float_goldens.py on the same PNGs

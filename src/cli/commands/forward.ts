@@ -4,35 +4,26 @@ import type { CommandModule } from 'yargs';
 import { ChaiqError, warnToStderr } from '../../errors';
 import { runNet } from '../../exec/executor';
 import type { Net } from '../../graph/types';
-import { loadImageBatch, type Preprocess } from '../../io/images';
+import { loadImageBatch } from '../../io/images';
 import { readNpy, writeNpy } from '../../io/npy';
 import { shutdownKernels } from '../../kernels';
-import { loadModel } from '../../proto/load';
 import type { Tensor } from '../../tensor';
 import { parseDims } from './info';
+import { buildPreprocess, loadModelWithDims, netInputDims, preprocessOptions } from '../preprocess';
+import type { PreprocessArgs } from '../preprocess';
 
-interface ForwardArgs {
+interface ForwardArgs extends PreprocessArgs {
   deploy_model: string;
   weights?: string;
   input: string[];
   output_dir?: string;
   blobs?: string;
   top: number;
-  dims?: string;
-  channel_swap: string;
-  raw_scale: number;
-  mean_value: string;
-  input_scale: number;
-}
-
-function numList(s: string, what: string): number[] {
-  const v = s.split(/[, ]+/).filter(Boolean).map(Number);
-  if (v.length === 0 || v.some((x) => !Number.isFinite(x))) throw new ChaiqError(`--${what}: expected numbers like 1,2,3, got '${s}'`, {}, 2);
-  return v;
+  input_shape?: string;
 }
 
 /** The net input: one .npy (N,C,H,W), or image files preprocessed as XportDNN does (src/io/images.ts). */
-async function readInput(args: ForwardArgs, net: Net): Promise<{ x: Tensor; names: string[] }> {
+async function readInput(args: ForwardArgs, net: Net, dims: [number, number, number] | undefined): Promise<{ x: Tensor; names: string[] }> {
   const files = args.input.flatMap((s) => s.split(',')).filter(Boolean);
   if (files.length === 0) throw new ChaiqError('--input: give a .npy file or image files', {}, 2);
   if (files.length === 1 && files[0].toLowerCase().endsWith('.npy')) {
@@ -42,19 +33,9 @@ async function readInput(args: ForwardArgs, net: Net): Promise<{ x: Tensor; name
   }
   if (files.some((f) => f.toLowerCase().endsWith('.npy'))) throw new ChaiqError('--input: give one .npy, or only image files', {}, 2);
   if (net.inputs.length !== 1) throw new ChaiqError(`images need a net with one input; this one has ${net.inputs.length}`, {}, 2);
-  const s = net.inputs[0].shape;
-  if (s.length !== 4 || s.slice(1).some((d) => d <= 0)) throw new ChaiqError(`images need a 4-D input of known size; '${net.inputs[0].name}' is (${s}): give --dims`, {}, 2);
-  const C = s[1];
-  const mean = numList(args.mean_value, 'mean_value');
-  if (mean.length !== 1 && mean.length !== C) throw new ChaiqError(`--mean_value has ${mean.length} values, the input has ${C} channels`, {}, 2);
-  const pre: Preprocess = {
-    dims: [C, s[2], s[3]],
-    transpose: [2, 0, 1],
-    channelSwap: numList(args.channel_swap, 'channel_swap'),
-    rawScale: args.raw_scale,
-    mean,
-    inputScale: args.input_scale,
-  };
+  const d = dims ?? netInputDims(net);
+  if (!d) throw new ChaiqError(`images need a 4-D input of known size; '${net.inputs[0].name}' is (${net.inputs[0].shape}): give --dims C,H,W`, {}, 2);
+  const pre = buildPreprocess(args, d);
   return { x: await loadImageBatch(files, pre), names: files.map((f) => path.basename(f)) };
 }
 
@@ -81,23 +62,20 @@ export const forwardCommand: CommandModule<{}, ForwardArgs> = {
   command: 'forward',
   describe: 'run the float net on a .npy or images; print top-k, save blobs as .npy',
   builder: (y) =>
-    y
+    preprocessOptions(y)
       .option('deploy_model', { type: 'string', demandOption: true, describe: 'deploy prototxt' })
       .option('weights', { type: 'string', describe: 'caffemodel' })
       .option('input', { type: 'string', array: true, demandOption: true, describe: '.npy (N,C,H,W float32/float64) or image files (PNG/JPEG)' })
       .option('output_dir', { type: 'string', describe: 'write each blob as <encodeURIComponent(name)>.npy here' })
       .option('blobs', { type: 'string', describe: "blobs to save besides the outputs: 'all' or a comma list" })
       .option('top', { type: 'number', default: 5, describe: 'print the k largest values of each output per image' })
-      .option('dims', { type: 'string', alias: 'input_shape', describe: 'input shape, e.g. 1,3,224,224 (overrides the prototxt)' })
-      .option('channel_swap', { type: 'string', default: '2,1,0', describe: 'images: RGB → BGR by default' })
-      .option('raw_scale', { type: 'number', default: 255, describe: 'images: pixels in [0,1] times this' })
-      .option('mean_value', { type: 'string', default: '104,117,123', describe: 'images: per-channel mean subtracted after raw_scale' })
-      .option('input_scale', { type: 'number', default: 1, describe: 'images: multiplier after the mean' }),
+      .option('input_shape', { type: 'string', describe: 'full input shape N,C,H,W, e.g. 1,3,224,224 (overrides the prototxt)' }),
   handler: async (args) => {
     try {
-      const inputShape = args.dims ? parseDims(args.dims) : undefined;
-      const { graph } = loadModel(args.deploy_model, args.weights, { warn: warnToStderr, inputShape });
-      const { x, names } = await readInput(args, graph);
+      const inputShape = args.input_shape ? parseDims(args.input_shape, '--input_shape') : undefined;
+      const { model, dims } = loadModelWithDims(args.deploy_model, args.weights, args.dims, { warn: warnToStderr, inputShape });
+      const graph = model.graph;
+      const { x, names } = await readInput(args, graph, dims);
       let keep: 'all' | string[] | undefined;
       if (args.blobs === 'all') keep = 'all';
       else if (args.blobs) {
@@ -117,7 +95,7 @@ export const forwardCommand: CommandModule<{}, ForwardArgs> = {
       try {
         blobs = await runNet(graph, x, { keep, warn: warnToStderr });
       } catch (e) {
-        if (e instanceof ChaiqError && /the net expects/.test(e.message) && !args.dims) e.message += '; --dims runs a fully-convolutional net at another size';
+        if (e instanceof ChaiqError && /the net expects/.test(e.message) && !args.input_shape) e.message += '; --input_shape N,C,H,W runs a fully-convolutional net at another size';
         throw e;
       }
       const out: string[] = [];

@@ -110,11 +110,11 @@ export function infoText(info: InfoJson): string {
   return out.join('\n') + '\n';
 }
 
-/** "1,3,224,224" → [1,3,224,224] */
-export function parseDims(s: string): number[] {
+/** "1,3,224,224" → [1,3,224,224] (`flag` names the option in the error) */
+export function parseDims(s: string, flag = '--dims'): number[] {
   const dims = s.split(/[,x ]+/).filter(Boolean).map(Number);
   if (dims.length === 0 || dims.some((d) => !Number.isInteger(d) || d <= 0)) {
-    throw new ChaiqError(`--dims: expected positive integers like 1,3,224,224, got '${s}'`, {}, 2);
+    throw new ChaiqError(`${flag}: expected positive integers like 1,3,224,224, got '${s}'`, {}, 2);
   }
   return dims;
 }
