@@ -254,6 +254,30 @@ describe('chaiq forward (CLI)', () => {
     // logits checked against the PyTorch reference of scripts/float_goldens.py on the same PNGs
     expect(r.stdout).toBe('airplane1651.png fc1: #1 0 (7.8276)\nbird3068.png fc1: #1 2 (6.1710)\nfrog3582.png fc1: #1 6 (7.3780)\n');
   });
+
+  test('--dims C,H,W is checked against the Input layer / --input_shape; --transpose and --mean_file reach the images', () => {
+    const M = path.join(CORPUS, 'models/cifar10_resnet20_lijianfei');
+    const Q = path.join(CORPUS, 'models/cifar10_quick_v1_everpeace');
+    const img = path.join(CORPUS, 'images/cifar10/airplane1651.png');
+    const quick = ['forward', '--deploy_model', path.join(Q, 'cifar10_quick.prototxt'), '--weights', path.join(Q, 'cifar10_quick_iter_5000.caffemodel'), '--input', img, '--top', '1'];
+    const bad = runCli([...quick, '--dims', '3,24,24']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/cifar10_quick\.prototxt: error: --dims 3,24,24 disagrees with the Input layer/);
+    oneLine(bad.stderr);
+    const clash = runCli([...quick, '--dims', '3,32,32', '--input_shape', '1,3,24,24']);
+    expect(clash.code).toBe(2);
+    expect(clash.stderr).toMatch(/error: --dims 3,32,32 disagrees with --input_shape 1,3,24,24/);
+    const both = runCli([...quick, '--mean_value', '0', '--mean_file', path.join(M, 'cifar10_mean.binaryproto')]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/not both/);
+    const plain = runCli([...quick, '--dims', '3,32,32', '--mean_file', path.join(M, 'cifar10_mean.binaryproto')]);
+    expect(plain.stderr).toBe('');
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toMatch(/^airplane1651\.png prob: #1 \d+ /);
+    const flipped = runCli([...quick, '--transpose', '2,1,0', '--mean_file', path.join(M, 'cifar10_mean.binaryproto')]);
+    expect(flipped.code).toBe(0);
+    expect(flipped.stdout).not.toBe(plain.stdout);
+  });
 });
 
 describe('runNet', () => {

@@ -12,6 +12,7 @@ const LENET = path.join(CORPUS, 'models/lenet_mnist_ahmdtaha');
 const MNIST = path.join(CORPUS, 'data/mnist/t10k-images-idx3-ubyte.gz');
 const QUICK = path.join(CORPUS, 'models/cifar10_quick_v1_everpeace');
 const CAT = path.join(CORPUS, 'data/cifar10_test_jpg_subset/cat');
+const MEAN = path.join(CORPUS, 'models/cifar10_resnet20_lijianfei/cifar10_mean.binaryproto');
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'chaiq-quant-'));
 const lenetArgs = (out: string) => [
@@ -66,6 +67,25 @@ test('xportdnn binary: XportDNN flags verbatim, DynamicFixed uniform default 2,5
   expect(text).toContain('  precision_param {\n    bw_layer_in: 6\n    bw_layer_out: 6\n    bw_params: 6\n    fl_layer_in: 2\n    fl_layer_out: 2\n    fl_params: 5\n    quant_type: "DynamicFixed"\n  }\n');
 });
 
+test('CIFAR-10 quick calibrated with its mean image (--mean_file), recorded by name in the statistics', () => {
+  const d = tmp();
+  const run = (extra: string[], tag: string) => {
+    const r = runCli(['quantize', '-q', '--deploy_model', path.join(QUICK, 'cifar10_quick.prototxt'), '--weights', path.join(QUICK, 'cifar10_quick_iter_5000.caffemodel'),
+      '--calibration_directory', CAT, '--calibration_size', '2', '--th_method', 'max', '--channel_swap', '0,1,2',
+      '--quantized_deploy_model', path.join(d, `${tag}.prototxt`), '--save_stats', path.join(d, `${tag}.json`), ...extra]);
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    return { text: fs.readFileSync(path.join(d, `${tag}.prototxt`), 'utf8'), stats: JSON.parse(fs.readFileSync(path.join(d, `${tag}.json`), 'utf8')) };
+  };
+  const withFile = run(['--mean_file', MEAN], 'file');
+  const withValue = run(['--mean_value', '125,123,114'], 'value');
+  expect(withFile.stats.settings.calibration.mean_file).toBe('cifar10_mean.binaryproto');
+  expect(withFile.stats.settings.calibration.mean).toBeUndefined();
+  expect(withValue.stats.settings.calibration.mean).toEqual([125, 123, 114]);
+  expect(withFile.text).toMatch(/th_layer_out: /);
+  expect(withFile.text).not.toBe(withValue.text);
+});
+
 describe('clean errors: exit code != 0, one line naming the file, no output file', () => {
   const quick = (d: string, extra: string[]) => [
     'quantize', '-q', '--deploy_model', path.join(QUICK, 'cifar10_quick.prototxt'), '--weights', path.join(QUICK, 'cifar10_quick_iter_5000.caffemodel'),
@@ -103,6 +123,10 @@ describe('clean errors: exit code != 0, one line naming the file, no output file
   test('--dims disagreeing with the Input layer', () => {
     const d = tmp();
     expectClean(d, runCli(quick(d, ['--calibration_directory', CAT, '--dims', '3,224,224'])), /cifar10_quick\.prototxt: error: --dims 3,224,224 disagrees with the Input layer/);
+  });
+  test('--mean_value and --mean_file together', () => {
+    const d = tmp();
+    expectClean(d, runCli(quick(d, ['--calibration_directory', CAT, '--mean_value', '0', '--mean_file', MEAN])), /error: give --mean_value or --mean_file, not both/);
   });
   test('wrong bitwidth', () => {
     const d = tmp();
