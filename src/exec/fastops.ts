@@ -53,7 +53,8 @@ class LayerRuntime {
   /** byte address of `floats` float32s (64-byte aligned) */
   alloc(floats: number): number {
     const a = this.top;
-    this.top = (a + floats * 4 + 63) & ~63;
+    this.top = a + Math.ceil((floats * 4) / 64) * 64;
+    if (this.top > 0xfff00000) throw new RangeError('chaiq fastops: operands too large for wasm memory');
     const have = this.memory.buffer.byteLength;
     if (this.top > have) this.memory.grow(Math.ceil((this.top - have) / 65536));
     return a;
@@ -81,6 +82,19 @@ class LayerRuntime {
 }
 
 let rt: LayerRuntime | null | undefined;
+
+/** Run `f` on the runtime; false (the caller's JS loop runs) when wasm is off or memory cannot grow. */
+function withRuntime(f: (r: LayerRuntime) => void): boolean {
+  const r = runtime();
+  if (!r) return false;
+  try {
+    f(r);
+    return true;
+  } catch (e) {
+    if (e instanceof RangeError) return false; // Memory.grow beyond the engine's limit
+    throw e;
+  }
+}
 
 function runtime(): LayerRuntime | null {
   if (kernelBackend() !== 'wasm') return null;
@@ -111,18 +125,12 @@ function chunked(r: LayerRuntime, ins: Float32Array[], Y: Float32Array, run: (in
 
 /** Y = max(X, 0) (ReLU with negative_slope 0). */
 export function fastRelu(X: Float32Array, Y: Float32Array): boolean {
-  const r = runtime();
-  if (!r) return false;
-  chunked(r, [X], Y, ([x], y, len) => r.ex.relu(x, y, len));
-  return true;
+  return withRuntime((r) => chunked(r, [X], Y, ([x], y, len) => r.ex.relu(x, y, len)));
 }
 
 /** Y = A + B (Eltwise SUM of two bottoms, coefficients 1). */
 export function fastAdd2(A: Float32Array, B: Float32Array, Y: Float32Array): boolean {
-  const r = runtime();
-  if (!r) return false;
-  chunked(r, [A, B], Y, ([a, b], y, len) => r.ex.add2(a, b, y, len));
-  return true;
+  return withRuntime((r) => chunked(r, [A, B], Y, ([a, b], y, len) => r.ex.add2(a, b, y, len)));
 }
 
 /**
@@ -131,26 +139,25 @@ export function fastAdd2(A: Float32Array, B: Float32Array, Y: Float32Array): boo
  */
 export function fastChannelAffine(X: Float32Array, Y: Float32Array, outer: number, mid: number, inner: number,
   a: ArrayLike<number>, b: ArrayLike<number>, mode: 'div' | 'muladd'): boolean {
-  const r = runtime();
-  if (!r) return false;
-  const planes = outer * mid;
-  // whole planes per chunk (at least one)
-  const per = Math.max(1, Math.floor(CHUNK / Math.max(1, inner)));
-  r.reset();
-  const pa = r.putF64(a);
-  const pb = r.putF64(b);
-  const cap = per * inner;
-  const px = r.alloc(cap);
-  const py = r.alloc(cap);
-  for (let p0 = 0; p0 < planes; p0 += per) {
-    const np = Math.min(per, planes - p0);
-    const o = p0 * inner;
-    const len = np * inner;
-    r.F32().set(X.subarray(o, o + len), px >>> 2);
-    r.ex.chan_affine(px, py, np, inner, mid, pa, pb, mode === 'div' ? 0 : 1, p0 % mid);
-    Y.set(r.F32().subarray(py >>> 2, (py >>> 2) + len), o);
-  }
-  return true;
+  return withRuntime((r) => {
+    const planes = outer * mid;
+    // whole planes per chunk (at least one)
+    const per = Math.max(1, Math.floor(CHUNK / Math.max(1, inner)));
+    r.reset();
+    const pa = r.putF64(a);
+    const pb = r.putF64(b);
+    const cap = per * inner;
+    const px = r.alloc(cap);
+    const py = r.alloc(cap);
+    for (let p0 = 0; p0 < planes; p0 += per) {
+      const np = Math.min(per, planes - p0);
+      const o = p0 * inner;
+      const len = np * inner;
+      r.F32().set(X.subarray(o, o + len), px >>> 2);
+      r.ex.chan_affine(px, py, np, inner, mid, pa, pb, mode === 'div' ? 0 : 1, p0 % mid);
+      Y.set(r.F32().subarray(py >>> 2, (py >>> 2) + len), o);
+    }
+  });
 }
 
 export interface PoolGeom {
@@ -159,22 +166,21 @@ export interface PoolGeom {
 
 /** MAX or AVE pooling of `planes` planes h×w → oh×ow with Caffe's geometry (already computed). */
 export function fastPool(method: 'MAX' | 'AVE', X: Float32Array, Y: Float32Array, planes: number, h: number, w: number, g: PoolGeom): boolean {
-  const r = runtime();
-  if (!r) return false;
-  const per = Math.max(1, Math.floor((4 * CHUNK) / Math.max(1, h * w)));
-  const inS = h * w;
-  const outS = g.oh * g.ow;
-  r.reset();
-  const px = r.alloc(per * inS + 16); // + slack: the stride-2 path reads one value past a row's last window
-  const py = r.alloc(per * outS);
-  const f = method === 'MAX' ? r.ex.maxpool : r.ex.avepool;
-  for (let p0 = 0; p0 < planes; p0 += per) {
-    const np = Math.min(per, planes - p0);
-    r.F32().set(X.subarray(p0 * inS, (p0 + np) * inS), px >>> 2);
-    f(px, py, np, h, w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw);
-    Y.set(r.F32().subarray(py >>> 2, (py >>> 2) + np * outS), p0 * outS);
-  }
-  return true;
+  return withRuntime((r) => {
+    const per = Math.max(1, Math.floor((4 * CHUNK) / Math.max(1, h * w)));
+    const inS = h * w;
+    const outS = g.oh * g.ow;
+    r.reset();
+    const px = r.alloc(per * inS + 16); // + slack: the stride-2 path reads one value past a row's last window
+    const py = r.alloc(per * outS);
+    const f = method === 'MAX' ? r.ex.maxpool : r.ex.avepool;
+    for (let p0 = 0; p0 < planes; p0 += per) {
+      const np = Math.min(per, planes - p0);
+      r.F32().set(X.subarray(p0 * inS, (p0 + np) * inS), px >>> 2);
+      f(px, py, np, h, w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw);
+      Y.set(r.F32().subarray(py >>> 2, (py >>> 2) + np * outS), p0 * outS);
+    }
+  });
 }
 
 /**
@@ -182,17 +188,16 @@ export function fastPool(method: 'MAX' | 'AVE', X: Float32Array, Y: Float32Array
  * in double with the JS forward's summation order (a = alpha / local_size).
  */
 export function fastLrnAcross075(X: Float32Array, Y: Float32Array, n: number, c: number, hw: number, size: number, k: number, a: number): boolean {
-  const r = runtime();
-  if (!r) return false;
-  const img = c * hw;
-  r.reset();
-  const px = r.alloc(img);
-  const py = r.alloc(img);
-  const acc = r.alloc(2 * hw);
-  for (let b = 0; b < n; b++) {
-    r.F32().set(X.subarray(b * img, (b + 1) * img), px >>> 2);
-    r.ex.lrn_across075(px, py, c, hw, size, k, a, acc);
-    Y.set(r.F32().subarray(py >>> 2, (py >>> 2) + img), b * img);
-  }
-  return true;
+  return withRuntime((r) => {
+    const img = c * hw;
+    r.reset();
+    const px = r.alloc(img);
+    const py = r.alloc(img);
+    const acc = r.alloc(2 * hw);
+    for (let b = 0; b < n; b++) {
+      r.F32().set(X.subarray(b * img, (b + 1) * img), px >>> 2);
+      r.ex.lrn_across075(px, py, c, hw, size, k, a, acc);
+      Y.set(r.F32().subarray(py >>> 2, (py >>> 2) + img), b * img);
+    }
+  });
 }
