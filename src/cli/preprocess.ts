@@ -2,6 +2,7 @@
  * The image/MNIST input flags shared by quantize, simulate and forward: XportDNN's preprocessing
  * options (chaidnn-semantics.md §4.1) → an io/images `Preprocess`, and inputs → tensors.
  */
+import type { Argv } from 'yargs';
 import { ChaiqError } from '../errors';
 import type { WarnFn } from '../errors';
 import { buildNet } from '../graph/build';
@@ -37,9 +38,9 @@ export interface PreprocessArgs {
 }
 
 /** Adds XportDNN's preprocessing options (its defaults; raw_scale/mean default by buildPreprocess). */
-export function preprocessOptions<T>(y: T, opts: { mnist?: boolean } = {}): T {
+export function preprocessOptions<T>(y: Argv<T>, opts: { mnist?: boolean } = {}) {
   const withMnist = (d: string, m: string) => (opts.mnist ? `default ${d} (${m} with --mnist)` : `default ${d}`);
-  return (y as any)
+  return y
     .option('dims', { type: 'string', describe: 'C,H,W of the input (default: the Input layer; must agree with it)' })
     .option('transpose', { type: 'string', default: '2,0,1', describe: 'images: axis order applied to the HWC image' })
     .option('channel_swap', { type: 'string', default: '2,1,0', describe: 'images: RGB → BGR by default' })
