@@ -74,23 +74,29 @@ async function timeNet(b: BenchNet, warm: number, runs: number, budgetMs: number
   return { ms: median(ts), cpuMs: (processCpuMs() - c0) / n, mainMs: (mainThreadCpuMs() - m0) / n, runs: n };
 }
 
-/** Per-type time shares over a few profiled runs, as "Type 61% (57), ..." */
-async function profileString(b: BenchNet, runs: number): Promise<{ text: string; convShare: number }> {
+/**
+ * Per-type shares over a few profiled runs, as "Type 61.0%, ...": of the wall time, and of the process CPU
+ * time (all threads; robust to other load on the machine, counts both cores' conv work).
+ */
+async function profileString(b: BenchNet, runs: number): Promise<{ wall: string; cpu: string; convShare: number }> {
   const x = randomInput(b.inputShape);
   const all: LayerTime[] = [];
   let total = 0;
+  let totalCpu = 0;
   for (let i = 0; i < runs; i++) {
     const p = await profileNet(b.net, x, quiet);
     all.push(...p.layers);
     total += p.totalMs;
+    totalCpu += p.totalCpuMs;
   }
+  const text = (by: ReturnType<typeof summarize>): string =>
+    by
+      .filter((e) => e.share >= 0.005)
+      .map((e) => `${e.type} ${(100 * e.share).toFixed(1)}%`)
+      .join(', ');
   const by = summarize(all, total);
   const conv = by.filter((e) => e.type === 'Convolution' || e.type === 'InnerProduct').reduce((s, e) => s + e.share, 0);
-  const text = by
-    .filter((e) => e.share >= 0.005)
-    .map((e) => `${e.type} ${(100 * e.share).toFixed(1)}%`)
-    .join(', ');
-  return { text, convShare: conv };
+  return { wall: text(by), cpu: text(summarize(all, totalCpu, true)), convShare: conv };
 }
 
 const gflops = (macs: number, ms: number): number => (2 * macs) / ms / 1e6;
@@ -122,8 +128,9 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
       out[`${spec.key} vs Caffe (${spec.caffeMs} ms): wall time ratio`] = r3(ms / spec.caffeMs);
       out[`${spec.key} vs Caffe (${spec.caffeGflops} GFLOP/s): GFLOP/s ratio (wall)`] = r3(g / spec.caffeGflops);
       const p = await profileString(b, quick ? 1 : 3);
-      out[`${spec.key} conv+fc share of time`] = r3(p.convShare);
-      out[`${spec.key} profile`] = p.text;
+      out[`${spec.key} conv+fc share of wall time`] = r3(p.convShare);
+      out[`${spec.key} profile (wall)`] = p.wall;
+      out[`${spec.key} profile (CPU)`] = p.cpu;
     }
     // batch 8 (calibration runs batches)
     {
