@@ -347,7 +347,7 @@ export function setIntConvBackend(b: 'auto' | 'js'): void {
   useFloatKernel = b === 'auto';
 }
 
-const floatWeights = new WeakMap<Int32Array, { wf: Float32Array; maxAbs: number }>();
+const floatWeights = new WeakMap<Int32Array, { wf: Float32Array; maxRowAbsSum: number }>();
 
 /**
  * The accumulators, computed on the float32 SIMD kernels when every partial sum is an integer below 2^24
@@ -358,9 +358,15 @@ export function convAccumulateAuto(x: Int32Array, w: Int32Array, g: ConvGeom, ps
   if (!psum18 && useFloatKernel) {
     let fw = floatWeights.get(w);
     if (!fw) {
+      // every partial sum of output channel c is at most max|x|·Σ|w_c|, whatever the summation order
+      const per = w.length / g.outC;
       let m = 0;
-      for (let i = 0; i < w.length; i++) m = Math.max(m, Math.abs(w[i]));
-      fw = { wf: Float32Array.from(w), maxAbs: m };
+      for (let c = 0; c < g.outC; c++) {
+        let s = 0;
+        for (let i = c * per; i < (c + 1) * per; i++) s += w[i] < 0 ? -w[i] : w[i];
+        if (s > m) m = s;
+      }
+      fw = { wf: Float32Array.from(w), maxRowAbsSum: m };
       floatWeights.set(w, fw);
     }
     let mx = 0;
@@ -368,8 +374,7 @@ export function convAccumulateAuto(x: Int32Array, w: Int32Array, g: ConvGeom, ps
       const v = x[i] < 0 ? -x[i] : x[i];
       if (v > mx) mx = v;
     }
-    const K = (g.inC / g.group) * g.kH * g.kW;
-    if (K * mx * fw.maxAbs < 2 ** 24) {
+    if (mx * fw.maxRowAbsSum < 2 ** 24) {
       const out = new Float32Array(g.outC * g.outH * g.outW);
       conv2d(Float32Array.from(x), fw.wf, null, g, out);
       return out;
