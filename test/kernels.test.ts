@@ -2,21 +2,12 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { mulberry32 } from '../src/io/calibset';
 import {
   conv2d, conv2dBatch, Conv2dParams, initKernels, kernelBackend, kernelStats, setThreads, setUseWasm, sgemm, shutdownKernels,
 } from '../src/kernels';
 
-// deterministic PRNG (mulberry32)
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 function randArr(n: number, r: () => number): Float32Array {
   const a = new Float32Array(n);

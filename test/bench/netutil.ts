@@ -10,6 +10,7 @@ import { buildNet } from '../../src/graph/build';
 import type { Net } from '../../src/graph/types';
 import type { Tensor } from '../../src/tensor';
 import { numel } from '../../src/tensor';
+import { mulberry32 } from '../../src/io/calibset';
 
 /** A corpus file: /work/shared/corpus beside the repo, found by walking up (works from test/ and dist/), or $CHAIQ_CORPUS. */
 export function corpusFile(rel: string): string {
@@ -21,17 +22,8 @@ export function corpusFile(rel: string): string {
   }
 }
 
-/** mulberry32: a small seeded PRNG, uniform in [0,1) */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the same seeded PRNG the calibration choice uses */
+export const rng = mulberry32;
 
 function uniform(n: number, r: () => number, lo: number, hi: number): Float32Array {
   const d = new Float32Array(n);
