@@ -219,12 +219,19 @@ export function quantizeBiasDynamicFixed(b: ArrayLike<number>, opBw: number, opF
  * (shift ≤ 0: a left shift), saturated to the output bw; ReLU after saturation.
  */
 export function requantDynamicFixed(acc: ArrayLike<number>, biasInt: number, shift: number, bw: number, relu: boolean, out: Int32Array, outOff = 0): void {
+  // per-call constants hoisted: this loop runs once per output value of every DynamicFixed conv
+  const hi = 2 ** (bw - 1) - 1;
+  const lo = relu ? 0 : -(2 ** (bw - 1));
+  const up = 2 ** Math.max(0, -shift);
+  const p = shift > 0 ? 2 ** shift : 1;
+  const h = shift > 0 ? 2 ** (shift - 1) : 0;
   for (let i = 0; i < acc.length; i++) {
     const t = acc[i] + biasInt;
-    let y = Math.abs(t) * 2 ** Math.max(0, -shift) < SAFE ? roundShift(t, shift) : roundShiftBig(BigInt(t), shift);
-    y = saturate(y, bw);
-    if (relu && y < 0) y = 0;
-    out[outOff + i] = y;
+    let y: number;
+    if ((t < 0 ? -t : t) * up >= SAFE) y = roundShiftBig(BigInt(t), shift);
+    else if (shift <= 0) y = t * up;
+    else y = t >= 0 ? Math.floor((t + h) / p) : -Math.floor((-t + h) / p);
+    out[outOff + i] = y > hi ? hi : y < lo ? lo : y;
   }
 }
 
