@@ -5,5 +5,6 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }] },
   testTimeout: 120000,
+  reporters: ['default', '<rootDir>/test/summaryReporter.js'],
   globalSetup: '<rootDir>/test/globalSetup.js',
 };
