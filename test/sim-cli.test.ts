@@ -158,3 +158,19 @@ test('missing precision fields fall back to CHaiDNN defaults with one warning pe
   expect(warnings).toHaveLength(1);
   expect(warnings[0]).toMatch(/layer 'conv'.*missing \(bw_layer_in, th_layer_in, bw_params\).*bw 6, fl 3, th 16/);
 });
+
+test('DynamicFixed, BN/Scale folded: weights use the runtime fl rule (fl_params ignored); --folded_weight_fl mse is the what-if', async () => {
+  const weights = bnWeights();
+  weights.get('conv')![0].data.forEach((v, i, a) => (a[i] = v * 0.2)); // small weights: max|W'| < 0.5
+  const text = BN_NET(true, 'DynamicFixed');
+  const sqnr = async (foldedWeightFl: 'runtime' | 'mse', t = text) => {
+    const net = buildNet(loadNetText('bn.prototxt', { text: t }).net, { weights });
+    const r = await simulateNet(net, input, { keep: 'all', foldedWeightFl, warn: () => {} });
+    const conv = [...r.stats.layers.values()].find((l) => l.name === 'conv')!;
+    return 10 * Math.log10(conv.cumulative.sumRef2 / conv.cumulative.sumErr2);
+  };
+  const runtime = await sqnr('runtime');
+  // the runtime ignores fl_params of a folded conv: changing it changes nothing
+  expect(await sqnr('runtime', text.replace('fl_params: 5', 'fl_params: 2'))).toBe(runtime);
+  expect(await sqnr('mse')).toBeGreaterThan(runtime + 1);
+});

@@ -7,6 +7,7 @@
  *  - local error: the layer alone, fed the float reference input quantized with its own input format
  *    (says which layer hurts, independent of upstream damage).
  */
+import { chooseFl } from '../calib/fl';
 import { ChaiqError, type WarnFn } from '../errors';
 import type { LayerNode, Net } from '../graph/types';
 import type { Msg } from '../proto/message';
@@ -89,6 +90,11 @@ export interface SimOptions {
   psum18?: boolean;
   /** AVE-pool divisor: CHaiDNN's kH·kW everywhere (default), or Caffe's clipped window count (a what-if) */
   aveDivisor?: 'chaidnn' | 'caffe';
+  /**
+   * DynamicFixed weights of a conv with BN/Scale folded in: CHaiDNN's own rule from max|W'| (default, §3.5: it
+   * ignores fl_params there), or the fl that minimises the quantization MSE of W' (a what-if)
+   */
+  foldedWeightFl?: 'runtime' | 'mse';
   /** force the mode (default: the first quant_type in the net; none → by the fields present) */
   mode?: QuantMode;
   warn?: WarnFn;
@@ -274,7 +280,7 @@ function scaleParams(node: LayerNode) {
   return { gamma, beta };
 }
 
-function compileConv(net: Net, i: number, mode: QuantMode, warn: WarnFn, folded: number[]): ConvStep {
+function compileConv(net: Net, i: number, mode: QuantMode, warn: WarnFn, folded: number[], foldedFl: 'runtime' | 'mse' = 'runtime'): ConvStep {
   const node = net.layers[i];
   const cp = sub(node, 'convolution_param');
   let W = blobData(node, 0, 'weights');
@@ -319,7 +325,7 @@ function compileConv(net: Net, i: number, mode: QuantMode, warn: WarnFn, folded:
     }
     step = { wq, outC, S, bq, fin, fout };
   } else {
-    const wtFl = folded.length ? A.foldedWeightFl(W, bwP) : f.fl('fl_params', DEFAULT_BW - 1);
+    const wtFl = !folded.length ? f.fl('fl_params', DEFAULT_BW - 1) : foldedFl === 'mse' ? chooseFl(W, bwP, { kind: 'weights' }).fl : A.foldedWeightFl(W, bwP);
     const wq = A.quantizeDynamicFixed(W, bwP, wtFl);
     const ipFl = (fin as any).fl as number;
     const opFl = (fout as any).fl as number;
@@ -356,7 +362,7 @@ export function compileSim(net: Net, opts: SimOptions = {}): SimProgram {
       case 'Convolution': {
         const chain = foldChain(net, i);
         for (const j of chain) absorbed.add(j);
-        steps[i] = { kind: 'conv', node, conv: compileConv(net, i, mode, warn, chain), absorbed: chain };
+        steps[i] = { kind: 'conv', node, conv: compileConv(net, i, mode, warn, chain, opts.foldedWeightFl), absorbed: chain };
         break;
       }
       case 'Pooling': {
