@@ -5,7 +5,8 @@ import { ChaiqError } from '../errors';
 import { precisionFields } from './fields';
 import { PASS_THROUGH, bottomVersion, versionKey } from './xilinx';
 import type { Bitwidths } from './xilinx';
-import { batchNormInvStd, batchNormMean, batchNormVariance } from './weights';
+import { batchNormInvStd, batchNormMean, batchNormVariance, foldFactors, perChannelAbsMax } from './weights';
+import { foldedWeightFl } from '../sim/arith';
 
 const f32 = Math.fround;
 
@@ -166,7 +167,9 @@ export function buildDynamicFixedPlan(net: Net, opts: DynamicFixedOptions): { pl
       if (fields.includes('fl_params')) {
         const W = l.blobs[0];
         if (!W) throw new ChaiqError(`layer "${l.name}" (${l.type}) has no weights: give --weights with a caffemodel that has them`, l.loc ?? {});
-        flP = clamp(wFl(W.data, bw.params), 'fl_params', l, bw.params);
+        // with BN/Scale folded in, CHaiDNN ignores fl_params and derives the fl from max|W'| (§3.5): write that one
+        const S = foldFactors(net, l.index);
+        flP = S ? foldedWeightFl(perChannelAbsMax(l, W, S), bw.params) : clamp(wFl(W.data, bw.params), 'fl_params', l, bw.params);
       }
     } else {
       const u = opts.fl as FlTriple;
@@ -248,3 +251,4 @@ function scaleFields(net: Net, l: LayerNode, bw: number, wFl: WFl, clamp: Clamp)
     scale_gamma_by_std_fl: clamp(wFl(byStd, bw), 'scale_gamma_by_std_fl', l, bw),
   };
 }
+
