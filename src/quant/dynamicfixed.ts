@@ -2,7 +2,7 @@ import type { Net, LayerNode } from '../graph/types';
 import type { PrecisionPlan, PrecisionBlock } from './plan';
 import type { WarnFn } from '../errors';
 import { ChaiqError } from '../errors';
-import { precisionFields } from './fields';
+import { blockFromFields, precisionFields } from './fields';
 import { PASS_THROUGH, bottomVersion, versionKey } from './xilinx';
 import type { Bitwidths } from './xilinx';
 import { batchNormInvStd, batchNormMean, batchNormVariance, foldFactors, perChannelAbsMax } from './weights';
@@ -177,34 +177,15 @@ export function buildDynamicFixedPlan(net: Net, opts: DynamicFixedOptions): { pl
       flOut = u.out;
       flP = u.params;
     }
-    const block: PrecisionBlock = {};
-    for (const f of fields) {
-      switch (f) {
-        case 'bw_layer_in':
-          block.bw_layer_in = auto ? bw.out : bw.in;
-          break;
-        case 'bw_layer_out':
-          block.bw_layer_out = bw.out;
-          break;
-        case 'bw_params':
-          block.bw_params = bw.params;
-          break;
-        case 'fl_layer_in':
-          if (flIn !== undefined) block.fl_layer_in = flIn;
-          break;
-        case 'fl_layer_out':
-          if (flOut !== undefined) block.fl_layer_out = flOut;
-          break;
-        case 'fl_params':
-          if (flP !== undefined) block.fl_params = flP;
-          break;
-        case 'quant_type':
-          block.quant_type = 'DynamicFixed';
-          break;
-        default:
-          break;
-      }
-    }
+    const block: PrecisionBlock = blockFromFields(fields, {
+      bw_layer_in: () => (auto ? bw.out : bw.in),
+      bw_layer_out: () => bw.out,
+      bw_params: () => bw.params,
+      fl_layer_in: () => flIn,
+      fl_layer_out: () => flOut,
+      fl_params: () => flP,
+      quant_type: () => 'DynamicFixed',
+    });
     if (l.type === 'BatchNorm') Object.assign(block, batchNormFields(l, bw.params, wFl, clamp));
     if (l.type === 'Scale') Object.assign(block, scaleFields(net, l, bw.params, wFl, clamp));
     // keep only requested fields (a registry may list fewer)

@@ -78,6 +78,20 @@ export function precisionFields(layer: Pick<LayerNode, 'type' | 'def'>, mode: Qu
 }
 
 /** Keys of a block in field-number order (unknown names last, alphabetically). */
+/**
+ * A precision block holding the requested `fields`, each taken from `values` (a getter, so costly values such as
+ * th_params are computed only for layers that carry them); fields without a value, or whose value is undefined,
+ * are left out.
+ */
+export function blockFromFields(fields: readonly string[], values: Record<string, () => unknown>): Record<string, any> {
+  const block: Record<string, any> = {};
+  for (const f of fields) {
+    const v = values[f]?.();
+    if (v !== undefined) block[f] = v;
+  }
+  return block;
+}
+
 export function orderedFields(block: Record<string, unknown>): string[] {
   return Object.keys(block).sort((a, b) => {
     const na = PRECISION_FIELD_NUMBERS[a] ?? 1e9;

@@ -2,7 +2,7 @@ import type { Net, LayerNode } from '../graph/types';
 import type { PrecisionPlan, PrecisionBlock } from './plan';
 import type { WarnFn } from '../errors';
 import { ChaiqError } from '../errors';
-import { precisionFields } from './fields';
+import { blockFromFields, precisionFields } from './fields';
 import { foldTarget, foldFactors, perChannelAbsMax } from './weights';
 
 const f32 = Math.fround;
@@ -182,36 +182,15 @@ export function buildXilinxPlan(net: Net, thOf: VersionThreshold, opts: XilinxOp
     const thOut = l.tops.length ? g.get(versionKey(li, 0)) : undefined;
     rows.push({ layer: l.name, type: l.type, thIn, thOut, source: l.tops.length ? g.src(versionKey(li, 0)) ?? 'pass' : '-' });
     if (fields.length === 0) continue;
-    const block: PrecisionBlock = {};
-    for (const f of fields) {
-      switch (f) {
-        case 'bw_layer_in':
-          block.bw_layer_in = bw.out;
-          break;
-        case 'bw_layer_out':
-          block.bw_layer_out = bw.out;
-          break;
-        case 'bw_params':
-          block.bw_params = bw.params;
-          break;
-        case 'th_layer_in':
-          if (thIn !== undefined) block.th_layer_in = thIn;
-          break;
-        case 'th_layer_out':
-          if (thOut !== undefined) block.th_layer_out = thOut;
-          break;
-        case 'th_params': {
-          const th = thParams(net, l, opts);
-          if (th) block.th_params = th;
-          break;
-        }
-        case 'quant_type':
-          block.quant_type = 'Xilinx';
-          break;
-        default:
-          break; // DynamicFixed-only fields have no meaning here
-      }
-    }
+    const block: PrecisionBlock = blockFromFields(fields, {
+      bw_layer_in: () => bw.out,
+      bw_layer_out: () => bw.out,
+      bw_params: () => bw.params,
+      th_layer_in: () => thIn,
+      th_layer_out: () => thOut,
+      th_params: () => thParams(net, l, opts),
+      quant_type: () => 'Xilinx',
+    });
     plan.set(l.name, block);
   }
   return { plan, rows, versionTh };
