@@ -8,6 +8,7 @@ export const crop: LayerDef = {
   type: 'Crop',
   forward: FORWARDS.Crop,
   chaidnn: 'sw',
+  rescale: { kind: 'equivariant' },
   precision: NO_PRECISION,
   shape(node, bottoms) {
     const b0 = bottom(node, bottoms, 0);

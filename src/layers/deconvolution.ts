@@ -28,6 +28,7 @@ export const deconvolution: LayerDef = {
   forward: FORWARDS.Deconvolution,
   aliases: ['DeconvolutionRistretto'],
   chaidnn: 'hw',
+  rescale: { kind: 'weighted' },
   precision: { Xilinx: X_PARAMS, DynamicFixed: NO_PRECISION.DynamicFixed },
   shape: deconvShape,
   blobShapes(node, bottoms) {

@@ -7,6 +7,7 @@ export const dropout: LayerDef = {
   type: 'Dropout',
   forward: FORWARDS.Dropout,
   chaidnn: 'sw',
+  rescale: { kind: 'equivariant' },
   precision: NO_PRECISION,
   shape: likeBottom,
 };

@@ -8,6 +8,7 @@ export const flatten: LayerDef = {
   type: 'Flatten',
   forward: FORWARDS.Flatten,
   chaidnn: 'sw',
+  rescale: { kind: 'equivariant' },
   precision: NO_PRECISION,
   shape(node, bottoms) {
     const b = bottom(node, bottoms, 0);

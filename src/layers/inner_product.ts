@@ -21,6 +21,7 @@ export const innerProduct: LayerDef = {
   forward: FORWARDS.InnerProduct,
   aliases: ['FcRistretto'],
   chaidnn: 'sw',
+  rescale: { kind: 'weighted' },
   precision: NO_PRECISION,
   shape(node, bottoms) {
     const b = bottom(node, bottoms, 0);

@@ -9,6 +9,14 @@ export const lrn: LayerDef = {
   forward: FORWARDS.LRN,
   aliases: ['LRNRistretto'],
   chaidnn: 'unsupported',
+  // the denominator k + alpha·avg(x²) is unchanged for f·x when alpha becomes alpha/f²
+  rescale: {
+    kind: 'equivariant',
+    adjust(param, f) {
+      const lp = (param.lrn_param ??= {});
+      lp.alpha = Math.fround((lp.alpha ?? 1) / (f * f));
+    },
+  },
   precision: NO_PRECISION,
   shape: likeBottom,
   params: () => 0,

@@ -8,6 +8,7 @@ export const permute: LayerDef = {
   type: 'Permute',
   forward: FORWARDS.Permute,
   chaidnn: 'sw',
+  rescale: { kind: 'equivariant' },
   precision: { Xilinx: X_ACT, DynamicFixed: D_ACT },
   shape(node, bottoms) {
     const b = bottom(node, bottoms, 0);

@@ -8,6 +8,7 @@ export const prelu: LayerDef = {
   type: 'PReLU',
   forward: FORWARDS.PReLU,
   chaidnn: 'unsupported',
+  rescale: { kind: 'equivariant' },
   precision: NO_PRECISION,
   shape: likeBottom,
   blobShapes: (node, bottoms) =>

@@ -8,6 +8,7 @@ export const reshape: LayerDef = {
   type: 'Reshape',
   forward: FORWARDS.Reshape,
   chaidnn: 'sw',
+  rescale: { kind: 'equivariant' },
   precision: NO_PRECISION,
   shape(node, bottoms) {
     const b = bottom(node, bottoms, 0);

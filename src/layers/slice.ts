@@ -8,6 +8,7 @@ export const slice: LayerDef = {
   type: 'Slice',
   forward: FORWARDS.Slice,
   chaidnn: 'unsupported',
+  rescale: { kind: 'equivariant' },
   precision: NO_PRECISION,
   shape(node, bottoms) {
     const b = bottom(node, bottoms, 0);

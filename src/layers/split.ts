@@ -8,6 +8,7 @@ export const split: LayerDef = {
   type: 'Split',
   forward: FORWARDS.Split,
   chaidnn: 'sw',
+  rescale: { kind: 'equivariant' },
   precision: NO_PRECISION,
   shape: likeBottom,
   params: () => 0,

@@ -1,6 +1,7 @@
 import type { LayerNode } from '../graph/types';
 import type { Tensor } from '../tensor';
 import type { WarnFn } from '../errors';
+import type { LayerParam } from '../proto/message';
 
 export type QuantMode = 'Xilinx' | 'DynamicFixed';
 
@@ -38,6 +39,17 @@ export interface LayerDef {
   blobShapes?(node: LayerNode, bottoms: number[][]): number[][];
   /** multiply-accumulates for one forward pass */
   macs?(node: LayerNode, bottoms: number[][], tops: number[][]): number;
+  /**
+   * How the layer answers inputs scaled by a factor f > 0 (all inputs by the same f), for the
+   * function-preserving rescaling of src/quant/rewrite.ts. 'equivariant': its outputs scale by f too
+   * (`adjust` rewrites params that make it so, e.g. LRN alpha); 'weighted': its weights absorb any input
+   * and output factor (W·fout/fin, b·fout). Absent, or `when` false: its inputs must keep f = 1.
+   */
+  rescale?: {
+    kind: 'equivariant' | 'weighted';
+    when?(node: LayerNode): boolean;
+    adjust?(param: LayerParam, factor: number): void;
+  };
   /** float forward with Caffe's exact semantics */
   forward?(node: LayerNode, bottoms: Tensor[], ctx: ForwardContext): Tensor[] | Promise<Tensor[]>;
 }

@@ -20,7 +20,14 @@ import type { Bitwidths } from '../../quant/xilinx';
 import { buildDynamicFixedPlan } from '../../quant/dynamicfixed';
 import type { FlTriple } from '../../quant/dynamicfixed';
 import { checkInvariants } from '../../quant/invariants';
-import { applyPlan } from '../../print/precision';
+import { applyPlan, applyPlanToNetParam } from '../../print/precision';
+import { parsePrototxt } from '../../../grammar';
+import { foldBatchNormOffline, rescaleActivations, rescaleGroups } from '../../quant/rewrite';
+import type { Rewritten } from '../../quant/rewrite';
+import { bottomVersion, versionKey } from '../../quant/xilinx';
+import { writeCaffemodel } from '../../proto/write-caffemodel';
+import { buildNet } from '../../graph/build';
+import type { NetParam } from '../../proto/message';
 import { printMessage } from '../../print/format';
 import { formatPy2Float } from '../../print/floatfmt';
 import type { PrecisionPlan } from '../../quant/plan';
@@ -39,7 +46,7 @@ interface QuantizeArgs extends PreprocessArgs {
   calibration_size: number;
   calibration_seed: number;
   calibration_indices?: string;
-  th_method: string;
+  th_method?: string;
   pow2: boolean;
   save_stats?: string;
   stats?: string;
@@ -47,6 +54,7 @@ interface QuantizeArgs extends PreprocessArgs {
   mnist?: string;
   quiet: boolean;
   report?: string;
+  optimized_weights?: string;
 }
 
 const usage = (msg: string) => new ChaiqError(msg, {}, 2);
@@ -69,6 +77,12 @@ export const writeAtomic = writeFileAtomic;
 function table(rows: string[][]): string {
   const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   return rows.map((r) => r.map((x, c) => (c === r.length - 1 ? x : x.padEnd(w[c]))).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+/** The executable net of a rewritten model. */
+function rebuild(r: Rewritten, deploy: string, dims: number[] | undefined, warn: WarnFn): { net: Net; netParam: NetParam } {
+  const net = buildNet(r.net, { file: deploy, weights: r.weights, warn, ...(dims ? { inputShape: [1, ...dims] } : {}) });
+  return { net, netParam: r.net };
 }
 
 function inputDims(net: Net, deploy: string): number[] {
@@ -111,7 +125,8 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
   if (qt !== 'Xilinx' && qt !== 'DynamicFixed') throw usage(`--quant_type must be "Xilinx" or "DynamicFixed", got '${args.quant_type}'`);
   if (!args.deploy_model) throw usage('missing --deploy_model FILE');
   if (!args.quantized_deploy_model && !args.save_stats) throw usage('missing --quantized_deploy_model FILE (the output), or --save_stats FILE alone to only collect statistics');
-  const method = args.th_method as ThresholdMethod;
+  // KL is XportDNN's; the DynamicFixed rescale (--optimized_weights) matches its MSE fl choice
+  const method = (args.th_method ?? (args.optimized_weights && qt === 'DynamicFixed' ? 'mse' : 'kl')) as ThresholdMethod;
   if (!THRESHOLD_METHODS.includes(method)) throw usage(`--th_method must be one of ${THRESHOLD_METHODS.join(', ')}, got '${args.th_method}'`);
   const bw = parseBitwidths(args.bitwidths, warn, args.strict);
   const flAuto = String(args.fl_bitwidths).trim() === 'auto';
@@ -130,7 +145,8 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
   let dims = given;
   // a batch other than 1 is rewritten to 1 by the printer (with its own warning)
   if (!m.net.layer.some((l) => l.type === 'Input')) warn('XportDNN expects the input as an Input layer (CHaiDNN takes the first layer\'s th_layer_in)', { file: deploy });
-  const net = m.graph;
+  let net = m.graph;
+  let netParam = m.net;
   const shape = inputDims(net, deploy);
   if (!dims) {
     if (shape.length !== 4 || shape.some((x) => !(x > 0)))
@@ -138,38 +154,93 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
     dims = [shape[1], shape[2], shape[3]];
   }
 
+  const info = (msg: string) => {
+    if (!args.quiet) process.stderr.write(`chaiq: ${msg}\n`);
+  };
+  const optimize = args.optimized_weights;
+  if (optimize) {
+    if (!args.weights) throw usage('--optimized_weights needs --weights FILE.caffemodel');
+    if (args.stats) throw usage('--optimized_weights needs calibration images: statistics of the original net do not describe the rewritten one');
+    if (!args.quantized_deploy_model) throw usage('--optimized_weights needs --quantized_deploy_model FILE (the prototxt that goes with the new weights)');
+    const f = foldBatchNormOffline(net, netParam);
+    if (f.folded.length) {
+      ({ net, netParam } = rebuild(f, deploy, given, warn));
+      info(`folded ${f.folded.reduce((a, c) => a + c.folded.length, 0)} BatchNorm/Scale layers into ${f.folded.length} convolutions`);
+    }
+  }
+
   let stats: StatsCollector | undefined;
   const statsOnly = !args.quantized_deploy_model && !!args.save_stats;
+  const calibrate = async (net: Net, given?: StatsCollector): Promise<StatsCollector> => {
+    const pre = buildPreprocess(args, dims!, { mnist: !!args.mnist });
+    const images = await loadCalibration(args, pre);
+    const pass1Only = statsOnly && !given;
+    const passes = method === 'kl' && !pass1Only && !given ? 2 : 1;
+    const bar = args.quiet ? NO_PROGRESS : makeProgress(images.length * passes, 'calibrating');
+    try {
+      return await collectStats(net, images, {
+        method,
+        warn,
+        stats: given,
+        pass1Only,
+        // a mean image is recorded by its file name, not its C·H·W values
+        settings: { bw: bw.out, calibration: { dims: dims!, raw_scale: pre.rawScale, ...(args.mean_file !== undefined ? { mean_file: path.basename(args.mean_file) } : { mean: pre.mean }), input_scale: pre.inputScale, deploy: path.basename(args.deploy_model!) } },
+        onProgress: (d) => bar.tick(d),
+      });
+    } finally {
+      bar.stop();
+    }
+  };
   if (needCalib) {
     const given = args.stats ? loadStats(args.stats) : undefined;
     const haveImages = !!(args.calibration_directory || args.mnist);
     // pass-1 statistics + images: run the exact (KL) pass; otherwise the file is used as it is
-    if (given && !(haveImages && given.currentPass === 1 && method === 'kl')) {
-      stats = given;
-    } else {
-      const pre = buildPreprocess(args, dims, { mnist: !!args.mnist });
-      const images = await loadCalibration(args, pre);
-      const pass1Only = statsOnly && !given;
-      const passes = method === 'kl' && !pass1Only && !given ? 2 : 1;
-      const bar = args.quiet ? NO_PROGRESS : makeProgress(images.length * passes, 'calibrating');
-      try {
-        stats = await collectStats(net, images, {
-          method,
-          warn,
-          stats: given,
-          pass1Only,
-          // a mean image is recorded by its file name, not its C·H·W values
-          settings: { bw: bw.out, calibration: { dims, raw_scale: pre.rawScale, ...(args.mean_file !== undefined ? { mean_file: path.basename(args.mean_file) } : { mean: pre.mean }), input_scale: pre.inputScale, deploy: path.basename(args.deploy_model) } },
-          onProgress: (d) => bar.tick(d),
-        });
-      } finally {
-        bar.stop();
-      }
-    }
+    if (given && !(haveImages && given.currentPass === 1 && method === 'kl')) stats = given;
+    else stats = await calibrate(net, given);
     if (args.save_stats) {
       saveStats(args.save_stats, stats);
     }
     if (statsOnly) return { net, stats, mode: qt as QuantizeResult['mode'] };
+  }
+  const dfOptions = (n: Net, s: StatsCollector, keepNegative = false) => ({
+    bitwidths: bw,
+    fl: flAuto ? ('auto' as const) : flUniform!,
+    actFl: flAuto ? (li: number, ti: number) => chooseFl(versionStats(n, s, li, ti), bw.out, { kind: 'activations' }).fl : undefined,
+    weightFl: flAuto ? (d: Float32Array, b: number) => chooseFl(d, b, { kind: 'weights' }).fl : undefined,
+    strict: args.strict,
+    keepNegative,
+    warn,
+  });
+  if (optimize && qt === 'DynamicFixed' && flAuto) {
+    // scale each activation group so its calibrated threshold T lands on the DynamicFixed grid,
+    // T·f = (2^(bw-1)-1)·2^-fl with fl >= 0 (CHaiDNN rejects negative fl), then calibrate again
+    const { thOf } = thresholdsFromStats(net, stats!, method, bw.out, warn);
+    const xp = buildXilinxPlan(net, thOf, { bitwidths: bw, pow2: false, warn: () => undefined }).plan;
+    const th = new Map<string, number>();
+    const note = (v: string | undefined, t: unknown) => {
+      if (v !== undefined && typeof t === 'number' && t > 0) th.set(v, Math.max(th.get(v) ?? 0, t));
+    };
+    for (const l of net.layers) {
+      const b = xp.get(l.name);
+      if (!b) continue;
+      note(l.bottoms.length ? bottomVersion(net, l.index, 0) : undefined, b.th_layer_in);
+      note(l.tops.length ? versionKey(l.index, 0) : undefined, b.th_layer_out);
+    }
+    const factor = new Map<string, number>();
+    const top = 2 ** (bw.out - 1) - 1;
+    for (const g of rescaleGroups(net)) {
+      const T = Math.max(0, ...g.versions.map((v) => th.get(v) ?? 0));
+      if (g.fixed || !(T > 0)) continue;
+      const fl = Math.max(0, Math.floor(Math.log2(top / T)));
+      for (const v of g.versions) factor.set(v, (top * 2 ** -fl) / T);
+    }
+    const r = rescaleActivations(net, netParam, (v) => factor.get(v) ?? 1);
+    if (r.rescaled.length) {
+      ({ net, netParam } = rebuild(r, deploy, given, warn));
+      const fs = r.rescaled.map((x) => x.factor);
+      info(`rescaled the outputs of ${fs.length} layers (factors ${formatPy2Float(Math.min(...fs))} to ${formatPy2Float(Math.max(...fs))}) onto the fixed-point grid`);
+      stats = await calibrate(net);
+    }
   }
 
   let plan;
@@ -187,14 +258,7 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
       summary.push([row.layer, row.type, row.thIn !== undefined ? formatPy2Float(row.thIn) : '-', row.thOut !== undefined ? formatPy2Float(row.thOut) : '-', how + (args.pow2 ? '+pow2' : '')]);
     }
   } else {
-    const r = buildDynamicFixedPlan(net, {
-      bitwidths: bw,
-      fl: flAuto ? 'auto' : flUniform!,
-      actFl: flAuto ? (li, ti) => chooseFl(versionStats(net, stats!, li, ti), bw.out, { kind: 'activations' }).fl : undefined,
-      weightFl: flAuto ? (d, b) => chooseFl(d, b, { kind: 'weights' }).fl : undefined,
-      strict: args.strict,
-      warn,
-    });
+    const r = buildDynamicFixedPlan(net, dfOptions(net, stats!));
     plan = r.plan;
     summary.push(['layer', 'type', 'fl_in', 'fl_out', 'fl_params']);
     for (const row of r.rows) summary.push([row.layer, row.type, String(row.flIn ?? '-'), String(row.flOut ?? '-'), String(row.flParams ?? '-')]);
@@ -202,8 +266,17 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
   const bad = checkInvariants(net, plan).filter((v) => v.severity === 'error');
   if (bad.length) throw new ChaiqError(`internal: the plan breaks a CHaiDNN invariant: ${bad[0].message}`, { file: args.deploy_model }, 70);
 
-  const text = applyPlan(m.doc, plan, { warn, upgraded: { net: m.net, printMessage: (t, msg) => printMessage(t === 'NetParameter' ? 'caffe.NetParameter' : t, msg) } });
+  let text: string;
+  if (optimize) {
+    // layers left the net: print it canonically, then splice the blocks in like any V2 file
+    warn('with --optimized_weights the rewritten net is printed canonically (comments and layout of the input are not kept)', { file: deploy });
+    text = applyPlan(parsePrototxt(printMessage('caffe.NetParameter', applyPlanToNetParam(netParam, new Map())), deploy), plan, { warn });
+  } else {
+    text = applyPlan(m.doc, plan, { warn, upgraded: { net: m.net, printMessage: (t, msg) => printMessage(t === 'NetParameter' ? 'caffe.NetParameter' : t, msg) } });
+  }
   const out = args.quantized_deploy_model!;
+  // the weights first: a prototxt never names layers its caffemodel lacks
+  if (optimize) writeCaffemodel(optimize, netParam.name ?? net.name ?? '', net.layers.map((l) => ({ name: l.name, type: l.type, blobs: l.blobs })));
   if (out === '-') process.stdout.write(text);
   else writeAtomic(out, text);
   if (args.report) writeAtomic(args.report, renderReport(quantizeReportData(net, plan, stats, {
@@ -226,7 +299,7 @@ function builder(y: any) {
     .option('calibration_size', { type: 'number', default: 8, describe: 'number of calibration images' })
     .option('calibration_seed', { type: 'number', default: 0, describe: 'seed of the (deterministic) image choice' })
     .option('calibration_indices', { type: 'string', describe: 'comma list of image indices to use first' })
-    .option('th_method', { type: 'string', default: 'kl', describe: `activation threshold method: ${THRESHOLD_METHODS.join('|')}` })
+    .option('th_method', { type: 'string', describe: `activation threshold method: ${THRESHOLD_METHODS.join('|')}; default kl (mse for the DynamicFixed rescale of --optimized_weights)` })
     .option('pow2', { type: 'boolean', default: false, describe: 'snap thresholds to (2^(bw-1)-1)·2^k' })
     .option('save_stats', {
       type: 'string',
@@ -236,6 +309,10 @@ function builder(y: any) {
     .option('strict', { type: 'boolean', default: false, describe: 'negative fl or mixed bitwidths are errors' })
     .option('mnist', { type: 'string', describe: 'calibrate from an MNIST idx3 image file' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no summary table' })
+    .option('optimized_weights', {
+      type: 'string',
+      describe: 'rewrite the model so CHaiDNN quantizes it better and write its weights to FILE.caffemodel: BatchNorm/Scale folded into the convolutions (DynamicFixed auto: also power-of-two rescaling so no fl is negative); the output prototxt goes with these weights',
+    })
     .option('report', { type: 'string', describe: 'also write an HTML report (histograms with thresholds, weight ranges) to FILE.html' });
 }
 
