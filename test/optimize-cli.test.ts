@@ -1,0 +1,128 @@
+/**
+ * `quantize --optimized_weights` (DynamicFixed auto): BN/Scale folded offline and activations rescaled onto
+ * the fixed-point grid. The rewritten model is simulated as CHaiDNN runs it. The suite uses a class-balanced
+ * CIFAR subset; the 2000-image figures of the README (within 0.5 pt of float) run with CHAIQ_FULL_CIFAR=1.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { runCli, CORPUS, ROOT } from './helpers/cli';
+
+const CIF = path.join(CORPUS, 'data/cifar10_test_jpg_subset');
+const MEAN = path.join(CORPUS, 'models/cifar10_resnet20_lijianfei/cifar10_mean.binaryproto');
+const MNIST = path.join(CORPUS, 'data/mnist/t10k-images-idx3-ubyte.gz');
+const MNIST_LABELS = path.join(CORPUS, 'data/mnist/t10k-labels-idx1-ubyte.gz');
+const FULL = !!process.env.CHAIQ_FULL_CIFAR;
+
+interface Case {
+  id: string;
+  deploy: string;
+  weights: string;
+  pre: string[];
+  mnist?: boolean;
+}
+const CIFAR_PRE = ['--dims', '3,32,32', '--channel_swap', '0,1,2', '--raw_scale', '255', '--mean_file', MEAN];
+const CASES: Case[] = [
+  { id: 'lenet', deploy: path.join(ROOT, 'models/lenet/lenet.prototxt'), weights: path.join(ROOT, 'models/lenet/lenet_iter_10000.caffemodel'), pre: [], mnist: true },
+  { id: 'cifar10_quick', deploy: path.join(CORPUS, 'models/cifar10_quick_v1_everpeace/cifar10_quick.prototxt'), weights: path.join(CORPUS, 'models/cifar10_quick_v1_everpeace/cifar10_quick_iter_5000.caffemodel'), pre: CIFAR_PRE },
+  { id: 'cifar10_full', deploy: path.join(CORPUS, 'models/cifar10_full_v1_everpeace/cifar10_full.prototxt'), weights: path.join(CORPUS, 'models/cifar10_full_v1_everpeace/cifar10_full_iter_70000.caffemodel'), pre: CIFAR_PRE },
+  {
+    id: 'resnet20', deploy: path.join(ROOT, 'test/fixtures/quant/resnet20_deploy.prototxt'), weights: path.join(CORPUS, 'models/cifar10_resnet20_lijianfei/cifar10_ResNet_20_iter_53500.caffemodel'),
+    pre: ['--dims', '3,32,32', '--channel_swap', '0,1,2', '--raw_scale', '255', '--mean_value', '125.3,122.9,113.8', '--input_scale', '0.00390625'],
+  },
+];
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'chaiq-opt-'));
+
+/** the first k images of every class, as a class-per-folder directory of links */
+function cifarSubset(k: number): string {
+  const d = tmp();
+  for (const c of fs.readdirSync(CIF).sort()) {
+    fs.mkdirSync(path.join(d, c));
+    for (let j = 0; j < k; j++) {
+      const f = `${String(j).padStart(4, '0')}.jpg`;
+      fs.symlinkSync(path.join(CIF, c, f), path.join(d, c, f));
+    }
+  }
+  return d;
+}
+
+function quantize(c: Case, out: string, optimize: boolean) {
+  const src = c.mnist ? ['--mnist', MNIST, '--calibration_size', '100'] : ['--calibration_directory', CIF, '--calibration_size', '32'];
+  return runCli([
+    'quantize', '-q', '--deploy_model', c.deploy, '--weights', c.weights, ...src, ...c.pre, '--bitwidths', '8,8,8',
+    '--quant_type', 'DynamicFixed', '--fl_bitwidths', 'auto', '--quantized_deploy_model', `${out}.prototxt`,
+    ...(optimize ? ['--optimized_weights', `${out}.caffemodel`] : []),
+  ]);
+}
+
+function simulate(c: Case, proto: string, weights: string, images: string, limit?: number) {
+  const src = c.mnist ? ['--mnist', MNIST, '--mnist_labels', MNIST_LABELS] : ['--calibration_directory', images, '--labels_from_dirname'];
+  const r = runCli(['simulate', '--format', 'json', '--deploy_model', proto, '--weights', weights, ...src, ...c.pre, ...(limit ? ['--limit', String(limit)] : [])]);
+  expect(r.stderr.split('\n').filter((l) => /error/.test(l))).toEqual([]);
+  expect(r.code).toBe(0);
+  const j = JSON.parse(r.stdout);
+  return { images: j.images as number, float: 100 * j.accuracy.float.top1, fixed: 100 * j.accuracy.fixed.top1, agreement: 100 * j.agreement.top1 };
+}
+
+const fls = (text: string) => [...text.matchAll(/\bfl_[a-z_]+: (-?\d+)/g)].map((m) => Number(m[1]));
+
+describe('DynamicFixed auto with --optimized_weights, 8-bit', () => {
+  const subset = FULL ? CIF : cifarSubset(30);
+  test.each(CASES)('$id: valid blocks, zero lint errors on the precision, simulated top-1 near float', (c) => {
+    const d = tmp();
+    const out = path.join(d, 'q');
+    const q = quantize(c, out, true);
+    expect(q.stderr.split('\n').filter((l) => /error/.test(l))).toEqual([]);
+    expect(q.code).toBe(0);
+    const text = fs.readFileSync(`${out}.prototxt`, 'utf8');
+    expect(fs.statSync(`${out}.caffemodel`).size).toBeGreaterThan(1000);
+    // folded offline: no BN/Scale left for the runtime to fold (and to override fl_params)
+    expect(text).not.toMatch(/type: "(BatchNorm|Scale)"/);
+    const all = fls(text);
+    expect(all.length).toBeGreaterThan(3);
+    for (const f of all) expect(f).toBeGreaterThanOrEqual(0);
+    // cifar10_full's LRN is a layer CHaiDNN cannot run at all, not a precision problem
+    const lint = runCli(['lint', `${out}.prototxt`, '--weights', `${out}.caffemodel`, '--disable', 'unsupported-layer']);
+    expect(lint.stdout + lint.stderr).toMatch(/\b0 error\(s\)/);
+    const limit = c.mnist && !FULL ? 2000 : undefined;
+    const s = simulate(c, `${out}.prototxt`, `${out}.caffemodel`, subset, limit);
+    console.log(`${c.id} (${s.images} images): float ${s.float.toFixed(2)} %, DynamicFixed auto optimized ${s.fixed.toFixed(2)} %, agreement ${s.agreement.toFixed(2)} %`);
+    expect(Math.abs(s.float - s.fixed)).toBeLessThanOrEqual(FULL ? 0.5 : 1.0);
+    expect(s.agreement).toBeGreaterThan(c.mnist ? 99.5 : 88);
+  }, 600_000);
+
+  test('resnet20: the optimized model agrees with float more often than the runtime-folded one', () => {
+    const c = CASES[3];
+    const d = tmp();
+    expect(quantize(c, path.join(d, 'opt'), true).code).toBe(0);
+    expect(quantize(c, path.join(d, 'plain'), false).code).toBe(0);
+    const opt = simulate(c, path.join(d, 'opt.prototxt'), path.join(d, 'opt.caffemodel'), subset);
+    const plain = simulate(c, path.join(d, 'plain.prototxt'), c.weights, subset);
+    console.log(`resnet20 agreement: optimized ${opt.agreement.toFixed(2)} %, runtime-folded ${plain.agreement.toFixed(2)} %`);
+    expect(opt.agreement).toBeGreaterThan(plain.agreement + 2);
+  }, 600_000);
+});
+
+describe('--optimized_weights errors: one line, exit 2, no output files', () => {
+  const c = CASES[1];
+  const base = (d: string) => ['quantize', '-q', '--deploy_model', c.deploy, '--weights', c.weights, ...c.pre, '--quant_type', 'DynamicFixed', '--fl_bitwidths', 'auto', '--bitwidths', '8,8,8'];
+  const expectClean = (d: string, r: { code: number; stderr: string }, re: RegExp) => {
+    expect(r.code).toBe(2);
+    const lines = r.stderr.split('\n').filter((l) => l && !/warning:/.test(l));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(re);
+    expect(fs.readdirSync(d)).toEqual([]);
+  };
+  test('with --stats (statistics of the original net)', () => {
+    const d = tmp();
+    const stats = path.join(os.tmpdir(), `chaiq-opt-stats-${process.pid}.json`);
+    expect(runCli([...base(d), '--calibration_directory', path.join(CIF, 'cat'), '--calibration_size', '2', '--save_stats', stats]).code).toBe(0);
+    expectClean(d, runCli([...base(d), '--stats', stats, '--quantized_deploy_model', path.join(d, 'q.prototxt'), '--optimized_weights', path.join(d, 'q.caffemodel')]), /--optimized_weights needs calibration images/);
+    fs.unlinkSync(stats);
+  });
+  test('without --quantized_deploy_model', () => {
+    const d = tmp();
+    expectClean(d, runCli([...base(d), '--calibration_directory', path.join(CIF, 'cat'), '--optimized_weights', path.join(d, 'q.caffemodel'), '--save_stats', path.join(d, 's.json')]), /--optimized_weights needs --quantized_deploy_model/);
+  });
+});
