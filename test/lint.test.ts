@@ -20,6 +20,13 @@ const weightsClipped = new Map([
   ['conv1', [{ shape: [2, 3, 3, 3], data: new Float32Array(54).fill(0.1).fill(0.9, 0, 1) }, { shape: [2], data: new Float32Array(2) }]],
 ]);
 
+// conv1 with a Scale in place: W' = W·1 has max 0.9, so the runtime's fl is 8 − 1 = 7, not the file's 6
+const SCALE_ON_CONV1 = 'layer {\n  name: "conv1/scale"\n  type: "Scale"\n  bottom: "conv1"\n  top: "conv1"\n  precision_param { scale_gamma_bw: 8 scale_gamma_fl: 6 scale_beta_bw: 8 scale_beta_fl: 6 scale_gamma_by_std_bw: 8 scale_gamma_by_std_fl: 6 }\n}\nlayer {\n  name: "pool"';
+const weightsFolded = new Map([
+  ['conv1', [{ shape: [2, 3, 3, 3], data: new Float32Array(54).fill(0.1).fill(0.9, 0, 1) }, { shape: [2], data: new Float32Array(2) }]],
+  ['conv1/scale', [{ shape: [2], data: new Float32Array([1, 1]) }]],
+]);
+
 /** For each rule, an edit of a clean file that triggers it (and the clean file it starts from). */
 const triggers: Record<RuleId, { base: string; text: () => string; opts?: LintOptions }> = {
   syntax: { base: xilinx, text: () => edit(xilinx, 'top: "pool"\n', 'top: "pool" }}\n') },
@@ -45,7 +52,14 @@ const triggers: Record<RuleId, { base: string; text: () => string; opts?: LintOp
   'unsupported-layer': { base: xilinx, text: () => edit(xilinx, 'layer {\n  name: "prob"', 'layer {\n  name: "norm"\n  type: "LRN"\n  bottom: "ip"\n  top: "ip"\n}\nlayer {\n  name: "prob"') },
   'hw-limits': { base: xilinx, text: () => edit(xilinx, 'num_output: 2 kernel_size: 3 pad: 1 }\n  precision_param {\n    bw_layer_in: 8\n    bw_layer_out: 8\n    bw_params: 8\n    th_layer_in: 6.0', 'num_output: 2 kernel_size: 4 pad: 1 }\n  precision_param {\n    bw_layer_in: 8\n    bw_layer_out: 8\n    bw_params: 8\n    th_layer_in: 6.0') },
   'clipped-weights': { base: xilinx, text: () => xilinx, opts: { weights: weightsClipped as any } },
+  'folded-fl-params': { base: dynamic, text: () => edit(dynamic, 'layer {\n  name: "pool"', SCALE_ON_CONV1), opts: { weights: weightsFolded as any } },
 };
+
+test('folded-fl-params is silent when fl_params is the fl the runtime derives', () => {
+  const text = edit(edit(dynamic, 'layer {\n  name: "pool"', SCALE_ON_CONV1), 'fl_params: 6', 'fl_params: 7');
+  expect(rulesOf(text, { weights: weightsFolded as any })).not.toContain('folded-fl-params');
+  expect(rulesOf(edit(dynamic, 'layer {\n  name: "pool"', SCALE_ON_CONV1), { weights: weightsFolded as any })).toContain('folded-fl-params');
+});
 
 describe('lint rules', () => {
   test('the clean fixtures have no diagnostics', () => {
@@ -108,6 +122,14 @@ describe('lint on the corpus', () => {
     expect(errors.length).toBeGreaterThan(0);
     for (const e of errors) expect(e.message).toMatch(/no quant_type/);
   });
+});
+
+test('folded-fl-params on ResNet-20: XportDNN-style uniform fl_params are overridden by the runtime, auto ones are not', () => {
+  const W = path.join(CORPUS, 'models/cifar10_resnet20_lijianfei/cifar10_ResNet_20_iter_53500.caffemodel');
+  const Q = path.join(__dirname, 'fixtures/quant/quantized');
+  const count = (f: string) => runCli(['lint', path.join(Q, f), '--weights', W]).stdout.split('\n').filter((l) => l.endsWith('[folded-fl-params]')).length;
+  expect(count('resnet20_dynamicfixed_uniform.prototxt')).toBeGreaterThan(10);
+  expect(count('resnet20_dynamicfixed_auto.prototxt')).toBe(0);
 });
 
 describe('chaiq lint / diff CLI', () => {

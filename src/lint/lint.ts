@@ -8,6 +8,7 @@ import type { LayerParam, Msg } from '../proto/message';
 import type { QuantMode } from '../layers/types';
 import type { Tensor } from '../tensor';
 import { precisionBlock } from './diff';
+import { foldBatchNorm, foldedWeightFl } from '../sim/arith';
 import { LintDiagnostic, RULES, RuleId, Severity } from './rules';
 
 export interface LintOptions {
@@ -122,6 +123,8 @@ export function lintText(text: string, file: string, opts: LintOptions = {}): Li
     if (dims && dims.length > 0 && dims[0] !== 1) report('hw-limits', layerLoc(l), `input '${l.name}' has batch ${dims[0]}; CHaiDNN runs batch 1 only`);
   }
 
+  /** conv index → the BN/Scale layers CHaiDNN folds into it */
+  const folds = new Map<number, LayerParam[]>();
   layers.forEach((l, li) => {
     const type = l.type ?? '';
     const def = lookupLayer(type);
@@ -219,11 +222,17 @@ export function lintText(text: string, file: string, opts: LintOptions = {}): Li
       const onConv = inPlace && p >= 0 && chainReachesConv(layers, producers, p);
       if (!onConv) report('hw-limits', layerLoc(l), `standalone ${def.type} '${name}' runs only in DynamicFixed mode; fold it into the convolution (in-place after a conv) for Xilinx mode`);
     }
+    if (opts.weights && def && (def.type === 'BatchNorm' || def.type === 'Scale') && layerMode === 'DynamicFixed') {
+      const bottom = (l.bottom ?? [])[0];
+      const c = bottom !== undefined && (l.top ?? [])[0] === bottom && producers[li][0] >= 0 ? foldedInto(layers, producers, producers[li][0]) : -1;
+      if (c >= 0) folds.set(c, [...(folds.get(c) ?? []), l]);
+    }
     if (opts.weights && Array.isArray(block.th_params) && def?.type === 'Convolution') {
       checkClipped(l, block.th_params, opts.weights.get(name), report, fieldLoc);
     }
   });
 
+  for (const [c, chain] of folds) checkFoldedFl(layers[c], chain, opts.weights!, report, fieldLoc);
   checkUniform(actBws, 'activation', report, fieldLocFor('bw_layer_out'));
   checkUniform(paramBws, 'weight', report, fieldLocFor('bw_params'));
   if (actBws.size === 1 && paramBws.size === 1 && [...actBws.keys()][0] !== [...paramBws.keys()][0]) {
@@ -238,13 +247,43 @@ export function lintText(text: string, file: string, opts: LintOptions = {}): Li
 
 /** BN/Scale fold into a conv only when they are in-place on its top (chaidnn-semantics §3.5). */
 function chainReachesConv(layers: LayerParam[], producers: number[][], p: number): boolean {
+  return foldedInto(layers, producers, p) >= 0;
+}
+
+/** The convolution a chain of in-place BN/Scale/ReLU layers starting at producer `p` leads back to, or -1. */
+function foldedInto(layers: LayerParam[], producers: number[][], p: number): number {
   for (let i = p, guard = 0; i >= 0 && guard < 8; guard++) {
     const t = lookupLayer(layers[i].type ?? '')?.type;
-    if (t === 'Convolution') return true;
-    if (t !== 'BatchNorm' && t !== 'Scale' && t !== 'ReLU') return false;
+    if (t === 'Convolution') return i;
+    if (t !== 'BatchNorm' && t !== 'Scale' && t !== 'ReLU') return -1;
     i = producers[i][0];
   }
-  return false;
+  return -1;
+}
+
+/** DynamicFixed: the fl CHaiDNN uses for folded weights (fuseBNScaleConvParams, §3.5) against the file's fl_params. */
+function checkFoldedFl(conv: LayerParam, chain: LayerParam[], weights: Map<string, Tensor[]>, report: Report, fieldLoc: (l: LayerParam, f: string, i?: number) => SourceLoc | undefined) {
+  const block = precisionBlock(conv);
+  const [W, b] = weights.get(conv.name ?? '') ?? [];
+  if (!block || typeof block.fl_params !== 'number' || !W) return;
+  let bn: Parameters<typeof foldBatchNorm>[3] = null;
+  let sc: Parameters<typeof foldBatchNorm>[4] = null;
+  for (const l of chain) {
+    const blobs = weights.get(l.name ?? '') ?? [];
+    if (lookupLayer(l.type ?? '')?.type === 'BatchNorm') {
+      if (blobs.length < 2) return;
+      bn = { mean: blobs[0].data, variance: blobs[1].data, factor: blobs[2]?.data[0] ?? 1, eps: l.batch_norm_param?.eps ?? 1e-5 };
+    } else {
+      if (!blobs[0]) return;
+      sc = { gamma: blobs[0].data, beta: blobs[1]?.data ?? null };
+    }
+  }
+  const outC = W.shape[0];
+  const folded = foldBatchNorm(W.data, b && conv.convolution_param?.bias_term !== false ? b.data : null, outC, bn, sc);
+  const runtime = foldedWeightFl(folded.W, block.bw_params ?? 8);
+  if (runtime === block.fl_params) return;
+  report('folded-fl-params', fieldLoc(conv, 'fl_params'),
+    `CHaiDNN folds ${chain.map((l) => `'${l.name}'`).join(' and ')} into '${conv.name}' and then uses fl ${runtime} for its weights (from max|W'|), not fl_params ${block.fl_params}; fold offline (chaiq quantize --optimized_weights) to choose the fl`);
 }
 
 type Report = (rule: RuleId, loc: SourceLoc | undefined, message: string, severity?: Severity) => void;
