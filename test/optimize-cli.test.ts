@@ -77,6 +77,8 @@ describe('DynamicFixed auto with --optimized_weights, 8-bit', () => {
     expect(q.code).toBe(0);
     const text = fs.readFileSync(`${out}.prototxt`, 'utf8');
     expect(fs.statSync(`${out}.caffemodel`).size).toBeGreaterThan(1000);
+    // the prototxt names the weights it goes with
+    expect(text.split('\n')[0]).toBe('# rewritten by chaiq quantize --optimized_weights: use with the weights in q.caffemodel');
     // folded offline: no BN/Scale left for the runtime to fold (and to override fl_params)
     expect(text).not.toMatch(/type: "(BatchNorm|Scale)"/);
     const all = fls(text);

@@ -271,6 +271,8 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
     // layers left the net: print it canonically, then splice the blocks in like any V2 file
     warn('with --optimized_weights the rewritten net is printed canonically (comments and layout of the input are not kept)', { file: deploy });
     text = applyPlan(parsePrototxt(printMessage('caffe.NetParameter', applyPlanToNetParam(netParam, new Map())), deploy), plan, { warn });
+    // the weights were rewritten too: the original caffemodel no longer fits this net
+    text = `# rewritten by chaiq quantize --optimized_weights: use with the weights in ${path.basename(optimize)}\n${text}`;
   } else {
     text = applyPlan(m.doc, plan, { warn, upgraded: { net: m.net, printMessage: (t, msg) => printMessage(t === 'NetParameter' ? 'caffe.NetParameter' : t, msg) } });
   }
