@@ -305,7 +305,7 @@ describe('rescaleGroups', () => {
   // BUG: a layer that cannot carry a scale (Eltwise PROD, Sigmoid, TanH, an unfolded BatchNorm/Scale, ...)
   // fixes its inputs, but its OUTPUT starts a free group; nothing scales that output, yet rescaleActivations
   // divides the next weighted layer's W by the group's factor, so the net's function changes.
-  test.failing('the output of a layer that cannot carry a scale (Eltwise PROD) is fixed too', () => {
+  test('the output of a layer that cannot carry a scale (Eltwise PROD) is fixed too', () => {
     const { graph } = net('PROD', true);
     const gs = rescaleGroups(graph);
     expect(groupOf(gs, top(graph, 'elt')).fixed).toBe(true);
@@ -321,13 +321,13 @@ describe('rescaleGroups', () => {
     for (const o of s.graph.outputs) expectClose(got.get(o)!, want.get(o)!, 1e-5, 1e-6, o);
   };
   test('rescaling every free group by 2 keeps the function (Eltwise SUM)', () => freeTimes2KeepsFunction(net('SUM', true)));
-  test.failing('rescaling every free group by 2 keeps the function (Eltwise PROD)', () => freeTimes2KeepsFunction(net('PROD', true)));
-  test.failing('rescaling every free group by 2 keeps the function (Sigmoid between two convs)', () => freeTimes2KeepsFunction(small([
+  test('rescaling every free group by 2 keeps the function (Eltwise PROD)', () => freeTimes2KeepsFunction(net('PROD', true)));
+  test('rescaling every free group by 2 keeps the function (Sigmoid between two convs)', () => freeTimes2KeepsFunction(small([
     conv('conv1', 'data', 'c1', 3, 1, 4, 3),
     { name: 'sig', type: 'Sigmoid', bottom: ['c1'], top: ['s'] },
     conv('conv2', 's', 'c2', 3, 3),
   ], [1, 3, 8, 8])));
-  test.failing('rescaling every free group by 2 keeps the function (BatchNorm that cannot be folded, before a conv)', () => freeTimes2KeepsFunction(small([
+  test('rescaling every free group by 2 keeps the function (BatchNorm that cannot be folded, before a conv)', () => freeTimes2KeepsFunction(small([
     conv('conv1', 'data', 'c1', 3, 1, 4, 3),
     { name: 'bn', type: 'BatchNorm', bottom: ['c1'], top: ['n'], batch_norm_param: { eps: 1e-5 },
       blobs: [randTensor([4], 31, 0.5), { shape: [4], data: Float32Array.from([1, 2, 0.5, 3]) }, { shape: [1], data: Float32Array.from([1]) }] },

@@ -113,8 +113,8 @@ export interface RescaleGroup {
 /**
  * The groups of blob versions a rescale must treat alike: a weighted layer's output starts a group,
  * scale-equivariant layers (ReLU, pooling, Concat, Eltwise SUM, LRN with its alpha adjusted, ...) carry it
- * on, and all inputs of a layer share one group. The net input, the net outputs and the inputs of every
- * other layer are fixed (factor 1).
+ * on, and all inputs of a layer share one group. The net input, the net outputs and the inputs and outputs
+ * of every other layer are fixed (factor 1).
  */
 export function rescaleGroups(graph: Net): RescaleGroup[] {
   const FIXED = '#fixed';
@@ -145,7 +145,9 @@ export function rescaleGroups(graph: Net): RescaleGroup[] {
     if (l.bottoms.length === 0) {
       l.tops.forEach((_, ti) => join(FIXED, versionKey(l.index, ti)));
     } else if (!rs || (rs.when && !rs.when(l))) {
+      // nothing rewrites such a layer: its inputs and its outputs keep their scale
       for (const v of bv) if (v) join(FIXED, v);
+      l.tops.forEach((_, ti) => join(FIXED, versionKey(l.index, ti)));
     } else if (rs.kind === 'equivariant') {
       const first = bv[0];
       if (first) {
