@@ -52,6 +52,10 @@ const triggers: Record<RuleId, { base: string; text: () => string; opts?: LintOp
   'unsupported-layer': { base: xilinx, text: () => edit(xilinx, 'layer {\n  name: "prob"', 'layer {\n  name: "norm"\n  type: "LRN"\n  bottom: "ip"\n  top: "ip"\n}\nlayer {\n  name: "prob"') },
   'hw-limits': { base: xilinx, text: () => edit(xilinx, 'num_output: 2 kernel_size: 3 pad: 1 }\n  precision_param {\n    bw_layer_in: 8\n    bw_layer_out: 8\n    bw_params: 8\n    th_layer_in: 6.0', 'num_output: 2 kernel_size: 4 pad: 1 }\n  precision_param {\n    bw_layer_in: 8\n    bw_layer_out: 8\n    bw_params: 8\n    th_layer_in: 6.0') },
   'clipped-weights': { base: xilinx, text: () => xilinx, opts: { weights: weightsClipped as any } },
+  'fused-th-int': {
+    base: xilinx,
+    text: () => edit(xilinx, 'layer {\n  name: "relu1"', 'layer {\n  name: "conv1/scale"\n  type: "Scale"\n  bottom: "conv1"\n  top: "conv1"\n  precision_param { bw_layer_in: 8 bw_layer_out: 8 th_layer_in: 6.0 th_layer_out: 6.5 }\n}\nlayer {\n  name: "relu1"'),
+  },
   'folded-fl-params': { base: dynamic, text: () => edit(dynamic, 'layer {\n  name: "pool"', SCALE_ON_CONV1), opts: { weights: weightsFolded as any } },
 };
 

@@ -79,7 +79,7 @@ test('ReLU after an Eltwise keeps the larger of the group threshold and its own 
   expect(checkInvariants(net, plan)).toEqual([]);
 });
 
-test('BN+Scale in place after conv: folded th_params, in == out == conv out; standalone BN warns', () => {
+test('BN+Scale in place after conv: folded th_params, in == out == conv out, an integer threshold; standalone BN warns', () => {
   const W = randTensor([3, 2, 1, 1], 8);
   const mean = randTensor([3], 9);
   const variance = { shape: [3], data: Float32Array.from([4, 0.25, 1]) };
@@ -102,7 +102,10 @@ test('BN+Scale in place after conv: folded th_params, in == out == conv out; sta
     const m = Math.max(Math.abs(W.data[2 * o]), Math.abs(W.data[2 * o + 1]));
     expect(c.th_params[o]).toBeCloseTo(m * Math.abs(S[o]), 5);
   }
-  expect(c.th_layer_out).toBe(Math.fround(thOf(4, 0)));
+  // the ReLU's 15.48, rounded up: CHaiDNN keeps a fused conv's th_layer_out in an int (final_op_th)
+  expect(thOf(4, 0)).toBeCloseTo(15.48, 6);
+  expect(c.th_layer_out).toBe(16);
+  expect(warns.join('\n')).toMatch(/1 threshold\(s\) of convolutions with BatchNorm\/Scale fused rounded up to integers \(15\.4799995422 → 16\)/);
   for (const n of ['bn', 'sc', 'relu']) {
     expect(plan.get(n)!.th_layer_in).toBe(c.th_layer_out);
     expect(plan.get(n)!.th_layer_out).toBe(c.th_layer_out);
@@ -184,4 +187,12 @@ describe('real topologies (corpus deploy files, random weights, fake per-version
       expect(Number.isInteger(Math.log2(b.th_layer_out / 127))).toBe(true);
     }
   });
+});
+
+test('committed ResNet-20 Xilinx output: every BN/Scale-fused threshold is an integer (CHaiDNN truncates them)', () => {
+  const fs = require('fs') as typeof import('fs');
+  const text: string = fs.readFileSync(path.join(__dirname, 'fixtures/quant/quantized/resnet20_xilinx_888.prototxt'), 'utf8');
+  const scales = [...text.matchAll(/type: "Scale"[\s\S]*?th_layer_out: ([0-9.e+-]+)/g)].map((m) => Number(m[1]));
+  expect(scales.length).toBe(21);
+  for (const th of scales) expect(Number.isInteger(th)).toBe(true);
 });

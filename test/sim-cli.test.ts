@@ -174,3 +174,24 @@ test('DynamicFixed, BN/Scale folded: weights use the runtime fl rule (fl_params 
   expect(await sqnr('runtime', text.replace('fl_params: 5', 'fl_params: 2'))).toBe(runtime);
   expect(await sqnr('mse')).toBeGreaterThan(runtime + 1);
 });
+
+test("Xilinx, BN/Scale fused: CHaiDNN's int final_op_th truncates the conv's th_layer_out; --final_op_th float is the what-if", async () => {
+  const text = BN_NET(true, 'Xilinx').replace('th_layer_in: 6 th_layer_out: 6', 'th_layer_in: 6 th_layer_out: 6.75');
+  const run = async (finalOpTh: 'int' | 'float', t = text) => {
+    const warnings: string[] = [];
+    const net = buildNet(loadNetText('bn.prototxt', { text: t }).net, { weights: bnWeights() });
+    const r = await simulateNet(net, input, { keep: 'all', finalOpTh, warn: (m) => warnings.push(m) });
+    const conv = [...r.stats.layers.values()].find((l) => l.name === 'conv')!;
+    return { format: r.formats.get('conv'), warnings, sqnr: 10 * Math.log10(conv.cumulative.sumRef2 / conv.cumulative.sumErr2) };
+  };
+  const int = await run('int');
+  expect(int.format).toEqual({ mode: 'Xilinx', bw: 8, th: 6 });
+  expect(int.warnings.some((w) => /layer 'conv'.*truncates.*6\.75 → 6/.test(w))).toBe(true);
+  const float = await run('float');
+  expect(float.format).toEqual({ mode: 'Xilinx', bw: 8, th: 6.75 });
+  expect(float.warnings.filter((w) => /truncates/.test(w))).toEqual([]);
+  // an integer threshold (what chaiq writes for fused convs) is not changed
+  const whole = await run('int', BN_NET(true, 'Xilinx'));
+  expect(whole.format).toEqual({ mode: 'Xilinx', bw: 8, th: 6 });
+  expect(whole.warnings.filter((w) => /truncates/.test(w))).toEqual([]);
+});

@@ -222,7 +222,7 @@ export function lintText(text: string, file: string, opts: LintOptions = {}): Li
       const onConv = inPlace && p >= 0 && chainReachesConv(layers, producers, p);
       if (!onConv) report('hw-limits', layerLoc(l), `standalone ${def.type} '${name}' runs only in DynamicFixed mode; fold it into the convolution (in-place after a conv) for Xilinx mode`);
     }
-    if (opts.weights && def && (def.type === 'BatchNorm' || def.type === 'Scale') && layerMode === 'DynamicFixed') {
+    if (def && (def.type === 'BatchNorm' || def.type === 'Scale')) {
       const bottom = (l.bottom ?? [])[0];
       const c = bottom !== undefined && (l.top ?? [])[0] === bottom && producers[li][0] >= 0 ? foldedInto(layers, producers, producers[li][0]) : -1;
       if (c >= 0) folds.set(c, [...(folds.get(c) ?? []), l]);
@@ -232,7 +232,17 @@ export function lintText(text: string, file: string, opts: LintOptions = {}): Li
     }
   });
 
-  for (const [c, chain] of folds) checkFoldedFl(layers[c], chain, opts.weights!, report, fieldLoc);
+  for (const [c, chain] of folds) {
+    const last = chain[chain.length - 1];
+    const lb = precisionBlock(last);
+    const lastMode = (lb?.quant_type as QuantMode | undefined) ?? mode;
+    if (lastMode === 'DynamicFixed' && opts.weights) checkFoldedFl(layers[c], chain, opts.weights, report, fieldLoc);
+    // the fused conv's output scale comes from the last BN/Scale's th_layer_out, kept in an int (§3.5)
+    if (lastMode === 'Xilinx' && lb && typeof lb.th_layer_out === 'number' && Math.trunc(lb.th_layer_out) !== lb.th_layer_out) {
+      report('fused-th-int', fieldLoc(last, 'th_layer_out'),
+        `CHaiDNN fuses '${last.name}' into '${layers[c].name}' and keeps its th_layer_out ${lb.th_layer_out} in an int (final_op_th): the conv writes at threshold ${Math.trunc(lb.th_layer_out)} while its consumers read ${lb.th_layer_out}; use an integer threshold (chaiq quantize writes one) or fold offline (--optimized_weights)`);
+    }
+  }
   checkUniform(actBws, 'activation', report, fieldLocFor('bw_layer_out'));
   checkUniform(paramBws, 'weight', report, fieldLocFor('bw_params'));
   if (actBws.size === 1 && paramBws.size === 1 && [...actBws.keys()][0] !== [...paramBws.keys()][0]) {

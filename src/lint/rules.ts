@@ -31,6 +31,10 @@ export const RULES = {
   'shared-threshold': { severity: 'error', summary: 'inputs of a Concat or Eltwise with different thresholds or fl (integer add / shared buffer)' },
   'unsupported-layer': { severity: 'error', summary: 'a layer type CHaiDNN cannot run' },
   'hw-limits': { severity: 'error', summary: 'outside CHaiDNN hardware limits (kernel size, strides, feature maps, standalone BN/Scale in Xilinx mode, input count and batch)' },
+  'fused-th-int': {
+    severity: 'error',
+    summary: "Xilinx conv with BN/Scale in place whose th_layer_out is not an integer: CHaiDNN truncates it (int final_op_th) while consumers read the float",
+  },
   'folded-fl-params': {
     severity: 'warning',
     summary: "DynamicFixed conv with BN/Scale in place: CHaiDNN folds them and takes the weights' fl from max|W'|, ignoring a different fl_params (needs --weights)",

@@ -1,3 +1,4 @@
+import { formatPy2Float } from '../print/floatfmt';
 import type { Net, LayerNode } from '../graph/types';
 import type { PrecisionPlan, PrecisionBlock } from './plan';
 import type { WarnFn } from '../errors';
@@ -119,6 +120,8 @@ export function buildXilinxPlan(net: Net, thOf: VersionThreshold, opts: XilinxOp
   const bw = opts.bitwidths;
   const snapA = (th: number) => (opts.pow2 ? snapPow2(f32(th), bw.out) : f32(th));
   const g = new Groups();
+  /** outputs of BN/Scale that CHaiDNN fuses into their conv */
+  const fusedOut: string[] = [];
   const calib = (li: number, ti: number): number => {
     const v = thOf(li, ti);
     if (v === undefined || Number.isNaN(v)) {
@@ -147,6 +150,7 @@ export function buildXilinxPlan(net: Net, thOf: VersionThreshold, opts: XilinxOp
     } else if ((type === 'BatchNorm' || type === 'Scale') && in0 !== undefined && foldTarget(net, li) >= 0) {
       g.union(in0, versionKey(li, 0));
       g.set(in0, calib(li, 0), 'fold');
+      fusedOut.push(versionKey(li, 0));
     } else if (type === 'Concat' && bv.every((v) => v !== undefined)) {
       const out = versionKey(li, 0);
       for (const v of bv) g.union(out, v!);
@@ -166,6 +170,20 @@ export function buildXilinxPlan(net: Net, thOf: VersionThreshold, opts: XilinxOp
     }
     if (l.def && l.def.chaidnn === 'unsupported') warn(`layer "${l.name}" (${type}) is not supported by CHaiDNN`, l.loc ?? {});
   }
+
+  // CHaiDNN keeps a fused conv's th_layer_out in `int final_op_th` (xtract_opt.cpp, §3.5), truncating it while
+  // its consumers keep the float: round those groups up to integers so the truncation changes nothing
+  const rounded: string[] = [];
+  for (const root of new Set(fusedOut.map((v) => g.find(v)))) {
+    const v = g.get(root);
+    if (v === undefined || v === Math.ceil(v)) continue;
+    const up = Math.max(1, Math.ceil(v));
+    rounded.push(`${formatPy2Float(v)} → ${up}`);
+    g.set(root, up, `${g.src(root)}+int`);
+  }
+  if (rounded.length)
+    warn(`${rounded.length} threshold(s) of convolutions with BatchNorm/Scale fused rounded up to integers (${rounded.slice(0, 3).join(', ')}${rounded.length > 3 ? ', ...' : ''}): ` +
+      'CHaiDNN truncates them (int final_op_th); --optimized_weights folds offline and keeps them exact', { file: net.file });
 
   const plan: PrecisionPlan = new Map();
   const rows: XilinxRow[] = [];

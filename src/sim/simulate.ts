@@ -95,6 +95,12 @@ export interface SimOptions {
    * ignores fl_params there), or the fl that minimises the quantization MSE of W' (a what-if)
    */
   foldedWeightFl?: 'runtime' | 'mse';
+  /**
+   * Xilinx th_layer_out of a conv with BN/Scale folded in: CHaiDNN stores it in `int final_op_th`
+   * (fuseBNScaleConvParams, §3.5), truncating it to an integer while consumers keep their th_layer_in
+   * ('int', default), or the float as written (a what-if without that bug)
+   */
+  finalOpTh?: 'int' | 'float';
   /** force the mode (default: the first quant_type in the net; none → by the fields present) */
   mode?: QuantMode;
   warn?: WarnFn;
@@ -280,7 +286,7 @@ function scaleParams(node: LayerNode) {
   return { gamma, beta };
 }
 
-function compileConv(net: Net, i: number, mode: QuantMode, warn: WarnFn, folded: number[], foldedFl: 'runtime' | 'mse' = 'runtime'): ConvStep {
+function compileConv(net: Net, i: number, mode: QuantMode, warn: WarnFn, folded: number[], foldedFl: 'runtime' | 'mse' = 'runtime', finalOpTh: 'int' | 'float' = 'int'): ConvStep {
   const node = net.layers[i];
   const cp = sub(node, 'convolution_param');
   let W = blobData(node, 0, 'weights');
@@ -304,7 +310,8 @@ function compileConv(net: Net, i: number, mode: QuantMode, warn: WarnFn, folded:
     lastBlock = new Fields(net.layers[folded[folded.length - 1]], precisionBlock(net.layers[folded[folded.length - 1]]));
   }
   const fin = inFormat(mode, f);
-  const fout = outFormat(mode, lastBlock);
+  let fout = outFormat(mode, lastBlock);
+  if (mode === 'Xilinx' && folded.length && finalOpTh === 'int') fout = truncatedFinalOpTh(node, fout, warn);
   const bwP = f.bw('bw_params');
   let step: ConvStep;
   if (mode === 'Xilinx') {
@@ -337,6 +344,21 @@ function compileConv(net: Net, i: number, mode: QuantMode, warn: WarnFn, folded:
   return step;
 }
 
+/** CHaiDNN's `int final_op_th = ...th_layer_out` for a conv with BN/Scale fused (xtract_opt.cpp): C truncation. */
+function truncatedFinalOpTh(node: LayerNode, fout: FixedFormat, warn: WarnFn): FixedFormat {
+  const th = (fout as { th: number }).th;
+  const t = Math.trunc(th);
+  if (t === th) return fout;
+  if (t === 0) {
+    warn(`layer '${node.name}': CHaiDNN truncates the th_layer_out ${th} of its fused BN/Scale to the integer 0 (int final_op_th) ` +
+      'and then divides by it; simulated with the float threshold instead (the board\'s result is undefined)', node.loc);
+    return fout;
+  }
+  warn(`layer '${node.name}': CHaiDNN truncates the th_layer_out of its fused BN/Scale to an integer (int final_op_th): ${th} → ${t}; ` +
+    'its consumers still read the float (--final_op_th float: the what-if without this)', node.loc);
+  return { ...fout, th: t } as FixedFormat;
+}
+
 /** Resolves modes and formats, folds BN/Scale, quantizes weights. */
 export function compileSim(net: Net, opts: SimOptions = {}): SimProgram {
   const warn: WarnFn = opts.warn ?? (() => {});
@@ -362,7 +384,7 @@ export function compileSim(net: Net, opts: SimOptions = {}): SimProgram {
       case 'Convolution': {
         const chain = foldChain(net, i);
         for (const j of chain) absorbed.add(j);
-        steps[i] = { kind: 'conv', node, conv: compileConv(net, i, mode, warn, chain, opts.foldedWeightFl), absorbed: chain };
+        steps[i] = { kind: 'conv', node, conv: compileConv(net, i, mode, warn, chain, opts.foldedWeightFl, opts.finalOpTh), absorbed: chain };
         break;
       }
       case 'Pooling': {

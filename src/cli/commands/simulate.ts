@@ -34,6 +34,7 @@ interface SimulateArgs extends PreprocessArgs {
   psum18: boolean;
   ave_divisor: string;
   folded_weight_fl?: string;
+  final_op_th?: string;
   limit?: number;
   report?: string;
 }
@@ -201,7 +202,9 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   if (args.ave_divisor !== 'chaidnn' && args.ave_divisor !== 'caffe') throw usage(`--ave_divisor must be chaidnn or caffe, got '${args.ave_divisor}'`);
   const foldedWeightFl = args.folded_weight_fl ?? 'runtime';
   if (foldedWeightFl !== 'runtime' && foldedWeightFl !== 'mse') throw usage(`--folded_weight_fl must be runtime or mse, got '${foldedWeightFl}'`);
-  const prog = compileSim(net, { warn, psum18: args.psum18, aveDivisor: args.ave_divisor, foldedWeightFl });
+  const finalOpTh = args.final_op_th ?? 'int';
+  if (finalOpTh !== 'int' && finalOpTh !== 'float') throw usage(`--final_op_th must be int or float, got '${finalOpTh}'`);
+  const prog = compileSim(net, { warn, psum18: args.psum18, aveDivisor: args.ave_divisor, foldedWeightFl, finalOpTh });
   const stats = newSimStats();
   const cls = newClassStats();
   const outBlob = net.outputs[0];
@@ -271,6 +274,7 @@ function builder(y: any) {
     .option('format', { type: 'string', default: 'text', describe: 'text or json' })
     .option('output_dir', { type: 'string', describe: 'write every blob\'s dequantized fixed values, stacked over the images, as <blob>.npy' })
     .option('psum18', { type: 'boolean', default: false, describe: 'saturate conv partial sums to 18 bits as the HLS datapath' })
+    .option('final_op_th', { type: 'string', default: 'int', describe: 'Xilinx th_layer_out of convs with BN/Scale fused: int (CHaiDNN truncates it, int final_op_th) or float (what-if)' })
     .option('folded_weight_fl', { type: 'string', default: 'runtime', describe: 'DynamicFixed weights of convs with BN/Scale folded in: runtime (CHaiDNN derives fl from max|W\'|, ignoring fl_params) or mse (best fl, what-if)' })
     .option('ave_divisor', { type: 'string', default: 'chaidnn', describe: 'AVE pool divisor: chaidnn (k², the HW) or caffe (clipped window count, what-if)' })
     .option('limit', { type: 'number', describe: 'simulate only the first N inputs' })
