@@ -123,6 +123,14 @@ describe('--optimized_weights errors: one line, exit 2, no output files', () => 
     expectClean(d, runCli([...base(d), '--stats', stats, '--quantized_deploy_model', path.join(d, 'q.prototxt'), '--optimized_weights', path.join(d, 'q.caffemodel')]), /--optimized_weights needs calibration images/);
     fs.unlinkSync(stats);
   });
+  test('an unwritable prototxt path leaves no caffemodel behind', () => {
+    const d = tmp();
+    const r = runCli([...base(d), '--calibration_directory', path.join(CIF, 'cat'), '--calibration_size', '2',
+      '--quantized_deploy_model', path.join(d, 'missing-dir', 'q.prototxt'), '--optimized_weights', path.join(d, 'q.caffemodel')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('\n').filter((l) => l && !/warning:/.test(l))).toEqual([expect.stringMatching(/missing-dir\/q\.prototxt: error: cannot write/)]);
+    expect(fs.readdirSync(d)).toEqual([]);
+  });
   test('without --quantized_deploy_model', () => {
     const d = tmp();
     expectClean(d, runCli([...base(d), '--calibration_directory', path.join(CIF, 'cat'), '--optimized_weights', path.join(d, 'q.caffemodel'), '--save_stats', path.join(d, 's.json')]), /--optimized_weights needs --quantized_deploy_model/);

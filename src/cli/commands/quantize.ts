@@ -1,3 +1,4 @@
+import * as fs from 'fs';
 import { writeFileAtomic } from '../../io/atomic';
 import { chooseIndices, selectCalibrationFiles } from '../../io/calibset';
 import { loadMnist } from '../../io/mnist';
@@ -280,7 +281,15 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
   // the weights first: a prototxt never names layers its caffemodel lacks
   if (optimize) writeCaffemodel(optimize, netParam.name ?? net.name ?? '', net.layers.map((l) => ({ name: l.name, type: l.type, blobs: l.blobs })));
   if (out === '-') process.stdout.write(text);
-  else writeAtomic(out, text);
+  else {
+    try {
+      writeAtomic(out, text);
+    } catch (e) {
+      // no half result: weights without their prototxt are removed again
+      if (optimize) fs.rmSync(optimize, { force: true });
+      throw e;
+    }
+  }
   if (args.report) writeAtomic(args.report, renderReport(quantizeReportData(net, plan, stats, {
     mode: qt, title: `${path.basename(deploy)} — ${qt} ${bw.out}-bit`,
     summary: [['bitwidths', `${bw.in},${bw.params},${bw.out}`], ...(stats ? [['th_method', qt === 'Xilinx' ? method + (args.pow2 ? '+pow2' : '') : 'fl auto'] as [string, string]] : [])],
