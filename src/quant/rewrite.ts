@@ -1,8 +1,10 @@
 /**
- * Function-preserving rewrites of a float model that CHaiDNN then quantizes better (DynamicFixed):
+ * Function-preserving rewrites of a float model that CHaiDNN then quantizes better:
  * - BatchNorm/Scale folded into their convolution offline, as the CHaiDNN docs advise (§3.5): the runtime
- *   then uses our data-chosen fl_params instead of deriving the fl from max|W'|;
- * - power-of-two rescaling of weights so that no activation needs a negative fl (which CHaiDNN rejects, §3.4).
+ *   then uses our data-chosen fl_params instead of deriving the fl from max|W'| (DynamicFixed), and has no
+ *   threshold to truncate (Xilinx, `int final_op_th`);
+ * - activations rescaled per group by factors the weights absorb, so that a calibrated threshold lands on the
+ *   DynamicFixed grid with fl >= 0 (CHaiDNN rejects negative fl, §3.4).
  * Each returns a new V2 NetParameter and the blobs by layer name; the caller rebuilds the graph.
  */
 import type { Net, LayerNode } from '../graph/types';
