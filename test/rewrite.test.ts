@@ -8,7 +8,7 @@ import * as path from 'path';
 import { loadModel } from '../src/proto/load';
 import { buildNet } from '../src/graph/build';
 import { runNet } from '../src/exec/executor';
-import { foldBatchNormOffline, rescaleActivations, rescaleGroups, type RescaleGroup } from '../src/quant/rewrite';
+import { foldBatchNormOffline, gridFactors, rescaleActivations, rescaleGroups, type RescaleGroup } from '../src/quant/rewrite';
 import { versionKey } from '../src/quant/xilinx';
 import { loadImageBatch, loadMeanFile, meanForDims, type Preprocess } from '../src/io/images';
 import { setThreads } from '../src/kernels';
@@ -449,4 +449,38 @@ describe('rescaleActivations', () => {
     // inside, b is exactly 0.25·b
     expect(Array.from(got.get('b')!.data)).toEqual(Array.from(want.get('b')!.data, (v) => v * 0.25));
   });
+});
+
+test('gridFactors: each free group\'s largest threshold T lands on (2^(bw-1)-1)·2^-fl with fl >= 0; fixed groups keep 1', () => {
+  const c = (name: string, bottom: string, top: string, cin: number, seed: number): LayerParam & { blobs: Tensor[] } => ({
+    name, type: 'Convolution', bottom: [bottom], top: [top], convolution_param: { num_output: 2, kernel_size: [1] },
+    blobs: [randTensor([2, cin, 1, 1], seed), randTensor([2], seed + 1)],
+  });
+  const { graph } = small([
+    c('conv1', 'data', 'c1', 1, 1),
+    { name: 'relu1', type: 'ReLU', bottom: ['c1'], top: ['c1'] },
+    c('conv2', 'c1', 'c2', 2, 3),
+    { name: 'prob', type: 'Softmax', bottom: ['c2'], top: ['prob'] },
+  ], [1, 1, 2, 2]);
+  // a Xilinx-style plan: conv1's group (through the ReLU) at 3, conv2's (the Softmax input, fixed) at 300
+  const plan = new Map<string, Record<string, unknown>>([
+    ['conv1', { th_layer_in: 1, th_layer_out: 3 }],
+    ['relu1', { th_layer_in: 3, th_layer_out: 3 }],
+    ['conv2', { th_layer_in: 3, th_layer_out: 300 }],
+  ]);
+  const f = gridFactors(graph, plan as any, 8);
+  const c1 = top(graph, 'conv1');
+  // 127/3 = 42.3 → fl 5: 3·f = 127/32
+  expect(f.get(c1)).toBeCloseTo(127 / 32 / 3, 12);
+  expect(f.get(top(graph, 'relu1'))).toBe(f.get(c1));
+  expect(f.has(top(graph, 'conv2'))).toBe(false);
+  expect(f.has(top(graph, 'data'))).toBe(false);
+  // 6 bit: 31/3 → fl 3
+  const g6 = gridFactors(graph, plan as any, 6);
+  expect(g6.get(c1)).toBeCloseTo(31 / 8 / 3, 12);
+  const big = new Map(plan);
+  big.set('conv1', { th_layer_in: 1, th_layer_out: 500 });
+  big.set('relu1', { th_layer_in: 500, th_layer_out: 500 });
+  // above 127: scaled down to fl 0 rather than a negative fl
+  expect(gridFactors(graph, big as any, 8).get(c1)).toBeCloseTo(127 / 500, 12);
 });

@@ -14,6 +14,7 @@ import { ChaiqError } from '../errors';
 import { foldBatchNorm } from '../sim/arith';
 import { foldTarget, batchNormMean, batchNormVariance } from './weights';
 import { bottomVersion, versionKey } from './xilinx';
+import type { PrecisionPlan } from './plan';
 
 export interface Rewritten {
   net: NetParam;
@@ -209,4 +210,31 @@ export function rescaleActivations(graph: Net, param: NetParam, factor: (version
     }
   }
   return { net, weights, rescaled };
+}
+
+/**
+ * DynamicFixed: the factor of each free rescale group that puts its threshold T (the largest of its versions
+ * in `xilinxPlan`, a Xilinx plan of the same net, so ReLU-fused and shared per group) exactly on the grid:
+ * T·f = (2^(bw-1)−1)·2^-fl with fl = max(0, floor(log2((2^(bw-1)−1)/T))). Versions not listed keep 1.
+ */
+export function gridFactors(graph: Net, xilinxPlan: PrecisionPlan, bw: number): Map<string, number> {
+  const th = new Map<string, number>();
+  const note = (v: string | undefined, t: unknown) => {
+    if (v !== undefined && typeof t === 'number' && t > 0) th.set(v, Math.max(th.get(v) ?? 0, t));
+  };
+  for (const l of graph.layers) {
+    const b = xilinxPlan.get(l.name);
+    if (!b) continue;
+    note(l.bottoms.length ? bottomVersion(graph, l.index, 0) : undefined, b.th_layer_in);
+    note(l.tops.length ? versionKey(l.index, 0) : undefined, b.th_layer_out);
+  }
+  const factor = new Map<string, number>();
+  const top = 2 ** (bw - 1) - 1;
+  for (const g of rescaleGroups(graph)) {
+    const T = Math.max(0, ...g.versions.map((v) => th.get(v) ?? 0));
+    if (g.fixed || !(T > 0)) continue;
+    const fl = Math.max(0, Math.floor(Math.log2(top / T)));
+    for (const v of g.versions) factor.set(v, (top * 2 ** -fl) / T);
+  }
+  return factor;
 }

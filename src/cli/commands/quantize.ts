@@ -23,9 +23,8 @@ import type { FlTriple } from '../../quant/dynamicfixed';
 import { checkInvariants } from '../../quant/invariants';
 import { applyPlan, applyPlanToNetParam } from '../../print/precision';
 import { parsePrototxt } from '../../../grammar';
-import { foldBatchNormOffline, rescaleActivations, rescaleGroups } from '../../quant/rewrite';
+import { foldBatchNormOffline, gridFactors, rescaleActivations } from '../../quant/rewrite';
 import type { Rewritten } from '../../quant/rewrite';
-import { bottomVersion, versionKey } from '../../quant/xilinx';
 import { writeCaffemodel } from '../../proto/write-caffemodel';
 import { buildNet } from '../../graph/build';
 import type { NetParam } from '../../proto/message';
@@ -217,29 +216,12 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
     // T·f = (2^(bw-1)-1)·2^-fl with fl >= 0 (CHaiDNN rejects negative fl), then calibrate again
     const { thOf } = thresholdsFromStats(net, stats!, method, bw.out, warn);
     const xp = buildXilinxPlan(net, thOf, { bitwidths: bw, pow2: false, warn: () => undefined }).plan;
-    const th = new Map<string, number>();
-    const note = (v: string | undefined, t: unknown) => {
-      if (v !== undefined && typeof t === 'number' && t > 0) th.set(v, Math.max(th.get(v) ?? 0, t));
-    };
-    for (const l of net.layers) {
-      const b = xp.get(l.name);
-      if (!b) continue;
-      note(l.bottoms.length ? bottomVersion(net, l.index, 0) : undefined, b.th_layer_in);
-      note(l.tops.length ? versionKey(l.index, 0) : undefined, b.th_layer_out);
-    }
-    const factor = new Map<string, number>();
-    const top = 2 ** (bw.out - 1) - 1;
-    for (const g of rescaleGroups(net)) {
-      const T = Math.max(0, ...g.versions.map((v) => th.get(v) ?? 0));
-      if (g.fixed || !(T > 0)) continue;
-      const fl = Math.max(0, Math.floor(Math.log2(top / T)));
-      for (const v of g.versions) factor.set(v, (top * 2 ** -fl) / T);
-    }
+    const factor = gridFactors(net, xp, bw.out);
     const r = rescaleActivations(net, netParam, (v) => factor.get(v) ?? 1);
     if (r.rescaled.length) {
       ({ net, netParam } = rebuild(r, deploy, given, warn));
-      const fs = r.rescaled.map((x) => x.factor);
-      info(`rescaled the outputs of ${fs.length} layers (factors ${formatPy2Float(Math.min(...fs))} to ${formatPy2Float(Math.max(...fs))}) onto the fixed-point grid`);
+      const fa = r.rescaled.map((x) => x.factor);
+      info(`rescaled the outputs of ${fa.length} layers (factors ${formatPy2Float(Math.min(...fa))} to ${formatPy2Float(Math.max(...fa))}) onto the fixed-point grid`);
       stats = await calibrate(net);
     }
   }
