@@ -4,7 +4,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { mulberry32 } from '../src/io/calibset';
 import {
-  conv2d, conv2dBatch, Conv2dParams, initKernels, kernelBackend, kernelStats, setThreads, setUseWasm, sgemm, shutdownKernels,
+  clearWeightCache, conv2d, conv2dBatch, Conv2dParams, initKernels, kernelBackend, kernelStats, setThreads, setUseWasm, setWeightCacheBytes, sgemm,
+  shutdownKernels,
 } from '../src/kernels';
 
 const rng = mulberry32;
@@ -242,6 +243,45 @@ describe('kernels', () => {
     const { y, mag } = convRef(x, w, null, p);
     expectClose(out, y, mag, p.inC * 9, 'after restart');
   });
+
+  for (const ci of [14, 16, 17]) {
+    it(`packed-weight cache (config ${ci}): reused across calls, repacked when the array is refilled, cleared on demand`, () => {
+      setUseWasm(true);
+      setThreads(2);
+      const r = rng(77 + ci);
+      const p = makeParams(CONFIGS[ci]);
+      const K = (p.inC / p.group) * p.kH * p.kW;
+      const x = randArr(p.inC * p.inH * p.inW, r);
+      const w = randArr(p.outC * K, r);
+      const bias = randArr(p.outC, r);
+      const out = new Float32Array(p.outC * p.outH * p.outW);
+      const check = (what: string): void => {
+        const { y, mag } = convRef(x, w, bias, p);
+        expectClose(out, y, mag, K + 1, what);
+      };
+      conv2d(x, w, bias, p, out);
+      check('first call');
+      const first = out.slice();
+      out.fill(NaN);
+      conv2d(x, w, bias, p, out);
+      expect(out).toEqual(first); // from the cache: same numbers
+      w.set(randArr(w.length, r)); // same array object, new values
+      conv2d(x, w, bias, p, out);
+      check('after refilling the weights');
+      w[w.length - 1] += 1; // the last value is always sampled
+      conv2d(x, w, bias, p, out);
+      check('after changing the last weight');
+      w[1] += 1; // may fall between samples: clearWeightCache() makes it visible
+      clearWeightCache();
+      conv2d(x, w, bias, p, out);
+      check('after clearWeightCache');
+      setWeightCacheBytes(0); // cache off: same numbers
+      const cached = out.slice();
+      conv2d(x, w, bias, p, out);
+      expect(out).toEqual(cached);
+      setWeightCacheBytes(1 << 30);
+    });
+  }
 
   it('rejects inconsistent shapes', () => {
     const p = makeParams({ inC: 3, inH: 4, inW: 4, outC: 2, kH: 3, kW: 3, group: 2 });

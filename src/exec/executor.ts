@@ -5,6 +5,8 @@ import type { ForwardContext, LayerDef } from '../layers/types';
 import type { Tensor } from '../tensor';
 import { shapeStr } from '../tensor';
 import { releaseDead } from './bufpool';
+import { buildFusion, fusionPlan, type Fused } from './fuse';
+import { armConvEpilogue, disarmConvEpilogue } from '../kernels';
 
 /** Layer types that only feed data in: their tops come from `inputs`. */
 const INPUT_TYPES = new Set(['Input', 'Data', 'MemoryData', 'DummyData', 'ImageData', 'HDF5Data', 'WindowData', 'DenseImageData', 'AnnotatedData']);
@@ -18,6 +20,11 @@ export interface RunOptions {
   reshape?: boolean;
   warn?: WarnFn;
   threads?: number;
+  /**
+   * run a Convolution and the in-place BatchNorm/Scale/ReLU (and a residual Eltwise SUM + ReLU) after it as one
+   * kernel call (src/exec/fuse.ts; same values). Default: on unless onLayer is given (it sees every layer).
+   */
+  fuse?: boolean;
   /**
    * recycle the buffers of blobs no later layer reads (src/exec/bufpool.ts): faster, but then a tensor
    * seen by onLayer is only valid during that call (statistics: fine; keeping the tensors: not)
@@ -90,6 +97,10 @@ export async function runNet(net: Net, inputs: Record<string, Tensor> | Tensor, 
   const ctx: ForwardContext = { warn, threads: opts.threads };
   const dead = opts.reuseBuffers ? new Set<Tensor>() : null;
   const given = new Set<ArrayBufferLike>([...blobs.values()].map((t) => t.data.buffer));
+  const plan = opts.fuse !== false && !opts.onLayer ? fusionPlan(net) : null;
+  /** tops of layers done by a fused conv, by layer index */
+  const done = new Map<number, Tensor[]>();
+  const mayDropTop = (t: string, at: number): boolean => !keepAll && !keep.has(t) && lastRead.get(t) === at;
   for (let li = 0; li < net.layers.length; li++) {
     const node = net.layers[li];
     if (INPUT_TYPES.has(node.type)) {
@@ -107,8 +118,23 @@ export async function runNet(net: Net, inputs: Record<string, Tensor> | Tensor, 
       return t;
     });
     let tops: Tensor[];
+    const cand = plan?.get(li);
+    let fused: Fused | null = null;
     try {
-      tops = await fwd(node, bottoms, ctx);
+      const pre = done.get(li);
+      if (pre) {
+        done.delete(li);
+        tops = pre;
+      } else {
+        fused = cand ? buildFusion(net, cand, bottoms[0], blobs, mayDropTop) : null;
+        if (fused) armConvEpilogue(fused.ep);
+        try {
+          tops = await fwd(node, bottoms, ctx);
+        } finally {
+          if (fused && !disarmConvEpilogue()) fused = null; // the kernel did not take it: the layers run
+        }
+        if (fused) for (const k of fused.layers) done.set(k, [tops[0]]);
+      }
     } catch (e) {
       if (e instanceof ChaiqError) {
         if (!e.loc.file && node.loc) e.loc = node.loc;

@@ -14,6 +14,84 @@ export interface Conv2dParams {
   dilH: number; dilW: number; group: number;
 }
 
+/**
+ * Per-output-channel work applied to a convolution's final outputs inside the kernel (while they are in cache,
+ * on every thread): what the in-place BatchNorm / Scale / ReLU layers after it, and an Eltwise SUM with a
+ * residual, would do, with the same arithmetic (BatchNorm y = f32((x - mean[c]) / sd[c]) and Scale
+ * y = f32(x·a[c] + b[c]) in double, ReLU y = x > 0 ? x : 0, residual y = f32(y + r)), so results are identical
+ * to running those layers. Order: bn, scale, relu, residual, reluAfterResidual.
+ */
+export interface ConvEpilogue {
+  bn?: { mean: Float64Array; sd: Float64Array };
+  scale?: { a: Float64Array; b: Float64Array };
+  relu?: boolean;
+  /** [n, outC, outH, outW], the layout of the output */
+  residual?: Float32Array;
+  reluAfterResidual?: boolean;
+}
+
+let armed: ConvEpilogue | null = null;
+let armedTaken = false;
+
+/**
+ * The next conv2dBatch call applies `ep` to its outputs (the executor's layer fusion: it cannot pass `ep`
+ * through the Convolution layer's forward). disarmConvEpilogue() says whether a call took it.
+ */
+export function armConvEpilogue(ep: ConvEpilogue): void {
+  armed = ep;
+  armedTaken = false;
+}
+
+/** Drop an armed epilogue; true when a conv2dBatch call took (and applied) it since armConvEpilogue. */
+export function disarmConvEpilogue(): boolean {
+  const t = armedTaken;
+  armed = null;
+  armedTaken = false;
+  return t;
+}
+
+function epFlags(ep: ConvEpilogue): number {
+  return (ep.bn ? 1 : 0) | (ep.scale ? 2 : 0) | (ep.relu ? 4 : 0) | (ep.residual ? 8 : 0) | (ep.reluAfterResidual ? 16 : 0);
+}
+
+/** The epilogue in plain JS on one image's output y [outC, hw] (res: that image's residual). */
+function epilogueJs(ep: ConvEpilogue, y: Float32Array, outC: number, hw: number, res: Float32Array | null): void {
+  const fr = Math.fround;
+  for (let c = 0; c < outC; c++) {
+    const mu = ep.bn ? ep.bn.mean[c] : 0;
+    const sd = ep.bn ? ep.bn.sd[c] : 1;
+    const a = ep.scale ? ep.scale.a[c] : 1;
+    const b = ep.scale ? ep.scale.b[c] : 0;
+    for (let i = c * hw; i < (c + 1) * hw; i++) {
+      let v = y[i];
+      if (ep.bn) v = fr((v - mu) / sd);
+      if (ep.scale) v = fr(v * a + b);
+      if (ep.relu) v = v > 0 ? v : 0;
+      if (res) v = fr(v + res[i]);
+      if (ep.reluAfterResidual) v = v > 0 ? v : 0;
+      y[i] = v;
+    }
+  }
+}
+
+/** room for one EpiP (kernels.c: flags and five pointers) */
+const EPI_BYTES = 64;
+
+/** The epilogue's per-channel parameters in the arena; writeEpi then makes an EpiP of them. */
+function stageEpilogue(r: WasmRuntime, ep: ConvEpilogue, outC: number): { flags: number; mean: number; sd: number; a: number; b: number } {
+  return {
+    flags: epFlags(ep),
+    mean: ep.bn ? r.putF64(ep.bn.mean.subarray(0, outC)) : 0,
+    sd: ep.bn ? r.putF64(ep.bn.sd.subarray(0, outC)) : 0,
+    a: ep.scale ? r.putF64(ep.scale.a.subarray(0, outC)) : 0,
+    b: ep.scale ? r.putF64(ep.scale.b.subarray(0, outC)) : 0,
+  };
+}
+
+function writeEpi(r: WasmRuntime, addr: number, st: ReturnType<typeof stageEpilogue>, res: number): void {
+  r.I32().set([st.flags, st.mean, st.sd, st.a, st.b, res], addr >>> 2);
+}
+
 let threads = Math.max(1, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
 let wasmWanted = process.env.CHAIQ_NO_WASM !== '1';
 /** Below this many multiply-adds a call stays on one thread (waking a worker costs ~10-50 µs). */
@@ -105,7 +183,98 @@ function isDepthwise(p: Conv2dParams): boolean {
   return p.group === p.inC && p.group === p.outC;
 }
 
-/** Weights in wasm memory, packed for the GEMM (or raw for depthwise); returns the address. */
+/**
+ * Packed (or, for depthwise convs, raw) weights stay in wasm memory across calls, keyed by the weight array
+ * object: a net's forward packs each layer's weights once instead of copying and repacking them on every call
+ * (ResNet-50: ~94 MB a forward). An entry is used only while the cache generation, the layout and a sample of
+ * the values still match, so a weight array refilled in place is repacked (a change confined to values
+ * between the sampled positions is not seen: call clearWeightCache() after editing weights in place).
+ */
+interface WeightEntry {
+  gen: number;
+  addr: number;
+  layout: string;
+  sample: Float32Array;
+}
+const weightCache = new WeakMap<Float32Array, WeightEntry>();
+/** Bytes of wasm memory the weight cache may hold (everything is dropped when a new entry would exceed it). */
+let weightCacheCap = 1024 << 20;
+const SAMPLES = 64;
+
+/** Forget every cached packed weight array (e.g. after changing weights in place). */
+export function clearWeightCache(): void {
+  const r = peekRuntime();
+  if (r) r.flushCache();
+}
+
+/** Cap (bytes) on the wasm memory used to keep packed weights between calls; 0 disables the cache. */
+export function setWeightCacheBytes(bytes: number): void {
+  weightCacheCap = Math.max(0, Math.floor(bytes));
+  clearWeightCache();
+}
+
+function sampleOf(w: Float32Array, len: number, into?: Float32Array): Float32Array {
+  const s = into ?? new Float32Array(SAMPLES + 1);
+  const step = len / SAMPLES;
+  for (let i = 0; i < SAMPLES; i++) s[i] = w[Math.floor(i * step)];
+  s[SAMPLES] = len ? w[len - 1] : 0;
+  return s;
+}
+
+function sameSample(a: Float32Array, w: Float32Array, len: number): boolean {
+  const step = len / SAMPLES;
+  for (let i = 0; i < SAMPLES; i++) {
+    const v = w[Math.floor(i * step)];
+    if (v !== a[i] && !(v !== v && a[i] !== a[i])) return false;
+  }
+  const v = len ? w[len - 1] : 0;
+  return v === a[SAMPLES] || (v !== v && a[SAMPLES] !== a[SAMPLES]);
+}
+
+/** The cached copy of w (layout: a key of how it was laid out) or -1; `fill` writes a fresh one at the address given. */
+function cachedOperand(r: WasmRuntime, w: Float32Array, len: number, layout: string, floats: number, fill: (addr: number) => void): number {
+  const e = weightCache.get(w);
+  if (e && e.gen === r.generation && e.layout === layout && sameSample(e.sample, w, len)) return e.addr;
+  if (weightCacheCap <= 0) return -1;
+  const addr = r.cacheReserve(floats, weightCacheCap);
+  if (addr < 0) return -1;
+  fill(addr);
+  r.reset();
+  weightCache.set(w, { gen: r.generation, addr, layout, sample: sampleOf(w, len, e?.sample) });
+  return addr;
+}
+
+/** Pack MR-row panels of the weights (raw at pw) into pAp, on the idle workers too when there is a lot. */
+function packWeights(r: WasmRuntime, pP: number, pw: number, pAp: number, p: Conv2dParams, idle: number[]): void {
+  const wLen = p.outC * (p.inC / p.group) * p.kH * p.kW;
+  const panels = p.group * Math.ceil(p.outC / p.group / r.MR);
+  const T = wLen >= 1 << 16 ? idle.length + 1 : 1;
+  const [ch, nc] = chunks(panels, T, 1, 1);
+  if (T === 1) r.ex.pack_conv_panels(pP, pw, pAp, 0, panels);
+  else r.parallel(JOB_PACK, Array.from({ length: T }, () => [pP, pw, pAp, ch, nc]), idle);
+}
+
+/**
+ * Weights for conv p in wasm memory, from the cache when possible (call before anything else is allocated in
+ * the arena: a miss resets it). Returns the address, or -1 when the cache cannot take them.
+ */
+function cachedWeights(r: WasmRuntime, w: Float32Array, p: Conv2dParams, idle: number[]): number {
+  const wLen = p.outC * (p.inC / p.group) * p.kH * p.kW;
+  if (isDepthwise(p)) {
+    return cachedOperand(r, w, wLen, 'raw', wLen, (addr) => r.F32().set(w.subarray(0, wLen), addr >>> 2));
+  }
+  const mg = p.outC / p.group;
+  const kg = (p.inC / p.group) * p.kH * p.kW;
+  const floats = p.group * Math.ceil(mg / r.MR) * r.MR * kg;
+  return cachedOperand(r, w, wLen, `conv:${p.group}:${mg}:${kg}:${r.MR}`, floats, (addr) => {
+    r.reset();
+    const pP = writeParams(r, p, false);
+    const pw = r.put(w.subarray(0, wLen));
+    packWeights(r, pP, pw, addr, p, idle);
+  });
+}
+
+/** Weights in wasm memory, packed for the GEMM (or raw for depthwise), in the arena; returns the address. */
 function putWeights(r: WasmRuntime, pP: number, w: Float32Array, p: Conv2dParams, idle: number[], rawA: boolean): number {
   const wLen = p.outC * (p.inC / p.group) * p.kH * p.kW;
   const pw = r.put(w.subarray(0, wLen));
@@ -114,11 +283,7 @@ function putWeights(r: WasmRuntime, pP: number, w: Float32Array, p: Conv2dParams
   const kg = (p.inC / p.group) * p.kH * p.kW;
   const panels = p.group * Math.ceil(mg / r.MR);
   const pAp = r.alloc(panels * r.MR * kg);
-  // packing is a pass over all weights: share it when there is a lot (ResNet-50: ~10% of a forward)
-  const T = wLen >= 1 << 16 ? idle.length + 1 : 1;
-  const [ch, nc] = chunks(panels, T, 1, 1);
-  if (T === 1) r.ex.pack_conv_panels(pP, pw, pAp, 0, panels);
-  else r.parallel(JOB_PACK, Array.from({ length: T }, () => [pP, pw, pAp, ch, nc]), idle);
+  packWeights(r, pP, pw, pAp, p, idle);
   return pAp;
 }
 
@@ -159,33 +324,59 @@ function workersFor(r: WasmRuntime, macs: number): number[] {
  */
 export function conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, p: Conv2dParams, out: Float32Array): void {
   checkConv(x, w, bias, p, out, 1);
+  conv2dOne(x, w, bias, p, out, null, null);
+}
+
+/** conv2d (checked) plus an epilogue (res: this image's residual). */
+function conv2dOne(x: Float32Array, w: Float32Array, bias: Float32Array | null, p: Conv2dParams, out: Float32Array,
+  ep: ConvEpilogue | null, res: Float32Array | null): void {
   const r = rt();
-  if (!r || !fits(r, convBytes(p, 1))) {
+  const outSize = p.outC * p.outH * p.outW;
+  const js = (): void => {
     conv2dJs(x, w, bias, p, out);
+    if (ep) epilogueJs(ep, out, p.outC, p.outH * p.outW, res);
+  };
+  if (!r || !fits(r, convBytes(p, 1) + (res ? 4 * outSize : 0))) {
+    js();
     return;
   }
-  r.reset();
-  const rawA = p.outH * p.outW <= RAW_A_MAX_N;
-  const pP = writeParams(r, p, rawA);
-  const inSize = p.inC * p.inH * p.inW;
-  const outSize = p.outC * p.outH * p.outW;
-  const px = r.put(x.subarray(0, inSize));
-  const pb = bias ? r.put(bias.subarray(0, p.outC)) : 0;
   const N = p.outH * p.outW;
   const mg = p.outC / p.group;
   const macs = p.outC * (p.inC / p.group) * p.kH * p.kW * N;
   const idle = workersFor(r, macs);
-  const pw = putWeights(r, pP, w, p, idle, rawA);
+  let pw = cachedWeights(r, w, p, idle);
+  if (pw >= 0 && !fits(r, convBytes(p, 1) + (res ? 4 * outSize : 0))) {
+    // the cache left too little room for this call's operands
+    r.flushCache();
+    pw = -1;
+    if (!fits(r, convBytes(p, 1) + (res ? 4 * outSize : 0))) {
+      js();
+      return;
+    }
+  }
+  r.reset();
+  const rawA = pw < 0 && N <= RAW_A_MAX_N;
+  const pP = writeParams(r, p, rawA);
+  const inSize = p.inC * p.inH * p.inW;
+  const px = r.put(x.subarray(0, inSize));
+  const pb = bias ? r.put(bias.subarray(0, p.outC)) : 0;
+  if (pw < 0) pw = putWeights(r, pP, w, p, idle, rawA);
   const pout = r.alloc(outSize);
+  let pep = 0;
+  if (ep) {
+    const st = stageEpilogue(r, ep, p.outC);
+    pep = r.alloc(EPI_BYTES / 4);
+    writeEpi(r, pep, st, res ? r.put(res.subarray(0, outSize)) : 0);
+  }
   const T = idle.length + 1;
   const wsF = wsFloats(r, pP, p);
   const ws = Array.from({ length: T }, () => r.alloc(wsF));
   if (isDepthwise(p)) {
     const [ch, nc] = chunks(p.outC, T, 1, 1);
-    r.parallel(JOB_DW, ws.map((wsT) => [pP, px, pw, pb, pout, p.outC, ch, nc, wsT]), idle);
+    r.parallel(JOB_DW, ws.map((wsT) => [pP, px, pw, pb, pout, p.outC, ch, nc, wsT, pep]), idle);
   } else {
     const [dim, ch, nc] = gemmChunks(mg, N, T, r);
-    r.parallel(JOB_CONV, ws.map((wsT) => [pP, px, pw, pb, pout, mg, N, dim, ch, nc, wsT]), idle);
+    r.parallel(JOB_CONV, ws.map((wsT) => [pP, px, pw, pb, pout, mg, N, dim, ch, nc, wsT, pep]), idle);
   }
   r.get(pout, out.subarray(0, outSize));
 }
@@ -237,12 +428,22 @@ const BATCH_ROUND_BYTES = 256 << 20;
  * A batch of n images (x [n,inC,inH,inW] → out [n,outC,outH,outW]): whole images go to different cores.
  */
 export async function conv2dBatch(x: Float32Array, n: number, w: Float32Array, bias: Float32Array | null, p: Conv2dParams, out: Float32Array): Promise<void> {
+  // an armed epilogue belongs to this call (taken before anything can throw or await)
+  const ep = armed;
+  armed = null;
   checkConv(x, w, bias, p, out, n);
+  if (ep) {
+    if (ep.residual && ep.residual.length < n * p.outC * p.outH * p.outW) throw new Error('conv2d: residual too small');
+    armedTaken = true;
+  }
   const inSize = p.inC * p.inH * p.inW;
   const outSize = p.outC * p.outH * p.outW;
+  const resOf = (i: number): Float32Array | null => (ep?.residual ? ep.residual.subarray(i * outSize, (i + 1) * outSize) : null);
+  const one = (i: number): void =>
+    conv2dOne(x.subarray(i * inSize, (i + 1) * inSize), w, bias, p, out.subarray(i * outSize, (i + 1) * outSize), ep, resOf(i));
   const r = rt();
   if (!r) {
-    for (let i = 0; i < n; i++) conv2dJs(x.subarray(i * inSize, (i + 1) * inSize), w, bias, p, out.subarray(i * outSize, (i + 1) * outSize));
+    for (let i = 0; i < n; i++) one(i);
     return;
   }
   let pooled = n > 1 && threads > 1 && fits(r, convBytes(p, threads));
@@ -254,29 +455,45 @@ export async function conv2dBatch(x: Float32Array, n: number, w: Float32Array, b
     }
   }
   if (!pooled) {
-    for (let i = 0; i < n; i++) conv2d(x.subarray(i * inSize, (i + 1) * inSize), w, bias, p, out.subarray(i * outSize, (i + 1) * outSize));
+    for (let i = 0; i < n; i++) one(i);
     return;
+  }
+  const T = threads;
+  const idle = r.readyWorkers(T - 1);
+  const need = convBytes(p, threads) + (ep?.residual ? 4 * threads * outSize : 0);
+  let pw = cachedWeights(r, w, p, idle);
+  if (pw >= 0 && !fits(r, need)) {
+    r.flushCache();
+    pw = -1;
+    if (!fits(r, need)) {
+      for (let i = 0; i < n; i++) one(i);
+      return;
+    }
   }
   r.reset();
   const pP = writeParams(r, p, false);
   const pb = bias ? r.put(bias.subarray(0, p.outC)) : 0;
-  const T = threads;
-  const idle = r.readyWorkers(T - 1);
-  const pw = putWeights(r, pP, w, p, idle, false);
+  if (pw < 0) pw = putWeights(r, pP, w, p, idle, false);
   const wsF = wsFloats(r, pP, p);
   const ws = Array.from({ length: T }, () => r.alloc(wsF));
   // whole rounds of T images per core; the last n % T images are split across the cores by conv2d
   const nWhole = n - (n % T);
-  let round = Math.max(T, Math.min(nWhole, Math.floor(BATCH_ROUND_BYTES / ((inSize + outSize) * 4 * T)) * T));
-  if (!fits(r, convBytes(p, round))) round = T;
+  const resF = ep?.residual ? outSize : 0;
+  let round = Math.max(T, Math.min(nWhole, Math.floor(BATCH_ROUND_BYTES / ((inSize + outSize + resF) * 4 * T)) * T));
+  if (!fits(r, convBytes(p, round) + 4 * round * resF)) round = T;
   const px = r.alloc(round * inSize);
   const pout = r.alloc(round * outSize);
+  const pres = resF ? r.alloc(round * resF) : 0;
+  const st = ep ? stageEpilogue(r, ep, p.outC) : null;
+  const pep = st ? r.alloc((round * EPI_BYTES) / 4) : 0;
   const isDw = isDepthwise(p) ? 1 : 0;
   for (let i0 = 0; i0 < nWhole; i0 += round) {
     const cnt = Math.min(round, nWhole - i0);
     r.F32().set(x.subarray(i0 * inSize, (i0 + cnt) * inSize), px >>> 2);
-    r.parallel(JOB_CONV_IMAGES, ws.map((wsT) => [isDw, pP, px, pw, pb, pout, inSize * 4, outSize * 4, cnt, wsT]), idle);
+    if (pres) r.F32().set(ep!.residual!.subarray(i0 * outSize, (i0 + cnt) * outSize), pres >>> 2);
+    if (st) for (let i = 0; i < cnt; i++) writeEpi(r, pep + i * EPI_BYTES, st, pres ? pres + i * outSize * 4 : 0);
+    r.parallel(JOB_CONV_IMAGES, ws.map((wsT) => [isDw, pP, px, pw, pb, pout, inSize * 4, outSize * 4, cnt, wsT, pep, EPI_BYTES]), idle);
     r.get(pout, out.subarray(i0 * outSize, (i0 + cnt) * outSize));
   }
-  for (let i = nWhole; i < n; i++) conv2d(x.subarray(i * inSize, (i + 1) * inSize), w, bias, p, out.subarray(i * outSize, (i + 1) * outSize));
+  for (let i = nWhole; i < n; i++) one(i);
 }

@@ -13,11 +13,11 @@ export interface KernelExports {
     m0: number, m1: number, n0: number, n1: number, accumulate: number, ws: number): void;
   gemm_ws_floats(): number;
   pack_conv_weights(p: number, w: number, Ap: number): void;
-  conv_part(p: number, x: number, Ap: number, bias: number, out: number, m0: number, m1: number, n0: number, n1: number, ws: number): void;
+  conv_part(p: number, x: number, Ap: number, bias: number, out: number, m0: number, m1: number, n0: number, n1: number, ws: number, ep: number): void;
   dw_ws_floats(p: number): number;
   pack_conv_panels(p: number, w: number, Ap: number, q0: number, q1: number): void;
   gemv_t_part(M: number, N: number, K: number, A: number, B: number, C: number, n0: number, n1: number, accumulate: number): void;
-  dw_part(p: number, x: number, w: number, bias: number, out: number, c0: number, c1: number, ws: number): void;
+  dw_part(p: number, x: number, w: number, bias: number, out: number, c0: number, c1: number, ws: number, ep: number): void;
 }
 
 // lib "ES2022" has no WebAssembly typings (they live in lib.dom): the few pieces used here.
@@ -37,12 +37,13 @@ const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
  * Job kinds understood by the worker loop (also run inline on the main thread). Work is cut into chunks that
  * every participating thread claims from one shared counter, so a thread that the OS descheduled (other
  * processes on the machine) does not hold the others up.
- *  JOB_CONV:  [p, x, Ap, bias, out, mg, N, dim (0: chunks of output pixels, 1: of output channels), chunk, nChunks, ws]
- *  JOB_DW:    [p, x, w, bias, out, C, chunk, nChunks, ws]                  (chunks of channels)
+ *  JOB_CONV:  [p, x, Ap, bias, out, mg, N, dim (0: chunks of output pixels, 1: of output channels), chunk, nChunks, ws, ep]
+ *  JOB_DW:    [p, x, w, bias, out, C, chunk, nChunks, ws, ep]              (chunks of channels)
  *  JOB_GEMM:  [M, N, K, Ap, B, transB, C, accumulate, dim, chunk, nChunks, ws]
  *  JOB_PACK:   [p, w, Ap, chunk, nChunks]                                 (chunks of MR-row weight panels)
  *  JOB_GEMV_T: [M, N, K, A, B, C, accumulate, chunk, nChunks]           (chunks of columns)
- *  JOB_CONV_IMAGES: [isDw, p, x, wOrAp, bias, out, xStrideBytes, outStrideBytes, nImages, ws]  (one image a chunk)
+ *  JOB_CONV_IMAGES: [isDw, p, x, wOrAp, bias, out, xStrideBytes, outStrideBytes, nImages, ws, ep, epStrideBytes]  (one image a chunk)
+ * ep: 0 or the address of the conv's epilogue (EpiP in kernels.c)
  */
 export const JOB_EXIT = 0;
 export const JOB_CONV = 1;
@@ -89,12 +90,12 @@ function runJobSource(): string {
     const mg = a[o+5], N = a[o+6], dim = a[o+7], ch = a[o+8], nc = a[o+9];
     while ((i = next()) < nc) {
       const lo = i * ch;
-      if (dim === 0) ex.conv_part(a[o], a[o+1], a[o+2], a[o+3], a[o+4], 0, mg, lo, Math.min(N, lo + ch), a[o+10]);
-      else ex.conv_part(a[o], a[o+1], a[o+2], a[o+3], a[o+4], lo, Math.min(mg, lo + ch), 0, N, a[o+10]);
+      if (dim === 0) ex.conv_part(a[o], a[o+1], a[o+2], a[o+3], a[o+4], 0, mg, lo, Math.min(N, lo + ch), a[o+10], a[o+11]);
+      else ex.conv_part(a[o], a[o+1], a[o+2], a[o+3], a[o+4], lo, Math.min(mg, lo + ch), 0, N, a[o+10], a[o+11]);
     }
   } else if (cmd === ${JOB_DW}) {
     const C = a[o+5], ch = a[o+6], nc = a[o+7];
-    while ((i = next()) < nc) ex.dw_part(a[o], a[o+1], a[o+2], a[o+3], a[o+4], i * ch, Math.min(C, (i + 1) * ch), a[o+8]);
+    while ((i = next()) < nc) ex.dw_part(a[o], a[o+1], a[o+2], a[o+3], a[o+4], i * ch, Math.min(C, (i + 1) * ch), a[o+8], a[o+9]);
   } else if (cmd === ${JOB_GEMM}) {
     const M = a[o], N = a[o+1], dim = a[o+8], ch = a[o+9], nc = a[o+10];
     while ((i = next()) < nc) {
@@ -110,12 +111,13 @@ function runJobSource(): string {
     while ((i = next()) < nc) ex.gemv_t_part(a[o], N, a[o+2], a[o+3], a[o+4], a[o+5], i * ch, Math.min(N, (i + 1) * ch), a[o+6]);
   } else if (cmd === ${JOB_CONV_IMAGES}) {
     const isDw = a[o], p = a[o+1], x = a[o+2], w = a[o+3], bias = a[o+4], out = a[o+5];
-    const xs = a[o+6], os = a[o+7], n = a[o+8], ws = a[o+9];
+    const xs = a[o+6], os = a[o+7], n = a[o+8], ws = a[o+9], ep0 = a[o+10], eps = a[o+11];
     const i32 = new Int32Array(memory.buffer, p >>> 0, 15);
     const N = i32[4] * i32[5], C = i32[3], mg = i32[3] / i32[14];
     while ((i = next()) < n) {
-      if (isDw) ex.dw_part(p, x + i * xs, w, bias, out + i * os, 0, C, ws);
-      else ex.conv_part(p, x + i * xs, w, bias, out + i * os, 0, mg, 0, N, ws);
+      const ep = ep0 ? ep0 + i * eps : 0;
+      if (isDw) ex.dw_part(p, x + i * xs, w, bias, out + i * os, 0, C, ws, ep);
+      else ex.conv_part(p, x + i * xs, w, bias, out + i * os, 0, mg, 0, N, ws, ep);
     }
   }
 }`;
@@ -138,11 +140,18 @@ export class WasmRuntime {
   private readonly ctrl = new Int32Array(this.ctrlSab);
   private workers: WorkerSlot[] = [];
   private top = HEAP_START;
+  /**
+   * Start of the per-call arena. Below it (from HEAP_START): long-lived blocks (packed weights cached across
+   * calls, see cacheReserve). `generation` changes whenever they are all dropped.
+   */
+  private base = HEAP_START;
+  generation = 0;
   private noWorkers = false;
   /** jobs handed to workers so far (for tests and benches) */
   workerJobs = 0;
   private f32 = new Float32Array(0);
   private i32 = new Int32Array(0);
+  private f64 = new Float64Array(0);
   private readonly runJobFn: (ex: KernelExports, cmd: number, a: Int32Array, o: number, ctr: Int32Array) => void;
 
   constructor() {
@@ -157,12 +166,49 @@ export class WasmRuntime {
 
   // ---- arena: reset at the start of every top-level kernel call (calls are synchronous, not re-entrant)
   reset(): void {
+    this.top = this.base;
+  }
+
+  /** Bytes held by long-lived (cached) blocks. */
+  cachedBytes(): number {
+    return this.base - HEAP_START;
+  }
+
+  /** Drop every long-lived block (their addresses become arena space again). */
+  flushCache(): void {
+    this.generation++;
+    this.base = HEAP_START;
     this.top = HEAP_START;
   }
 
-  /** Whether `bytes` past the heap start fit in wasm32 memory and the memory can grow to them. */
+  /**
+   * A long-lived block of `floats` float32s below the arena (the arena is reset: call this before a kernel
+   * call allocates anything). Returns its byte address, or -1 when it would take the cache past `capBytes`
+   * (after dropping everything cached once) or the memory cannot grow.
+   */
+  cacheReserve(floats: number, capBytes: number): number {
+    const bytes = (floats * 4 + 63) & ~63;
+    if (bytes > capBytes) return -1;
+    if (this.base - HEAP_START + bytes > capBytes) this.flushCache();
+    const addr = this.base;
+    const end = addr + bytes;
+    if (!(end < 0xfff00000)) return -1;
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      try {
+        this.memory.grow(Math.ceil((end - have) / 65536));
+      } catch {
+        return -1;
+      }
+    }
+    this.base = end;
+    this.top = end;
+    return addr;
+  }
+
+  /** Whether `bytes` past the arena start fit in wasm32 memory and the memory can grow to them. */
   canHold(bytes: number): boolean {
-    const end = HEAP_START + bytes;
+    const end = this.base + bytes;
     if (!(end < 0xfff00000)) return false;
     const have = this.memory.buffer.byteLength;
     if (end <= have) return true;
@@ -196,6 +242,18 @@ export class WasmRuntime {
   I32(): Int32Array {
     this.F32();
     return this.i32;
+  }
+
+  F64(): Float64Array {
+    const buf = this.memory.buffer;
+    if (this.f64.buffer !== buf || this.f64.length * 8 !== buf.byteLength) this.f64 = new Float64Array(buf);
+    return this.f64;
+  }
+
+  putF64(src: Float64Array): number {
+    const addr = this.alloc(2 * src.length);
+    this.F64().set(src, addr >>> 3);
+    return addr;
   }
 
   put(src: Float32Array): number {

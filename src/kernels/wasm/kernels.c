@@ -17,6 +17,50 @@ typedef struct {
   int32_t rawA;  // 1: conv_part reads the weights unpacked (small outputs, where packing would not pay)
 } ConvP;
 
+// What a conv applies to its final outputs, per output channel c (the in-place BatchNorm / Scale / ReLU layers
+// that follow it, fused by the executor). Same arithmetic as those layers' own loops (src/exec/wasm/layers.c):
+// BatchNorm y = f32((x - mean[c]) / sd[c]) and Scale y = f32(x * a[c] + b[c]) in double, ReLU y = x > 0 ? x : 0;
+// then (flag 8) y = f32(y + res[i]) (Eltwise SUM with a residual of the output's layout) and ReLU again (16).
+typedef struct {
+  int32_t flags;  // 1: BatchNorm, 2: Scale, 4: ReLU, 8: + residual, 16: ReLU after the residual
+  const double *mean, *sd, *a, *b;
+  const float *res;
+} EpiP;
+
+static inline v128_t lo64(v128_t v) { return wasm_f64x2_promote_low_f32x4(v); }
+static inline v128_t hi64(v128_t v) { return wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(v, v, 2, 3, 0, 1)); }
+static inline v128_t pack32(v128_t lo, v128_t hi) {
+  return wasm_i32x4_shuffle(wasm_f32x4_demote_f64x2_zero(lo), wasm_f32x4_demote_f64x2_zero(hi), 0, 1, 4, 5);
+}
+
+// the epilogue of channel c over y[0..n) (res: the residual values for y[0..n))
+static void epilogue(const EpiP* e, int c, float* y, const float* res, int n) {
+  const int f = e->flags;
+  const v128_t z = wasm_f32x4_splat(0.f);
+  const double mu = (f & 1) ? e->mean[c] : 0, sd = (f & 1) ? e->sd[c] : 1;
+  const double a = (f & 2) ? e->a[c] : 1, b = (f & 2) ? e->b[c] : 0;
+  const v128_t vmu = wasm_f64x2_splat(mu), vsd = wasm_f64x2_splat(sd), va = wasm_f64x2_splat(a), vb = wasm_f64x2_splat(b);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    v128_t v = wasm_v128_load(y + i);
+    if (f & 1) v = pack32(wasm_f64x2_div(wasm_f64x2_sub(lo64(v), vmu), vsd), wasm_f64x2_div(wasm_f64x2_sub(hi64(v), vmu), vsd));
+    if (f & 2) v = pack32(wasm_f64x2_add(wasm_f64x2_mul(lo64(v), va), vb), wasm_f64x2_add(wasm_f64x2_mul(hi64(v), va), vb));
+    if (f & 4) v = wasm_v128_and(v, wasm_f32x4_gt(v, z));
+    if (f & 8) v = wasm_f32x4_add(v, wasm_v128_load(res + i));
+    if (f & 16) v = wasm_v128_and(v, wasm_f32x4_gt(v, z));
+    wasm_v128_store(y + i, v);
+  }
+  for (; i < n; i++) {
+    float v = y[i];
+    if (f & 1) v = (float)(((double)v - mu) / sd);
+    if (f & 2) v = (float)((double)v * a + b);
+    if (f & 4) v = v > 0 ? v : 0.f;
+    if (f & 8) v = v + res[i];
+    if (f & 16) v = v > 0 ? v : 0.f;
+    y[i] = v;
+  }
+}
+
 // A GEMM's B operand ("source", passed as scalars: a struct would live on the shadow stack):
 // kind 0: matrix [K,N] (stride ldb), 1: transposed matrix [N,K], 2: implicit im2col of image b under conv p.
 #define BSRC int kind, const float *sb, int ldb, const ConvP *p
@@ -161,8 +205,10 @@ static inline void ukernel_raw(int kc, const float* a, int lda, int mr, const fl
 EXPORT(gemm_ws_floats) int gemm_ws_floats(void) { return KC * NC + MR * NR + 2 * NR + 16; }
 
 // C[m0:m1, n0:n1] += A·B, A packed (all M rows; m0 a multiple of MR), C row stride ldc.
+// ep (may be 0): applied to each MR x nc tile once its last K block is done (while it is in L1); row i is
+// channel chan0 + i, the residual of C[i][j] is res0[i * ldc + j].
 static void gemm_drive(int rawA, int K, const float* Ap, int M, int m0, int m1, int n0, int n1, float* C, int ldc,
-                       BSRC, float* ws) {
+                       BSRC, float* ws, const EpiP* ep, int chan0, const float* res0) {
   float* Bp = ws;
   float* tmp = ws + KC * NC;
   int* ihb = (int*)(tmp + MR * NR);
@@ -192,6 +238,9 @@ static void gemm_drive(int rawA, int K, const float* Ap, int M, int m0, int m1, 
               for (int j = 0; j < nr; j++) c[r * ldc + j] = tmp[r * NR + j];
           }
         }
+        if (ep && pc + kc >= K)
+          for (int r = 0; r < mr; r++)
+            epilogue(ep, chan0 + i + r, C + (i + r) * ldc + jc, res0 ? res0 + (i + r) * ldc + jc : 0, nc);
       }
     }
   }
@@ -204,7 +253,7 @@ EXPORT(gemm_part) void gemm_part(int M, int N, int K, const float* Ap, const flo
   if (!accumulate)
     for (int i = m0; i < m1; i++)
       for (int j = n0; j < n1; j++) C[i * N + j] = 0.f;
-  gemm_drive(0, K, Ap, M, m0, m1, n0, n1, C, N, transB ? 1 : 0, B, transB ? K : N, 0, ws);
+  gemm_drive(0, K, Ap, M, m0, m1, n0, n1, C, N, transB ? 1 : 0, B, transB ? K : N, 0, ws, 0, 0, 0);
 }
 
 // packed weights of all groups: group g at Ap + g * conv_packed_group_floats
@@ -227,7 +276,7 @@ EXPORT(pack_conv_panels) void pack_conv_panels(const ConvP* p, const float* w, f
 
 // conv slice: output channels [m0,m1) within every group, output pixels [n0,n1).
 EXPORT(conv_part) void conv_part(const ConvP* p, const float* x, const float* Ap, const float* bias, float* out,
-                                 int m0, int m1, int n0, int n1, float* ws) {
+                                 int m0, int m1, int n0, int n1, float* ws, const EpiP* ep) {
   int G = p->group, Mg = p->outC / G, Cg = p->inC / G, Kg = Cg * p->kH * p->kW;
   int N = p->outH * p->outW;
   int stride = p->rawA ? Mg * Kg : ((Mg + MR - 1) / MR) * MR * Kg;
@@ -241,7 +290,8 @@ EXPORT(conv_part) void conv_part(const ConvP* p, const float* x, const float* Ap
       for (int j = n0; j < n1; j++) row[j] = bv;
     }
     const float* xg = x + g * Cg * p->inH * p->inW;
-    gemm_drive(p->rawA, Kg, Ap + g * stride, Mg, m0, m1, n0, n1, C, N, pointwise ? 0 : 2, xg, N, p, ws);
+    gemm_drive(p->rawA, Kg, Ap + g * stride, Mg, m0, m1, n0, n1, C, N, pointwise ? 0 : 2, xg, N, p, ws, ep, g * Mg,
+               ep && (ep->flags & 8) ? ep->res + g * Mg * N : 0);
   }
 }
 
@@ -261,12 +311,14 @@ static inline void store_lanes(float* d, v128_t v, int n) {
 // (with 8 spare columns and 16 spare floats) so the inner loops need no bounds checks and may read past the
 // last output column; unit and stride-2 columns are vectorised over 4 outputs, other strides are scalar.
 EXPORT(dw_part) void dw_part(const ConvP* p, const float* x, const float* w, const float* bias, float* out,
-                             int c0, int c1, float* ws) {
+                             int c0, int c1, float* ws, const EpiP* ep) {
   const int H = p->inH, W = p->inW, kH = p->kH, kW = p->kW, sH = p->sH, sW = p->sW, dH = p->dH, dW = p->dW;
   const int OH = p->outH, OW = p->outW, pH = p->pH, pW = p->pW;
   const int Hp = H + 2 * pH, Wp = W + 2 * pW + 8;
   float* plane = ws;
-  for (int c = c0; c < c1; c++) {
+  const int OHW = OH * OW;
+  // the epilogue of channel c runs in the loop's increment, so that the `continue`s of the special cases reach it
+  for (int c = c0; c < c1; ep ? epilogue(ep, c, out + c * OHW, (ep->flags & 8) ? ep->res + c * OHW : 0, OHW) : (void)0, c++) {
     const float* xc = x + c * H * W;
     const float* wc = w + c * kH * kW;
     float bv = bias ? bias[c] : 0.f;

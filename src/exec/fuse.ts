@@ -1,0 +1,154 @@
+/**
+ * Layer fusion for runNet (only when nothing watches individual layers, i.e. no onLayer): a Convolution
+ * followed by in-place BatchNorm / Scale / ReLU layers on its top, and optionally by a two-bottom Eltwise SUM
+ * of that top with another blob (ResNet's residual add) and an in-place ReLU on the sum, runs as one conv
+ * call whose kernel applies those layers to its outputs while they are in cache, on every thread
+ * (kernels/index.ts ConvEpilogue). The arithmetic is the layers' own (double BatchNorm/Scale, f32 add), so
+ * every blob value is what the unfused layers give, bit for bit. Anything unusual (other parameters,
+ * unexpected shapes, a layer def with its own forward) is left to the layers themselves.
+ */
+import type { LayerNode, Net } from '../graph/types';
+import { FORWARDS } from '../layers/forward';
+import { arr, bool, num, pm } from '../layers/forward/util';
+import type { ConvEpilogue } from '../kernels';
+import type { Tensor } from '../tensor';
+
+export interface FusionCandidate {
+  /** index of the Convolution */
+  conv: number;
+  bn?: LayerNode;
+  scale?: LayerNode;
+  relu?: LayerNode;
+  /** an Eltwise SUM of the conv's top and `residualBlob`, written to its own top */
+  eltwise?: LayerNode;
+  residualBlob?: string;
+  reluAfter?: LayerNode;
+}
+
+const plans = new WeakMap<Net, { layers: LayerNode[]; byConv: Map<number, FusionCandidate> }>();
+
+const fwdOf = (n: LayerNode) => n.def?.forward ?? FORWARDS[n.type];
+
+/** in-place single-bottom layer of `type` on blob t at index i */
+function inPlace(net: Net, i: number, type: string, t: string): LayerNode | undefined {
+  const n = net.layers[i];
+  if (!n || n.type !== type || fwdOf(n) !== FORWARDS[type]) return undefined;
+  if (n.bottoms.length !== 1 || n.tops.length !== 1 || n.bottoms[0] !== t || n.tops[0] !== t) return undefined;
+  return n;
+}
+
+function plainRelu(n: LayerNode | undefined): LayerNode | undefined {
+  return n && num(pm(n, 'relu_param').negative_slope, 0) === 0 ? n : undefined;
+}
+
+function plainBn(n: LayerNode | undefined): LayerNode | undefined {
+  return n && bool(pm(n, 'batch_norm_param').use_global_stats, true) ? n : undefined;
+}
+
+function plainScale(n: LayerNode | undefined): LayerNode | undefined {
+  if (!n) return undefined;
+  const sp = pm(n, 'scale_param');
+  return num(sp.axis, 1) === 1 && num(sp.num_axes, 1) === 1 ? n : undefined;
+}
+
+/** Fusion candidates of a net, by conv index (computed once per Net and layer list). */
+export function fusionPlan(net: Net): Map<number, FusionCandidate> {
+  const have = plans.get(net);
+  if (have && have.layers === net.layers) return have.byConv;
+  const byConv = new Map<number, FusionCandidate>();
+  const L = net.layers;
+  for (let i = 0; i < L.length; i++) {
+    const c = L[i];
+    if (c.type !== 'Convolution' || fwdOf(c) !== FORWARDS.Convolution) continue;
+    if (c.bottoms.length !== 1 || c.tops.length !== 1 || c.tops[0] === c.bottoms[0]) continue;
+    const t = c.tops[0];
+    const cand: FusionCandidate = { conv: i };
+    let j = i + 1;
+    if ((cand.bn = plainBn(inPlace(net, j, 'BatchNorm', t)))) j++;
+    if ((cand.scale = plainScale(inPlace(net, j, 'Scale', t)))) j++;
+    if ((cand.relu = plainRelu(inPlace(net, j, 'ReLU', t)))) j++;
+    const e = L[j];
+    if (e && e.type === 'Eltwise' && fwdOf(e) === FORWARDS.Eltwise && e.bottoms.length === 2 && e.tops.length === 1) {
+      const ep = pm(e, 'eltwise_param');
+      const sum = ep.operation === undefined || String(ep.operation) === 'SUM';
+      const k = e.bottoms.indexOf(t);
+      const other = e.bottoms[1 - k];
+      const u = e.tops[0];
+      if (sum && arr(ep.coeff).length === 0 && k >= 0 && other !== t && u !== t && u !== other) {
+        cand.eltwise = e;
+        cand.residualBlob = other;
+        cand.reluAfter = plainRelu(inPlace(net, j + 1, 'ReLU', u));
+      }
+    }
+    if (cand.bn || cand.scale || cand.relu || cand.eltwise) byConv.set(i, cand);
+  }
+  plans.set(net, { layers: L, byConv });
+  return byConv;
+}
+
+const sameShape = (a: readonly number[] | undefined, b: readonly number[] | undefined): boolean =>
+  !!a && !!b && a.length === b.length && a.every((v, i) => v === b[i]);
+
+export interface Fused {
+  ep: ConvEpilogue;
+  /** the layers after the conv that the epilogue does (their tops are the conv's output) */
+  layers: number[];
+}
+
+/**
+ * The epilogue for one call of candidate `c` (conv bottom x), or null. `mayDropTop`: whether the conv's top
+ * may stop existing as a separate blob (an Eltwise is fused only then: its value becomes the sum).
+ */
+export function buildFusion(net: Net, c: FusionCandidate, x: Tensor, blobs: Map<string, Tensor>, mayDropTop: (t: string, eltwiseIndex: number) => boolean): Fused | null {
+  const conv = net.layers[c.conv];
+  const outC = num(pm(conv, 'convolution_param').num_output, 0);
+  if (!(outC > 0) || x.shape.length !== 4) return null;
+  const ep: ConvEpilogue = {};
+  const layers: number[] = [];
+  if (c.bn) {
+    const n = c.bn;
+    const [m, v, f] = n.blobs;
+    if (!m || !v || !f || m.data.length !== outC || v.data.length !== outC || f.data.length < 1) return null;
+    const eps = num(pm(n, 'batch_norm_param').eps, 1e-5);
+    const f0 = f.data[0];
+    const sf = f0 === 0 ? 0 : 1 / f0;
+    const mean = new Float64Array(outC);
+    const sd = new Float64Array(outC);
+    for (let i = 0; i < outC; i++) {
+      mean[i] = m.data[i] * sf;
+      sd[i] = Math.sqrt(v.data[i] * sf + eps);
+    }
+    ep.bn = { mean, sd };
+    layers.push(n.index);
+  }
+  if (c.scale) {
+    const n = c.scale;
+    const s = n.blobs[0];
+    const hasBias = bool(pm(n, 'scale_param').bias_term, false);
+    const b = hasBias ? n.blobs[1] : undefined;
+    if (!s || s.data.length !== outC || (hasBias && (!b || b.data.length !== outC))) return null;
+    ep.scale = { a: Float64Array.from(s.data), b: b ? Float64Array.from(b.data) : new Float64Array(outC) };
+    layers.push(n.index);
+  }
+  if (c.relu) {
+    ep.relu = true;
+    layers.push(c.relu.index);
+  }
+  if (c.eltwise && c.residualBlob) {
+    // the conv runs with the shapes the net was built for, and the residual has the output's shape
+    const res = blobs.get(c.residualBlob);
+    const top = conv.topShapes[0];
+    const bot = conv.bottomShapes[0];
+    const t = conv.tops[0];
+    if (res && top && bot && sameShape(x.shape.slice(1), bot.slice(1)) && sameShape(res.shape, [x.shape[0], ...top.slice(1)]) &&
+      res.data.length === res.shape.reduce((a, b) => a * b, 1) && mayDropTop(t, c.eltwise.index)) {
+      ep.residual = res.data;
+      layers.push(c.eltwise.index);
+      if (c.reluAfter) {
+        ep.reluAfterResidual = true;
+        layers.push(c.reluAfter.index);
+      }
+    }
+  }
+  return layers.length ? { ep, layers } : null;
+}
