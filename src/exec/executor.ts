@@ -22,7 +22,8 @@ export interface RunOptions {
   threads?: number;
   /**
    * run a Convolution and the in-place BatchNorm/Scale/ReLU (and a residual Eltwise SUM + ReLU) after it as one
-   * kernel call (src/exec/fuse.ts; same values). Default: on unless onLayer is given (it sees every layer).
+   * kernel call (src/exec/fuse.ts; same final values). Default: on unless onLayer is given; with both, onLayer
+   * sees a fused conv's top already through the fused layers (then each fused layer, right after, with no time).
    */
   fuse?: boolean;
   /**
@@ -97,7 +98,7 @@ export async function runNet(net: Net, inputs: Record<string, Tensor> | Tensor, 
   const ctx: ForwardContext = { warn, threads: opts.threads };
   const dead = opts.reuseBuffers ? new Set<Tensor>() : null;
   const given = new Set<ArrayBufferLike>([...blobs.values()].map((t) => t.data.buffer));
-  const plan = opts.fuse !== false && !opts.onLayer ? fusionPlan(net) : null;
+  const plan = opts.fuse ?? !opts.onLayer ? fusionPlan(net) : null;
   /** tops of layers done by a fused conv, by layer index */
   const done = new Map<number, Tensor[]>();
   const mayDropTop = (t: string, at: number): boolean => !keepAll && !keep.has(t) && lastRead.get(t) === at;

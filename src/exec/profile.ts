@@ -30,7 +30,11 @@ const cpuNow = (): number => {
   return (u.user + u.system) / 1e3;
 };
 
-/** Runs the net once and times every layer (the caller's onLayer, if any, is not counted). */
+/**
+ * Runs the net once and times every layer (the caller's onLayer, if any, is not counted). Layers fused into a
+ * conv (src/exec/fuse.ts) show ~0 ms, their time is in the conv's; fused unless opts.fuse is false or the
+ * caller gives an onLayer (it then sees every layer's own output).
+ */
 export async function profileNet(net: Net, inputs: Record<string, Tensor> | Tensor, opts: RunOptions = {}): Promise<NetProfile> {
   const layers: LayerTime[] = [];
   const user = opts.onLayer;
@@ -42,6 +46,7 @@ export async function profileNet(net: Net, inputs: Record<string, Tensor> | Tens
   let excludedCpu = 0;
   await runNet(net, inputs, {
     ...opts,
+    fuse: opts.fuse ?? !user,
     onLayer: async (node: LayerNode, tops: Tensor[]) => {
       const t = now();
       const c = cpuNow();

@@ -115,6 +115,8 @@ static void pack_b(BSRC, int k0, int kc, int n0, int nc, float* Bp, int* ihb, in
       int oh = n / p->outW, ow = n - oh * p->outW;
       // all NR columns on one output row, unit stride: a k row is a contiguous run of the image
       int contiguous = nr == NR && p->sW == 1 && ow + NR <= p->outW;
+      // same with stride 2: the even values of a run of 2*NR (MobileNet's and ResNet's strided first convs)
+      int stride2 = nr == NR && p->sW == 2 && ow + NR <= p->outW;
       for (int j = 0; j < NR; j++) {
         if (j < nr) {
           ihb[j] = oh * p->sH - p->pH;
@@ -130,7 +132,26 @@ static void pack_b(BSRC, int k0, int kc, int n0, int nc, float* Bp, int* ihb, in
       for (int k = 0; k < kc; k++, d += NR) {
         const float* xc = sb + c * HW;
         int dy = ki * p->dH, dx = kj * p->dW;
-        if (contiguous) {
+        if (stride2) {
+          int ih = ihb[0] + dy, iw = iwb[0] + dx;
+          if ((unsigned)ih >= (unsigned)H) {
+            wasm_v128_store(d, wasm_f32x4_splat(0.f));
+            wasm_v128_store(d + 4, wasm_f32x4_splat(0.f));
+          } else if (iw >= 0 && iw + 2 * NR - 1 <= W) {
+            // reads up to xr[2*NR-1], one past the last value used: at worst the next row, or the arena after x
+            const float* xr = xc + ih * W + iw;
+            v128_t v0 = wasm_v128_load(xr), v1 = wasm_v128_load(xr + 4);
+            v128_t v2 = wasm_v128_load(xr + 8), v3 = wasm_v128_load(xr + 12);
+            wasm_v128_store(d, wasm_i32x4_shuffle(v0, v1, 0, 2, 4, 6));
+            wasm_v128_store(d + 4, wasm_i32x4_shuffle(v2, v3, 0, 2, 4, 6));
+          } else {
+            const float* xr = xc + ih * W;
+            for (int j = 0; j < NR; j++) {
+              int x = iw + 2 * j;
+              d[j] = (unsigned)x < (unsigned)W ? xr[x] : 0.f;
+            }
+          }
+        } else if (contiguous) {
           int ih = ihb[0] + dy, iw = iwb[0] + dx;
           if ((unsigned)ih >= (unsigned)H) {
             wasm_v128_store(d, wasm_f32x4_splat(0.f));
@@ -162,7 +183,11 @@ static void pack_b(BSRC, int k0, int kc, int n0, int nc, float* Bp, int* ihb, in
 }
 
 // C[MR,NR] += A panel (kc x MR) times B panel (kc x NR); MR rows x 2 vectors of accumulators stay in registers
-#define ROW_LOAD(r) v128_t c##r##0 = wasm_v128_load(c + r * ldc), c##r##1 = wasm_v128_load(c + r * ldc + 4);
+// init (may be 0): the tile starts from init[r] in every column of row r instead of from C (the first K block
+// of a conv: its bias, the same sum bias + a0·b0 + a1·b1 + ... as initialising C first)
+#define ROW_LOAD(r) v128_t c##r##0, c##r##1; \
+    if (init) c##r##0 = c##r##1 = wasm_v128_load32_splat(init + r); \
+    else { c##r##0 = wasm_v128_load(c + r * ldc); c##r##1 = wasm_v128_load(c + r * ldc + 4); }
 #define ROW_STEP(r) { v128_t av = wasm_v128_load32_splat(a + r); \
     c##r##0 = wasm_f32x4_add(c##r##0, wasm_f32x4_mul(av, b0)); \
     c##r##1 = wasm_f32x4_add(c##r##1, wasm_f32x4_mul(av, b1)); }
@@ -172,7 +197,7 @@ static void pack_b(BSRC, int k0, int kc, int n0, int nc, float* Bp, int* ihb, in
 #elif MR == 6
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #endif
-static inline void ukernel(int kc, const float* restrict a, const float* restrict b, float* c, int ldc) {
+static inline void ukernel(int kc, const float* restrict a, const float* restrict b, float* c, int ldc, const float* init) {
   ROWS(ROW_LOAD)
   for (int k = 0; k < kc; k++) {
     v128_t b0 = wasm_v128_load(b), b1 = wasm_v128_load(b + 4);
@@ -187,7 +212,8 @@ static inline void ukernel(int kc, const float* restrict a, const float* restric
 #define UROW_STEP(r) { v128_t av = wasm_v128_load32_splat(a##r + k); \
     c##r##0 = wasm_f32x4_add(c##r##0, wasm_f32x4_mul(av, b0)); \
     c##r##1 = wasm_f32x4_add(c##r##1, wasm_f32x4_mul(av, b1)); }
-static inline void ukernel_raw(int kc, const float* a, int lda, int mr, const float* restrict b, float* c, int ldc) {
+static inline void ukernel_raw(int kc, const float* a, int lda, int mr, const float* restrict b, float* c, int ldc,
+                               const float* init) {
   const float* a0 = a;
   const float* a1 = a + (mr > 1 ? lda : 0);
   const float* a2 = a + (mr > 2 ? 2 * lda : 0);
@@ -202,17 +228,21 @@ static inline void ukernel_raw(int kc, const float* a, int lda, int mr, const fl
 }
 
 // workspace floats one GEMM/conv thread needs
-EXPORT(gemm_ws_floats) int gemm_ws_floats(void) { return KC * NC + MR * NR + 2 * NR + 16; }
+EXPORT(gemm_ws_floats) int gemm_ws_floats(void) { return KC * NC + MR * NR + 2 * NR + MR + 16; }
 
 // C[m0:m1, n0:n1] += A·B, A packed (all M rows; m0 a multiple of MR), C row stride ldc.
 // ep (may be 0): applied to each MR x nc tile once its last K block is done (while it is in L1); row i is
-// channel chan0 + i, the residual of C[i][j] is res0[i * ldc + j].
+// channel chan0 + i, the residual of C[i][j] is res0[i * ldc + j]. init: 0 (accumulate onto C), 1 (start from
+// rowInit[i]: the bias), 2 (start from 0).
 static void gemm_drive(int rawA, int K, const float* Ap, int M, int m0, int m1, int n0, int n1, float* C, int ldc,
-                       BSRC, float* ws, const EpiP* ep, int chan0, const float* res0) {
+                       BSRC, float* ws, const EpiP* ep, int chan0, const float* res0, int init, const float* rowInit) {
   float* Bp = ws;
   float* tmp = ws + KC * NC;
   int* ihb = (int*)(tmp + MR * NR);
   int* iwb = ihb + NR;
+  float* zeros = (float*)(iwb + NR);
+  float* edge = zeros + MR;  // MR init values of a partial row panel (after `zeros`, inside the +16 slack)
+  for (int r = 0; r < MR; r++) zeros[r] = 0.f;
   if (m1 > M) m1 = M;
   for (int jc = n0; jc < n1; jc += NC) {
     int nc = MIN(NC, n1 - jc);
@@ -222,18 +252,27 @@ static void gemm_drive(int rawA, int K, const float* Ap, int M, int m0, int m1, 
       for (int i = m0; i < m1; i += MR) {
         int mr = MIN(MR, m1 - i);
         const float* a = rawA ? Ap + i * K + pc : Ap + (i / MR) * K * MR + pc * MR;
+        const float* in = 0;
+        if (pc == 0 && init) {
+          if (init == 2) in = zeros;
+          else if (mr == MR) in = rowInit + i;
+          else {
+            for (int r = 0; r < MR; r++) edge[r] = r < mr ? rowInit[i + r] : 0.f;
+            in = edge;
+          }
+        }
         for (int jp = 0; jp < nc; jp += NR) {
           int nr = MIN(NR, nc - jp);
           float* c = C + i * ldc + jc + jp;
           const float* b = Bp + (jp / NR) * kc * NR;
           if (mr == MR && nr == NR) {
-            if (rawA) ukernel_raw(kc, a, K, MR, b, c, ldc);
-            else ukernel(kc, a, b, c, ldc);
+            if (rawA) ukernel_raw(kc, a, K, MR, b, c, ldc, in);
+            else ukernel(kc, a, b, c, ldc, in);
           } else {
             for (int r = 0; r < MR; r++)
-              for (int j = 0; j < NR; j++) tmp[r * NR + j] = (r < mr && j < nr) ? c[r * ldc + j] : 0.f;
-            if (rawA) ukernel_raw(kc, a, K, mr, b, tmp, NR);
-            else ukernel(kc, a, b, tmp, NR);
+              for (int j = 0; j < NR; j++) tmp[r * NR + j] = (!in && r < mr && j < nr) ? c[r * ldc + j] : 0.f;
+            if (rawA) ukernel_raw(kc, a, K, mr, b, tmp, NR, in);
+            else ukernel(kc, a, b, tmp, NR, in);
             for (int r = 0; r < mr; r++)
               for (int j = 0; j < nr; j++) c[r * ldc + j] = tmp[r * NR + j];
           }
@@ -253,7 +292,7 @@ EXPORT(gemm_part) void gemm_part(int M, int N, int K, const float* Ap, const flo
   if (!accumulate)
     for (int i = m0; i < m1; i++)
       for (int j = n0; j < n1; j++) C[i * N + j] = 0.f;
-  gemm_drive(0, K, Ap, M, m0, m1, n0, n1, C, N, transB ? 1 : 0, B, transB ? K : N, 0, ws, 0, 0, 0);
+  gemm_drive(0, K, Ap, M, m0, m1, n0, n1, C, N, transB ? 1 : 0, B, transB ? K : N, 0, ws, 0, 0, 0, 0, 0);
 }
 
 // packed weights of all groups: group g at Ap + g * conv_packed_group_floats
@@ -284,14 +323,9 @@ EXPORT(conv_part) void conv_part(const ConvP* p, const float* x, const float* Ap
   int pointwise = p->kH == 1 && p->kW == 1 && p->sH == 1 && p->sW == 1 && p->pH == 0 && p->pW == 0;
   for (int g = 0; g < G; g++) {
     float* C = out + g * Mg * N;
-    for (int m = m0; m < m1; m++) {
-      float bv = bias ? bias[g * Mg + m] : 0.f;
-      float* row = C + m * N;
-      for (int j = n0; j < n1; j++) row[j] = bv;
-    }
     const float* xg = x + g * Cg * p->inH * p->inW;
     gemm_drive(p->rawA, Kg, Ap + g * stride, Mg, m0, m1, n0, n1, C, N, pointwise ? 0 : 2, xg, N, p, ws, ep, g * Mg,
-               ep && (ep->flags & 8) ? ep->res + g * Mg * N : 0);
+               ep && (ep->flags & 8) ? ep->res + g * Mg * N : 0, bias ? 1 : 2, bias ? bias + g * Mg : 0);
   }
 }
 
