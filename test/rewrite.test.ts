@@ -8,7 +8,7 @@ import * as path from 'path';
 import { loadModel } from '../src/proto/load';
 import { buildNet } from '../src/graph/build';
 import { runNet } from '../src/exec/executor';
-import { foldBatchNormOffline, gridFactors, rescaleActivations, rescaleGroups, type RescaleGroup } from '../src/quant/rewrite';
+import { foldBatchNormOffline, foldInputScale, gridFactors, rescaleActivations, rescaleGroups, type RescaleGroup } from '../src/quant/rewrite';
 import { versionKey } from '../src/quant/xilinx';
 import { loadImageBatch, loadMeanFile, meanForDims, type Preprocess } from '../src/io/images';
 import { setThreads } from '../src/kernels';
@@ -483,4 +483,27 @@ test('gridFactors: each free group\'s largest threshold T lands on (2^(bw-1)-1)Â
   big.set('relu1', { th_layer_in: 500, th_layer_out: 500 });
   // above 127: scaled down to fl 0 rather than a negative fl
   expect(gridFactors(graph, big as any, 8).get(c1)).toBeCloseTo(127 / 500, 12);
+});
+
+test('foldInputScale on folded ResNet-20: the rewritten net fed pixels âˆ’ mean (no 1/256) gives the same fc1 and prob', async () => {
+  const m = loadModel(R20_PROTO, R20_WEIGHTS, { warn: quiet });
+  const f = foldBatchNormOffline(m.graph, m.net);
+  const g = rebuild(f);
+  const r = foldInputScale(g, f.net, R20_PRE.inputScale)!;
+  expect(r.rescaled.map((x) => x.layer)).toEqual([]); // only conv1 reads the input; its output keeps its scale
+  const conv1 = g.layers.find((l) => l.name === 'conv1')!;
+  const W = r.weights.get('conv1')![0].data;
+  for (const i of [0, 7, 100]) expect(W[i]).toBe(Math.fround(conv1.blobs[0].data[i] * R20_PRE.inputScale));
+  const scaled = await loadImageBatch(IMAGES, R20_PRE);
+  const board = await loadImageBatch(IMAGES, { ...R20_PRE, inputScale: 1 });
+  const want = await runNet(g, scaled, { keep: ['fc1'], warn: quiet });
+  const got = await runNet(rebuild(r), board, { keep: ['fc1'], warn: quiet });
+  // 1/256 is a power of two: bit-identical
+  expect(bits(got.get('fc1')!)).toEqual(bits(want.get('fc1')!));
+  expect(bits(got.get('prob')!)).toEqual(bits(want.get('prob')!));
+});
+
+test('foldInputScale gives up when the input feeds a layer that cannot scale', () => {
+  const { graph, param } = small([{ name: 'sig', type: 'Sigmoid', bottom: ['data'], top: ['sig'] }], [1, 1, 2, 2]);
+  expect(foldInputScale(graph, param, 0.5)).toBeUndefined();
 });

@@ -112,6 +112,22 @@ export function buildPreprocess(args: PreprocessArgs, dims: [number, number, num
   return pre;
 }
 
+/**
+ * The factor between the net input this preprocessing makes and what CHaiDNN's image reader feeds the board,
+ * BGR pixels 0..255 minus the mean with neither raw_scale nor input_scale (§3.3): x_net = x_board·boardScale.
+ */
+export function boardScale(pre: Preprocess): number {
+  return Math.fround(pre.inputScale * (pre.rawScale / 255));
+}
+
+/** A warning when the board would feed the input at another scale than the one calibrated here (CHaiDNN issues #53, #120). */
+export function boardInputWarning(pre: Preprocess, fix: string): string | undefined {
+  const s = boardScale(pre);
+  if (s === 1) return undefined;
+  return `CHaiDNN's image reader feeds pixels (0..255) minus the mean, with no raw_scale (here ${pre.rawScale}) or input_scale ` +
+    `(here ${pre.inputScale}): the board's input is ${Number((1 / s).toPrecision(6))}× the one used here; ${fix}`;
+}
+
 /** Bad input files are usage errors (exit 2), named by their file. */
 function asUsage(e: unknown, file: string): unknown {
   if (e instanceof ChaiqError) {

@@ -12,6 +12,7 @@ import type { LayerParam, NetParam } from '../proto/message';
 import type { Tensor } from '../tensor';
 import { ChaiqError } from '../errors';
 import { foldBatchNorm } from '../sim/arith';
+import { convGeometry } from '../layers/params';
 import { foldTarget, batchNormMean, batchNormVariance } from './weights';
 import { bottomVersion, versionKey } from './xilinx';
 import type { PrecisionPlan } from './plan';
@@ -119,7 +120,7 @@ export interface RescaleGroup {
  * on, and all inputs of a layer share one group. The net input, the net outputs and the inputs and outputs
  * of every other layer are fixed (factor 1).
  */
-export function rescaleGroups(graph: Net): RescaleGroup[] {
+export function rescaleGroups(graph: Net, opts: { inputFree?: boolean } = {}): RescaleGroup[] {
   const FIXED = '#fixed';
   const parent = new Map<string, string>([[FIXED, FIXED]]);
   const find = (k: string): string => {
@@ -146,7 +147,7 @@ export function rescaleGroups(graph: Net): RescaleGroup[] {
       if (graph.consumers(l.index, ti).length === 0) join(FIXED, v);
     });
     if (l.bottoms.length === 0) {
-      l.tops.forEach((_, ti) => join(FIXED, versionKey(l.index, ti)));
+      if (!opts.inputFree) l.tops.forEach((_, ti) => join(FIXED, versionKey(l.index, ti)));
     } else if (!rs || (rs.when && !rs.when(l))) {
       // nothing rewrites such a layer: its inputs and its outputs keep their scale
       for (const v of bv) if (v) join(FIXED, v);
@@ -237,4 +238,77 @@ export function gridFactors(graph: Net, xilinxPlan: PrecisionPlan, bw: number): 
     for (const v of g.versions) factor.set(v, (top * 2 ** -fl) / T);
   }
   return factor;
+}
+
+/**
+ * Folds an input scale s into the layers that read the input (x_net = s·x_board): the input group gets
+ * factor 1/s, absorbed like any rescale, so the rewritten net takes what CHaiDNN's image reader feeds
+ * (pixels minus the mean, no scale, §3.3). undefined when the input reaches a layer that cannot scale.
+ */
+export function foldInputScale(graph: Net, param: NetParam, s: number): (Rewritten & { rescaled: Rescaled[] }) | undefined {
+  const src = graph.layers.find((l) => l.bottoms.length === 0 && l.tops.length > 0);
+  if (!src) return undefined;
+  const inV = versionKey(src.index, 0);
+  const g = rescaleGroups(graph, { inputFree: true }).find((x) => x.versions.includes(inV));
+  if (!g || g.fixed) return undefined;
+  const members = new Set(g.versions);
+  return rescaleActivations(graph, param, (v) => (members.has(v) ? 1 / s : 1));
+}
+
+/**
+ * Shifts the input by a per-channel constant: the rewritten net takes x − delta[c] (e.g. pixels − 127, which
+ * fill the signed 8-bit range, where pixels − 0 would saturate at 127) and its first layers add
+ * delta back through their bias, b[o] += Σ delta[c]·ΣW[o,c,…]. Exact only when every reader of the input is a
+ * Convolution without padding or an InnerProduct; undefined otherwise.
+ */
+export function recenterInput(graph: Net, param: NetParam, delta: readonly number[]): Rewritten | undefined {
+  const src = graph.layers.find((l) => l.bottoms.length === 0 && l.tops.length > 0);
+  if (!src) return undefined;
+  const readers = graph.consumers(src.index, 0).map((li) => graph.layers[li]);
+  if (!readers.length) return undefined;
+  const weights = blobsOf(graph);
+  const net = copyNet(param);
+  for (const l of readers) {
+    const shape = l.bottomShapes[0];
+    const W = l.blobs[0];
+    if (!shape || !W || l.bottoms.length !== 1) return undefined;
+    const C = shape[1];
+    const spatial = shape.slice(2).reduce((a, b) => a * b, 1);
+    const chanOf = (c: number) => delta[delta.length === 1 ? 0 : c] ?? 0;
+    let add: Float64Array;
+    if (l.type === 'Convolution') {
+      const g = convGeometry(l, shape);
+      if (g.pad.some((x) => x !== 0) || g.axis !== 1) return undefined;
+      const O = W.shape[0];
+      const Cg = W.shape[1];
+      const per = W.data.length / (O * Cg);
+      const groups = C / Cg;
+      add = new Float64Array(O);
+      for (let o = 0; o < O; o++) {
+        const gi = Math.floor(o / (O / groups));
+        for (let j = 0; j < Cg; j++) {
+          let sum = 0;
+          for (let t = 0; t < per; t++) sum += W.data[(o * Cg + j) * per + t];
+          add[o] += chanOf(gi * Cg + j) * sum;
+        }
+      }
+    } else if (l.type === 'InnerProduct') {
+      const ip = l.param.inner_product_param ?? {};
+      if ((ip.axis ?? 1) !== 1) return undefined;
+      const K = C * spatial;
+      const N = W.data.length / K;
+      const at = ip.transpose ? (n: number, k: number) => W.data[k * N + n] : (n: number, k: number) => W.data[n * K + k];
+      add = new Float64Array(N);
+      for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) add[n] += chanOf(Math.floor(k / spatial)) * at(n, k);
+    } else {
+      return undefined;
+    }
+    const biasOn = l.type === 'Convolution' ? l.param.convolution_param?.bias_term !== false : l.param.inner_product_param?.bias_term !== false;
+    const old = biasOn && l.blobs[1] ? l.blobs[1].data : new Float32Array(add.length);
+    weights.set(l.name, [W, { shape: [add.length], data: Float32Array.from(old, (b, o) => b + add[o]) }, ...l.blobs.slice(2)]);
+    const p = net.layer.find((x) => x.name === l.name)!;
+    if (l.type === 'Convolution' && p.convolution_param) delete p.convolution_param.bias_term;
+    if (l.type === 'InnerProduct' && p.inner_product_param) delete p.inner_product_param.bias_term;
+  }
+  return { net, weights };
 }

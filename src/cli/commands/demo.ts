@@ -12,8 +12,9 @@ import { renderReport } from '../../report/html';
 import { addSimulation, quantizeReportLayers } from '../../report/build';
 
 /**
- * `chaiq demo`: the shipped LeNet (models/lenet/) quantized three ways and simulated on the 300
- * shipped MNIST digits; a table, the annotated prototxts and an HTML report per variant under --out_dir.
+ * `chaiq demo`: the shipped LeNet (models/lenet/) quantized three ways and simulated, as the board runs it, on
+ * the 300 shipped MNIST digits; a table, the annotated prototxts with their caffemodels (--optimized_weights)
+ * and an HTML report per variant under --out_dir.
  * Everything it reads is in the repository.
  */
 interface DemoArgs {
@@ -105,24 +106,30 @@ export async function runDemo(args: DemoArgs, out: NodeJS.WritableStream = proce
     const file = path.join(outDir, `lenet_${v.id}.prototxt`);
     const html = path.join(outDir, `lenet_${v.id}.html`);
     const bw = `${v.bits},${v.bits},${v.bits}`;
+    // deploy-ready: BN folded (none here), the input scale folded into conv1 (the board feeds pixels 0..255)
+    const weightsOut = path.join(outDir, `lenet_${v.id}.caffemodel`);
     const qArgs = {
-      quant_type: v.quant_type, deploy_model: deploy, weights, quantized_deploy_model: file, bitwidths: bw,
+      quant_type: v.quant_type, deploy_model: deploy, weights, quantized_deploy_model: file, optimized_weights: weightsOut, bitwidths: bw,
       fl_bitwidths: v.fl_auto ? 'auto' : '2,5,2', calibration_directory: digits, calibration_size: args.calibration_size,
       calibration_seed: 0, dims: PRE.dims, transpose: '2,0,1', channel_swap: PRE.channel_swap, raw_scale: PRE.raw_scale,
       mean_value: PRE.mean_value, input_scale: PRE.input_scale, th_method: 'kl', pow2: false, strict: false, quiet: true,
     };
     const qr = await runQuantize(qArgs, warn);
     commands.push(['chaiq', 'quantize', '--quant_type', v.quant_type, '--deploy_model', shown(deploy), '--weights', shown(weights),
-      '--quantized_deploy_model', shown(file), '--bitwidths', bw, ...(v.fl_auto ? ['--fl_bitwidths', 'auto'] : []),
+      '--quantized_deploy_model', shown(file), '--optimized_weights', shown(weightsOut), '--bitwidths', bw, ...(v.fl_auto ? ['--fl_bitwidths', 'auto'] : []),
       '--calibration_directory', shown(digits), '--calibration_size', String(args.calibration_size), ...pre,
       '--report', shown(path.join(outDir, `lenet_${v.id}.quantize.html`))].map(q).join(' '));
+    // simulated as the board runs it: the input the rewritten net takes (pixels minus its mean, no scale)
+    const input = qr.input ?? { rawScale: PRE.raw_scale, mean: [Number(PRE.mean_value)], inputScale: PRE.input_scale };
+    const boardPre = ['--dims', PRE.dims, '--channel_swap', PRE.channel_swap, '--raw_scale', String(input.rawScale), '--mean_value', input.mean.join(','),
+      ...(input.inputScale !== 1 ? ['--input_scale', String(input.inputScale)] : [])];
     const sim = await runSimulate({
-      deploy_model: file, weights, calibration_directory: digits, labels_from_dirname: true, top: 1, format: 'text',
+      deploy_model: file, weights: weightsOut, calibration_directory: digits, labels_from_dirname: true, top: 1, format: 'text',
       psum18: false, ave_divisor: 'chaidnn', dims: PRE.dims, transpose: '2,0,1', channel_swap: PRE.channel_swap,
-      raw_scale: PRE.raw_scale, mean_value: PRE.mean_value, input_scale: PRE.input_scale,
+      raw_scale: input.rawScale, mean_value: input.mean.join(','), input_scale: input.inputScale,
     }, warn);
-    commands.push(['chaiq', 'simulate', '--deploy_model', shown(file), '--weights', shown(weights), '--calibration_directory', shown(digits),
-      '--labels_from_dirname', '--top', '1', ...pre, '--report', shown(path.join(outDir, `lenet_${v.id}.simulate.html`))].map(q).join(' '));
+    commands.push(['chaiq', 'simulate', '--deploy_model', shown(file), '--weights', shown(weightsOut), '--calibration_directory', shown(digits),
+      '--labels_from_dirname', '--top', '1', ...boardPre, '--report', shown(path.join(outDir, `lenet_${v.id}.simulate.html`))].map(q).join(' '));
     results.push({ v, qr, sim, file, html });
   }
 
@@ -166,7 +173,7 @@ export async function runDemo(args: DemoArgs, out: NodeJS.WritableStream = proce
   }));
 
   out.write(table(rows));
-  out.write(`\nwritten to ${shown(outDir)}/: ${results.map((r) => path.basename(r.file)).join(', ')}; reports ${path.basename(index)}, ${results.map((r) => path.basename(r.html)).join(', ')}\n`);
+  out.write(`\nwritten to ${shown(outDir)}/: ${results.map((r) => `${path.basename(r.file)} + ${path.basename(r.file, '.prototxt')}.caffemodel`).join(', ')} (ready for CHaiDNN's image reader: pixels 0..255 minus the mean the prototxt's header names, the input scale 1/256 folded into conv1); reports ${path.basename(index)}, ${results.map((r) => path.basename(r.html)).join(', ')}\n`);
   out.write('\nthe same steps one by one (each writes its own report; inside the repo run chaiq as `npx chaiq` or `node bin/chaiq.js`):\n');
   for (const c of commands) out.write(`  ${c}\n`);
   out.write(`\ndone in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);

@@ -9,7 +9,7 @@ import type { WarnFn } from '../../errors';
 import type { Net } from '../../graph/types';
 import type { Tensor } from '../../tensor';
 import type { Preprocess } from '../../io/images';
-import { buildPreprocess, loadInputImage, loadModelWithDims, openMnist, parseList, preprocessOptions } from '../preprocess';
+import { boardInputWarning, boardScale, buildPreprocess, loadInputImage, loadModelWithDims, openMnist, parseList, preprocessOptions } from '../preprocess';
 import type { PreprocessArgs } from '../preprocess';
 import { StatsCollector, loadStats, mergeStats, saveStats } from '../../calib/stats';
 import { THRESHOLD_METHODS } from '../../calib/threshold';
@@ -23,7 +23,7 @@ import type { FlTriple } from '../../quant/dynamicfixed';
 import { checkInvariants } from '../../quant/invariants';
 import { applyPlan, applyPlanToNetParam } from '../../print/precision';
 import { parsePrototxt } from '../../../grammar';
-import { foldBatchNormOffline, gridFactors, rescaleActivations } from '../../quant/rewrite';
+import { foldBatchNormOffline, foldInputScale, gridFactors, recenterInput, rescaleActivations } from '../../quant/rewrite';
 import type { Rewritten } from '../../quant/rewrite';
 import { writeCaffemodel } from '../../proto/write-caffemodel';
 import { buildNet } from '../../graph/build';
@@ -118,6 +118,8 @@ export interface QuantizeResult {
   mode: 'Xilinx' | 'DynamicFixed';
   /** the annotated prototxt text */
   text?: string;
+  /** the input the written net expects, when --optimized_weights changed it (scale folded, mean recentred) */
+  input?: { rawScale: number; mean: number[]; inputScale: number };
 }
 
 export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStderr): Promise<QuantizeResult> {
@@ -171,8 +173,37 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
 
   let stats: StatsCollector | undefined;
   const statsOnly = !args.quantized_deploy_model && !!args.save_stats;
+  const userPre = buildPreprocess(args, dims!, { mnist: !!args.mnist });
+  /** what the net's input is: the user's preprocessing, or the board's after the input scale is folded */
+  let netPre = userPre;
+  if (optimize && boardScale(userPre) !== 1 && needCalib) {
+    const f = foldInputScale(net, netParam, boardScale(userPre));
+    if (f) {
+      ({ net, netParam } = rebuild(f, deploy, given, warn));
+      const k = 255 / userPre.rawScale;
+      netPre = { ...userPre, rawScale: 255, inputScale: 1, mean: Array.isArray(userPre.mean) ? userPre.mean.map((m) => m * k) : userPre.mean.map((m) => m * k) };
+      info(`folded the input scale ${formatPy2Float(boardScale(userPre))} into the first layers: the net now takes pixels (0..255) minus the mean, as CHaiDNN's image reader feeds it`);
+    } else {
+      warn(boardInputWarning(userPre, 'the scale cannot be folded here (the input feeds a layer that does not scale); feed the input scaled yourself')!, { file: deploy });
+    }
+  } else if (needCalib) {
+    const w = boardInputWarning(userPre, 'feed the input scaled yourself, or fold the scale into the first layers with --optimized_weights');
+    if (w) warn(w, { file: deploy });
+  }
+  // pixels minus a per-channel mean span up to 0..255: recentred on 127 they fill the signed 8-bit range
+  // (fl 0 / th 127, only 255 clips, by 1) instead of saturating; the first layers' biases take the difference back
+  if (optimize && needCalib && boardScale(netPre) === 1 && Array.isArray(netPre.mean) && netPre.mean.some((m) => m !== 127)) {
+    const C = dims![0];
+    const mean = netPre.mean.length === 1 ? new Array(C).fill(netPre.mean[0]) : netPre.mean;
+    const r = recenterInput(net, netParam, mean.map((m) => 127 - m));
+    if (r) {
+      ({ net, netParam } = rebuild(r, deploy, given, warn));
+      netPre = { ...netPre, mean: new Array(C).fill(127) };
+      info('recentred the input on 127 (pixels − 127 fill the signed 8-bit range); the first layers\' biases absorb the change of mean');
+    }
+  }
   const calibrate = async (net: Net, given?: StatsCollector): Promise<StatsCollector> => {
-    const pre = buildPreprocess(args, dims!, { mnist: !!args.mnist });
+    const pre = netPre;
     const images = await loadCalibration(args, pre);
     const pass1Only = statsOnly && !given;
     const passes = method === 'kl' && !pass1Only && !given ? 2 : 1;
@@ -255,7 +286,9 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
     warn('with --optimized_weights the rewritten net is printed canonically (comments and layout of the input are not kept)', { file: deploy });
     text = applyPlan(parsePrototxt(printMessage('caffe.NetParameter', applyPlanToNetParam(netParam, new Map())), deploy), plan, { warn });
     // the weights were rewritten too: the original caffemodel no longer fits this net
-    text = `# rewritten by chaiq quantize --optimized_weights: use with the weights in ${path.basename(optimize)}\n${text}`;
+    const meanNote = (m: number[] | Float32Array) => (m.length <= 4 ? Array.from(m, (x) => formatPy2Float(x)).join(',') : 'the mean image given');
+    const inputNote = netPre !== userPre ? `# input: pixels 0..255 minus ${meanNote(netPre.mean)}, no scale (as CHaiDNN's image reader feeds it)\n` : '';
+    text = `# rewritten by chaiq quantize --optimized_weights: use with the weights in ${path.basename(optimize)}\n${inputNote}${text}`;
   } else {
     text = applyPlan(m.doc, plan, { warn, upgraded: { net: m.net, printMessage: (t, msg) => printMessage(t === 'NetParameter' ? 'caffe.NetParameter' : t, msg) } });
   }
@@ -277,7 +310,8 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
     summary: [['bitwidths', `${bw.in},${bw.params},${bw.out}`], ...(stats ? [['th_method', qt === 'Xilinx' ? method + (args.pow2 ? '+pow2' : '') : 'fl auto'] as [string, string]] : [])],
   })));
   if (!args.quiet && summary.length > 1) (out === '-' ? process.stderr : process.stdout).write(table(summary));
-  return { net, plan, stats, mode: qt as QuantizeResult['mode'], text };
+  const input = netPre !== userPre ? { rawScale: netPre.rawScale, mean: Array.from(netPre.mean), inputScale: netPre.inputScale } : undefined;
+  return { net, plan, stats, mode: qt as QuantizeResult['mode'], text, input };
 }
 
 function builder(y: any) {

@@ -12,7 +12,7 @@ import type { LayerReport } from '../../sim/simulate';
 import { addClassification, newClassStats } from '../../sim/metrics';
 import type { ClassStats, ErrorSummary } from '../../sim/metrics';
 import { writeAtomic } from './quantize';
-import { buildPreprocess, loadInputImage, loadModelWithDims, netInputDims, openMnist, preprocessOptions } from '../preprocess';
+import { boardInputWarning, buildPreprocess, loadInputImage, loadModelWithDims, netInputDims, openMnist, preprocessOptions } from '../preprocess';
 import type { PreprocessArgs } from '../preprocess';
 import { makeProgress } from '../progress';
 import { StatsCollector } from '../../calib/stats';
@@ -193,6 +193,10 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   if (net.inputs.length !== 1) throw new ChaiqError(`the net has ${net.inputs.length} inputs; CHaiDNN needs exactly one`, { file: args.deploy_model }, 2);
   const dims = given ?? netInputDims(net) ?? [3, 224, 224];
   const pre = buildPreprocess(args, dims, { mnist: !!args.mnist });
+  if (!args.input) {
+    const w = boardInputWarning(pre, 'these figures hold only if your application scales the input itself (quantize --optimized_weights folds the scale into the first layers)');
+    if (w) warn(w);
+  }
   let samples: Sample[];
   if (args.mnist) samples = mnistSamples(args.mnist, args.mnist_labels, pre);
   else if (args.input) samples = npySamples(args.input, [1, ...dims]);
