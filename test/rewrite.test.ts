@@ -8,7 +8,7 @@ import * as path from 'path';
 import { loadModel } from '../src/proto/load';
 import { buildNet } from '../src/graph/build';
 import { runNet } from '../src/exec/executor';
-import { foldBatchNormOffline, foldInputScale, gridFactors, rescaleActivations, rescaleGroups, type RescaleGroup } from '../src/quant/rewrite';
+import { foldBatchNormOffline, foldInputScale, gridFactors, recenterInput, rescaleActivations, rescaleGroups, type RescaleGroup } from '../src/quant/rewrite';
 import { versionKey } from '../src/quant/xilinx';
 import { loadImageBatch, loadMeanFile, meanForDims, type Preprocess } from '../src/io/images';
 import { setThreads } from '../src/kernels';
@@ -506,4 +506,20 @@ test('foldInputScale on folded ResNet-20: the rewritten net fed pixels − mean 
 test('foldInputScale gives up when the input feeds a layer that cannot scale', () => {
   const { graph, param } = small([{ name: 'sig', type: 'Sigmoid', bottom: ['data'], top: ['sig'] }], [1, 1, 2, 2]);
   expect(foldInputScale(graph, param, 0.5)).toBeUndefined();
+});
+
+test('recenterInput on LeNet (after folding its 1/256): fed pixels − 127 it computes what the original computes on pixels/256', async () => {
+  const m = loadModel(path.resolve(__dirname, '../models/lenet/lenet.prototxt'), path.resolve(__dirname, '../models/lenet/lenet_iter_10000.caffemodel'), { warn: quiet, inputShape: [1, 1, 28, 28] });
+  const s1 = foldInputScale(m.graph, m.net, 1 / 256)!;
+  const g1 = rebuild(s1, [1, 1, 28, 28]);
+  const r = recenterInput(g1, s1.net, [127])!;
+  expect(r).toBeDefined();
+  const g2 = rebuild(r, [1, 1, 28, 28]);
+  const pixels = randTensor([1, 1, 28, 28], 11, 1).data.map((v) => Math.round((v + 1) * 127.5));
+  const original = await runNet(m.graph, { shape: [1, 1, 28, 28], data: pixels.map((p) => p / 256) }, { keep: ['ip2'], warn: quiet });
+  const board = await runNet(g2, { shape: [1, 1, 28, 28], data: pixels.map((p) => p - 127) }, { keep: ['ip2'], warn: quiet });
+  expectClose(board.get('ip2')!, original.get('ip2')!, 1e-4, 1e-4, 'ip2');
+  // conv1 has no padding: exact in real arithmetic; a padded first conv is refused
+  const padded = small([{ name: 'c', type: 'Convolution', bottom: ['data'], top: ['c'], convolution_param: { num_output: 1, kernel_size: [3], pad: [1] }, blobs: [randTensor([1, 1, 3, 3], 2), randTensor([1], 3)] }], [1, 1, 4, 4]);
+  expect(recenterInput(padded.graph, padded.param, [127])).toBeUndefined();
 });
