@@ -1,6 +1,6 @@
 import { runNet } from '../src/exec/executor';
-import { clearBufferPool } from '../src/exec/bufpool';
-import { shutdownKernels } from '../src/kernels';
+import { buffersInWasm, clearBufferPool, releaseDead, takeBuffer } from '../src/exec/bufpool';
+import { isWasmArray, kernelBackend, shutdownKernels } from '../src/kernels';
 import type { Tensor } from '../src/tensor';
 import { benchNet, randomInput, type BenchNet } from './bench/netutil';
 
@@ -47,3 +47,40 @@ test.each(['resnet18_priv.prototxt', 'mobilenet_ssd.prototxt'])('%s: same values
   expect(bad).toEqual([]);
   for (const [k, v] of ref.out) expect(got.out.get(k)).toEqual(v);
 }, 60000);
+
+test('reuseBuffers: activations live in wasm memory during the run, the returned tensors do not', async () => {
+  const b = benchNet('resnet18_priv.prototxt', 5, 1);
+  const x = randomInput(b.inputShape, 9);
+  let inWasm = 0;
+  const res = await runNet(b.net, x, {
+    warn: () => {},
+    reuseBuffers: true,
+    onLayer: (_node, tops) => {
+      for (const t of tops) if (isWasmArray(t.data)) inWasm++;
+    },
+  });
+  if (kernelBackend() === 'wasm') expect(inWasm).toBeGreaterThan(10);
+  for (const t of res.values()) expect(isWasmArray(t.data)).toBe(false);
+  const all = await runNet(b.net, x, { warn: () => {}, reuseBuffers: true, keep: 'all' });
+  for (const t of all.values()) expect(isWasmArray(t.data)).toBe(false);
+  const plain = await runNet(b.net, x, { warn: () => {}, keep: 'all' });
+  for (const [k, t] of plain) expect(all.get(k)!.data).toEqual(t.data);
+}, 60000);
+
+test('releaseDead: wasm arrays share one ArrayBuffer, only overlapping ones are busy', () => {
+  clearBufferPool();
+  buffersInWasm(true);
+  try {
+    const a = takeBuffer(4096);
+    const b = takeBuffer(4096);
+    if (!isWasmArray(a)) return; // no wasm here
+    expect(a.buffer).toBe(b.buffer);
+    const view = new Float32Array(a.buffer, a.byteOffset + 64, 16); // a live view into a
+    releaseDead(new Set([{ shape: [4096], data: a }, { shape: [4096], data: b }]), [{ shape: [16], data: view }], []);
+    expect(takeBuffer(4096)).toBe(b); // b was recycled, a (overlapped by a live view) was not
+    expect(takeBuffer(4096)).not.toBe(a);
+  } finally {
+    buffersInWasm(false);
+    clearBufferPool();
+  }
+});

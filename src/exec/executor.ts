@@ -4,9 +4,9 @@ import { FORWARDS } from '../layers/forward';
 import type { ForwardContext, LayerDef } from '../layers/types';
 import type { Tensor } from '../tensor';
 import { shapeStr } from '../tensor';
-import { releaseDead } from './bufpool';
+import { buffersInWasm, releaseDead } from './bufpool';
 import { buildFusion, fusionPlan, type Fused } from './fuse';
-import { armConvEpilogue, disarmConvEpilogue } from '../kernels';
+import { armConvEpilogue, disarmConvEpilogue, isWasmArray } from '../kernels';
 
 /** Layer types that only feed data in: their tops come from `inputs`. */
 const INPUT_TYPES = new Set(['Input', 'Data', 'MemoryData', 'DummyData', 'ImageData', 'HDF5Data', 'WindowData', 'DenseImageData', 'AnnotatedData']);
@@ -87,6 +87,17 @@ function bindInputs(net: Net, inputs: Record<string, Tensor> | Tensor, reshape: 
  * is dropped after its last reader unless kept. Returns the net outputs plus the kept blobs.
  */
 export async function runNet(net: Net, inputs: Record<string, Tensor> | Tensor, opts: RunOptions = {}): Promise<Map<string, Tensor>> {
+  if (!opts.reuseBuffers) return runLayers(net, inputs, opts);
+  // recycled buffers: new ones go to the kernels' wasm memory, where convolutions use them in place
+  buffersInWasm(true);
+  try {
+    return await runLayers(net, inputs, opts);
+  } finally {
+    buffersInWasm(false);
+  }
+}
+
+async function runLayers(net: Net, inputs: Record<string, Tensor> | Tensor, opts: RunOptions): Promise<Map<string, Tensor>> {
   const warn = opts.warn ?? warnToStderr;
   checkNaN(net, warn);
   const blobs = bindInputs(net, inputs, !!opts.reshape);
@@ -97,7 +108,7 @@ export async function runNet(net: Net, inputs: Record<string, Tensor> | Tensor, 
   net.layers.forEach((l, i) => l.bottoms.forEach((b) => lastRead.set(b, i)));
   const ctx: ForwardContext = { warn, threads: opts.threads };
   const dead = opts.reuseBuffers ? new Set<Tensor>() : null;
-  const given = new Set<ArrayBufferLike>([...blobs.values()].map((t) => t.data.buffer));
+  const given = [...blobs.values()].map((t) => t.data);
   const plan = opts.fuse ?? !opts.onLayer ? fusionPlan(net) : null;
   /** tops of layers done by a fused conv, by layer index */
   const done = new Map<number, Tensor[]>();
@@ -164,11 +175,35 @@ export async function runNet(net: Net, inputs: Record<string, Tensor> | Tensor, 
     }
     if (dead && dead.size) releaseDead(dead, blobs.values(), given);
   }
-  if (keepAll) return blobs;
-  const out = new Map<string, Tensor>();
-  for (const k of keep) {
-    const t = blobs.get(k);
-    if (t) out.set(k, t);
+  let out = blobs;
+  if (!keepAll) {
+    out = new Map<string, Tensor>();
+    for (const k of keep) {
+      const t = blobs.get(k);
+      if (t) out.set(k, t);
+    }
   }
-  return out;
+  return dead ? outOfWasm(out, dead, given) : out;
+}
+
+/**
+ * The returned tensors in plain arrays: a buffer in the kernels' wasm memory is recycled once nothing
+ * references the array object, which a caller's subarray of it would not prevent. Their wasm buffers go
+ * back to the pool.
+ */
+function outOfWasm(out: Map<string, Tensor>, dead: Set<Tensor>, given: Float32Array[]): Map<string, Tensor> {
+  const copies = new Map<Float32Array, Float32Array>();
+  const res = new Map<string, Tensor>();
+  for (const [k, t] of out) {
+    if (!isWasmArray(t.data) || given.includes(t.data)) {
+      res.set(k, t);
+      continue;
+    }
+    let c = copies.get(t.data);
+    if (!c) copies.set(t.data, (c = t.data.slice()));
+    res.set(k, { shape: t.shape, data: c });
+    dead.add(t);
+  }
+  releaseDead(dead, res.values(), given);
+  return res;
 }

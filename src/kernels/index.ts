@@ -201,6 +201,21 @@ const weightCache = new WeakMap<Float32Array, WeightEntry>();
 let weightCacheCap = 1024 << 20;
 const SAMPLES = 64;
 
+/**
+ * A Float32Array of n floats inside the kernels' wasm memory (kernels then read/write it in place, no copy),
+ * or null (no wasm, or that region is full). Stale contents. Freed when garbage-collected. For runNet's buffers.
+ */
+export function wasmFloat32Array(n: number): Float32Array | null {
+  const r = rt();
+  return r ? r.zoneView(n) : null;
+}
+
+/** Whether `a` lives in the kernels' wasm memory (a wasmFloat32Array or a view of one). */
+export function isWasmArray(a: Float32Array): boolean {
+  const r = peekRuntime();
+  return !!r && r.addrOf(a) >= 0;
+}
+
 /** Forget every cached packed weight array (e.g. after changing weights in place). */
 export function clearWeightCache(): void {
   const r = peekRuntime();
@@ -358,15 +373,22 @@ function conv2dOne(x: Float32Array, w: Float32Array, bias: Float32Array | null, 
   const rawA = pw < 0 && N <= RAW_A_MAX_N;
   const pP = writeParams(r, p, rawA);
   const inSize = p.inC * p.inH * p.inW;
-  const px = r.put(x.subarray(0, inSize));
+  // operands already in wasm memory (zone views: runNet's activations) are used in place
+  const oa0 = r.addrOf(out);
+  const xa0 = r.addrOf(x);
+  const overlaps = (a: number, na: number, b: number, nb: number): boolean => a >= 0 && b >= 0 && a < b + 4 * nb && b < a + 4 * na;
+  const xa = overlaps(xa0, inSize, oa0, outSize) ? -1 : xa0;
+  const px = xa >= 0 ? xa : r.put(x.subarray(0, inSize));
   const pb = bias ? r.put(bias.subarray(0, p.outC)) : 0;
   if (pw < 0) pw = putWeights(r, pP, w, p, idle, rawA);
-  const pout = r.alloc(outSize);
+  const oa = oa0;
+  const pout = oa >= 0 ? oa : r.alloc(outSize);
   let pep = 0;
   if (ep) {
     const st = stageEpilogue(r, ep, p.outC);
     pep = r.alloc(EPI_BYTES / 4);
-    writeEpi(r, pep, st, res ? r.put(res.subarray(0, outSize)) : 0);
+    const ra = res && !overlaps(r.addrOf(res), outSize, oa, outSize) ? r.addrOf(res) : -1;
+    writeEpi(r, pep, st, res ? (ra >= 0 ? ra : r.put(res.subarray(0, outSize))) : 0);
   }
   const T = idle.length + 1;
   const wsF = wsFloats(r, pP, p);
@@ -378,7 +400,7 @@ function conv2dOne(x: Float32Array, w: Float32Array, bias: Float32Array | null, 
     const [dim, ch, nc] = gemmChunks(mg, N, T, r);
     r.parallel(JOB_CONV, ws.map((wsT) => [pP, px, pw, pb, pout, mg, N, dim, ch, nc, wsT, pep]), idle);
   }
-  r.get(pout, out.subarray(0, outSize));
+  if (oa < 0) r.get(pout, out.subarray(0, outSize));
 }
 
 /** C[M,N] = A[M,K]·B[K,N] (+ C if accumulate), row-major; transB: B is stored [N,K]. */
@@ -396,29 +418,44 @@ export function sgemm(M: number, N: number, K: number, A: Float32Array, B: Float
     if (!accumulate) C.fill(0, 0, M * N);
     return;
   }
+  const gemv = transB && M < 2 * r.MR;
+  // few rows (InnerProduct at small batch): B (the weights) is read in place, kept in wasm memory across calls
+  let pB = gemv ? cachedOperand(r, B, K * N, `gemvB:${K}`, K * N, (addr) => r.F32().set(B.subarray(0, K * N), addr >>> 2)) : -1;
+  if (pB >= 0 && !fits(r, 4 * (2 * M * K + M * N + 2 * (threads + 1) * 140000) + (8 << 20))) {
+    r.flushCache();
+    pB = -1;
+    if (!fits(r, 4 * (2 * M * K + K * N + M * N + 2 * (threads + 1) * 140000) + (8 << 20))) {
+      sgemmJs(M, N, K, A, 0, B, 0, C, 0, transB, accumulate);
+      return;
+    }
+  }
   r.reset();
-  const pA = r.put(A.subarray(0, M * K));
-  if (transB && M < 2 * r.MR) {
-    // few rows (InnerProduct at small batch): dot products straight off B, no packing
-    const pB = r.put(B.subarray(0, K * N));
-    const pC = accumulate ? r.put(C.subarray(0, M * N)) : r.alloc(M * N);
+  const aa = r.addrOf(A);
+  const pA = aa >= 0 ? aa : r.put(A.subarray(0, M * K));
+  // C in place when it is in wasm memory and does not overlap A
+  let ca = r.addrOf(C);
+  if (ca >= 0 && aa >= 0 && ca < aa + 4 * M * K && aa < ca + 4 * M * N) ca = -1;
+  const pCof = (): number => (ca >= 0 ? ca : accumulate ? r.put(C.subarray(0, M * N)) : r.alloc(M * N));
+  if (gemv) {
+    if (pB < 0) pB = r.put(B.subarray(0, K * N));
+    const pC = pCof();
     const idle = workersFor(r, M * N * K);
     const [ch, nc] = chunks(N, idle.length + 1, 4, 16);
     r.parallel(JOB_GEMV_T, Array.from({ length: idle.length + 1 }, () => [M, N, K, pA, pB, pC, accumulate ? 1 : 0, ch, nc]), idle);
-    r.get(pC, C.subarray(0, M * N));
+    if (ca < 0) r.get(pC, C.subarray(0, M * N));
     return;
   }
   const pAp = r.alloc(Math.ceil(M / r.MR) * r.MR * K);
   r.ex.pack_a(pA, K, M, K, pAp);
-  const pB = r.put(B.subarray(0, K * N));
-  const pC = accumulate ? r.put(C.subarray(0, M * N)) : r.alloc(M * N);
+  pB = r.put(B.subarray(0, K * N));
+  const pC = pCof();
   const idle = workersFor(r, M * N * K);
   const T = idle.length + 1;
   const wsF = r.ex.gemm_ws_floats();
   const [dim, ch, nc] = gemmChunks(M, N, T, r);
   const jobs = Array.from({ length: T }, () => [M, N, K, pAp, pB, transB ? 1 : 0, pC, accumulate ? 1 : 0, dim, ch, nc, r.alloc(wsF)]);
   r.parallel(JOB_GEMM, jobs, idle);
-  r.get(pC, C.subarray(0, M * N));
+  if (ca < 0) r.get(pC, C.subarray(0, M * N));
 }
 
 /** Bytes of images staged in wasm memory per round of conv2dBatch. */
@@ -481,19 +518,27 @@ export async function conv2dBatch(x: Float32Array, n: number, w: Float32Array, b
   const resF = ep?.residual ? outSize : 0;
   let round = Math.max(T, Math.min(nWhole, Math.floor(BATCH_ROUND_BYTES / ((inSize + outSize + resF) * 4 * T)) * T));
   if (!fits(r, convBytes(p, round) + 4 * round * resF)) round = T;
-  const px = r.alloc(round * inSize);
-  const pout = r.alloc(round * outSize);
-  const pres = resF ? r.alloc(round * resF) : 0;
+  // in place only when nothing overlaps the output
+  const oa = r.addrOf(out);
+  const apart = (a: Float32Array): boolean => oa < 0 || r.addrOf(a) < 0 || r.addrOf(a) >= oa + out.byteLength || r.addrOf(a) + a.byteLength <= oa;
+  const xa = apart(x) ? r.addrOf(x) : -1;
+  const rsa = ep?.residual && apart(ep.residual) ? r.addrOf(ep.residual) : -1;
+  const px = xa >= 0 ? 0 : r.alloc(round * inSize);
+  const pout = oa >= 0 ? 0 : r.alloc(round * outSize);
+  const pres = resF && rsa < 0 ? r.alloc(round * resF) : 0;
   const st = ep ? stageEpilogue(r, ep, p.outC) : null;
   const pep = st ? r.alloc((round * EPI_BYTES) / 4) : 0;
   const isDw = isDepthwise(p) ? 1 : 0;
   for (let i0 = 0; i0 < nWhole; i0 += round) {
     const cnt = Math.min(round, nWhole - i0);
-    r.F32().set(x.subarray(i0 * inSize, (i0 + cnt) * inSize), px >>> 2);
+    const pxr = xa >= 0 ? xa + 4 * i0 * inSize : px;
+    const poutr = oa >= 0 ? oa + 4 * i0 * outSize : pout;
+    const presr = rsa >= 0 ? rsa + 4 * i0 * outSize : pres;
+    if (xa < 0) r.F32().set(x.subarray(i0 * inSize, (i0 + cnt) * inSize), px >>> 2);
     if (pres) r.F32().set(ep!.residual!.subarray(i0 * outSize, (i0 + cnt) * outSize), pres >>> 2);
-    if (st) for (let i = 0; i < cnt; i++) writeEpi(r, pep + i * EPI_BYTES, st, pres ? pres + i * outSize * 4 : 0);
-    r.parallel(JOB_CONV_IMAGES, ws.map((wsT) => [isDw, pP, px, pw, pb, pout, inSize * 4, outSize * 4, cnt, wsT, pep, EPI_BYTES]), idle);
-    r.get(pout, out.subarray(i0 * outSize, (i0 + cnt) * outSize));
+    if (st) for (let i = 0; i < cnt; i++) writeEpi(r, pep + i * EPI_BYTES, st, presr ? presr + i * outSize * 4 : 0);
+    r.parallel(JOB_CONV_IMAGES, ws.map((wsT) => [isDw, pP, pxr, pw, pb, poutr, inSize * 4, outSize * 4, cnt, wsT, pep, EPI_BYTES]), idle);
+    if (oa < 0) r.get(pout, out.subarray(i0 * outSize, (i0 + cnt) * outSize));
   }
   for (let i = nWhole; i < n; i++) one(i);
 }

@@ -57,7 +57,13 @@ const SLOT = 32; // Int32 words of control block per worker: seq, done, state, c
 const MAX_WORKERS = 63;
 const COUNTER = MAX_WORKERS * SLOT; // the chunk counter of the running job
 const ARGS = 4;
-const HEAP_START = 1 << 20; // below: the (unused) shadow stack lld reserves
+const ZONE_START = 1 << 20; // below: the (unused) shadow stack lld reserves
+/**
+ * [ZONE_START, HEAP_START): activation buffers handed out as Float32Array views (zoneView), so that kernels
+ * read and write them in place. Address space only until used (untouched pages are not resident).
+ */
+const ZONE_BYTES = 256 << 20;
+const HEAP_START = ZONE_START + ZONE_BYTES;
 
 // Runs in each worker (eval'd, so it loads the same way from ts-jest and from dist/).
 const WORKER_SOURCE = `
@@ -154,6 +160,12 @@ export class WasmRuntime {
   private f64 = new Float64Array(0);
   private readonly runJobFn: (ex: KernelExports, cmd: number, a: Int32Array, o: number, ctr: Int32Array) => void;
 
+  /** free [start, end) byte ranges of the zone, sorted, coalesced */
+  private zoneFree: Array<[number, number]> = [[ZONE_START, HEAP_START]];
+  /** every SharedArrayBuffer object the memory has shown (one per size it grew to): views on any are ours */
+  private readonly sabs = new WeakSet<ArrayBufferLike>();
+  private readonly zoneReg = new FinalizationRegistry<[number, number]>((blk) => this.zoneRelease(blk[0], blk[1]));
+
   constructor() {
     const bytes = Buffer.from(KERNELS_WASM_BASE64, 'base64');
     this.module = new WA.Module(bytes);
@@ -230,9 +242,45 @@ export class WasmRuntime {
     return addr;
   }
 
+  /**
+   * A Float32Array of n floats in the zone (kernels use it in place), or null when the zone is full. Its
+   * memory returns to the zone when the view is garbage-collected. Contents are stale: callers zero it.
+   */
+  zoneView(n: number): Float32Array | null {
+    const bytes = Math.max(64, (n * 4 + 63) & ~63);
+    const fl = this.zoneFree;
+    for (let i = 0; i < fl.length; i++) {
+      const [a, b] = fl[i];
+      if (b - a < bytes) continue;
+      if (b - a === bytes) fl.splice(i, 1);
+      else fl[i] = [a + bytes, b];
+      if (this.memory.buffer.byteLength < HEAP_START) this.memory.grow(Math.ceil((HEAP_START - this.memory.buffer.byteLength) / 65536));
+      const v = new Float32Array(this.F32().buffer, a, n);
+      this.zoneReg.register(v, [a, bytes]);
+      return v;
+    }
+    return null;
+  }
+
+  private zoneRelease(a: number, bytes: number): void {
+    const fl = this.zoneFree;
+    let i = 0;
+    while (i < fl.length && fl[i][0] < a) i++;
+    fl.splice(i, 0, [a, a + bytes]);
+    // coalesce with the neighbours
+    if (i + 1 < fl.length && fl[i][1] === fl[i + 1][0]) fl.splice(i, 2, [fl[i][0], fl[i + 1][1]]);
+    if (i > 0 && fl[i - 1][1] === fl[i][0]) fl.splice(i - 1, 2, [fl[i - 1][0], fl[i][1]]);
+  }
+
+  /** Byte address of `a` when it lies in this memory (a zone view or a view of one), else -1. */
+  addrOf(a: Float32Array): number {
+    return this.sabs.has(a.buffer) ? a.byteOffset : -1;
+  }
+
   F32(): Float32Array {
     const buf = this.memory.buffer;
     if (this.f32.buffer !== buf || this.f32.length * 4 !== buf.byteLength) {
+      this.sabs.add(buf);
       this.f32 = new Float32Array(buf);
       this.i32 = new Int32Array(buf);
     }
