@@ -1,5 +1,12 @@
 import { fastAdd2, fastChannelAffine, fastLrnAcross075, fastPool, fastRelu, type PoolGeom } from '../src/exec/fastops';
-import { kernelBackend, setUseWasm, shutdownKernels } from '../src/kernels';
+import { kernelBackend, lrn075InWasm, poolInWasm, setUseWasm, shutdownKernels, wasmFloat32Array } from '../src/kernels';
+
+/** a copy of a in the conv kernels' wasm memory (runNet's activations with reuseBuffers) */
+function inWasm(a: Float32Array): Float32Array {
+  const w = wasmFloat32Array(a.length)!;
+  w.set(a);
+  return w;
+}
 
 // The wasm loops must equal the JS forwards' arithmetic bit for bit (same as src/layers/forward/*.ts).
 
@@ -129,6 +136,7 @@ test.each([
   [6, 5, 5, 5, 3, 2],
   [3, 30, 61, 3, 2, 1], // stride-2 SIMD interior with padding
   [2, 19, 40, 5, 2, 2],
+  [256, 57, 57, 3, 2, 1], // enough work for both threads
 ])('pooling planes=%d %dx%d k%d s%d p%d', (planes, h, w, k, s, pad) => {
   const X = rand(planes * h * w, h * 31 + w, false);
   X[7] = NaN;
@@ -137,7 +145,14 @@ test.each([
   for (const method of ['MAX', 'AVE'] as const) {
     const Y = new Float32Array(planes * g.oh * g.ow);
     expect(fastPool(method, X, Y, planes, h, w, g)).toBe(true);
-    expect(same(Y, poolRef(method, X, planes, h, w, g))).toEqual([]);
+    const ref = poolRef(method, X, planes, h, w, g);
+    expect(same(Y, ref)).toEqual([]);
+    if (kernelBackend() === 'wasm') {
+      // in place in the kernels' memory, split across the threads
+      const Yw = inWasm(new Float32Array(Y.length).fill(7));
+      expect(poolInWasm(method === 'MAX', inWasm(X), Yw, planes, h, w, g)).toBe(true);
+      expect(same(Yw, ref)).toEqual([]);
+    }
   }
 });
 
@@ -154,12 +169,19 @@ test.each([
   [1, 64, 56 * 56, 5],
   [2, 7, 9, 5],
   [1, 3, 5, 7], // window wider than the channels
+  [2, 96, 3137, 5], // enough work for both threads
 ])('LRN across channels, beta 0.75 (n=%d c=%d hw=%d size=%d)', (n, c, hw, size) => {
   const X = rand(n * c * hw, c * hw, false).map((v) => v * 50);
   const k = 1;
   const a = 1e-4 / size;
   const Y = new Float32Array(X.length);
   expect(fastLrnAcross075(X, Y, n, c, hw, size, k, a)).toBe(true);
+  if (kernelBackend() === 'wasm') {
+    const Yw = inWasm(new Float32Array(Y.length));
+    expect(lrn075InWasm(inWasm(X), Yw, n, c, hw, size, k, a)).toBe(true);
+    expect(same(Yw, Y)).toEqual([]);
+    expect(poolInWasm(true, X, Yw, 1, 1, 1, { kh: 1, kw: 1, ph: 0, pw: 0, sh: 1, sw: 1, oh: 1, ow: 1 })).toBe(false); // X not in wasm memory
+  }
   // the JS forward's arithmetic (src/layers/forward/basic.ts lrnForward)
   const R = new Float32Array(X.length);
   const pre = (size - 1) / 2;

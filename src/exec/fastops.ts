@@ -6,7 +6,7 @@
  * (see layers.c). Every function returns false when wasm is off (CHAIQ_NO_WASM=1 / setUseWasm(false),
  * the same switch as the conv kernels) or unavailable: the caller then runs its JS loop.
  */
-import { kernelBackend } from '../kernels';
+import { kernelBackend, lrn075InWasm, poolInWasm } from '../kernels';
 import { LAYERS_WASM_BASE64 } from './wasm/layers-wasm';
 
 interface LayerExports {
@@ -166,6 +166,8 @@ export interface PoolGeom {
 
 /** MAX or AVE pooling of `planes` planes h×w → oh×ow with Caffe's geometry (already computed). */
 export function fastPool(method: 'MAX' | 'AVE', X: Float32Array, Y: Float32Array, planes: number, h: number, w: number, g: PoolGeom): boolean {
+  // runNet's activations in the conv kernels' memory: in place there, on every thread
+  if (kernelBackend() === 'wasm' && poolInWasm(method === 'MAX', X, Y, planes, h, w, g)) return true;
   return withRuntime((r) => {
     const per = Math.max(1, Math.floor((4 * CHUNK) / Math.max(1, h * w)));
     const inS = h * w;
@@ -188,6 +190,7 @@ export function fastPool(method: 'MAX' | 'AVE', X: Float32Array, Y: Float32Array
  * in double with the JS forward's summation order (a = alpha / local_size).
  */
 export function fastLrnAcross075(X: Float32Array, Y: Float32Array, n: number, c: number, hw: number, size: number, k: number, a: number): boolean {
+  if (kernelBackend() === 'wasm' && lrn075InWasm(X, Y, n, c, hw, size, k, a)) return true;
   return withRuntime((r) => {
     const img = c * hw;
     r.reset();

@@ -6,7 +6,7 @@
  */
 import * as os from 'os';
 import { conv2dJs, sgemmJs } from './js';
-import { getRuntime, peekRuntime, JOB_CONV, JOB_CONV_IMAGES, JOB_DW, JOB_GEMM, JOB_GEMV_T, JOB_PACK, WasmRuntime } from './wasm-runtime';
+import { getRuntime, peekRuntime, JOB_CONV, JOB_CONV_IMAGES, JOB_DW, JOB_GEMM, JOB_GEMV_T, JOB_LRN, JOB_PACK, JOB_POOL, WasmRuntime } from './wasm-runtime';
 
 export interface Conv2dParams {
   inC: number; inH: number; inW: number; outC: number; outH: number; outW: number;
@@ -541,4 +541,49 @@ export async function conv2dBatch(x: Float32Array, n: number, w: Float32Array, b
     if (oa < 0) r.get(pout, out.subarray(i0 * outSize, (i0 + cnt) * outSize));
   }
   for (let i = nWhole; i < n; i++) one(i);
+}
+
+/**
+ * MAX/AVE pooling of `planes` planes h×w → oh×ow (Caffe geometry given) when X and Y are both in the kernels'
+ * wasm memory (runNet's activations): in place, planes split across the threads; same values as
+ * src/exec/wasm/layers.c. False (nothing done) otherwise.
+ */
+export function poolInWasm(isMax: boolean, X: Float32Array, Y: Float32Array, planes: number, h: number, w: number,
+  g: { kh: number; kw: number; ph: number; pw: number; sh: number; sw: number; oh: number; ow: number }): boolean {
+  const r = rt();
+  if (!r || X.length < planes * h * w || Y.length < planes * g.oh * g.ow) return false;
+  const xa = r.addrOf(X);
+  const ya = r.addrOf(Y);
+  if (xa < 0 || ya < 0 || (xa < ya + Y.byteLength && ya < xa + X.byteLength)) return false;
+  const idle = workersFor(r, planes * g.oh * g.ow * g.kh * g.kw);
+  const T = idle.length + 1;
+  const [ch, nc] = chunks(planes, T, 1, 1);
+  const args = [isMax ? 1 : 0, xa, ya, planes, h, w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, ch, nc];
+  r.parallel(JOB_POOL, Array.from({ length: T }, () => args), idle);
+  return true;
+}
+
+/**
+ * LRN across channels with beta 0.75 (y = x / (r·√r), r = √(k + a·Σ window x²)) over n images [c, hw] when
+ * X and Y are in the kernels' wasm memory: in place, pixels split across the threads; same values as
+ * src/exec/wasm/layers.c. False (nothing done) otherwise.
+ */
+export function lrn075InWasm(X: Float32Array, Y: Float32Array, n: number, c: number, hw: number, size: number, k: number, a: number): boolean {
+  const r = rt();
+  if (!r || X.length < n * c * hw || Y.length < n * c * hw) return false;
+  const xa = r.addrOf(X);
+  const ya = r.addrOf(Y);
+  if (xa < 0 || ya < 0 || (xa < ya + Y.byteLength && ya < xa + X.byteLength)) return false;
+  r.reset();
+  const ka = r.alloc(4);
+  r.F64().set([k, a], ka >>> 3);
+  const idle = workersFor(r, c * hw * size);
+  const T = idle.length + 1;
+  const [ch, nc] = chunks(hw, T, 2, 64);
+  const accs = Array.from({ length: T }, () => r.alloc(2 * ch));
+  for (let b = 0; b < n; b++) {
+    const off = 4 * b * c * hw;
+    r.parallel(JOB_LRN, accs.map((acc) => [xa + off, ya + off, c, hw, size, ka, acc, ch, nc]), idle);
+  }
+  return true;
 }

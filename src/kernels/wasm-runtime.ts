@@ -18,6 +18,9 @@ export interface KernelExports {
   pack_conv_panels(p: number, w: number, Ap: number, q0: number, q1: number): void;
   gemv_t_part(M: number, N: number, K: number, A: number, B: number, C: number, n0: number, n1: number, accumulate: number): void;
   dw_part(p: number, x: number, w: number, bias: number, out: number, c0: number, c1: number, ws: number, ep: number): void;
+  maxpool(x: number, y: number, planes: number, h: number, w: number, oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number): void;
+  avepool(x: number, y: number, planes: number, h: number, w: number, oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number): void;
+  lrn075_part(x: number, y: number, c: number, hw: number, size: number, k: number, a: number, acc: number, p0: number, p1: number): void;
 }
 
 // lib "ES2022" has no WebAssembly typings (they live in lib.dom): the few pieces used here.
@@ -43,6 +46,8 @@ const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
  *  JOB_PACK:   [p, w, Ap, chunk, nChunks]                                 (chunks of MR-row weight panels)
  *  JOB_GEMV_T: [M, N, K, A, B, C, accumulate, chunk, nChunks]           (chunks of columns)
  *  JOB_CONV_IMAGES: [isDw, p, x, wOrAp, bias, out, xStrideBytes, outStrideBytes, nImages, ws, ep, epStrideBytes]  (one image a chunk)
+ *  JOB_POOL:  [isMax, x, y, planes, h, w, oh, ow, kh, kw, sh, sw, ph, pw, chunk, nChunks]   (chunks of planes)
+ *  JOB_LRN:   [x, y, c, hw, size, kaAddr (two doubles k, a), acc, chunk, nChunks]   (chunks of pixels)
  * ep: 0 or the address of the conv's epilogue (EpiP in kernels.c)
  */
 export const JOB_EXIT = 0;
@@ -52,6 +57,8 @@ export const JOB_GEMM = 3;
 export const JOB_CONV_IMAGES = 4;
 export const JOB_GEMV_T = 5;
 export const JOB_PACK = 6;
+export const JOB_POOL = 7;
+export const JOB_LRN = 8;
 
 const SLOT = 32; // Int32 words of control block per worker: seq, done, state, cmd, args...
 const MAX_WORKERS = 63;
@@ -115,6 +122,17 @@ function runJobSource(): string {
   } else if (cmd === ${JOB_GEMV_T}) {
     const N = a[o+1], ch = a[o+7], nc = a[o+8];
     while ((i = next()) < nc) ex.gemv_t_part(a[o], N, a[o+2], a[o+3], a[o+4], a[o+5], i * ch, Math.min(N, (i + 1) * ch), a[o+6]);
+  } else if (cmd === ${JOB_POOL}) {
+    const planes = a[o+3], h = a[o+4], w = a[o+5], oh = a[o+6], ow = a[o+7], ch = a[o+14], nc = a[o+15];
+    const f = a[o] ? ex.maxpool : ex.avepool;
+    while ((i = next()) < nc) {
+      const p0 = i * ch, np = Math.min(planes, p0 + ch) - p0;
+      f(a[o+1] + 4 * p0 * h * w, a[o+2] + 4 * p0 * oh * ow, np, h, w, oh, ow, a[o+8], a[o+9], a[o+10], a[o+11], a[o+12], a[o+13]);
+    }
+  } else if (cmd === ${JOB_LRN}) {
+    const hw = a[o+3], ch = a[o+7], nc = a[o+8];
+    const ka = new Float64Array(memory.buffer, a[o+5] >>> 0, 2);
+    while ((i = next()) < nc) ex.lrn075_part(a[o], a[o+1], a[o+2], hw, a[o+4], ka[0], ka[1], a[o+6], i * ch, Math.min(hw, (i + 1) * ch));
   } else if (cmd === ${JOB_CONV_IMAGES}) {
     const isDw = a[o], p = a[o+1], x = a[o+2], w = a[o+3], bias = a[o+4], out = a[o+5];
     const xs = a[o+6], os = a[o+7], n = a[o+8], ws = a[o+9], ep0 = a[o+10], eps = a[o+11];

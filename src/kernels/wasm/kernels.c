@@ -525,3 +525,130 @@ EXPORT(gemv_t_part) void gemv_t_part(int M, int N, int K, const float* A, const 
     }
   }
 }
+
+// ---- pooling and LRN for runNet's activations in this memory (used in place, split across the threads):
+// copies of src/exec/wasm/layers.c's loops, same results bit for bit (see there).
+#define FLT_MAX_ 3.40282346638528859812e+38F
+static inline int imin(int a, int b) { return a < b ? a : b; }
+static inline int imax(int a, int b) { return a > b ? a : b; }
+
+// MAX pooling of `planes` planes (Caffe geometry given): JS `if (t > v) v = t` from -inf, -FLT_MAX if empty.
+EXPORT(maxpool) void maxpool(const float *x, float *y, int planes, int h, int w, int oh, int ow, int kh, int kw,
+                             int sh, int sw, int ph, int pw) {
+  // px range whose window lies inside the row (strides 1 and 2): 4 outputs per f32x4
+  int in0 = (pw + sw - 1) / sw, in1 = (w - kw + pw) / sw + 1; // px in [in0, in1): ws >= 0, ws + kw <= w
+  for (int p = 0; p < planes; p++) {
+    const float *xp = x + (long)p * h * w;
+    float *yp = y + (long)p * oh * ow;
+    for (int py = 0; py < oh; py++) {
+      int hs = py * sh - ph, he = imin(hs + kh, h);
+      hs = imax(hs, 0);
+      float *yr = yp + py * ow;
+      int px = 0;
+      while (px < ow) {
+        if (sw == 1 && px >= in0 && px + 4 <= in1 && px + 4 <= ow) {
+          v128_t v = wasm_f32x4_splat(-__builtin_inff());
+          for (int yy = hs; yy < he; yy++) {
+            const float *r = xp + yy * w + px - pw;
+            for (int kx = 0; kx < kw; kx++) v = wasm_f32x4_pmax(v, wasm_v128_load(r + kx));
+          }
+          // -inf (empty/all -inf/NaN) -> -FLT_MAX
+          v128_t ninf = wasm_f32x4_eq(v, wasm_f32x4_splat(-__builtin_inff()));
+          v = wasm_v128_bitselect(wasm_f32x4_splat(-FLT_MAX_), v, ninf);
+          wasm_v128_store(yr + px, v);
+          px += 4;
+          continue;
+        }
+        if (sw == 2 && px >= in0 && px + 4 <= in1 && px + 4 <= ow) {
+          // even lanes of 8 consecutive values (the 8th is read but unused: the arena has slack after x)
+          v128_t v = wasm_f32x4_splat(-__builtin_inff());
+          for (int yy = hs; yy < he; yy++) {
+            const float *r = xp + yy * w + 2 * px - pw;
+            for (int kx = 0; kx < kw; kx++) {
+              v128_t a = wasm_v128_load(r + kx), b = wasm_v128_load(r + kx + 4);
+              v = wasm_f32x4_pmax(v, wasm_i32x4_shuffle(a, b, 0, 2, 4, 6));
+            }
+          }
+          v128_t ninf = wasm_f32x4_eq(v, wasm_f32x4_splat(-__builtin_inff()));
+          v = wasm_v128_bitselect(wasm_f32x4_splat(-FLT_MAX_), v, ninf);
+          wasm_v128_store(yr + px, v);
+          px += 4;
+          continue;
+        }
+        int ws = px * sw - pw, we = imin(ws + kw, w);
+        ws = imax(ws, 0);
+        float v = -__builtin_inff();
+        for (int yy = hs; yy < he; yy++) {
+          const float *r = xp + yy * w;
+          for (int i = ws; i < we; i++) {
+            float t = r[i];
+            v = t > v ? t : v;
+          }
+        }
+        yr[px] = v == -__builtin_inff() ? -FLT_MAX_ : v;
+        px++;
+      }
+    }
+  }
+}
+
+// AVE pooling: double sum in row order, divided by the padded window size (Caffe), like the JS code.
+EXPORT(avepool) void avepool(const float *x, float *y, int planes, int h, int w, int oh, int ow, int kh, int kw,
+                             int sh, int sw, int ph, int pw) {
+  for (int p = 0; p < planes; p++) {
+    const float *xp = x + (long)p * h * w;
+    float *yp = y + (long)p * oh * ow;
+    for (int py = 0; py < oh; py++) {
+      int hs = py * sh - ph, he = imin(hs + kh, h + ph);
+      int hsize = he - hs;
+      hs = imax(hs, 0);
+      he = imin(he, h);
+      for (int px = 0; px < ow; px++) {
+        int ws = px * sw - pw, we = imin(ws + kw, w + pw);
+        int size = hsize * (we - ws);
+        ws = imax(ws, 0);
+        we = imin(we, w);
+        double s = 0;
+        for (int yy = hs; yy < he; yy++) {
+          const float *r = xp + yy * w;
+          for (int i = ws; i < we; i++) s += r[i];
+        }
+        yp[py * ow + px] = (float)(s / size);
+      }
+    }
+  }
+}
+
+// LRN across channels with beta = 0.75 for pixels [p0,p1) of one image x[c][hw] (layers.c lrn_across075 on a
+// pixel range). acc: p1 - p0 doubles of scratch.
+EXPORT(lrn075_part) void lrn075_part(const float *x, float *y, int c, int hw, int size, double k, double a,
+                                     double *acc, int p0, int p1) {
+  int pre = (size - 1) / 2, n = p1 - p0;
+  v128_t vk = wasm_f64x2_splat(k), va = wasm_f64x2_splat(a);
+  for (int ch = 0; ch < c; ch++) {
+    int lo = imax(0, ch - pre), hi = imin(c, ch - pre + size);
+    for (int p = 0; p < n; p++) acc[p] = 0;
+    for (int cc = lo; cc < hi; cc++) {
+      const float *xc = x + (long)cc * hw + p0;
+      int p = 0;
+      for (; p + 2 <= n; p += 2) {
+        v128_t v = wasm_f64x2_promote_low_f32x4(wasm_v128_load64_zero(xc + p));
+        wasm_v128_store(acc + p, wasm_f64x2_add(wasm_v128_load(acc + p), wasm_f64x2_mul(v, v)));
+      }
+      for (; p < n; p++) acc[p] += (double)xc[p] * (double)xc[p];
+    }
+    const float *xo = x + (long)ch * hw + p0;
+    float *yo = y + (long)ch * hw + p0;
+    int p = 0;
+    for (; p + 2 <= n; p += 2) {
+      v128_t r = wasm_f64x2_sqrt(wasm_f64x2_add(vk, wasm_f64x2_mul(va, wasm_v128_load(acc + p))));
+      v128_t v = wasm_f64x2_promote_low_f32x4(wasm_v128_load64_zero(xo + p));
+      v128_t q = wasm_f64x2_div(v, wasm_f64x2_mul(r, wasm_f64x2_sqrt(r)));
+      wasm_v128_store64_lane(yo + p, wasm_f32x4_demote_f64x2_zero(q), 0);
+    }
+    for (; p < n; p++) {
+      double r = __builtin_sqrt(k + a * acc[p]);
+      yo[p] = (float)((double)xo[p] / (r * __builtin_sqrt(r)));
+    }
+  }
+}
