@@ -181,7 +181,9 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
     if (f) {
       ({ net, netParam } = rebuild(f, deploy, given, warn));
       const k = 255 / userPre.rawScale;
-      netPre = { ...userPre, rawScale: 255, inputScale: 1, mean: Array.isArray(userPre.mean) ? userPre.mean.map((m) => m * k) : userPre.mean.map((m) => m * k) };
+      // per-channel values stay a plain array (a Float32Array is read as a mean image)
+      const mean = Array.isArray(userPre.mean) ? userPre.mean.map((m) => m * k) : Float32Array.from(userPre.mean, (m) => m * k);
+      netPre = { ...userPre, rawScale: 255, inputScale: 1, mean };
       info(`folded the input scale ${formatPy2Float(boardScale(userPre))} into the first layers: the net now takes pixels (0..255) minus the mean, as CHaiDNN's image reader feeds it`);
     } else {
       warn(boardInputWarning(userPre, 'the scale cannot be folded here (the input feeds a layer that does not scale); feed the input scaled yourself')!, { file: deploy });
@@ -192,9 +194,11 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
   }
   // pixels minus a per-channel mean span up to 0..255: recentred on 127 they fill the signed 8-bit range
   // (fl 0 / th 127, only 255 clips, by 1) instead of saturating; the first layers' biases take the difference back
-  if (optimize && needCalib && boardScale(netPre) === 1 && Array.isArray(netPre.mean) && netPre.mean.some((m) => m !== 127)) {
-    const C = dims![0];
-    const mean = netPre.mean.length === 1 ? new Array(C).fill(netPre.mean[0]) : netPre.mean;
+  const C = dims![0];
+  // per-channel means only: CHaiDNN's reader subtracts one value per channel (a mean image is not recentred)
+  const perChannel = Array.isArray(netPre.mean);
+  if (optimize && needCalib && boardScale(netPre) === 1 && perChannel && Array.from(netPre.mean).some((m) => m !== 127)) {
+    const mean = netPre.mean.length === 1 ? new Array(C).fill(netPre.mean[0]) : Array.from(netPre.mean);
     const r = recenterInput(net, netParam, mean.map((m) => 127 - m));
     if (r) {
       ({ net, netParam } = rebuild(r, deploy, given, warn));
