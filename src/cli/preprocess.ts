@@ -128,6 +128,19 @@ export function boardInputWarning(pre: Preprocess, fix: string): string | undefi
     `(here ${pre.inputScale}): the board's input is ${Number((1 / s).toPrecision(6))}× the one used here; ${fix}`;
 }
 
+/** A warning when the mean is an image: CHaiDNN's reader subtracts one value per channel (§3.3). */
+export function boardMeanWarning(pre: Preprocess): string | undefined {
+  if (Array.isArray(pre.mean)) return undefined;
+  const [C, H, W] = pre.dims;
+  const per = H * W;
+  const avg = Array.from({ length: C }, (_, c) => {
+    let t = 0;
+    for (let i = 0; i < per; i++) t += pre.mean[c * per + i];
+    return (t / per).toFixed(1);
+  });
+  return `CHaiDNN's image reader subtracts one mean per channel, not a mean image: the board will subtract per-channel values (these channel averages are ${avg.join(',')}), not the image used here`;
+}
+
 /** Bad input files are usage errors (exit 2), named by their file. */
 function asUsage(e: unknown, file: string): unknown {
   if (e instanceof ChaiqError) {

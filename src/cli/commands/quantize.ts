@@ -9,7 +9,7 @@ import type { WarnFn } from '../../errors';
 import type { Net } from '../../graph/types';
 import type { Tensor } from '../../tensor';
 import type { Preprocess } from '../../io/images';
-import { boardInputWarning, boardScale, buildPreprocess, loadInputImage, loadModelWithDims, openMnist, parseList, preprocessOptions } from '../preprocess';
+import { boardInputWarning, boardMeanWarning, boardScale, buildPreprocess, loadInputImage, loadModelWithDims, openMnist, parseList, preprocessOptions } from '../preprocess';
 import type { PreprocessArgs } from '../preprocess';
 import { StatsCollector, loadStats, mergeStats, saveStats } from '../../calib/stats';
 import { THRESHOLD_METHODS } from '../../calib/threshold';
@@ -190,6 +190,10 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
     }
   } else if (needCalib) {
     const w = boardInputWarning(userPre, 'feed the input scaled yourself, or fold the scale into the first layers with --optimized_weights');
+    if (w) warn(w, { file: deploy });
+  }
+  if (needCalib) {
+    const w = boardMeanWarning(userPre);
     if (w) warn(w, { file: deploy });
   }
   // pixels minus a per-channel mean span up to 0..255: recentred on 127 they fill the signed 8-bit range

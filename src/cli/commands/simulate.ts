@@ -12,7 +12,7 @@ import type { LayerReport } from '../../sim/simulate';
 import { addClassification, newClassStats } from '../../sim/metrics';
 import type { ClassStats, ErrorSummary } from '../../sim/metrics';
 import { writeAtomic } from './quantize';
-import { boardInputWarning, buildPreprocess, loadInputImage, loadModelWithDims, netInputDims, openMnist, preprocessOptions } from '../preprocess';
+import { boardInputWarning, boardMeanWarning, buildPreprocess, loadInputImage, loadModelWithDims, netInputDims, openMnist, preprocessOptions } from '../preprocess';
 import type { PreprocessArgs } from '../preprocess';
 import { makeProgress } from '../progress';
 import { StatsCollector } from '../../calib/stats';
@@ -196,6 +196,8 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   if (!args.input) {
     const w = boardInputWarning(pre, 'these figures hold only if your application scales the input itself (quantize --optimized_weights folds the scale into the first layers)');
     if (w) warn(w);
+    const wm = boardMeanWarning(pre);
+    if (wm) warn(wm);
   }
   let samples: Sample[];
   if (args.mnist) samples = mnistSamples(args.mnist, args.mnist_labels, pre);
