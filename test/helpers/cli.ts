@@ -14,3 +14,8 @@ export function runCli(args: string[], opts: { cwd?: string; input?: string; bin
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
+
+/** stderr without the warnings about the board's input (CHaiDNN's image reader: no input scale, per-channel mean) */
+export function withoutBoardWarnings(stderr: string): string {
+  return stderr.split('\n').filter((l) => !/CHaiDNN's image reader/.test(l)).join('\n');
+}

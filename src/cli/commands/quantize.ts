@@ -9,6 +9,7 @@ import type { WarnFn } from '../../errors';
 import type { Net } from '../../graph/types';
 import type { Tensor } from '../../tensor';
 import type { Preprocess } from '../../io/images';
+import { XPORTDNN_PREPROCESS } from '../../io/images';
 import { boardInputWarning, boardMeanWarning, boardScale, buildPreprocess, loadInputImage, loadModelWithDims, openMnist, parseList, preprocessOptions } from '../preprocess';
 import type { PreprocessArgs } from '../preprocess';
 import { StatsCollector, loadStats, mergeStats, saveStats } from '../../calib/stats';
@@ -173,10 +174,12 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
 
   let stats: StatsCollector | undefined;
   const statsOnly = !args.quantized_deploy_model && !!args.save_stats;
-  const userPre = buildPreprocess(args, dims!, { mnist: !!args.mnist });
+  // built only where images are read (uniform DynamicFixed or --stats read none: the defaults need not fit the net)
+  const readsImages = needCalib && !!(args.calibration_directory || args.mnist);
+  const userPre = readsImages ? buildPreprocess(args, dims!, { mnist: !!args.mnist }) : XPORTDNN_PREPROCESS;
   /** what the net's input is: the user's preprocessing, or the board's after the input scale is folded */
   let netPre = userPre;
-  if (optimize && boardScale(userPre) !== 1 && needCalib) {
+  if (optimize && boardScale(userPre) !== 1 && readsImages) {
     const f = foldInputScale(net, netParam, boardScale(userPre));
     if (f) {
       ({ net, netParam } = rebuild(f, deploy, given, warn));
@@ -188,11 +191,11 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
     } else {
       warn(boardInputWarning(userPre, 'the scale cannot be folded here (the input feeds a layer that does not scale); feed the input scaled yourself')!, { file: deploy });
     }
-  } else if (needCalib) {
+  } else if (readsImages) {
     const w = boardInputWarning(userPre, 'feed the input scaled yourself, or fold the scale into the first layers with --optimized_weights');
     if (w) warn(w, { file: deploy });
   }
-  if (needCalib) {
+  if (readsImages) {
     const w = boardMeanWarning(userPre);
     if (w) warn(w, { file: deploy });
   }
@@ -201,7 +204,7 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
   const C = dims![0];
   // per-channel means only: CHaiDNN's reader subtracts one value per channel (a mean image is not recentred)
   const perChannel = Array.isArray(netPre.mean);
-  if (optimize && needCalib && boardScale(netPre) === 1 && perChannel && Array.from(netPre.mean).some((m) => m !== 127)) {
+  if (optimize && readsImages && boardScale(netPre) === 1 && perChannel && Array.from(netPre.mean).some((m) => m !== 127)) {
     const mean = netPre.mean.length === 1 ? new Array(C).fill(netPre.mean[0]) : Array.from(netPre.mean);
     const r = recenterInput(net, netParam, mean.map((m) => 127 - m));
     if (r) {

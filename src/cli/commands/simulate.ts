@@ -193,17 +193,18 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   if (net.inputs.length !== 1) throw new ChaiqError(`the net has ${net.inputs.length} inputs; CHaiDNN needs exactly one`, { file: args.deploy_model }, 2);
   const dims = given ?? netInputDims(net) ?? [3, 224, 224];
   const pre = buildPreprocess(args, dims, { mnist: !!args.mnist });
+  let samples: Sample[];
+  if (args.mnist) samples = mnistSamples(args.mnist, args.mnist_labels, pre);
+  else if (args.input) samples = npySamples(args.input, [1, ...dims]);
+  else samples = directorySamples(args.calibration_directory!, pre, args.labels_from_dirname, args.labels ? readLabelFile(args.labels) : undefined);
+  if (args.limit !== undefined) samples = samples.slice(0, args.limit);
+  // said once the inputs are known to load
   if (!args.input) {
     const w = boardInputWarning(pre, 'these figures hold only if your application scales the input itself (quantize --optimized_weights folds the scale into the first layers)');
     if (w) warn(w);
     const wm = boardMeanWarning(pre);
     if (wm) warn(wm);
   }
-  let samples: Sample[];
-  if (args.mnist) samples = mnistSamples(args.mnist, args.mnist_labels, pre);
-  else if (args.input) samples = npySamples(args.input, [1, ...dims]);
-  else samples = directorySamples(args.calibration_directory!, pre, args.labels_from_dirname, args.labels ? readLabelFile(args.labels) : undefined);
-  if (args.limit !== undefined) samples = samples.slice(0, args.limit);
 
   if (args.ave_divisor !== 'chaidnn' && args.ave_divisor !== 'caffe') throw usage(`--ave_divisor must be chaidnn or caffe, got '${args.ave_divisor}'`);
   const foldedWeightFl = args.folded_weight_fl ?? 'runtime';
