@@ -180,7 +180,11 @@ test.each([
     const Yw = inWasm(new Float32Array(Y.length));
     expect(lrn075InWasm(inWasm(X), Yw, n, c, hw, size, k, a)).toBe(true);
     expect(same(Yw, Y)).toEqual([]);
-    expect(poolInWasm(true, X, Yw, 1, 1, 1, { kh: 1, kw: 1, ph: 0, pw: 0, sh: 1, sw: 1, oh: 1, ow: 1 })).toBe(false); // X not in wasm memory
+    expect(poolInWasm(true, Yw, Yw, 1, 1, 1, { kh: 1, kw: 1, ph: 0, pw: 0, sh: 1, sw: 1, oh: 1, ow: 1 })).toBe(false); // in and out overlap
+    // arrays outside the kernels' memory are staged: same values
+    const Ys = new Float32Array(Y.length);
+    expect(lrn075InWasm(X, Ys, n, c, hw, size, k, a)).toBe(true);
+    expect(same(Ys, Y)).toEqual([]);
   }
   // the JS forward's arithmetic (src/layers/forward/basic.ts lrnForward)
   const R = new Float32Array(X.length);

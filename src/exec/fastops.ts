@@ -1,6 +1,6 @@
 /**
- * The hot non-conv layer loops (ReLU, BatchNorm/Scale/Bias affine, 2-way Eltwise SUM, MAX/AVE pooling) in
- * WebAssembly SIMD (src/exec/wasm/layers.c). Plain JS runs ~1.5 ns per value on these loops; wasm runs
+ * The hot non-conv layer loops (ReLU, BatchNorm/Scale/Bias affine, 2-way Eltwise SUM) in WebAssembly SIMD
+ * (src/exec/wasm/layers.c); MAX/AVE pooling and LRN go to the conv kernels' runtime (src/kernels). Plain JS runs ~1.5 ns per value on these loops; wasm runs
  * them 3-10x faster even with the copy in and out. Data goes through a private linear memory in chunks of
  * ~256 KB (stays in L2 between copy-in, compute and copy-out). Results equal the JS forwards bit for bit
  * (see layers.c). Every function returns false when wasm is off (CHAIQ_NO_WASM=1 / setUseWasm(false),
@@ -13,9 +13,6 @@ interface LayerExports {
   relu(x: number, y: number, n: number): void;
   add2(a: number, b: number, y: number, n: number): void;
   chan_affine(x: number, y: number, planes: number, inner: number, mid: number, a: number, b: number, mode: number, m0: number): void;
-  maxpool(x: number, y: number, planes: number, h: number, w: number, oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number): void;
-  lrn_across075(x: number, y: number, c: number, hw: number, size: number, k: number, a: number, acc: number): void;
-  avepool(x: number, y: number, planes: number, h: number, w: number, oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number): void;
 }
 
 interface WasmMemory {
@@ -96,6 +93,17 @@ function withRuntime(f: (r: LayerRuntime) => void): boolean {
   }
 }
 
+/** A kernels-runtime op; false (the caller's JS loop runs) when wasm is off or memory cannot grow. */
+function inKernels(f: () => boolean): boolean {
+  if (kernelBackend() !== 'wasm') return false;
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof RangeError) return false;
+    throw e;
+  }
+}
+
 function runtime(): LayerRuntime | null {
   if (kernelBackend() !== 'wasm') return null;
   if (rt === undefined) {
@@ -164,43 +172,15 @@ export interface PoolGeom {
   kh: number; kw: number; ph: number; pw: number; sh: number; sw: number; oh: number; ow: number;
 }
 
-/** MAX or AVE pooling of `planes` planes h×w → oh×ow with Caffe's geometry (already computed). */
+/** MAX or AVE pooling of `planes` planes h×w → oh×ow with Caffe's geometry (already computed); in the conv kernels' runtime, on every thread. */
 export function fastPool(method: 'MAX' | 'AVE', X: Float32Array, Y: Float32Array, planes: number, h: number, w: number, g: PoolGeom): boolean {
-  // runNet's activations in the conv kernels' memory: in place there, on every thread
-  if (kernelBackend() === 'wasm' && poolInWasm(method === 'MAX', X, Y, planes, h, w, g)) return true;
-  return withRuntime((r) => {
-    const per = Math.max(1, Math.floor((4 * CHUNK) / Math.max(1, h * w)));
-    const inS = h * w;
-    const outS = g.oh * g.ow;
-    r.reset();
-    const px = r.alloc(per * inS + 16); // + slack: the stride-2 path reads one value past a row's last window
-    const py = r.alloc(per * outS);
-    const f = method === 'MAX' ? r.ex.maxpool : r.ex.avepool;
-    for (let p0 = 0; p0 < planes; p0 += per) {
-      const np = Math.min(per, planes - p0);
-      r.F32().set(X.subarray(p0 * inS, (p0 + np) * inS), px >>> 2);
-      f(px, py, np, h, w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw);
-      Y.set(r.F32().subarray(py >>> 2, (py >>> 2) + np * outS), p0 * outS);
-    }
-  });
+  return inKernels(() => poolInWasm(method === 'MAX', X, Y, planes, h, w, g));
 }
 
 /**
  * LRN across channels with beta 0.75 over n images [c,hw]: y = x / (r·√r), r = √(k + a·Σ window x²),
- * in double with the JS forward's summation order (a = alpha / local_size).
+ * in double with the JS forward's summation order (a = alpha / local_size); in the conv kernels' runtime.
  */
 export function fastLrnAcross075(X: Float32Array, Y: Float32Array, n: number, c: number, hw: number, size: number, k: number, a: number): boolean {
-  if (kernelBackend() === 'wasm' && lrn075InWasm(X, Y, n, c, hw, size, k, a)) return true;
-  return withRuntime((r) => {
-    const img = c * hw;
-    r.reset();
-    const px = r.alloc(img);
-    const py = r.alloc(img);
-    const acc = r.alloc(2 * hw);
-    for (let b = 0; b < n; b++) {
-      r.F32().set(X.subarray(b * img, (b + 1) * img), px >>> 2);
-      r.ex.lrn_across075(px, py, c, hw, size, k, a, acc);
-      Y.set(r.F32().subarray(py >>> 2, (py >>> 2) + img), b * img);
-    }
-  });
+  return inKernels(() => lrn075InWasm(X, Y, n, c, hw, size, k, a));
 }

@@ -548,37 +548,64 @@ export async function conv2dBatch(x: Float32Array, n: number, w: Float32Array, b
 }
 
 /**
- * MAX/AVE pooling of `planes` planes h×w → oh×ow (Caffe geometry given) when X and Y are both in the kernels'
- * wasm memory (runNet's activations): in place, planes split across the threads; same values as
- * src/exec/wasm/layers.c. False (nothing done) otherwise.
+ * MAX/AVE pooling of `planes` planes h×w → oh×ow (Caffe geometry given), planes split across the threads;
+ * in place when X and Y are in the kernels' wasm memory (runNet's activations), else staged. Same values as
+ * the JS forward. False (nothing done) without wasm or when X and Y overlap.
  */
 export function poolInWasm(isMax: boolean, X: Float32Array, Y: Float32Array, planes: number, h: number, w: number,
   g: { kh: number; kw: number; ph: number; pw: number; sh: number; sw: number; oh: number; ow: number }): boolean {
   const r = rt();
-  if (!r || X.length < planes * h * w || Y.length < planes * g.oh * g.ow) return false;
-  const xa = r.addrOf(X);
-  const ya = r.addrOf(Y);
-  if (xa < 0 || ya < 0 || (xa < ya + Y.byteLength && ya < xa + X.byteLength)) return false;
-  const idle = workersFor(r, planes * g.oh * g.ow * g.kh * g.kw);
+  const nx = planes * h * w;
+  const ny = planes * g.oh * g.ow;
+  if (!r || X.length < nx || Y.length < ny) return false;
+  // + slack when staged: the stride-2 path reads one value past a row's last window
+  const io = stageIO(r, X, nx + 16, Y, ny);
+  if (!io) return false;
+  const idle = workersFor(r, ny * g.kh * g.kw);
   const T = idle.length + 1;
   const [ch, nc] = chunks(planes, T, 1, 1);
-  const args = [isMax ? 1 : 0, xa, ya, planes, h, w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, ch, nc];
+  const args = [isMax ? 1 : 0, io.xa, io.ya, planes, h, w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, ch, nc];
   r.parallel(JOB_POOL, Array.from({ length: T }, () => args), idle);
+  io.done();
   return true;
 }
 
 /**
- * LRN across channels with beta 0.75 (y = x / (r·√r), r = √(k + a·Σ window x²)) over n images [c, hw] when
- * X and Y are in the kernels' wasm memory: in place, pixels split across the threads; same values as
- * src/exec/wasm/layers.c. False (nothing done) otherwise.
+ * Addresses of X (read) and Y (written) for a kernel: in place when they live in the kernels' memory,
+ * else staged in scratch (X copied in with room for `xFloats`, Y copied out by `done`). undefined when
+ * both are resident and overlap.
+ */
+function stageIO(r: NonNullable<ReturnType<typeof rt>>, X: Float32Array, xFloats: number, Y: Float32Array, yFloats: number) {
+  let xa = r.addrOf(X);
+  let ya = r.addrOf(Y);
+  if (xa >= 0 && ya >= 0 && xa < ya + Y.byteLength && ya < xa + X.byteLength) return undefined;
+  r.reset();
+  const stageY = ya < 0;
+  if (xa < 0) {
+    xa = r.alloc(xFloats);
+    r.F32().set(X.subarray(0, Math.min(X.length, xFloats)), xa >>> 2);
+  }
+  if (stageY) ya = r.alloc(yFloats);
+  return {
+    xa,
+    ya,
+    done: () => {
+      if (stageY) Y.set(r.F32().subarray(ya >>> 2, (ya >>> 2) + yFloats));
+    },
+  };
+}
+
+/**
+ * LRN across channels with beta 0.75 (y = x / (r·√r), r = √(k + a·Σ window x²)) over n images [c, hw], pixels
+ * split across the threads; in place when X and Y are in the kernels' wasm memory, else staged. Same values
+ * as the JS forward. False (nothing done) without wasm or when X and Y overlap.
  */
 export function lrn075InWasm(X: Float32Array, Y: Float32Array, n: number, c: number, hw: number, size: number, k: number, a: number): boolean {
   const r = rt();
   if (!r || X.length < n * c * hw || Y.length < n * c * hw) return false;
-  const xa = r.addrOf(X);
-  const ya = r.addrOf(Y);
-  if (xa < 0 || ya < 0 || (xa < ya + Y.byteLength && ya < xa + X.byteLength)) return false;
-  r.reset();
+  const io = stageIO(r, X, n * c * hw, Y, n * c * hw);
+  if (!io) return false;
+  const { xa, ya } = io;
   const ka = r.alloc(4);
   r.F64().set([k, a], ka >>> 3);
   const idle = workersFor(r, c * hw * size);
@@ -589,5 +616,6 @@ export function lrn075InWasm(X: Float32Array, Y: Float32Array, n: number, c: num
     const off = 4 * b * c * hw;
     r.parallel(JOB_LRN, accs.map((acc) => [xa + off, ya + off, c, hw, size, ka, acc, ch, nc]), idle);
   }
+  io.done();
   return true;
 }
