@@ -9,6 +9,7 @@ import type { QuantMode } from '../layers/types';
 import type { Tensor } from '../tensor';
 import { precisionBlock } from './diff';
 import { foldBatchNorm, foldedWeightFl } from '../sim/arith';
+import { bnFoldParams, scaleFoldParams } from '../quant/weights';
 import { LintDiagnostic, RULES, RuleId, Severity } from './rules';
 
 export interface LintOptions {
@@ -219,7 +220,7 @@ export function lintText(text: string, file: string, opts: LintOptions = {}): Li
       const bottom = (l.bottom ?? [])[0];
       const inPlace = bottom !== undefined && (l.top ?? [])[0] === bottom;
       const p = producers[li][0];
-      const onConv = inPlace && p >= 0 && chainReachesConv(layers, producers, p);
+      const onConv = inPlace && p >= 0 && foldedInto(layers, producers, p) >= 0;
       if (!onConv) report('hw-limits', layerLoc(l), `standalone ${def.type} '${name}' runs only in DynamicFixed mode; fold it into the convolution (in-place after a conv) for Xilinx mode`);
     }
     if (def && (def.type === 'BatchNorm' || def.type === 'Scale')) {
@@ -255,12 +256,10 @@ export function lintText(text: string, file: string, opts: LintOptions = {}): Li
   }
 }
 
-/** BN/Scale fold into a conv only when they are in-place on its top (chaidnn-semantics §3.5). */
-function chainReachesConv(layers: LayerParam[], producers: number[][], p: number): boolean {
-  return foldedInto(layers, producers, p) >= 0;
-}
-
-/** The convolution a chain of in-place BN/Scale/ReLU layers starting at producer `p` leads back to, or -1. */
+/**
+ * The convolution a chain of in-place BN/Scale/ReLU layers starting at producer `p` leads back to, or -1: BN/Scale
+ * fold into a conv only when they are in place on its top (chaidnn-semantics §3.5).
+ */
 function foldedInto(layers: LayerParam[], producers: number[][], p: number): number {
   for (let i = p, guard = 0; i >= 0 && guard < 8; guard++) {
     const t = lookupLayer(layers[i].type ?? '')?.type;
@@ -280,12 +279,14 @@ function checkFoldedFl(conv: LayerParam, chain: LayerParam[], weights: Map<strin
   let sc: Parameters<typeof foldBatchNorm>[4] = null;
   for (const l of chain) {
     const blobs = weights.get(l.name ?? '') ?? [];
-    if (lookupLayer(l.type ?? '')?.type === 'BatchNorm') {
+    const type = lookupLayer(l.type ?? '')?.type ?? '';
+    const src = { name: l.name ?? '', type, blobs, param: l };
+    if (type === 'BatchNorm') {
       if (blobs.length < 2) return;
-      bn = { mean: blobs[0].data, variance: blobs[1].data, factor: blobs[2]?.data[0] ?? 1, eps: l.batch_norm_param?.eps ?? 1e-5 };
+      bn = bnFoldParams(src);
     } else {
       if (!blobs[0]) return;
-      sc = { gamma: blobs[0].data, beta: blobs[1]?.data ?? null };
+      sc = scaleFoldParams(src);
     }
   }
   const outC = W.shape[0];

@@ -38,8 +38,6 @@ export interface DynamicFixedOptions {
   weightFl?: (data: Float32Array, bw: number) => number;
   /** negative fractional lengths are an error instead of a warning */
   strict?: boolean;
-  /** keep negative fractional lengths as they are (a plan that only measures what a rescale must fix) */
-  keepNegative?: boolean;
   warn?: WarnFn;
 }
 
@@ -62,7 +60,7 @@ export function buildDynamicFixedPlan(net: Net, opts: DynamicFixedOptions): { pl
   const bw = opts.bitwidths;
   const wFl = opts.weightFl ?? ((d: Float32Array, b: number) => ristrettoFl(absMax(d), b));
   const clamp = (fl: number, what: string, l: LayerNode, b: number): number => {
-    if (fl >= 0 || opts.keepNegative) return fl;
+    if (fl >= 0) return fl;
     const why = `${what} of layer "${l.name}" would be ${fl} (CHaiDNN does not accept negative fractional lengths)`;
     const sat = `values beyond ±${2 ** (b - 1) - 1} saturate (up to ${2 ** -fl}× of the range lost)`;
     if (opts.strict) throw new ChaiqError(`${why}; clamping it to 0 would make ${sat} (--strict)`, l.loc ?? {});

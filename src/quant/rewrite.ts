@@ -7,13 +7,13 @@
  *   DynamicFixed grid with fl >= 0 (CHaiDNN rejects negative fl, §3.4).
  * Each returns a new V2 NetParameter and the blobs by layer name; the caller rebuilds the graph.
  */
-import type { Net, LayerNode } from '../graph/types';
+import type { Net } from '../graph/types';
 import type { LayerParam, NetParam } from '../proto/message';
 import type { Tensor } from '../tensor';
 import { ChaiqError } from '../errors';
 import { foldBatchNorm } from '../sim/arith';
 import { convGeometry } from '../layers/params';
-import { foldTarget, batchNormMean, batchNormVariance } from './weights';
+import { foldTarget, bnFoldParams, scaleFoldParams } from './weights';
 import { bottomVersion, versionKey } from './xilinx';
 import type { PrecisionPlan } from './plan';
 
@@ -72,7 +72,7 @@ export function foldBatchNormOffline(graph: Net, param: NetParam): Rewritten & {
     // one BN then one Scale is the runtime's pattern; longer chains compose the same way
     for (const li of chain) {
       const n = graph.layers[li];
-      const r = n.type === 'BatchNorm' ? foldBatchNorm(Wd, bd, outC, bnOf(n), null) : foldBatchNorm(Wd, bd, outC, null, scaleOf(n));
+      const r = n.type === 'BatchNorm' ? foldBatchNorm(Wd, bd, outC, bnFoldParams(n), null) : foldBatchNorm(Wd, bd, outC, null, scaleFoldParams(n));
       Wd = r.W;
       bd = r.b;
       drop.add(n.name);
@@ -92,19 +92,6 @@ export function foldBatchNormOffline(graph: Net, param: NetParam): Rewritten & {
     if (Array.isArray(l.param) && l.param.length === 1) l.param.push(clone(l.param[0]));
   }
   return { net, weights, folded };
-}
-
-function bnOf(n: LayerNode) {
-  const eps = n.param.batch_norm_param?.eps ?? 1e-5;
-  // mean/variance already divided by the moving-average factor
-  return { mean: batchNormMean(n), variance: batchNormVariance(n), factor: 1, eps };
-}
-
-function scaleOf(n: LayerNode) {
-  const gamma = n.blobs[0];
-  if (!gamma) throw new ChaiqError(`Scale layer "${n.name}" has no gamma blob`, n.loc ?? {});
-  const biasTerm = n.param.scale_param?.bias_term === true;
-  return { gamma: gamma.data, beta: biasTerm && n.blobs[1] ? n.blobs[1].data : null };
 }
 
 export interface RescaleGroup {
@@ -240,13 +227,18 @@ export function gridFactors(graph: Net, xilinxPlan: PrecisionPlan, bw: number): 
   return factor;
 }
 
+/** The layer providing the net's input (the first source layer). */
+function inputLayer(graph: Net) {
+  return graph.layers.find((l) => l.bottoms.length === 0 && l.tops.length > 0);
+}
+
 /**
  * Folds an input scale s into the layers that read the input (x_net = s·x_board): the input group gets
  * factor 1/s, absorbed like any rescale, so the rewritten net takes what CHaiDNN's image reader feeds
  * (pixels minus the mean, no scale, §3.3). undefined when the input reaches a layer that cannot scale.
  */
 export function foldInputScale(graph: Net, param: NetParam, s: number): (Rewritten & { rescaled: Rescaled[] }) | undefined {
-  const src = graph.layers.find((l) => l.bottoms.length === 0 && l.tops.length > 0);
+  const src = inputLayer(graph);
   if (!src) return undefined;
   const inV = versionKey(src.index, 0);
   const g = rescaleGroups(graph, { inputFree: true }).find((x) => x.versions.includes(inV));
@@ -262,7 +254,7 @@ export function foldInputScale(graph: Net, param: NetParam, s: number): (Rewritt
  * Convolution without padding or an InnerProduct; undefined otherwise.
  */
 export function recenterInput(graph: Net, param: NetParam, delta: readonly number[]): Rewritten | undefined {
-  const src = graph.layers.find((l) => l.bottoms.length === 0 && l.tops.length > 0);
+  const src = inputLayer(graph);
   if (!src) return undefined;
   const readers = graph.consumers(src.index, 0).map((li) => graph.layers[li]);
   if (!readers.length) return undefined;

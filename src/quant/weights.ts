@@ -45,6 +45,31 @@ export function batchNormInvStd(l: LayerNode): Float32Array {
   return out;
 }
 
+/** The trained blobs and params of a BN or Scale layer, from a graph node or a bare LayerParameter + blobs (lint). */
+export type FoldSource = Pick<LayerNode, 'name' | 'type' | 'blobs' | 'param'> & { loc?: LayerNode['loc'] };
+
+function foldBlob(l: FoldSource, i: number, what: string): Float32Array {
+  const b = l.blobs[i];
+  if (!b) throw new ChaiqError(`layer '${l.name}' (${l.type}): ${what} missing (no weights loaded for this layer?)`, l.loc ?? {});
+  return b.data;
+}
+
+/** BatchNorm as foldBatchNorm (sim/arith) takes it: raw mean/variance, moving-average factor, eps (CHaiDNN §3.5). */
+export function bnFoldParams(l: FoldSource) {
+  const mean = foldBlob(l, 0, 'BatchNorm mean');
+  const variance = foldBlob(l, 1, 'BatchNorm variance');
+  const factor = l.blobs[2] ? l.blobs[2].data[0] : 1;
+  const eps = Number(l.param.batch_norm_param?.eps ?? 1e-5);
+  return { mean, variance, factor, eps };
+}
+
+/** Scale as foldBatchNorm takes it: gamma, and beta when the layer has it. */
+export function scaleFoldParams(l: FoldSource) {
+  const gamma = foldBlob(l, 0, 'Scale gamma');
+  const beta = l.blobs[1] ? l.blobs[1].data : null;
+  return { gamma, beta };
+}
+
 /** BatchNorm per-channel mean (blobs[0] / blobs[2][0]). */
 export function batchNormMean(l: LayerNode): Float32Array {
   const [meanB, , factorB] = l.blobs;

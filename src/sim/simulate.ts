@@ -16,6 +16,7 @@ import type { Tensor } from '../tensor';
 import { FORWARDS } from '../layers/forward';
 import { convGeometry, enumName, num, poolGeometry, pooledSize, rep, sub, bool } from '../layers/params';
 import * as A from './arith';
+import { bnFoldParams, scaleFoldParams } from '../quant/weights';
 import { accumulateError, newErrorAcc, summarize, type ErrorAcc, type ErrorSummary } from './metrics';
 
 /** CHaiDNN's parser defaults (caffe_network_parser.hpp) for missing precision fields. */
@@ -272,20 +273,6 @@ function foldChain(net: Net, ci: number): number[] {
   return chain;
 }
 
-function bnParams(node: LayerNode) {
-  const mean = blobData(node, 0, 'BatchNorm mean');
-  const variance = blobData(node, 1, 'BatchNorm variance');
-  const factor = node.blobs[2] ? node.blobs[2].data[0] : 1;
-  const eps = num(sub(node, 'batch_norm_param'), 'eps', 1e-5);
-  return { mean, variance, factor, eps };
-}
-
-function scaleParams(node: LayerNode) {
-  const gamma = blobData(node, 0, 'Scale gamma');
-  const beta = node.blobs[1] ? node.blobs[1].data : null;
-  return { gamma, beta };
-}
-
 function compileConv(net: Net, i: number, mode: QuantMode, warn: WarnFn, folded: number[], foldedFl: 'runtime' | 'mse' = 'runtime', finalOpTh: 'int' | 'float' = 'int'): ConvStep {
   const node = net.layers[i];
   const cp = sub(node, 'convolution_param');
@@ -296,12 +283,12 @@ function compileConv(net: Net, i: number, mode: QuantMode, warn: WarnFn, folded:
   const f = new Fields(node, precisionBlock(node));
   let lastBlock = f;
   if (folded.length) {
-    let bn: ReturnType<typeof bnParams> | null = null;
-    let sc: ReturnType<typeof scaleParams> | null = null;
+    let bn: ReturnType<typeof bnFoldParams> | null = null;
+    let sc: ReturnType<typeof scaleFoldParams> | null = null;
     for (const j of folded) {
       const n = net.layers[j];
-      if (n.type === 'BatchNorm') bn = bnParams(n);
-      else sc = scaleParams(n);
+      if (n.type === 'BatchNorm') bn = bnFoldParams(n);
+      else sc = scaleFoldParams(n);
     }
     const r = A.foldBatchNorm(W, b, outC, bn, sc);
     W = r.W;
@@ -459,14 +446,14 @@ function compileAffineDF(node: LayerNode, f: Fields, warn: WarnFn): Step {
   const trim = (v: ArrayLike<number>, bw: number, fl: number) => Float32Array.from(v, (x) => A.trim2FixedPoint(x, bw, fl));
   let affine: Step['affine'];
   if (node.type === 'BatchNorm') {
-    const p = bnParams(node);
+    const p = bnFoldParams(node);
     const k = p.factor === 0 ? 0 : 1 / p.factor;
     const mean = trim(Array.from(p.mean, (m) => m * k), f.bw('batchnorm_mean_bw'), f.fl('batchnorm_mean_fl'));
     const v = trim(Array.from(p.variance, (m) => m * k), f.bw('batchnorm_variance_bw'), f.fl('batchnorm_variance_fl'));
     affine = { sub: mean, mul: Float32Array.from(v, (x) => 1 / Math.sqrt(x + p.eps)), add: new Float32Array(mean.length) };
   } else {
     if (node.bottoms.length > 1) throw new ChaiqError(`layer '${node.name}': Scale with a second bottom is not supported`, node.loc ?? {});
-    const p = scaleParams(node);
+    const p = scaleFoldParams(node);
     const gamma = trim(p.gamma, f.bw('scale_gamma_bw'), f.fl('scale_gamma_fl'));
     const beta = p.beta ? trim(p.beta, f.bw('scale_beta_bw'), f.fl('scale_beta_fl')) : new Float32Array(gamma.length);
     affine = { sub: new Float32Array(gamma.length), mul: gamma, add: beta };

@@ -244,15 +244,6 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
     }
     if (statsOnly) return { net, stats, mode: qt as QuantizeResult['mode'] };
   }
-  const dfOptions = (n: Net, s: StatsCollector, keepNegative = false) => ({
-    bitwidths: bw,
-    fl: flAuto ? ('auto' as const) : flUniform!,
-    actFl: flAuto ? (li: number, ti: number) => chooseFl(versionStats(n, s, li, ti), bw.out, { kind: 'activations' }).fl : undefined,
-    weightFl: flAuto ? (d: Float32Array, b: number) => chooseFl(d, b, { kind: 'weights' }).fl : undefined,
-    strict: args.strict,
-    keepNegative,
-    warn,
-  });
   if (optimize && qt === 'DynamicFixed' && flAuto) {
     // scale each activation group so its calibrated threshold T lands on the DynamicFixed grid,
     // T·f = (2^(bw-1)-1)·2^-fl with fl >= 0 (CHaiDNN rejects negative fl), then calibrate again
@@ -283,7 +274,14 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
       summary.push([row.layer, row.type, row.thIn !== undefined ? formatPy2Float(row.thIn) : '-', row.thOut !== undefined ? formatPy2Float(row.thOut) : '-', how + (args.pow2 ? '+pow2' : '')]);
     }
   } else {
-    const r = buildDynamicFixedPlan(net, dfOptions(net, stats!));
+    const r = buildDynamicFixedPlan(net, {
+      bitwidths: bw,
+      fl: flAuto ? 'auto' : flUniform!,
+      actFl: flAuto ? (li, ti) => chooseFl(versionStats(net, stats!, li, ti), bw.out, { kind: 'activations' }).fl : undefined,
+      weightFl: flAuto ? (d, b) => chooseFl(d, b, { kind: 'weights' }).fl : undefined,
+      strict: args.strict,
+      warn,
+    });
     plan = r.plan;
     summary.push(['layer', 'type', 'fl_in', 'fl_out', 'fl_params']);
     for (const row of r.rows) summary.push([row.layer, row.type, String(row.flIn ?? '-'), String(row.flOut ?? '-'), String(row.flParams ?? '-')]);
