@@ -156,6 +156,11 @@ describe('the `# input:` header of --optimized_weights and image defaults', () =
     expect(usual.stderr).toMatch(/image reader feeds .*; this prototxt came from quantize --optimized_weights, and its `# input:` line says what it takes/);
     expect(usual.stderr).not.toMatch(/folds the scale/);
     expect(JSON.parse(usual.stdout).accuracy.float.top1).toBeLessThan(j.accuracy.float.top1);
+    // forward reads the header too: a digit without flags (1 channel: no mean demanded)
+    const seven = path.join(DIGITS, '7', fs.readdirSync(path.join(DIGITS, '7')).sort()[0]);
+    const f = runCli(['forward', '--deploy_model', `${q}.prototxt`, '--weights', `${q}.caffemodel`, '--input', seven, '--top', '1']);
+    expect(f.stderr).toBe('');
+    expect(f.stdout).toMatch(/ prob: #1 7 \(/);
   }, 60_000);
 
   test('.npy input takes no image defaults: a 1-channel net simulates from .npy without --mean_value', () => {

@@ -92,7 +92,7 @@ function listFiles(dir: string, recursive: boolean, extensions: string[]): strin
 export function selectCalibrationFiles(dir: string, opts: CalibSelectOptions = {}): string[] {
   const files = listImageFiles(dir, opts.recursive ?? false);
   if (files.length === 0) {
-    throw new ChaiqError(`calibration directory has no images (${IMAGE_EXTENSIONS.join(', ')})${opts.recursive ? '' : ' (sub-directories are not searched)'}`, { file: dir });
+    throw new ChaiqError(`calibration directory has no images (${IMAGE_EXTENSIONS.join(', ')}) or ${NPY_EXTENSION} inputs${opts.recursive ? '' : ' (sub-directories are not searched)'}`, { file: dir });
   }
   const size = opts.size ?? files.length;
   if (!Number.isInteger(size) || size < 1) throw new ChaiqError(`--calibration_size must be a positive integer, got ${size}`);
