@@ -303,7 +303,7 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
     text = applyPlan(parsePrototxt(printMessage('caffe.NetParameter', applyPlanToNetParam(netParam, new Map())), deploy), plan, { warn, inputShape });
     // the weights were rewritten too: the original caffemodel no longer fits this net
     // what the rewritten net takes, when it is what CHaiDNN's reader feeds (simulate and forward read it back)
-    const inputNote = readsImages && boardScale(netPre) === 1 ? inputHeaderLine(netPre, netPre.rawScale / userPre.rawScale) + '\n' : '';
+    const inputNote = readsImages && boardScale(netPre) === 1 ? inputHeaderLine(netPre, 255 / userPre.rawScale) + '\n' : '';
     text = `# rewritten by chaiq quantize --optimized_weights: use with the weights in ${path.basename(optimize)}\n${inputNote}${text}`;
   } else {
     text = applyPlan(m.doc, plan, { warn, inputShape, upgraded: { net: m.net, printMessage: (t, msg) => printMessage(t === 'NetParameter' ? 'caffe.NetParameter' : t, msg) } });
