@@ -338,7 +338,7 @@ function builder(y: any) {
     .option('quantized_deploy_model', { type: 'string', describe: 'output prototxt with precision_param blocks (- = stdout)' })
     .option('bitwidths', { type: 'string', default: '6,6,6', describe: 'bitwidths of input, params, output (6 or 8)' })
     .option('fl_bitwidths', { type: 'string', default: '2,5,2', describe: 'DynamicFixed fractional lengths of input, params, output, or "auto"' })
-    .option('calibration_directory', { type: 'string', describe: 'directory of calibration images (files sorted by name)' })
+    .option('calibration_directory', { type: 'string', describe: 'directory of calibration images, or of .npy net inputs (C,H,W or N,C,H,W each, no preprocessing); files sorted by name' })
     .option('calibration_size', { type: 'number', default: 8, describe: 'number of calibration images' })
     .option('calibration_seed', { type: 'number', default: 0, describe: 'seed of the (deterministic) image choice' })
     .option('calibration_indices', { type: 'string', describe: 'comma list of image indices to use first' })
