@@ -132,11 +132,11 @@ describe('the `# input:` header of --optimized_weights and image defaults', () =
   const d = tmp();
   const q = path.join(d, 'lenet_q8');
   const sim = (proto: string, weights: string, ...a: string[]) =>
-    runCli(['simulate', '--format', 'json', '--deploy_model', proto, '--weights', weights, '--mnist', MNIST, '--mnist_labels', MNIST_LABELS, '--limit', '300', ...a]);
+    runCli(['simulate', '--format', 'json', '--deploy_model', proto, '--weights', weights, '--mnist', MNIST, '--mnist_labels', MNIST_LABELS, '--limit', '100', ...a]);
 
   test('LeNet quantized with --optimized_weights simulates without preprocessing flags as with the header\'s', () => {
     // MNIST defaults (pixels/255): the input scale is folded, the input recentred on 127
-    const r = runCli(['quantize', '-q', '--deploy_model', LENET, '--weights', LENET_W, '--mnist', MNIST, '--calibration_size', '50', '--bitwidths', '8,8,8',
+    const r = runCli(['quantize', '-q', '--deploy_model', LENET, '--weights', LENET_W, '--mnist', MNIST, '--calibration_size', '20', '--bitwidths', '8,8,8',
       '--quantized_deploy_model', `${q}.prototxt`, '--optimized_weights', `${q}.caffemodel`]);
     expect(r.code).toBe(0);
     expect(fs.readFileSync(`${q}.prototxt`, 'utf8').split('\n')[1]).toBe("# input: pixels 0..255 minus 127.0, no scale (as CHaiDNN's image reader feeds it)");
