@@ -113,8 +113,21 @@ describe('errors name the file', () => {
     fs.writeFileSync(badJ, Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16, 1, 2, 3]));
     await expectErr(loadImage(badJ), /corrupt JPEG/, badJ);
     const bmp = path.join(tmp, 'x.bmp');
-    fs.writeFileSync(bmp, Buffer.from('BM1234567890'));
-    await expectErr(loadImage(bmp), /unsupported image format/, bmp);
+    fs.writeFileSync(bmp, Buffer.concat([Buffer.from('BM'), Buffer.from([0x36, 0x30, 0, 0, 0, 0, 0, 0, 0x36, 0, 0, 0, 0x28, 0])]));
+    await expectErr(loadImage(bmp), /^not a PNG or JPEG image despite its \.bmp extension \(the only formats decoded\): the file starts with bytes 42 4d 36 30 00 00 00 00 \(BMP\)$/, bmp);
+    // what the bytes look like, escaped: never the raw bytes
+    const gif = path.join(tmp, 'zz_fake.png');
+    fs.writeFileSync(gif, Buffer.from('GIF89a\x01\x00\x01\x00\x00\xff', 'latin1'));
+    await expectErr(loadImage(gif), /despite its \.png extension .*: the file starts with bytes 47 49 46 38 39 61 01 00 \(GIF\)$/, gif);
+    const html = path.join(tmp, 'page.jpg');
+    fs.writeFileSync(html, '<!DOCTYPE html>\n<html>\u00e9');
+    await expectErr(loadImage(html), /: it looks like text: "<!DOCTYPE html>\\n<html>\\u00e9"$/, html);
+    const bin = path.join(tmp, 'noise');
+    fs.writeFileSync(bin, Buffer.from([0, 1, 2, 0xfe, 0x80, 0x1b]));
+    await expectErr(loadImage(bin), /^not a PNG or JPEG image \(the only formats decoded\): the file starts with bytes 00 01 02 fe 80 1b \(no format known here\)$/, bin);
+    const empty = path.join(tmp, 'empty.png');
+    fs.writeFileSync(empty, '');
+    await expectErr(loadImage(empty), /: the file is empty$/, empty);
   });
 });
 

@@ -29,25 +29,35 @@ export function parseList(s: string, what: string, n?: number): number[] {
 /** The parsed preprocessing flags (yargs names). */
 export interface PreprocessArgs {
   dims?: string;
-  transpose: string;
-  channel_swap: string;
+  /** N,C,H,W the net is built with (overrides the prototxt) */
+  input_shape?: string;
+  /** image flags: undefined when not given (their defaults are applied by buildPreprocess) */
+  transpose?: string;
+  channel_swap?: string;
   raw_scale?: number;
   mean_value?: string;
   mean_file?: string;
-  input_scale: number;
+  input_scale?: number;
+  /** a factor on the --mean_file image (the `# input:` line of a rewritten net may name one) */
+  mean_file_scale?: number;
 }
 
-/** Adds XportDNN's preprocessing options (its defaults; raw_scale/mean default by buildPreprocess). */
+/**
+ * Adds XportDNN's preprocessing options and --input_shape. The image flags have no yargs defaults, so that
+ * flags given explicitly can be told apart (buildPreprocess applies XportDNN's defaults).
+ */
 export function preprocessOptions<T>(y: Argv<T>, opts: { mnist?: boolean } = {}) {
   const withMnist = (d: string, m: string) => (opts.mnist ? `default ${d} (${m} with --mnist)` : `default ${d}`);
+  const header = 'or what the `# input:` line of a --optimized_weights prototxt says';
   return y
-    .option('dims', { type: 'string', describe: 'C,H,W of the input (default: the Input layer; must agree with it)' })
-    .option('transpose', { type: 'string', default: '2,0,1', describe: 'images: axis order applied to the HWC image' })
-    .option('channel_swap', { type: 'string', default: '2,1,0', describe: 'images: RGB → BGR by default' })
-    .option('raw_scale', { type: 'number', describe: `pixels in [0,1] times this; ${withMnist('255.0', '1.0')}` })
-    .option('mean_value', { type: 'string', describe: `per-channel mean subtracted after raw_scale; ${withMnist('104,117,123', '0')}` })
-    .option('mean_file', { type: 'string', describe: 'mean image (.binaryproto or .npy), instead of --mean_value' })
-    .option('input_scale', { type: 'number', default: 1.0, describe: 'multiplier after the mean' });
+    .option('input_shape', { type: 'string', describe: 'N,C,H,W the net runs at, e.g. 1,3,344,450 for a fully convolutional net (overrides the prototxt)' })
+    .option('dims', { type: 'string', describe: 'C,H,W of the input (XportDNN\'s flag; default: the Input layer or --input_shape, and must agree with it)' })
+    .option('transpose', { type: 'string', describe: 'images: axis order applied to the HWC image; default 2,0,1' })
+    .option('channel_swap', { type: 'string', describe: 'images: channel order; default 2,1,0 (RGB → BGR), 0 on a 1-channel net' })
+    .option('raw_scale', { type: 'number', describe: `images: pixels in [0,1] times this; ${withMnist('255.0', '1.0')}, ${header}` })
+    .option('mean_value', { type: 'string', describe: `images: per-channel mean subtracted after raw_scale; ${withMnist('104,117,123', '0')}, ${header}` })
+    .option('mean_file', { type: 'string', describe: 'images: mean image (.binaryproto or .npy), instead of --mean_value' })
+    .option('input_scale', { type: 'number', describe: `images: multiplier after the mean; default 1.0` });
 }
 
 /**
@@ -65,7 +75,7 @@ export function checkDims(dimsArg: string | undefined, netParam: LoadedModel['ne
   const inputLayer = netParam.layer.find((l) => l.type === 'Input');
   const declared: number[] | undefined = inputLayer?.input_param?.shape?.[0]?.dim?.map(Number);
   if (declared && declared.length === 4 && d.some((x, i) => x !== declared[i + 1]))
-    throw new ChaiqError(`--dims ${d.join(',')} disagrees with the Input layer "${inputLayer!.name}" of shape (${declared.join(',')})`, { file }, 2);
+    throw new ChaiqError(`--dims ${d.join(',')} disagrees with the Input layer "${inputLayer!.name}" of shape (${declared.join(',')}); --input_shape 1,${d.join(',')} runs the net at another size`, { file }, 2);
   if (declared && declared.length !== 4) throw new ChaiqError(`the Input layer has shape (${declared.join(',')}); CHaiDNN needs (1,C,H,W)`, { file }, 2);
   return d as [number, number, number];
 }
@@ -75,6 +85,14 @@ export function checkDims(dimsArg: string | undefined, netParam: LoadedModel['ne
  * its input shape (a Data-layer net gets one); `inputShape` (N,C,H,W) overrides both.
  */
 export function loadModelWithDims(deploy: string, weightsFile: string | undefined, dimsArg: string | undefined,
+  opts: { warn: WarnFn; inputShape?: number[] }): { model: LoadedModel; dims?: [number, number, number] } {
+  const r = loadModelWithDimsOnly(deploy, weightsFile, dimsArg, opts);
+  // --input_shape alone gives the C,H,W too
+  const s = opts.inputShape;
+  return r.dims || !s || s.length !== 4 ? r : { ...r, dims: [s[1], s[2], s[3]] };
+}
+
+function loadModelWithDimsOnly(deploy: string, weightsFile: string | undefined, dimsArg: string | undefined,
   opts: { warn: WarnFn; inputShape?: number[] }): { model: LoadedModel; dims?: [number, number, number] } {
   const t = loadNetText(deploy, { warn: opts.warn });
   const dims = checkDims(dimsArg, t.net, deploy, opts.inputShape);
@@ -98,17 +116,31 @@ export function netInputDims(net: Net): [number, number, number] | undefined {
 export function buildPreprocess(args: PreprocessArgs, dims: [number, number, number], opts: { mnist?: boolean } = {}): Preprocess {
   if (args.mean_file !== undefined && args.mean_value !== undefined) throw usage('give --mean_value or --mean_file, not both');
   const mnist = !!opts.mnist;
+  const C = dims[0];
+  if (C !== 1 && C !== 3)
+    throw usage(`image inputs fit 1- or 3-channel nets; this net input has ${C} channels (${dims.join('×')}): give the net input itself as .npy files (C,H,W or N,C,H,W)`);
+  let mean: number[] | Float32Array;
+  if (args.mean_file !== undefined) {
+    mean = withExit2(() => meanForDims(loadMeanFile(args.mean_file!), dims), args.mean_file);
+    const k = args.mean_file_scale;
+    if (k !== undefined && k !== 1) mean = Float32Array.from(mean, (v) => v * k);
+  } else if (args.mean_value !== undefined) {
+    mean = parseList(args.mean_value, 'mean_value');
+    if (mean.length !== 1 && mean.length !== C) throw usage(`--mean_value has ${mean.length} values, the input has ${C} channel${C > 1 ? 's' : ''}`);
+  } else if (mnist) mean = [0];
+  else if (C === 1) {
+    // no default fits: XportDNN's is a BGR ImageNet mean
+    throw usage('the default --mean_value 104,117,123 (XportDNN\'s, a BGR ImageNet mean) does not fit this 1-channel net: give the mean it was trained with, e.g. --mean_value 0');
+  } else mean = [104, 117, 123];
   const pre: Preprocess = {
     dims,
-    transpose: parseList(args.transpose, 'transpose', 3),
-    channelSwap: parseList(args.channel_swap, 'channel_swap'),
+    transpose: parseList(args.transpose ?? '2,0,1', 'transpose', 3),
+    // one channel has one order: the RGB → BGR default applies to colour nets only
+    channelSwap: args.channel_swap !== undefined ? parseList(args.channel_swap, 'channel_swap') : C === 1 ? [0] : [2, 1, 0],
     rawScale: args.raw_scale ?? (mnist ? 1 : 255),
-    mean: args.mean_file !== undefined ? withExit2(() => meanForDims(loadMeanFile(args.mean_file!), dims), args.mean_file)
-      : args.mean_value !== undefined ? parseList(args.mean_value, 'mean_value') : mnist ? [0] : [104, 117, 123],
-    inputScale: args.input_scale,
+    mean,
+    inputScale: args.input_scale ?? 1,
   };
-  if (Array.isArray(pre.mean) && pre.mean.length !== 1 && pre.mean.length !== dims[0])
-    throw usage(`--mean_value has ${pre.mean.length} values, the input has ${dims[0]} channels`);
   return pre;
 }
 

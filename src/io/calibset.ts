@@ -9,6 +9,10 @@ import * as path from 'path';
 import { ChaiqError } from '../errors';
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg'];
+/** net inputs as they are (no image preprocessing): one sample (C,H,W / 1,C,H,W) or a stack (N,C,H,W) */
+export const NPY_EXTENSION = '.npy';
+
+export const isNpyFile = (f: string) => path.extname(f).toLowerCase() === NPY_EXTENSION;
 
 export interface CalibSelectOptions {
   /** number of images (default: all) */
@@ -35,6 +39,29 @@ export function mulberry32(seed: number): () => number {
 
 /** Image files of a directory (relative paths sorted by code point), non-recursive unless asked. */
 export function listImageFiles(dir: string, recursive = false): string[] {
+  return listFiles(dir, recursive, IMAGE_EXTENSIONS);
+}
+
+/** Image and .npy files of a directory (sorted, as listImageFiles). */
+export function listInputFiles(dir: string, recursive = false): string[] {
+  return listFiles(dir, recursive, [...IMAGE_EXTENSIONS, NPY_EXTENSION]);
+}
+
+/**
+ * What a calibration directory holds: images, or .npy net inputs; both at once is refused (one takes the
+ * image preprocessing, the other none, so the set would mix two kinds of input).
+ */
+export function calibrationKind(dir: string, recursive = false): { kind: 'images' | 'npy'; files: string[] } {
+  const all = listInputFiles(dir, recursive);
+  const npy = all.filter(isNpyFile);
+  if (npy.length === 0) return { kind: 'images', files: all };
+  if (npy.length === all.length) return { kind: 'npy', files: npy };
+  const img = all.find((f) => !isNpyFile(f))!;
+  throw new ChaiqError(`the directory mixes images (${all.length - npy.length}, e.g. ${img}) and .npy inputs (${npy.length}, e.g. ${npy[0]}): ` +
+    'images are preprocessed, .npy files are taken as the net input as they are; keep one kind', { file: dir });
+}
+
+function listFiles(dir: string, recursive: boolean, extensions: string[]): string[] {
   let st: fs.Stats;
   try {
     st = fs.statSync(dir);
@@ -48,7 +75,7 @@ export function listImageFiles(dir: string, recursive = false): string[] {
       const r = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) {
         if (recursive) walk(r);
-      } else if (IMAGE_EXTENSIONS.includes(path.extname(e.name).toLowerCase())) {
+      } else if (extensions.includes(path.extname(e.name).toLowerCase())) {
         let isFile = e.isFile();
         if (e.isSymbolicLink()) {
           try { isFile = fs.statSync(path.join(dir, r)).isFile(); } catch { isFile = false; }
@@ -65,7 +92,7 @@ export function listImageFiles(dir: string, recursive = false): string[] {
 export function selectCalibrationFiles(dir: string, opts: CalibSelectOptions = {}): string[] {
   const files = listImageFiles(dir, opts.recursive ?? false);
   if (files.length === 0) {
-    throw new ChaiqError(`calibration directory has no images (${IMAGE_EXTENSIONS.join(', ')})${opts.recursive ? '' : ' (sub-directories are not searched)'}`, { file: dir });
+    throw new ChaiqError(`calibration directory has no images (${IMAGE_EXTENSIONS.join(', ')}) or ${NPY_EXTENSION} inputs${opts.recursive ? '' : ' (sub-directories are not searched)'}`, { file: dir });
   }
   const size = opts.size ?? files.length;
   if (!Number.isInteger(size) || size < 1) throw new ChaiqError(`--calibration_size must be a positive integer, got ${size}`);

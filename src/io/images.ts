@@ -21,6 +21,7 @@ import { ChaiqError } from '../errors';
 import type { Tensor } from '../tensor';
 import { readNpy } from './npy';
 import { decodeJpegLibjpeg } from './jpeg';
+import { describeBytes } from './sniff';
 
 const f32 = Math.fround;
 
@@ -71,7 +72,8 @@ export function decodeImage(buf: Buffer, file = '<image>'): Image {
     if (e instanceof ChaiqError) throw e;
     throw new ChaiqError(`corrupt ${isPng ? 'PNG' : 'JPEG'} image: ${(e as Error).message}`, { file });
   }
-  throw new ChaiqError(`unsupported image format (${path.extname(file) || 'no extension'}): only PNG and JPEG are decoded`, { file });
+  const ext = path.extname(file);
+  throw new ChaiqError(`not a PNG or JPEG image${ext ? ` despite its ${ext} extension` : ''} (the only formats decoded): ${describeBytes(buf)}`, { file });
 }
 
 function decodePng(buf: Buffer): Image {

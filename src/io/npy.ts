@@ -11,7 +11,19 @@ import { numel } from '../tensor';
  */
 const MAGIC = '\x93NUMPY';
 
-export function decodeNpy(buf: Buffer, file = '<npy>'): Tensor {
+interface NpyHeader {
+  shape: number[];
+  kind: string;
+  size: number;
+  big: boolean;
+  fortran: boolean;
+  descr: string;
+  /** where the data starts */
+  bodyOff: number;
+}
+
+/** The header of a .npy file (`buf` needs to hold the header only). */
+function parseHeader(buf: Buffer, file: string): NpyHeader {
   if (buf.length < 10 || buf.toString('latin1', 0, 6) !== MAGIC) throw new ChaiqError('not a .npy file (bad magic)', { file });
   const major = buf[6];
   let hlen: number;
@@ -19,7 +31,7 @@ export function decodeNpy(buf: Buffer, file = '<npy>'): Tensor {
   if (major === 1) {
     hlen = buf.readUInt16LE(8);
     off = 10;
-  } else if (major === 2 || major === 3) {
+  } else if ((major === 2 || major === 3) && buf.length >= 12) {
     hlen = buf.readUInt32LE(8);
     off = 12;
   } else throw new ChaiqError(`unsupported .npy version ${major}`, { file });
@@ -35,19 +47,22 @@ export function decodeNpy(buf: Buffer, file = '<npy>'): Tensor {
     .filter((s) => s.length > 0)
     .map((s) => Number(s.replace(/L$/, '')));
   if (shape.some((d) => !Number.isInteger(d) || d < 0)) throw new ChaiqError(`bad .npy shape (${shapeM[1]})`, { file });
-  const n = numel(shape);
   const d = descr[1];
-  const bodyOff = off + hlen;
   const m = /^([<>|=])([fiub])(\d+)$/.exec(d);
   if (!m) throw new ChaiqError(`unsupported .npy dtype '${d}' (want float32/float64)`, { file });
   const [, endian, kind, sizeS] = m;
-  const size = Number(sizeS);
+  return { shape, kind, size: Number(sizeS), big: endian === '>', fortran: fortran[1] === 'True', descr: d, bodyOff: off + hlen };
+}
+
+export function decodeNpy(buf: Buffer, file = '<npy>'): Tensor {
+  const { shape, kind, size, big: bigEndian, fortran: isFortran, descr: d, bodyOff } = parseHeader(buf, file);
+  const n = numel(shape);
   if (buf.length < bodyOff + n * size) throw new ChaiqError(`truncated .npy data: shape (${shape}) needs ${n * size} bytes`, { file });
-  const big = endian === '>';
+  const big = bigEndian;
   const out = new Float32Array(n);
   const rd = readerFor(kind, size, big);
   if (!rd) throw new ChaiqError(`unsupported .npy dtype '${d}' (want float32/float64)`, { file });
-  if (fortran[1] === 'True' && shape.length > 1) {
+  if (isFortran && shape.length > 1) {
     // column-major on disk: element i of the file has its FIRST index varying fastest
     const nd = shape.length;
     const cStride = new Array(nd).fill(1);
@@ -115,6 +130,31 @@ export function encodeNpy(t: Tensor): Buffer {
     for (let i = 0; i < t.data.length; i++) bytes.writeFloatLE(t.data[i], i * 4);
   }
   return Buffer.concat([head, Buffer.from(dict, 'latin1'), bytes]);
+}
+
+/** The shape of a .npy file from its header (the data is not read, only its size checked). */
+export function readNpyShape(file: string): number[] {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    throw new ChaiqError(`cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file });
+  }
+  try {
+    const fileSize = fs.fstatSync(fd).size;
+    const pre = Buffer.alloc(Math.min(fileSize, 12));
+    fs.readSync(fd, pre, 0, pre.length, 0);
+    const hlen = pre.length < 10 ? 0 : pre[6] === 1 ? 10 + pre.readUInt16LE(8) : pre.length >= 12 ? 12 + pre.readUInt32LE(8) : 0;
+    const buf = Buffer.alloc(Math.min(fileSize, Math.max(hlen, pre.length)));
+    fs.readSync(fd, buf, 0, buf.length, 0);
+    const h = parseHeader(buf, file);
+    if (!readerFor(h.kind, h.size, h.big)) throw new ChaiqError(`unsupported .npy dtype '${h.descr}' (want float32/float64)`, { file });
+    const need = numel(h.shape) * h.size;
+    if (fileSize < h.bodyOff + need) throw new ChaiqError(`truncated .npy data: shape (${h.shape}) needs ${need} bytes`, { file });
+    return h.shape;
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 export function readNpy(file: string): Tensor {

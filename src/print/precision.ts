@@ -16,6 +16,8 @@ export interface ApplyPlanOptions {
    * input: the upgraded NetParameter and a canonical printer (src/print/format.ts `printMessage`).
    */
   upgraded?: { net: NetParam; printMessage: (typeName: string, msg: any) => string };
+  /** the N,C,H,W the plan was made at (--input_shape): written into the Input layer's shape */
+  inputShape?: number[];
 }
 
 /** One precision_param block as text lines (no EOL), fields in field-number order (§1), floats as Python 2 str(float32). */
@@ -83,6 +85,24 @@ function batchOneEdit(layer: MessageNode): (Edit & { was: string }) | undefined 
   return { start: first.span.start, end: first.span.end, text: '1', was: first.raw };
 }
 
+/** The edits that write `want` into an Input layer's first shape (its dims, one by one), if it differs. */
+function inputShapeEdits(layer: MessageNode, want: number[], file?: string): { edits: Edit[]; was: string } | undefined {
+  const sub = (m: MessageNode, name: string) => {
+    const f = m.fields.find((x) => x.name === name);
+    return f && !Array.isArray(f.value) && !('kind' in f.value) ? (f.value as MessageNode) : undefined;
+  };
+  const param = sub(layer, 'input_param');
+  const shape = param && sub(param, 'shape');
+  if (!shape) return undefined;
+  const dims = shape.fields.filter((x) => x.name === 'dim').flatMap((f) => (Array.isArray(f.value) ? f.value : [f.value])) as (ScalarNode | MessageNode)[];
+  if (dims.length !== want.length || dims.some((d) => !('kind' in d) || d.kind !== 'number')) {
+    throw new ChaiqError(`the Input layer's shape has ${dims.length} dims; --input_shape gives ${want.length}`, { file }, 2);
+  }
+  const nums = dims as ScalarNode[];
+  if (nums.every((d, i) => d.value === want[i])) return undefined;
+  return { edits: nums.map((d, i) => ({ start: d.span.start, end: d.span.end, text: String(want[i]) })), was: nums.map((d) => d.raw).join(',') };
+}
+
 /** The indent unit of the file: the indentation of the first field that starts a line inside a top-level message. */
 export function detectIndentUnit(doc: PrototxtDoc): string {
   for (const f of doc.root.fields) {
@@ -122,26 +142,33 @@ export function applyPlan(doc: PrototxtDoc, plan: PrecisionPlan, opts: ApplyPlan
     );
     // print the upgraded net canonically, then splice the blocks into that text like any V2 file
     const v2 = opts.upgraded.printMessage('NetParameter', applyPlanToNetParam(opts.upgraded.net, new Map()));
-    return applyPlan(parsePrototxt(v2, doc.file), plan, { warn: opts.warn });
+    return applyPlan(parsePrototxt(v2, doc.file), plan, { warn: opts.warn, inputShape: opts.inputShape });
   }
   const text = doc.text;
   const eol = text.includes('\r\n') ? '\r\n' : '\n';
   const fileUnit = detectIndentUnit(doc);
   const edits: Edit[] = [];
   const seen = new Set<string>();
+  let seenInput = false;
   for (const f of doc.root.fields) {
     if (f.name !== 'layer' || Array.isArray(f.value) || 'kind' in f.value) continue;
     const msg = f.value as MessageNode;
     const name = scalarValue(msg.fields.find((x) => x.name === 'name'));
     const block = name !== undefined ? plan.get(name) : undefined;
     if (name !== undefined && block) seen.add(name);
-    if (scalarValue(msg.fields.find((x) => x.name === 'type')) === 'Input') {
+    const isInput = scalarValue(msg.fields.find((x) => x.name === 'type')) === 'Input';
+    const shapeEdit = isInput && opts.inputShape && !seenInput ? inputShapeEdits(msg, [1, ...opts.inputShape.slice(1)], doc.file) : undefined;
+    if (shapeEdit) {
+      opts.warn?.(`the Input layer "${name}" is written with the shape the net was calibrated at, (1,${opts.inputShape!.slice(1).join(',')}), instead of (${shapeEdit.was})`, { file: doc.file });
+      edits.push(...shapeEdit.edits);
+    } else if (isInput && !(opts.inputShape && !seenInput)) {
       const e = batchOneEdit(msg);
       if (e) {
         opts.warn?.(`input '${name}' has batch ${e.was}; CHaiDNN runs batch 1, so the output declares 1 (as XportDNN's do)`, { file: doc.file });
         edits.push(e);
       }
     }
+    if (isInput) seenInput = true;
     const existing = msg.fields.filter((x) => BLOCK_FIELDS.has(x.name));
     const layerIndent = leadingIndent(text, f.span.start) ?? '';
     const firstOwnLine = msg.fields.map((x) => leadingIndent(text, x.span.start)).find((x) => x !== undefined);

@@ -11,6 +11,7 @@ import type { Tensor } from '../../tensor';
 import { parseDims } from './info';
 import { buildPreprocess, loadModelWithDims, netInputDims, preprocessOptions } from '../preprocess';
 import type { PreprocessArgs } from '../preprocess';
+import { applyInputHeader, readInputHeader, warnImageFlagsIgnored } from '../inputs';
 
 interface ForwardArgs extends PreprocessArgs {
   deploy_model: string;
@@ -19,7 +20,6 @@ interface ForwardArgs extends PreprocessArgs {
   output_dir?: string;
   blobs?: string;
   top: number;
-  input_shape?: string;
 }
 
 /** The net input: one .npy (N,C,H,W), or image files preprocessed as XportDNN does (src/io/images.ts). */
@@ -27,6 +27,7 @@ async function readInput(args: ForwardArgs, net: Net, dims: [number, number, num
   const files = args.input.flatMap((s) => s.split(',')).filter(Boolean);
   if (files.length === 0) throw new ChaiqError('--input: give a .npy file or image files', {}, 2);
   if (files.length === 1 && files[0].toLowerCase().endsWith('.npy')) {
+    warnImageFlagsIgnored(args, warnToStderr, files[0]);
     const x = readNpy(files[0]);
     const n = x.shape[0] ?? 1;
     return { x, names: Array.from({ length: n }, (_, i) => `${path.basename(files[0])}[${i}]`) };
@@ -35,7 +36,8 @@ async function readInput(args: ForwardArgs, net: Net, dims: [number, number, num
   if (net.inputs.length !== 1) throw new ChaiqError(`images need a net with one input; this one has ${net.inputs.length}`, {}, 2);
   const d = dims ?? netInputDims(net);
   if (!d) throw new ChaiqError(`images need a 4-D input of known size; '${net.inputs[0].name}' is (${net.inputs[0].shape}): give --dims C,H,W`, {}, 2);
-  const pre = buildPreprocess(args, d);
+  // a prototxt from quantize --optimized_weights says what it takes
+  const pre = buildPreprocess(applyInputHeader(args, readInputHeader(args.deploy_model, warnToStderr), args.deploy_model, warnToStderr), d);
   return { x: await loadImageBatch(files, pre), names: files.map((f) => path.basename(f)) };
 }
 
@@ -68,8 +70,7 @@ export const forwardCommand: CommandModule<{}, ForwardArgs> = {
       .option('input', { type: 'string', array: true, demandOption: true, describe: '.npy (N,C,H,W float32/float64) or image files (PNG/JPEG)' })
       .option('output_dir', { type: 'string', describe: 'write each blob as <encodeURIComponent(name)>.npy here' })
       .option('blobs', { type: 'string', describe: "blobs to save besides the outputs: 'all' or a comma list" })
-      .option('top', { type: 'number', default: 5, describe: 'print the k largest values of each output per image' })
-      .option('input_shape', { type: 'string', describe: 'full input shape N,C,H,W, e.g. 1,3,224,224 (overrides the prototxt)' }),
+      .option('top', { type: 'number', default: 5, describe: 'print the k largest values of each output per image' }),
   handler: async (args) => {
     try {
       const inputShape = args.input_shape ? parseDims(args.input_shape, '--input_shape') : undefined;

@@ -1,5 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { ChaiqError, warnToStderr } from '../../errors';
+import type { WarnFn } from '../../errors';
+import { loadModelWithDims } from '../preprocess';
 import type { Net } from '../../graph/types';
 import { loadModel } from '../../proto/load';
 
@@ -8,6 +10,7 @@ interface InfoArgs {
   weights?: string;
   format: 'text' | 'json';
   dims?: string;
+  input_shape?: string;
 }
 
 export interface InfoLayer {
@@ -119,6 +122,23 @@ export function parseDims(s: string, flag = '--dims'): number[] {
   return dims;
 }
 
+/**
+ * info's shape flags: --input_shape N,C,H,W and --dims C,H,W as in every command. `--dims N,C,H,W` (info's
+ * old form) still works, as --input_shape, with a deprecation warning.
+ */
+function infoShapeFlags(args: InfoArgs, warn: WarnFn): { inputShape?: number[]; dims?: string } {
+  let inputShape = args.input_shape !== undefined ? parseDims(args.input_shape, '--input_shape') : undefined;
+  let dims = args.dims;
+  if (dims !== undefined && parseDims(dims).length !== 3) {
+    const old = parseDims(dims);
+    warn(`--dims ${old.join(',')}: info's N,C,H,W form of --dims is deprecated; use --input_shape ${old.join(',')} (--dims takes C,H,W, as in the other commands)`);
+    if (inputShape && old.join(',') !== inputShape.join(',')) throw new ChaiqError(`--dims ${old.join(',')} disagrees with --input_shape ${inputShape.join(',')}`, {}, 2);
+    inputShape = old;
+    dims = undefined;
+  }
+  return { inputShape, dims };
+}
+
 /** `chaiq info`: per-layer shapes, parameter counts and MACs of a deploy prototxt. */
 export const infoCommand: CommandModule<{}, InfoArgs> = {
   command: 'info',
@@ -128,14 +148,15 @@ export const infoCommand: CommandModule<{}, InfoArgs> = {
       .option('deploy_model', { type: 'string', demandOption: true, describe: 'deploy prototxt' })
       .option('weights', { type: 'string', describe: 'caffemodel: blobs are checked against the prototxt' })
       .option('format', { choices: ['text', 'json'] as const, default: 'text' as const })
-      .option('dims', {
+      .option('input_shape', {
         type: 'string',
-        alias: 'input_shape',
-        describe: 'shape of the (first) input, e.g. 1,3,224,224 (needed when a Data layer reads a database)',
-      }),
+        describe: 'N,C,H,W of the (first) input, e.g. 1,3,224,224: a fully convolutional net at another size, or a Data layer that reads a database',
+      })
+      .option('dims', { type: 'string', describe: 'C,H,W of the input, as in the other commands (must agree with the Input layer; sets a Data layer\'s)' }),
   handler: (args) => {
-    const inputShape = args.dims ? parseDims(args.dims) : undefined;
-    const m = loadModel(args.deploy_model, args.weights, { warn: warnToStderr, inputShape });
+    const { inputShape, dims } = infoShapeFlags(args, warnToStderr);
+    const m = dims !== undefined ? loadModelWithDims(args.deploy_model, args.weights, dims, { warn: warnToStderr, inputShape }).model
+      : loadModel(args.deploy_model, args.weights, { warn: warnToStderr, inputShape });
     const info = netInfo(m.graph);
     process.stdout.write(args.format === 'json' ? JSON.stringify(info, null, 2) + '\n' : infoText(info));
   },

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import { writeFileAtomic } from '../../io/atomic';
-import { chooseIndices, selectCalibrationFiles } from '../../io/calibset';
+import { calibrationKind, chooseIndices, selectCalibrationFiles } from '../../io/calibset';
 import { loadMnist } from '../../io/mnist';
 import * as path from 'path';
 import type { CommandModule } from 'yargs';
@@ -12,6 +12,7 @@ import type { Preprocess } from '../../io/images';
 import { XPORTDNN_PREPROCESS } from '../../io/images';
 import { boardInputWarning, boardMeanWarning, boardScale, buildPreprocess, loadInputImage, loadModelWithDims, openMnist, parseList, preprocessOptions } from '../preprocess';
 import type { PreprocessArgs } from '../preprocess';
+import { inputHeaderLine, loadNpyCalibration, parseInputShape, warnImageFlagsIgnored } from '../inputs';
 import { StatsCollector, loadStats, mergeStats, saveStats } from '../../calib/stats';
 import { THRESHOLD_METHODS } from '../../calib/threshold';
 import type { ThresholdMethod } from '../../calib/threshold';
@@ -104,6 +105,8 @@ async function loadCalibration(args: QuantizeArgs, pre: Preprocess): Promise<Ten
   }
   if (!args.calibration_directory) throw usage('Xilinx mode (and --fl_bitwidths auto) need --calibration_directory DIR, --mnist FILE or --stats FILE');
   const dir = args.calibration_directory;
+  const listing = calibrationKind(dir, true);
+  if (listing.kind === 'npy') return loadNpyCalibration(dir, listing.files.map((f) => path.join(dir, f)), { size, seed: args.calibration_seed, indices: given, dims: pre.dims });
   // images of DIR and of its sub-directories (a class-per-folder set such as digits/<label>/), sorted
   const chosen = selectCalibrationFiles(dir, { size, seed: args.calibration_seed, indices: given, recursive: true });
   const out: Tensor[] = [];
@@ -144,7 +147,8 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
 
   const deploy = args.deploy_model;
   // --dims is checked against the declared input shape (Input layer / input_dim) before the net is built
-  const { model: m, dims: given } = loadModelWithDims(deploy, args.weights, args.dims, { warn });
+  const inputShape = parseInputShape(args.input_shape, { batchOne: true });
+  const { model: m, dims: given } = loadModelWithDims(deploy, args.weights, args.dims, { warn, inputShape });
   let dims = given;
   // a batch other than 1 is rewritten to 1 by the printer (with its own warning)
   if (!m.net.layer.some((l) => l.type === 'Input')) warn('XportDNN expects the input as an Input layer (CHaiDNN takes the first layer\'s th_layer_in)', { file: deploy });
@@ -175,8 +179,11 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
   let stats: StatsCollector | undefined;
   const statsOnly = !args.quantized_deploy_model && !!args.save_stats;
   // built only where images are read (uniform DynamicFixed or --stats read none: the defaults need not fit the net)
-  const readsImages = needCalib && !!(args.calibration_directory || args.mnist);
-  const userPre = readsImages ? buildPreprocess(args, dims!, { mnist: !!args.mnist }) : XPORTDNN_PREPROCESS;
+  // .npy calibration data is the net input as it is: no image preprocessing
+  const npyCalib = needCalib && !args.mnist && !!args.calibration_directory && calibrationKind(args.calibration_directory, true).kind === 'npy';
+  if (npyCalib) warnImageFlagsIgnored(args, warn, 'the calibration directory\'s .npy data');
+  const readsImages = needCalib && !npyCalib && !!(args.calibration_directory || args.mnist);
+  const userPre = readsImages ? buildPreprocess(args, dims!, { mnist: !!args.mnist }) : { ...XPORTDNN_PREPROCESS, dims: dims! };
   /** what the net's input is: the user's preprocessing, or the board's after the input scale is folded */
   let netPre = userPre;
   if (optimize && boardScale(userPre) !== 1 && readsImages) {
@@ -226,7 +233,7 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
         stats: given,
         pass1Only,
         // a mean image is recorded by its file name, not its C·H·W values
-        settings: { bw: bw.out, calibration: { dims: dims!, raw_scale: pre.rawScale, ...(args.mean_file !== undefined ? { mean_file: path.basename(args.mean_file) } : { mean: pre.mean }), input_scale: pre.inputScale, deploy: path.basename(args.deploy_model!) } },
+        settings: { bw: bw.out, calibration: npyCalib ? { dims: dims!, input: 'npy', deploy: path.basename(args.deploy_model!) } : { dims: dims!, raw_scale: pre.rawScale, ...(args.mean_file !== undefined ? { mean_file: path.basename(args.mean_file) } : { mean: pre.mean }), input_scale: pre.inputScale, deploy: path.basename(args.deploy_model!) } },
         onProgress: (d) => bar.tick(d),
       });
     } finally {
@@ -293,13 +300,13 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
   if (optimize) {
     // layers left the net: print it canonically, then splice the blocks in like any V2 file
     warn('with --optimized_weights the rewritten net is printed canonically (comments and layout of the input are not kept)', { file: deploy });
-    text = applyPlan(parsePrototxt(printMessage('caffe.NetParameter', applyPlanToNetParam(netParam, new Map())), deploy), plan, { warn });
+    text = applyPlan(parsePrototxt(printMessage('caffe.NetParameter', applyPlanToNetParam(netParam, new Map())), deploy), plan, { warn, inputShape });
     // the weights were rewritten too: the original caffemodel no longer fits this net
-    const meanNote = (m: number[] | Float32Array) => (m.length <= 4 ? Array.from(m, (x) => formatPy2Float(x)).join(',') : 'the mean image given');
-    const inputNote = netPre !== userPre ? `# input: pixels 0..255 minus ${meanNote(netPre.mean)}, no scale (as CHaiDNN's image reader feeds it)\n` : '';
+    // what the rewritten net takes, when it is what CHaiDNN's reader feeds (simulate and forward read it back)
+    const inputNote = readsImages && boardScale(netPre) === 1 ? inputHeaderLine(netPre, 255 / userPre.rawScale) + '\n' : '';
     text = `# rewritten by chaiq quantize --optimized_weights: use with the weights in ${path.basename(optimize)}\n${inputNote}${text}`;
   } else {
-    text = applyPlan(m.doc, plan, { warn, upgraded: { net: m.net, printMessage: (t, msg) => printMessage(t === 'NetParameter' ? 'caffe.NetParameter' : t, msg) } });
+    text = applyPlan(m.doc, plan, { warn, inputShape, upgraded: { net: m.net, printMessage: (t, msg) => printMessage(t === 'NetParameter' ? 'caffe.NetParameter' : t, msg) } });
   }
   const out = args.quantized_deploy_model!;
   // the weights first: a prototxt never names layers its caffemodel lacks
@@ -331,7 +338,7 @@ function builder(y: any) {
     .option('quantized_deploy_model', { type: 'string', describe: 'output prototxt with precision_param blocks (- = stdout)' })
     .option('bitwidths', { type: 'string', default: '6,6,6', describe: 'bitwidths of input, params, output (6 or 8)' })
     .option('fl_bitwidths', { type: 'string', default: '2,5,2', describe: 'DynamicFixed fractional lengths of input, params, output, or "auto"' })
-    .option('calibration_directory', { type: 'string', describe: 'directory of calibration images (files sorted by name)' })
+    .option('calibration_directory', { type: 'string', describe: 'directory of calibration images, or of .npy net inputs (C,H,W or N,C,H,W each, no preprocessing); files sorted by name' })
     .option('calibration_size', { type: 'number', default: 8, describe: 'number of calibration images' })
     .option('calibration_seed', { type: 'number', default: 0, describe: 'seed of the (deterministic) image choice' })
     .option('calibration_indices', { type: 'string', describe: 'comma list of image indices to use first' })

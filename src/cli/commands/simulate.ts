@@ -5,7 +5,7 @@ import { ChaiqError, warnToStderr } from '../../errors';
 import type { WarnFn } from '../../errors';
 import type { Tensor } from '../../tensor';
 import type { Preprocess } from '../../io/images';
-import { listImageFiles } from '../../io/calibset';
+import { calibrationKind } from '../../io/calibset';
 import { readNpy, writeNpy } from '../../io/npy';
 import { compileSim, layerReports, newSimStats, runSim } from '../../sim/simulate';
 import type { LayerReport } from '../../sim/simulate';
@@ -14,6 +14,7 @@ import type { ClassStats, ErrorSummary } from '../../sim/metrics';
 import { writeAtomic } from './quantize';
 import { boardInputWarning, boardMeanWarning, buildPreprocess, loadInputImage, loadModelWithDims, netInputDims, openMnist, preprocessOptions } from '../preprocess';
 import type { PreprocessArgs } from '../preprocess';
+import { applyInputHeader, boardInputFix, npySampleName, npySampleReader, npySamples as npyFileSamples, parseInputShape, readInputHeader, warnImageFlagsIgnored } from '../inputs';
 import { makeProgress } from '../progress';
 import { StatsCollector } from '../../calib/stats';
 import { renderReport } from '../../report/html';
@@ -57,24 +58,32 @@ function mnistSamples(file: string, labelsFile: string | undefined, pre: Preproc
   }));
 }
 
-/** Image files under DIR (recursively, sorted), each labelled by its directory when asked. */
-function directorySamples(dir: string, pre: Preprocess, byDir: boolean, labelMap?: Map<string, number>): Sample[] {
-  let rels: string[];
-  try {
-    rels = listImageFiles(dir, true);
-  } catch (e) {
-    if (e instanceof ChaiqError) e.exitCode = 2;
-    throw e;
-  }
-  if (rels.length === 0) throw new ChaiqError('no .png/.jpg images in the directory', { file: dir }, 2);
+/** Image (or .npy) files under DIR (recursively, sorted), each labelled by its directory when asked. */
+function directorySamples(dir: string, listing: { kind: 'images' | 'npy'; files: string[] }, pre: Preprocess | undefined, dims: number[], byDir: boolean, labelMap?: Map<string, number>): Sample[] {
+  const rels = listing.files;
+  if (rels.length === 0) throw new ChaiqError('no .png/.jpg images or .npy inputs in the directory', { file: dir }, 2);
   const files = rels.map((r) => path.join(dir, r));
   const classes = byDir ? [...new Set(files.map((f) => path.relative(dir, path.dirname(f))))].sort() : [];
-  return files.map((f) => {
-    let label = -1;
-    if (byDir) label = classes.indexOf(path.relative(dir, path.dirname(f)));
-    else if (labelMap) label = labelMap.get(path.relative(dir, f)) ?? labelMap.get(path.basename(f)) ?? -1;
-    return { name: path.relative(dir, f), label, load: () => loadInputImage(f, pre) };
-  });
+  const labelOf = (f: string) => {
+    if (byDir) return classes.indexOf(path.relative(dir, path.dirname(f)));
+    if (labelMap) return labelMap.get(path.relative(dir, f)) ?? labelMap.get(path.basename(f)) ?? -1;
+    return -1;
+  };
+  if (listing.kind === 'npy') {
+    const read = npySampleReader(dims);
+    return npyFileSamples(files, dims).map((s) => ({ name: npySampleName(path.relative(dir, s.file), s), label: labelOf(s.file), load: async () => read(s.file, s.index) }));
+  }
+  return files.map((f) => ({ name: path.relative(dir, f), label: labelOf(f), load: () => loadInputImage(f, pre!) }));
+}
+
+/** What DIR holds (images or .npy), a missing directory being a usage error. */
+function inputListing(dir: string) {
+  try {
+    return calibrationKind(dir, true);
+  } catch (e) {
+    if (e instanceof ChaiqError && /directory (not found|is not a directory)/.test(e.message)) e.exitCode = 2;
+    throw e;
+  }
 }
 
 /** `--labels FILE`: Caffe's list format, one `<image path> <class index>` per line. */
@@ -188,19 +197,26 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   if (args.labels && args.labels_from_dirname) throw usage('give --labels or --labels_from_dirname, not both');
   if ((args.labels || args.labels_from_dirname) && !args.calibration_directory) throw usage('--labels / --labels_from_dirname need --calibration_directory');
 
-  const { model: m, dims: given } = loadModelWithDims(args.deploy_model, args.weights, args.dims, { warn });
+  const inputShape = parseInputShape(args.input_shape, { batchOne: true });
+  const { model: m, dims: given } = loadModelWithDims(args.deploy_model, args.weights, args.dims, { warn, inputShape });
   const net = m.graph;
   if (net.inputs.length !== 1) throw new ChaiqError(`the net has ${net.inputs.length} inputs; CHaiDNN needs exactly one`, { file: args.deploy_model }, 2);
   const dims = given ?? netInputDims(net) ?? [3, 224, 224];
-  const pre = buildPreprocess(args, dims, { mnist: !!args.mnist });
+  const header = readInputHeader(args.deploy_model, warn);
+  const listing = args.calibration_directory !== undefined ? inputListing(args.calibration_directory) : undefined;
+  // .npy data is the net input as it is: no image preprocessing (and no defaults that must fit the net)
+  const npyIn = args.input !== undefined || listing?.kind === 'npy';
+  let pre: Preprocess | undefined;
+  if (npyIn) warnImageFlagsIgnored(args, warn, args.input ?? 'the directory\'s .npy data');
+  else pre = buildPreprocess(applyInputHeader(args, header, args.deploy_model, warn), dims, { mnist: !!args.mnist });
   let samples: Sample[];
-  if (args.mnist) samples = mnistSamples(args.mnist, args.mnist_labels, pre);
+  if (args.mnist) samples = mnistSamples(args.mnist, args.mnist_labels, pre!);
   else if (args.input) samples = npySamples(args.input, [1, ...dims]);
-  else samples = directorySamples(args.calibration_directory!, pre, args.labels_from_dirname, args.labels ? readLabelFile(args.labels) : undefined);
+  else samples = directorySamples(args.calibration_directory!, listing!, pre, dims, args.labels_from_dirname, args.labels ? readLabelFile(args.labels) : undefined);
   if (args.limit !== undefined) samples = samples.slice(0, args.limit);
   // said once the inputs are known to load
-  if (!args.input) {
-    const w = boardInputWarning(pre, 'these figures hold only if your application scales the input itself (quantize --optimized_weights folds the scale into the first layers)');
+  if (pre) {
+    const w = boardInputWarning(pre, boardInputFix(header));
     if (w) warn(w);
     const wm = boardMeanWarning(pre);
     if (wm) warn(wm);
@@ -271,7 +287,7 @@ function builder(y: any) {
   return preprocessOptions(y, { mnist: true })
     .option('deploy_model', { type: 'string', describe: 'annotated prototxt (precision_param / quantization_param blocks)' })
     .option('weights', { type: 'string', describe: 'FP32 caffemodel' })
-    .option('calibration_directory', { type: 'string', describe: 'directory of .png/.jpg images (searched recursively, sorted)' })
+    .option('calibration_directory', { type: 'string', describe: 'directory of .png/.jpg images, or of .npy net inputs (C,H,W or N,C,H,W), searched recursively, sorted' })
     .option('input', { type: 'string', describe: 'preprocessed input(s) as .npy, (N,C,H,W) or (C,H,W)' })
     .option('mnist', { type: 'string', describe: 'MNIST idx3 image file (.gz accepted)' })
     .option('mnist_labels', { type: 'string', describe: 'MNIST idx1 label file (.gz accepted)' })
