@@ -34,7 +34,7 @@ export interface PreprocessArgs {
   raw_scale?: number;
   mean_value?: string;
   mean_file?: string;
-  input_scale: number;
+  input_scale?: number;
 }
 
 /** Adds XportDNN's preprocessing options (its defaults; raw_scale/mean default by buildPreprocess). */
@@ -47,7 +47,7 @@ export function preprocessOptions<T>(y: Argv<T>, opts: { mnist?: boolean } = {})
     .option('raw_scale', { type: 'number', describe: `pixels in [0,1] times this; ${withMnist('255.0', '1.0')}` })
     .option('mean_value', { type: 'string', describe: `per-channel mean subtracted after raw_scale; ${withMnist('104,117,123', '0')}` })
     .option('mean_file', { type: 'string', describe: 'mean image (.binaryproto or .npy), instead of --mean_value' })
-    .option('input_scale', { type: 'number', default: 1.0, describe: 'multiplier after the mean' });
+    .option('input_scale', { type: 'number', describe: 'multiplier after the mean; default 1.0' });
 }
 
 /**
@@ -105,7 +105,7 @@ export function buildPreprocess(args: PreprocessArgs, dims: [number, number, num
     rawScale: args.raw_scale ?? (mnist ? 1 : 255),
     mean: args.mean_file !== undefined ? withExit2(() => meanForDims(loadMeanFile(args.mean_file!), dims), args.mean_file)
       : args.mean_value !== undefined ? parseList(args.mean_value, 'mean_value') : mnist ? [0] : [104, 117, 123],
-    inputScale: args.input_scale,
+    inputScale: args.input_scale ?? 1,
   };
   if (Array.isArray(pre.mean) && pre.mean.length !== 1 && pre.mean.length !== dims[0])
     throw usage(`--mean_value has ${pre.mean.length} values, the input has ${dims[0]} channels`);

@@ -15,6 +15,7 @@ import { writeAtomic } from './quantize';
 import { boardInputWarning, boardMeanWarning, buildPreprocess, loadInputImage, loadModelWithDims, netInputDims, openMnist, preprocessOptions } from '../preprocess';
 import type { PreprocessArgs } from '../preprocess';
 import { makeProgress } from '../progress';
+import { deployOfTrainTest, withTransformDefaults } from '../traintest';
 import { StatsCollector } from '../../calib/stats';
 import { renderReport } from '../../report/html';
 import { simulateReportLayers } from '../../report/build';
@@ -189,10 +190,12 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   if ((args.labels || args.labels_from_dirname) && !args.calibration_directory) throw usage('--labels / --labels_from_dirname need --calibration_directory');
 
   const { model: m, dims: given } = loadModelWithDims(args.deploy_model, args.weights, args.dims, { warn });
-  const net = m.graph;
+  // a train/test net runs as its deploy net; its data layer's transform_param gives the preprocessing defaults
+  const trainTest = deployOfTrainTest(m, args.deploy_model, given, warn);
+  const net = trainTest?.net ?? m.graph;
   if (net.inputs.length !== 1) throw new ChaiqError(`the net has ${net.inputs.length} inputs; CHaiDNN needs exactly one`, { file: args.deploy_model }, 2);
   const dims = given ?? netInputDims(net) ?? [3, 224, 224];
-  const pre = buildPreprocess(args, dims, { mnist: !!args.mnist });
+  const pre = buildPreprocess(args.input ? args : withTransformDefaults(args, trainTest?.netParam ?? m.net, args.deploy_model, warn), dims, { mnist: !!args.mnist });
   let samples: Sample[];
   if (args.mnist) samples = mnistSamples(args.mnist, args.mnist_labels, pre);
   else if (args.input) samples = npySamples(args.input, [1, ...dims]);
