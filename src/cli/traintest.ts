@@ -51,10 +51,10 @@ export function withTransformDefaults<A extends PreprocessArgs>(args: A, net: Ne
   const meanFile = t.mean_file === undefined ? undefined : String(t.mean_file);
   const out: A = { ...args };
   const r = args.raw_scale ?? 255;
-  const s = args.input_scale ?? (args.raw_scale === undefined ? scale : (scale * 255) / r);
+  const s = args.input_scale ?? scale;
   out.raw_scale = r;
   out.input_scale = s;
-  // what the flags make of a 0..255 pixel: (pixel − mean·255/r)·(r·s/255)
+  // each flag not given takes the transform's value; what the flags make of a 0..255 pixel: (pixel − mean·255/r)·(r·s/255)
   if (!near((r * s) / 255, scale)) {
     warn(`--raw_scale ${formatPy2Float(r)} --input_scale ${formatPy2Float(s)} scale the pixels by ${formatPy2Float((r * s) / 255)}, ${where} by ${formatPy2Float(scale)}: using the flags`, loc);
   }
@@ -67,7 +67,7 @@ export function withTransformDefaults<A extends PreprocessArgs>(args: A, net: Ne
       }
       out.mean_file = f;
     } else if (meanValues.length) {
-      out.mean_value = meanValues.map((m) => String((m * r) / 255)).join(',');
+      out.mean_value = meanValues.map(String).join(',');
     } else out.mean_value = '0';
   } else if (args.mean_value !== undefined) {
     const given = parseList(args.mean_value, 'mean_value').map((m) => (m * 255) / r);

@@ -182,7 +182,7 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
   // built only where images are read (uniform DynamicFixed or --stats read none: the defaults need not fit the net)
   const readsImages = needCalib && !!(args.calibration_directory || args.mnist);
   // a train/test net's data layer (transform_param) gives the defaults
-  const pargs = readsImages ? withTransformDefaults(args, netParam, deploy, warn) : args;
+  const pargs = readsImages ? withTransformDefaults(args, m.net, deploy, warn) : args;
   const userPre = readsImages ? buildPreprocess(pargs, dims!, { mnist: !!args.mnist }) : XPORTDNN_PREPROCESS;
   /** what the net's input is: the user's preprocessing, or the board's after the input scale is folded */
   let netPre = userPre;

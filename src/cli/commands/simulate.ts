@@ -195,7 +195,7 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   const net = trainTest?.net ?? m.graph;
   if (net.inputs.length !== 1) throw new ChaiqError(`the net has ${net.inputs.length} inputs; CHaiDNN needs exactly one`, { file: args.deploy_model }, 2);
   const dims = given ?? netInputDims(net) ?? [3, 224, 224];
-  const pre = buildPreprocess(args.input ? args : withTransformDefaults(args, trainTest?.netParam ?? m.net, args.deploy_model, warn), dims, { mnist: !!args.mnist });
+  const pre = buildPreprocess(args.input ? args : withTransformDefaults(args, m.net, args.deploy_model, warn), dims, { mnist: !!args.mnist });
   let samples: Sample[];
   if (args.mnist) samples = mnistSamples(args.mnist, args.mnist_labels, pre);
   else if (args.input) samples = npySamples(args.input, [1, ...dims]);
