@@ -1,6 +1,7 @@
 /**
- * Train/test prototxts in quantize and simulate: the deploy net CHaiDNN runs (src/graph/deploy.ts), and a net's input transform_param (a train/test net's data layer, or the Input a conversion left) as the default of
- * the preprocessing flags. Caffe's DataTransformer computes (pixel − mean)·scale on 0..255 pixels: raw_scale 255,
+ * Train/test prototxts in quantize and simulate: the deploy net CHaiDNN runs (src/graph/deploy.ts), and the input's
+ * transform_param (a train/test net's data layer, or the Input a conversion left) as the default of the
+ * preprocessing flags. Caffe's DataTransformer computes (pixel − mean)·scale on 0..255 pixels: raw_scale 255,
  * mean_value/mean_file, input_scale = scale. Flags given win, with a warning when they make another input.
  */
 import * as fs from 'fs';
@@ -58,6 +59,8 @@ export function withTransformDefaults<A extends PreprocessArgs>(args: A, net: Ne
   if (!near((r * s) / 255, scale)) {
     warn(`--raw_scale ${formatPy2Float(r)} --input_scale ${formatPy2Float(s)} scale the pixels by ${formatPy2Float((r * s) / 255)}, ${where} by ${formatPy2Float(scale)}: using the flags`, loc);
   }
+  const crop = Number(t.crop_size ?? 0);
+  if (crop > 0) warn(`${where} crops the stored images to ${crop}×${crop} at their centre; chaiq resizes each image to the input's size instead: give images cropped so`, loc);
   const userMean = args.mean_value !== undefined || args.mean_file !== undefined;
   if (!userMean) {
     if (meanFile !== undefined) {
