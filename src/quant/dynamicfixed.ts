@@ -3,7 +3,7 @@ import type { PrecisionPlan, PrecisionBlock } from './plan';
 import type { WarnFn } from '../errors';
 import { ChaiqError } from '../errors';
 import { blockFromFields, precisionFields } from './fields';
-import { PASS_THROUGH, bottomVersion, versionKey } from './xilinx';
+import { PASS_THROUGH, bottomVersion, isActivation, versionKey } from './xilinx';
 import type { Bitwidths } from './xilinx';
 import { batchNormInvStd, batchNormMean, batchNormVariance, foldFactors, perChannelAbsMax } from './weights';
 import { foldedWeightFl } from '../sim/arith';
@@ -129,7 +129,9 @@ export function buildDynamicFixedPlan(net: Net, opts: DynamicFixedOptions): { pl
         for (const v of bv) union(out, v!);
         merged.add(find(out));
       } else {
-        l.tops.forEach((_, ti) => setMin(versionKey(li, ti), actFl(li, ti), li));
+        l.tops.forEach((_, ti) => {
+          if (isActivation(net, li, ti)) setMin(versionKey(li, ti), actFl(li, ti), li);
+        });
       }
     }
   }

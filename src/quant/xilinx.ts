@@ -101,6 +101,12 @@ class Groups {
 
 export const versionKey = (li: number, ti: number) => `${li}/${ti}`;
 
+/** False for a data layer's tops other than the net input (the label): no activation, no statistics, no block. */
+export function isActivation(net: Net, li: number, ti: number): boolean {
+  const l = net.layers[li];
+  return l.bottoms.length > 0 || net.inputs.some((x) => x.name === l.tops[ti] && (x.layer === undefined || x.layer === l.name));
+}
+
 /** The blob version a bottom reads: `${producer}/${top index}`; undefined for an undefined bottom. */
 export function bottomVersion(net: Net, li: number, bi: number): string | undefined {
   const p = net.producer(li, bi);
@@ -137,7 +143,9 @@ export function buildXilinxPlan(net: Net, thOf: VersionThreshold, opts: XilinxOp
     const in0 = bv[0];
     const type = l.type;
     if (l.bottoms.length === 0) {
-      l.tops.forEach((_, ti) => g.set(versionKey(li, ti), calib(li, ti), 'calib'));
+      l.tops.forEach((_, ti) => {
+        if (isActivation(net, li, ti)) g.set(versionKey(li, ti), calib(li, ti), 'calib');
+      });
     } else if (PASS_THROUGH.has(type) && in0 !== undefined) {
       l.tops.forEach((_, ti) => g.union(in0, versionKey(li, ti)));
     } else if (type === 'ReLU' && in0 !== undefined) {

@@ -364,7 +364,8 @@ export function compileSim(net: Net, opts: SimOptions = {}): SimProgram {
     }
     const t = node.type;
     const f = new Fields(node, blk);
-    switch (t) {
+    // a data layer (train/test net) is the input; its label is no activation
+    switch (node.bottoms.length === 0 && net.inputs.some((x) => x.layer === node.name) ? 'Input' : t) {
       case 'Input':
         steps[i] = { kind: 'input', node };
         break;

@@ -34,6 +34,8 @@ import { printMessage } from '../../print/format';
 import { formatPy2Float } from '../../print/floatfmt';
 import type { PrecisionPlan } from '../../quant/plan';
 import { makeProgress, NO_PROGRESS } from '../progress';
+import { deployOfTrainTest, printDeployNet, setInputTransform, transformOf, withTransformDefaults } from '../traintest';
+import { deployNote } from '../../graph/deploy';
 import { renderReport } from '../../report/html';
 import { quantizeReportData } from '../../report/build';
 
@@ -150,10 +152,13 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
   const inputShape = parseInputShape(args.input_shape, { batchOne: true });
   const { model: m, dims: given } = loadModelWithDims(deploy, args.weights, args.dims, { warn, inputShape });
   let dims = given;
-  // a batch other than 1 is rewritten to 1 by the printer (with its own warning)
-  if (!m.net.layer.some((l) => l.type === 'Input')) warn('XportDNN expects the input as an Input layer (CHaiDNN takes the first layer\'s th_layer_in)', { file: deploy });
   let net = m.graph;
   let netParam = m.net;
+  // a train/test net: its TEST phase as the deploy net CHaiDNN runs (the data layer an Input, no losses)
+  const trainTest = deployOfTrainTest(m, deploy, given, warn);
+  if (trainTest) ({ net, netParam } = trainTest);
+  // a batch other than 1 is rewritten to 1 by the printer (with its own warning)
+  if (!netParam.layer.some((l) => l.type === 'Input')) warn('XportDNN expects the input as an Input layer (CHaiDNN takes the first layer\'s th_layer_in)', { file: deploy });
   const shape = inputDims(net, deploy);
   if (!dims) {
     if (shape.length !== 4 || shape.some((x) => !(x > 0)))
@@ -183,7 +188,9 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
   const npyCalib = needCalib && !args.mnist && !!args.calibration_directory && calibrationKind(args.calibration_directory, true).kind === 'npy';
   if (npyCalib) warnImageFlagsIgnored(args, warn, 'the calibration directory\'s .npy data');
   const readsImages = needCalib && !npyCalib && !!(args.calibration_directory || args.mnist);
-  const userPre = readsImages ? buildPreprocess(args, dims!, { mnist: !!args.mnist }) : { ...XPORTDNN_PREPROCESS, dims: dims! };
+  // a train/test net's data layer (transform_param) gives the defaults
+  const pargs = readsImages ? withTransformDefaults(args, m.net, deploy, warn) : args;
+  const userPre = readsImages ? buildPreprocess(pargs, dims!, { mnist: !!args.mnist }) : { ...XPORTDNN_PREPROCESS, dims: dims! };
   /** what the net's input is: the user's preprocessing, or the board's after the input scale is folded */
   let netPre = userPre;
   if (optimize && boardScale(userPre) !== 1 && readsImages) {
@@ -233,7 +240,7 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
         stats: given,
         pass1Only,
         // a mean image is recorded by its file name, not its C·H·W values
-        settings: { bw: bw.out, calibration: npyCalib ? { dims: dims!, input: 'npy', deploy: path.basename(args.deploy_model!) } : { dims: dims!, raw_scale: pre.rawScale, ...(args.mean_file !== undefined ? { mean_file: path.basename(args.mean_file) } : { mean: pre.mean }), input_scale: pre.inputScale, deploy: path.basename(args.deploy_model!) } },
+        settings: { bw: bw.out, calibration: npyCalib ? { dims: dims!, input: 'npy', deploy: path.basename(args.deploy_model!) } : { dims: dims!, raw_scale: pre.rawScale, ...(pargs.mean_file !== undefined ? { mean_file: path.basename(pargs.mean_file) } : { mean: pre.mean }), input_scale: pre.inputScale, deploy: path.basename(args.deploy_model!) } },
         onProgress: (d) => bar.tick(d),
       });
     } finally {
@@ -297,6 +304,9 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
   if (bad.length) throw new ChaiqError(`internal: the plan breaks a CHaiDNN invariant: ${bad[0].message}`, { file: args.deploy_model }, 70);
 
   let text: string;
+  // the converted net's Input says the preprocessing calibrated with (simulate takes it as its default)
+  if (trainTest && readsImages) netParam = setInputTransform(netParam, transformOf(netPre, args.mean_file ?? trainTest.transform?.mean_file));
+  const converted = trainTest ? deployNote(trainTest.conversion, path.basename(deploy)) : '';
   if (optimize) {
     // layers left the net: print it canonically, then splice the blocks in like any V2 file
     warn('with --optimized_weights the rewritten net is printed canonically (comments and layout of the input are not kept)', { file: deploy });
@@ -304,7 +314,9 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
     // the weights were rewritten too: the original caffemodel no longer fits this net
     // what the rewritten net takes, when it is what CHaiDNN's reader feeds (simulate and forward read it back)
     const inputNote = readsImages && boardScale(netPre) === 1 ? inputHeaderLine(netPre, 255 / userPre.rawScale) + '\n' : '';
-    text = `# rewritten by chaiq quantize --optimized_weights: use with the weights in ${path.basename(optimize)}\n${inputNote}${text}`;
+    text = `# rewritten by chaiq quantize --optimized_weights: use with the weights in ${path.basename(optimize)}\n${inputNote}${converted}${text}`;
+  } else if (trainTest) {
+    text = converted + printDeployNet(netParam, plan, deploy, warn, inputShape);
   } else {
     text = applyPlan(m.doc, plan, { warn, inputShape, upgraded: { net: m.net, printMessage: (t, msg) => printMessage(t === 'NetParameter' ? 'caffe.NetParameter' : t, msg) } });
   }

@@ -16,6 +16,7 @@ import { boardInputWarning, boardMeanWarning, buildPreprocess, loadInputImage, l
 import type { PreprocessArgs } from '../preprocess';
 import { applyInputHeader, boardInputFix, npySampleName, npySampleReader, npySamples as npyFileSamples, parseInputShape, readInputHeader, warnImageFlagsIgnored } from '../inputs';
 import { makeProgress } from '../progress';
+import { deployOfTrainTest, withTransformDefaults } from '../traintest';
 import { StatsCollector } from '../../calib/stats';
 import { renderReport } from '../../report/html';
 import { simulateReportLayers } from '../../report/build';
@@ -199,7 +200,9 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
 
   const inputShape = parseInputShape(args.input_shape, { batchOne: true });
   const { model: m, dims: given } = loadModelWithDims(args.deploy_model, args.weights, args.dims, { warn, inputShape });
-  const net = m.graph;
+  // a train/test net runs as its deploy net; its data layer's transform_param gives the preprocessing defaults
+  const trainTest = deployOfTrainTest(m, args.deploy_model, given, warn);
+  const net = trainTest?.net ?? m.graph;
   if (net.inputs.length !== 1) throw new ChaiqError(`the net has ${net.inputs.length} inputs; CHaiDNN needs exactly one`, { file: args.deploy_model }, 2);
   const dims = given ?? netInputDims(net) ?? [3, 224, 224];
   const header = readInputHeader(args.deploy_model, warn);
@@ -208,7 +211,7 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   const npyIn = args.input !== undefined || listing?.kind === 'npy';
   let pre: Preprocess | undefined;
   if (npyIn) warnImageFlagsIgnored(args, warn, args.input ?? 'the directory\'s .npy data');
-  else pre = buildPreprocess(applyInputHeader(args, header, args.deploy_model, warn), dims, { mnist: !!args.mnist });
+  else pre = buildPreprocess(applyInputHeader(withTransformDefaults(args, m.net, args.deploy_model, warn), header, args.deploy_model, warn), dims, { mnist: !!args.mnist });
   let samples: Sample[];
   if (args.mnist) samples = mnistSamples(args.mnist, args.mnist_labels, pre!);
   else if (args.input) samples = npySamples(args.input, [1, ...dims]);
