@@ -1,6 +1,7 @@
 import type { LayerNode, Net } from '../graph/types';
 import type { Tensor } from '../tensor';
 import { ChaiqError } from '../errors';
+import { quantizeXilinx, qmax } from '../sim/arith';
 
 const f32 = Math.fround;
 
@@ -114,7 +115,7 @@ export function foldFactors(net: Net, convLi: number): Float32Array | undefined 
  * Convolution/InnerProduct: axis 0 (IP honours `transpose`); Deconvolution: weights are
  * (Cin, Cout/group, kh, kw), so output channel g·(Cout/g)+j gathers W[g's inputs, j].
  */
-export function perChannelAbsMax(l: LayerNode, W: Tensor, fold?: Float32Array): Float32Array {
+export function perChannelAbsMax(l: LayerNode, W: Tensor, fold?: Float32Array, isclose = true): Float32Array {
   const shape = W.shape;
   const d = W.data;
   let out: Float32Array;
@@ -152,6 +153,49 @@ export function perChannelAbsMax(l: LayerNode, W: Tensor, fold?: Float32Array): 
     }
   }
   if (fold) for (let o = 0; o < out.length; o++) out[o] = f32(out[o] * Math.abs(fold[o] ?? 1));
-  for (let o = 0; o < out.length; o++) if (Math.abs(out[o]) <= 1e-8) out[o] = 0;
+  if (isclose) for (let o = 0; o < out.length; o++) if (Math.abs(out[o]) <= 1e-8) out[o] = 0;
   return out;
+}
+
+/** XportDNN's isclose rule: a channel whose max|W| is at most this quantizes to 0. */
+export const NEGLIGIBLE_WEIGHT = 1e-8;
+
+const FLT_MIN = 2 ** -126;
+
+function nextUp32(x: number): number {
+  const b = new Float32Array([x]);
+  const u = new Uint32Array(b.buffer);
+  u[0] += 1; // x is positive and finite here
+  return b[0];
+}
+
+/**
+ * The smallest positive th_params for a channel whose weights (max|W| = maxAbs ≤ NEGLIGIBLE_WEIGHT) must all
+ * quantize to 0: Trim2FixedPoint_Offline clamps to ±th and rounds w/sf, so th > 2·(2^(bw-1)-1)·maxAbs, and
+ * sf = th/(2^(bw-1)-1) must be a normal float (0 or a denormal, which ARM may flush, gives 0/0). Checked with
+ * the simulator's own quantizer; 0 (XportDNN's answer) would be a zero scale on the board.
+ */
+export function zeroingThreshold(maxAbs: number, bw: number): number {
+  const m = qmax(bw);
+  let th = f32(Math.max(2 * m * maxAbs, m * FLT_MIN));
+  // start a few ulps below the estimate and walk up to the first threshold that works
+  for (let i = 0; i < 4 && th > m * FLT_MIN; i++) th = f32(th * (1 - 2 ** -23));
+  const probe = [maxAbs, -maxAbs];
+  const q = new Int32Array(2);
+  for (;;) {
+    if (f32(th / m) >= FLT_MIN) {
+      quantizeXilinx(probe, th, bw, q);
+      if (q[0] === 0 && q[1] === 0) return th;
+    }
+    th = nextUp32(th);
+  }
+}
+
+/**
+ * Xilinx th_params of a weighted layer: max|W| per output channel (after the BN/Scale fold), and for the
+ * channels XportDNN zeroes (max|W| ≤ 1e-8, all-zero included) the smallest threshold that quantizes them to 0.
+ */
+export function weightThresholds(l: LayerNode, W: Tensor, bw: number, fold?: Float32Array): Float32Array {
+  const raw = perChannelAbsMax(l, W, fold, false);
+  return raw.map((m) => (m <= NEGLIGIBLE_WEIGHT ? zeroingThreshold(m, bw) : m));
 }
