@@ -110,6 +110,12 @@ export function foldFactors(net: Net, convLi: number): Float32Array | undefined 
   return S;
 }
 
+/** max(m, |x|) over finite x: NaN/Inf weights (kept only with --allow_nonfinite) do not make the threshold NaN/Inf. */
+function absMaxStep(m: number, x: number): number {
+  const a = x < 0 ? -x : x;
+  return a > m && a !== Infinity ? a : m;
+}
+
 /**
  * th_params: max|W| per OUTPUT channel (ThresholdWeights, §4.3), values ~0 (isclose, atol 1e-8) → 0.
  * Convolution/InnerProduct: axis 0 (IP honours `transpose`); Deconvolution: weights are
@@ -132,7 +138,7 @@ export function perChannelAbsMax(l: LayerNode, W: Tensor, fold?: Float32Array, i
           const o = g * coutG + j;
           const base = (i * coutG + j) * k;
           let m = out[o];
-          for (let t = 0; t < k; t++) m = Math.max(m, Math.abs(d[base + t]));
+          for (let t = 0; t < k; t++) m = absMaxStep(m, d[base + t]);
           out[o] = m;
         }
   } else if (l.type === 'InnerProduct' && l.param.inner_product_param?.transpose) {
@@ -141,14 +147,14 @@ export function perChannelAbsMax(l: LayerNode, W: Tensor, fold?: Float32Array, i
     const N = d.length / K;
     out = new Float32Array(N);
     for (let kk = 0; kk < K; kk++)
-      for (let n = 0; n < N; n++) out[n] = Math.max(out[n], Math.abs(d[kk * N + n]));
+      for (let n = 0; n < N; n++) out[n] = absMaxStep(out[n], d[kk * N + n]);
   } else {
     const n = shape[0];
     const k = d.length / n;
     out = new Float32Array(n);
     for (let o = 0; o < n; o++) {
       let m = 0;
-      for (let t = o * k; t < (o + 1) * k; t++) m = Math.max(m, Math.abs(d[t]));
+      for (let t = o * k; t < (o + 1) * k; t++) m = absMaxStep(m, d[t]);
       out[o] = m;
     }
   }

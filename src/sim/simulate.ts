@@ -112,6 +112,8 @@ export interface SimOptions {
   /** per-layer metrics accumulate here across calls (newSimStats()); a fresh one per call otherwise */
   stats?: SimStats;
   onLayer?: (ev: { index: number; name: string; type: string; kind: StepKind }) => void;
+  /** each layer's float reference tops, as computed (checks such as NaN/Inf) */
+  onReference?: (node: LayerNode, tops: Tensor[]) => void;
 }
 
 export interface LayerStats {
@@ -611,6 +613,7 @@ export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}
     // the float reference, in Caffe's semantics
     if (reference) {
       const tops = await floatForward(node, floatBottoms, p.warn);
+      opts.onReference?.(node, tops);
       node.tops.forEach((t, k) => refs.set(t, tops[k]));
     }
     if (st.kind === 'absorbed') {

@@ -2,6 +2,7 @@ import type { CommandModule } from 'yargs';
 import { ChaiqError, warnToStderr } from '../../errors';
 import type { Net } from '../../graph/types';
 import { loadModel } from '../../proto/load';
+import { checkFiniteWeights } from '../../proto/finite';
 
 interface InfoArgs {
   deploy_model: string;
@@ -136,6 +137,7 @@ export const infoCommand: CommandModule<{}, InfoArgs> = {
   handler: (args) => {
     const inputShape = args.dims ? parseDims(args.dims) : undefined;
     const m = loadModel(args.deploy_model, args.weights, { warn: warnToStderr, inputShape });
+    checkFiniteWeights(m.graph, args.weights, { allow: true, warn: warnToStderr });
     const info = netInfo(m.graph);
     process.stdout.write(args.format === 'json' ? JSON.stringify(info, null, 2) + '\n' : infoText(info));
   },

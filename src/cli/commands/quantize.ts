@@ -27,6 +27,7 @@ import { parsePrototxt } from '../../../grammar';
 import { foldBatchNormOffline, foldInputScale, gridFactors, recenterInput, rescaleActivations } from '../../quant/rewrite';
 import type { Rewritten } from '../../quant/rewrite';
 import { writeCaffemodel } from '../../proto/write-caffemodel';
+import { checkFiniteWeights } from '../../proto/finite';
 import { buildNet } from '../../graph/build';
 import type { NetParam } from '../../proto/message';
 import { printMessage } from '../../print/format';
@@ -37,6 +38,7 @@ import { renderReport } from '../../report/html';
 import { quantizeReportData } from '../../report/build';
 
 interface QuantizeArgs extends PreprocessArgs {
+  allow_nonfinite?: boolean;
   quant_type: string;
   deploy_model?: string;
   weights?: string;
@@ -145,6 +147,7 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
   const deploy = args.deploy_model;
   // --dims is checked against the declared input shape (Input layer / input_dim) before the net is built
   const { model: m, dims: given } = loadModelWithDims(deploy, args.weights, args.dims, { warn });
+  checkFiniteWeights(m.graph, args.weights, { allow: !!args.allow_nonfinite, warn, flag: '--allow_nonfinite' });
   let dims = given;
   // a batch other than 1 is rewritten to 1 by the printer (with its own warning)
   if (!m.net.layer.some((l) => l.type === 'Input')) warn('XportDNN expects the input as an Input layer (CHaiDNN takes the first layer\'s th_layer_in)', { file: deploy });
@@ -225,6 +228,7 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
         warn,
         stats: given,
         pass1Only,
+        allowNonFinite: !!args.allow_nonfinite,
         // a mean image is recorded by its file name, not its C·H·W values
         settings: { bw: bw.out, calibration: { dims: dims!, raw_scale: pre.rawScale, ...(args.mean_file !== undefined ? { mean_file: path.basename(args.mean_file) } : { mean: pre.mean }), input_scale: pre.inputScale, deploy: path.basename(args.deploy_model!) } },
         onProgress: (d) => bar.tick(d),
@@ -342,6 +346,7 @@ function builder(y: any) {
       describe: 'write the calibration statistics (JSON, mergeable); alone (no output model): pass 1 only, or with --stats PASS1 the exact pass only — for sharded KL',
     })
     .option('stats', { type: 'string', describe: 'quantize from a statistics file instead of images' })
+    .option('allow_nonfinite', { type: 'boolean', default: false, describe: 'go on when weights or activations hold NaN/Inf (warned; calibration skips those values)' })
     .option('strict', { type: 'boolean', default: false, describe: 'negative fl or mixed bitwidths are errors' })
     .option('mnist', { type: 'string', describe: 'calibrate from an MNIST idx3 image file' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no summary table' })
