@@ -28,6 +28,7 @@ import { foldBatchNormOffline, foldInputScale, gridFactors, recenterInput, resca
 import type { Rewritten } from '../../quant/rewrite';
 import { writeCaffemodel } from '../../proto/write-caffemodel';
 import { checkFiniteWeights } from '../../proto/finite';
+import { inputClipWarning, measureInputClip } from '../../sim/input-range';
 import { buildNet } from '../../graph/build';
 import type { NetParam } from '../../proto/message';
 import { printMessage } from '../../print/format';
@@ -287,6 +288,11 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
       warn,
     });
     plan = r.plan;
+    if (!flAuto && (args.calibration_directory || args.mnist)) {
+      // XportDNN's fl are chosen without data: where images are given, say how much of the input they clip
+      const clip = inputClipWarning(measureInputClip(net, plan, await loadCalibration(args, buildPreprocess(args, dims!, { mnist: !!args.mnist }))));
+      if (clip) warn(clip, { file: deploy });
+    }
     summary.push(['layer', 'type', 'fl_in', 'fl_out', 'fl_params']);
     for (const row of r.rows) summary.push([row.layer, row.type, String(row.flIn ?? '-'), String(row.flOut ?? '-'), String(row.flParams ?? '-')]);
   }

@@ -18,6 +18,7 @@ import { makeProgress } from '../progress';
 import { StatsCollector } from '../../calib/stats';
 import { renderReport } from '../../report/html';
 import { simulateReportLayers } from '../../report/build';
+import { inputClipWarning } from '../../sim/input-range';
 import { checkFiniteWeights, countNonFinite, nonFiniteActivationMessage } from '../../proto/finite';
 import type { LayerNode } from '../../graph/types';
 
@@ -249,6 +250,8 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   } finally {
     bar.stop();
   }
+  const clip = inputClipWarning(stats.input);
+  if (clip) warn(clip, { file: args.deploy_model });
   if (dump && args.output_dir) {
     try {
       fs.mkdirSync(args.output_dir, { recursive: true });
