@@ -10,12 +10,14 @@ const CIF = path.join(CORPUS, 'data/cifar10_test_jpg_subset');
 const PRE = ['--dims', '3,32,32', '--channel_swap', '0,1,2', '--raw_scale', '255', '--mean_file', path.join(CORPUS, 'models/cifar10_resnet20_lijianfei/cifar10_mean.binaryproto')];
 const MODEL = ['--deploy_model', path.join(M, 'cifar10_quick.prototxt'), '--weights', path.join(M, 'cifar10_quick_iter_5000.caffemodel')];
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chaiq-insat-'));
-const SAT = /warning: the net input "data" saturates: (\d+\.\d) % of its values lie outside -32\.\.31\.75, the range of fl_layer_in 2 \(bw 8\) of layer "conv1", and are clipped on the board; quantize with --fl_bitwidths auto/;
+const SAT = /warning: the net input "data" saturates: (\d+\.\d) % of its values lie beyond -32\.\.31\.75, the range of fl_layer_in 2 \(bw 8\) of layer "conv1", and are clipped on the board; quantize with --fl_bitwidths auto/;
 
 test('input ranges: DynamicFixed [-2^(bw-1), 2^(bw-1)-1]·2^-fl, Xilinx ±th; values beyond are counted', () => {
   expect(formatRange({ mode: 'DynamicFixed', bw: 8, fl: 2 })).toEqual([-32, 31.75]);
   expect(formatRange({ mode: 'Xilinx', bw: 8, th: 4 })).toEqual([-4, 4]);
-  expect(clippedCount([-32, -32.1, 31.75, 31.8, 0, 100], { mode: 'DynamicFixed', bw: 8, fl: 2 })).toBe(3);
+  // clamped by more than one step (0.25): -32.3, 32.1, 100; within a step of the rail is rounding, not saturation
+  expect(clippedCount([-32, -32.25, -32.3, 31.75, 32, 32.1, 0, 100], { mode: 'DynamicFixed', bw: 8, fl: 2 })).toBe(3);
+  expect(clippedCount([0.5, 1, 1.01], { mode: 'DynamicFixed', bw: 8, fl: 7 })).toBe(1);
   const fmt = { mode: 'DynamicFixed' as const, bw: 8, fl: 0 };
   expect(inputClipWarning({ blob: 'data', layer: 'conv1', fmt, clipped: 1, total: 100 })).toBeUndefined();
   expect(inputClipWarning({ blob: 'data', layer: 'conv1', fmt, clipped: 2, total: 100 })).toMatch(/2\.0 % .*fl 0 is the smallest CHaiDNN accepts/);

@@ -25,11 +25,22 @@ export function formatRange(fmt: FixedFormat): [number, number] {
   return [-(2 ** (fmt.bw - 1)) * 2 ** -fmt.fl, (2 ** (fmt.bw - 1) - 1) * 2 ** -fmt.fl];
 }
 
-/** How many values fall outside the format's range (the quantizer clamps them). */
+/** One quantization step of the format. */
+export function formatStep(fmt: FixedFormat): number {
+  return fmt.mode === 'Xilinx' ? Math.fround(fmt.th) / (2 ** (fmt.bw - 1) - 1) : 2 ** -fmt.fl;
+}
+
+/**
+ * How many values the quantizer clamps by more than one step beyond the format's range: a value within a
+ * step of the rail (MNIST's 1.0 at fl 7, range ..0.992) loses no more than rounding does.
+ */
 export function clippedCount(x: ArrayLike<number>, fmt: FixedFormat): number {
   const [lo, hi] = formatRange(fmt);
+  const step = formatStep(fmt);
+  const a = lo - step;
+  const b = hi + step;
   let n = 0;
-  for (let i = 0; i < x.length; i++) if (x[i] > hi || x[i] < lo) n++;
+  for (let i = 0; i < x.length; i++) if (x[i] > b || x[i] < a) n++;
   return n;
 }
 
@@ -66,7 +77,7 @@ export function inputClipWarning(c: InputClip | undefined): string | undefined {
   const f = c.clipped / c.total;
   if (!(f > INPUT_CLIP_WARN)) return undefined;
   const [lo, hi] = formatRange(c.fmt);
-  return `the net input "${c.blob}" saturates: ${pct(f)} of its values lie outside ${lo}..${hi}, the range of fl_layer_in ${c.fmt.fl} ` +
+  return `the net input "${c.blob}" saturates: ${pct(f)} of its values lie beyond ${lo}..${hi}, the range of fl_layer_in ${c.fmt.fl} ` +
     `(bw ${c.fmt.bw}) of layer "${c.layer}", and are clipped on the board; ` +
     (c.fmt.fl > 0 ? 'quantize with --fl_bitwidths auto, or a smaller input fl' : 'fl 0 is the smallest CHaiDNN accepts: only an input nearer 0 clips less');
 }
