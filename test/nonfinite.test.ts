@@ -72,8 +72,10 @@ describe('NaN/Inf weights: every command names the caffemodel, layer and blob', 
     expect(errorLines(r.stderr)).toHaveLength(1);
     expect(r.stderr).toMatch(WEIGHT_ERROR);
     expect(r.stdout).toBe('');
-    const a = simulate(NAN, ['--allow_nonfinite']);
+    const report = path.join(dir, 'sim.html');
+    const a = simulate(NAN, ['--allow_nonfinite', '--report', report]);
     expect(a.code).toBe(0);
+    expect(fs.existsSync(report)).toBe(true);
     expect(a.stderr).toMatch(WEIGHT_WARNING);
     expect(a.stderr).toMatch(/lenet_xilinx_888\.prototxt:\d+:\d+: warning: layer "conv1" top "conv1" holds \d+ NaN values \(first at index 0\) in the float run on t10k-images-idx3-ubyte\.gz\[0\]/);
   });

@@ -221,7 +221,7 @@ function thParams(net: Net, l: LayerNode, opts: XilinxOptions): number[] | undef
     throw new ChaiqError(`layer "${l.name}" (${l.type}) has no weights: give --weights with a caffemodel that has them`, l.loc ?? {});
   }
   let th: Float32Array;
-  if (l.type === 'Normalize') th = Float32Array.from(W.data, (x) => Math.abs(x));
+  if (l.type === 'Normalize') th = Float32Array.from(W.data, (x) => (Number.isFinite(x) ? Math.abs(x) : 0)); // NaN only with --allow_nonfinite
   else th = weightThresholds(l, W, opts.bitwidths.params, l.type === 'Convolution' ? foldFactors(net, l.index) : undefined);
   return Array.from(th, (x) => (opts.pow2 ? snapPow2(x, opts.bitwidths.params) : f32(x)));
 }

@@ -234,7 +234,7 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
       const onReference = nonFiniteGuard(s.name, !!args.allow_nonfinite, warn);
       onReference(net.layers.find((l) => l.tops.includes(net.inputs[0].name)) ?? net.layers[0], [x]);
       const r = await runSim(prog, x, { stats, keep: dump || seen ? 'all' : [outBlob], onReference });
-      if (seen) for (const [b, t] of r.reference) if (lastWriter.has(b)) seen.observe(lastWriter.get(b)!, t.data);
+      if (seen) for (const [b, t] of r.reference) if (lastWriter.has(b)) seen.observe(lastWriter.get(b)!, args.allow_nonfinite ? t.data.filter(Number.isFinite) : t.data);
       bar.tick(++done);
       const fx = r.outputs.get(outBlob);
       const fl = r.reference.get(outBlob);
