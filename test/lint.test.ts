@@ -19,6 +19,9 @@ const CONV1_XILINX = 'th_params: 0.5\n    th_params: 0.25';
 const weightsClipped = new Map([
   ['conv1', [{ shape: [2, 3, 3, 3], data: new Float32Array(54).fill(0.1).fill(0.9, 0, 1) }, { shape: [2], data: new Float32Array(2) }]],
 ]);
+const weightsNaN = new Map([
+  ['conv1', [{ shape: [2, 3, 3, 3], data: new Float32Array(54).fill(0.1).fill(NaN, 5, 6) }, { shape: [2], data: new Float32Array(2) }]],
+]);
 
 // conv1 with a Scale in place: W' = W·1 has max 0.9, so the runtime's fl is 8 − 1 = 7, not the file's 6
 const SCALE_ON_CONV1 = 'layer {\n  name: "conv1/scale"\n  type: "Scale"\n  bottom: "conv1"\n  top: "conv1"\n  precision_param { scale_gamma_bw: 8 scale_gamma_fl: 6 scale_beta_bw: 8 scale_beta_fl: 6 scale_gamma_by_std_bw: 8 scale_gamma_by_std_fl: 6 }\n}\nlayer {\n  name: "pool"';
@@ -52,6 +55,7 @@ const triggers: Record<RuleId, { base: string; text: () => string; opts?: LintOp
   'unsupported-layer': { base: xilinx, text: () => edit(xilinx, 'layer {\n  name: "prob"', 'layer {\n  name: "norm"\n  type: "LRN"\n  bottom: "ip"\n  top: "ip"\n}\nlayer {\n  name: "prob"') },
   'hw-limits': { base: xilinx, text: () => edit(xilinx, 'num_output: 2 kernel_size: 3 pad: 1 }\n  precision_param {\n    bw_layer_in: 8\n    bw_layer_out: 8\n    bw_params: 8\n    th_layer_in: 6.0', 'num_output: 2 kernel_size: 4 pad: 1 }\n  precision_param {\n    bw_layer_in: 8\n    bw_layer_out: 8\n    bw_params: 8\n    th_layer_in: 6.0') },
   'clipped-weights': { base: xilinx, text: () => xilinx, opts: { weights: weightsClipped as any } },
+  'nonfinite-weights': { base: xilinx, text: () => xilinx, opts: { weights: weightsNaN as any } },
   'fused-th-int': {
     base: xilinx,
     text: () => edit(xilinx, 'layer {\n  name: "relu1"', 'layer {\n  name: "conv1/scale"\n  type: "Scale"\n  bottom: "conv1"\n  top: "conv1"\n  precision_param { bw_layer_in: 8 bw_layer_out: 8 th_layer_in: 6.0 th_layer_out: 6.5 }\n}\nlayer {\n  name: "relu1"'),

@@ -148,6 +148,12 @@ function scanBatch(x: Float32Array, mn: number, mx: number): [number, number, nu
   return [mn, mx, sum, sumSq];
 }
 
+/** `layer "conv1" top "conv1"` for a version key `top@layer`, else the blob name. */
+function blobLabel(key: string): string {
+  const at = key.lastIndexOf('@');
+  return at > 0 ? `layer "${key.slice(at + 1)}" top "${key.slice(0, at)}"` : `blob "${key}"`;
+}
+
 export class StatsCollector {
   readonly settings: StatsSettings;
   readonly fineBins: number;
@@ -175,8 +181,7 @@ export class StatsCollector {
     const [mn, mx, sum, sumSq] = scanBatch(x, s.min, s.max);
     if (!Number.isFinite(sum) || !Number.isFinite(sumSq)) {
       for (let i = 0; i < x.length; i++) {
-        if (Number.isNaN(x[i])) throw new ChaiqError(`stats: blob '${blob}' contains NaN`);
-        if (!Number.isFinite(x[i])) throw new ChaiqError(`stats: blob '${blob}' contains Inf`);
+        if (!Number.isFinite(x[i])) throw new ChaiqError(`statistics: ${blobLabel(blob)} holds ${Number.isNaN(x[i]) ? 'NaN' : 'infinite'} values (first at index ${i})`);
       }
     }
     const amx = x.length ? Math.max(-mn, mx) : s.absMax;

@@ -7,6 +7,7 @@ import { shapeStr } from '../tensor';
 import { buffersInWasm, releaseDead } from './bufpool';
 import { buildFusion, fusionPlan, type Fused } from './fuse';
 import { armConvEpilogue, disarmConvEpilogue, isWasmArray } from '../kernels';
+import { checkFiniteWeights } from '../proto/finite';
 
 /** Layer types that only feed data in: their tops come from `inputs`. */
 const INPUT_TYPES = new Set(['Input', 'Data', 'MemoryData', 'DummyData', 'ImageData', 'HDF5Data', 'WindowData', 'DenseImageData', 'AnnotatedData']);
@@ -33,8 +34,6 @@ export interface RunOptions {
   reuseBuffers?: boolean;
 }
 
-const isFin = Number.isFinite;
-const nanChecked = new WeakSet<LayerNode>();
 
 /** The float forward of a layer: its LayerDef's member, else the shared table. */
 export function forwardOf(node: LayerNode): LayerDef['forward'] {
@@ -42,13 +41,8 @@ export function forwardOf(node: LayerNode): LayerDef['forward'] {
 }
 
 function checkNaN(net: Net, warn: WarnFn): void {
-  for (const node of net.layers) {
-    if (nanChecked.has(node)) continue;
-    nanChecked.add(node);
-    let bad = 0;
-    for (const b of node.blobs) for (let i = 0; i < b.data.length; i++) if (!isFin(b.data[i])) bad++;
-    if (bad) warn(`layer '${node.name}' (${node.type}): ${bad} weight value(s) are NaN or infinite`, node.loc);
-  }
+  // the commands check at load with the caffemodel's name (and refuse unless allowed); this covers library use
+  checkFiniteWeights(net, undefined, { allow: true, warn });
 }
 
 function bindInputs(net: Net, inputs: Record<string, Tensor> | Tensor, reshape: boolean): Map<string, Tensor> {

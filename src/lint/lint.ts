@@ -11,10 +11,13 @@ import { precisionBlock } from './diff';
 import { foldBatchNorm, foldedWeightFl } from '../sim/arith';
 import { bnFoldParams, scaleFoldParams } from '../quant/weights';
 import { LintDiagnostic, RULES, RuleId, Severity } from './rules';
+import { findNonFinite, nonFiniteMessage } from '../proto/finite';
 
 export interface LintOptions {
   /** trained weights by layer name, for the clipped-weights rule */
   weights?: Map<string, Tensor[]>;
+  /** the caffemodel they came from, named in messages */
+  weightsFile?: string;
   /** the mode to check against; by default the one the file's blocks declare */
   quantType?: QuantMode;
   disable?: string[];
@@ -131,6 +134,12 @@ export function lintText(text: string, file: string, opts: LintOptions = {}): Li
     const def = lookupLayer(type);
     const block = precisionBlock(l);
     const name = l.name ?? '';
+    const blobs = opts.weights?.get(name);
+    if (blobs) {
+      for (const b of findNonFinite([{ name, type: def?.type ?? type, blobs }])) {
+        report('nonfinite-weights', layerLoc(l), `${nonFiniteMessage(b)}${opts.weightsFile ? ` in ${opts.weightsFile}` : ''}`);
+      }
+    }
     if (!def) {
       if (!l.user_defined_layer) report('unsupported-layer', layerLoc(l), `unknown layer type '${type}' (layer '${name}'): CHaiDNN rejects it (EP009) unless user_defined_layer: true`);
     } else if (def.chaidnn === 'unsupported' && !l.user_defined_layer) {

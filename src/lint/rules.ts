@@ -39,6 +39,7 @@ export const RULES = {
     severity: 'warning',
     summary: "DynamicFixed conv with BN/Scale in place: CHaiDNN folds them and takes the weights' fl from max|W'|, ignoring a different fl_params (needs --weights)",
   },
+  'nonfinite-weights': { severity: 'error', summary: 'a trained blob of the layer holds NaN or Inf (needs --weights)' },
   'clipped-weights': { severity: 'warning', summary: "th_params smaller than the channel's max|w| by more than 1% (weights clipped)" },
 } satisfies Record<string, RuleInfo>;
 

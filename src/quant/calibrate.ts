@@ -3,6 +3,7 @@ import type { Tensor } from '../tensor';
 import type { WarnFn } from '../errors';
 import { ChaiqError } from '../errors';
 import { runNet } from '../exec/executor';
+import { countNonFinite, nonFiniteActivationMessage } from '../proto/finite';
 import { StatsCollector, thresholdFromStatsDetailed } from '../calib/stats';
 import type { BlobStats, StatsSettings } from '../calib/stats';
 import type { ThresholdMethod } from '../calib/threshold';
@@ -30,6 +31,8 @@ export interface CollectOptions {
    */
   stats?: StatsCollector;
   pass1Only?: boolean;
+  /** NaN/Inf activations: warn once per blob and leave those values out (default: an error naming layer and blob) */
+  allowNonFinite?: boolean;
 }
 
 /**
@@ -45,9 +48,10 @@ export async function collectStats(net: Net, images: Tensor[], opts: CollectOpti
   if (first > last) throw new ChaiqError(`continuing from pass-1 statistics only makes sense for --th_method kl`);
   const total = (last - first + 1) * images.length;
   let done = 0;
+  const warned = new Set<string>();
   for (let pass = first; pass <= last; pass++) {
     if (pass === 2) stats.beginExactPass();
-    for (const img of images) {
+    for (const [k, img] of images.entries()) {
       await runNet(net, img, {
         warn: opts.warn,
         reuseBuffers: true, // the statistics read each tensor during onLayer and keep none
@@ -55,8 +59,17 @@ export async function collectStats(net: Net, images: Tensor[], opts: CollectOpti
           tops.forEach((t, ti) => {
             if (!t) return;
             const key = versionStatsKey(net, node.index, ti);
-            if (pass === 1) stats.observe(key, t.data);
-            else stats.observeExact(key, t.data);
+            let data = t.data;
+            const bad = countNonFinite(data);
+            if (bad) {
+              const msg = nonFiniteActivationMessage(node, ti, bad, `on calibration image ${k + 1}`);
+              if (!opts.allowNonFinite) throw new ChaiqError(`${msg}; --allow_nonfinite leaves such values out`, node.loc ?? {}, 1);
+              if (!warned.has(key)) opts.warn?.(`${msg}; left out of the statistics`, node.loc ?? {});
+              warned.add(key);
+              data = data.filter(Number.isFinite);
+            }
+            if (pass === 1) stats.observe(key, data);
+            else stats.observeExact(key, data);
           });
         },
       });

@@ -1,6 +1,7 @@
 import type { LayerNode, Net } from '../graph/types';
 import type { Tensor } from '../tensor';
 import { ChaiqError } from '../errors';
+import { quantizeXilinx, qmax } from '../sim/arith';
 
 const f32 = Math.fround;
 
@@ -109,12 +110,18 @@ export function foldFactors(net: Net, convLi: number): Float32Array | undefined 
   return S;
 }
 
+/** max(m, |x|) over finite x: NaN/Inf weights (kept only with --allow_nonfinite) do not make the threshold NaN/Inf. */
+function absMaxStep(m: number, x: number): number {
+  const a = x < 0 ? -x : x;
+  return a > m && a !== Infinity ? a : m;
+}
+
 /**
  * th_params: max|W| per OUTPUT channel (ThresholdWeights, §4.3), values ~0 (isclose, atol 1e-8) → 0.
  * Convolution/InnerProduct: axis 0 (IP honours `transpose`); Deconvolution: weights are
  * (Cin, Cout/group, kh, kw), so output channel g·(Cout/g)+j gathers W[g's inputs, j].
  */
-export function perChannelAbsMax(l: LayerNode, W: Tensor, fold?: Float32Array): Float32Array {
+export function perChannelAbsMax(l: LayerNode, W: Tensor, fold?: Float32Array, isclose = true): Float32Array {
   const shape = W.shape;
   const d = W.data;
   let out: Float32Array;
@@ -131,7 +138,7 @@ export function perChannelAbsMax(l: LayerNode, W: Tensor, fold?: Float32Array): 
           const o = g * coutG + j;
           const base = (i * coutG + j) * k;
           let m = out[o];
-          for (let t = 0; t < k; t++) m = Math.max(m, Math.abs(d[base + t]));
+          for (let t = 0; t < k; t++) m = absMaxStep(m, d[base + t]);
           out[o] = m;
         }
   } else if (l.type === 'InnerProduct' && l.param.inner_product_param?.transpose) {
@@ -140,18 +147,61 @@ export function perChannelAbsMax(l: LayerNode, W: Tensor, fold?: Float32Array): 
     const N = d.length / K;
     out = new Float32Array(N);
     for (let kk = 0; kk < K; kk++)
-      for (let n = 0; n < N; n++) out[n] = Math.max(out[n], Math.abs(d[kk * N + n]));
+      for (let n = 0; n < N; n++) out[n] = absMaxStep(out[n], d[kk * N + n]);
   } else {
     const n = shape[0];
     const k = d.length / n;
     out = new Float32Array(n);
     for (let o = 0; o < n; o++) {
       let m = 0;
-      for (let t = o * k; t < (o + 1) * k; t++) m = Math.max(m, Math.abs(d[t]));
+      for (let t = o * k; t < (o + 1) * k; t++) m = absMaxStep(m, d[t]);
       out[o] = m;
     }
   }
   if (fold) for (let o = 0; o < out.length; o++) out[o] = f32(out[o] * Math.abs(fold[o] ?? 1));
-  for (let o = 0; o < out.length; o++) if (Math.abs(out[o]) <= 1e-8) out[o] = 0;
+  if (isclose) for (let o = 0; o < out.length; o++) if (Math.abs(out[o]) <= 1e-8) out[o] = 0;
   return out;
+}
+
+/** XportDNN's isclose rule: a channel whose max|W| is at most this quantizes to 0. */
+export const NEGLIGIBLE_WEIGHT = 1e-8;
+
+const FLT_MIN = 2 ** -126;
+
+function nextUp32(x: number): number {
+  const b = new Float32Array([x]);
+  const u = new Uint32Array(b.buffer);
+  u[0] += 1; // x is positive and finite here
+  return b[0];
+}
+
+/**
+ * The smallest positive th_params for a channel whose weights (max|W| = maxAbs ≤ NEGLIGIBLE_WEIGHT) must all
+ * quantize to 0: Trim2FixedPoint_Offline clamps to ±th and rounds w/sf, so th > 2·(2^(bw-1)-1)·maxAbs, and
+ * sf = th/(2^(bw-1)-1) must be a normal float (0 or a denormal, which ARM may flush, gives 0/0). Checked with
+ * the simulator's own quantizer; 0 (XportDNN's answer) would be a zero scale on the board.
+ */
+export function zeroingThreshold(maxAbs: number, bw: number): number {
+  const m = qmax(bw);
+  let th = f32(Math.max(2 * m * maxAbs, m * FLT_MIN));
+  // start a few ulps below the estimate and walk up to the first threshold that works
+  for (let i = 0; i < 4 && th > m * FLT_MIN; i++) th = f32(th * (1 - 2 ** -23));
+  const probe = [maxAbs, -maxAbs];
+  const q = new Int32Array(2);
+  for (;;) {
+    if (f32(th / m) >= FLT_MIN) {
+      quantizeXilinx(probe, th, bw, q);
+      if (q[0] === 0 && q[1] === 0) return th;
+    }
+    th = nextUp32(th);
+  }
+}
+
+/**
+ * Xilinx th_params of a weighted layer: max|W| per output channel (after the BN/Scale fold), and for the
+ * channels XportDNN zeroes (max|W| ≤ 1e-8, all-zero included) the smallest threshold that quantizes them to 0.
+ */
+export function weightThresholds(l: LayerNode, W: Tensor, bw: number, fold?: Float32Array): Float32Array {
+  const raw = perChannelAbsMax(l, W, fold, false);
+  return raw.map((m) => (m <= NEGLIGIBLE_WEIGHT ? zeroingThreshold(m, bw) : m));
 }

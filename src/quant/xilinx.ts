@@ -4,7 +4,7 @@ import type { PrecisionPlan, PrecisionBlock } from './plan';
 import type { WarnFn } from '../errors';
 import { ChaiqError } from '../errors';
 import { blockFromFields, precisionFields } from './fields';
-import { foldTarget, foldFactors, perChannelAbsMax } from './weights';
+import { foldTarget, foldFactors, weightThresholds } from './weights';
 
 const f32 = Math.fround;
 
@@ -229,7 +229,7 @@ function thParams(net: Net, l: LayerNode, opts: XilinxOptions): number[] | undef
     throw new ChaiqError(`layer "${l.name}" (${l.type}) has no weights: give --weights with a caffemodel that has them`, l.loc ?? {});
   }
   let th: Float32Array;
-  if (l.type === 'Normalize') th = Float32Array.from(W.data, (x) => Math.abs(x));
-  else th = perChannelAbsMax(l, W, l.type === 'Convolution' ? foldFactors(net, l.index) : undefined);
+  if (l.type === 'Normalize') th = Float32Array.from(W.data, (x) => (Number.isFinite(x) ? Math.abs(x) : 0)); // NaN only with --allow_nonfinite
+  else th = weightThresholds(l, W, opts.bitwidths.params, l.type === 'Convolution' ? foldFactors(net, l.index) : undefined);
   return Array.from(th, (x) => (opts.pow2 ? snapPow2(x, opts.bitwidths.params) : f32(x)));
 }

@@ -17,6 +17,7 @@ import { FORWARDS } from '../layers/forward';
 import { convGeometry, enumName, num, poolGeometry, pooledSize, rep, sub, bool } from '../layers/params';
 import * as A from './arith';
 import { bnFoldParams, scaleFoldParams } from '../quant/weights';
+import { addInputClip, type InputClip } from './input-range';
 import { accumulateError, newErrorAcc, summarize, type ErrorAcc, type ErrorSummary } from './metrics';
 
 /** CHaiDNN's parser defaults (caffe_network_parser.hpp) for missing precision fields. */
@@ -112,6 +113,8 @@ export interface SimOptions {
   /** per-layer metrics accumulate here across calls (newSimStats()); a fresh one per call otherwise */
   stats?: SimStats;
   onLayer?: (ev: { index: number; name: string; type: string; kind: StepKind }) => void;
+  /** each layer's float reference tops, as computed (checks such as NaN/Inf) */
+  onReference?: (node: LayerNode, tops: Tensor[]) => void;
 }
 
 export interface LayerStats {
@@ -129,6 +132,8 @@ export interface LayerStats {
 
 export interface SimStats {
   layers: Map<number, LayerStats>;
+  /** the net input's values clipped by the format the board quantizes it with */
+  input?: InputClip;
 }
 
 export function newSimStats(): SimStats {
@@ -584,6 +589,8 @@ export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}
     ? { shape: input.shape.slice(), q: quantizeFloat(input.data, inFmt, true), fmt: inFmt }
     : { shape: input.shape.slice(), f: input.data, isNetInput: true });
   if (reference) refs.set(inName, input);
+  const inNode = firstHw ? net.layers.find((l) => l.tops.includes(inName)) : undefined;
+  if (firstHw && inFmt) stats.input = addInputClip(stats.input, input.data, inName, firstHw.node.name, inFmt);
   // local results of fused convs wait for the last absorbed layer
   const pending = new Map<number, { step: Step; fixed: Val; local?: Val }>();
 
@@ -607,11 +614,16 @@ export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}
     const st = p.steps[i];
     const node = st.node;
     opts.onLayer?.({ index: i, name: node.name, type: node.type, kind: st.kind });
-    if (st.kind === 'input') continue;
+    if (st.kind === 'input') {
+      // the input row of the table: quantizing the image is where a too-large fl or too-small th saturates
+      if (node === inNode) record(st, i, inName, vals.get(inName)!, vals.get(inName)!);
+      continue;
+    }
     const floatBottoms = reference ? node.bottoms.map((b) => refs.get(b)!) : [];
     // the float reference, in Caffe's semantics
     if (reference) {
       const tops = await floatForward(node, floatBottoms, p.warn);
+      opts.onReference?.(node, tops);
       node.tops.forEach((t, k) => refs.set(t, tops[k]));
     }
     if (st.kind === 'absorbed') {

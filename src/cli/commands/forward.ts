@@ -9,6 +9,7 @@ import { readNpy, writeNpy } from '../../io/npy';
 import { shutdownKernels } from '../../kernels';
 import type { Tensor } from '../../tensor';
 import { parseDims } from './info';
+import { checkFiniteWeights } from '../../proto/finite';
 import { buildPreprocess, loadModelWithDims, netInputDims, preprocessOptions } from '../preprocess';
 import type { PreprocessArgs } from '../preprocess';
 import { applyInputHeader, readInputHeader, warnImageFlagsIgnored } from '../inputs';
@@ -76,6 +77,7 @@ export const forwardCommand: CommandModule<{}, ForwardArgs> = {
       const inputShape = args.input_shape ? parseDims(args.input_shape, '--input_shape') : undefined;
       const { model, dims } = loadModelWithDims(args.deploy_model, args.weights, args.dims, { warn: warnToStderr, inputShape });
       const graph = model.graph;
+      checkFiniteWeights(graph, args.weights, { allow: true, warn: warnToStderr });
       const { x, names } = await readInput(args, graph, dims);
       let keep: 'all' | string[] | undefined;
       if (args.blobs === 'all') keep = 'all';

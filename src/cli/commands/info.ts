@@ -4,6 +4,7 @@ import type { WarnFn } from '../../errors';
 import { loadModelWithDims } from '../preprocess';
 import type { Net } from '../../graph/types';
 import { loadModel } from '../../proto/load';
+import { checkFiniteWeights } from '../../proto/finite';
 
 interface InfoArgs {
   deploy_model: string;
@@ -157,6 +158,7 @@ export const infoCommand: CommandModule<{}, InfoArgs> = {
     const { inputShape, dims } = infoShapeFlags(args, warnToStderr);
     const m = dims !== undefined ? loadModelWithDims(args.deploy_model, args.weights, dims, { warn: warnToStderr, inputShape }).model
       : loadModel(args.deploy_model, args.weights, { warn: warnToStderr, inputShape });
+    checkFiniteWeights(m.graph, args.weights, { allow: true, warn: warnToStderr });
     const info = netInfo(m.graph);
     process.stdout.write(args.format === 'json' ? JSON.stringify(info, null, 2) + '\n' : infoText(info));
   },

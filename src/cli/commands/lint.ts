@@ -48,7 +48,7 @@ export const lintCommand: CommandModule<{}, LintArgs> = {
       } catch (e) {
         throw new ChaiqError(`cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file }, 2);
       }
-      all.push(...lintText(text, file, { weights, quantType: args.quant_type, disable }));
+      all.push(...lintText(text, file, { weights, weightsFile: args.weights, quantType: args.quant_type, disable }));
     }
     if (args.format === 'json') process.stdout.write(JSON.stringify(all, null, 2) + '\n');
     else {

@@ -28,6 +28,8 @@ import { parsePrototxt } from '../../../grammar';
 import { foldBatchNormOffline, foldInputScale, gridFactors, recenterInput, rescaleActivations } from '../../quant/rewrite';
 import type { Rewritten } from '../../quant/rewrite';
 import { writeCaffemodel } from '../../proto/write-caffemodel';
+import { checkFiniteWeights } from '../../proto/finite';
+import { inputClipWarning, measureInputClip } from '../../sim/input-range';
 import { buildNet } from '../../graph/build';
 import type { NetParam } from '../../proto/message';
 import { printMessage } from '../../print/format';
@@ -40,6 +42,7 @@ import { renderReport } from '../../report/html';
 import { quantizeReportData } from '../../report/build';
 
 interface QuantizeArgs extends PreprocessArgs {
+  allow_nonfinite?: boolean;
   quant_type: string;
   deploy_model?: string;
   weights?: string;
@@ -151,6 +154,7 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
   // --dims is checked against the declared input shape (Input layer / input_dim) before the net is built
   const inputShape = parseInputShape(args.input_shape, { batchOne: true });
   const { model: m, dims: given } = loadModelWithDims(deploy, args.weights, args.dims, { warn, inputShape });
+  checkFiniteWeights(m.graph, args.weights, { allow: !!args.allow_nonfinite, warn, flag: '--allow_nonfinite' });
   let dims = given;
   let net = m.graph;
   let netParam = m.net;
@@ -239,6 +243,7 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
         warn,
         stats: given,
         pass1Only,
+        allowNonFinite: !!args.allow_nonfinite,
         // a mean image is recorded by its file name, not its C·H·W values
         settings: { bw: bw.out, calibration: npyCalib ? { dims: dims!, input: 'npy', deploy: path.basename(args.deploy_model!) } : { dims: dims!, raw_scale: pre.rawScale, ...(pargs.mean_file !== undefined ? { mean_file: path.basename(pargs.mean_file) } : { mean: pre.mean }), input_scale: pre.inputScale, deploy: path.basename(args.deploy_model!) } },
         onProgress: (d) => bar.tick(d),
@@ -297,6 +302,11 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
       warn,
     });
     plan = r.plan;
+    if (!flAuto && (args.calibration_directory || args.mnist)) {
+      // XportDNN's fl are chosen without data: where images are given, say how much of the input they clip
+      const clip = inputClipWarning(measureInputClip(net, plan, await loadCalibration(args, buildPreprocess(args, dims!, { mnist: !!args.mnist }))));
+      if (clip) warn(clip, { file: deploy });
+    }
     summary.push(['layer', 'type', 'fl_in', 'fl_out', 'fl_params']);
     for (const row of r.rows) summary.push([row.layer, row.type, String(row.flIn ?? '-'), String(row.flOut ?? '-'), String(row.flParams ?? '-')]);
   }
@@ -361,6 +371,7 @@ function builder(y: any) {
       describe: 'write the calibration statistics (JSON, mergeable); alone (no output model): pass 1 only, or with --stats PASS1 the exact pass only — for sharded KL',
     })
     .option('stats', { type: 'string', describe: 'quantize from a statistics file instead of images' })
+    .option('allow_nonfinite', { type: 'boolean', default: false, describe: 'go on when weights or activations hold NaN/Inf (warned; calibration skips those values)' })
     .option('strict', { type: 'boolean', default: false, describe: 'negative fl or mixed bitwidths are errors' })
     .option('mnist', { type: 'string', describe: 'calibrate from an MNIST idx3 image file' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no summary table' })

@@ -20,8 +20,12 @@ import { deployOfTrainTest, withTransformDefaults } from '../traintest';
 import { StatsCollector } from '../../calib/stats';
 import { renderReport } from '../../report/html';
 import { simulateReportLayers } from '../../report/build';
+import { inputClipWarning } from '../../sim/input-range';
+import { checkFiniteWeights, countNonFinite, nonFiniteActivationMessage } from '../../proto/finite';
+import type { LayerNode } from '../../graph/types';
 
 interface SimulateArgs extends PreprocessArgs {
+  allow_nonfinite?: boolean;
   deploy_model?: string;
   weights?: string;
   calibration_directory?: string;
@@ -203,6 +207,7 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   // a train/test net runs as its deploy net; its data layer's transform_param gives the preprocessing defaults
   const trainTest = deployOfTrainTest(m, args.deploy_model, given, warn);
   const net = trainTest?.net ?? m.graph;
+  checkFiniteWeights(net, args.weights, { allow: !!args.allow_nonfinite, warn, flag: '--allow_nonfinite' });
   if (net.inputs.length !== 1) throw new ChaiqError(`the net has ${net.inputs.length} inputs; CHaiDNN needs exactly one`, { file: args.deploy_model }, 2);
   const dims = given ?? netInputDims(net) ?? [3, 224, 224];
   const header = readInputHeader(args.deploy_model, warn);
@@ -245,8 +250,10 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   try {
     for (const s of samples) {
       const x = await s.load();
-      const r = await runSim(prog, x, { stats, keep: dump || seen ? 'all' : [outBlob] });
-      if (seen) for (const [b, t] of r.reference) if (lastWriter.has(b)) seen.observe(lastWriter.get(b)!, t.data);
+      const onReference = nonFiniteGuard(s.name, !!args.allow_nonfinite, warn);
+      onReference(net.layers.find((l) => l.tops.includes(net.inputs[0].name)) ?? net.layers[0], [x]);
+      const r = await runSim(prog, x, { stats, keep: dump || seen ? 'all' : [outBlob], onReference });
+      if (seen) for (const [b, t] of r.reference) if (lastWriter.has(b)) seen.observe(lastWriter.get(b)!, args.allow_nonfinite ? t.data.filter(Number.isFinite) : t.data);
       bar.tick(++done);
       const fx = r.outputs.get(outBlob);
       const fl = r.reference.get(outBlob);
@@ -262,6 +269,8 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   } finally {
     bar.stop();
   }
+  const clip = inputClipWarning(stats.input);
+  if (clip) warn(clip, { file: args.deploy_model });
   if (dump && args.output_dir) {
     try {
       fs.mkdirSync(args.output_dir, { recursive: true });
@@ -286,6 +295,23 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   return result;
 }
 
+const nonFiniteWarned = new Set<string>();
+
+/** NaN/Inf in the float run (the input or a layer's output): an error naming layer, blob and input, or a warning once per blob. */
+function nonFiniteGuard(sample: string, allow: boolean, warn: WarnFn) {
+  return (node: LayerNode, tops: Tensor[]) => {
+    tops.forEach((t, k) => {
+      const bad = countNonFinite(t.data);
+      if (!bad) return;
+      const msg = nonFiniteActivationMessage(node, k, bad, `in the float run on ${sample}`);
+      if (!allow) throw new ChaiqError(`${msg}; --allow_nonfinite goes on anyway`, node.loc ?? {}, 1);
+      const key = `${node.name}/${k}`;
+      if (!nonFiniteWarned.has(key)) warn(msg, node.loc ?? {});
+      nonFiniteWarned.add(key);
+    });
+  };
+}
+
 function builder(y: any) {
   return preprocessOptions(y, { mnist: true })
     .option('deploy_model', { type: 'string', describe: 'annotated prototxt (precision_param / quantization_param blocks)' })
@@ -303,6 +329,7 @@ function builder(y: any) {
     .option('final_op_th', { type: 'string', default: 'int', describe: 'Xilinx th_layer_out of convs with BN/Scale fused: int (CHaiDNN truncates it, int final_op_th) or float (what-if)' })
     .option('folded_weight_fl', { type: 'string', default: 'runtime', describe: 'DynamicFixed weights of convs with BN/Scale folded in: runtime (CHaiDNN derives fl from max|W\'|, ignoring fl_params) or mse (best fl, what-if)' })
     .option('ave_divisor', { type: 'string', default: 'chaidnn', describe: 'AVE pool divisor: chaidnn (k², the HW) or caffe (clipped window count, what-if)' })
+    .option('allow_nonfinite', { type: 'boolean', default: false, describe: 'go on when weights or activations hold NaN/Inf (warned)' })
     .option('limit', { type: 'number', describe: 'simulate only the first N inputs' })
     .option('report', { type: 'string', describe: 'also write an HTML report (per-layer SQNR, thresholds, float histograms seen) to FILE.html' });
 }
