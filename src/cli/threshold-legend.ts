@@ -8,8 +8,8 @@ import { THRESHOLD_METHODS } from '../calib/threshold';
 const SOURCES: [string, string][] = [
   ['relu', "the in-place ReLU's calibrated output, shared with its producer"],
   ['relu-max', 'ReLU after a Concat/Eltwise: the larger of its own and the group\'s threshold'],
-  ['concat', "the Concat's calibrated output, shared by its inputs (CHaiDNN writes them into one buffer)"],
-  ['eltwise-max', "the largest of the inputs' thresholds, shared by inputs and output (CHaiDNN adds integers)"],
+  ['concat', "the Concat's calibrated output, shared by its inputs (CHaiDNN: one buffer)"],
+  ['eltwise-max', "the largest input threshold, shared by inputs and output (CHaiDNN adds integers)"],
   ['fold', 'the output of the BatchNorm/Scale that CHaiDNN fuses into this convolution'],
   ['pass', 'taken over from the input'],
 ];
