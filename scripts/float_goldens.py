@@ -253,9 +253,10 @@ def prior_box(L, feat, img):
             cx = np.float32((w + p.offset) * stw)
             cy = np.float32((h + p.offset) * sth)
             for s, mn in enumerate(p.min_size):
+                mn = int(mn)  # Caffe: int min_size_ = min_sizes_[s] (bit-exact reference: scripts/priorbox_goldens.py)
                 sizes = [(mn, mn)]
                 if len(p.max_size):
-                    z = np.float32(math.sqrt(mn * p.max_size[s]))
+                    z = np.float32(math.sqrt(mn * int(p.max_size[s])))
                     sizes.append((z, z))
                 for ar in ars:
                     if abs(ar - 1) < 1e-6:

@@ -9,6 +9,7 @@ import { parsePrototxt } from '../grammar';
 import { bindMessage } from '../src/proto/bind';
 import { lintText } from '../src/lint/lint';
 import { checkStandaloneHtml } from './report-html-check';
+import { demoTableNotes } from '../src/cli/commands/demo';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chaiq-demo-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -21,6 +22,9 @@ test('demo: table, annotated prototxts that parse, bind and lint clean, HTML rep
   const secs = (Date.now() - t0) / 1000;
   expect(r.stderr).not.toMatch(/error/);
   expect(r.code).toBe(0);
+  // no warning a newcomer cannot act on: the ones this model always gives are explained as notes
+  expect(r.stderr).toBe('');
+  expect(r.stdout).toMatch(/^notes \(what chaiq quantize warns about for this model, expected here\): .*canonically.*batch 1/m);
   expect(secs).toBeLessThan(60);
   // piped: no progress bar on either stream
   expect(r.stdout + r.stderr).not.toMatch(/\r|\u2591|\u2588/);
@@ -64,4 +68,16 @@ test('demo: table, annotated prototxts that parse, bind and lint clean, HTML rep
   const index = fs.readFileSync(path.join(tmp, 'index.html'), 'utf8');
   checkStandaloneHtml(index);
   for (const v of VARIANTS) expect(index).toContain(`href="lenet_${v}.html"`);
+});
+
+test('demoTableNotes: explains Xilinx 8-bit below 6-bit with the figures, says nothing otherwise', () => {
+  const row = (bits: number, top1: number, th: number) => ({
+    label: `Xilinx ${bits}-bit (KL)`, bits, quantType: 'Xilinx', top1, labelled: 300, clips: [{ layer: 'conv1', th, absMax: 3.87 }, { layer: 'conv2', th: 9, absMax: 12 }],
+  });
+  const note = demoTableNotes([row(8, 298, 2.21), row(6, 299, 3.1)]);
+  expect(note).toMatch(/Xilinx 8-bit \(KL\) is below 6-bit by 1 of 300 digits/);
+  expect(note).toMatch(/clips conv1 at 2\.21 of its max 3\.87, at 6 bits at 3\.10/);
+  expect(note).toMatch(/--th_method max or mse/);
+  expect(demoTableNotes([row(8, 299, 2.21), row(6, 299, 3.1)])).toBe('');
+  expect(demoTableNotes([row(8, 300, 2.21), row(6, 299, 3.1)])).toBe('');
 });

@@ -19,15 +19,15 @@ export const REPORT_BINS = 120;
 export function reportHistogram(s: BlobStats, bins = REPORT_BINS): ReportHistogram | undefined {
   const h = s.fine;
   if (s.count === 0) return undefined;
-  if (h.range === 0) return { counts: [s.count], max: 0 };
+  if (h.range === 0) return { counts: [s.count], max: 0, absMax: s.absMax };
   let last = -1;
   for (let k = h.bins - 1; k >= 0; k--) if (h.counts[k] > 0) { last = k; break; }
-  if (last < 0) return { counts: [s.count], max: 0 };
+  if (last < 0) return { counts: [s.count], max: 0, absMax: s.absMax };
   const group = Math.max(1, Math.ceil((last + 1) / bins));
   const n = Math.ceil((last + 1) / group);
   const counts = new Array<number>(n).fill(0);
   for (let k = 0; k <= last; k++) counts[Math.floor(k / group)] += h.counts[k];
-  return { counts, max: (n * group * h.range) / h.bins };
+  return { counts, max: (n * group * h.range) / h.bins, absMax: s.absMax };
 }
 
 /** Fraction of the values with |x| > th, from the fine histogram (the bin holding th counted pro rata). */

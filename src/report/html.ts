@@ -5,9 +5,11 @@
  * the analysis the Hailo and Vitis guides ask users to do by hand.
  */
 export interface ReportHistogram {
-  /** histogram of |x| over [0, max] in equal bins */
+  /** histogram of |x| over [0, max] in equal bins (max: the upper edge of the last bin) */
   counts: number[];
   max: number;
+  /** the largest |x| seen (≤ max) */
+  absMax?: number;
 }
 
 export interface ReportLayer {
@@ -83,30 +85,69 @@ function histogramSvg(h: ReportHistogram, th: number | undefined, thLabel = 'th'
           return `<line class="threshold" x1="${x.toFixed(2)}" x2="${x.toFixed(2)}" y1="4" y2="${H - pad}"/><text x="${(right ? x - 3 : x + 3).toFixed(2)}" y="14" class="lbl"${right ? ' text-anchor="end"' : ''}>${thLabel} = ${esc(num(th))}</text>`;
         })()
       : '';
+  // the real max|x| (the last bin's upper edge lies above it)
+  const am = h.absMax ?? h.max;
+  const ax = xOf(am);
+  const maxMark = `<line x1="${ax.toFixed(2)}" x2="${ax.toFixed(2)}" y1="${H - pad}" y2="${H - pad + 4}" class="axis"/><text x="${ax.toFixed(2)}" y="${H - 10}" class="lbl" text-anchor="${ax > pad + 0.8 * plotW ? 'end' : 'middle'}">max |x| ${esc(num(am))}</text>`;
   return `<svg class="hist" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="histogram of |x|, log scale">
 <line x1="${pad}" y1="${H - pad}" x2="${W - 8}" y2="${H - pad}" class="axis"/>${bars}${marker}
-<text x="${pad}" y="${H - 10}" class="lbl">0</text><text x="${xOf(h.max).toFixed(2)}" y="${H - 10}" class="lbl" text-anchor="end">|x| max ${esc(num(h.max))}</text>
+<text x="${pad}" y="${H - 10}" class="lbl">0</text>${maxMark}
 <text x="4" y="${H / 2}" class="lbl" transform="rotate(-90 10 ${H / 2})">log count</text></svg>`;
 }
+
+/** channels drawn one bar each; above this, consecutive channels share a bar (their envelope) */
+const WEIGHT_BARS = 128;
 
 function weightSvg(l: ReportLayer): string {
   const mn = l.weightMin!;
   const mx = l.weightMax!;
   const n = mn.length;
-  const W = 560;
-  const H = 140;
-  const pad = 10;
+  const W = 640;
+  const H = 190;
+  const left = 62;
+  const right = 10;
+  const top = 22;
+  const bottom = 34;
+  const plotW = W - left - right;
+  const plotH = H - top - bottom;
+  const thName = l.thParams ? '±th_params' : '±range_params';
   const thp = l.thParams ?? (l.paramRange !== undefined ? new Array<number>(n).fill(l.paramRange) : []);
   const lim = Math.max(1e-12, ...mx.map(Math.abs), ...mn.map(Math.abs), ...thp);
-  const y = (v: number) => H / 2 - (v / lim) * (H / 2 - pad);
-  const cw = (W - 2 * pad) / n;
-  const bars = mn
-    .map((lo, c) => `<rect x="${(pad + c * cw).toFixed(2)}" y="${y(mx[c]).toFixed(2)}" width="${Math.max(cw - 0.5, 0.5).toFixed(2)}" height="${Math.max(0.5, y(lo) - y(mx[c])).toFixed(2)}" class="bar"/>`)
+  const y = (v: number) => top + plotH / 2 - (v / lim) * (plotH / 2);
+  const group = Math.ceil(n / WEIGHT_BARS);
+  const bars = Math.ceil(n / group);
+  const cw = plotW / bars;
+  let rects = '';
+  let ths = '';
+  for (let b = 0; b < bars; b++) {
+    let lo = Infinity;
+    let hi = -Infinity;
+    let t = -Infinity;
+    for (let c = b * group; c < Math.min(n, (b + 1) * group); c++) {
+      lo = Math.min(lo, mn[c]);
+      hi = Math.max(hi, mx[c]);
+      if (c < thp.length) t = Math.max(t, thp[c]);
+    }
+    const x0 = left + b * cw;
+    rects += `<rect x="${x0.toFixed(2)}" y="${y(hi).toFixed(2)}" width="${Math.max(cw - (cw > 2 ? 0.5 : 0), 0.5).toFixed(2)}" height="${Math.max(0.5, y(lo) - y(hi)).toFixed(2)}" class="bar"/>`;
+    if (t > -Infinity)
+      for (const v of [t, -t]) ths += `<line class="threshold" x1="${x0.toFixed(2)}" x2="${(x0 + cw).toFixed(2)}" y1="${y(v).toFixed(2)}" y2="${y(v).toFixed(2)}"/>`;
+  }
+  // axes: weight value (±lim, 0) and output channel (first, middle, last)
+  const yTicks = [lim, lim / 2, 0, -lim / 2, -lim]
+    .map((v) => `<line x1="${left - 4}" x2="${left}" y1="${y(v).toFixed(2)}" y2="${y(v).toFixed(2)}" class="axis"/><text x="${left - 6}" y="${(y(v) + 4).toFixed(2)}" class="lbl" text-anchor="end">${esc(num(v, 3))}</text>`)
     .join('');
-  const ths = thp
-    .map((t, c) => `<line class="threshold" x1="${(pad + c * cw).toFixed(2)}" x2="${(pad + (c + 1) * cw).toFixed(2)}" y1="${y(t).toFixed(2)}" y2="${y(t).toFixed(2)}"/><line class="threshold" x1="${(pad + c * cw).toFixed(2)}" x2="${(pad + (c + 1) * cw).toFixed(2)}" y1="${y(-t).toFixed(2)}" y2="${y(-t).toFixed(2)}"/>`)
+  const xOfCh = (c: number) => left + (Math.floor(c / group) + 0.5) * cw;
+  const xTicks = [...new Set([0, Math.floor((n - 1) / 2), n - 1])]
+    .map((c) => `<line x1="${xOfCh(c).toFixed(2)}" x2="${xOfCh(c).toFixed(2)}" y1="${top + plotH}" y2="${top + plotH + 4}" class="axis"/><text x="${xOfCh(c).toFixed(2)}" y="${top + plotH + 15}" class="lbl" text-anchor="middle">${c}</text>`)
     .join('');
-  return `<svg class="weights" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="per-channel weight ranges"><title>per output channel: weight min..max (bars), ±th_params (red)</title><line x1="${pad}" x2="${W - pad}" y1="${H / 2}" y2="${H / 2}" class="axis"/>${bars}${ths}</svg>`;
+  const per = group > 1 ? `, ${group} channels per bar` : '';
+  const legend = `<rect x="${left}" y="6" width="10" height="10" class="bar"/><text x="${left + 14}" y="15" class="lbl">weight min … max${per}</text>` +
+    (thp.length ? `<line x1="${left + 210}" x2="${left + 226}" y1="11" y2="11" class="threshold"/><text x="${left + 230}" y="15" class="lbl">${thName}${group > 1 ? ' (largest in the bar)' : ''}</text>` : '');
+  return `<svg class="weights" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="per-channel weight ranges"><title>per output channel: weight min..max (bars), ${thName} (red)</title>
+${legend}<line x1="${left}" x2="${W - right}" y1="${y(0).toFixed(2)}" y2="${y(0).toFixed(2)}" class="axis"/><line x1="${left}" x2="${left}" y1="${top}" y2="${top + plotH}" class="axis"/>${yTicks}${xTicks}
+<text x="${left + plotW / 2}" y="${H - 4}" class="lbl" text-anchor="middle">output channel (${n})</text><text x="12" y="${top + plotH / 2}" class="lbl" text-anchor="middle" transform="rotate(-90 12 ${top + plotH / 2})">weight</text>
+${rects}${ths}</svg>`;
 }
 
 function sqnrSvg(layers: ReportLayer[]): string {

@@ -15,6 +15,7 @@ import type { PreprocessArgs } from '../preprocess';
 import { inputHeaderLine, loadNpyCalibration, parseInputShape, warnImageFlagsIgnored } from '../inputs';
 import { StatsCollector, loadStats, mergeStats, saveStats } from '../../calib/stats';
 import { THRESHOLD_METHODS } from '../../calib/threshold';
+import { thresholdSourceHelp, thresholdSourceLegend } from '../threshold-legend';
 import type { ThresholdMethod } from '../../calib/threshold';
 import { chooseFl } from '../../calib/fl';
 import { collectStats, thresholdsFromStats, versionStats } from '../../quant/calibrate';
@@ -347,7 +348,10 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
     mode: qt, title: `${path.basename(deploy)} — ${qt} ${bw.out}-bit`,
     summary: [['bitwidths', `${bw.in},${bw.params},${bw.out}`], ...(stats ? [['th_method', qt === 'Xilinx' ? method + (args.pow2 ? '+pow2' : '') : 'fl auto'] as [string, string]] : [])],
   })));
-  if (!args.quiet && summary.length > 1) (out === '-' ? process.stderr : process.stdout).write(table(summary));
+  if (!args.quiet && summary.length > 1) {
+    const legend = qt === 'Xilinx' ? thresholdSourceLegend(summary.slice(1).map((r) => r[4])) : '';
+    (out === '-' ? process.stderr : process.stdout).write(table(summary) + legend);
+  }
   const input = netPre !== userPre ? { rawScale: netPre.rawScale, mean: Array.from(netPre.mean), inputScale: netPre.inputScale } : undefined;
   return { net, plan, stats, mode: qt as QuantizeResult['mode'], text, input };
 }
@@ -379,7 +383,8 @@ function builder(y: any) {
       type: 'string',
       describe: 'rewrite the model so CHaiDNN quantizes it better and write its weights to FILE.caffemodel: BatchNorm/Scale folded into the convolutions (DynamicFixed auto: also power-of-two rescaling so no fl is negative); the output prototxt goes with these weights',
     })
-    .option('report', { type: 'string', describe: 'also write an HTML report (histograms with thresholds, weight ranges) to FILE.html' });
+    .option('report', { type: 'string', describe: 'also write an HTML report (histograms with thresholds, weight ranges) to FILE.html' })
+    .epilog(thresholdSourceHelp());
 }
 
 export const quantizeCommand: CommandModule<{}, QuantizeArgs> = {

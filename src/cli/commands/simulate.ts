@@ -152,10 +152,12 @@ export function formatSimulateText(r: SimulateReport): string {
   const c = r.classification;
   const lines: string[] = [];
   lines.push(`simulated ${r.images} image(s), ${r.mode} mode${r.psum18 ? ', 18-bit partial sums' : ''}; classes from '${r.output_blob}'`);
-  lines.push(`float vs fixed agreement: top-1 ${pct(c.top1Agree, c.images)}, float top-1 in fixed top-${r.top} ${pct(c.top5Agree, c.images)}`);
+  // with --top 1 the top-k figures are the top-1 ones: print them once
+  const topK = r.top > 1;
+  lines.push(`float vs fixed agreement: top-1 ${pct(c.top1Agree, c.images)}` + (topK ? `, float top-1 in fixed top-${r.top} ${pct(c.top5Agree, c.images)}` : ''));
   if (c.labelled) {
-    lines.push(`accuracy on ${c.labelled} labelled: float top-1 ${pct(c.floatTop1, c.labelled)} top-${r.top} ${pct(c.floatTop5, c.labelled)}; ` +
-      `fixed top-1 ${pct(c.fixedTop1, c.labelled)} top-${r.top} ${pct(c.fixedTop5, c.labelled)}`);
+    const acc = (top1: number, topk: number) => `top-1 ${pct(top1, c.labelled)}` + (topK ? ` top-${r.top} ${pct(topk, c.labelled)}` : '');
+    lines.push(`accuracy on ${c.labelled} labelled: float ${acc(c.floatTop1, c.floatTop5)}; fixed ${acc(c.fixedTop1, c.fixedTop5)}`);
   }
   lines.push('');
   lines.push('per layer, worst first (local: the layer alone on its quantized float input; SQNR/cos/err: the fixed chain vs float)');
