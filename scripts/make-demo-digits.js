@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Writes the first N MNIST t10k digits as PNG files under models/lenet/digits/<label>/<index>.png
-// (the shipped demo's calibration and test images). Usage: node scripts/make-demo-digits.js [N]
+// Writes the first N MNIST t10k digits as PNG files under models/lenet/digits/<set>/<label>/<index>.png:
+// indices 0-99 in calibration/, the rest in test/ (the demo calibrates on one set and evaluates on the other,
+// so its figures are held-out accuracy). Usage: node scripts/make-demo-digits.js [N]
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -21,7 +22,7 @@ for (let i = 0; i < n; i++) {
     png.data[p * 4] = png.data[p * 4 + 1] = png.data[p * 4 + 2] = px[p];
     png.data[p * 4 + 3] = 255;
   }
-  const dir = path.join(out, String(label));
+  const dir = path.join(out, i < 100 ? 'calibration' : 'test', String(label));
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, `${String(i).padStart(4, '0')}.png`), PNG.sync.write(png, { colorType: 0 }));
 }

@@ -157,7 +157,7 @@ describe('the `# input:` header of --optimized_weights and image defaults', () =
     expect(usual.stderr).not.toMatch(/folds the scale/);
     expect(JSON.parse(usual.stdout).accuracy.float.top1).toBeLessThan(j.accuracy.float.top1);
     // forward reads the header too: a digit without flags (1 channel: no mean demanded)
-    const seven = path.join(DIGITS, '7', fs.readdirSync(path.join(DIGITS, '7')).sort()[0]);
+    const seven = path.join(DIGITS, 'test', '7', fs.readdirSync(path.join(DIGITS, 'test', '7')).sort()[0]);
     const f = runCli(['forward', '--deploy_model', `${q}.prototxt`, '--weights', `${q}.caffemodel`, '--input', seven, '--top', '1']);
     expect(f.stderr).toBe('');
     expect(f.stdout).toMatch(/ prob: #1 7 \(/);

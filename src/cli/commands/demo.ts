@@ -13,7 +13,7 @@ import { addSimulation, quantizeReportLayers } from '../../report/build';
 
 /**
  * `chaiq demo`: the shipped LeNet (models/lenet/) quantized three ways and simulated, as the board runs it, on
- * the 300 shipped MNIST digits; a table, the annotated prototxts with their caffemodels (--optimized_weights)
+ * the shipped MNIST digits (calibration on one set, evaluation on another); a table, the annotated prototxts with their caffemodels (--optimized_weights)
  * and an HTML report per variant under --out_dir.
  * Everything it reads is in the repository.
  */
@@ -77,7 +77,9 @@ export async function runDemo(args: DemoArgs, out: NodeJS.WritableStream = proce
   const model = findDemoModel();
   const shipped = path.join(model, 'lenet.prototxt');
   const weights = path.join(model, 'lenet_iter_10000.caffemodel');
-  const digits = path.join(model, 'digits');
+  // calibration and evaluation digits are disjoint, so the figures are held-out accuracy
+  const calibDigits = path.join(model, 'digits', 'calibration');
+  const digits = path.join(model, 'digits', 'test');
   const outDir = path.resolve(args.out_dir);
   try {
     fs.mkdirSync(outDir, { recursive: true });
@@ -100,10 +102,12 @@ export async function runDemo(args: DemoArgs, out: NodeJS.WritableStream = proce
   };
 
   const nDigits = countImages(digits);
+  const nCalib = countImages(calibDigits);
+  if (args.calibration_size > nCalib) throw new ChaiqError(`--calibration_size ${args.calibration_size} is more than the ${nCalib} calibration digits shipped`, { file: calibDigits }, 2);
   // the shipped prototxt is V1 with batch 64; quantize writes it as V2 with batch 1, as CHaiDNN needs
   const deploy = shipped;
-  out.write(`chaiq demo: LeNet (${shown(shipped)}) on ${nDigits} MNIST digits (${shown(digits)}/<label>/*.png)\n`);
-  out.write(`calibration: ${args.calibration_size} of the digits (seed 0); evaluation: all ${nDigits}, labels from the folder names\n\n`);
+  out.write(`chaiq demo: LeNet (${shown(shipped)}) on MNIST digits\n`);
+  out.write(`calibration: ${args.calibration_size} of the ${nCalib} digits in ${shown(calibDigits)} (seed 0); evaluation: the other ${nDigits}, in ${shown(digits)}, labels from the folder names\n\n`);
 
   const commands: string[] = [];
   const results: { v: Variant; qr: QuantizeResult; sim: SimulateReport; file: string; html: string }[] = [];
@@ -116,14 +120,14 @@ export async function runDemo(args: DemoArgs, out: NodeJS.WritableStream = proce
     const weightsOut = path.join(outDir, `lenet_${v.id}.caffemodel`);
     const qArgs = {
       quant_type: v.quant_type, deploy_model: deploy, weights, quantized_deploy_model: file, optimized_weights: weightsOut, bitwidths: bw,
-      fl_bitwidths: v.fl_auto ? 'auto' : '2,5,2', calibration_directory: digits, calibration_size: args.calibration_size,
+      fl_bitwidths: v.fl_auto ? 'auto' : '2,5,2', calibration_directory: calibDigits, calibration_size: args.calibration_size,
       calibration_seed: 0, dims: PRE.dims, transpose: '2,0,1', channel_swap: PRE.channel_swap, raw_scale: PRE.raw_scale,
       mean_value: PRE.mean_value, input_scale: PRE.input_scale, th_method: 'kl', pow2: false, strict: false, quiet: true,
     };
     const qr = await runQuantize(qArgs, warn);
     commands.push(['chaiq', 'quantize', '--quant_type', v.quant_type, '--deploy_model', shown(deploy), '--weights', shown(weights),
       '--quantized_deploy_model', shown(file), '--optimized_weights', shown(weightsOut), '--bitwidths', bw, ...(v.fl_auto ? ['--fl_bitwidths', 'auto'] : []),
-      '--calibration_directory', shown(digits), '--calibration_size', String(args.calibration_size), ...pre,
+      '--calibration_directory', shown(calibDigits), '--calibration_size', String(args.calibration_size), ...pre,
       '--report', shown(path.join(outDir, `lenet_${v.id}.quantize.html`))].map(q).join(' '));
     // simulated as the board runs it: the input the rewritten net takes (pixels minus its mean, no scale)
     const input = qr.input ?? { rawScale: PRE.raw_scale, mean: [Number(PRE.mean_value)], inputScale: PRE.input_scale };
@@ -172,7 +176,7 @@ export async function runDemo(args: DemoArgs, out: NodeJS.WritableStream = proce
   }
   writeFileAtomic(index, renderReport({
     title: 'chaiq demo — LeNet on MNIST digits',
-    subtitle: `${nDigits} digits, calibration on ${args.calibration_size} of them; per-variant reports linked below`,
+    subtitle: `calibration on ${args.calibration_size} digits, evaluation on ${nDigits} others; per-variant reports linked below`,
     links,
     table: rows,
     layers: [],
