@@ -19,7 +19,7 @@ import { chooseFl } from '../../calib/fl';
 import { collectStats, thresholdsFromStats, versionStats } from '../../quant/calibrate';
 import { buildXilinxPlan } from '../../quant/xilinx';
 import type { Bitwidths } from '../../quant/xilinx';
-import { buildDynamicFixedPlan } from '../../quant/dynamicfixed';
+import { buildDynamicFixedPlan, uniformFlMismatch } from '../../quant/dynamicfixed';
 import type { FlTriple } from '../../quant/dynamicfixed';
 import { checkInvariants } from '../../quant/invariants';
 import { applyPlan, applyPlanToNetParam } from '../../print/precision';
@@ -138,6 +138,11 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
     const [i, p, o] = parseList(args.fl_bitwidths, 'fl_bitwidths', 3);
     for (const f of [i, p, o]) if (!Number.isInteger(f) || f < 0) throw usage(`--fl_bitwidths ${args.fl_bitwidths}: fractional lengths must be integers >= 0 (CHaiDNN rejects negative ones)`);
     flUniform = { in: i, params: p, out: o };
+  }
+  const flMismatch = flUniform && uniformFlMismatch(flUniform, String(args.fl_bitwidths));
+  if (flMismatch) {
+    if (args.strict) throw usage(`${flMismatch} (--strict)`);
+    warn(flMismatch);
   }
   const needCalib = qt === 'Xilinx' || flAuto;
   if (needCalib && !args.weights) throw usage(`${qt === 'Xilinx' ? 'Xilinx mode' : '--fl_bitwidths auto'} needs --weights FILE.caffemodel`);
@@ -286,7 +291,8 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
     summary.push(['layer', 'type', 'fl_in', 'fl_out', 'fl_params']);
     for (const row of r.rows) summary.push([row.layer, row.type, String(row.flIn ?? '-'), String(row.flOut ?? '-'), String(row.flParams ?? '-')]);
   }
-  const bad = checkInvariants(net, plan).filter((v) => v.severity === 'error');
+  // a mismatched uniform fl was asked for (and warned about): only the other invariants are the plan's
+  const bad = checkInvariants(net, plan).filter((v) => v.severity === 'error' && !(flMismatch && v.kind === 'fl'));
   if (bad.length) throw new ChaiqError(`internal: the plan breaks a CHaiDNN invariant: ${bad[0].message}`, { file: args.deploy_model }, 70);
 
   let text: string;
