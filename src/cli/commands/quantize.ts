@@ -18,6 +18,8 @@ import type { ThresholdMethod } from '../../calib/threshold';
 import { chooseFl } from '../../calib/fl';
 import { collectStats, thresholdsFromStats, versionStats } from '../../quant/calibrate';
 import { buildXilinxPlan } from '../../quant/xilinx';
+import { CALIBRATION_MODES, progressiveThresholds, stackBatch } from '../../calib/progressive';
+import type { CalibrationMode } from '../../calib/progressive';
 import type { Bitwidths } from '../../quant/xilinx';
 import { buildDynamicFixedPlan, uniformFlMismatch } from '../../quant/dynamicfixed';
 import type { FlTriple } from '../../quant/dynamicfixed';
@@ -56,6 +58,7 @@ interface QuantizeArgs extends PreprocessArgs {
   quiet: boolean;
   report?: string;
   optimized_weights?: string;
+  calibration?: string;
 }
 
 const usage = (msg: string) => new ChaiqError(msg, {}, 2);
@@ -123,7 +126,37 @@ export interface QuantizeResult {
   input?: { rawScale: number; mean: number[]; inputScale: number };
 }
 
-export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStderr): Promise<QuantizeResult> {
+/**
+ * --calibration: progressive (XportDNN's, Xilinx mode only) or float (statistics of the float net, which
+ * --stats/--save_stats shards hold). The xportdnn binary's default, progressive, yields to float where
+ * it cannot apply; asked for explicitly there it is a usage error.
+ */
+function calibrationMode(args: QuantizeArgs, qt: string, dflt: CalibrationMode): CalibrationMode {
+  const given = args.calibration;
+  if (given !== undefined && !CALIBRATION_MODES.includes(given as CalibrationMode))
+    throw usage(`--calibration must be one of ${CALIBRATION_MODES.join(', ')}, got '${given}'`);
+  const mode = (given ?? dflt) as CalibrationMode;
+  if (mode !== 'progressive') return mode;
+  const clash = qt !== 'Xilinx' ? '--quant_type DynamicFixed (progressive calibration is XportDNN\'s Xilinx-mode algorithm)'
+    : args.stats ? '--stats (statistics files hold the float net\'s)'
+      : args.save_stats ? '--save_stats (statistics files hold the float net\'s)' : undefined;
+  if (!clash) return mode;
+  if (given !== undefined) throw usage(`--calibration progressive cannot be combined with ${clash}; use --calibration float`);
+  return 'float';
+}
+
+/** Thresholds from progressive calibration over all images as one batch, with a per-layer progress bar. */
+async function runProgressive(net: Net, images: Tensor[], opts: Parameters<typeof progressiveThresholds>[2], quiet: boolean) {
+  const bar = quiet ? NO_PROGRESS : makeProgress(net.layers.length, 'calibrating (progressive)', 'layers');
+  try {
+    const r = await progressiveThresholds(net, stackBatch(images), { ...opts, onProgress: () => bar.tick(1) });
+    return { thOf: r.thOf, report: { method: r.method } };
+  } finally {
+    bar.stop();
+  }
+}
+
+export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStderr, defaultCalibration: CalibrationMode = 'float'): Promise<QuantizeResult> {
   const qt = args.quant_type.replace(/^["']|["']$/g, '');
   if (qt !== 'Xilinx' && qt !== 'DynamicFixed') throw usage(`--quant_type must be "Xilinx" or "DynamicFixed", got '${args.quant_type}'`);
   if (!args.deploy_model) throw usage('missing --deploy_model FILE');
@@ -145,6 +178,7 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
     warn(flMismatch);
   }
   const needCalib = qt === 'Xilinx' || flAuto;
+  const progressive = calibrationMode(args, qt, defaultCalibration) === 'progressive';
   if (needCalib && !args.weights) throw usage(`${qt === 'Xilinx' ? 'Xilinx mode' : '--fl_bitwidths auto'} needs --weights FILE.caffemodel`);
 
   const deploy = args.deploy_model;
@@ -238,7 +272,7 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
       bar.stop();
     }
   };
-  if (needCalib) {
+  if (needCalib && !progressive) {
     const given = args.stats ? loadStats(args.stats) : undefined;
     const haveImages = !!(args.calibration_directory || args.mnist);
     // pass-1 statistics + images: run the exact (KL) pass; otherwise the file is used as it is
@@ -267,7 +301,9 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
   let plan;
   const summary: string[][] = [];
   if (qt === 'Xilinx') {
-    const { thOf, report } = thresholdsFromStats(net, stats!, method, bw.out, warn);
+    const { thOf, report } = progressive
+      ? await runProgressive(net, await loadCalibration(args, netPre), { bitwidths: bw, method, pow2: args.pow2, warn }, args.quiet)
+      : thresholdsFromStats(net, stats!, method, bw.out, warn);
     const r = buildXilinxPlan(net, thOf, { bitwidths: bw, pow2: args.pow2, warn });
     plan = r.plan;
     summary.push(['layer', 'type', 'th_in', 'th_out', 'method']);
@@ -329,8 +365,12 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
   return { net, plan, stats, mode: qt as QuantizeResult['mode'], text, input };
 }
 
-function builder(y: any) {
+function builder(y: any, calibrationDefault: CalibrationMode = 'float') {
   return preprocessOptions(y, { mnist: true })
+    .option('calibration', {
+      type: 'string',
+      describe: `thresholds from the progressively quantized net, layer by layer, as XportDNN (progressive), or from statistics of the float net (float); default ${calibrationDefault}`,
+    })
     .option('quant_type', { type: 'string', default: 'Xilinx', describe: 'Xilinx (thresholds from calibration) or DynamicFixed (bw/fl)' })
     .option('deploy_model', { type: 'string', describe: 'input deploy prototxt (FP32)' })
     .option('weights', { type: 'string', describe: 'FP32 caffemodel' })
@@ -361,9 +401,18 @@ function builder(y: any) {
 export const quantizeCommand: CommandModule<{}, QuantizeArgs> = {
   command: 'quantize',
   describe: 'write precision_param blocks (XportDNN-compatible flags)',
-  builder,
+  builder: (y: any) => builder(y),
   handler: async (args) => {
     await runQuantize(args);
+  },
+};
+
+/** The xportdnn binary: quantize with XportDNN's own calibration by default. */
+export const xportdnnCommand: CommandModule<{}, QuantizeArgs> = {
+  ...quantizeCommand,
+  builder: (y: any) => builder(y, 'progressive'),
+  handler: async (args) => {
+    await runQuantize(args, warnToStderr, 'progressive');
   },
 };
 
