@@ -19,6 +19,7 @@ import { chooseFl } from '../../calib/fl';
 import { collectStats, thresholdsFromStats, versionStats } from '../../quant/calibrate';
 import { buildXilinxPlan } from '../../quant/xilinx';
 import { CALIBRATION_MODES, progressiveThresholds, stackBatch } from '../../calib/progressive';
+import { xdnnJson } from '../../print/xdnn-json';
 import type { CalibrationMode } from '../../calib/progressive';
 import type { Bitwidths } from '../../quant/xilinx';
 import { buildDynamicFixedPlan, uniformFlMismatch } from '../../quant/dynamicfixed';
@@ -59,6 +60,7 @@ interface QuantizeArgs extends PreprocessArgs {
   report?: string;
   optimized_weights?: string;
   calibration?: string;
+  output_json?: string;
 }
 
 const usage = (msg: string) => new ChaiqError(msg, {}, 2);
@@ -102,7 +104,7 @@ async function loadCalibration(args: QuantizeArgs, pre: Preprocess): Promise<Ten
   if (given.length > size) throw usage(`--calibration_indices lists ${given.length} images but --calibration_size is ${size}`);
   if (args.mnist) {
     const m = openMnist(args.mnist, pre);
-    if (size > m.count) throw new ChaiqError(`--calibration_size ${size} is larger than the ${m.count} images in the file`, { file: args.mnist }, 2);
+    if (size > m.count) throw new ChaiqError(`--calibration_size ${size} is larger than the ${m.count} images in the file (XportDNN fails here too: it draws without replacement)`, { file: args.mnist });
     return chooseIndices(m.count, size, args.calibration_seed, given, args.mnist).map((k) => m.tensor(k));
   }
   if (!args.calibration_directory) throw usage('Xilinx mode (and --fl_bitwidths auto) need --calibration_directory DIR, --mnist FILE or --stats FILE');
@@ -356,6 +358,10 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
       throw e;
     }
   }
+  if (args.output_json) {
+    if (qt !== 'Xilinx') throw usage('--output_json holds Xilinx-mode thresholds; it needs --quant_type Xilinx');
+    writeAtomic(args.output_json, xdnnJson(net, plan));
+  }
   if (args.report) writeAtomic(args.report, renderReport(quantizeReportData(net, plan, stats, {
     mode: qt, title: `${path.basename(deploy)} — ${qt} ${bw.out}-bit`,
     summary: [['bitwidths', `${bw.in},${bw.params},${bw.out}`], ...(stats ? [['th_method', qt === 'Xilinx' ? method + (args.pow2 ? '+pow2' : '') : 'fl auto'] as [string, string]] : [])],
@@ -395,6 +401,7 @@ function builder(y: any, calibrationDefault: CalibrationMode = 'float') {
       type: 'string',
       describe: 'rewrite the model so CHaiDNN quantizes it better and write its weights to FILE.caffemodel: BatchNorm/Scale folded into the convolutions (DynamicFixed auto: also power-of-two rescaling so no fl is negative); the output prototxt goes with these weights',
     })
+    .option('output_json', { type: 'string', describe: 'also write the ML-Suite quantizer\'s JSON (thresholds, scale factors and xDNN multipliers of the convolutions) to FILE.json' })
     .option('report', { type: 'string', describe: 'also write an HTML report (histograms with thresholds, weight ranges) to FILE.html' });
 }
 
