@@ -71,3 +71,23 @@ describe('DynamicFixed uniform with input fl ≠ output fl (XportDNN --fl_bitwid
     expect(r.stderr).not.toMatch(/fl_bitwidths/);
   });
 });
+
+test('progressive calibration on ResNet-20 (BatchNorm/Scale folded, Eltwise + ReLU): every invariant holds, lint finds no threshold mismatch', () => {
+  const d = tmp();
+  const out = path.join(d, 'r20.prototxt');
+  const imgs = path.join(d, 'imgs');
+  fs.mkdirSync(imgs);
+  for (const f of ['0000.jpg', '0001.jpg']) fs.copyFileSync(path.join(CORPUS, 'data/cifar10_test_jpg_subset/cat', f), path.join(imgs, f));
+  const r = runCli(['-q', '--deploy_model', path.join(__dirname, 'fixtures/quant/resnet20_deploy.prototxt'),
+    '--weights', path.join(CORPUS, 'models/cifar10_resnet20_lijianfei/cifar10_ResNet_20_iter_53500.caffemodel'),
+    '--calibration_directory', imgs, '--calibration_size', '2', '--bitwidths', '8,8,8', '--dims', '3,32,32', '--channel_swap', '0,1,2',
+    '--raw_scale', '255', '--mean_value', '125.3,122.9,113.8', '--input_scale', '0.00390625', '--quantized_deploy_model', out], { bin: 'xportdnn.js' });
+  expect(r.stderr).not.toMatch(/error/);
+  expect(r.code).toBe(0);
+  const b = blocks(fs.readFileSync(out, 'utf8'));
+  const elt = [...b.values()].filter((x) => x.type === 'Eltwise');
+  expect(elt.length).toBe(9);
+  for (const x of elt) expect(x.fields.th_layer_in).toBe(x.fields.th_layer_out);
+  const lint = runCli(['lint', out]);
+  expect(lint.stdout).not.toMatch(/th-mismatch|in-out-mismatch|shared-threshold/);
+});
