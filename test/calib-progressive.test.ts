@@ -2,6 +2,8 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { quantizeValues } from '../src/calib/progressive';
+import { parsePrototxt } from '../grammar';
+import type { MessageNode, ScalarNode } from '../grammar/cst';
 import { CORPUS } from './helpers/cli';
 
 /** thresholds of XportDNN's progressive calibration from scripts/progressive_reference.py (numpy) */
@@ -19,7 +21,7 @@ const INVARIANT_CASES: Record<string, { fields: string[]; value: string }> = {
 const cases: [string, string][] = [];
 for (const [net, e] of Object.entries<any>(REF.nets)) for (const bw of Object.keys(e.results)) cases.push([net, bw]);
 
-let got: Record<string, Record<string, { plan: Record<string, any>; violations: unknown[] }>>;
+let got: Record<string, Record<string, { plan: Record<string, any>; violations: unknown[]; text: string }>>;
 beforeAll(() => {
   // dist/ in a plain node process (jest's sandbox slows the float32 loops ~10x)
   const r = spawnSync(process.execPath, [path.join(__dirname, 'helpers/progressive-run.js'), CORPUS, ...cases.map(([n, b]) => `${n}:${b}`)], { encoding: 'utf8', maxBuffer: 1 << 26 });
@@ -57,6 +59,23 @@ test.each(cases)('%s at %s: progressive thresholds equal the numpy reference to 
     const [vl, vf] = inv.value.split('.');
     expect(rel(plan[layer][f], ref[vl][vf])).toBeLessThanOrEqual(1e-4);
   }
+});
+
+/** [layer, [field names in order]] for every block */
+function structure(text: string): [string, string[]][] {
+  const out: [string, string[]][] = [];
+  for (const f of parsePrototxt(text, 'x').root.fields) {
+    if (f.name !== 'layer') continue;
+    const m = f.value as MessageNode;
+    const pp = m.fields.find((x) => x.name === 'precision_param');
+    if (pp) out.push([String((m.fields.find((x) => x.name === 'name')!.value as ScalarNode).value), (pp.value as MessageNode).fields.map((x) => x.name)]);
+  }
+  return out;
+}
+
+test.each([['6,6,6', '666'], ['8,6,8', '668']])('fcn5 progressive at %s: block structure equals the real XportDNN %s file', (bws, file) => {
+  const want = fs.readFileSync(path.join(CORPUS, `chaidnn/xportdnn_fcn5_deploy_${file}.prototxt`), 'utf8');
+  expect(structure(got.fcn5[bws].text)).toEqual(structure(want));
 });
 
 test('quantizeValues is Float2Fixed2Float: clip, round half to even, float32', () => {

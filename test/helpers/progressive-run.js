@@ -11,6 +11,7 @@ const { loadModel } = require(path.join(ROOT, 'dist/src/proto/load'));
 const { progressiveThresholds, stackBatch } = require(path.join(ROOT, 'dist/src/calib/progressive'));
 const { buildXilinxPlan } = require(path.join(ROOT, 'dist/src/quant/xilinx'));
 const { checkInvariants } = require(path.join(ROOT, 'dist/src/quant/invariants'));
+const { applyPlan } = require(path.join(ROOT, 'dist/src/print/precision'));
 
 const CORPUS = process.argv[2];
 
@@ -63,7 +64,7 @@ async function run(name, bws) {
   const bitwidths = { in: i, params: p, out: o };
   const { thOf } = await progressiveThresholds(m.graph, stackBatch(n.inputs()), { bitwidths, method: 'kl', warn: () => undefined });
   const { plan } = buildXilinxPlan(m.graph, thOf, { bitwidths });
-  return { plan: Object.fromEntries(plan), violations: checkInvariants(m.graph, plan).filter((v) => v.severity === 'error') };
+  return { plan: Object.fromEntries(plan), violations: checkInvariants(m.graph, plan).filter((v) => v.severity === 'error'), text: name === 'fcn5' ? applyPlan(m.doc, plan, { warn: () => undefined }) : undefined };
 }
 
 (async () => {
