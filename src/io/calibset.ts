@@ -97,7 +97,7 @@ export function selectCalibrationFiles(dir: string, opts: CalibSelectOptions = {
   const size = opts.size ?? files.length;
   if (!Number.isInteger(size) || size < 1) throw new ChaiqError(`--calibration_size must be a positive integer, got ${size}`);
   if (size > files.length) {
-    throw new ChaiqError(`--calibration_size ${size} is larger than the ${files.length} images in the directory`, { file: dir });
+    throw new ChaiqError(`--calibration_size ${size} is larger than the ${files.length} images in the directory (XportDNN fails here too: it draws without replacement)`, { file: dir });
   }
   return chooseIndices(files.length, size, opts.seed ?? 0, opts.indices ?? [], dir).map((i) => path.join(dir, files[i]));
 }

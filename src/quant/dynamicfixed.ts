@@ -28,6 +28,19 @@ export interface FlTriple {
   out: number;
 }
 
+/**
+ * XportDNN writes `--fl_bitwidths I,P,O` on every layer, so with I ≠ O each consumer reads its producer's
+ * output (written at fl O) as if it had fl I. The message says so, or undefined when I = O.
+ */
+export function uniformFlMismatch(fl: FlTriple, given: string): string | undefined {
+  if (fl.in === fl.out) return undefined;
+  const d = fl.out - fl.in;
+  const f = `${d > 0 ? '' : '1/'}${2 ** Math.abs(d)}`;
+  return `--fl_bitwidths ${given} writes fl_layer_in ${fl.in} and fl_layer_out ${fl.out} on every layer, as XportDNN did: ` +
+    `CHaiDNN will read each activation at the wrong scale (×${f}, 2^(${fl.out}−${fl.in})); chaiq lint reports it (fl-mismatch); ` +
+    'give equal input and output fl, or --fl_bitwidths auto';
+}
+
 export interface DynamicFixedOptions {
   bitwidths: Bitwidths;
   /** uniform fractional lengths (XportDNN `--fl_bitwidths I,P,O`), or 'auto' from weights and calibration */

@@ -7,6 +7,8 @@ export interface InvariantViolation {
   /** 'error': CHaiDNN computes wrong values; 'warning': legal but unusual (non-uniform bitwidths) */
   severity: 'error' | 'warning';
   message: string;
+  /** the precision the violation is about (th, fl or bw); absent for whole-block checks */
+  kind?: 'th' | 'fl' | 'bw';
 }
 
 /** Layers with in == out required (no rescale on the runtime: §3.3). */
@@ -54,6 +56,7 @@ export function checkInvariants(net: Net, plan: PrecisionPlan): InvariantViolati
     for (const [fo, fi] of pairs) {
       if (b[fi] === undefined) continue;
       const isFloat = fi.startsWith('th');
+      const kind = fi.slice(0, 2) as 'th' | 'fl' | 'bw';
       for (let bi = 0; bi < l.bottoms.length; bi++) {
         for (const p of blockProducers(net, plan, l.index, bi)) {
           const pb = plan.get(net.layers[p].name)!;
@@ -63,6 +66,7 @@ export function checkInvariants(net: Net, plan: PrecisionPlan): InvariantViolati
             out.push({
               layer: l.name,
               severity: 'error',
+              kind,
               message: `${fi} ${b[fi]} of "${l.name}" differs from ${fo} ${pb[fo]} of its producer "${net.layers[p].name}" (blob "${l.bottoms[bi]}")`,
             });
         }
@@ -70,7 +74,7 @@ export function checkInvariants(net: Net, plan: PrecisionPlan): InvariantViolati
       if (SAME_IN_OUT.has(l.type) && b[fo] !== undefined) {
         const ok = isFloat ? eqF32(b[fo], b[fi]) : b[fo] === b[fi];
         if (!ok)
-          out.push({ layer: l.name, severity: 'error', message: `${l.type} "${l.name}" must have ${fi} == ${fo} (${b[fi]} vs ${b[fo]}): it does not rescale` });
+          out.push({ layer: l.name, severity: 'error', kind, message: `${l.type} "${l.name}" must have ${fi} == ${fo} (${b[fi]} vs ${b[fo]}): it does not rescale` });
       }
     }
     if (Array.isArray(b.th_params) && b.th_params.some((x: number) => !(x >= 0) || !Number.isFinite(x)))

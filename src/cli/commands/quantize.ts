@@ -20,8 +20,11 @@ import type { ThresholdMethod } from '../../calib/threshold';
 import { chooseFl } from '../../calib/fl';
 import { collectStats, thresholdsFromStats, versionStats } from '../../quant/calibrate';
 import { buildXilinxPlan } from '../../quant/xilinx';
+import { CALIBRATION_MODES, progressiveThresholds, stackBatch } from '../../calib/progressive';
+import { xdnnJson } from '../../print/xdnn-json';
+import type { CalibrationMode } from '../../calib/progressive';
 import type { Bitwidths } from '../../quant/xilinx';
-import { buildDynamicFixedPlan } from '../../quant/dynamicfixed';
+import { buildDynamicFixedPlan, uniformFlMismatch } from '../../quant/dynamicfixed';
 import type { FlTriple } from '../../quant/dynamicfixed';
 import { checkInvariants } from '../../quant/invariants';
 import { applyPlan, applyPlanToNetParam } from '../../print/precision';
@@ -63,6 +66,8 @@ interface QuantizeArgs extends PreprocessArgs {
   quiet: boolean;
   report?: string;
   optimized_weights?: string;
+  calibration?: string;
+  output_json?: string;
 }
 
 const usage = (msg: string) => new ChaiqError(msg, {}, 2);
@@ -106,7 +111,7 @@ async function loadCalibration(args: QuantizeArgs, pre: Preprocess): Promise<Ten
   if (given.length > size) throw usage(`--calibration_indices lists ${given.length} images but --calibration_size is ${size}`);
   if (args.mnist) {
     const m = openMnist(args.mnist, pre);
-    if (size > m.count) throw new ChaiqError(`--calibration_size ${size} is larger than the ${m.count} images in the file`, { file: args.mnist }, 2);
+    if (size > m.count) throw new ChaiqError(`--calibration_size ${size} is larger than the ${m.count} images in the file (XportDNN fails here too: it draws without replacement)`, { file: args.mnist });
     return chooseIndices(m.count, size, args.calibration_seed, given, args.mnist).map((k) => m.tensor(k));
   }
   if (!args.calibration_directory) throw usage('Xilinx mode (and --fl_bitwidths auto) need --calibration_directory DIR, --mnist FILE or --stats FILE');
@@ -132,7 +137,37 @@ export interface QuantizeResult {
   input?: { rawScale: number; mean: number[]; inputScale: number };
 }
 
-export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStderr): Promise<QuantizeResult> {
+/**
+ * --calibration: progressive (XportDNN's, Xilinx mode only) or float (statistics of the float net, which
+ * --stats/--save_stats shards hold). The xportdnn binary's default, progressive, yields to float where
+ * it cannot apply; asked for explicitly there it is a usage error.
+ */
+function calibrationMode(args: QuantizeArgs, qt: string, dflt: CalibrationMode): CalibrationMode {
+  const given = args.calibration;
+  if (given !== undefined && !CALIBRATION_MODES.includes(given as CalibrationMode))
+    throw usage(`--calibration must be one of ${CALIBRATION_MODES.join(', ')}, got '${given}'`);
+  const mode = (given ?? dflt) as CalibrationMode;
+  if (mode !== 'progressive') return mode;
+  const clash = qt !== 'Xilinx' ? '--quant_type DynamicFixed (progressive calibration is XportDNN\'s Xilinx-mode algorithm)'
+    : args.stats ? '--stats (statistics files hold the float net\'s)'
+      : args.save_stats ? '--save_stats (statistics files hold the float net\'s)' : undefined;
+  if (!clash) return mode;
+  if (given !== undefined) throw usage(`--calibration progressive cannot be combined with ${clash}; use --calibration float`);
+  return 'float';
+}
+
+/** Thresholds from progressive calibration over all images as one batch, with a per-layer progress bar. */
+async function runProgressive(net: Net, images: Tensor[], opts: Parameters<typeof progressiveThresholds>[2], quiet: boolean) {
+  const bar = quiet ? NO_PROGRESS : makeProgress(net.layers.length, 'calibrating (progressive)', 'layers');
+  try {
+    const r = await progressiveThresholds(net, stackBatch(images), { ...opts, onProgress: () => bar.tick(1) });
+    return { thOf: r.thOf, report: { method: r.method } };
+  } finally {
+    bar.stop();
+  }
+}
+
+export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStderr, defaultCalibration: CalibrationMode = 'float'): Promise<QuantizeResult> {
   const qt = args.quant_type.replace(/^["']|["']$/g, '');
   if (qt !== 'Xilinx' && qt !== 'DynamicFixed') throw usage(`--quant_type must be "Xilinx" or "DynamicFixed", got '${args.quant_type}'`);
   if (!args.deploy_model) throw usage('missing --deploy_model FILE');
@@ -148,7 +183,13 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
     for (const f of [i, p, o]) if (!Number.isInteger(f) || f < 0) throw usage(`--fl_bitwidths ${args.fl_bitwidths}: fractional lengths must be integers >= 0 (CHaiDNN rejects negative ones)`);
     flUniform = { in: i, params: p, out: o };
   }
+  const flMismatch = flUniform && uniformFlMismatch(flUniform, String(args.fl_bitwidths));
+  if (flMismatch) {
+    if (args.strict) throw usage(`${flMismatch} (--strict)`);
+    warn(flMismatch);
+  }
   const needCalib = qt === 'Xilinx' || flAuto;
+  const progressive = calibrationMode(args, qt, defaultCalibration) === 'progressive';
   if (needCalib && !args.weights) throw usage(`${qt === 'Xilinx' ? 'Xilinx mode' : '--fl_bitwidths auto'} needs --weights FILE.caffemodel`);
 
   const deploy = args.deploy_model;
@@ -253,7 +294,7 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
       bar.stop();
     }
   };
-  if (needCalib) {
+  if (needCalib && !progressive) {
     const given = args.stats ? loadStats(args.stats) : undefined;
     const haveImages = !!(args.calibration_directory || args.mnist);
     // pass-1 statistics + images: run the exact (KL) pass; otherwise the file is used as it is
@@ -282,7 +323,9 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
   let plan;
   const summary: string[][] = [];
   if (qt === 'Xilinx') {
-    const { thOf, report } = thresholdsFromStats(net, stats!, method, bw.out, warn);
+    const { thOf, report } = progressive
+      ? await runProgressive(net, await loadCalibration(args, netPre), { bitwidths: bw, method, pow2: args.pow2, warn }, args.quiet)
+      : thresholdsFromStats(net, stats!, method, bw.out, warn);
     const r = buildXilinxPlan(net, thOf, { bitwidths: bw, pow2: args.pow2, warn });
     plan = r.plan;
     summary.push(['layer', 'type', 'th_in', 'th_out', 'method']);
@@ -311,7 +354,8 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
     summary.push(['layer', 'type', 'fl_in', 'fl_out', 'fl_params']);
     for (const row of r.rows) summary.push([row.layer, row.type, String(row.flIn ?? '-'), String(row.flOut ?? '-'), String(row.flParams ?? '-')]);
   }
-  const bad = checkInvariants(net, plan).filter((v) => v.severity === 'error');
+  // a mismatched uniform fl was asked for (and warned about): only the other invariants are the plan's
+  const bad = checkInvariants(net, plan).filter((v) => v.severity === 'error' && !(flMismatch && v.kind === 'fl'));
   if (bad.length) throw new ChaiqError(`internal: the plan breaks a CHaiDNN invariant: ${bad[0].message}`, { file: args.deploy_model }, 70);
 
   let text: string;
@@ -344,6 +388,10 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
       throw e;
     }
   }
+  if (args.output_json) {
+    if (qt !== 'Xilinx') throw usage('--output_json holds Xilinx-mode thresholds; it needs --quant_type Xilinx');
+    writeAtomic(args.output_json, xdnnJson(net, plan));
+  }
   if (args.report) writeAtomic(args.report, renderReport(quantizeReportData(net, plan, stats, {
     mode: qt, title: `${path.basename(deploy)} — ${qt} ${bw.out}-bit`,
     summary: [['bitwidths', `${bw.in},${bw.params},${bw.out}`], ...(stats ? [['th_method', qt === 'Xilinx' ? method + (args.pow2 ? '+pow2' : '') : 'fl auto'] as [string, string]] : [])],
@@ -356,8 +404,12 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
   return { net, plan, stats, mode: qt as QuantizeResult['mode'], text, input };
 }
 
-function builder(y: any) {
+function builder(y: any, calibrationDefault: CalibrationMode = 'float') {
   return preprocessOptions(y, { mnist: true })
+    .option('calibration', {
+      type: 'string',
+      describe: `thresholds from the progressively quantized net, layer by layer, as XportDNN (progressive), or from statistics of the float net (float); default ${calibrationDefault}`,
+    })
     .option('quant_type', { type: 'string', default: 'Xilinx', describe: 'Xilinx (thresholds from calibration) or DynamicFixed (bw/fl)' })
     .option('deploy_model', { type: 'string', describe: 'input deploy prototxt (FP32)' })
     .option('weights', { type: 'string', describe: 'FP32 caffemodel' })
@@ -383,6 +435,7 @@ function builder(y: any) {
       type: 'string',
       describe: 'rewrite the model so CHaiDNN quantizes it better and write its weights to FILE.caffemodel: BatchNorm/Scale folded into the convolutions (DynamicFixed auto: also power-of-two rescaling so no fl is negative); the output prototxt goes with these weights',
     })
+    .option('output_json', { type: 'string', describe: 'also write the ML-Suite quantizer\'s JSON (thresholds, scale factors and xDNN multipliers of the convolutions) to FILE.json' })
     .option('report', { type: 'string', describe: 'also write an HTML report (histograms with thresholds, weight ranges) to FILE.html' })
     .epilog(thresholdSourceHelp());
 }
@@ -390,9 +443,18 @@ function builder(y: any) {
 export const quantizeCommand: CommandModule<{}, QuantizeArgs> = {
   command: 'quantize',
   describe: 'write precision_param blocks (XportDNN-compatible flags)',
-  builder,
+  builder: (y: any) => builder(y),
   handler: async (args) => {
     await runQuantize(args);
+  },
+};
+
+/** The xportdnn binary: quantize with XportDNN's own calibration by default. */
+export const xportdnnCommand: CommandModule<{}, QuantizeArgs> = {
+  ...quantizeCommand,
+  builder: (y: any) => builder(y, 'progressive'),
+  handler: async (args) => {
+    await runQuantize(args, warnToStderr, 'progressive');
   },
 };
 
