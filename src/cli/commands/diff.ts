@@ -1,4 +1,4 @@
-import * as fs from 'fs';
+import { readTextFile } from '../../proto/load';
 import type { CommandModule } from 'yargs';
 import { ChaiqError } from '../../errors';
 import { parsePrototxt } from '../../../grammar';
@@ -18,11 +18,7 @@ interface DiffArgs {
 function loadLayers(file: string): { layers: LayerParam[]; text: string } {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new ChaiqError(`cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file }, 2);
-  }
-  try {
+    text = readTextFile(file);
     const net = upgradeNet(bindMessage(parsePrototxt(text, file), 'caffe.NetParameter')).net;
     return { layers: (net.layer ?? []) as LayerParam[], text };
   } catch (e) {
