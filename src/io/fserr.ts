@@ -1,3 +1,4 @@
+import * as path from 'path';
 /** File-system error codes in words, for one-line messages ("directory does not exist", not ENOENT). */
 
 const WORDS: Record<string, string> = {
@@ -35,3 +36,13 @@ export function fsErrorWords(e: unknown): string {
 
 /** The code of an fs error, if any. */
 export const fsCode = (e: unknown): string | undefined => (e as NodeJS.ErrnoException)?.code;
+
+/** Why a file could not be written, in words ("cannot write: directory out/ does not exist"). */
+export function writeErrorWords(e: unknown, file: string): string {
+  const code = fsCode(e);
+  const dir = path.dirname(file);
+  if (code === 'ENOENT') return `cannot write: directory ${dir.endsWith(path.sep) ? dir : dir + path.sep} does not exist`;
+  if (code === 'ENOTDIR') return `cannot write: ${dir} is not a directory`;
+  if (code === 'EISDIR') return 'cannot write: it is a directory';
+  return `cannot write: ${fsErrorWords(e)}`;
+}

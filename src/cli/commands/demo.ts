@@ -5,6 +5,7 @@ import { ChaiqError, formatError } from '../../errors';
 import type { WarnFn } from '../../errors';
 import { runQuantize } from './quantize';
 import { writeFileAtomic } from '../../io/atomic';
+import { checkOutputPaths, ensureOutputDir } from '../../io/outputs';
 import type { QuantizeResult } from './quantize';
 import { runSimulate } from './simulate';
 import type { SimulateReport } from './simulate';
@@ -79,11 +80,8 @@ export async function runDemo(args: DemoArgs, out: NodeJS.WritableStream = proce
   const weights = path.join(model, 'lenet_iter_10000.caffemodel');
   const digits = path.join(model, 'digits');
   const outDir = path.resolve(args.out_dir);
-  try {
-    fs.mkdirSync(outDir, { recursive: true });
-  } catch (e) {
-    throw new ChaiqError(`cannot create the output directory (${(e as NodeJS.ErrnoException).code})`, { file: args.out_dir }, 2);
-  }
+  checkOutputPaths([{ flag: '--out_dir', path: args.out_dir, dir: true }]);
+  ensureOutputDir(outDir);
   // the same warnings come from every variant (V1 prototxt upgraded, batch 64): print each once
   const warned = new Set<string>();
   const warn: WarnFn = (message, loc = {}) => {

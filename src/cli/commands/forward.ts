@@ -6,6 +6,7 @@ import { runNet } from '../../exec/executor';
 import type { Net } from '../../graph/types';
 import { loadImageBatch } from '../../io/images';
 import { readNpy, writeNpy } from '../../io/npy';
+import { checkInputPaths, checkOutputPaths, ensureOutputDir, writeAllOrNone } from '../../io/outputs';
 import { shutdownKernels } from '../../kernels';
 import type { Tensor } from '../../tensor';
 import { parseDims } from './info';
@@ -71,7 +72,27 @@ export const forwardCommand: CommandModule<{}, ForwardArgs> = {
       .option('top', { type: 'number', default: 5, describe: 'print the k largest values of each output per image' })
       .option('input_shape', { type: 'string', describe: 'full input shape N,C,H,W, e.g. 1,3,224,224 (overrides the prototxt)' }),
   handler: async (args) => {
+    checkForwardUsage(args);
     try {
+      await writeAllOrNone(() => forward(args));
+    } finally {
+      await shutdownKernels();
+    }
+  },
+};
+
+/** Flags, input paths and the output directory, before any file is read. */
+function checkForwardUsage(args: ForwardArgs): void {
+  if (args.input_shape) parseDims(args.input_shape, '--input_shape');
+  const files = args.input.flatMap((s) => String(s).split(',')).filter(Boolean);
+  const inputs = [{ flag: '--deploy_model', path: args.deploy_model }, { flag: '--weights', path: args.weights }, { flag: '--mean_file', path: args.mean_file }, ...files.map((f) => ({ flag: '--input', path: f }))];
+  checkInputPaths(inputs);
+  checkOutputPaths([{ flag: '--output_dir', path: args.output_dir, dir: true }], inputs);
+}
+
+async function forward(args: ForwardArgs): Promise<void> {
+  {
+    {
       const inputShape = args.input_shape ? parseDims(args.input_shape, '--input_shape') : undefined;
       const { model, dims } = loadModelWithDims(args.deploy_model, args.weights, args.dims, { warn: warnToStderr, inputShape });
       const graph = model.graph;
@@ -85,11 +106,7 @@ export const forwardCommand: CommandModule<{}, ForwardArgs> = {
         if (bad.length) throw new ChaiqError(`--blobs: no blob named ${bad.map((b) => `'${b}'`).join(', ')} in the net`, {}, 2);
       }
       if (args.output_dir) {
-        try {
-          fs.mkdirSync(args.output_dir, { recursive: true });
-        } catch (e) {
-          throw new ChaiqError(`cannot create output directory: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: args.output_dir });
-        }
+        ensureOutputDir(args.output_dir);
       }
       let blobs: Map<string, Tensor>;
       try {
@@ -121,8 +138,6 @@ export const forwardCommand: CommandModule<{}, ForwardArgs> = {
         for (const [name, t] of blobs) writeNpy(path.join(args.output_dir, encodeURIComponent(name) + '.npy'), t);
         process.stderr.write(`wrote ${blobs.size} blob(s) to ${args.output_dir}\n`);
       }
-    } finally {
-      await shutdownKernels();
     }
-  },
-};
+  }
+}

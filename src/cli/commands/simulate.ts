@@ -12,6 +12,7 @@ import type { LayerReport } from '../../sim/simulate';
 import { addClassification, newClassStats } from '../../sim/metrics';
 import type { ClassStats, ErrorSummary } from '../../sim/metrics';
 import { writeAtomic } from './quantize';
+import { checkInputPaths, checkOutputPaths, ensureOutputDir, writeAllOrNone } from '../../io/outputs';
 import { boardInputWarning, boardMeanWarning, buildPreprocess, loadInputImage, loadModelWithDims, netInputDims, openMnist, preprocessOptions } from '../preprocess';
 import type { PreprocessArgs } from '../preprocess';
 import { makeProgress } from '../progress';
@@ -176,6 +177,26 @@ export function simulateReportJson(r: SimulateReport) {
   };
 }
 
+/** The remaining flag checks, input paths and outputs: before any file is read or warning printed. */
+function checkSimulateUsage(args: SimulateArgs): void {
+  if (args.ave_divisor !== 'chaidnn' && args.ave_divisor !== 'caffe') throw usage(`--ave_divisor must be chaidnn or caffe, got '${args.ave_divisor}'`);
+  const foldedWeightFl = args.folded_weight_fl ?? 'runtime';
+  if (foldedWeightFl !== 'runtime' && foldedWeightFl !== 'mse') throw usage(`--folded_weight_fl must be runtime or mse, got '${foldedWeightFl}'`);
+  const finalOpTh = args.final_op_th ?? 'int';
+  if (finalOpTh !== 'int' && finalOpTh !== 'float') throw usage(`--final_op_th must be int or float, got '${finalOpTh}'`);
+  const inputs = [
+    { flag: '--deploy_model', path: args.deploy_model },
+    { flag: '--weights', path: args.weights },
+    { flag: '--input', path: args.input },
+    { flag: '--mnist', path: args.mnist },
+    { flag: '--mnist_labels', path: args.mnist_labels },
+    { flag: '--labels', path: args.labels },
+    { flag: '--mean_file', path: args.mean_file },
+  ];
+  checkInputPaths([...inputs, { flag: '--calibration_directory', path: args.calibration_directory, dir: true }]);
+  checkOutputPaths([{ flag: '--report', path: args.report }, { flag: '--output_dir', path: args.output_dir, dir: true }], inputs);
+}
+
 export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStderr): Promise<SimulateReport> {
   if (!args.deploy_model) throw usage('missing --deploy_model FILE (an annotated prototxt)');
   if (!args.weights) throw usage('missing --weights FILE.caffemodel');
@@ -187,6 +208,7 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   if (args.mnist_labels && !args.mnist) throw usage('--mnist_labels needs --mnist');
   if (args.labels && args.labels_from_dirname) throw usage('give --labels or --labels_from_dirname, not both');
   if ((args.labels || args.labels_from_dirname) && !args.calibration_directory) throw usage('--labels / --labels_from_dirname need --calibration_directory');
+  checkSimulateUsage(args);
 
   const { model: m, dims: given } = loadModelWithDims(args.deploy_model, args.weights, args.dims, { warn });
   const net = m.graph;
@@ -206,12 +228,10 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
     if (wm) warn(wm);
   }
 
-  if (args.ave_divisor !== 'chaidnn' && args.ave_divisor !== 'caffe') throw usage(`--ave_divisor must be chaidnn or caffe, got '${args.ave_divisor}'`);
-  const foldedWeightFl = args.folded_weight_fl ?? 'runtime';
-  if (foldedWeightFl !== 'runtime' && foldedWeightFl !== 'mse') throw usage(`--folded_weight_fl must be runtime or mse, got '${foldedWeightFl}'`);
-  const finalOpTh = args.final_op_th ?? 'int';
-  if (finalOpTh !== 'int' && finalOpTh !== 'float') throw usage(`--final_op_th must be int or float, got '${finalOpTh}'`);
-  const prog = compileSim(net, { warn, psum18: args.psum18, aveDivisor: args.ave_divisor, foldedWeightFl, finalOpTh });
+  // checked by checkSimulateUsage
+  const foldedWeightFl = (args.folded_weight_fl ?? 'runtime') as 'runtime' | 'mse';
+  const finalOpTh = (args.final_op_th ?? 'int') as 'int' | 'float';
+  const prog = compileSim(net, { warn, psum18: args.psum18, aveDivisor: args.ave_divisor as 'chaidnn' | 'caffe', foldedWeightFl, finalOpTh });
   const stats = newSimStats();
   const cls = newClassStats();
   const outBlob = net.outputs[0];
@@ -244,11 +264,7 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
     bar.stop();
   }
   if (dump && args.output_dir) {
-    try {
-      fs.mkdirSync(args.output_dir, { recursive: true });
-    } catch (e) {
-      throw new ChaiqError(`cannot create output directory (${(e as NodeJS.ErrnoException).code})`, { file: args.output_dir }, 2);
-    }
+    ensureOutputDir(args.output_dir);
     for (const [b, e] of dump) {
       const per = e.parts[0].length;
       const data = new Float32Array(per * e.parts.length);
@@ -293,7 +309,7 @@ export const simulateCommand: CommandModule<{}, SimulateArgs> = {
   describe: 'run an annotated net in CHaiDNN fixed point; per-layer error vs float, top-k agreement, accuracy',
   builder,
   handler: async (args) => {
-    const r = await runSimulate(args);
+    const r = await writeAllOrNone(() => runSimulate(args));
     process.stdout.write(args.format === 'json' ? JSON.stringify(simulateReportJson(r), null, 2) + '\n' : formatSimulateText(r));
   },
 };
