@@ -141,12 +141,9 @@ export function boardMeanWarning(pre: Preprocess): string | undefined {
   return `CHaiDNN's image reader subtracts one mean per channel, not a mean image: the board will subtract per-channel values (these channel averages are ${avg.join(',')}), not the image used here`;
 }
 
-/** Bad input files are usage errors (exit 2), named by their file. */
+/** Errors of an input file name it; bad content is exit 1 like any bad input (a missing path was a usage error earlier). */
 function asUsage(e: unknown, file: string): unknown {
-  if (e instanceof ChaiqError) {
-    if (!e.loc.file) e.loc = { file };
-    e.exitCode = 2;
-  }
+  if (e instanceof ChaiqError && !e.loc.file) e.loc = { file };
   return e;
 }
 
@@ -165,7 +162,7 @@ export async function loadInputImage(file: string, pre: Preprocess): Promise<Ten
     img = await loadImage(file);
   } catch (e) {
     if (e instanceof ChaiqError) throw asUsage(e, file);
-    throw new ChaiqError(`cannot decode image: ${(e as Error).message}`, { file }, 2);
+    throw new ChaiqError(`cannot decode image: ${(e as Error).message}`, { file });
   }
   const [C, H, W] = pre.dims;
   return { shape: [1, C, H, W], data: preprocess(img, pre) };

@@ -414,6 +414,7 @@ export const mergeStatsCommand: CommandModule<{}, MergeArgs> = {
   builder: (y: any) =>
     y.positional('files', { type: 'string', array: true }).option('o', { alias: 'output', type: 'string', demandOption: true, describe: 'output stats file' }),
   handler: async (args) => {
+    checkInputPaths(args.files.map((f) => ({ flag: 'merge-stats', path: f })));
     checkOutputPaths([{ flag: '-o', path: args.o }], args.files.map((f) => ({ flag: 'an input', path: f })));
     const merged = mergeStats(args.files);
     await writeAllOrNone(() => saveStats(args.o, merged));

@@ -60,14 +60,9 @@ function mnistSamples(file: string, labelsFile: string | undefined, pre: Preproc
 
 /** Image files under DIR (recursively, sorted), each labelled by its directory when asked. */
 function directorySamples(dir: string, pre: Preprocess, byDir: boolean, labelMap?: Map<string, number>): Sample[] {
-  let rels: string[];
-  try {
-    rels = listImageFiles(dir, true);
-  } catch (e) {
-    if (e instanceof ChaiqError) e.exitCode = 2;
-    throw e;
-  }
-  if (rels.length === 0) throw new ChaiqError('no .png/.jpg images in the directory', { file: dir }, 2);
+  // a missing directory is a usage error found with the flags; an empty one is bad input, as in quantize
+  const rels = listImageFiles(dir, true);
+  if (rels.length === 0) throw new ChaiqError('calibration directory has no images (.png, .jpg, .jpeg)', { file: dir });
   const files = rels.map((r) => path.join(dir, r));
   const classes = byDir ? [...new Set(files.map((f) => path.relative(dir, path.dirname(f))))].sort() : [];
   return files.map((f) => {
