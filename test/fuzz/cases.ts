@@ -80,7 +80,9 @@ export function makeCase(seeds: Seeds, r: Rng, id: number): FuzzCase {
   const u = r();
   if (u < 0.55) {
     const t = pick(r, seeds.texts);
-    const m = mutateText(r, t.data);
+    // the likeliest slip: a binary file (a caffemodel, an image) where the prototxt goes
+    const swapped = r() < 0.05 ? pick(r, seeds.nets.flatMap((n) => [...(n.caffemodel ? [n.caffemodel] : []), ...n.images.map(([, d]) => d)])) : undefined;
+    const m = swapped ? { data: r() < 0.5 ? swapped : mutateWire(r, swapped).data, how: 'binary' } : mutateText(r, t.data);
     const files: [string, Uint8Array][] = [['net.prototxt', m.data]];
     const cmd = pick(r, ['info', 'fmt', 'fmt-check', 'lint', 'diff', 'info'] as const);
     const argv =

@@ -271,6 +271,10 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
         settings: { bw: bw.out, calibration: { dims: dims!, raw_scale: pre.rawScale, ...(args.mean_file !== undefined ? { mean_file: path.basename(args.mean_file) } : { mean: pre.mean }), input_scale: pre.inputScale, deploy: path.basename(args.deploy_model!) } },
         onProgress: (d) => bar.tick(d),
       });
+    } catch (e) {
+      // bad values in the activations come from the weights (or the net): name the file
+      if (e instanceof ChaiqError && !e.loc.file) e.loc = { file: args.weights ?? deploy };
+      throw e;
     } finally {
       bar.stop();
     }
