@@ -66,3 +66,22 @@ describe('nesting depth', () => {
     expect(parsePrototxtAll(at(101), 'x').errors[0].message).toBe('message nested deeper than 100 levels');
   });
 });
+
+describe('errors found by the fuzzer name the file', () => {
+  test('diff of a V0 prototxt with an unknown layer type', () => {
+    const f = path.join(tmp, 'v0.prototxt');
+    fs.writeFileSync(f, 'name: "n"\nlayers {\n  layer {\n    name: "a"\n    type: "nosuch"\n  }\n}\n');
+    const r = runCli(['diff', f, PROTO]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`^${f}:\\d+:\\d+: error: unknown V0 layer type 'nosuch'\\n$`));
+  });
+
+  test('forward of images on a net without an input: bad input naming the prototxt', () => {
+    const f = path.join(tmp, 'noinput.prototxt');
+    fs.writeFileSync(f, 'name: "n"\n');
+    const img = path.join(LENET, 'digits/0', fs.readdirSync(path.join(LENET, 'digits/0'))[0]);
+    const r = runCli(['forward', '--deploy_model', f, '--input', img]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`${f}: error: images need a net with one input; this one has 0\n`);
+  });
+});

@@ -2,7 +2,7 @@ import { readTextFile } from '../../proto/load';
 import type { CommandModule } from 'yargs';
 import { ChaiqError } from '../../errors';
 import { parsePrototxt } from '../../../grammar';
-import { bindMessage } from '../../proto/bind';
+import { bindMessage, locOf } from '../../proto/bind';
 import { upgradeNet } from '../../proto/upgrade';
 import { diffNets, formatDiffText } from '../../lint/diff';
 import type { LayerParam } from '../../proto/message';
@@ -19,7 +19,7 @@ function loadLayers(file: string): { layers: LayerParam[]; text: string } {
   let text: string;
   try {
     text = readTextFile(file);
-    const net = upgradeNet(bindMessage(parsePrototxt(text, file), 'caffe.NetParameter')).net;
+    const net = upgradeNet(bindMessage(parsePrototxt(text, file), 'caffe.NetParameter'), { file, locOf }).net;
     return { layers: (net.layer ?? []) as LayerParam[], text };
   } catch (e) {
     if (e instanceof ChaiqError) throw new ChaiqError(e.message, e.loc, 2);

@@ -33,9 +33,9 @@ async function readInput(args: ForwardArgs, net: Net, dims: [number, number, num
     return { x, names: Array.from({ length: n }, (_, i) => `${path.basename(files[0])}[${i}]`) };
   }
   if (files.some((f) => f.toLowerCase().endsWith('.npy'))) throw new ChaiqError('--input: give one .npy, or only image files', {}, 2);
-  if (net.inputs.length !== 1) throw new ChaiqError(`images need a net with one input; this one has ${net.inputs.length}`, {}, 2);
+  if (net.inputs.length !== 1) throw new ChaiqError(`images need a net with one input; this one has ${net.inputs.length}`, { file: args.deploy_model });
   const d = dims ?? netInputDims(net);
-  if (!d) throw new ChaiqError(`images need a 4-D input of known size; '${net.inputs[0].name}' is (${net.inputs[0].shape}): give --dims C,H,W`, {}, 2);
+  if (!d) throw new ChaiqError(`images need a 4-D input of known size; '${net.inputs[0].name}' is (${net.inputs[0].shape}): give --dims C,H,W`, { file: args.deploy_model }, 2);
   const pre = buildPreprocess(args, d);
   return { x: await loadImageBatch(files, pre), names: files.map((f) => path.basename(f)) };
 }

@@ -127,7 +127,7 @@ function rebuild(r: Rewritten, deploy: string, dims: number[] | undefined, warn:
 
 function inputDims(net: Net, deploy: string): number[] {
   if (net.inputs.length !== 1)
-    throw new ChaiqError(`the net has ${net.inputs.length} inputs; CHaiDNN (and XportDNN) need exactly one`, { file: deploy }, 2);
+    throw new ChaiqError(`the net has ${net.inputs.length} inputs; CHaiDNN (and XportDNN) need exactly one`, { file: deploy });
   return net.inputs[0].shape;
 }
 

@@ -207,7 +207,7 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
 
   const { model: m, dims: given } = loadModelWithDims(args.deploy_model, args.weights, args.dims, { warn });
   const net = m.graph;
-  if (net.inputs.length !== 1) throw new ChaiqError(`the net has ${net.inputs.length} inputs; CHaiDNN needs exactly one`, { file: args.deploy_model }, 2);
+  if (net.inputs.length !== 1) throw new ChaiqError(`the net has ${net.inputs.length} inputs; CHaiDNN needs exactly one`, { file: args.deploy_model });
   const dims = given ?? netInputDims(net) ?? [3, 224, 224];
   const pre = buildPreprocess(args, dims, { mnist: !!args.mnist });
   let samples: Sample[];
