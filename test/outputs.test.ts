@@ -91,3 +91,15 @@ describe('writeAllOrNone', () => {
     expect(() => checkOutputPaths([{ flag: '--o', path: '-' }, { flag: '--r', path: undefined }])).not.toThrow();
   });
 });
+
+describe('fs errors in words', () => {
+  test('codes become words; writing into a missing directory names it', () => {
+    const { fsErrorWords, writeErrorWords } = require('../src/io/fserr');
+    const err = (code: string) => Object.assign(new Error(`${code}: x`), { code });
+    expect(fsErrorWords(err('EACCES'))).toBe('permission denied');
+    expect(fsErrorWords(err('ENOSPC'))).toBe('no space left on the device');
+    expect(fsErrorWords(err('EROFS'))).toBe('the file system is read-only');
+    expect(writeErrorWords(err('ENOENT'), 'out/x.prototxt')).toBe('cannot write: directory out/ does not exist');
+    expect(() => require('../src/calib/stats').loadStats(path.join(tmp, 'nope.json'))).toThrow('cannot read stats file: no such file or directory');
+  });
+});

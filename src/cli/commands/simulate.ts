@@ -12,6 +12,7 @@ import type { LayerReport } from '../../sim/simulate';
 import { addClassification, newClassStats } from '../../sim/metrics';
 import type { ClassStats, ErrorSummary } from '../../sim/metrics';
 import { writeAtomic } from './quantize';
+import { fsErrorWords } from '../../io/fserr';
 import { checkInputPaths, checkOutputPaths, ensureOutputDir, writeAllOrNone } from '../../io/outputs';
 import { boardInputWarning, boardMeanWarning, buildPreprocess, loadInputImage, loadModelWithDims, netInputDims, openMnist, preprocessOptions } from '../preprocess';
 import type { PreprocessArgs } from '../preprocess';
@@ -79,7 +80,7 @@ function readLabelFile(file: string): Map<string, number> {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new ChaiqError(`cannot read label file (${(e as NodeJS.ErrnoException).code})`, { file }, 2);
+    throw new ChaiqError(`cannot read label file: ${fsErrorWords(e)}`, { file }, 2);
   }
   const m = new Map<string, number>();
   text.split(/\r?\n/).forEach((line, i) => {
