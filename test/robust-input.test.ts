@@ -85,3 +85,14 @@ describe('errors found by the fuzzer name the file', () => {
     expect(r.stderr).toBe(`${f}: error: images need a net with one input; this one has 0\n`);
   });
 });
+
+test('a huge token in a message is cut in the middle (one readable line)', () => {
+  const f = path.join(tmp, 'hugetype.prototxt');
+  fs.writeFileSync(f, `input: "data"\ninput_dim: 1\ninput_dim: 1\ninput_dim: 4\ninput_dim: 4\nlayer {\n  name: "a"\n  type: "${'X'.repeat(50000)}"\n  bottom: "data"\n  top: "a"\n}\n`);
+  const r = runCli(['info', '--deploy_model', f]);
+  expect([0, 1]).toContain(r.code);
+  const lines = r.stderr.trimEnd().split('\n');
+  expect(lines.length).toBeGreaterThan(0);
+  for (const l of lines) expect(l.length).toBeLessThan(1200);
+  expect(r.stderr).toMatch(/ \.\.\. \(\d+ characters\) \.\.\. /);
+});

@@ -56,7 +56,7 @@ async function run(job: Job): Promise<Outcome> {
     if (stdout.length < 20000) stdout += s;
   });
   process.stderr.write = cap((s) => {
-    if (stderr.length < 20000) stderr += s;
+    if (stderr.length < 1_000_000) stderr += s;
   });
   process.exitCode = undefined;
   const t0 = Date.now();
