@@ -19,6 +19,7 @@ import {
   StringLit,
 } from './lexer';
 import { decodeStringLiteral, lineColAt } from './strings';
+import { escapeForMessage } from '../src/io/sniff';
 
 /** A problem found while parsing, located by offset into the text. */
 export interface RawDiag {
@@ -31,9 +32,9 @@ export interface RawDiag {
 /** How a token is named in messages. */
 export function describeToken(t: IToken | undefined): string {
   if (!t || t.tokenType === EOF) return 'end of file';
-  if (t.tokenType === StringLit) return `string ${t.image.length > 30 ? t.image.slice(0, 27) + '...' : t.image}`;
+  if (t.tokenType === StringLit) return `string ${escapeForMessage(t.image.length > 30 ? t.image.slice(0, 27) + '...' : t.image)}`;
   if (t.tokenType === NumberLit || t.tokenType === NegIdent) return `number '${t.image}'`;
-  return `'${t.image}'`;
+  return `'${escapeForMessage(t.image.length > 30 ? t.image.slice(0, 27) + '...' : t.image)}'`;
 }
 
 function label(tt: TokenType): string {

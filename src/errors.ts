@@ -29,12 +29,17 @@ export function formatLoc(loc: SourceLoc): string {
 /** `file:line:col: error: message`, or `error: message` without a file. */
 export function formatError(e: ChaiqError, severity: 'error' | 'warning' = 'error'): string {
   const where = formatLoc(e.loc);
-  return `${where ? where + ': ' : ''}${severity}: ${e.message}`;
+  return `${where ? where + ': ' : ''}${severity}: ${clipMessage(e.message)}`;
+}
+
+/** A message quoting a huge token (a 100 000-character type name) is cut in the middle, to stay readable. */
+export function clipMessage(m: string, max = 1000): string {
+  return m.length <= max ? m : `${m.slice(0, max - 300)} ... (${m.length - max + 100} characters) ... ${m.slice(m.length - 200)}`;
 }
 
 /** Warnings go through one sink so the CLI decides where they land (stderr, a list, nowhere). */
 export type WarnFn = (message: string, loc?: SourceLoc) => void;
 export const warnToStderr: WarnFn = (message, loc = {}) => {
   const where = formatLoc(loc);
-  process.stderr.write(`${where ? where + ': ' : ''}warning: ${message}\n`);
+  process.stderr.write(`${where ? where + ': ' : ''}warning: ${clipMessage(message)}\n`);
 };

@@ -115,6 +115,6 @@ describe('chaiq fmt', () => {
       '<stdin>:2:14: error: field `top` takes a string in quotes, not \'3\'',
     ]);
     expect(runCli(['fmt', '--no-bind', '-'], { input: 'x: 1' }).stdout).toBe('x: 1\n');
-    expect(runCli(['fmt', 'no/such/file.prototxt']).stderr).toMatch(/^no\/such\/file\.prototxt: error: cannot read: ENOENT/);
+    expect(runCli(['fmt', 'no/such/file.prototxt']).stderr).toMatch(/^no\/such\/file\.prototxt: error: prototxt not found/);
   });
 });

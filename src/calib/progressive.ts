@@ -62,14 +62,9 @@ function rint(x: number): number {
  * half to even. Always a new array (forwards may return their input's array).
  */
 export function quantizeValues(x: Float32Array, th: number, bw: number): Float32Array {
-  const out = new Float32Array(x.length);
-  if (!(th > 0)) return out;
-  const t = f32(th);
+  const out = levels(x, th, bw);
   const sf = f32(th / (2 ** (bw - 1) - 1));
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i] > t ? t : x[i] < -t ? -t : x[i];
-    out[i] = f32(rint(f32(v / sf)) * sf);
-  }
+  if (th > 0) for (let i = 0; i < out.length; i++) out[i] = f32(out[i] * sf);
   return out;
 }
 

@@ -12,6 +12,7 @@
  * Merge = sum counts, min of mins, max of maxes, sum histograms.
  */
 import { writeFileAtomic } from '../io/atomic';
+import { fsErrorWords } from '../io/fserr';
 import * as fs from 'fs';
 import { ChaiqError } from '../errors';
 import { accumulateAbsHistogram, histogramEdges, sqrtRuleBins } from './numpy';
@@ -351,7 +352,7 @@ export function loadStats(file: string): StatsCollector {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new ChaiqError(`cannot read stats file: ${(e as Error).message}`, { file });
+    throw new ChaiqError(`cannot read stats file: ${fsErrorWords(e)}`, { file });
   }
   let json: unknown;
   try {

@@ -2,6 +2,7 @@ import yargs from 'yargs';
 import type { CommandModule } from 'yargs';
 import { ChaiqError, formatError } from '../errors';
 import { commands } from './commands';
+import { escapeForMessage } from '../io/sniff';
 
 /**
  * Runs the CLI and returns the exit code. Bad input (ChaiqError) becomes one line on stderr;
@@ -31,7 +32,8 @@ export async function main(argv: string[], scriptName = 'chaiq', only?: CommandM
     if (typeof process.exitCode === 'number') exitCode = process.exitCode;
   } catch (e) {
     if (e instanceof ChaiqError) {
-      process.stderr.write(formatError(e) + '\n');
+      // one line, whatever bytes the input put in the message
+      process.stderr.write(escapeForMessage(formatError(e)) + '\n');
       return e.exitCode;
     }
     const err = e as Error;

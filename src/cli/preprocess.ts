@@ -103,7 +103,23 @@ function loadModelWithDimsOnly(deploy: string, weightsFile: string | undefined, 
   }
   const inputShape = opts.inputShape ?? (dims ? [1, ...dims] : undefined);
   const graph = buildNet(t.net, { file: deploy, weights, weightsFile, warn: opts.warn, inputShape });
+  checkBlobSizes(graph, deploy);
   return { model: { ...t, graph }, dims };
+}
+
+/** Typed arrays (and wasm memory) hold at most this many float32 values per blob. */
+const MAX_BLOB_VALUES = 2 ** 31 - 1;
+
+/** A net that is to run: every blob must fit in memory (a mangled shape would fail deep in an allocation). */
+function checkBlobSizes(net: Net, file: string): void {
+  for (const node of net.layers) {
+    node.topShapes.forEach((shape, i) => {
+      if (!shape) return;
+      const n = shape.reduce((a, d) => a * d, 1);
+      if (n > MAX_BLOB_VALUES)
+        throw new ChaiqError(`layer '${node.name}' (${node.type}): top '${node.tops[i]}' of shape (${shape.join(',')}) would hold ${n} values, more than chaiq can run (2^31 − 1 per blob)`, node.loc ?? { file });
+    });
+  }
 }
 
 /** C,H,W of the net's (single) input when fully known. */
@@ -173,12 +189,9 @@ export function boardMeanWarning(pre: Preprocess): string | undefined {
   return `CHaiDNN's image reader subtracts one mean per channel, not a mean image: the board will subtract per-channel values (these channel averages are ${avg.join(',')}), not the image used here`;
 }
 
-/** Bad input files are usage errors (exit 2), named by their file. */
+/** Errors of an input file name it; bad content is exit 1 like any bad input (a missing path was a usage error earlier). */
 function asUsage(e: unknown, file: string): unknown {
-  if (e instanceof ChaiqError) {
-    if (!e.loc.file) e.loc = { file };
-    e.exitCode = 2;
-  }
+  if (e instanceof ChaiqError && !e.loc.file) e.loc = { file };
   return e;
 }
 
@@ -197,7 +210,7 @@ export async function loadInputImage(file: string, pre: Preprocess): Promise<Ten
     img = await loadImage(file);
   } catch (e) {
     if (e instanceof ChaiqError) throw asUsage(e, file);
-    throw new ChaiqError(`cannot decode image: ${(e as Error).message}`, { file }, 2);
+    throw new ChaiqError(`cannot decode image: ${(e as Error).message}`, { file });
   }
   const [C, H, W] = pre.dims;
   return { shape: [1, C, H, W], data: preprocess(img, pre) };

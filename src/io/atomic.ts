@@ -1,13 +1,19 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { threadId } from 'worker_threads';
 import { ChaiqError } from '../errors';
+import { writeErrorWords } from './fserr';
+import { activeOutputs } from './outputs';
 
 /**
  * Writes next to the target and renames, so an error or a crash never leaves a half-written output file.
- * A failure is a ChaiqError naming the file (exit code 2: the user's path is unusable).
+ * Inside writeAllOrNone (src/io/outputs.ts) the rename waits for the command to succeed.
+ * A failure is a ChaiqError naming the file in words (exit code 2: the user's path is unusable).
  */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.chaiq-${process.pid}.tmp`);
+  const staged = activeOutputs();
+  if (staged) return staged.stage(file, data);
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.chaiq-${process.pid}-${threadId}.tmp`);
   try {
     fs.writeFileSync(tmp, data);
     fs.renameSync(tmp, file);
@@ -17,6 +23,6 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
     } catch {
       /* nothing to clean */
     }
-    throw new ChaiqError(`cannot write: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file }, 2);
+    throw new ChaiqError(writeErrorWords(e, file), { file }, 2);
   }
 }

@@ -18,6 +18,7 @@ import * as path from 'path';
 import { PNG } from 'pngjs';
 import * as protobuf from 'protobufjs';
 import { ChaiqError } from '../errors';
+import { fsErrorWords } from './fserr';
 import type { Tensor } from '../tensor';
 import { readNpy } from './npy';
 import { decodeJpegLibjpeg } from './jpeg';
@@ -57,7 +58,7 @@ function readFile(file: string): Buffer {
     return fs.readFileSync(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new ChaiqError(code === 'ENOENT' ? 'image file not found' : `cannot read image: ${(e as Error).message}`, { file });
+    throw new ChaiqError(code === 'ENOENT' ? 'image file not found' : `cannot read image: ${fsErrorWords(e)}`, { file });
   }
 }
 
@@ -301,7 +302,7 @@ export function loadMeanBinaryproto(file: string): Tensor {
   try {
     buf = fs.readFileSync(file);
   } catch (e) {
-    throw new ChaiqError(`cannot read mean file: ${(e as Error).message}`, { file });
+    throw new ChaiqError(`cannot read mean file: ${fsErrorWords(e)}`, { file });
   }
   return decodeBlobProto(buf, file);
 }

@@ -5,6 +5,7 @@
 import * as fs from 'fs';
 import * as zlib from 'zlib';
 import { ChaiqError } from '../errors';
+import { fsErrorWords } from './fserr';
 import type { Tensor } from '../tensor';
 
 export interface MnistSet {
@@ -18,7 +19,7 @@ function readIdx(file: string): Buffer {
     buf = fs.readFileSync(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new ChaiqError(code === 'ENOENT' ? 'MNIST file not found' : `cannot read MNIST file: ${(e as Error).message}`, { file });
+    throw new ChaiqError(code === 'ENOENT' ? 'MNIST file not found' : `cannot read MNIST file: ${fsErrorWords(e)}`, { file });
   }
   if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
     try {

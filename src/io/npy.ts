@@ -1,4 +1,5 @@
 import { writeFileAtomic } from './atomic';
+import { fsErrorWords } from './fserr';
 import * as fs from 'fs';
 import * as path from 'path';
 import { ChaiqError } from '../errors';
@@ -162,7 +163,7 @@ export function readNpy(file: string): Tensor {
   try {
     buf = fs.readFileSync(file);
   } catch (e) {
-    throw new ChaiqError(`cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file });
+    throw new ChaiqError(`cannot read: ${fsErrorWords(e)}`, { file });
   }
   return decodeNpy(buf, file);
 }

@@ -12,6 +12,7 @@
  */
 import * as fs from 'fs';
 import { ChaiqError } from '../errors';
+import { fsErrorWords } from '../io/fserr';
 import type { Tensor } from '../tensor';
 import type { Msg } from './message';
 import type * as protobuf from 'protobufjs';
@@ -234,7 +235,7 @@ export function readCaffemodel(file: string, opts: ReadCaffemodelOptions = {}): 
   } catch (e) {
     if (e instanceof ChaiqError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
-    throw new ChaiqError(code === 'ENOENT' ? 'caffemodel not found' : `cannot read caffemodel (${code ?? (e as Error).message})`, {
+    throw new ChaiqError(code === 'ENOENT' ? 'caffemodel not found' : `cannot read caffemodel: ${fsErrorWords(e)}`, {
       file: shown,
     });
   }
@@ -396,7 +397,7 @@ export function readCaffemodel(file: string, opts: ReadCaffemodelOptions = {}): 
     if (e instanceof ChaiqError) throw e;
     if (e instanceof RangeError) throw new ChaiqError(`cannot allocate memory while reading ${ctx}: ${e.message}`, { file: shown });
     const code = (e as NodeJS.ErrnoException).code;
-    if (code) throw new ChaiqError(`cannot read caffemodel (${code}) while reading ${ctx}`, { file: shown });
+    if (code) throw new ChaiqError(`cannot read caffemodel: ${fsErrorWords(e)} (while reading ${ctx})`, { file: shown });
     throw e;
   } finally {
     fs.closeSync(fd);

@@ -6,6 +6,8 @@ import * as fs from 'fs';
 import { parsePrototxt } from '../../grammar';
 import type { PrototxtDoc } from '../../grammar/cst';
 import { ChaiqError, type WarnFn } from '../errors';
+import { fsCode, fsErrorWords } from '../io/fserr';
+import { binaryKind, binaryMessage } from '../io/sniff';
 import { buildNet, type BuildOptions } from '../graph/build';
 import type { Net } from '../graph/types';
 import { bindMessage, locOf } from './bind';
@@ -24,15 +26,24 @@ export interface LoadedNetText {
   inputUpgraded: boolean;
 }
 
+/**
+ * Reads a text input named on the command line. A path that does not exist is a usage error (2); a
+ * binary file (a caffemodel, an image) is bad input (1) said in words, before any lexing.
+ */
 export function readTextFile(file: string, what = 'prototxt'): string {
+  let buf: Buffer;
   try {
-    return fs.readFileSync(file, 'utf8');
+    buf = file === '-' ? fs.readFileSync(0) : fs.readFileSync(file);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new ChaiqError(`${what} not found`, { file });
-    if (code === 'EISDIR') throw new ChaiqError(`is a directory, not a ${what}`, { file });
-    throw new ChaiqError(`cannot read ${what} (${code ?? (e as Error).message})`, { file });
+    const code = fsCode(e);
+    if (code === 'ENOENT') throw new ChaiqError(`${what} not found`, { file }, 2);
+    if (code === 'EISDIR') throw new ChaiqError(`is a directory, not a ${what}`, { file }, 2);
+    if (code === 'ENOTDIR') throw new ChaiqError(`${what} not found (a part of the path is not a directory)`, { file }, 2);
+    throw new ChaiqError(`cannot read ${what}: ${fsErrorWords(e)}`, { file }, 2);
   }
+  const kind = binaryKind(buf);
+  if (kind) throw new ChaiqError(binaryMessage(kind, what), { file: file === '-' ? '<stdin>' : file });
+  return buf.toString('utf8');
 }
 
 /** Read, parse, bind and upgrade a prototxt. Bad input → ChaiqError with file:line:col. */

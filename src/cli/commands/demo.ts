@@ -5,6 +5,7 @@ import { ChaiqError, formatError } from '../../errors';
 import type { WarnFn } from '../../errors';
 import { runQuantize } from './quantize';
 import { writeFileAtomic } from '../../io/atomic';
+import { checkOutputPaths, ensureOutputDir } from '../../io/outputs';
 import type { QuantizeResult } from './quantize';
 import { runSimulate } from './simulate';
 import type { SimulateReport } from './simulate';
@@ -81,11 +82,8 @@ export async function runDemo(args: DemoArgs, out: NodeJS.WritableStream = proce
   const calibDigits = path.join(model, 'digits', 'calibration');
   const digits = path.join(model, 'digits', 'test');
   const outDir = path.resolve(args.out_dir);
-  try {
-    fs.mkdirSync(outDir, { recursive: true });
-  } catch (e) {
-    throw new ChaiqError(`cannot create the output directory (${(e as NodeJS.ErrnoException).code})`, { file: args.out_dir }, 2);
-  }
+  checkOutputPaths([{ flag: '--out_dir', path: args.out_dir, dir: true }]);
+  ensureOutputDir(outDir);
   // the same warnings come from every variant: print each once; the ones this model always gives become notes
   const warned = new Set<string>();
   const notes = new Set<string>();

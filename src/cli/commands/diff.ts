@@ -1,8 +1,8 @@
-import * as fs from 'fs';
+import { readTextFile } from '../../proto/load';
 import type { CommandModule } from 'yargs';
 import { ChaiqError } from '../../errors';
 import { parsePrototxt } from '../../../grammar';
-import { bindMessage } from '../../proto/bind';
+import { bindMessage, locOf } from '../../proto/bind';
 import { upgradeNet } from '../../proto/upgrade';
 import { diffNets, formatDiffText } from '../../lint/diff';
 import type { LayerParam } from '../../proto/message';
@@ -18,12 +18,8 @@ interface DiffArgs {
 function loadLayers(file: string): { layers: LayerParam[]; text: string } {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new ChaiqError(`cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file }, 2);
-  }
-  try {
-    const net = upgradeNet(bindMessage(parsePrototxt(text, file), 'caffe.NetParameter')).net;
+    text = readTextFile(file);
+    const net = upgradeNet(bindMessage(parsePrototxt(text, file), 'caffe.NetParameter'), { file, locOf }).net;
     return { layers: (net.layer ?? []) as LayerParam[], text };
   } catch (e) {
     if (e instanceof ChaiqError) throw new ChaiqError(e.message, e.loc, 2);

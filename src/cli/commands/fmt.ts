@@ -1,5 +1,5 @@
 import { writeFileAtomic } from '../../io/atomic';
-import * as fs from 'fs';
+import { readTextFile } from '../../proto/load';
 import * as path from 'path';
 import type { CommandModule } from 'yargs';
 import { parsePrototxtAll } from '../../../grammar';
@@ -20,11 +20,7 @@ interface FmtArgs {
 const isStdin = (file: string) => file === '-' || file === '';
 
 function readInput(file: string): string {
-  try {
-    return isStdin(file) ? fs.readFileSync(0, 'utf8') : fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new ChaiqError(`cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file }, 2);
-  }
+  return readTextFile(isStdin(file) ? '-' : file);
 }
 
 

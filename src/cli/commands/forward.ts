@@ -6,6 +6,7 @@ import { runNet } from '../../exec/executor';
 import type { Net } from '../../graph/types';
 import { loadImageBatch } from '../../io/images';
 import { readNpy, writeNpy } from '../../io/npy';
+import { checkInputPaths, checkOutputPaths, ensureOutputDir, writeAllOrNone } from '../../io/outputs';
 import { shutdownKernels } from '../../kernels';
 import type { Tensor } from '../../tensor';
 import { parseDims } from './info';
@@ -34,9 +35,9 @@ async function readInput(args: ForwardArgs, net: Net, dims: [number, number, num
     return { x, names: Array.from({ length: n }, (_, i) => `${path.basename(files[0])}[${i}]`) };
   }
   if (files.some((f) => f.toLowerCase().endsWith('.npy'))) throw new ChaiqError('--input: give one .npy, or only image files', {}, 2);
-  if (net.inputs.length !== 1) throw new ChaiqError(`images need a net with one input; this one has ${net.inputs.length}`, {}, 2);
+  if (net.inputs.length !== 1) throw new ChaiqError(`images need a net with one input; this one has ${net.inputs.length}`, { file: args.deploy_model });
   const d = dims ?? netInputDims(net);
-  if (!d) throw new ChaiqError(`images need a 4-D input of known size; '${net.inputs[0].name}' is (${net.inputs[0].shape}): give --dims C,H,W`, {}, 2);
+  if (!d) throw new ChaiqError(`images need a 4-D input of known size; '${net.inputs[0].name}' is (${net.inputs[0].shape}): give --dims C,H,W`, { file: args.deploy_model }, 2);
   // a prototxt from quantize --optimized_weights says what it takes
   const pre = buildPreprocess(applyInputHeader(args, readInputHeader(args.deploy_model, warnToStderr), args.deploy_model, warnToStderr), d);
   return { x: await loadImageBatch(files, pre), names: files.map((f) => path.basename(f)) };
@@ -73,7 +74,27 @@ export const forwardCommand: CommandModule<{}, ForwardArgs> = {
       .option('blobs', { type: 'string', describe: "blobs to save besides the outputs: 'all' or a comma list" })
       .option('top', { type: 'number', default: 5, describe: 'print the k largest values of each output per image' }),
   handler: async (args) => {
+    checkForwardUsage(args);
     try {
+      await writeAllOrNone(() => forward(args));
+    } finally {
+      await shutdownKernels();
+    }
+  },
+};
+
+/** Flags, input paths and the output directory, before any file is read. */
+function checkForwardUsage(args: ForwardArgs): void {
+  if (args.input_shape) parseDims(args.input_shape, '--input_shape');
+  const files = args.input.flatMap((s) => String(s).split(',')).filter(Boolean);
+  const inputs = [{ flag: '--deploy_model', path: args.deploy_model }, { flag: '--weights', path: args.weights }, { flag: '--mean_file', path: args.mean_file }, ...files.map((f) => ({ flag: '--input', path: f }))];
+  checkInputPaths(inputs);
+  checkOutputPaths([{ flag: '--output_dir', path: args.output_dir, dir: true }], inputs);
+}
+
+async function forward(args: ForwardArgs): Promise<void> {
+  {
+    {
       const inputShape = args.input_shape ? parseDims(args.input_shape, '--input_shape') : undefined;
       const { model, dims } = loadModelWithDims(args.deploy_model, args.weights, args.dims, { warn: warnToStderr, inputShape });
       const graph = model.graph;
@@ -88,11 +109,7 @@ export const forwardCommand: CommandModule<{}, ForwardArgs> = {
         if (bad.length) throw new ChaiqError(`--blobs: no blob named ${bad.map((b) => `'${b}'`).join(', ')} in the net`, {}, 2);
       }
       if (args.output_dir) {
-        try {
-          fs.mkdirSync(args.output_dir, { recursive: true });
-        } catch (e) {
-          throw new ChaiqError(`cannot create output directory: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: args.output_dir });
-        }
+        ensureOutputDir(args.output_dir);
       }
       let blobs: Map<string, Tensor>;
       try {
@@ -124,8 +141,6 @@ export const forwardCommand: CommandModule<{}, ForwardArgs> = {
         for (const [name, t] of blobs) writeNpy(path.join(args.output_dir, encodeURIComponent(name) + '.npy'), t);
         process.stderr.write(`wrote ${blobs.size} blob(s) to ${args.output_dir}\n`);
       }
-    } finally {
-      await shutdownKernels();
     }
-  },
-};
+  }
+}

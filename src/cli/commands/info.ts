@@ -85,6 +85,8 @@ function names(list: string[]): string {
 /** Aligned text table + totals. */
 export function infoText(info: InfoJson): string {
   const head = ['layer', 'type', 'bottoms', 'tops', 'top shapes', 'params', 'MACs'];
+  // a cell is cut at 80 characters: one absurd name (a mangled file) must not blow up every row's padding
+  const cell = (c: string) => (c.length <= 80 ? c : `${c.slice(0, 60)}…${c.slice(-19)}`);
   const rows = info.layers.map((l) => [
     l.name,
     l.type,
@@ -93,7 +95,7 @@ export function infoText(info: InfoJson): string {
     l.top_shapes.map(shapeText).join(' ') || '-',
     l.params === null ? '?' : String(l.params),
     l.macs === null ? '?' : String(l.macs),
-  ]);
+  ].map(cell));
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const right = new Set([5, 6]);
   const line = (r: string[]) =>

@@ -1,4 +1,4 @@
-import * as fs from 'fs';
+import { readTextFile } from '../../proto/load';
 import type { CommandModule } from 'yargs';
 import { ChaiqError } from '../../errors';
 import { lintText, formatDiagnostic } from '../../lint/lint';
@@ -42,12 +42,7 @@ export const lintCommand: CommandModule<{}, LintArgs> = {
     }
     const all: LintDiagnostic[] = [];
     for (const file of args.files) {
-      let text: string;
-      try {
-        text = fs.readFileSync(file, 'utf8');
-      } catch (e) {
-        throw new ChaiqError(`cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file }, 2);
-      }
+      const text = readTextFile(file);
       all.push(...lintText(text, file, { weights, weightsFile: args.weights, quantType: args.quant_type, disable }));
     }
     if (args.format === 'json') process.stdout.write(JSON.stringify(all, null, 2) + '\n');

@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import { writeFileAtomic } from '../../io/atomic';
+import { checkInputPaths, checkOutputPaths, writeAllOrNone } from '../../io/outputs';
 import { calibrationKind, chooseIndices, selectCalibrationFiles } from '../../io/calibset';
 import { loadMnist } from '../../io/mnist';
 import * as path from 'path';
@@ -87,6 +88,45 @@ export function parseBitwidths(s: string, warn: WarnFn, strict: boolean): Bitwid
 export const writeAtomic = writeFileAtomic;
 
 
+/** Usage errors that need no file read, before any work or warning; the outputs are checked here too. */
+function checkQuantizeUsage(args: QuantizeArgs, needCalib: boolean): void {
+  if (needCalib && !args.stats && !args.calibration_directory && !args.mnist)
+    throw usage('Xilinx mode (and --fl_bitwidths auto) need --calibration_directory DIR, --mnist FILE or --stats FILE');
+  if (args.optimized_weights) {
+    if (!args.weights) throw usage('--optimized_weights needs --weights FILE.caffemodel');
+    if (args.stats) throw usage('--optimized_weights needs calibration images: statistics of the original net do not describe the rewritten one');
+    if (!args.quantized_deploy_model) throw usage('--optimized_weights needs --quantized_deploy_model FILE (the prototxt that goes with the new weights)');
+  }
+  const given = args.calibration_indices ? parseList(args.calibration_indices, 'calibration_indices') : [];
+  const size = args.calibration_size;
+  if (!Number.isInteger(size) || size < 1) throw usage(`--calibration_size must be a positive integer, got ${size}`);
+  if (given.length > size) throw usage(`--calibration_indices lists ${given.length} images but --calibration_size is ${size}`);
+  checkInputPaths([
+    { flag: '--deploy_model', path: args.deploy_model },
+    { flag: '--weights', path: args.weights },
+    { flag: '--stats', path: args.stats },
+    { flag: '--mnist', path: args.mnist },
+    { flag: '--mean_file', path: args.mean_file },
+    { flag: '--calibration_directory', path: args.calibration_directory, dir: true },
+  ]);
+  checkOutputPaths(
+    [
+      { flag: '--quantized_deploy_model', path: args.quantized_deploy_model },
+      { flag: '--optimized_weights', path: args.optimized_weights },
+      { flag: '--save_stats', path: args.save_stats },
+      { flag: '--report', path: args.report },
+      { flag: '--output_json', path: args.output_json },
+    ],
+    [
+      { flag: '--deploy_model', path: args.deploy_model },
+      { flag: '--weights', path: args.weights },
+      { flag: '--stats', path: args.stats },
+      { flag: '--mnist', path: args.mnist },
+      { flag: '--mean_file', path: args.mean_file },
+    ],
+  );
+}
+
 function table(rows: string[][]): string {
   const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   return rows.map((r) => r.map((x, c) => (c === r.length - 1 ? x : x.padEnd(w[c]))).join('  ').trimEnd()).join('\n') + '\n';
@@ -100,7 +140,7 @@ function rebuild(r: Rewritten, deploy: string, dims: number[] | undefined, warn:
 
 function inputDims(net: Net, deploy: string): number[] {
   if (net.inputs.length !== 1)
-    throw new ChaiqError(`the net has ${net.inputs.length} inputs; CHaiDNN (and XportDNN) need exactly one`, { file: deploy }, 2);
+    throw new ChaiqError(`the net has ${net.inputs.length} inputs; CHaiDNN (and XportDNN) need exactly one`, { file: deploy });
   return net.inputs[0].shape;
 }
 
@@ -175,7 +215,8 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
   // KL is XportDNN's; the DynamicFixed rescale (--optimized_weights) matches its MSE fl choice
   const method = (args.th_method ?? (args.optimized_weights && qt === 'DynamicFixed' ? 'mse' : 'kl')) as ThresholdMethod;
   if (!THRESHOLD_METHODS.includes(method)) throw usage(`--th_method must be one of ${THRESHOLD_METHODS.join(', ')}, got '${args.th_method}'`);
-  const bw = parseBitwidths(args.bitwidths, warn, args.strict);
+  // flags first: a warning (mixed bitwidths) comes only once no usage error can follow
+  const bw = parseBitwidths(args.bitwidths, () => undefined, args.strict);
   const flAuto = String(args.fl_bitwidths).trim() === 'auto';
   let flUniform: FlTriple | undefined;
   if (qt === 'DynamicFixed' && !flAuto) {
@@ -191,7 +232,10 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
   const needCalib = qt === 'Xilinx' || flAuto;
   const progressive = calibrationMode(args, qt, defaultCalibration) === 'progressive';
   if (needCalib && !args.weights) throw usage(`${qt === 'Xilinx' ? 'Xilinx mode' : '--fl_bitwidths auto'} needs --weights FILE.caffemodel`);
+  if (args.output_json && qt !== 'Xilinx') throw usage('--output_json holds Xilinx-mode thresholds; it needs --quant_type Xilinx');
+  checkQuantizeUsage(args, needCalib);
 
+  parseBitwidths(args.bitwidths, warn, args.strict);
   const deploy = args.deploy_model;
   // --dims is checked against the declared input shape (Input layer / input_dim) before the net is built
   const inputShape = parseInputShape(args.input_shape, { batchOne: true });
@@ -290,6 +334,10 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
         settings: { bw: bw.out, calibration: npyCalib ? { dims: dims!, input: 'npy', deploy: path.basename(args.deploy_model!) } : { dims: dims!, raw_scale: pre.rawScale, ...(pargs.mean_file !== undefined ? { mean_file: path.basename(pargs.mean_file) } : { mean: pre.mean }), input_scale: pre.inputScale, deploy: path.basename(args.deploy_model!) } },
         onProgress: (d) => bar.tick(d),
       });
+    } catch (e) {
+      // bad values in the activations come from the weights (or the net): name the file
+      if (e instanceof ChaiqError && !e.loc.file) e.loc = { file: args.weights ?? deploy };
+      throw e;
     } finally {
       bar.stop();
     }
@@ -389,7 +437,6 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
     }
   }
   if (args.output_json) {
-    if (qt !== 'Xilinx') throw usage('--output_json holds Xilinx-mode thresholds; it needs --quant_type Xilinx');
     writeAtomic(args.output_json, xdnnJson(net, plan));
   }
   if (args.report) writeAtomic(args.report, renderReport(quantizeReportData(net, plan, stats, {
@@ -445,7 +492,7 @@ export const quantizeCommand: CommandModule<{}, QuantizeArgs> = {
   describe: 'write precision_param blocks (XportDNN-compatible flags)',
   builder: (y: any) => builder(y),
   handler: async (args) => {
-    await runQuantize(args);
+    await writeAllOrNone(() => runQuantize(args));
   },
 };
 
@@ -454,7 +501,7 @@ export const xportdnnCommand: CommandModule<{}, QuantizeArgs> = {
   ...quantizeCommand,
   builder: (y: any) => builder(y, 'progressive'),
   handler: async (args) => {
-    await runQuantize(args, warnToStderr, 'progressive');
+    await writeAllOrNone(() => runQuantize(args, warnToStderr, 'progressive'));
   },
 };
 
@@ -469,7 +516,9 @@ export const mergeStatsCommand: CommandModule<{}, MergeArgs> = {
   builder: (y: any) =>
     y.positional('files', { type: 'string', array: true }).option('o', { alias: 'output', type: 'string', demandOption: true, describe: 'output stats file' }),
   handler: async (args) => {
+    checkInputPaths(args.files.map((f) => ({ flag: 'merge-stats', path: f })));
+    checkOutputPaths([{ flag: '-o', path: args.o }], args.files.map((f) => ({ flag: 'an input', path: f })));
     const merged = mergeStats(args.files);
-    saveStats(args.o, merged);
+    await writeAllOrNone(() => saveStats(args.o, merged));
   },
 };

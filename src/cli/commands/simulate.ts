@@ -12,6 +12,8 @@ import type { LayerReport } from '../../sim/simulate';
 import { addClassification, newClassStats } from '../../sim/metrics';
 import type { ClassStats, ErrorSummary } from '../../sim/metrics';
 import { writeAtomic } from './quantize';
+import { fsErrorWords } from '../../io/fserr';
+import { checkInputPaths, checkOutputPaths, ensureOutputDir, writeAllOrNone } from '../../io/outputs';
 import { boardInputWarning, boardMeanWarning, buildPreprocess, loadInputImage, loadModelWithDims, netInputDims, openMnist, preprocessOptions } from '../preprocess';
 import type { PreprocessArgs } from '../preprocess';
 import { applyInputHeader, boardInputFix, npySampleName, npySampleReader, npySamples as npyFileSamples, parseInputShape, readInputHeader, warnImageFlagsIgnored } from '../inputs';
@@ -66,7 +68,8 @@ function mnistSamples(file: string, labelsFile: string | undefined, pre: Preproc
 /** Image (or .npy) files under DIR (recursively, sorted), each labelled by its directory when asked. */
 function directorySamples(dir: string, listing: { kind: 'images' | 'npy'; files: string[] }, pre: Preprocess | undefined, dims: number[], byDir: boolean, labelMap?: Map<string, number>): Sample[] {
   const rels = listing.files;
-  if (rels.length === 0) throw new ChaiqError('no .png/.jpg images or .npy inputs in the directory', { file: dir }, 2);
+  // a missing directory is a usage error found with the flags; an empty one is bad input, as in quantize
+  if (rels.length === 0) throw new ChaiqError('calibration directory has no images (.png, .jpg, .jpeg) or .npy inputs', { file: dir });
   const files = rels.map((r) => path.join(dir, r));
   const classes = byDir ? [...new Set(files.map((f) => path.relative(dir, path.dirname(f))))].sort() : [];
   const labelOf = (f: string) => {
@@ -97,7 +100,7 @@ function readLabelFile(file: string): Map<string, number> {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new ChaiqError(`cannot read label file (${(e as NodeJS.ErrnoException).code})`, { file }, 2);
+    throw new ChaiqError(`cannot read label file: ${fsErrorWords(e)}`, { file }, 2);
   }
   const m = new Map<string, number>();
   text.split(/\r?\n/).forEach((line, i) => {
@@ -192,6 +195,26 @@ export function simulateReportJson(r: SimulateReport) {
   };
 }
 
+/** The remaining flag checks, input paths and outputs: before any file is read or warning printed. */
+function checkSimulateUsage(args: SimulateArgs): void {
+  if (args.ave_divisor !== 'chaidnn' && args.ave_divisor !== 'caffe') throw usage(`--ave_divisor must be chaidnn or caffe, got '${args.ave_divisor}'`);
+  const foldedWeightFl = args.folded_weight_fl ?? 'runtime';
+  if (foldedWeightFl !== 'runtime' && foldedWeightFl !== 'mse') throw usage(`--folded_weight_fl must be runtime or mse, got '${foldedWeightFl}'`);
+  const finalOpTh = args.final_op_th ?? 'int';
+  if (finalOpTh !== 'int' && finalOpTh !== 'float') throw usage(`--final_op_th must be int or float, got '${finalOpTh}'`);
+  const inputs = [
+    { flag: '--deploy_model', path: args.deploy_model },
+    { flag: '--weights', path: args.weights },
+    { flag: '--input', path: args.input },
+    { flag: '--mnist', path: args.mnist },
+    { flag: '--mnist_labels', path: args.mnist_labels },
+    { flag: '--labels', path: args.labels },
+    { flag: '--mean_file', path: args.mean_file },
+  ];
+  checkInputPaths([...inputs, { flag: '--calibration_directory', path: args.calibration_directory, dir: true }]);
+  checkOutputPaths([{ flag: '--report', path: args.report }, { flag: '--output_dir', path: args.output_dir, dir: true }], inputs);
+}
+
 export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStderr): Promise<SimulateReport> {
   if (!args.deploy_model) throw usage('missing --deploy_model FILE (an annotated prototxt)');
   if (!args.weights) throw usage('missing --weights FILE.caffemodel');
@@ -203,6 +226,7 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   if (args.mnist_labels && !args.mnist) throw usage('--mnist_labels needs --mnist');
   if (args.labels && args.labels_from_dirname) throw usage('give --labels or --labels_from_dirname, not both');
   if ((args.labels || args.labels_from_dirname) && !args.calibration_directory) throw usage('--labels / --labels_from_dirname need --calibration_directory');
+  checkSimulateUsage(args);
 
   const inputShape = parseInputShape(args.input_shape, { batchOne: true });
   const { model: m, dims: given } = loadModelWithDims(args.deploy_model, args.weights, args.dims, { warn, inputShape });
@@ -210,7 +234,7 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   const trainTest = deployOfTrainTest(m, args.deploy_model, given, warn);
   const net = trainTest?.net ?? m.graph;
   checkFiniteWeights(net, args.weights, { allow: !!args.allow_nonfinite, warn, flag: '--allow_nonfinite' });
-  if (net.inputs.length !== 1) throw new ChaiqError(`the net has ${net.inputs.length} inputs; CHaiDNN needs exactly one`, { file: args.deploy_model }, 2);
+  if (net.inputs.length !== 1) throw new ChaiqError(`the net has ${net.inputs.length} inputs; CHaiDNN needs exactly one`, { file: args.deploy_model });
   const dims = given ?? netInputDims(net) ?? [3, 224, 224];
   const header = readInputHeader(args.deploy_model, warn);
   const listing = args.calibration_directory !== undefined ? inputListing(args.calibration_directory) : undefined;
@@ -232,12 +256,10 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
     if (wm) warn(wm);
   }
 
-  if (args.ave_divisor !== 'chaidnn' && args.ave_divisor !== 'caffe') throw usage(`--ave_divisor must be chaidnn or caffe, got '${args.ave_divisor}'`);
-  const foldedWeightFl = args.folded_weight_fl ?? 'runtime';
-  if (foldedWeightFl !== 'runtime' && foldedWeightFl !== 'mse') throw usage(`--folded_weight_fl must be runtime or mse, got '${foldedWeightFl}'`);
-  const finalOpTh = args.final_op_th ?? 'int';
-  if (finalOpTh !== 'int' && finalOpTh !== 'float') throw usage(`--final_op_th must be int or float, got '${finalOpTh}'`);
-  const prog = compileSim(net, { warn, psum18: args.psum18, aveDivisor: args.ave_divisor, foldedWeightFl, finalOpTh });
+  // checked by checkSimulateUsage
+  const foldedWeightFl = (args.folded_weight_fl ?? 'runtime') as 'runtime' | 'mse';
+  const finalOpTh = (args.final_op_th ?? 'int') as 'int' | 'float';
+  const prog = compileSim(net, { warn, psum18: args.psum18, aveDivisor: args.ave_divisor as 'chaidnn' | 'caffe', foldedWeightFl, finalOpTh });
   const stats = newSimStats();
   const cls = newClassStats();
   const outBlob = net.outputs[0];
@@ -274,11 +296,7 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   const clip = inputClipWarning(stats.input);
   if (clip) warn(clip, { file: args.deploy_model });
   if (dump && args.output_dir) {
-    try {
-      fs.mkdirSync(args.output_dir, { recursive: true });
-    } catch (e) {
-      throw new ChaiqError(`cannot create output directory (${(e as NodeJS.ErrnoException).code})`, { file: args.output_dir }, 2);
-    }
+    ensureOutputDir(args.output_dir);
     for (const [b, e] of dump) {
       const per = e.parts[0].length;
       const data = new Float32Array(per * e.parts.length);
@@ -341,7 +359,7 @@ export const simulateCommand: CommandModule<{}, SimulateArgs> = {
   describe: 'run an annotated net in CHaiDNN fixed point; per-layer error vs float, top-k agreement, accuracy',
   builder,
   handler: async (args) => {
-    const r = await runSimulate(args);
+    const r = await writeAllOrNone(() => runSimulate(args));
     process.stdout.write(args.format === 'json' ? JSON.stringify(simulateReportJson(r), null, 2) + '\n' : formatSimulateText(r));
   },
 };
