@@ -98,7 +98,7 @@ describe('chaiq info --weights on truncated copies: one error line, exit 1', () 
     const buf = fs.readFileSync(path.join(CORPUS, model));
     const f = path.join(tmp, `${frac}-${path.basename(model)}`);
     fs.writeFileSync(f, buf.subarray(0, Math.floor(buf.length * frac)));
-    const r = runCli(['info', '--deploy_model', path.join(CORPUS, proto), '--weights', f, '--dims', '1,3,32,32']);
+    const r = runCli(['info', '--deploy_model', path.join(CORPUS, proto), '--weights', f, '--input_shape', '1,3,32,32']);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     const errLines = r.stderr.split('\n').filter((l: string) => l && !/: warning: /.test(l));

@@ -96,3 +96,27 @@ test('a huge token in a message is cut in the middle (one readable line)', () =>
   for (const l of lines) expect(l.length).toBeLessThan(1200);
   expect(r.stderr).toMatch(/ \.\.\. \(\d+ characters\) \.\.\. /);
 });
+
+describe('what the 100 000-case fuzz run found', () => {
+  test('a blob too large to run is a located error, not an allocation crash (forward, quantize)', () => {
+    const f = path.join(tmp, 'huge.prototxt');
+    fs.writeFileSync(f, 'layer {\n  name: "data"\n  type: "Input"\n  top: "data"\n  input_param { shape { dim: 10 dim: 3 dim: 200 dim: 2147483648 } }\n}\n');
+    const img = path.join(LENET, 'digits/test/0', fs.readdirSync(path.join(LENET, 'digits/test/0'))[0]);
+    const fwd = runCli(['forward', '--deploy_model', f, '--input', img]);
+    expect(fwd.code).toBe(1);
+    expect(fwd.stderr).toMatch(new RegExp(`^${f}:1:\\d+: error: layer 'data' \\(Input\\): top 'data' of shape \\(10,3,200,2147483648\\) would hold \\d+ values, more than chaiq can run`));
+    const q = runCli(['quantize', '--quant_type', 'DynamicFixed', '--deploy_model', f, '--quantized_deploy_model', path.join(tmp, 'huge_q.prototxt')]);
+    expect(q.code).toBe(1);
+    expect(errorLines(q.stderr)).toHaveLength(1);
+    expect(fs.existsSync(path.join(tmp, 'huge_q.prototxt'))).toBe(false);
+  });
+
+  test('info keeps its table readable when a layer type is a huge token', () => {
+    const f = path.join(tmp, 'hugetype2.prototxt');
+    fs.writeFileSync(f, `input: "data"\ninput_dim: 1\ninput_dim: 1\ninput_dim: 4\ninput_dim: 4\n${Array.from({ length: 3 }, (_, i) => `layer {\n  name: "a${i}"\n  type: "${'layer {'.repeat(20000)}"\n  bottom: "data"\n  top: "a${i}"\n}\n`).join('')}`);
+    const r = runCli(['info', '--deploy_model', f]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).not.toMatch(/internal error/);
+    for (const line of r.stdout.split('\n')) expect(line.length).toBeLessThan(400);
+  });
+});
