@@ -145,10 +145,9 @@ function inputDims(net: Net, deploy: string): number[] {
 }
 
 async function loadCalibration(args: QuantizeArgs, pre: Preprocess): Promise<Tensor[]> {
+  // size and indices were checked by checkQuantizeUsage
   const given = args.calibration_indices ? parseList(args.calibration_indices, 'calibration_indices') : [];
   const size = args.calibration_size;
-  if (!Number.isInteger(size) || size < 1) throw usage(`--calibration_size must be a positive integer, got ${size}`);
-  if (given.length > size) throw usage(`--calibration_indices lists ${given.length} images but --calibration_size is ${size}`);
   if (args.mnist) {
     const m = openMnist(args.mnist, pre);
     if (size > m.count) throw new ChaiqError(`--calibration_size ${size} is larger than the ${m.count} images in the file (XportDNN fails here too: it draws without replacement)`, { file: args.mnist });
@@ -261,9 +260,7 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
   };
   const optimize = args.optimized_weights;
   if (optimize) {
-    if (!args.weights) throw usage('--optimized_weights needs --weights FILE.caffemodel');
-    if (args.stats) throw usage('--optimized_weights needs calibration images: statistics of the original net do not describe the rewritten one');
-    if (!args.quantized_deploy_model) throw usage('--optimized_weights needs --quantized_deploy_model FILE (the prototxt that goes with the new weights)');
+    // its flag combinations were checked by checkQuantizeUsage
     const f = foldBatchNormOffline(net, netParam);
     if (f.folded.length) {
       ({ net, netParam } = rebuild(f, deploy, given, warn));
