@@ -6,8 +6,6 @@
 import * as fs from 'fs';
 import { ChaiqError } from '../errors';
 import type { WarnFn } from '../errors';
-import type { Preprocess } from '../io/images';
-import type { Tensor } from '../tensor';
 import { parseList } from './preprocess';
 import type { PreprocessArgs } from './preprocess';
 

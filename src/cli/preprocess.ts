@@ -5,15 +5,13 @@
 import type { Argv } from 'yargs';
 import { ChaiqError } from '../errors';
 import type { WarnFn } from '../errors';
-import { loadImage, loadMeanFile, meanForDims, preprocess } from '../io/images';
+import { loadMeanFile, meanForDims } from '../io/images';
 import type { Preprocess } from '../io/images';
-import { loadMnist } from '../io/mnist';
 import { loadModelWithDims as loadModel } from '../pipeline/load';
 import { withFlags } from './flags';
 import { withExit2 } from '../io/net-input';
 export { netInputDims } from '../pipeline/load';
 import type { LoadedModel } from '../proto/load';
-import type { Tensor } from '../tensor';
 
 const usage = (msg: string) => new ChaiqError(msg, {}, 2);
 
