@@ -7,7 +7,7 @@
  * const q = await chaiq.quantize({
  *   mode: 'Xilinx', deploy: 'lenet.prototxt', weights: 'lenet.caffemodel', bitwidths: { in: 8, params: 8, out: 8 },
  *   inputs: chaiq.calibrationFromDirectory('digits/', { size: 32 }),
- *   preprocess: { ...chaiq.XPORTDNN_PREPROCESS, dims: [1, 28, 28], channelSwap: [0], mean: [0] },
+ *   preprocess: { ...chaiq.XPORTDNN_PREPROCESS, dims: [1, 28, 28], channelSwap: [0], mean: [0], inputScale: 1 / 256 },
  * });
  * fs.writeFileSync('lenet_q8.prototxt', q.text);
  * ```
