@@ -43,3 +43,36 @@ export const warnToStderr: WarnFn = (message, loc = {}) => {
   const where = formatLoc(loc);
   process.stderr.write(`${where ? where + ': ' : ''}warning: ${clipMessage(message)}\n`);
 };
+
+/**
+ * Bad input caused by an option of a library call. The message names options as `{name}` (the API's names), so
+ * that a front end can name its own spelling of them instead (`{dims}` → `--dims` in the CLI): library code
+ * names no CLI flag.
+ */
+export class OptionError extends ChaiqError {
+  constructor(public readonly template: string, loc: SourceLoc = {}, exitCode = 2) {
+    super(optionMessage(template, (o) => `option ${o}`), loc, exitCode);
+    this.name = 'OptionError';
+  }
+}
+
+/** `template` with each `{option}` named by `name`. */
+export function optionMessage(template: string, name: (option: string) => string): string {
+  return template.replace(/\{(\w+)\}/g, (_, o: string) => name(o));
+}
+
+/** Runs `f`; an OptionError from it gets its message rewritten with `name` (a front end's spelling of the options). */
+export function withOptionNames<T>(name: (option: string) => string, f: () => T): T {
+  const rename = (e: unknown) => {
+    if (e instanceof OptionError) e.message = optionMessage(e.template, name);
+    return e;
+  };
+  let r: T;
+  try {
+    r = f();
+  } catch (e) {
+    throw rename(e);
+  }
+  if (r instanceof Promise) return r.catch((e) => Promise.reject(rename(e))) as T;
+  return r;
+}

@@ -3,6 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { listImageFiles, mulberry32, selectCalibrationFiles } from '../src/io/calibset';
 import { ChaiqError } from '../src/errors';
+import { withFlags } from '../src/cli/flags';
 
 let dir: string;
 beforeAll(() => {
@@ -59,6 +60,8 @@ describe('calibration set selection', () => {
     err(() => selectCalibrationFiles(dir, { size: 0 }), /positive integer/);
     err(() => selectCalibrationFiles(dir, { size: 2, indices: [6] }), /out of range/);
     err(() => selectCalibrationFiles(dir, { size: 2, indices: [1, 1] }), /twice/);
-    err(() => selectCalibrationFiles(dir, { size: 1, indices: [1, 2] }), /calibration_size is 1/);
+    // library code names its options; the CLI names them as flags
+    err(() => selectCalibrationFiles(dir, { size: 1, indices: [1, 2] }), /option calibrationIndices gives 2 images but option calibrationSize is 1/);
+    err(() => withFlags(() => selectCalibrationFiles(dir, { size: 1, indices: [1, 2] })), /--calibration_indices gives 2 images but --calibration_size is 1/);
   });
 });

@@ -6,10 +6,6 @@
 import * as fs from 'fs';
 import { ChaiqError } from '../errors';
 import type { WarnFn } from '../errors';
-import { chooseIndices } from '../io/calibset';
-import type { Preprocess } from '../io/images';
-import { readNpy, readNpyShape } from '../io/npy';
-import type { Tensor } from '../tensor';
 import { parseList } from './preprocess';
 import type { PreprocessArgs } from './preprocess';
 
@@ -28,50 +24,9 @@ export function warnImageFlagsIgnored(args: PreprocessArgs, warn: WarnFn, what: 
   if (given.length) warn(`${given.join(', ')} ${given.length > 1 ? 'are' : 'is'} ignored: ${what} is the net input as it is (image preprocessing applies to images only)`);
 }
 
-// ---- .npy samples ----
-
-/** How many samples a .npy holds for a net input of C,H,W: (C,H,W) and (1,C,H,W) are one, (N,C,H,W) N. */
-export function npySampleCount(file: string, dims: readonly number[]): number {
-  const s = readNpyShape(file);
-  const fits = (t: number[]) => t.length === 3 && t.every((d, i) => d === dims[i]);
-  if (fits(s)) return 1;
-  if (s.length === 4 && fits(s.slice(1))) return s[0];
-  throw new ChaiqError(`.npy of shape (${s.join(',')}) does not fit the net input ${dims.join('×')}: give one sample (${dims.join(',')} or 1,${dims.join(',')}) or a stack (N,${dims.join(',')})`, { file });
-}
-
-/** Sample k of a .npy as a [1,C,H,W] tensor; the last file read is kept, so a stack is read once. */
-export function npySampleReader(dims: readonly number[]): (file: string, k: number) => Tensor {
-  let last: { file: string; t: Tensor } | undefined;
-  const per = dims.reduce((a, b) => a * b, 1);
-  return (file, k) => {
-    if (last?.file !== file) last = { file, t: readNpy(file) };
-    const data = last.t.data.slice(k * per, (k + 1) * per);
-    if (data.length !== per) throw new ChaiqError(`.npy has no sample ${k}`, { file });
-    for (let i = 0; i < per; i++) {
-      if (!Number.isFinite(data[i])) throw new ChaiqError(`.npy sample ${k} holds ${data[i]} (at flat index ${i}): the net input must be finite`, { file });
-    }
-    return { shape: [1, ...dims], data };
-  };
-}
-
-/** Every sample of the given .npy files, in file order, then index order. */
-export function npySamples(files: string[], dims: readonly number[]): { file: string; index: number; count: number }[] {
-  return files.flatMap((file) => {
-    const count = npySampleCount(file, dims);
-    return Array.from({ length: count }, (_, index) => ({ file, index, count }));
-  });
-}
-
-/** Calibration from .npy files: a seeded choice among all their samples, as for images (io/calibset). */
-export function loadNpyCalibration(dir: string, files: string[], opts: { size: number; seed: number; indices: number[]; dims: readonly number[] }): Tensor[] {
-  const all = npySamples(files, opts.dims);
-  if (opts.size > all.length) throw new ChaiqError(`--calibration_size ${opts.size} is larger than the ${all.length} samples in the directory's .npy files`, { file: dir }, 2);
-  const read = npySampleReader(opts.dims);
-  return chooseIndices(all.length, opts.size, opts.seed, opts.indices, dir).map((i) => read(all[i].file, all[i].index));
-}
-
-/** `name[k]` for a sample of a stack, the name alone for a single one. */
-export const npySampleName = (name: string, s: { index: number; count: number }) => (s.count > 1 ? `${name}[${s.index}]` : name);
+// moved to io/net-input and pipeline/header (the library reads and writes them too); re-exported from here
+export { loadNpyCalibration, npySampleCount, npySampleName, npySampleReader, npySamples } from '../io/net-input';
+export { inputHeaderLine } from '../pipeline/header';
 
 // ---- --input_shape ----
 
@@ -87,19 +42,6 @@ export function parseInputShape(s: string | undefined, opts: { batchOne?: boolea
 // ---- the `# input:` header of --optimized_weights ----
 
 const num = (x: number) => (Number.isInteger(x) ? x.toFixed(1) : String(x));
-
-/**
- * The line that says what a rewritten net takes, for a preprocessing whose board scale is 1 (raw_scale ×
- * input_scale = 255): pixels 0..255 minus a per-channel mean (times input_scale, which scales the mean too),
- * or the --mean_file image times `meanImageScale`; no scale; the channel order when it is not the BGR of
- * CHaiDNN's reader.
- */
-export function inputHeaderLine(pre: Preprocess, meanImageScale = 1): string {
-  const m = pre.mean;
-  const mean = m instanceof Float32Array ? `the mean image of --mean_file${meanImageScale !== 1 ? ` × ${num(meanImageScale)}` : ''}` : m.map((x) => num(x * pre.inputScale)).join(',');
-  const swap = pre.dims[0] === 3 && pre.channelSwap.join(',') !== '2,1,0' ? `; channel_swap ${pre.channelSwap.join(',')} (the reader gives BGR, 2,1,0)` : '';
-  return `# input: pixels 0..255 minus ${mean}, no scale (as CHaiDNN's image reader feeds it)${swap}`;
-}
 
 export interface InputHeader {
   /** the prototxt came from quantize --optimized_weights */

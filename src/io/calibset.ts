@@ -6,7 +6,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { ChaiqError } from '../errors';
+import { ChaiqError, OptionError } from '../errors';
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg'];
 /** net inputs as they are (no image preprocessing): one sample (C,H,W / 1,C,H,W) or a stack (N,C,H,W) */
@@ -95,9 +95,9 @@ export function selectCalibrationFiles(dir: string, opts: CalibSelectOptions = {
     throw new ChaiqError(`calibration directory has no images (${IMAGE_EXTENSIONS.join(', ')}) or ${NPY_EXTENSION} inputs${opts.recursive ? '' : ' (sub-directories are not searched)'}`, { file: dir });
   }
   const size = opts.size ?? files.length;
-  if (!Number.isInteger(size) || size < 1) throw new ChaiqError(`--calibration_size must be a positive integer, got ${size}`);
+  if (!Number.isInteger(size) || size < 1) throw new OptionError(`{calibrationSize} must be a positive integer, got ${size}`, {}, 1);
   if (size > files.length) {
-    throw new ChaiqError(`--calibration_size ${size} is larger than the ${files.length} images in the directory (XportDNN fails here too: it draws without replacement)`, { file: dir });
+    throw new OptionError(`{calibrationSize} ${size} is larger than the ${files.length} images in the directory (XportDNN fails here too: it draws without replacement)`, { file: dir }, 1);
   }
   return chooseIndices(files.length, size, opts.seed ?? 0, opts.indices ?? [], dir).map((i) => path.join(dir, files[i]));
 }
@@ -110,13 +110,13 @@ export function chooseIndices(n: number, size: number, seed: number, given: numb
   const chosen = new Set<number>();
   for (const i of given) {
     if (!Number.isInteger(i) || i < 0 || i >= n) {
-      throw new ChaiqError(`--calibration_indices: index ${i} is out of range (0..${n - 1})`, { file });
+      throw new OptionError(`{calibrationIndices}: index ${i} is out of range (0..${n - 1})`, { file }, 1);
     }
-    if (chosen.has(i)) throw new ChaiqError(`--calibration_indices: index ${i} given twice`);
+    if (chosen.has(i)) throw new OptionError(`{calibrationIndices}: index ${i} given twice`, {}, 1);
     chosen.add(i);
   }
   if (chosen.size > size) {
-    throw new ChaiqError(`--calibration_indices gives ${chosen.size} images but --calibration_size is ${size}`);
+    throw new OptionError(`{calibrationIndices} gives ${chosen.size} images but {calibrationSize} is ${size}`, {}, 1);
   }
   const rest: number[] = [];
   for (let i = 0; i < n; i++) if (!chosen.has(i)) rest.push(i);

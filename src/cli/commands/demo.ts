@@ -3,12 +3,15 @@ import * as path from 'path';
 import type { CommandModule } from 'yargs';
 import { ChaiqError, formatError } from '../../errors';
 import type { WarnFn } from '../../errors';
-import { runQuantize } from './quantize';
 import { writeFileAtomic } from '../../io/atomic';
 import { checkOutputPaths, ensureOutputDir } from '../../io/outputs';
-import type { QuantizeResult } from './quantize';
-import { runSimulate } from './simulate';
-import type { SimulateReport } from './simulate';
+import { quantize } from '../../pipeline/quantize';
+import type { QuantizeResult } from '../../pipeline/quantize';
+import { calibrationFromDirectory } from '../../pipeline/inputs';
+import { samplesFromDirectory, simulate } from '../../pipeline/simulate';
+import type { SimulationResult } from '../../pipeline/simulate';
+import type { Preprocess } from '../../io/images';
+import { cliFlag } from '../flags';
 import { renderReport } from '../../report/html';
 import { addSimulation, quantizeReportLayers } from '../../report/build';
 
@@ -25,6 +28,7 @@ interface DemoArgs {
 
 /** Preprocessing of the shipped LeNet (models/lenet/SOURCES.md): x = pixel/256, one channel. */
 const PRE = { dims: '1,28,28', channel_swap: '0', raw_scale: 255, mean_value: '0', input_scale: 0.00390625 };
+const LENET_PRE: Preprocess = { dims: [1, 28, 28], transpose: [2, 0, 1], channelSwap: [0], rawScale: PRE.raw_scale, mean: [0], inputScale: PRE.input_scale };
 
 interface Variant {
   id: string;
@@ -108,7 +112,7 @@ export async function runDemo(args: DemoArgs, out: NodeJS.WritableStream = proce
   out.write(`calibration: ${args.calibration_size} of the ${nCalib} digits in ${shown(calibDigits)} (seed 0); evaluation: the other ${nDigits}, in ${shown(digits)}, labels from the folder names\n\n`);
 
   const commands: string[] = [];
-  const results: { v: Variant; qr: QuantizeResult; sim: SimulateReport; file: string; html: string }[] = [];
+  const results: { v: Variant; qr: QuantizeResult; sim: SimulationResult; file: string; html: string }[] = [];
   const pre = ['--dims', PRE.dims, '--channel_swap', PRE.channel_swap, '--raw_scale', String(PRE.raw_scale), '--mean_value', PRE.mean_value, '--input_scale', String(PRE.input_scale)];
   for (const v of DEMO_VARIANTS) {
     const file = path.join(outDir, `lenet_${v.id}.prototxt`);
@@ -116,13 +120,14 @@ export async function runDemo(args: DemoArgs, out: NodeJS.WritableStream = proce
     const bw = `${v.bits},${v.bits},${v.bits}`;
     // deploy-ready: BN folded (none here), the input scale folded into conv1 (the board feeds pixels 0..255)
     const weightsOut = path.join(outDir, `lenet_${v.id}.caffemodel`);
-    const qArgs = {
-      quant_type: v.quant_type, deploy_model: deploy, weights, quantized_deploy_model: file, optimized_weights: weightsOut, bitwidths: bw,
-      fl_bitwidths: v.fl_auto ? 'auto' : '2,5,2', calibration_directory: calibDigits, calibration_size: args.calibration_size,
-      calibration_seed: 0, dims: PRE.dims, transpose: '2,0,1', channel_swap: PRE.channel_swap, raw_scale: PRE.raw_scale,
-      mean_value: PRE.mean_value, input_scale: PRE.input_scale, th_method: 'kl', pow2: false, strict: false, quiet: true,
-    };
-    const qr = await runQuantize(qArgs, warn);
+    const qr = await quantize({
+      mode: v.quant_type, deploy, weights, bitwidths: { in: v.bits, params: v.bits, out: v.bits }, fl: v.fl_auto ? 'auto' : { in: 2, params: 5, out: 2 },
+      dims: LENET_PRE.dims, inputs: calibrationFromDirectory(calibDigits, { size: args.calibration_size, seed: 0 }), preprocess: LENET_PRE,
+      thMethod: 'kl', forBoard: { weightsName: path.basename(weightsOut) }, warn, optionName: cliFlag,
+    });
+    // the weights first: a prototxt never names layers its caffemodel lacks
+    writeFileAtomic(weightsOut, qr.caffemodel!);
+    writeFileAtomic(file, qr.text!);
     commands.push(['chaiq', 'quantize', '--quant_type', v.quant_type, '--deploy_model', shown(deploy), '--weights', shown(weights),
       '--quantized_deploy_model', shown(file), '--optimized_weights', shown(weightsOut), '--bitwidths', bw, ...(v.fl_auto ? ['--fl_bitwidths', 'auto'] : []),
       '--calibration_directory', shown(calibDigits), '--calibration_size', String(args.calibration_size), ...pre,
@@ -131,11 +136,10 @@ export async function runDemo(args: DemoArgs, out: NodeJS.WritableStream = proce
     const input = qr.input ?? { rawScale: PRE.raw_scale, mean: [Number(PRE.mean_value)], inputScale: PRE.input_scale };
     const boardPre = ['--dims', PRE.dims, '--channel_swap', PRE.channel_swap, '--raw_scale', String(input.rawScale), '--mean_value', input.mean.join(','),
       ...(input.inputScale !== 1 ? ['--input_scale', String(input.inputScale)] : [])];
-    const sim = await runSimulate({
-      deploy_model: file, weights: weightsOut, calibration_directory: digits, labels_from_dirname: true, top: 1, format: 'text',
-      psum18: false, ave_divisor: 'chaidnn', dims: PRE.dims, transpose: '2,0,1', channel_swap: PRE.channel_swap,
-      raw_scale: input.rawScale, mean_value: input.mean.join(','), input_scale: input.inputScale,
-    }, warn);
+    const sim = await simulate({
+      deploy: file, weights: weightsOut, dims: LENET_PRE.dims, top: 1, warn, optionName: cliFlag,
+      samples: samplesFromDirectory(digits, { ...LENET_PRE, rawScale: input.rawScale, mean: input.mean, inputScale: input.inputScale }, { labelsFromDirname: true }),
+    });
     commands.push(['chaiq', 'simulate', '--deploy_model', shown(file), '--weights', shown(weightsOut), '--calibration_directory', shown(digits),
       '--labels_from_dirname', '--top', '1', ...boardPre, '--report', shown(path.join(outDir, `lenet_${v.id}.simulate.html`))].map(q).join(' '));
     results.push({ v, qr, sim, file, html });
