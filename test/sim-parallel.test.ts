@@ -109,6 +109,21 @@ test('usage errors: --threads, CHAIQ_THREADS', () => {
   expect(env.stderr).toBe("error: CHAIQ_THREADS must be a positive integer, got 'many'\n");
 });
 
+test('quantize: calibration on 1, 2 and 4 threads gives the same prototxt and statistics file', () => {
+  const out: string[] = [];
+  for (const t of ['1', '2', '4']) {
+    const q = path.join(tmp, `q${t}.prototxt`);
+    const st = path.join(tmp, `s${t}.json`);
+    const r = cli(['quantize', '-q', '--deploy_model', path.join(LENET, 'mnist_deploy.prototxt'), '--weights', WEIGHTS, '--mnist', MNIST,
+      '--calibration_size', '12', '--bitwidths', '8,8,8', '--quantized_deploy_model', q, '--save_stats', st, '--threads', t]);
+    expect(r.code).toBe(0);
+    out.push(fs.readFileSync(q, 'utf8') + fs.readFileSync(st, 'utf8'));
+  }
+  expect(out[0]).toMatch(/th_layer_out/);
+  expect(out[1]).toBe(out[0]);
+  expect(out[2]).toBe(out[0]);
+});
+
 describe('pieces', () => {
   test('exact sums: any order and grouping, the same value and the same canonical form', () => {
     let seed = 7;

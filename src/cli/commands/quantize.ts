@@ -20,6 +20,7 @@ import { thresholdSourceHelp, thresholdSourceLegend } from '../threshold-legend'
 import type { ThresholdMethod } from '../../calib/threshold';
 import { chooseFl } from '../../calib/fl';
 import { collectStats, thresholdsFromStats, versionStats } from '../../quant/calibrate';
+import { resolveThreads } from '../../threads';
 import { buildXilinxPlan } from '../../quant/xilinx';
 import { CALIBRATION_MODES, progressiveThresholds, stackBatch } from '../../calib/progressive';
 import { xdnnJson } from '../../print/xdnn-json';
@@ -55,6 +56,7 @@ interface QuantizeArgs extends PreprocessArgs {
   bitwidths: string;
   fl_bitwidths: string;
   calibration_directory?: string;
+  threads?: number;
   calibration_size: number;
   calibration_seed: number;
   calibration_indices?: string;
@@ -90,6 +92,7 @@ export const writeAtomic = writeFileAtomic;
 
 /** Usage errors that need no file read, before any work or warning; the outputs are checked here too. */
 function checkQuantizeUsage(args: QuantizeArgs, needCalib: boolean): void {
+  resolveThreads(args.threads);
   if (needCalib && !args.stats && !args.calibration_directory && !args.mnist)
     throw usage('Xilinx mode (and --fl_bitwidths auto) need --calibration_directory DIR, --mnist FILE or --stats FILE');
   if (args.optimized_weights) {
@@ -327,6 +330,7 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
         stats: given,
         pass1Only,
         allowNonFinite: !!args.allow_nonfinite,
+        threads: resolveThreads(args.threads),
         // a mean image is recorded by its file name, not its C·H·W values
         settings: { bw: bw.out, calibration: npyCalib ? { dims: dims!, input: 'npy', deploy: path.basename(args.deploy_model!) } : { dims: dims!, raw_scale: pre.rawScale, ...(pargs.mean_file !== undefined ? { mean_file: path.basename(pargs.mean_file) } : { mean: pre.mean }), input_scale: pre.inputScale, deploy: path.basename(args.deploy_model!) } },
         onProgress: (d) => bar.tick(d),
@@ -475,6 +479,7 @@ function builder(y: any, calibrationDefault: CalibrationMode = 'float') {
     .option('strict', { type: 'boolean', default: false, describe: 'negative fl or mixed bitwidths are errors' })
     .option('mnist', { type: 'string', describe: 'calibrate from an MNIST idx3 image file' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no summary table' })
+    .option('threads', { type: 'number', describe: 'threads to use (default: CHAIQ_THREADS, else os.availableParallelism()); many calibration images run on worker threads' })
     .option('optimized_weights', {
       type: 'string',
       describe: 'rewrite the model so CHaiDNN quantizes it better and write its weights to FILE.caffemodel: BatchNorm/Scale folded into the convolutions (DynamicFixed auto: also power-of-two rescaling so no fl is negative); the output prototxt goes with these weights',
