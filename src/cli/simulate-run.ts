@@ -20,6 +20,16 @@ export async function runImages(args: Record<string, any>, runner: ImageRunner, 
   const split = opts.sequential ? { workers: 1, kernelThreads: threads } : splitThreads(threads, samples.length);
   const bar = makeProgress(samples.length, 'simulating');
   let done = 0;
+  // a warning about an image is said once, whichever thread met it
+  const said = new Set<string>();
+  const once: WarnFn = (message, loc) => {
+    const key = `${message}\u0000${JSON.stringify(loc ?? {})}`;
+    if (!said.has(key)) opts.warn(message, loc);
+    said.add(key);
+  };
+  const saved = runner.prog.warn;
+  runner.prog.warn = once;
+  runner = { ...runner, warn: once };
   const acc = newSimAccumulators();
   try {
     setThreads(split.kernelThreads);
@@ -37,10 +47,11 @@ export async function runImages(args: Record<string, any>, runner: ImageRunner, 
       setThreads(threads);
       const workerArgs = { ...workerSafeArgs(args), threads: split.kernelThreads };
       const rest = Array.from({ length: samples.length - k }, (_, i) => k + i);
-      mergeAccumulators(acc, await simulateOnWorkers({ args: workerArgs, kernelThreads: split.kernelThreads }, rest, split.workers, opts.warn, () => bar.tick(++done)));
+      mergeAccumulators(acc, await simulateOnWorkers({ args: workerArgs, kernelThreads: split.kernelThreads }, rest, split.workers, once, () => bar.tick(++done)));
     }
     return acc;
   } finally {
+    runner.prog.warn = saved;
     bar.stop();
   }
 }

@@ -33,7 +33,7 @@ export interface ImageRunner {
   top: number;
   warn: WarnFn;
   /** the NaN/Inf check of the float run on one sample (metrics 'layers') */
-  guard: (sample: string) => (node: LayerNode, tops: Tensor[]) => void;
+  guard: (sample: string, warn: WarnFn) => (node: LayerNode, tops: Tensor[]) => void;
   /** keep every blob (--output_dir, --report: main thread only) */
   keepAll?: boolean;
   onResult?: (r: SimResult) => void;
@@ -46,7 +46,7 @@ export async function simulateImage(run: ImageRunner, s: SimSample, acc: SimAccu
   const keep = run.keepAll ? 'all' : [run.outBlob];
   acc.images++;
   if (run.metrics === 'layers') {
-    const onReference = run.guard(s.name);
+    const onReference = run.guard(s.name, run.warn);
     const net = run.net;
     onReference(net.layers.find((l) => l.tops.includes(net.inputs[0].name)) ?? net.layers[0], [x]);
     const stats = newSimStats();

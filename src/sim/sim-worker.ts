@@ -25,7 +25,7 @@ async function serve(setup: WorkerSetup): Promise<void> {
     const warn: WarnFn = (message, loc) => port.postMessage({ type: 'warn', message, loc });
     s.prog.warn = warn;
     const args = setup.args as any;
-    const runner = { net: s.net, prog: s.prog, outBlob: s.outBlob, metrics: s.metrics, top: args.top, warn, guard: (name: string) => nonFiniteGuard(name, !!args.allow_nonfinite, warn) };
+    const runner = { net: s.net, prog: s.prog, outBlob: s.outBlob, metrics: s.metrics, top: args.top, warn, guard: (name: string, w: WarnFn) => nonFiniteGuard(name, !!args.allow_nonfinite, w) };
     const acc = newSimAccumulators();
     let busy = Promise.resolve();
     port.on('message', (m: { type: 'run'; index: number } | { type: 'finish' }) => {

@@ -309,7 +309,7 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   for (const l of net.layers) for (const t of l.tops) lastWriter.set(t, `${t}@${l.name}`);
   const runner: ImageRunner = {
     net, prog, outBlob, metrics, top: args.top, warn,
-    guard: (name) => nonFiniteGuard(name, !!args.allow_nonfinite, warn),
+    guard: (name, w) => nonFiniteGuard(name, !!args.allow_nonfinite, w),
     keepAll: !!(dump || seen),
     onResult: dump || seen ? (r) => {
       if (seen) for (const [b, t] of r.reference) if (lastWriter.has(b)) seen.observe(lastWriter.get(b)!, args.allow_nonfinite ? t.data.filter(Number.isFinite) : t.data);
