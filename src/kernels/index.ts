@@ -6,6 +6,7 @@
  */
 import * as os from 'os';
 import { conv2dJs, sgemmJs } from './js';
+import { defaultKernelThreads } from '../threads';
 import { getRuntime, peekRuntime, JOB_CONV, JOB_CONV_IMAGES, JOB_DW, JOB_GEMM, JOB_GEMV_T, JOB_LRN, JOB_PACK, JOB_POOL, WasmRuntime } from './wasm-runtime';
 
 export interface Conv2dParams {
@@ -92,7 +93,7 @@ function writeEpi(r: WasmRuntime, addr: number, st: ReturnType<typeof stageEpilo
   r.I32().set([st.flags, st.mean, st.sd, st.a, st.b, res], addr >>> 2);
 }
 
-let threads = Math.max(1, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
+let threads = defaultKernelThreads();
 let wasmWanted = process.env.CHAIQ_NO_WASM !== '1';
 /** Below this many multiply-adds a call stays on one thread (waking a worker costs ~10-50 µs). */
 const PAR_MIN_MACS = 1 << 20;

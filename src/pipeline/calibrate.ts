@@ -29,6 +29,7 @@ export interface StatsOptions {
   /** the file NaN/Inf activations come from when the net names none */
   weightsFile: string;
   progress?: ProgressFactory;
+  threads?: number;
 }
 
 /** Statistics of the float net over `images` (KL: two passes). */
@@ -43,6 +44,7 @@ export async function calibrateStats(net: Net, images: Tensor[], o: StatsOptions
       pass1Only: o.pass1Only,
       allowNonFinite: !!o.allowNonfinite,
       settings: o.settings,
+      threads: o.threads,
       onProgress: (d) => bar.tick(d),
     });
   } catch (e) {

@@ -53,6 +53,8 @@ export interface QuantizeOptions extends Reporter {
   strict?: boolean;
   /** go on with NaN/Inf weights or activations (warned) */
   allowNonfinite?: boolean;
+  /** threads for calibration (default: the kernels' count); many images run on worker threads, same statistics */
+  threads?: number;
   /** C,H,W of the input, checked against the Input layer */
   dims?: readonly number[];
   /** N,C,H,W the net runs at (the output declares it) */
@@ -251,7 +253,7 @@ async function calibrateFor(o: QuantizeOptions, s: RunSettings, input: InputSetu
   return calibrateStats(net, images, {
     method: s.method, warn: s.warn, given, pass1Only: !!o.statsOnly && !given, allowNonfinite: o.allowNonfinite,
     settings: { bw: o.bitwidths.out, calibration: calibrationSettings({ ...pre, dims: input.dims }, o.deploy, { tensors: input.tensors, meanFile: input.resolved?.meanFile }) },
-    weightsFile: o.weights ?? o.deploy, progress: o.progress ?? noProgress,
+    weightsFile: o.weights ?? o.deploy, progress: o.progress ?? noProgress, threads: o.threads,
   });
 }
 

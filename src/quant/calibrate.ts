@@ -8,6 +8,8 @@ import { StatsCollector, thresholdFromStatsDetailed } from '../calib/stats';
 import type { BlobStats, StatsSettings } from '../calib/stats';
 import type { ThresholdMethod } from '../calib/threshold';
 import type { VersionThreshold } from './xilinx';
+import { splitThreads } from '../threads';
+import { setThreads } from '../kernels';
 
 /**
  * Statistics are kept per blob VERSION (the writer layer), so an in-place ReLU's output is not mixed
@@ -33,6 +35,8 @@ export interface CollectOptions {
   pass1Only?: boolean;
   /** NaN/Inf activations: warn once per blob and leave those values out (default: an error naming layer and blob) */
   allowNonFinite?: boolean;
+  /** threads for the images (--threads); many images run on worker threads, with the same statistics */
+  threads?: number;
 }
 
 /**
@@ -49,34 +53,52 @@ export async function collectStats(net: Net, images: Tensor[], opts: CollectOpti
   const total = (last - first + 1) * images.length;
   let done = 0;
   const warned = new Set<string>();
+  const parallel = parallelCalibration(images.length, opts.threads);
+  if (parallel) return (await import('./calibrate-parallel')).collectStatsOnWorkers(net, images, { ...opts, threads: opts.threads! }, parallel.workers, parallel.kernelThreads);
+  if (opts.threads) setThreads(opts.threads);
   for (let pass = first; pass <= last; pass++) {
     if (pass === 2) stats.beginExactPass();
     for (const [k, img] of images.entries()) {
-      await runNet(net, img, {
-        warn: opts.warn,
-        reuseBuffers: true, // the statistics read each tensor during onLayer and keep none
-        onLayer: (node, tops) => {
-          tops.forEach((t, ti) => {
-            if (!t) return;
-            const key = versionStatsKey(net, node.index, ti);
-            let data = t.data;
-            const bad = countNonFinite(data);
-            if (bad) {
-              const msg = nonFiniteActivationMessage(node, ti, bad, `on calibration image ${k + 1}`);
-              if (!opts.allowNonFinite) throw new ChaiqError(`${msg}; --allow_nonfinite leaves such values out`, node.loc ?? {}, 1);
-              if (!warned.has(key)) opts.warn?.(`${msg}; left out of the statistics`, node.loc ?? {});
-              warned.add(key);
-              data = data.filter(Number.isFinite);
-            }
-            if (pass === 1) stats.observe(key, data);
-            else stats.observeExact(key, data);
-          });
-        },
-      });
+      await observeImage(net, img, k, stats, pass as 1 | 2, opts, warned);
       opts.onProgress?.(++done, total);
     }
   }
   return stats;
+}
+
+/** Workers and kernel threads for calibration over `images` images, or undefined: this thread only. */
+function parallelCalibration(images: number, threads: number | undefined): { workers: number; kernelThreads: number } | undefined {
+  if (!threads || threads <= 1) return undefined;
+  const s = splitThreads(threads, images);
+  return s.workers > 1 && images >= MIN_IMAGES_FOR_WORKERS ? s : undefined;
+}
+
+/** Fewer images stay on this thread (the first image's time decides for more: calibrate-parallel.ts). */
+const MIN_IMAGES_FOR_WORKERS = 4;
+
+/** One image of one pass: every blob version's values into `stats` (NaN/Inf: an error, or left out and warned once). */
+export async function observeImage(net: Net, img: Tensor, k: number, stats: StatsCollector, pass: 1 | 2, opts: CollectOptions, warned: Set<string>): Promise<void> {
+  await runNet(net, img, {
+    warn: opts.warn,
+    reuseBuffers: true, // the statistics read each tensor during onLayer and keep none
+    onLayer: (node, tops) => {
+      tops.forEach((t, ti) => {
+        if (!t) return;
+        const key = versionStatsKey(net, node.index, ti);
+        let data = t.data;
+        const bad = countNonFinite(data);
+        if (bad) {
+          const msg = nonFiniteActivationMessage(node, ti, bad, `on calibration image ${k + 1}`);
+          if (!opts.allowNonFinite) throw new ChaiqError(`${msg}; --allow_nonfinite leaves such values out`, node.loc ?? {}, 1);
+          if (!warned.has(key)) opts.warn?.(`${msg}; left out of the statistics`, node.loc ?? {});
+          warned.add(key);
+          data = data.filter(Number.isFinite);
+        }
+        if (pass === 1) stats.observe(key, data);
+        else stats.observeExact(key, data);
+      });
+    },
+  });
 }
 
 /** The stats of one version, or a clean error naming what is missing (stats file from another net). */

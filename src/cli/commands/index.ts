@@ -12,6 +12,7 @@ export const commands: CommandModule<any, any>[] = [
   require('./diff').diffCommand,
   ...(({ quantizeCommand, mergeStatsCommand }) => [quantizeCommand, mergeStatsCommand])(require('./quantize')),
   require('./simulate').simulateCommand,
+  require('./merge-results').mergeResultsCommand,
   require('./forward').forwardCommand,
   require('./demo').demoCommand,
 ];

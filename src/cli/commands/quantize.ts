@@ -20,6 +20,7 @@ import type { FlTriple } from '../../quant/dynamicfixed';
 import { makeProgress } from '../progress';
 import { withTransformDefaults } from '../traintest';
 import { cliFlag, withFlags } from '../flags';
+import { resolveThreads } from '../../threads';
 import { quantize } from '../../pipeline/quantize';
 import type { QuantizeOptions, QuantizeResult } from '../../pipeline/quantize';
 import { calibrationFromDirectory, calibrationFromMnist } from '../../pipeline/inputs';
@@ -36,6 +37,7 @@ interface QuantizeArgs extends PreprocessArgs {
   bitwidths: string;
   fl_bitwidths: string;
   calibration_directory?: string;
+  threads?: number;
   calibration_size: number;
   calibration_seed: number;
   calibration_indices?: string;
@@ -71,6 +73,7 @@ export const writeAtomic = writeFileAtomic;
 
 /** Usage errors that need no file read, before any work or warning; the outputs are checked here too. */
 function checkQuantizeUsage(args: QuantizeArgs, needCalib: boolean): void {
+  resolveThreads(args.threads);
   if (needCalib && !args.stats && !args.calibration_directory && !args.mnist)
     throw usage('Xilinx mode (and --fl_bitwidths auto) need --calibration_directory DIR, --mnist FILE or --stats FILE');
   if (args.optimized_weights) {
@@ -176,7 +179,7 @@ function quantizeOptionsOf(args: QuantizeArgs, warn: WarnFn, defaultCalibration:
   const sel = { size: args.calibration_size, seed: args.calibration_seed, indices: args.calibration_indices ? parseList(args.calibration_indices, 'calibration_indices') : [] };
   return {
     mode: qt, deploy: args.deploy_model, weights: args.weights, bitwidths: bw, fl: flAuto ? 'auto' : flUniform, thMethod: method, calibration,
-    pow2: args.pow2, strict: args.strict, allowNonfinite: !!args.allow_nonfinite,
+    pow2: args.pow2, strict: args.strict, allowNonfinite: !!args.allow_nonfinite, threads: resolveThreads(args.threads),
     dims: args.dims !== undefined ? parseList(args.dims, 'dims', 3) : undefined,
     inputShape: parseInputShape(args.input_shape, { batchOne: true }),
     inputs: args.mnist ? calibrationFromMnist(args.mnist, sel) : args.calibration_directory ? calibrationFromDirectory(args.calibration_directory, sel) : undefined,
@@ -266,6 +269,7 @@ function builder(y: any, calibrationDefault: CalibrationMode = 'float') {
     .option('strict', { type: 'boolean', default: false, describe: 'negative fl or mixed bitwidths are errors' })
     .option('mnist', { type: 'string', describe: 'calibrate from an MNIST idx3 image file' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no summary table' })
+    .option('threads', { type: 'number', describe: 'threads to use (default: CHAIQ_THREADS, else os.availableParallelism()); many calibration images run on worker threads' })
     .option('optimized_weights', {
       type: 'string',
       describe: 'rewrite the model so CHaiDNN quantizes it better and write its weights to FILE.caffemodel: BatchNorm/Scale folded into the convolutions (DynamicFixed auto: also power-of-two rescaling so no fl is negative); the output prototxt goes with these weights',

@@ -7,9 +7,8 @@ import type { Tensor } from '../../tensor';
 import type { Preprocess } from '../../io/images';
 import { calibrationKind } from '../../io/calibset';
 import { readNpy, writeNpy } from '../../io/npy';
-import { compileSim, layerReports, newSimStats, runSim } from '../../sim/simulate';
+import { compileSim, layerReports } from '../../sim/simulate';
 import type { LayerReport } from '../../sim/simulate';
-import { addClassification, newClassStats } from '../../sim/metrics';
 import type { ClassStats, ErrorSummary } from '../../sim/metrics';
 import { writeAtomic } from './quantize';
 import { fsErrorWords } from '../../io/fserr';
@@ -17,14 +16,20 @@ import { checkInputPaths, checkOutputPaths, ensureOutputDir, writeAllOrNone } fr
 import { boardInputWarning, boardMeanWarning, buildPreprocess, loadInputImage, loadModelWithDims, netInputDims, openMnist, preprocessOptions } from '../preprocess';
 import type { PreprocessArgs } from '../preprocess';
 import { applyInputHeader, boardInputFix, npySampleName, npySampleReader, npySamples as npyFileSamples, parseInputShape, readInputHeader, warnImageFlagsIgnored } from '../inputs';
-import { makeProgress } from '../progress';
 import { deployOfTrainTest, withTransformDefaults } from '../traintest';
 import { StatsCollector } from '../../calib/stats';
 import { renderReport } from '../../report/html';
 import { simulateReportLayers } from '../../report/build';
 import { inputClipWarning } from '../../sim/input-range';
 import { checkFiniteWeights, countNonFinite, nonFiniteActivationMessage } from '../../proto/finite';
-import type { LayerNode } from '../../graph/types';
+import type { LayerNode, Net } from '../../graph/types';
+import type { SimProgram } from '../../sim/simulate';
+import { parseMetrics, parseShard } from '../../sim/results';
+import type { MetricsLevel } from '../../sim/results';
+import { runImages, runIdentity } from '../simulate-run';
+import { resolveThreads } from '../../threads';
+import { resultsFile, shardSlice, toSimStats } from '../../sim/results';
+import type { ImageRunner } from '../../sim/parallel';
 
 interface SimulateArgs extends PreprocessArgs {
   allow_nonfinite?: boolean;
@@ -45,6 +50,10 @@ interface SimulateArgs extends PreprocessArgs {
   final_op_th?: string;
   limit?: number;
   report?: string;
+  metrics?: string;
+  threads?: number;
+  shard?: string;
+  save_results?: string;
 }
 
 const usage = (msg: string) => new ChaiqError(msg, {}, 2);
@@ -147,21 +156,25 @@ export interface SimulateReport {
   psum18: boolean;
   output_blob: string;
   top: number;
+  /** what was measured (default 'layers': the per-layer table) */
+  metrics?: MetricsLevel;
   classification: ClassStats;
   layers: LayerReport[];
 }
 
 export function formatSimulateText(r: SimulateReport): string {
   const c = r.classification;
+  const metrics = r.metrics ?? 'layers';
   const lines: string[] = [];
   lines.push(`simulated ${r.images} image(s), ${r.mode} mode${r.psum18 ? ', 18-bit partial sums' : ''}; classes from '${r.output_blob}'`);
   // with --top 1 the top-k figures are the top-1 ones: print them once
   const topK = r.top > 1;
-  lines.push(`float vs fixed agreement: top-1 ${pct(c.top1Agree, c.images)}` + (topK ? `, float top-1 in fixed top-${r.top} ${pct(c.top5Agree, c.images)}` : ''));
+  if (metrics !== 'none') lines.push(`float vs fixed agreement: top-1 ${pct(c.top1Agree, c.images)}` + (topK ? `, float top-1 in fixed top-${r.top} ${pct(c.top5Agree, c.images)}` : ''));
   if (c.labelled) {
     const acc = (top1: number, topk: number) => `top-1 ${pct(top1, c.labelled)}` + (topK ? ` top-${r.top} ${pct(topk, c.labelled)}` : '');
-    lines.push(`accuracy on ${c.labelled} labelled: float ${acc(c.floatTop1, c.floatTop5)}; fixed ${acc(c.fixedTop1, c.fixedTop5)}`);
-  }
+    lines.push(`accuracy on ${c.labelled} labelled: ` + (metrics === 'none' ? `fixed ${acc(c.fixedTop1, c.fixedTop5)} (the float net not run)` : `float ${acc(c.floatTop1, c.floatTop5)}; fixed ${acc(c.fixedTop1, c.fixedTop5)}`));
+  } else if (metrics === 'none') lines.push('no labels: only the fixed chain ran (--metrics none), so there is nothing to score');
+  if (metrics !== 'layers') return lines.join('\n') + '\n';
   lines.push('');
   lines.push('per layer, worst first (local: the layer alone on its quantized float input; SQNR/cos/err: the fixed chain vs float)');
   const rows = [['layer', 'type', 'blob', 'where', 'local dB', 'SQNR dB', 'cosine', 'max|err|', 'sat']];
@@ -177,17 +190,19 @@ export function formatSimulateText(r: SimulateReport): string {
 export function simulateReportJson(r: SimulateReport) {
   const c = r.classification;
   const rate = (a: number, b: number) => (b ? a / b : null);
+  const noFloat = r.metrics === 'none';
   return {
+    ...(r.metrics && r.metrics !== 'layers' ? { metrics: r.metrics } : {}),
     images: r.images,
     mode: r.mode,
     psum18: r.psum18,
     output_blob: r.output_blob,
     top: r.top,
-    agreement: { top1: rate(c.top1Agree, c.images), topk: rate(c.top5Agree, c.images) },
+    agreement: noFloat ? null : { top1: rate(c.top1Agree, c.images), topk: rate(c.top5Agree, c.images) },
     accuracy: c.labelled
       ? {
         labelled: c.labelled,
-        float: { top1: rate(c.floatTop1, c.labelled), topk: rate(c.floatTop5, c.labelled) },
+        float: noFloat ? null : { top1: rate(c.floatTop1, c.labelled), topk: rate(c.floatTop5, c.labelled) },
         fixed: { top1: rate(c.fixedTop1, c.labelled), topk: rate(c.fixedTop5, c.labelled) },
       }
       : null,
@@ -212,10 +227,27 @@ function checkSimulateUsage(args: SimulateArgs): void {
     { flag: '--mean_file', path: args.mean_file },
   ];
   checkInputPaths([...inputs, { flag: '--calibration_directory', path: args.calibration_directory, dir: true }]);
-  checkOutputPaths([{ flag: '--report', path: args.report }, { flag: '--output_dir', path: args.output_dir, dir: true }], inputs);
+  const metrics = parseMetrics(args.metrics);
+  if (args.report && metrics !== 'layers') throw usage(`--report needs the per-layer metrics; drop --metrics ${metrics}`);
+  parseShard(args.shard);
+  resolveThreads(args.threads);
+  checkOutputPaths([{ flag: '--report', path: args.report }, { flag: '--output_dir', path: args.output_dir, dir: true }, { flag: '--save_results', path: args.save_results }], inputs);
 }
 
-export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStderr): Promise<SimulateReport> {
+/** A simulation ready to run: the net compiled, the inputs listed (this shard's and all). */
+export interface SimulateSetup {
+  net: Net;
+  prog: SimProgram;
+  /** this shard's inputs */
+  samples: Sample[];
+  /** all inputs, before --shard */
+  allSamples: Sample[];
+  outBlob: string;
+  metrics: MetricsLevel;
+}
+
+/** Flags checked, net loaded and compiled, inputs listed: everything before the first image (also each worker's start). */
+export async function prepareSimulate(args: SimulateArgs, warn: WarnFn = warnToStderr): Promise<SimulateSetup> {
   if (!args.deploy_model) throw usage('missing --deploy_model FILE (an annotated prototxt)');
   if (!args.weights) throw usage('missing --weights FILE.caffemodel');
   const sources = [args.calibration_directory, args.input, args.mnist].filter((s) => s !== undefined);
@@ -248,6 +280,8 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   else if (args.input) samples = npySamples(args.input, [1, ...dims]);
   else samples = directorySamples(args.calibration_directory!, listing!, pre, dims, args.labels_from_dirname, args.labels ? readLabelFile(args.labels) : undefined);
   if (args.limit !== undefined) samples = samples.slice(0, args.limit);
+  const allSamples = samples;
+  samples = shardSlice(samples, parseShard(args.shard));
   // said once the inputs are known to load
   if (pre) {
     const w = boardInputWarning(pre, boardInputFix(header));
@@ -260,28 +294,25 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   const foldedWeightFl = (args.folded_weight_fl ?? 'runtime') as 'runtime' | 'mse';
   const finalOpTh = (args.final_op_th ?? 'int') as 'int' | 'float';
   const prog = compileSim(net, { warn, psum18: args.psum18, aveDivisor: args.ave_divisor as 'chaidnn' | 'caffe', foldedWeightFl, finalOpTh });
-  const stats = newSimStats();
-  const cls = newClassStats();
   const outBlob = net.outputs[0];
   if (!outBlob) throw new ChaiqError('the net has no output blob', { file: args.deploy_model }, 2);
+  return { net, prog, samples, allSamples, outBlob, metrics: parseMetrics(args.metrics) };
+}
+
+export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStderr): Promise<SimulateReport> {
+  const setup = await prepareSimulate(args, warn);
+  const { net, prog, samples, outBlob, metrics } = setup;
   const dump = args.output_dir ? new Map<string, { shape: number[]; parts: Float32Array[] }>() : undefined;
   // --report: histograms of the float activations seen, keyed as calibration keys them (blob@last writer)
   const seen = args.report ? new StatsCollector() : undefined;
   const lastWriter = new Map<string, string>();
   for (const l of net.layers) for (const t of l.tops) lastWriter.set(t, `${t}@${l.name}`);
-  const bar = makeProgress(samples.length, 'simulating');
-  let done = 0;
-  try {
-    for (const s of samples) {
-      const x = await s.load();
-      const onReference = nonFiniteGuard(s.name, !!args.allow_nonfinite, warn);
-      onReference(net.layers.find((l) => l.tops.includes(net.inputs[0].name)) ?? net.layers[0], [x]);
-      const r = await runSim(prog, x, { stats, keep: dump || seen ? 'all' : [outBlob], onReference });
+  const runner: ImageRunner = {
+    net, prog, outBlob, metrics, top: args.top, warn,
+    guard: (name, w) => nonFiniteGuard(name, !!args.allow_nonfinite, w),
+    keepAll: !!(dump || seen),
+    onResult: dump || seen ? (r) => {
       if (seen) for (const [b, t] of r.reference) if (lastWriter.has(b)) seen.observe(lastWriter.get(b)!, args.allow_nonfinite ? t.data.filter(Number.isFinite) : t.data);
-      bar.tick(++done);
-      const fx = r.outputs.get(outBlob);
-      const fl = r.reference.get(outBlob);
-      if (fx && fl) addClassification(cls, fl.data, fx.data, s.label >= 0 ? s.label : undefined, args.top);
       if (dump) {
         for (const [b, t] of r.outputs) {
           let e = dump.get(b);
@@ -289,10 +320,12 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
           e.parts.push(t.data);
         }
       }
-    }
-  } finally {
-    bar.stop();
-  }
+    } : undefined,
+  };
+  // --output_dir and --report gather every blob of every image: one thread, in order
+  const acc = await runImages(args, runner, samples, { sequential: !!(dump || seen), warn });
+  const stats = toSimStats(acc);
+  const cls = acc.classification;
   const clip = inputClipWarning(stats.input);
   if (clip) warn(clip, { file: args.deploy_model });
   if (dump && args.output_dir) {
@@ -304,13 +337,15 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
       writeNpy(path.join(args.output_dir, encodeURIComponent(b) + '.npy'), { shape: [e.parts.length, ...e.shape], data });
     }
   }
-  const result: SimulateReport = { images: samples.length, mode: prog.mode, psum18: args.psum18, output_blob: outBlob, top: args.top, classification: cls, layers: layerReports(stats) };
+  const result: SimulateReport = { images: samples.length, mode: prog.mode, psum18: args.psum18, output_blob: outBlob, top: args.top, classification: cls, layers: metrics === 'layers' ? layerReports(stats) : [] };
+  if (metrics !== 'layers') result.metrics = metrics;
+  if (args.save_results) writeAtomic(args.save_results, JSON.stringify(resultsFile(runIdentity(args, setup, result), parseShard(args.shard), acc)) + '\n');
   if (args.report) {
     const c = cls;
     const p = (a: number, b: number) => (b ? `${((100 * a) / b).toFixed(2)} %` : '–');
     const summary: [string, string][] = [['images', String(samples.length)], ['mode', prog.mode], ['float/fixed top-1 agreement', p(c.top1Agree, c.images)]];
     if (c.labelled) summary.push(['float top-1', p(c.floatTop1, c.labelled)], ['fixed top-1', p(c.fixedTop1, c.labelled)]);
-    writeAtomic(args.report, renderReport({ title: `${path.basename(args.deploy_model)} — simulated (${prog.mode})`, summary, layers: simulateReportLayers(net, result.layers, seen) }));
+    writeAtomic(args.report, renderReport({ title: `${path.basename(args.deploy_model!)} — simulated (${prog.mode})`, summary, layers: simulateReportLayers(net, result.layers, seen) }));
   }
   return result;
 }
@@ -318,7 +353,7 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
 const nonFiniteWarned = new Set<string>();
 
 /** NaN/Inf in the float run (the input or a layer's output): an error naming layer, blob and input, or a warning once per blob. */
-function nonFiniteGuard(sample: string, allow: boolean, warn: WarnFn) {
+export function nonFiniteGuard(sample: string, allow: boolean, warn: WarnFn) {
   return (node: LayerNode, tops: Tensor[]) => {
     tops.forEach((t, k) => {
       const bad = countNonFinite(t.data);
@@ -351,7 +386,11 @@ function builder(y: any) {
     .option('ave_divisor', { type: 'string', default: 'chaidnn', describe: 'AVE pool divisor: chaidnn (k², the HW) or caffe (clipped window count, what-if)' })
     .option('allow_nonfinite', { type: 'boolean', default: false, describe: 'go on when weights or activations hold NaN/Inf (warned)' })
     .option('limit', { type: 'number', describe: 'simulate only the first N inputs' })
-    .option('report', { type: 'string', describe: 'also write an HTML report (per-layer SQNR, thresholds, float histograms seen) to FILE.html' });
+    .option('report', { type: 'string', describe: 'also write an HTML report (per-layer SQNR, thresholds, float histograms seen) to FILE.html' })
+    .option('metrics', { type: 'string', default: 'layers', describe: 'layers (per-layer table vs float), agreement (top-k vs the float net only) or none (the fixed chain alone: top-k vs labels)' })
+    .option('threads', { type: 'number', describe: 'threads to use (default: CHAIQ_THREADS, else os.availableParallelism()); images run on worker threads' })
+    .option('shard', { type: 'string', describe: 'K/N: simulate only the K-th (from 0) of N contiguous slices of the sorted inputs' })
+    .option('save_results', { type: 'string', describe: 'write the run\'s mergeable accumulators to FILE (JSON) for chaiq merge-results' });
 }
 
 export const simulateCommand: CommandModule<{}, SimulateArgs> = {

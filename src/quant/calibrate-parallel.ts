@@ -1,0 +1,195 @@
+/**
+ * Calibration statistics over many images on worker threads (one net per worker, rebuilt from the layers'
+ * parameters and blobs). Counts, extremes and histograms merge exactly in any order; the only
+ * order-dependent figures, each blob's Σx and Σx², are re-added image by image in image order, so the
+ * statistics (and the thresholds, and a --save_stats file) are those of the one-thread run, byte for byte.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { Worker } from 'worker_threads';
+import { ChaiqError } from '../errors';
+import type { SourceLoc } from '../errors';
+import type { Net } from '../graph/types';
+import type { Tensor } from '../tensor';
+import { StatsCollector } from '../calib/stats';
+import { setThreads } from '../kernels';
+import { observeImage } from './calibrate';
+import type { CollectOptions } from './calibrate';
+
+/** About what a worker thread takes to load chaiq and rebuild the net before its first image. */
+const WORKER_START_MS = Number(process.env.CHAIQ_WORKER_START_MS ?? 1500);
+
+/** What a worker rebuilds the net from: every layer's parameters and blobs, the input shape, the phase. */
+export interface NetImage {
+  name: string;
+  layers: unknown[];
+  weights: [string, Tensor[]][];
+  inputShape: number[];
+  phase?: 'TEST' | 'TRAIN';
+  /** where each layer is in the prototxt, for the messages */
+  locs: (SourceLoc | undefined)[];
+  file?: string;
+}
+
+export function netImage(net: Net): NetImage {
+  return {
+    name: net.name,
+    layers: net.layers.map((l) => l.param),
+    weights: net.layers.filter((l) => l.blobs.length).map((l) => [l.name, l.blobs]),
+    inputShape: net.inputs[0].shape,
+    phase: net.phase,
+    locs: net.layers.map((l) => l.loc),
+    file: net.file,
+  };
+}
+
+export interface CalibWorkerSetup {
+  net: NetImage;
+  settings: unknown;
+  allowNonFinite: boolean;
+  kernelThreads: number;
+}
+
+/** Per image: blob key → [Σx, Σx²] of that image (pass 1). */
+export type ImageSums = Record<string, [number, number]>;
+
+type FromWorker =
+  | { type: 'ready' }
+  | { type: 'done'; index: number; sums?: ImageSums }
+  | { type: 'warn'; message: string; loc?: SourceLoc }
+  | { type: 'result'; stats: unknown }
+  | { type: 'error'; message: string; loc?: SourceLoc; exitCode: number; internal?: boolean };
+
+function workerScript(): string {
+  const here = path.join(__dirname, 'calib-worker.js');
+  if (fs.existsSync(here)) return here;
+  const built = path.resolve(__dirname, '../../dist/src/quant/calib-worker.js');
+  if (fs.existsSync(built)) return built;
+  throw new ChaiqError(`internal: the calibration worker script is missing (${here}); run \`npm run build\``, {}, 70);
+}
+
+/**
+ * One pass over `images` on `workers` threads. Pass 1 returns the merged collector and each image's sums;
+ * pass 2 (`pass1` given: the merged pass-1 statistics as JSON) returns the workers' exact-pass collectors.
+ */
+async function passOnWorkers(setup: CalibWorkerSetup, images: Tensor[], indices: number[], workers: number, pass1: unknown,
+  opts: CollectOptions, onDone: () => void): Promise<{ stats: StatsCollector[]; sums: (ImageSums | undefined)[] }> {
+  const script = workerScript();
+  const out: StatsCollector[] = [];
+  const sums: (ImageSums | undefined)[] = new Array(images.length);
+  const warned = new Set<string>();
+  const pool: Worker[] = [];
+  let next = 0;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let live = Math.min(workers, indices.length);
+      let failed = false;
+      const fail = (e: Error) => {
+        if (!failed) reject(e);
+        failed = true;
+      };
+      for (let w = 0; w < live; w++) {
+        const worker = new Worker(script, { workerData: { ...setup, pass1 } });
+        pool.push(worker);
+        const feed = () => {
+          if (failed) return;
+          if (next < indices.length) {
+            const k = indices[next++];
+            worker.postMessage({ type: 'run', index: k, image: images[k] });
+          } else worker.postMessage({ type: 'finish' });
+        };
+        worker.on('message', (m: FromWorker) => {
+          switch (m.type) {
+            case 'ready': feed(); break;
+            case 'done': sums[m.index] = m.sums; onDone(); feed(); break;
+            case 'warn': {
+              const key = `${m.message}\u0000${JSON.stringify(m.loc ?? {})}`;
+              if (!warned.has(key)) opts.warn?.(m.message, m.loc);
+              warned.add(key);
+              break;
+            }
+            case 'result':
+              out.push(StatsCollector.fromJSON(m.stats));
+              if (--live === 0) resolve();
+              break;
+            case 'error':
+              fail(m.internal ? new Error(m.message) : new ChaiqError(m.message, m.loc ?? {}, m.exitCode));
+              break;
+          }
+        });
+        worker.on('error', fail);
+        worker.on('exit', (code) => {
+          if (code !== 0) fail(new Error(`calibration worker exited with code ${code}`));
+        });
+      }
+    });
+  } finally {
+    await Promise.all(pool.map((w) => w.terminate()));
+  }
+  return { stats: out, sums };
+}
+
+/**
+ * collectStats on worker threads: the same statistics as the one-thread run. `opts.stats` (continuing from
+ * merged pass-1 statistics) and the method's pass count work as there.
+ */
+export async function collectStatsOnWorkers(net: Net, images: Tensor[], opts: CollectOptions & { threads: number }, workers: number, kernelThreads: number): Promise<StatsCollector> {
+  const threads = opts.threads;
+  const stats = opts.stats ?? new StatsCollector(opts.settings ?? {});
+  const first = stats.currentPass === 2 || opts.stats ? 2 : 1;
+  if (first === 2 && opts.stats && opts.stats.currentPass === 2) throw new ChaiqError('the statistics already hold the exact pass; nothing to add');
+  const last = opts.method === 'kl' && !opts.pass1Only ? 2 : 1;
+  if (first > last) throw new ChaiqError(`continuing from pass-1 statistics only makes sense for --th_method kl`);
+  const total = (last - first + 1) * images.length;
+  let done = 0;
+  const onDone = () => opts.onProgress?.(++done, total);
+  const setup: CalibWorkerSetup = { net: netImage(net), settings: stats.settings, allowNonFinite: !!opts.allowNonFinite, kernelThreads };
+  const warned = new Set<string>();
+  const all = images.map((_, k) => k);
+  let onWorkers = true;
+  if (first === 1) {
+    // the first image here: it tells whether the rest is worth the workers' start
+    const one = new StatsCollector(stats.settings);
+    const t0 = performance.now();
+    await observeImage(net, images[0], 0, one, 1, opts, warned);
+    onDone();
+    const firstSums: ImageSums = {};
+    for (const [k, b] of one.blobs) firstSums[k] = [b.sum, b.sumSq];
+    stats.merge(one, 'calibration image');
+    onWorkers = (performance.now() - t0) * (images.length - 1) > WORKER_START_MS * workers;
+    if (!onWorkers) {
+      setThreads(threads);
+      for (let k = 1; k < images.length; k++) {
+        await observeImage(net, images[k], k, stats, 1, opts, warned);
+        onDone();
+      }
+    } else {
+      const r = await passOnWorkers(setup, images, all.slice(1), workers, undefined, opts, onDone);
+      for (const s of r.stats) stats.merge(s, 'calibration worker');
+      // Σx and Σx² as the one-thread run adds them: image by image, in order
+      r.sums[0] = firstSums;
+      for (const b of stats.blobs.values()) b.sum = b.sumSq = 0;
+      for (const sums of r.sums) {
+        for (const [key, [s, s2]] of Object.entries(sums ?? {})) {
+          const b = stats.blobs.get(key)!;
+          b.sum += s;
+          b.sumSq += s2;
+        }
+      }
+    }
+  }
+  if (last === 2) {
+    const pass1 = stats.toJSON();
+    stats.beginExactPass();
+    if (onWorkers) {
+      const r = await passOnWorkers(setup, images, all, workers, pass1, opts, onDone);
+      for (const s of r.stats) stats.merge(s, 'calibration worker');
+    } else {
+      for (let k = 0; k < images.length; k++) {
+        await observeImage(net, images[k], k, stats, 2, opts, warned);
+        onDone();
+      }
+    }
+  }
+  return stats;
+}

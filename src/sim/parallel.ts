@@ -1,0 +1,155 @@
+/**
+ * Simulation over many images: one image at a time on this thread, or spread over worker threads (one net
+ * per worker, sim-worker.ts). Images are handed out as workers free up; since every image's figures are
+ * summed exactly (results.ts), the merged accumulators do not depend on which worker ran which image.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { Worker } from 'worker_threads';
+import { ChaiqError } from '../errors';
+import type { WarnFn, SourceLoc } from '../errors';
+import type { Net, LayerNode } from '../graph/types';
+import type { Tensor } from '../tensor';
+import { runNet } from '../exec/executor';
+import { addClassification } from './metrics';
+import { newSimStats, runSim } from './simulate';
+import type { SimProgram, SimResult } from './simulate';
+import { accumulatorsFromJSON, addFixedClassification, addImageStats, mergeAccumulators, newSimAccumulators } from './results';
+import type { MetricsLevel, SimAccumulators } from './results';
+
+export interface SimSample {
+  name: string;
+  /** class index, -1 unknown */
+  label: number;
+  load: () => Promise<Tensor>;
+}
+
+/** How one image is simulated and scored. */
+export interface ImageRunner {
+  net: Net;
+  prog: SimProgram;
+  outBlob: string;
+  metrics: MetricsLevel;
+  top: number;
+  warn: WarnFn;
+  /** the NaN/Inf check of the float run on one sample (metrics 'layers') */
+  guard: (sample: string, warn: WarnFn) => (node: LayerNode, tops: Tensor[]) => void;
+  /** keep every blob (--output_dir, --report: main thread only) */
+  keepAll?: boolean;
+  onResult?: (r: SimResult) => void;
+}
+
+/** Runs one image and adds its figures to `acc`. */
+export async function simulateImage(run: ImageRunner, s: SimSample, acc: SimAccumulators): Promise<void> {
+  const x = await s.load();
+  const label = s.label >= 0 ? s.label : undefined;
+  const keep = run.keepAll ? 'all' : [run.outBlob];
+  acc.images++;
+  if (run.metrics === 'layers') {
+    const onReference = run.guard(s.name, run.warn);
+    const net = run.net;
+    onReference(net.layers.find((l) => l.tops.includes(net.inputs[0].name)) ?? net.layers[0], [x]);
+    const stats = newSimStats();
+    const r = await runSim(run.prog, x, { stats, keep, onReference });
+    run.onResult?.(r);
+    addImageStats(acc, stats);
+    const fx = r.outputs.get(run.outBlob);
+    const fl = r.reference.get(run.outBlob);
+    if (fx && fl) addClassification(acc.classification, fl.data, fx.data, label, run.top);
+    return;
+  }
+  // the fixed chain alone; the float net (the fast executor) only for the agreement figures
+  const stats = newSimStats();
+  const r = await runSim(run.prog, x, { stats, keep, reference: false });
+  run.onResult?.(r);
+  if (stats.input) addImageStats(acc, { layers: new Map(), input: stats.input });
+  const fx = r.outputs.get(run.outBlob);
+  if (!fx) return;
+  if (run.metrics === 'none') {
+    addFixedClassification(acc.classification, fx.data, label, run.top);
+    return;
+  }
+  const fl = (await runNet(run.net, x, { keep: [run.outBlob], warn: run.warn, reuseBuffers: true })).get(run.outBlob);
+  if (fl) addClassification(acc.classification, fl.data, fx.data, label, run.top);
+}
+
+/** The compiled worker script (dist/), also when this module runs from the TypeScript sources (jest). */
+function workerScript(): string {
+  const here = path.join(__dirname, 'sim-worker.js');
+  if (fs.existsSync(here)) return here;
+  const built = path.resolve(__dirname, '../../dist/src/sim/sim-worker.js');
+  if (fs.existsSync(built)) return built;
+  throw new ChaiqError(`internal: the simulation worker script is missing (${here}); run \`npm run build\``, {}, 70);
+}
+
+/** What a worker needs to rebuild the run: the command's arguments, and how many kernel threads it may use. */
+export interface WorkerSetup {
+  args: Record<string, unknown>;
+  kernelThreads: number;
+}
+
+type FromWorker =
+  | { type: 'ready' }
+  | { type: 'done'; index: number }
+  | { type: 'warn'; message: string; loc?: SourceLoc }
+  | { type: 'result'; acc: unknown }
+  | { type: 'error'; message: string; loc?: SourceLoc; exitCode: number; internal?: boolean };
+
+/**
+ * Simulates the samples `indices` on `workers` worker threads, each of which rebuilds the run from `setup.args`
+ * (the same code path as this thread). Worker warnings are printed once each; the first error ends the run.
+ */
+export async function simulateOnWorkers(setup: WorkerSetup, indices: number[], workers: number, warn: WarnFn, onDone: () => void): Promise<SimAccumulators> {
+  const count = indices.length;
+  const script = workerScript();
+  const acc = newSimAccumulators();
+  const warned = new Set<string>();
+  let next = 0;
+  const pool: Worker[] = [];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let live = Math.min(workers, count);
+      let failed = false;
+      const fail = (e: Error) => {
+        if (failed) return;
+        failed = true;
+        reject(e);
+      };
+      for (let w = 0; w < live; w++) {
+        const worker = new Worker(script, { workerData: setup });
+        pool.push(worker);
+        const feed = () => {
+          if (failed) return;
+          if (next < count) worker.postMessage({ type: 'run', index: indices[next++] });
+          else worker.postMessage({ type: 'finish' });
+        };
+        worker.on('message', (m: FromWorker) => {
+          switch (m.type) {
+            case 'ready': feed(); break;
+            case 'done': onDone(); feed(); break;
+            case 'warn': {
+              const key = `${m.message}\u0000${JSON.stringify(m.loc ?? {})}`;
+              if (!warned.has(key)) warn(m.message, m.loc);
+              warned.add(key);
+              break;
+            }
+            case 'result':
+              mergeAccumulators(acc, accumulatorsFromJSON(m.acc));
+              if (--live === 0) resolve();
+              break;
+            case 'error':
+              fail(m.internal ? new Error(m.message) : new ChaiqError(m.message, m.loc ?? {}, m.exitCode));
+              break;
+          }
+        });
+        worker.on('error', fail);
+        worker.on('exit', (code) => {
+          if (code !== 0) fail(new Error(`simulation worker exited with code ${code}`));
+        });
+      }
+    });
+  } finally {
+    await Promise.all(pool.map((w) => w.terminate()));
+  }
+  return acc;
+}
