@@ -32,6 +32,7 @@ import { applyPlan, applyPlanToNetParam } from '../../print/precision';
 import { parsePrototxt } from '../../../grammar';
 import { foldBatchNormOffline, foldInputScale, gridFactors, recenterInput, rescaleActivations } from '../../quant/rewrite';
 import type { Rewritten } from '../../quant/rewrite';
+import { biasCorrectionStage, equalizeStage } from '../../quant/techniques';
 import { writeCaffemodel } from '../../proto/write-caffemodel';
 import { checkFiniteWeights } from '../../proto/finite';
 import { inputClipWarning, measureInputClip } from '../../sim/input-range';
@@ -69,6 +70,8 @@ interface QuantizeArgs extends PreprocessArgs {
   optimized_weights?: string;
   calibration?: string;
   output_json?: string;
+  equalize?: boolean;
+  bias_correction?: boolean;
 }
 
 const usage = (msg: string) => new ChaiqError(msg, {}, 2);
@@ -92,6 +95,8 @@ export const writeAtomic = writeFileAtomic;
 function checkQuantizeUsage(args: QuantizeArgs, needCalib: boolean): void {
   if (needCalib && !args.stats && !args.calibration_directory && !args.mnist)
     throw usage('Xilinx mode (and --fl_bitwidths auto) need --calibration_directory DIR, --mnist FILE or --stats FILE');
+  for (const f of ['equalize', 'bias_correction'] as const)
+    if (args[f] && !args.optimized_weights) throw usage(`--${f} rewrites the weights: it needs --optimized_weights FILE.caffemodel`);
   if (args.optimized_weights) {
     if (!args.weights) throw usage('--optimized_weights needs --weights FILE.caffemodel');
     if (args.stats) throw usage('--optimized_weights needs calibration images: statistics of the original net do not describe the rewritten one');
@@ -266,6 +271,7 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
       ({ net, netParam } = rebuild(f, deploy, given, warn));
       info(`folded ${f.folded.reduce((a, c) => a + c.folded.length, 0)} BatchNorm/Scale layers into ${f.folded.length} convolutions`);
     }
+    if (args.equalize) ({ net, netParam } = equalizeStage(net, netParam, (r) => rebuild(r, deploy, given, warn), info));
   }
 
   let stats: StatsCollector | undefined;
@@ -402,6 +408,10 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
   // a mismatched uniform fl was asked for (and warned about): only the other invariants are the plan's
   const bad = checkInvariants(net, plan).filter((v) => v.severity === 'error' && !(flMismatch && v.kind === 'fl'));
   if (bad.length) throw new ChaiqError(`internal: the plan breaks a CHaiDNN invariant: ${bad[0].message}`, { file: args.deploy_model }, 70);
+  if (args.bias_correction) {
+    net = await biasCorrectionStage(net, netParam, plan, await loadCalibration(args, netPre), (r) => rebuild(r, deploy, given, warn),
+      { warn, info, progress: (n, label) => (args.quiet ? NO_PROGRESS : makeProgress(n, label, 'layers')) });
+  }
 
   let text: string;
   // the converted net's Input says the preprocessing calibrated with (simulate takes it as its default)
@@ -479,6 +489,8 @@ function builder(y: any, calibrationDefault: CalibrationMode = 'float') {
       type: 'string',
       describe: 'rewrite the model so CHaiDNN quantizes it better and write its weights to FILE.caffemodel: BatchNorm/Scale folded into the convolutions (DynamicFixed auto: also power-of-two rescaling so no fl is negative); the output prototxt goes with these weights',
     })
+    .option('equalize', { type: 'boolean', default: false, describe: 'with --optimized_weights: cross-layer equalization (Nagel et al. 2019) of conv → (ReLU) → conv pairs before calibration, function-preserving' })
+    .option('bias_correction', { type: 'boolean', default: false, describe: 'with --optimized_weights: remove each conv\'s mean output error on the calibration images from its bias, layer by layer with the quantized layers before it (IBC)' })
     .option('output_json', { type: 'string', describe: 'also write the ML-Suite quantizer\'s JSON (thresholds, scale factors and xDNN multipliers of the convolutions) to FILE.json' })
     .option('report', { type: 'string', describe: 'also write an HTML report (histograms with thresholds, weight ranges) to FILE.html' })
     .epilog(thresholdSourceHelp());
