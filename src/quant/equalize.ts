@@ -11,6 +11,7 @@ import type { LayerNode, Net } from '../graph/types';
 import type { Tensor } from '../tensor';
 import type { NetParam } from '../proto/message';
 import { blobsOf } from './rewrite';
+import { poolGeometry } from '../layers/params';
 import type { Rewritten } from './rewrite';
 
 export interface EqualizedPair {
@@ -23,9 +24,16 @@ export interface EqualizedPair {
   maxFactor: number;
 }
 
-/** Positively homogeneous layers CLE may pass: ReLU with any negative_slope (leaky ReLU too). */
+/**
+ * Per-channel, positively homogeneous layers CLE may pass: ReLU with any negative_slope (leaky ReLU too),
+ * MAX and AVE pooling.
+ */
 function isHomogeneous(l: LayerNode): boolean {
-  return l.type === 'ReLU' && l.bottoms.length === 1 && l.tops.length === 1;
+  if (l.bottoms.length !== 1 || l.tops.length !== 1) return false;
+  if (l.type === 'ReLU') return true;
+  if (l.type !== 'Pooling' || !l.bottomShapes[0]) return false;
+  const pool = poolGeometry(l, l.bottomShapes[0]).pool;
+  return pool === 'MAX' || pool === 'AVE';
 }
 
 function isConv(l: LayerNode): boolean {
@@ -33,8 +41,8 @@ function isConv(l: LayerNode): boolean {
 }
 
 /**
- * The convolution pairs (A, B) that equalization may rescale: A's only reader is B, or a ReLU whose only
- * reader is B; B reads nothing else, and A's output is no net output.
+ * The convolution pairs (A, B) that equalization may rescale: A's only reader is B, or a chain of ReLU and
+ * pooling layers, each the only reader of the one before, ending in B; B reads nothing else, and A's output is no net output.
  */
 export function equalizablePairs(net: Net): [number, number][] {
   const pairs: [number, number][] = [];
@@ -43,12 +51,12 @@ export function equalizablePairs(net: Net): [number, number][] {
     let cons = net.consumers(a.index, 0);
     if (cons.length !== 1) continue;
     let next = net.layers[cons[0]];
-    if (isHomogeneous(next)) {
+    while (isHomogeneous(next)) {
       cons = net.consumers(next.index, 0);
-      if (cons.length !== 1) continue;
+      if (cons.length !== 1) break;
       next = net.layers[cons[0]];
     }
-    if (!isConv(next) || next.index === a.index) continue;
+    if (cons.length !== 1 || !isConv(next) || next.index === a.index) continue;
     // the channel count B sees must be A's output channels
     const C = a.blobs[0].shape[0];
     const group = Number(next.param.convolution_param?.group ?? 1);
