@@ -20,7 +20,7 @@ function quantize(out: string, extra: string[]) {
 }
 
 describe('quantize --equalize / --bias_correction', () => {
-  test.each(['--equalize', '--bias_correction'])('%s without --optimized_weights is a usage error (2) and writes nothing', (flag) => {
+  test.each(['--equalize', '--bias_correction', '--optimize_rounding'])('%s without --optimized_weights is a usage error (2) and writes nothing', (flag) => {
     const out = path.join(tmp, `nope${flag}`);
     const r = runCli(['quantize', '--deploy_model', DEPLOY, '--weights', WEIGHTS, '--mnist', MNIST, '--quantized_deploy_model', `${out}.prototxt`, flag]);
     expect(r.code).toBe(2);
@@ -32,7 +32,7 @@ describe('quantize --equalize / --bias_correction', () => {
     ['Xilinx', '8'],
     ['DynamicFixed', '6'],
   ])('%s %s-bit, both techniques: lint clean and byte-identical on rerun', (mode, b) => {
-    const flags = ['--bitwidths', `${b},${b},${b}`, '--equalize', '--bias_correction',
+    const flags = ['--bitwidths', `${b},${b},${b}`, '--equalize', '--bias_correction', '--optimize_rounding',
       ...(mode === 'DynamicFixed' ? ['--quant_type', 'DynamicFixed', '--fl_bitwidths', 'auto'] : [])];
     const a = path.join(tmp, `${mode}${b}a`);
     const c = path.join(tmp, `${mode}${b}b`);
@@ -41,6 +41,7 @@ describe('quantize --equalize / --bias_correction', () => {
     expect(r1.code).toBe(0);
     expect(r1.stderr).toMatch(/equalized 1 convolution pairs/);
     expect(r1.stderr).toMatch(/bias correction: \d+ of 2 convolutions moved their bias/);
+    expect(r1.stderr).toMatch(/optimized rounding of 2 convolutions: \d+ weights rounded the other way/);
     expect(quantize(c, flags).code).toBe(0);
     expect(fs.readFileSync(`${c}.caffemodel`).equals(fs.readFileSync(`${a}.caffemodel`))).toBe(true);
     expect(fs.readFileSync(`${c}.prototxt`, 'utf8').replace(/b\.caffemodel/, 'a.caffemodel')).toBe(fs.readFileSync(`${a}.prototxt`, 'utf8'));

@@ -7,6 +7,7 @@ import type { NetParam } from '../proto/message';
 import type { Rewritten } from './rewrite';
 import { equalizeNet } from './equalize';
 import { correctBiases } from './bias-correction';
+import { optimizeRounding } from './rounding';
 import type { PrecisionPlan } from './plan';
 import type { Tensor } from '../tensor';
 import type { WarnFn } from '../errors';
@@ -52,5 +53,25 @@ export async function biasCorrectionStage(
   }).length;
   const worst = Math.max(0, ...r.corrected.map((c) => Math.max(...Array.from(c.meanError, Math.abs))));
   opts.info(`bias correction: ${moved} of ${r.corrected.length} convolutions moved their bias (largest mean error measured ${worst.toPrecision(3)}) on ${images.length} images`);
+  return rebuild({ net: netParam, weights: r.weights }).net;
+}
+
+/** --optimize_rounding: each HW conv's weights rounded to minimise its output error, on the plan's grids. */
+export async function roundingStage(
+  net: Net, netParam: NetParam, plan: PrecisionPlan, images: Tensor[], rebuild: Rebuild,
+  opts: { seed: number; warn: WarnFn; info: (msg: string) => void; progress: (total: number, label: string) => Progress },
+): Promise<Net> {
+  const n = net.layers.filter((l) => l.type === 'Convolution' && plan.has(l.name)).length;
+  const bar = opts.progress(n, 'optimizing rounding');
+  let r;
+  try {
+    r = await optimizeRounding({ net, plan, images, seed: opts.seed, warn: opts.warn, onLayer: () => bar.tick(1) });
+  } finally {
+    bar.stop();
+  }
+  const before = r.layers.reduce((a, l) => a + l.before, 0);
+  const after = r.layers.reduce((a, l) => a + l.after, 0);
+  const flipped = r.layers.reduce((a, l) => a + l.flipped, 0);
+  opts.info(`optimized rounding of ${r.layers.length} convolutions: ${flipped} weights rounded the other way, summed output MSE ${before.toPrecision(3)} → ${after.toPrecision(3)} on ${images.length} images`);
   return rebuild({ net: netParam, weights: r.weights }).net;
 }

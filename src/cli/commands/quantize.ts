@@ -32,7 +32,7 @@ import { applyPlan, applyPlanToNetParam } from '../../print/precision';
 import { parsePrototxt } from '../../../grammar';
 import { foldBatchNormOffline, foldInputScale, gridFactors, recenterInput, rescaleActivations } from '../../quant/rewrite';
 import type { Rewritten } from '../../quant/rewrite';
-import { biasCorrectionStage, equalizeStage } from '../../quant/techniques';
+import { biasCorrectionStage, equalizeStage, roundingStage } from '../../quant/techniques';
 import { writeCaffemodel } from '../../proto/write-caffemodel';
 import { checkFiniteWeights } from '../../proto/finite';
 import { inputClipWarning, measureInputClip } from '../../sim/input-range';
@@ -71,6 +71,7 @@ interface QuantizeArgs extends PreprocessArgs {
   calibration?: string;
   output_json?: string;
   equalize?: boolean;
+  optimize_rounding?: boolean;
   bias_correction?: boolean;
 }
 
@@ -95,7 +96,7 @@ export const writeAtomic = writeFileAtomic;
 function checkQuantizeUsage(args: QuantizeArgs, needCalib: boolean): void {
   if (needCalib && !args.stats && !args.calibration_directory && !args.mnist)
     throw usage('Xilinx mode (and --fl_bitwidths auto) need --calibration_directory DIR, --mnist FILE or --stats FILE');
-  for (const f of ['equalize', 'bias_correction'] as const)
+  for (const f of ['equalize', 'bias_correction', 'optimize_rounding'] as const)
     if (args[f] && !args.optimized_weights) throw usage(`--${f} rewrites the weights: it needs --optimized_weights FILE.caffemodel`);
   if (args.optimized_weights) {
     if (!args.weights) throw usage('--optimized_weights needs --weights FILE.caffemodel');
@@ -408,6 +409,10 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
   // a mismatched uniform fl was asked for (and warned about): only the other invariants are the plan's
   const bad = checkInvariants(net, plan).filter((v) => v.severity === 'error' && !(flMismatch && v.kind === 'fl'));
   if (bad.length) throw new ChaiqError(`internal: the plan breaks a CHaiDNN invariant: ${bad[0].message}`, { file: args.deploy_model }, 70);
+  if (args.optimize_rounding) {
+    net = await roundingStage(net, netParam, plan, await loadCalibration(args, netPre), (r) => rebuild(r, deploy, given, warn),
+      { seed: args.calibration_seed, warn, info, progress: (n, label) => (args.quiet ? NO_PROGRESS : makeProgress(n, label, 'layers')) });
+  }
   if (args.bias_correction) {
     net = await biasCorrectionStage(net, netParam, plan, await loadCalibration(args, netPre), (r) => rebuild(r, deploy, given, warn),
       { warn, info, progress: (n, label) => (args.quiet ? NO_PROGRESS : makeProgress(n, label, 'layers')) });
@@ -491,6 +496,7 @@ function builder(y: any, calibrationDefault: CalibrationMode = 'float') {
     })
     .option('equalize', { type: 'boolean', default: false, describe: 'with --optimized_weights: cross-layer equalization (Nagel et al. 2019) of conv → (ReLU) → conv pairs before calibration, function-preserving' })
     .option('bias_correction', { type: 'boolean', default: false, describe: 'with --optimized_weights: remove each conv\'s mean output error on the calibration images from its bias, layer by layer with the quantized layers before it (IBC)' })
+    .option('optimize_rounding', { type: 'boolean', default: false, describe: 'with --optimized_weights: round each conv weight up or down to minimise the layer\'s output error on the calibration images (AdaRound objective, greedy), on the grid of the written th_params/fl_params' })
     .option('output_json', { type: 'string', describe: 'also write the ML-Suite quantizer\'s JSON (thresholds, scale factors and xDNN multipliers of the convolutions) to FILE.json' })
     .option('report', { type: 'string', describe: 'also write an HTML report (histograms with thresholds, weight ranges) to FILE.html' })
     .epilog(thresholdSourceHelp());
