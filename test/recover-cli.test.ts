@@ -1,5 +1,5 @@
 /**
- * quantize --equalize / --bias_correction (issue 14): usage, and on LeNet (20 digits, both modes, 8 and 6 bit)
+ * quantize --equalize / --bias_correction / --optimize_rounding (issue 14): usage, and on LeNet (20 digits, both modes, 8 and 6 bit)
  * outputs that lint clean, are byte-identical on rerun, and carry biases on their runtime grid.
  */
 import * as fs from 'fs';
@@ -19,7 +19,7 @@ function quantize(out: string, extra: string[]) {
   ]);
 }
 
-describe('quantize --equalize / --bias_correction', () => {
+describe('quantize --equalize / --bias_correction / --optimize_rounding', () => {
   test.each(['--equalize', '--bias_correction', '--optimize_rounding'])('%s without --optimized_weights is a usage error (2) and writes nothing', (flag) => {
     const out = path.join(tmp, `nope${flag}`);
     const r = runCli(['quantize', '--deploy_model', DEPLOY, '--weights', WEIGHTS, '--mnist', MNIST, '--quantized_deploy_model', `${out}.prototxt`, flag]);
@@ -31,7 +31,7 @@ describe('quantize --equalize / --bias_correction', () => {
   test.each([
     ['Xilinx', '8'],
     ['DynamicFixed', '6'],
-  ])('%s %s-bit, both techniques: lint clean and byte-identical on rerun', (mode, b) => {
+  ])('%s %s-bit, all three techniques: lint clean and byte-identical on rerun', (mode, b) => {
     const flags = ['--bitwidths', `${b},${b},${b}`, '--equalize', '--bias_correction', '--optimize_rounding',
       ...(mode === 'DynamicFixed' ? ['--quant_type', 'DynamicFixed', '--fl_bitwidths', 'auto'] : [])];
     const a = path.join(tmp, `${mode}${b}a`);
