@@ -6,6 +6,7 @@ const FLAG_OF: Record<string, string> = {
   deploy: 'deploy_model',
   allowNonfinite: 'allow_nonfinite',
   quantizedDeployModel: 'quantized_deploy_model',
+  forBoard: 'optimized_weights',
 };
 
 /** `inputShape` → `--input_shape`. */

@@ -26,7 +26,9 @@ import type { LoadedNet } from './load';
 import { planDynamicFixed, planXilinx } from './plan';
 import type { PlanResult } from './plan';
 import { printCaffemodel, printPrecisionPrototxt } from './print';
-import { foldBatchNormForBoard, foldInputScaleForBoard, recenterInputForBoard, rescaleOntoGrid } from './rewrite';
+import { foldBatchNormForBoard, foldInputScaleForBoard, rebuild, recenterInputForBoard, rescaleOntoGrid } from './rewrite';
+import { biasCorrectionStage, equalizeStage, roundingStage } from '../quant/techniques';
+import type { Tensor } from '../tensor';
 import type { NetWithParam, RebuildContext } from './rewrite';
 import type { CalibrationInputs, PreprocessSpec, QuantMode, Reporter, ResolvedPreprocess } from './types';
 import { apiOptionName, noProgress } from './types';
@@ -53,6 +55,14 @@ export interface QuantizeOptions extends Reporter {
   strict?: boolean;
   /** go on with NaN/Inf weights or activations (warned) */
   allowNonfinite?: boolean;
+  /** cross-layer equalization after the BatchNorm fold (needs forBoard) */
+  equalize?: boolean;
+  /** weight rounding chosen on the calibration images (needs forBoard) */
+  optimizeRounding?: boolean;
+  /** iterative bias correction on the calibration images (needs forBoard) */
+  biasCorrection?: boolean;
+  /** seed of the rounding's patch sampling (default 0) */
+  seed?: number;
   /** threads for calibration (default: the kernels' count); many images run on worker threads, same statistics */
   threads?: number;
   /** C,H,W of the input, checked against the Input layer */
@@ -99,10 +109,13 @@ export interface QuantizeResult {
 /** Quantize a model: see QuantizeOptions. Throws ChaiqError (OptionError for a bad option) on bad input. */
 export async function quantize(o: QuantizeOptions): Promise<QuantizeResult> {
   const s = startQuantize(o);
+  for (const t of ['equalize', 'optimizeRounding', 'biasCorrection'] as const)
+    if (o[t] && !o.forBoard) throw new OptionError(`{${t}} rewrites the weights: it needs {forBoard}`);
   const loaded = loadForQuantize(o, s);
   const rebuildCtx: RebuildContext = { deploy: o.deploy, dims: loaded.dims, warn: s.warn };
   let m: NetWithParam = { net: loaded.net, netParam: loaded.netParam };
   if (o.forBoard) m = foldBatchNormForBoard(m, rebuildCtx, s.info);
+  if (o.forBoard && o.equalize) m = equalizeStage(m.net, m.netParam, (r) => rebuild(r, rebuildCtx), s.info);
   const input = resolveInput(o, s, loaded);
   const board = o.forBoard && input.readsImages ? boardInput(m, input.pre, rebuildCtx, s) : { m, pre: input.pre };
   if (!o.forBoard) warnBoardInput(input, o.deploy, s, `feed the input scaled yourself, or fold the scale into the first layers with ${s.name('optimizedWeights')}`);
@@ -131,6 +144,7 @@ export async function quantize(o: QuantizeOptions): Promise<QuantizeResult> {
 
   const planned = await planFor(o, s, m.net, stats, netPre, loaded);
   assertPlanValid(m.net, planned.plan, o.deploy, { acceptFlMismatch: s.flMismatch });
+  if (o.forBoard) m = await recoverAccuracy(o, s, m, planned.plan, await loadInputs(o, s, netPre), rebuildCtx);
 
   // the converted net's Input says the preprocessing calibrated with (simulate takes it as its default)
   let netParam = m.netParam;
@@ -147,6 +161,15 @@ export async function quantize(o: QuantizeOptions): Promise<QuantizeResult> {
     caffemodel: o.forBoard ? printCaffemodel(m.net, netParam) : undefined,
     input: netPre !== input.pre ? { rawScale: netPre.rawScale, mean: Array.from(netPre.mean), inputScale: netPre.inputScale } : undefined,
   };
+}
+
+/** --optimize_rounding, then --bias_correction: both keep the plan and rewrite the weights. */
+async function recoverAccuracy(o: QuantizeOptions, s: RunSettings, m: NetWithParam, plan: PrecisionPlan, images: Tensor[], ctx: RebuildContext): Promise<NetWithParam> {
+  const progress = (n: number, label: string) => (o.progress ?? noProgress)(n, label, 'layers');
+  let net = m.net;
+  if (o.optimizeRounding) net = await roundingStage(net, m.netParam, plan, images, (r) => rebuild(r, ctx), { seed: o.seed ?? 0, warn: s.warn, info: s.info, progress });
+  if (o.biasCorrection) net = await biasCorrectionStage(net, m.netParam, plan, images, (r) => rebuild(r, ctx), { warn: s.warn, info: s.info, progress });
+  return { net, netParam: m.netParam };
 }
 
 /** The run's settings derived from the options. */

@@ -52,6 +52,9 @@ interface QuantizeArgs extends PreprocessArgs {
   optimized_weights?: string;
   calibration?: string;
   output_json?: string;
+  equalize?: boolean;
+  optimize_rounding?: boolean;
+  bias_correction?: boolean;
 }
 
 const usage = (msg: string) => new ChaiqError(msg, {}, 2);
@@ -76,6 +79,8 @@ function checkQuantizeUsage(args: QuantizeArgs, needCalib: boolean): void {
   resolveThreads(args.threads);
   if (needCalib && !args.stats && !args.calibration_directory && !args.mnist)
     throw usage('Xilinx mode (and --fl_bitwidths auto) need --calibration_directory DIR, --mnist FILE or --stats FILE');
+  for (const f of ['equalize', 'bias_correction', 'optimize_rounding'] as const)
+    if (args[f] && !args.optimized_weights) throw usage(`--${f} rewrites the weights: it needs --optimized_weights FILE.caffemodel`);
   if (args.optimized_weights) {
     if (!args.weights) throw usage('--optimized_weights needs --weights FILE.caffemodel');
     if (args.stats) throw usage('--optimized_weights needs calibration images: statistics of the original net do not describe the rewritten one');
@@ -180,6 +185,7 @@ function quantizeOptionsOf(args: QuantizeArgs, warn: WarnFn, defaultCalibration:
   return {
     mode: qt, deploy: args.deploy_model, weights: args.weights, bitwidths: bw, fl: flAuto ? 'auto' : flUniform, thMethod: method, calibration,
     pow2: args.pow2, strict: args.strict, allowNonfinite: !!args.allow_nonfinite, threads: resolveThreads(args.threads),
+    equalize: !!args.equalize, optimizeRounding: !!args.optimize_rounding, biasCorrection: !!args.bias_correction, seed: args.calibration_seed,
     dims: args.dims !== undefined ? parseList(args.dims, 'dims', 3) : undefined,
     inputShape: parseInputShape(args.input_shape, { batchOne: true }),
     inputs: args.mnist ? calibrationFromMnist(args.mnist, sel) : args.calibration_directory ? calibrationFromDirectory(args.calibration_directory, sel) : undefined,
@@ -274,6 +280,9 @@ function builder(y: any, calibrationDefault: CalibrationMode = 'float') {
       type: 'string',
       describe: 'rewrite the model so CHaiDNN quantizes it better and write its weights to FILE.caffemodel: BatchNorm/Scale folded into the convolutions (DynamicFixed auto: also power-of-two rescaling so no fl is negative); the output prototxt goes with these weights',
     })
+    .option('equalize', { type: 'boolean', default: false, describe: 'with --optimized_weights: cross-layer equalization (Nagel et al. 2019) of conv → (ReLU) → conv pairs before calibration, function-preserving' })
+    .option('bias_correction', { type: 'boolean', default: false, describe: 'with --optimized_weights: remove each conv\'s mean output error on the calibration images from its bias, layer by layer with the quantized layers before it (IBC)' })
+    .option('optimize_rounding', { type: 'boolean', default: false, describe: 'with --optimized_weights: round each conv weight up or down to minimise the layer\'s output error on the calibration images (AdaRound objective, greedy), on the grid of the written th_params/fl_params' })
     .option('output_json', { type: 'string', describe: 'also write the ML-Suite quantizer\'s JSON (thresholds, scale factors and xDNN multipliers of the convolutions) to FILE.json' })
     .option('report', { type: 'string', describe: 'also write an HTML report (histograms with thresholds, weight ranges) to FILE.html' })
     .epilog(thresholdSourceHelp());

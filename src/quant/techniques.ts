@@ -1,0 +1,77 @@
+/**
+ * The accuracy-recovery stages of `quantize` (issue 14), each a function the command calls in one line:
+ * they rewrite the float model and hand back the rebuilt net.
+ */
+import type { Net } from '../graph/types';
+import type { NetParam } from '../proto/message';
+import type { Rewritten } from './rewrite';
+import { equalizeNet } from './equalize';
+import { correctBiases } from './bias-correction';
+import { optimizeRounding } from './rounding';
+import type { PrecisionPlan } from './plan';
+import type { Tensor } from '../tensor';
+import type { WarnFn } from '../errors';
+
+/** A progress bar as src/cli/progress.ts makes it. */
+export interface Progress {
+  tick(n: number): void;
+  stop(): void;
+}
+
+type Rebuild = (r: Rewritten) => { net: Net; netParam: NetParam };
+
+/** --equalize: cross-layer equalization of every eligible conv pair. */
+export function equalizeStage(net: Net, netParam: NetParam, rebuild: Rebuild, info: (msg: string) => void): { net: Net; netParam: NetParam } {
+  const r = equalizeNet(net, netParam);
+  if (!r.pairs.length) {
+    info('equalization: no conv → (ReLU) → conv pair to equalize');
+    return { net, netParam };
+  }
+  const lo = Math.min(...r.pairs.map((p) => p.minFactor));
+  const hi = Math.max(...r.pairs.map((p) => p.maxFactor));
+  info(`equalized ${r.pairs.length} convolution pairs (channel factors ${lo.toPrecision(3)} to ${hi.toPrecision(3)})`);
+  return rebuild(r);
+}
+
+/** --bias_correction: IBC on the calibration images, after the plan is made; the plan stays valid. */
+export async function biasCorrectionStage(
+  net: Net, netParam: NetParam, plan: PrecisionPlan, images: Tensor[], rebuild: Rebuild,
+  opts: { warn: WarnFn; info: (msg: string) => void; progress: (total: number, label: string) => Progress },
+): Promise<Net> {
+  const n = net.layers.filter((l) => l.type === 'Convolution' && plan.has(l.name)).length;
+  const bar = opts.progress(n, 'bias correction');
+  let r;
+  try {
+    r = await correctBiases({ net, netParam, plan, images, warn: opts.warn, onLayer: () => bar.tick(1) });
+  } finally {
+    bar.stop();
+  }
+  const moved = r.corrected.filter((c) => {
+    const before = net.layers.find((l) => l.name === c.layer)!.blobs[1].data;
+    const after = r.weights.get(c.layer)![1].data;
+    return before.some((v, i) => v !== after[i]);
+  }).length;
+  const worst = Math.max(0, ...r.corrected.map((c) => Math.max(...Array.from(c.meanError, Math.abs))));
+  opts.info(`bias correction: ${moved} of ${r.corrected.length} convolutions moved their bias (largest mean error measured ${worst.toPrecision(3)}) on ${images.length} images`);
+  return rebuild({ net: netParam, weights: r.weights }).net;
+}
+
+/** --optimize_rounding: each HW conv's weights rounded to minimise its output error, on the plan's grids. */
+export async function roundingStage(
+  net: Net, netParam: NetParam, plan: PrecisionPlan, images: Tensor[], rebuild: Rebuild,
+  opts: { seed: number; warn: WarnFn; info: (msg: string) => void; progress: (total: number, label: string) => Progress },
+): Promise<Net> {
+  const n = net.layers.filter((l) => l.type === 'Convolution' && plan.has(l.name)).length;
+  const bar = opts.progress(n, 'optimizing rounding');
+  let r;
+  try {
+    r = await optimizeRounding({ net, plan, images, seed: opts.seed, warn: opts.warn, onLayer: () => bar.tick(1) });
+  } finally {
+    bar.stop();
+  }
+  const before = r.layers.reduce((a, l) => a + l.before, 0);
+  const after = r.layers.reduce((a, l) => a + l.after, 0);
+  const flipped = r.layers.reduce((a, l) => a + l.flipped, 0);
+  opts.info(`optimized rounding of ${r.layers.length} convolutions: ${flipped} weights rounded the other way, summed output MSE ${before.toPrecision(3)} → ${after.toPrecision(3)} on ${images.length} images`);
+  return rebuild({ net: netParam, weights: r.weights }).net;
+}

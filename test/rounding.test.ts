@@ -1,0 +1,77 @@
+/**
+ * src/quant/rounding.ts: optimized weight rounding. A hand-checked channel, the error never grows (random
+ * layers), and the written float weights round to the chosen integers under the runtime's rules (both modes).
+ */
+import { buildNet } from '../src/graph/build';
+import { optimizeChannel, optimizeRounding, quadError, weightGrids } from '../src/quant/rounding';
+import { quantizeDynamicFixed, quantizeWeightsXilinx } from '../src/sim/arith';
+import { setThreads } from '../src/kernels';
+import type { NetParam } from '../src/proto/message';
+import type { Tensor } from '../src/tensor';
+import type { PrecisionPlan } from '../src/quant/plan';
+import { randTensor } from './quant-net';
+
+setThreads(1);
+const quiet = () => undefined;
+
+describe('optimized rounding', () => {
+  test('hand-checked: two equal inputs, w = (0.14, 0.14) on a 0.1 grid → (2, 1), error 0.0064 → 0.0004', () => {
+    const grid = { step: 0.1, lo: -31, hi: 31, quantize: (w: number) => Math.round(w / 0.1) };
+    const H = Float64Array.of(1, 1, 1, 1);
+    const q = optimizeChannel([0.14, 0.14], H, grid);
+    expect(Array.from(q)).toEqual([2, 1]);
+    expect(quadError(H, [-0.04, -0.04])).toBeCloseTo(0.0064, 10);
+    expect(quadError(H, [2 * 0.1 - 0.14, 0.1 - 0.14])).toBeCloseTo(0.0004, 10);
+  });
+
+  test('never increases the layer error it optimises (40 random channels), and moves only to floor/ceil', () => {
+    for (let s = 0; s < 40; s++) {
+      const K = 3 + (s % 9);
+      const X = randTensor([20, K], 7 + s).data;
+      const H = new Float64Array(K * K);
+      for (let n = 0; n < 20; n++) for (let a = 0; a < K; a++) for (let b = 0; b < K; b++) H[a * K + b] += X[n * K + a] * X[n * K + b];
+      const w = randTensor([K], 1000 + s, 0.5).data;
+      const step = 0.5 / 31;
+      const grid = { step, lo: -31, hi: 31, quantize: (v: number) => Math.max(-31, Math.min(31, Math.round(v / step))) };
+      const q = optimizeChannel(w, H, grid);
+      const near = quadError(H, Array.from(w, (v) => grid.quantize(v) * step - v));
+      const got = quadError(H, Array.from(w, (v, k) => q[k] * step - v));
+      expect(got).toBeLessThanOrEqual(near + 1e-15);
+      q.forEach((x, k) => expect(Math.abs(x - w[k] / step)).toBeLessThan(1));
+    }
+  });
+
+  const param: NetParam = {
+    name: 'r',
+    layer: [
+      { name: 'data', type: 'Input', top: ['data'], input_param: { shape: [{ dim: [1, 3, 5, 5] }] } },
+      { name: 'c', type: 'Convolution', bottom: ['data'], top: ['c'], convolution_param: { num_output: 4, kernel_size: [3], pad: [1] } },
+    ],
+  };
+  const W = randTensor([4, 3, 3, 3], 5, 0.7);
+  const weights = new Map<string, Tensor[]>([['c', [W, randTensor([4], 9, 0.1)]]]);
+  const images = [0, 1, 2, 3].map((s) => randTensor([1, 3, 5, 5], 50 + s, 2));
+  const th = Array.from({ length: 4 }, (_, o) => Math.max(...Array.from(W.data.subarray(o * 27, (o + 1) * 27), Math.abs)));
+
+  test.each([
+    ['Xilinx 6', { quant_type: 'Xilinx', bw_layer_in: 6, th_layer_in: 2, bw_params: 6, th_params: th.map(Math.fround), bw_layer_out: 6, th_layer_out: 4 }],
+    ['DynamicFixed 8', { quant_type: 'DynamicFixed', bw_layer_in: 8, fl_layer_in: 5, bw_params: 8, fl_params: 7, bw_layer_out: 8, fl_layer_out: 4 }],
+  ] as [string, Record<string, unknown>][])('%s: the written weights round to the chosen integers under the runtime rule; each layer error ≤ round to nearest; deterministic', async (_, block) => {
+    const net = buildNet(param, { weights, warn: quiet });
+    const plan: PrecisionPlan = new Map([['c', block]]);
+    const r = await optimizeRounding({ net, plan, images, seed: 3, samples: 25 });
+    const out = r.weights.get('c')![0].data;
+    const grids = weightGrids(block, 4)!;
+    // the runtime's integers of the written weights, and back: exactly the written values
+    const q = block.quant_type === 'Xilinx' ? quantizeWeightsXilinx(out, 4, block.th_params as number[], 6) : quantizeDynamicFixed(out, 8, 7);
+    q.forEach((v, k) => expect(Math.fround(v * grids[Math.floor(k / 27)].step)).toBe(out[k]));
+    expect(r.layers).toHaveLength(1);
+    expect(r.layers[0].after).toBeLessThanOrEqual(r.layers[0].before);
+    expect(r.layers[0].flipped).toBeGreaterThan(0);
+    expect(r.layers[0].after).toBeLessThan(r.layers[0].before);
+    const again = await optimizeRounding({ net, plan, images, seed: 3, samples: 25 });
+    expect(Array.from(again.weights.get('c')![0].data)).toEqual(Array.from(out));
+    // the original blobs are untouched
+    expect(net.layers[1].blobs[0].data).toBe(W.data);
+  });
+});
