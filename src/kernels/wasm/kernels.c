@@ -177,6 +177,20 @@ static void pack_b(BSRC, int k0, int kc, int n0, int nc, float* Bp, int* ihb, in
               d[j] = (unsigned)x < (unsigned)W ? xr[x] : 0.f;
             }
           }
+        } else if (p->sW == 1) {
+          // unit stride, the panel straddles output rows (7x7 and 14x14 outputs): each run of columns on one
+          // output row reads a run of one image row (columns past nr share one out-of-range row: zeros)
+          for (int j = 0; j < NR;) {
+            int e = j + 1;
+            while (e < NR && ihb[e] == ihb[j]) e++;
+            int ih = ihb[j] + dy;
+            if ((unsigned)ih >= (unsigned)H) {
+              for (; j < e; j++) d[j] = 0.f;
+            } else {
+              const float* xr = xc + ih * W;
+              for (int iw = iwb[j] + dx; j < e; j++, iw++) d[j] = (unsigned)iw < (unsigned)W ? xr[iw] : 0.f;
+            }
+          }
         } else {
           for (int j = 0; j < NR; j++) {
             int ih = ihb[j] + dy, iw = iwb[j] + dx;
