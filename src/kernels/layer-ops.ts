@@ -131,6 +131,10 @@ export function chanAffineInWasm(X: Float32Array, Y: Float32Array, outer: number
   const planes = outer * mid;
   if (!r || X.length < planes * inner || Y.length < planes * inner) return false;
   const md = mode === 'div' ? 0 : 1;
+  // whole planes per staged chunk (at least one): a huge plane may not fit, then the JS loop runs
+  const per = Math.max(1, Math.floor(CHUNK / Math.max(1, inner)));
+  const cap = per * inner;
+  if (!r.canHold(16 * (a.length + b.length) + 8 * cap + 4096)) return false;
   r.reset();
   const pa = r.putF64(Float64Array.from(a));
   const pb = r.putF64(Float64Array.from(b));
@@ -141,9 +145,6 @@ export function chanAffineInWasm(X: Float32Array, Y: Float32Array, outer: number
     r.ex.chan_affine(xa, ya, planes, inner, mid, pa, pb, md, 0);
     return true;
   }
-  // whole planes per chunk (at least one)
-  const per = Math.max(1, Math.floor(CHUNK / Math.max(1, inner)));
-  const cap = per * inner;
   const px = r.alloc(cap);
   const py = r.alloc(cap);
   for (let p0 = 0; p0 < planes; p0 += per) {
