@@ -1,6 +1,6 @@
 import { runNet } from '../src/exec/executor';
 import { fusionPlan } from '../src/exec/fuse';
-import { armConvEpilogue, conv2dBatch, disarmConvEpilogue, setUseWasm, shutdownKernels } from '../src/kernels';
+import { conv2dBatch, setUseWasm, shutdownKernels } from '../src/kernels';
 import type { Tensor } from '../src/tensor';
 import { benchNet, randomInput } from './bench/netutil';
 
@@ -74,19 +74,15 @@ test('plain-JS kernels apply the epilogue too', async () => {
   }
 }, 120000);
 
-test('an armed epilogue is taken by the next conv2dBatch only', async () => {
+test('an epilogue given to conv2dBatch applies to that call only', async () => {
   const p = { inC: 1, inH: 3, inW: 3, outC: 1, outH: 1, outW: 1, kH: 3, kW: 3, strideH: 1, strideW: 1, padH: 0, padW: 0, dilH: 1, dilW: 1, group: 1 };
   const x = new Float32Array(9).fill(-1);
   const w = new Float32Array(9).fill(1);
   const out = new Float32Array(1);
-  armConvEpilogue({ relu: true });
-  expect(disarmConvEpilogue()).toBe(false); // nobody took it
   await conv2dBatch(x, 1, w, null, p, out);
   expect(out[0]).toBe(-9);
-  armConvEpilogue({ scale: { a: Float64Array.of(2), b: Float64Array.of(1) }, relu: true, residual: Float32Array.of(-3), reluAfterResidual: false });
-  await conv2dBatch(x, 1, w, null, p, out);
-  expect(disarmConvEpilogue()).toBe(true);
+  await conv2dBatch(x, 1, w, null, p, out, { scale: { a: Float64Array.of(2), b: Float64Array.of(1) }, relu: true, residual: Float32Array.of(-3), reluAfterResidual: false });
   expect(out[0]).toBe(-3); // relu(-9·2 + 1) - 3
   await conv2dBatch(x, 1, w, null, p, out);
-  expect(out[0]).toBe(-9); // once only
+  expect(out[0]).toBe(-9); // that call only
 });

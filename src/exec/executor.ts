@@ -6,7 +6,7 @@ import type { Tensor } from '../tensor';
 import { shapeStr } from '../tensor';
 import { buffersInWasm, releaseDead } from './bufpool';
 import { buildFusion, fusionPlan, type Fused } from './fuse';
-import { armConvEpilogue, disarmConvEpilogue, isWasmArray } from '../kernels';
+import { isWasmArray } from '../kernels';
 import { checkFiniteWeights } from '../proto/finite';
 
 /** Layer types that only feed data in: their tops come from `inputs`. */
@@ -133,12 +133,9 @@ async function runLayers(net: Net, inputs: Record<string, Tensor> | Tensor, opts
         tops = pre;
       } else {
         fused = cand ? buildFusion(net, cand, bottoms[0], blobs, mayDropTop) : null;
-        if (fused) armConvEpilogue(fused.ep);
-        try {
-          tops = await fwd(node, bottoms, ctx);
-        } finally {
-          if (fused && !disarmConvEpilogue()) fused = null; // the kernel did not take it: the layers run
-        }
+        const epCtx = fused ? { ep: fused.ep, taken: false } : undefined;
+        tops = await fwd(node, bottoms, epCtx ? { ...ctx, convEpilogue: epCtx } : ctx);
+        if (fused && !epCtx!.taken) fused = null; // the forward did not apply it: the layers run
         if (fused) for (const k of fused.layers) done.set(k, [tops[0]]);
       }
     } catch (e) {

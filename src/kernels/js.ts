@@ -2,7 +2,7 @@
  * Plain-JS kernels: the fallback when WebAssembly SIMD is unavailable (or CHAIQ_NO_WASM=1), and the
  * "JS im2col + GEMM" row of the kernel bench. Same results as the wasm path up to float32 summation order.
  */
-import type { Conv2dParams } from './index';
+import type { Conv2dParams } from './types';
 
 let colBuf = new Float32Array(0);
 

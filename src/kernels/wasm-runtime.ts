@@ -1,10 +1,11 @@
 /**
- * The WebAssembly side of the kernels: one shared linear memory, one instance per thread (the main thread
- * plus a persistent pool of worker_threads), and a tiny Atomics-based job protocol so that a synchronous
- * conv2d() can hand half of its output to a worker and block (Atomics.wait) until it is done.
+ * The WebAssembly side of the kernels: chaiq's one wasm module (kernels.c, in its FMA or SIMD128 build, see
+ * wasm-features.ts), one shared linear memory, one instance per thread (the main thread plus a persistent
+ * pool of worker_threads), and a tiny Atomics-based job protocol so that a synchronous conv2d() can hand
+ * half of its output to a worker and block (Atomics.wait) until it is done.
  */
 import { Worker } from 'worker_threads';
-import { KERNELS_WASM_BASE64 } from './wasm/kernels-wasm';
+import { moduleBytes, type KernelVariant } from './wasm-features';
 
 export interface KernelExports {
   geometry(what: number): number;
@@ -21,6 +22,12 @@ export interface KernelExports {
   maxpool(x: number, y: number, planes: number, h: number, w: number, oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number): void;
   avepool(x: number, y: number, planes: number, h: number, w: number, oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number): void;
   lrn075_part(x: number, y: number, c: number, hw: number, size: number, k: number, a: number, acc: number, p0: number, p1: number): void;
+  relu(x: number, y: number, n: number): void;
+  add2(a: number, b: number, y: number, n: number): void;
+  chan_affine(x: number, y: number, planes: number, inner: number, mid: number, a: number, b: number, mode: number, m0: number): void;
+  iconv_ws_bytes(p: number): number;
+  iconv_pack_w(p: number, w: number, wp: number): void;
+  iconv_part(p: number, x: number, wp: number, out: number, n0: number, n1: number, ws: number): void;
 }
 
 // lib "ES2022" has no WebAssembly typings (they live in lib.dom): the few pieces used here.
@@ -48,6 +55,7 @@ const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
  *  JOB_CONV_IMAGES: [isDw, p, x, wOrAp, bias, out, xStrideBytes, outStrideBytes, nImages, ws, ep, epStrideBytes]  (one image a chunk)
  *  JOB_POOL:  [isMax, x, y, planes, h, w, oh, ow, kh, kw, sh, sw, ph, pw, chunk, nChunks]   (chunks of planes)
  *  JOB_LRN:   [x, y, c, hw, size, kaAddr (two doubles k, a), acc, chunk, nChunks]   (chunks of pixels)
+ *  JOB_ICONV: [p, x, wp, out, N, chunk, nChunks, ws]                        (chunks of output pixels)
  * ep: 0 or the address of the conv's epilogue (EpiP in kernels.c)
  */
 export const JOB_EXIT = 0;
@@ -59,6 +67,7 @@ export const JOB_GEMV_T = 5;
 export const JOB_PACK = 6;
 export const JOB_POOL = 7;
 export const JOB_LRN = 8;
+export const JOB_ICONV = 9;
 
 const SLOT = 32; // Int32 words of control block per worker: seq, done, state, cmd, args...
 const MAX_WORKERS = 63;
@@ -133,6 +142,9 @@ function runJobSource(): string {
     const hw = a[o+3], ch = a[o+7], nc = a[o+8];
     const ka = new Float64Array(memory.buffer, a[o+5] >>> 0, 2);
     while ((i = next()) < nc) ex.lrn075_part(a[o], a[o+1], a[o+2], hw, a[o+4], ka[0], ka[1], a[o+6], i * ch, Math.min(hw, (i + 1) * ch));
+  } else if (cmd === ${JOB_ICONV}) {
+    const N = a[o+4], ch = a[o+5], nc = a[o+6];
+    while ((i = next()) < nc) ex.iconv_part(a[o], a[o+1], a[o+2], a[o+3], i * ch, Math.min(N, (i + 1) * ch), a[o+7]);
   } else if (cmd === ${JOB_CONV_IMAGES}) {
     const isDw = a[o], p = a[o+1], x = a[o+2], w = a[o+3], bias = a[o+4], out = a[o+5];
     const xs = a[o+6], os = a[o+7], n = a[o+8], ws = a[o+9], ep0 = a[o+10], eps = a[o+11];
@@ -160,6 +172,8 @@ export class WasmRuntime {
   readonly ex: KernelExports;
   readonly MR: number;
   readonly NR: number;
+  /** which build of the module runs: 'fma' (relaxed-SIMD multiply-add) or 'simd128' */
+  readonly variant: KernelVariant;
   private readonly ctrlSab = new SharedArrayBuffer(64 * SLOT * 4);
   private readonly ctrl = new Int32Array(this.ctrlSab);
   private workers: WorkerSlot[] = [];
@@ -185,7 +199,8 @@ export class WasmRuntime {
   private readonly zoneReg = new FinalizationRegistry<[number, number]>((blk) => this.zoneRelease(blk[0], blk[1]));
 
   constructor() {
-    const bytes = Buffer.from(KERNELS_WASM_BASE64, 'base64');
+    const { bytes, variant } = moduleBytes();
+    this.variant = variant;
     this.module = new WA.Module(bytes);
     this.memory = new WA.Memory({ initial: 256, maximum: 65536, shared: true });
     this.ex = new WA.Instance(this.module, { env: { memory: this.memory } }).exports as unknown as KernelExports;

@@ -2,6 +2,7 @@ import type { LayerNode } from '../graph/types';
 import type { Tensor } from '../tensor';
 import type { WarnFn } from '../errors';
 import type { LayerParam } from '../proto/message';
+import type { ConvEpilogue } from '../kernels/types';
 
 export type QuantMode = 'Xilinx' | 'DynamicFixed';
 
@@ -12,6 +13,11 @@ export interface ForwardContext {
   warn: WarnFn;
   /** set by the executor: run heavy kernels on this many threads */
   threads?: number;
+  /**
+   * set by the executor's layer fusion (src/exec/fuse.ts) for one Convolution call: the in-place layers after
+   * it, applied inside the kernel. The forward sets `taken` when it applied them (else those layers run).
+   */
+  convEpilogue?: { ep: ConvEpilogue; taken: boolean };
 }
 
 /**

@@ -3,31 +3,34 @@
  * seeded random weights: ms/image at batch 1 (median after warm-up), effective GFLOP/s (2·conv+fc MACs
  * from the registry / time), a batch-8 GoogLeNet figure, and where the time goes (per-layer-type profile).
  * Baseline in the same run: the same executor on the plain-JS kernels (setUseWasm(false), what
- * CHAIQ_NO_WASM=1 selects) for MobileNet v1 and GoogLeNet. Reference: real Caffe + OpenBLAS on this
- * 2-core machine (figures from the issue). Wall figures depend on other load; CPU figures do not: the
+ * CHAIQ_NO_WASM=1 selects) for MobileNet v1 and GoogLeNet. Reference: real Caffe + OpenBLAS, 2 threads,
+ * batch 1 on this 2-core machine (test/bench/baseline.json: the figures and the commands that measured them;
+ * batch-8 figures per image are compared with Caffe's batch-1 time per image). Wall figures depend on other load; CPU figures do not: the
  * main thread's CPU time is the critical path (it runs every layer and its share of each conv, and
  * sleeps while waiting for the worker), i.e. the wall time an otherwise idle machine would show, or close. Standalone: `node dist/test/bench/forward.bench.js [quick]`.
  */
 import * as fs from 'fs';
 import * as os from 'os';
+import * as path from 'path';
 import { runNet } from '../../src/exec/executor';
 import { profileNet, summarize, type LayerTime } from '../../src/exec/profile';
-import { getThreads, initKernels, kernelBackend, setUseWasm, shutdownKernels } from '../../src/kernels';
+import { getThreads, initKernels, kernelBackend, kernelStats, setUseWasm, shutdownKernels } from '../../src/kernels';
 import { benchNet, median, nowMs, randomInput, type BenchNet } from './netutil';
 
 interface NetSpec {
   key: string;
   file: string;
-  /** Caffe + OpenBLAS batch-1 forward on this machine: ms and GFLOP/s */
+  /** Caffe + OpenBLAS batch-1 forward on this machine, ms per image */
   caffeMs: number;
-  caffeGflops: number;
 }
 
-const NETS: NetSpec[] = [
-  { key: 'googlenet', file: 'bvlc_googlenet.prototxt', caffeMs: 72, caffeGflops: 44 },
-  { key: 'resnet50', file: 'resnet50.prototxt', caffeMs: 111, caffeGflops: 69 },
-  { key: 'mobilenet_v1', file: 'mobilenet_v1.prototxt', caffeMs: 43, caffeGflops: 26 },
-];
+/** test/bench/baseline.json (read from the source tree: dist/ holds no JSON) */
+function loadBaseline(): NetSpec[] {
+  const f = [path.join(__dirname, 'baseline.json'), path.join(__dirname, '../../../test/bench/baseline.json')].find((p) => fs.existsSync(p));
+  if (!f) throw new Error('test/bench/baseline.json not found');
+  const j = JSON.parse(fs.readFileSync(f, 'utf8')) as { nets: Record<string, { file: string; caffeMsB1: number }> };
+  return Object.entries(j.nets).map(([key, v]) => ({ key, file: v.file, caffeMs: v.caffeMsB1 }));
+}
 
 // the executor's fast mode: dead blobs' buffers are recycled (nothing here keeps a tensor)
 const quiet = { warn: () => {}, reuseBuffers: true };
@@ -107,7 +110,8 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
   const out: Record<string, number | string> = {};
   setUseWasm(true);
   await initKernels();
-  out.backend = `${kernelBackend()} x${getThreads()} threads`;
+  const NETS = loadBaseline();
+  out.backend = `${kernelBackend()} (${kernelStats().variant ?? 'js'}) x${getThreads()} threads, node ${process.version}`;
   // wall figures suffer when other jobs share the 2 cores: say how loaded the machine was
   out['load average (1 min) at start'] = r3(os.loadavg()[0]);
   try {
@@ -125,20 +129,22 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
       out[`${spec.key} b1 CPU ms/image (all threads)`] = r3(cpuMs);
       out[`${spec.key} b1 main-thread CPU ms/image`] = r3(mainMs);
       out[`${spec.key} b1 GFLOP/s (main-thread CPU: idle-machine estimate)`] = r3(gflops(b.macs, mainMs));
-      out[`${spec.key} vs Caffe (${spec.caffeMs} ms): wall time ratio`] = r3(ms / spec.caffeMs);
-      out[`${spec.key} vs Caffe (${spec.caffeGflops} GFLOP/s): GFLOP/s ratio (wall)`] = r3(g / spec.caffeGflops);
+      out[`${spec.key} b1 Caffe ms/image (baseline.json)`] = spec.caffeMs;
+      out[`${spec.key} b1 chaiq/Caffe time ratio (wall)`] = r3(ms / spec.caffeMs);
+      out[`${spec.key} b1 chaiq/Caffe time ratio (main-thread CPU)`] = r3(mainMs / spec.caffeMs);
       const p = await profileString(b, quick ? 1 : 3);
       out[`${spec.key} conv+fc share of wall time`] = r3(p.convShare);
       out[`${spec.key} profile (wall)`] = p.wall;
       out[`${spec.key} profile (CPU)`] = p.cpu;
     }
-    // batch 8 (calibration runs batches)
-    {
-      const b8 = benchNet('bvlc_googlenet.prototxt', 1, 8);
+    // batch 8 (calibration runs batches), per image against Caffe's batch-1 time
+    for (const spec of quick ? NETS.slice(0, 1) : NETS) {
+      const b8 = benchNet(spec.file, 1, 8);
       const { ms, mainMs } = await timeNet(b8, 1, quick ? 2 : 3, 10000);
-      out['googlenet b8 ms/image (wall)'] = r3(ms / 8);
-      out['googlenet b8 GFLOP/s (wall)'] = r3(gflops(b8.macs * 8, ms));
-      out['googlenet b8 main-thread CPU ms/image'] = r3(mainMs / 8);
+      out[`${spec.key} b8 ms/image (wall)`] = r3(ms / 8);
+      out[`${spec.key} b8 GFLOP/s (wall)`] = r3(gflops(b8.macs * 8, ms));
+      out[`${spec.key} b8 main-thread CPU ms/image`] = r3(mainMs / 8);
+      out[`${spec.key} b8 chaiq/Caffe-b1 time ratio per image (wall)`] = r3(ms / 8 / spec.caffeMs);
     }
     // naive baseline in the same run: the same executor on the plain-JS kernels
     setUseWasm(false);
@@ -149,6 +155,7 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
         const { ms, cpuMs } = await timeNet(b, 1, 1, 0);
         out[`${key} plain-JS kernels b1 ms/image (wall)`] = r3(ms);
         out[`${key} plain-JS GFLOP/s (wall)`] = r3(gflops(b.macs, ms));
+        out[`${key} chaiq/plain-JS time ratio (wall)`] = r3(fast[key] / ms);
         out[`${key} speed-up over plain-JS (wall)`] = r3(ms / fast[key]);
         out[`${key} speed-up over plain-JS (CPU)`] = r3(cpuMs / fastCpu[key]);
       }

@@ -1,7 +1,10 @@
-// chaiq float kernels: packed SIMD GEMM (MR x NR micro-kernel, f32x4 mul+add, no FMA so results match a
-// plain float32 dot product order-insensitively), implicit-im2col convolution and a direct depthwise conv.
-// Built by scripts/build-wasm.sh into src/kernels/wasm/kernels-wasm.ts (base64). No libc, no data segments,
-// no stack use: every scratch buffer is passed in (`ws`), so several threads can share one linear memory.
+// chaiq's one WebAssembly module: packed SIMD GEMM (MR x NR micro-kernel), implicit-im2col convolution, a
+// direct depthwise conv, pooling, LRN, the elementwise layer loops (ReLU, channel affine, Eltwise SUM) and the
+// simulator's integer convolution (i16 operands, i32 accumulators).
+// Built twice by scripts/build-wasm.sh into src/kernels/wasm/kernels-wasm.ts (base64): plain SIMD128
+// (multiply, then add) and, with -DCHAIQ_FMA -mrelaxed-simd, f32x4.relaxed_madd in the multiply-accumulate
+// loops (fused on FMA hardware, like Caffe's OpenBLAS). No libc, no data segments, no stack use: every
+// scratch buffer is passed in (`ws`), so several threads can share one linear memory.
 #include <wasm_simd128.h>
 #include <stdint.h>
 
@@ -9,6 +12,13 @@
 #define MR 4
 #endif
 #define NR 8
+
+// acc + a*b: fused (one rounding) in the FMA build, multiply then add otherwise
+#ifdef CHAIQ_FMA
+#define MADD(acc, a, b) __builtin_wasm_relaxed_madd_f32x4((a), (b), (acc))
+#else
+#define MADD(acc, a, b) wasm_f32x4_add((acc), wasm_f32x4_mul((a), (b)))
+#endif
 #define KC 256
 #define NC 512
 
@@ -18,7 +28,7 @@ typedef struct {
 } ConvP;
 
 // What a conv applies to its final outputs, per output channel c (the in-place BatchNorm / Scale / ReLU layers
-// that follow it, fused by the executor). Same arithmetic as those layers' own loops (src/exec/wasm/layers.c):
+// that follow it, fused by the executor). Same arithmetic as those layers' own loops (relu, chan_affine below):
 // BatchNorm y = f32((x - mean[c]) / sd[c]) and Scale y = f32(x * a[c] + b[c]) in double, ReLU y = x > 0 ? x : 0;
 // then (flag 8) y = f32(y + res[i]) (Eltwise SUM with a residual of the output's layout) and ReLU again (16).
 typedef struct {
@@ -167,6 +177,20 @@ static void pack_b(BSRC, int k0, int kc, int n0, int nc, float* Bp, int* ihb, in
               d[j] = (unsigned)x < (unsigned)W ? xr[x] : 0.f;
             }
           }
+        } else if (p->sW == 1) {
+          // unit stride, the panel straddles output rows (7x7 and 14x14 outputs): each run of columns on one
+          // output row reads a run of one image row (columns past nr share one out-of-range row: zeros)
+          for (int j = 0; j < NR;) {
+            int e = j + 1;
+            while (e < NR && ihb[e] == ihb[j]) e++;
+            int ih = ihb[j] + dy;
+            if ((unsigned)ih >= (unsigned)H) {
+              for (; j < e; j++) d[j] = 0.f;
+            } else {
+              const float* xr = xc + ih * W;
+              for (int iw = iwb[j] + dx; j < e; j++, iw++) d[j] = (unsigned)iw < (unsigned)W ? xr[iw] : 0.f;
+            }
+          }
         } else {
           for (int j = 0; j < NR; j++) {
             int ih = ihb[j] + dy, iw = iwb[j] + dx;
@@ -189,8 +213,8 @@ static void pack_b(BSRC, int k0, int kc, int n0, int nc, float* Bp, int* ihb, in
     if (init) c##r##0 = c##r##1 = wasm_v128_load32_splat(init + r); \
     else { c##r##0 = wasm_v128_load(c + r * ldc); c##r##1 = wasm_v128_load(c + r * ldc + 4); }
 #define ROW_STEP(r) { v128_t av = wasm_v128_load32_splat(a + r); \
-    c##r##0 = wasm_f32x4_add(c##r##0, wasm_f32x4_mul(av, b0)); \
-    c##r##1 = wasm_f32x4_add(c##r##1, wasm_f32x4_mul(av, b1)); }
+    c##r##0 = MADD(c##r##0, av, b0); \
+    c##r##1 = MADD(c##r##1, av, b1); }
 #define ROW_STORE(r) wasm_v128_store(c + r * ldc, c##r##0); wasm_v128_store(c + r * ldc + 4, c##r##1);
 #if MR == 4
 #define ROWS(X) X(0) X(1) X(2) X(3)
@@ -210,8 +234,8 @@ static inline void ukernel(int kc, const float* restrict a, const float* restric
 
 // same, A read in place through MR row pointers (rows past mr repeat row 0; their results are discarded)
 #define UROW_STEP(r) { v128_t av = wasm_v128_load32_splat(a##r + k); \
-    c##r##0 = wasm_f32x4_add(c##r##0, wasm_f32x4_mul(av, b0)); \
-    c##r##1 = wasm_f32x4_add(c##r##1, wasm_f32x4_mul(av, b1)); }
+    c##r##0 = MADD(c##r##0, av, b0); \
+    c##r##1 = MADD(c##r##1, av, b1); }
 static inline void ukernel_raw(int kc, const float* a, int lda, int mr, const float* restrict b, float* c, int ldc,
                                const float* init) {
   const float* a0 = a;
@@ -393,7 +417,7 @@ EXPORT(dw_part) void dw_part(const ConvP* p, const float* x, const float* w, con
         const int y0 = oh * sH * Wh, y1 = y0 + dH * Wh, y2 = y1 + dH * Wh;
         for (int ow = 0; ow < OW; ow += 4) {
           v128_t acc = vb;
-#define TAP(wv, P, y, q) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wv, wasm_v128_load(P + y + ow + q)));
+#define TAP(wv, P, y, q) acc = MADD(acc, wv, wasm_v128_load(P + y + ow + q));
           TAP(w0, E, y0, 0) TAP(w1, P1, y0, q1) TAP(w2, E, y0, q2)
           TAP(w3, E, y1, 0) TAP(w4, P1, y1, q1) TAP(w5, E, y1, q2)
           TAP(w6, E, y2, 0) TAP(w7, P1, y2, q1) TAP(w8, E, y2, q2)
@@ -418,7 +442,7 @@ EXPORT(dw_part) void dw_part(const ConvP* p, const float* x, const float* w, con
         for (int ow = 0; ow < OW; ow += 4) {
           v128_t acc;
           const int o = ow;
-#define TAP(wv, r, j) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wv, wasm_v128_load(r + o + (j) * dW)));
+#define TAP(wv, r, j) acc = MADD(acc, wv, wasm_v128_load(r + o + (j) * dW));
           acc = vb;
           TAP(w0, r0, 0) TAP(w1, r0, 1) TAP(w2, r0, 2)
           TAP(w3, r1, 0) TAP(w4, r1, 1) TAP(w5, r1, 2)
@@ -441,8 +465,8 @@ EXPORT(dw_part) void dw_part(const ConvP* p, const float* x, const float* w, con
             const float* r = base + ki * dH * Wp + ow;
             for (int kj = 0; kj < kW; kj++) {
               v128_t wv = wasm_v128_load32_splat(wc + ki * kW + kj);
-              acc0 = wasm_f32x4_add(acc0, wasm_f32x4_mul(wv, wasm_v128_load(r + kj * dW)));
-              acc1 = wasm_f32x4_add(acc1, wasm_f32x4_mul(wv, wasm_v128_load(r + kj * dW + 4)));
+              acc0 = MADD(acc0, wv, wasm_v128_load(r + kj * dW));
+              acc1 = MADD(acc1, wv, wasm_v128_load(r + kj * dW + 4));
             }
           }
           wasm_v128_store(orow + ow, acc0);
@@ -453,7 +477,7 @@ EXPORT(dw_part) void dw_part(const ConvP* p, const float* x, const float* w, con
           for (int ki = 0; ki < kH; ki++) {
             const float* r = base + ki * dH * Wp + ow;
             for (int kj = 0; kj < kW; kj++)
-              acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load32_splat(wc + ki * kW + kj), wasm_v128_load(r + kj * dW)));
+              acc = MADD(acc, wasm_v128_load32_splat(wc + ki * kW + kj), wasm_v128_load(r + kj * dW));
           }
           if (ow + 4 <= OW) wasm_v128_store(orow + ow, acc);
           else store_lanes(orow + ow, acc, OW - ow);
@@ -466,7 +490,7 @@ EXPORT(dw_part) void dw_part(const ConvP* p, const float* x, const float* w, con
             for (int kj = 0; kj < kW; kj++) {
               v128_t wv = wasm_v128_load32_splat(wc + ki * kW + kj);
               v128_t lo = wasm_v128_load(r + kj * dW), hi = wasm_v128_load(r + kj * dW + 4);
-              acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wv, wasm_i32x4_shuffle(lo, hi, 0, 2, 4, 6)));
+              acc = MADD(acc, wv, wasm_i32x4_shuffle(lo, hi, 0, 2, 4, 6));
             }
           }
           if (ow + 4 <= OW) wasm_v128_store(orow + ow, acc);
@@ -502,10 +526,10 @@ EXPORT(gemv_t_part) void gemv_t_part(int M, int N, int K, const float* A, const 
       v128_t s0 = wasm_f32x4_splat(0.f), s1 = s0, s2 = s0, s3 = s0;
       for (int k = 0; k < K4; k += 4) {
         v128_t bv = wasm_v128_load(b + k);
-        s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(wasm_v128_load(a0 + k), bv));
-        s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(wasm_v128_load(a1 + k), bv));
-        s2 = wasm_f32x4_add(s2, wasm_f32x4_mul(wasm_v128_load(a2 + k), bv));
-        s3 = wasm_f32x4_add(s3, wasm_f32x4_mul(wasm_v128_load(a3 + k), bv));
+        s0 = MADD(s0, wasm_v128_load(a0 + k), bv);
+        s1 = MADD(s1, wasm_v128_load(a1 + k), bv);
+        s2 = MADD(s2, wasm_v128_load(a2 + k), bv);
+        s3 = MADD(s3, wasm_v128_load(a3 + k), bv);
       }
 #define HSUM(v) ((wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) + \
                  (wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3)))
@@ -527,7 +551,7 @@ EXPORT(gemv_t_part) void gemv_t_part(int M, int N, int K, const float* A, const 
 }
 
 // ---- pooling and LRN for runNet's activations in this memory (used in place, split across the threads):
-// copies of src/exec/wasm/layers.c's loops, same results bit for bit (see there).
+// same results as the JS forwards bit for bit.
 #define FLT_MAX_ 3.40282346638528859812e+38F
 static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int imax(int a, int b) { return a > b ? a : b; }
@@ -619,7 +643,7 @@ EXPORT(avepool) void avepool(const float *x, float *y, int planes, int h, int w,
   }
 }
 
-// LRN across channels with beta = 0.75 for pixels [p0,p1) of one image x[c][hw] (layers.c lrn_across075 on a
+// LRN across channels with beta = 0.75 for pixels [p0,p1) of one image x[c][hw] (the JS lrn_across075 forward on a
 // pixel range). acc: p1 - p0 doubles of scratch.
 EXPORT(lrn075_part) void lrn075_part(const float *x, float *y, int c, int hw, int size, double k, double a,
                                      double *acc, int p0, int p1) {
@@ -649,6 +673,157 @@ EXPORT(lrn075_part) void lrn075_part(const float *x, float *y, int c, int hw, in
     for (; p < n; p++) {
       double r = __builtin_sqrt(k + a * acc[p]);
       yo[p] = (float)((double)xo[p] / (r * __builtin_sqrt(r)));
+    }
+  }
+}
+
+// ---- the elementwise layer loops (ReLU, BatchNorm/Scale/Bias affine, 2-way Eltwise SUM). Every result equals
+// the JS forward's bit for bit: double arithmetic where the JS code does more than one rounding-sensitive op
+// (f64x2), single f32 ops only where IEEE double rounding of one +,*,max is innocuous (53 >= 2*24+2 bits).
+
+// y = max(x, 0) as JS `x > 0 ? x : 0` (NaN and -0 give +0)
+EXPORT(relu) void relu(const float* x, float* y, int n) {
+  v128_t z = wasm_f32x4_splat(0.0f);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    v128_t v = wasm_v128_load(x + i);
+    wasm_v128_store(y + i, wasm_v128_and(v, wasm_f32x4_gt(v, z)));
+  }
+  for (; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0.0f;
+}
+
+// y = a + b (one f32 add == fround(double add))
+EXPORT(add2) void add2(const float* a, const float* b, float* y, int n) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) wasm_v128_store(y + i, wasm_f32x4_add(wasm_v128_load(a + i), wasm_v128_load(b + i)));
+  for (; i < n; i++) y[i] = a[i] + b[i];
+}
+
+// planes of `inner` values, plane p uses channel (m0 + p) % mid. mode 0: y = (x - a[c]) / b[c]  (BatchNorm)
+// mode 1: y = x * a[c] + b[c]  (Scale, Bias with a = 1); all in double like the JS code.
+EXPORT(chan_affine) void chan_affine(const float* x, float* y, int planes, int inner, int mid, const double* a,
+                                     const double* b, int mode, int m0) {
+  for (int p = 0; p < planes; p++) {
+    int m = (m0 + p) % mid;
+    double ad = a[m], bd = b[m];
+    v128_t va = wasm_f64x2_splat(ad), vb = wasm_f64x2_splat(bd);
+    const float* xp = x + (long)p * inner;
+    float* yp = y + (long)p * inner;
+    int i = 0;
+    if (mode == 0) {
+      for (; i + 4 <= inner; i += 4) {
+        v128_t v = wasm_v128_load(xp + i);
+        v128_t l = wasm_f64x2_div(wasm_f64x2_sub(lo64(v), va), vb);
+        v128_t h = wasm_f64x2_div(wasm_f64x2_sub(hi64(v), va), vb);
+        wasm_v128_store(yp + i, pack32(l, h));
+      }
+      for (; i < inner; i++) yp[i] = (float)(((double)xp[i] - ad) / bd);
+    } else {
+      for (; i + 4 <= inner; i += 4) {
+        v128_t v = wasm_v128_load(xp + i);
+        v128_t l = wasm_f64x2_add(wasm_f64x2_mul(lo64(v), va), vb);
+        v128_t h = wasm_f64x2_add(wasm_f64x2_mul(hi64(v), va), vb);
+        wasm_v128_store(yp + i, pack32(l, h));
+      }
+      for (; i < inner; i++) yp[i] = (float)((double)xp[i] * ad + bd);
+    }
+  }
+}
+
+// ---- integer convolution for the simulator: out[oc][pixel] = sum over k of w[oc][k] * x(pixel, k), int16
+// operands, int32 accumulators that wrap (i32x4.dot_i16x8_s: the sum is exact mod 2^32 in any order, so it
+// equals any int32 reference bit for bit). No bias, no rounding: the caller does the fixed-point steps.
+// Weights are packed [outC][KP] with KP = Kg rounded up to 8 (zero padded); the im2col of IPIX pixels at a
+// time goes to ws as [pixel][KP].
+#define IPIX 32
+static inline int kpad(const ConvP* p) { return (((p->inC / p->group) * p->kH * p->kW) + 7) & ~7; }
+
+// bytes of workspace one thread needs
+EXPORT(iconv_ws_bytes) int iconv_ws_bytes(const ConvP* p) { return IPIX * kpad(p) * 2 + 64; }
+
+// int16 weights [outC][Kg] -> [outC][KP]
+EXPORT(iconv_pack_w) void iconv_pack_w(const ConvP* p, const int16_t* w, int16_t* wp) {
+  const int Kg = (p->inC / p->group) * p->kH * p->kW, KP = kpad(p);
+  for (int o = 0; o < p->outC; o++)
+    for (int k = 0; k < KP; k++) wp[o * KP + k] = k < Kg ? w[o * Kg + k] : 0;
+}
+
+static inline int32_t hsum_i32(v128_t v) {
+  return (int32_t)((uint32_t)wasm_i32x4_extract_lane(v, 0) + (uint32_t)wasm_i32x4_extract_lane(v, 1) +
+                   (uint32_t)wasm_i32x4_extract_lane(v, 2) + (uint32_t)wasm_i32x4_extract_lane(v, 3));
+}
+
+// output pixels [n0,n1) of every channel of every group; x int16 [inC][inH][inW], out int32 [outC][outH*outW]
+EXPORT(iconv_part) void iconv_part(const ConvP* p, const int16_t* x, const int16_t* wp, int32_t* out, int n0, int n1,
+                                   int16_t* ws) {
+  const int G = p->group, Mg = p->outC / G, Cg = p->inC / G, kH = p->kH, kW = p->kW;
+  const int H = p->inH, W = p->inW, OW = p->outW, N = p->outH * OW, KP = kpad(p), K8 = KP >> 3;
+  if (n1 > N) n1 = N;
+  for (int g = 0; g < G; g++) {
+    const int16_t* xg = x + g * Cg * H * W;
+    for (int nb = n0; nb < n1; nb += IPIX) {
+      const int np = MIN(IPIX, n1 - nb);
+      // im2col of pixels [nb, nb+np): row j = the K values pixel nb+j reads (zero padding outside the image)
+      for (int j = 0; j < IPIX; j++) {
+        int16_t* d = ws + j * KP;
+        if (j >= np) break;  // rows past np feed only accumulators that are not stored
+        const int n = nb + j, oh = n / OW, ow = n - oh * OW;
+        const int ih0 = oh * p->sH - p->pH, iw0 = ow * p->sW - p->pW;
+        int k = 0;
+        for (int c = 0; c < Cg; c++) {
+          const int16_t* xc = xg + c * H * W;
+          for (int ki = 0; ki < kH; ki++) {
+            const int ih = ih0 + ki * p->dH;
+            if ((unsigned)ih >= (unsigned)H) {
+              for (int kj = 0; kj < kW; kj++) d[k++] = 0;
+              continue;
+            }
+            const int16_t* xr = xc + ih * W;
+            for (int kj = 0; kj < kW; kj++) {
+              const int iw = iw0 + kj * p->dW;
+              d[k++] = (unsigned)iw < (unsigned)W ? xr[iw] : 0;
+            }
+          }
+        }
+        for (; k < KP; k++) d[k] = 0;
+      }
+      // 2 channels x 4 pixels of accumulators
+      for (int m = 0; m < Mg; m += 2) {
+        const int two = m + 1 < Mg;
+        const int16_t* w0 = wp + (g * Mg + m) * KP;
+        const int16_t* w1 = two ? w0 + KP : w0;
+        int32_t* o0 = out + (g * Mg + m) * N + nb;
+        int32_t* o1 = o0 + N;
+        for (int j = 0; j < np; j += 4) {
+          const int16_t* c0 = ws + j * KP;
+          const int16_t *c1 = c0 + KP, *c2 = c1 + KP, *c3 = c2 + KP;
+          v128_t a00 = wasm_i32x4_splat(0), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+          for (int k = 0; k < K8; k++) {
+            const v128_t v0 = wasm_v128_load(w0 + 8 * k), v1 = wasm_v128_load(w1 + 8 * k);
+            const v128_t x0 = wasm_v128_load(c0 + 8 * k), x1 = wasm_v128_load(c1 + 8 * k);
+            const v128_t x2 = wasm_v128_load(c2 + 8 * k), x3 = wasm_v128_load(c3 + 8 * k);
+            a00 = wasm_i32x4_add(a00, wasm_i32x4_dot_i16x8(v0, x0));
+            a01 = wasm_i32x4_add(a01, wasm_i32x4_dot_i16x8(v0, x1));
+            a02 = wasm_i32x4_add(a02, wasm_i32x4_dot_i16x8(v0, x2));
+            a03 = wasm_i32x4_add(a03, wasm_i32x4_dot_i16x8(v0, x3));
+            a10 = wasm_i32x4_add(a10, wasm_i32x4_dot_i16x8(v1, x0));
+            a11 = wasm_i32x4_add(a11, wasm_i32x4_dot_i16x8(v1, x1));
+            a12 = wasm_i32x4_add(a12, wasm_i32x4_dot_i16x8(v1, x2));
+            a13 = wasm_i32x4_add(a13, wasm_i32x4_dot_i16x8(v1, x3));
+          }
+          const int q = MIN(4, np - j);
+          o0[j] = hsum_i32(a00);
+          if (q > 1) o0[j + 1] = hsum_i32(a01);
+          if (q > 2) o0[j + 2] = hsum_i32(a02);
+          if (q > 3) o0[j + 3] = hsum_i32(a03);
+          if (two) {
+            o1[j] = hsum_i32(a10);
+            if (q > 1) o1[j + 1] = hsum_i32(a11);
+            if (q > 2) o1[j + 2] = hsum_i32(a12);
+            if (q > 3) o1[j + 3] = hsum_i32(a13);
+          }
+        }
+      }
     }
   }
 }

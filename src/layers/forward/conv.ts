@@ -43,7 +43,7 @@ function convCommon(node: LayerNode, x: Tensor) {
   return { cp, n, c, h, w, o, group, biasTerm, ...convSpatial(node, cp) };
 }
 
-export async function convolutionForward(node: LayerNode, bottoms: Tensor[], _ctx: ForwardContext): Promise<Tensor[]> {
+export async function convolutionForward(node: LayerNode, bottoms: Tensor[], ctx: ForwardContext): Promise<Tensor[]> {
   need(node, bottoms, 1);
   const tops: Tensor[] = [];
   for (const x of bottoms) {
@@ -58,7 +58,10 @@ export async function convolutionForward(node: LayerNode, bottoms: Tensor[], _ct
       strideH: p.sh, strideW: p.sw, padH: p.ph, padW: p.pw, dilH: p.dh, dilW: p.dw, group: p.group,
     };
     const out = allocFull([p.n, p.o, oh, ow]); // the kernels write every output
-    await conv2dBatch(x.data, p.n, wt.data, bias ?? null, kp, out.data);
+    // a fused epilogue (one bottom only: it was built for that bottom's output)
+    const fused = bottoms.length === 1 ? ctx.convEpilogue : undefined;
+    await conv2dBatch(x.data, p.n, wt.data, bias ?? null, kp, out.data, fused?.ep);
+    if (fused) fused.taken = true;
     tops.push(out);
   }
   return tops;
