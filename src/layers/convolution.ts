@@ -31,6 +31,7 @@ export const convolution: LayerDef = {
   forward: FORWARDS.Convolution,
   aliases: ['ConvolutionRistretto'],
   chaidnn: 'hw',
+  fixed: 'conv',
   rescale: { kind: 'weighted' },
   precision: { Xilinx: X_PARAMS, DynamicFixed: D_CONV },
   shape: convShape,

@@ -25,6 +25,7 @@ export const pooling: LayerDef = {
   type: 'Pooling',
   forward: FORWARDS.Pooling,
   chaidnn: 'hw',
+  fixed: 'pool',
   rescale: { kind: 'equivariant' },
   precision: { Xilinx: X_ACT, DynamicFixed: D_ACT },
   shape: poolShape,

@@ -22,6 +22,7 @@ export const scale: LayerDef = {
   forward: FORWARDS.Scale,
   aliases: ['ScaleRistretto'],
   chaidnn: 'hw',
+  fixed: 'affine',
   precision: { Xilinx: X_ACT, DynamicFixed: D_SCALE },
   shape: likeBottom,
   blobShapes(node, bottoms) {

@@ -8,6 +8,13 @@ export type QuantMode = 'Xilinx' | 'DynamicFixed';
 /** How the CHaiDNN runtime executes a layer type (chaidnn-semantics §3.1, §3.6). */
 export type ChaiRole = 'hw' | 'sw' | 'unsupported';
 
+/**
+ * How the runtime runs a layer type in fixed point (the simulator compiles it, src/sim/steps.ts): conv
+ * (requantizing MAC), pool, eltwise (integer add), concat (a shared buffer), relu (a flag on its producer),
+ * affine (the DynamicFixed BN opcode). Absent: the type runs in float on the ARM.
+ */
+export type FixedKind = 'conv' | 'pool' | 'eltwise' | 'concat' | 'relu' | 'affine';
+
 export interface ForwardContext {
   warn: WarnFn;
   /** set by the executor: run heavy kernels on this many threads */
@@ -23,6 +30,8 @@ export interface LayerDef {
   /** other type strings meaning the same layer (Ristretto `ConvolutionRistretto`, ...) */
   aliases?: string[];
   chaidnn: ChaiRole;
+  /** its fixed-point behaviour on the FPGA; absent: float on the ARM */
+  fixed?: FixedKind;
   /**
    * The precision_param fields this type must carry in each mode (seed doc table; docs §3.1, §3.6).
    * Empty list: the type gets no block in that mode. Order does not matter (the printer sorts by field number).

@@ -17,6 +17,9 @@ import { FORWARDS } from '../layers/forward';
 import { convGeometry, enumName, num, poolGeometry, pooledSize, rep, sub, bool } from '../layers/params';
 import * as A from './arith';
 import { bnFoldParams, scaleFoldParams } from '../quant/weights';
+import { netFusions } from '../chaidnn/fusion';
+import { partitionNet } from '../chaidnn/partition';
+import type { FixedKind } from '../layers/types';
 import { addInputClip, type InputClip } from './input-range';
 import { accumulateError, newErrorAcc, summarize, type ErrorAcc, type ErrorSummary } from './metrics';
 
@@ -81,8 +84,10 @@ interface Step {
   fin?: FixedFormat;
   fout?: FixedFormat;
   conv?: ConvStep;
-  /** a conv's fused BN/Scale layers; its output is compared after the last of them */
+  /** a conv's fused BN/Scale layers (and ReLUs between them); its output is compared after the last of them */
   absorbed?: number[];
+  /** conv: a ReLU in the fused chain, applied by the runtime after the fused conv (§3.5) */
+  relu?: boolean;
   /** DynamicFixed standalone BN/Scale: per-channel (x - mean)·mul + add on dequantized input */
   affine?: { mul: Float32Array; sub: Float32Array; add: Float32Array };
 }
@@ -257,27 +262,6 @@ function blobData(node: LayerNode, i: number, what: string): Float32Array {
   return b.data;
 }
 
-/** The in-place BatchNorm / Scale layers CHaiDNN fuses into conv `ci` (§3.5): they rewrite the conv's top blob. */
-function foldChain(net: Net, ci: number): number[] {
-  const chain: number[] = [];
-  let li = ci;
-  let sawBn = false;
-  let sawScale = false;
-  for (;;) {
-    const cons = net.consumers(li, 0);
-    if (cons.length !== 1) break;
-    const n = net.layers[cons[0]];
-    const inPlace = n.bottoms.length === 1 && n.tops.length === 1 && n.tops[0] === n.bottoms[0] && n.tops[0] === net.layers[ci].tops[0];
-    if (!inPlace) break;
-    if (n.type === 'BatchNorm' && !sawBn && !sawScale) sawBn = true;
-    else if (n.type === 'Scale' && !sawScale) sawScale = true;
-    else break;
-    chain.push(cons[0]);
-    li = cons[0];
-  }
-  return chain;
-}
-
 function compileConv(net: Net, i: number, mode: QuantMode, warn: WarnFn, folded: number[], foldedFl: 'runtime' | 'mse' = 'runtime', finalOpTh: 'int' | 'float' = 'int'): ConvStep {
   const node = net.layers[i];
   const cp = sub(node, 'convolution_param');
@@ -351,91 +335,102 @@ function truncatedFinalOpTh(node: LayerNode, fout: FixedFormat, warn: WarnFn): F
   return { ...fout, th: t } as FixedFormat;
 }
 
+/** Fixed-point kinds that read their input with a format of their own (a float input is packed with it). */
+function hasInputFormat(k: FixedKind | undefined): boolean {
+  return k === 'conv' || k === 'pool' || k === 'eltwise' || k === 'affine';
+}
+
 /** Resolves modes and formats, folds BN/Scale, quantizes weights. */
 export function compileSim(net: Net, opts: SimOptions = {}): SimProgram {
   const warn: WarnFn = opts.warn ?? (() => {});
   const mode = opts.mode ?? detectMode(net);
   const steps: Step[] = new Array(net.layers.length);
-  const absorbed = new Set<number>();
+  const fusions = netFusions(net);
+  const inName = net.inputs[0]?.name;
+  const part = partitionNet(net, net.layers.some((l) => l.bottoms.includes(inName) && hasInputFormat(l.def?.fixed)));
   for (let i = 0; i < net.layers.length; i++) {
     const node = net.layers[i];
     const blk = precisionBlock(node);
     if (blk && typeof blk.quant_type === 'string' && blk.quant_type !== '' && blk.quant_type !== mode) {
       warn(`layer '${node.name}': quant_type "${blk.quant_type}" differs from the net's mode "${mode}" (CHaiDNN needs one mode); simulated as ${mode}`, node.loc);
     }
-    if (absorbed.has(i)) {
-      steps[i] = { kind: 'absorbed', node };
-      continue;
-    }
     const t = node.type;
     const f = new Fields(node, blk);
-    // a data layer (train/test net) is the input; its label is no activation
-    switch (node.bottoms.length === 0 && net.inputs.some((x) => x.layer === node.name) ? 'Input' : t) {
-      case 'Input':
-        steps[i] = { kind: 'input', node };
-        break;
-      case 'Convolution': {
-        const chain = foldChain(net, i);
-        for (const j of chain) absorbed.add(j);
-        steps[i] = { kind: 'conv', node, conv: compileConv(net, i, mode, warn, chain, opts.foldedWeightFl, opts.finalOpTh), absorbed: chain };
-        break;
-      }
-      case 'Pooling': {
-        const method = enumName(sub(node, 'pooling_param'), 'pool', ['MAX', 'AVE', 'STOCHASTIC'], 'MAX');
-        if (method !== 'MAX' && method !== 'AVE') throw new ChaiqError(`layer '${node.name}': ${method} pooling is not supported by CHaiDNN`, node.loc ?? {});
-        if (mode === 'DynamicFixed' && method === 'MAX') {
-          steps[i] = { kind: 'pool', node }; // MAX pool needs no params in DynamicFixed (§3.1): keeps its input format
-        } else {
+    const where = part.place[i];
+    if (where === 'input') steps[i] = { kind: 'input', node };
+    else if (where === 'fused') steps[i] = { kind: 'absorbed', node };
+    else if (where === 'keep') steps[i] = { kind: 'pass', node };
+    else if (where === 'arm') {
+      if (!FORWARDS[t]) throw new ChaiqError(`layer '${node.name}': type ${t} cannot be simulated (no forward)`, node.loc ?? {});
+      if (node.def?.chaidnn === 'hw' && !node.def.fixed) warn(`layer '${node.name}' (${t}): not modelled in fixed point; run in float`, node.loc);
+      steps[i] = { kind: 'sw', node };
+    } else {
+      switch (node.def?.fixed) {
+        case 'conv': {
+          const fu = fusions.byConv.get(i);
+          const chain = fu?.folded ?? [];
+          steps[i] = { kind: 'conv', node, conv: compileConv(net, i, mode, warn, chain, opts.foldedWeightFl, opts.finalOpTh), absorbed: fu?.absorbed ?? [], relu: !!fu?.reluMoved };
+          if (fu?.reluMoved) {
+            warn(`layer '${node.name}': CHaiDNN fuses ${fu.absorbed.map((j) => `'${net.layers[j].name}'`).join(', ')} into it and applies the ReLU after the folded BatchNorm/Scale ` +
+              '(Caffe applies it before them; the two agree only where the scale is positive)', node.loc);
+          }
+          break;
+        }
+        case 'pool': {
+          const method = enumName(sub(node, 'pooling_param'), 'pool', ['MAX', 'AVE', 'STOCHASTIC'], 'MAX');
+          if (method !== 'MAX' && method !== 'AVE') throw new ChaiqError(`layer '${node.name}': ${method} pooling is not supported by CHaiDNN`, node.loc ?? {});
+          if (mode === 'DynamicFixed' && method === 'MAX') {
+            // MAX pool needs no params in DynamicFixed (§3.1): keeps its input format; a float input is packed with its fl_layer_in
+            const packs = !part.fixedIn[i][0] || node.bottoms[0] === inName;
+            if (packs) {
+              const fin = inFormat(mode, f);
+              f.report(warn);
+              steps[i] = { kind: 'pool', node, fin };
+            } else steps[i] = { kind: 'pool', node };
+          } else {
+            const fin = inFormat(mode, f);
+            const fout = outFormat(mode, f);
+            f.report(warn);
+            if (mode === 'Xilinx' && Math.fround((fin as any).th) !== Math.fround((fout as any).th)) {
+              warn(`layer '${node.name}': pooling th_layer_in ${(fin as any).th} ≠ th_layer_out ${(fout as any).th}; CHaiDNN does not rescale, the output is read at th_layer_out`, node.loc);
+            }
+            steps[i] = { kind: 'pool', node, fin, fout };
+          }
+          break;
+        }
+        case 'eltwise': {
+          const ep = sub(node, 'eltwise_param');
+          const op = enumName(ep, 'operation', ['PROD', 'SUM', 'MAX'], 'SUM');
+          const coeff = rep<number>(ep.coeff).map(Number);
+          if (op !== 'SUM' || coeff.some((c) => c !== 1)) {
+            throw new ChaiqError(`layer '${node.name}': CHaiDNN's Eltwise is a plain integer add; ${op}${coeff.length ? ' with coefficients' : ''} is not supported`, node.loc ?? {});
+          }
           const fin = inFormat(mode, f);
           const fout = outFormat(mode, f);
           f.report(warn);
-          if (mode === 'Xilinx' && Math.fround((fin as any).th) !== Math.fround((fout as any).th)) {
-            warn(`layer '${node.name}': pooling th_layer_in ${(fin as any).th} ≠ th_layer_out ${(fout as any).th}; CHaiDNN does not rescale, the output is read at th_layer_out`, node.loc);
+          steps[i] = { kind: 'eltwise', node, fin, fout };
+          break;
+        }
+        case 'concat': {
+          // Concat is deleted by CHaiDNN (producers write one buffer): its block, when present, names the shared format
+          const fout = blk ? outFormat(mode, new Fields(node, blk)) : undefined;
+          steps[i] = { kind: 'concat', node, fout };
+          break;
+        }
+        case 'relu':
+          steps[i] = { kind: 'relu', node };
+          break;
+        case 'affine': {
+          if (mode === 'Xilinx') {
+            throw new ChaiqError(`layer '${node.name}' (${t}): a standalone ${t} is not supported by CHaiDNN in Xilinx mode ` +
+              '(only BN/Scale in place after a convolution are fused); fold it into the convolution', node.loc ?? {});
           }
-          steps[i] = { kind: 'pool', node, fin, fout };
+          steps[i] = compileAffineDF(node, f, warn);
+          break;
         }
-        break;
+        default:
+          throw new Error(`compileSim: ${node.def?.fixed}`);
       }
-      case 'Eltwise': {
-        const ep = sub(node, 'eltwise_param');
-        const op = enumName(ep, 'operation', ['PROD', 'SUM', 'MAX'], 'SUM');
-        const coeff = rep<number>(ep.coeff).map(Number);
-        if (op !== 'SUM' || coeff.some((c) => c !== 1)) {
-          throw new ChaiqError(`layer '${node.name}': CHaiDNN's Eltwise is a plain integer add; ${op}${coeff.length ? ' with coefficients' : ''} is not supported`, node.loc ?? {});
-        }
-        const fin = inFormat(mode, f);
-        const fout = outFormat(mode, f);
-        f.report(warn);
-        steps[i] = { kind: 'eltwise', node, fin, fout };
-        break;
-      }
-      case 'Concat': {
-        const axis = num(sub(node, 'concat_param'), 'axis', 1);
-        if (axis !== 1) throw new ChaiqError(`layer '${node.name}': Concat on axis ${axis}; CHaiDNN concatenates channels only`, node.loc ?? {});
-        // Concat is deleted by CHaiDNN (producers write one buffer): its block, when present, names the shared format
-        const fout = blk ? outFormat(mode, new Fields(node, blk)) : undefined;
-        steps[i] = { kind: 'concat', node, fout };
-        break;
-      }
-      case 'ReLU':
-        steps[i] = { kind: 'relu', node };
-        break;
-      case 'BatchNorm':
-      case 'Scale': {
-        if (mode === 'Xilinx') {
-          throw new ChaiqError(`layer '${node.name}' (${t}): a standalone ${t} is not supported by CHaiDNN in Xilinx mode ` +
-            '(only BN/Scale in place after a convolution are fused); fold it into the convolution', node.loc ?? {});
-        }
-        steps[i] = compileAffineDF(node, f, warn);
-        break;
-      }
-      default:
-        if (SW_PASS.has(t)) steps[i] = { kind: 'pass', node };
-        else {
-          if (!FORWARDS[t]) throw new ChaiqError(`layer '${node.name}': type ${t} cannot be simulated (no forward)`, node.loc ?? {});
-          if (node.def?.chaidnn === 'hw') warn(`layer '${node.name}' (${t}): not modelled in fixed point; run in float`, node.loc);
-          steps[i] = { kind: 'sw', node };
-        }
     }
   }
   return { net, mode, steps, warn, warned: new Set(), psum18: !!opts.psum18, aveDivisor: opts.aveDivisor ?? 'chaidnn' };
@@ -529,8 +524,8 @@ function runHw(p: SimProgram, st: Step, ins: Int32Array[], inShapes: number[][],
         throw new ChaiqError(`layer '${node.name}': weights do not match the input (${g.inC} channels, group ${g.group})`, node.loc ?? {});
       }
       const q = c.S
-        ? A.convXilinx(ins[0], c.wq, c.bq!, c.S, g, c.fout.bw, false, p.psum18)
-        : A.convDynamicFixed(ins[0], c.wq, c.biasInt!, c.shift!, g, c.fout.bw, false, p.psum18);
+        ? A.convXilinx(ins[0], c.wq, c.bq!, c.S, g, c.fout.bw, !!st.relu, p.psum18)
+        : A.convDynamicFixed(ins[0], c.wq, c.biasInt!, c.shift!, g, c.fout.bw, !!st.relu, p.psum18);
       return { q, shape: [1, c.outC, g.outH, g.outW], fmt: c.fout };
     }
     case 'pool': {
