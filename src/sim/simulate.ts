@@ -17,6 +17,7 @@ import { FORWARDS } from '../layers/forward';
 import { convGeometry, enumName, num, poolGeometry, pooledSize, rep, sub, bool } from '../layers/params';
 import * as A from './arith';
 import { bnFoldParams, scaleFoldParams } from '../quant/weights';
+import { runtimeConvWeights } from '../chaidnn/conv-weights';
 import { netFusions } from '../chaidnn/fusion';
 import { partitionNet } from '../chaidnn/partition';
 import type { FixedKind } from '../layers/types';
@@ -265,26 +266,13 @@ function blobData(node: LayerNode, i: number, what: string): Float32Array {
 function compileConv(net: Net, i: number, mode: QuantMode, warn: WarnFn, folded: number[], foldedFl: 'runtime' | 'mse' = 'runtime', finalOpTh: 'int' | 'float' = 'int'): ConvStep {
   const node = net.layers[i];
   const cp = sub(node, 'convolution_param');
-  let W = blobData(node, 0, 'weights');
+  blobData(node, 0, 'weights');
   const outC = num(cp, 'num_output', 0) || node.blobs[0].shape[0];
-  const biasTerm = bool(cp, 'bias_term', true);
-  let b: Float32Array | null = biasTerm && node.blobs[1] ? node.blobs[1].data : null;
+  const { W, b } = runtimeConvWeights(node, outC, folded.map((j) => net.layers[j]), bool(cp, 'bias_term', true));
   const f = new Fields(node, precisionBlock(node));
-  let lastBlock = f;
-  if (folded.length) {
-    let bn: ReturnType<typeof bnFoldParams> | null = null;
-    let sc: ReturnType<typeof scaleFoldParams> | null = null;
-    for (const j of folded) {
-      const n = net.layers[j];
-      if (n.type === 'BatchNorm') bn = bnFoldParams(n);
-      else sc = scaleFoldParams(n);
-    }
-    const r = A.foldBatchNorm(W, b, outC, bn, sc);
-    W = r.W;
-    b = r.b;
-    // th_layer_out / fl_layer_out of the fused layer come from the last of the chain (Scale, else BN)
-    lastBlock = new Fields(net.layers[folded[folded.length - 1]], precisionBlock(net.layers[folded[folded.length - 1]]));
-  }
+  // th_layer_out / fl_layer_out of the fused layer come from the last of the chain (Scale, else BN)
+  const lastNode = folded.length ? net.layers[folded[folded.length - 1]] : node;
+  const lastBlock = lastNode === node ? f : new Fields(lastNode, precisionBlock(lastNode));
   const fin = inFormat(mode, f);
   let fout = outFormat(mode, lastBlock);
   if (mode === 'Xilinx' && folded.length && finalOpTh === 'int') fout = truncatedFinalOpTh(node, fout, warn);
