@@ -12,7 +12,7 @@ import * as path from 'path';
 import { writeCaffemodel } from '../src/proto/write-caffemodel';
 import { writeNpy } from '../src/io/npy';
 import { buildNet } from '../src/graph/build';
-import { loadNetText } from '../src/proto/load';
+import { loadNetText } from '../src/graph/load';
 import { randTensor } from './quant-net';
 import { runCli, CORPUS } from './helpers/cli';
 import { convFusions } from '../src/chaidnn/fusion';

@@ -4,8 +4,8 @@
  * checks th_params against them, so both see what the board sees.
  */
 import { ChaiqError } from '../errors';
-import { foldBatchNorm } from '../sim/arith';
-import { bnFoldParams, scaleFoldParams, type FoldSource } from '../quant/weights';
+import { foldBatchNorm } from './arith';
+import { bnFoldParams, scaleFoldParams, type FoldSource } from './weights';
 
 export interface RuntimeConvWeights {
   W: Float32Array;

@@ -11,8 +11,8 @@ import { loadImage, loadMeanFile, meanForDims, preprocess } from '../io/images';
 import type { Preprocess } from '../io/images';
 import { loadMnist } from '../io/mnist';
 import { readCaffemodel } from '../proto/caffemodel';
-import { loadNetText } from '../proto/load';
-import type { LoadedModel } from '../proto/load';
+import { loadNetText } from '../graph/load';
+import type { LoadedModel } from '../graph/load';
 import type { Tensor } from '../tensor';
 
 const usage = (msg: string) => new ChaiqError(msg, {}, 2);

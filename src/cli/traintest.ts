@@ -12,7 +12,7 @@ import { inputTransform, isTrainTestNet, testDataLayer, trainTestToDeploy } from
 import type { DeployConversion } from '../graph/deploy';
 import { buildNet, locOfMsg } from '../graph/build';
 import type { Net } from '../graph/types';
-import type { LoadedModel } from '../proto/load';
+import type { LoadedModel } from '../graph/load';
 import type { Tensor } from '../tensor';
 import type { PrecisionPlan } from '../quant/plan';
 import { applyPlan, applyPlanToNetParam } from '../print/precision';
@@ -20,7 +20,7 @@ import { printMessage } from '../print/format';
 import { parsePrototxt } from '../../grammar';
 import type { Preprocess } from '../io/images';
 import type { Msg, NetParam } from '../proto/message';
-import { formatPy2Float } from '../print/floatfmt';
+import { formatPy2Float } from '../io/floatfmt';
 import { netInputDims, parseList } from './preprocess';
 import type { PreprocessArgs } from './preprocess';
 

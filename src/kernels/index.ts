@@ -8,11 +8,8 @@ import * as os from 'os';
 import { conv2dJs, sgemmJs } from './js';
 import { getRuntime, peekRuntime, JOB_CONV, JOB_CONV_IMAGES, JOB_DW, JOB_GEMM, JOB_GEMV_T, JOB_LRN, JOB_PACK, JOB_POOL, WasmRuntime } from './wasm-runtime';
 
-export interface Conv2dParams {
-  inC: number; inH: number; inW: number; outC: number; outH: number; outW: number;
-  kH: number; kW: number; strideH: number; strideW: number; padH: number; padW: number;
-  dilH: number; dilW: number; group: number;
-}
+export type { Conv2dParams } from './js';
+import type { Conv2dParams } from './js';
 
 /**
  * Per-output-channel work applied to a convolution's final outputs inside the kernel (while they are in cache,

@@ -2,9 +2,15 @@
  * Plain-JS kernels: the fallback when WebAssembly SIMD is unavailable (or CHAIQ_NO_WASM=1), and the
  * "JS im2col + GEMM" row of the kernel bench. Same results as the wasm path up to float32 summation order.
  */
-import type { Conv2dParams } from './index';
 
 let colBuf = new Float32Array(0);
+
+/** Geometry of one 2-D convolution (declared here, below index.ts, which re-exports it). */
+export interface Conv2dParams {
+  inC: number; inH: number; inW: number; outC: number; outH: number; outW: number;
+  kH: number; kW: number; strideH: number; strideW: number; padH: number; padW: number;
+  dilH: number; dilW: number; group: number;
+}
 
 /** C[M,N] (+)= A[M,K]·B; B is [K,N] or, with transB, [N,K]. Offsets let callers address sub-matrices. */
 export function sgemmJs(

@@ -1,7 +1,7 @@
 import type { LayerDef } from './types';
 import { check, convGeometry, count, layerError, sameShape, fmt, bottom } from './params';
 import { D_CONV, X_PARAMS } from './precision';
-import type { LayerNode } from '../graph/types';
+import type { LayerNode } from './types';
 import { FORWARDS } from './forward';
 
 /** Top shape of a convolution (BaseConvolutionLayer::Reshape + ConvolutionLayer::compute_output_shape). */

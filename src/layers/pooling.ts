@@ -1,7 +1,7 @@
 import type { LayerDef } from './types';
 import { check, count, layerError, poolGeometry, pooledSize, bottom, fmt } from './params';
 import { D_ACT, X_ACT } from './precision';
-import type { LayerNode } from '../graph/types';
+import type { LayerNode } from './types';
 import { FORWARDS } from './forward';
 
 /**

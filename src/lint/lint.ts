@@ -8,11 +8,11 @@ import type { LayerParam, Msg } from '../proto/message';
 import type { QuantMode } from '../layers/types';
 import type { Tensor } from '../tensor';
 import { precisionBlock } from './diff';
-import { foldedWeightFl } from '../sim/arith';
+import { foldedWeightFl } from '../chaidnn/arith';
 import { convFusions } from '../chaidnn/fusion';
 import { runtimeConvWeights } from '../chaidnn/conv-weights';
 import { LintDiagnostic, RULES, RuleId, Severity } from './rules';
-import { findNonFinite, nonFiniteMessage } from '../proto/finite';
+import { findNonFinite, nonFiniteMessage } from '../graph/finite';
 
 export interface LintOptions {
   /** trained weights by layer name, for the clipped-weights rule */

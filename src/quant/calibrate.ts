@@ -3,7 +3,7 @@ import type { Tensor } from '../tensor';
 import type { WarnFn } from '../errors';
 import { ChaiqError } from '../errors';
 import { runNet } from '../exec/executor';
-import { countNonFinite, nonFiniteActivationMessage } from '../proto/finite';
+import { countNonFinite, nonFiniteActivationMessage } from '../graph/finite';
 import { StatsCollector, thresholdFromStatsDetailed } from '../calib/stats';
 import type { BlobStats, StatsSettings } from '../calib/stats';
 import type { ThresholdMethod } from '../calib/threshold';

@@ -15,8 +15,9 @@ import type { QuantMode } from '../layers/types';
 import type { Tensor } from '../tensor';
 import { FORWARDS } from '../layers/forward';
 import { convGeometry, enumName, num, poolGeometry, pooledSize, rep, sub, bool } from '../layers/params';
-import * as A from './arith';
-import { bnFoldParams, scaleFoldParams } from '../quant/weights';
+import * as A from '../chaidnn/arith';
+import { DEFAULT_BW, DEFAULT_FL, DEFAULT_TH, dequantize, formatScale, formatString, quantizeFloat, sameFormat, type FixedFormat } from '../chaidnn/format';
+import { bnFoldParams, scaleFoldParams } from '../chaidnn/weights';
 import { runtimeConvWeights } from '../chaidnn/conv-weights';
 import { netFusions } from '../chaidnn/fusion';
 import { partitionNet } from '../chaidnn/partition';
@@ -24,26 +25,7 @@ import type { FixedKind } from '../layers/types';
 import { addInputClip, type InputClip } from './input-range';
 import { accumulateError, newErrorAcc, summarize, type ErrorAcc, type ErrorSummary } from './metrics';
 
-/** CHaiDNN's parser defaults (caffe_network_parser.hpp) for missing precision fields. */
-export const DEFAULT_BW = 6;
-export const DEFAULT_FL = 3;
-export const DEFAULT_TH = 16;
-
-/** Integer format of a fixed blob: Xilinx threshold or DynamicFixed fraction bits. */
-export type FixedFormat = { mode: 'Xilinx'; bw: number; th: number } | { mode: 'DynamicFixed'; bw: number; fl: number };
-
-export function formatScale(f: FixedFormat): number {
-  return f.mode === 'Xilinx' ? A.scaleFactor(f.th, f.bw) : 2 ** -f.fl;
-}
-
-function sameFormat(a: FixedFormat, b: FixedFormat): boolean {
-  if (a.mode !== b.mode || a.bw !== b.bw) return false;
-  return a.mode === 'Xilinx' ? Math.fround(a.th) === Math.fround((b as any).th) : a.fl === (b as any).fl;
-}
-
-function fmtStr(f: FixedFormat): string {
-  return f.mode === 'Xilinx' ? `bw ${f.bw} th ${Math.fround(f.th)}` : `bw ${f.bw} fl ${f.fl}`;
-}
+export { DEFAULT_BW, DEFAULT_FL, DEFAULT_TH, formatScale, quantizeFloat, type FixedFormat };
 
 /** A blob value during the run: integers + format, or a float (ARM) value. */
 interface Val {
@@ -56,11 +38,7 @@ interface Val {
 }
 
 function dequant(v: Val): Float32Array {
-  if (v.f) return v.f;
-  const s = formatScale(v.fmt!);
-  const out = new Float32Array(v.q!.length);
-  for (let i = 0; i < out.length; i++) out[i] = v.q![i] * s;
-  return out;
+  return v.f ?? dequantize(v.q!, v.fmt!);
 }
 
 type StepKind = 'input' | 'conv' | 'pool' | 'eltwise' | 'concat' | 'relu' | 'pass' | 'sw' | 'absorbed' | 'bn' | 'scale';
@@ -461,18 +439,12 @@ function warnOnce(p: SimProgram, key: string, msg: string, node?: LayerNode): vo
 function toFixed(p: SimProgram, v: Val, fin: FixedFormat, node: LayerNode, blob: string): Int32Array {
   if (v.q) {
     if (!sameFormat(v.fmt!, fin)) {
-      warnOnce(p, `mm:${node.name}:${blob}`, `layer '${node.name}': input '${blob}' is ${fmtStr(v.fmt!)} but the layer reads it as ${fmtStr(fin)} ` +
+      warnOnce(p, `mm:${node.name}:${blob}`, `layer '${node.name}': input '${blob}' is ${formatString(v.fmt!)} but the layer reads it as ${formatString(fin)} ` +
         '(CHaiDNN: "threshold values are not matching"; the integers are used as they are)', node);
     }
     return v.q;
   }
   return quantizeFloat(v.f!, fin, !!v.isNetInput);
-}
-
-/** Network input: Trim2FixedPoint_Offline (half away); SW→HW: the pack converter (half up); DynamicFixed: Trim2FixedPoint. */
-export function quantizeFloat(x: ArrayLike<number>, fmt: FixedFormat, netInput = true): Int32Array {
-  if (fmt.mode === 'DynamicFixed') return A.quantizeDynamicFixed(x, fmt.bw, fmt.fl);
-  return netInput ? A.quantizeXilinx(x, fmt.th, fmt.bw) : A.quantizeXilinxPack(x, fmt.th, fmt.bw);
 }
 
 function convGeomOf(node: LayerNode, shape: number[], outC: number): A.ConvGeom {
@@ -640,7 +612,7 @@ export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}
           const want = st.fout ?? inFmts[0];
           inFmts.forEach((f, k) => {
             if (f && want && !sameFormat(f, want)) {
-              warnOnce(p, `cat:${node.name}:${k}`, `layer '${node.name}': input '${node.bottoms[k]}' is ${fmtStr(f)}, the output ${fmtStr(want)}; ` +
+              warnOnce(p, `cat:${node.name}:${k}`, `layer '${node.name}': input '${node.bottoms[k]}' is ${formatString(f)}, the output ${formatString(want)}; ` +
                 `CHaiDNN's ${node.type} does not rescale, all must share one format`, node);
             }
           });

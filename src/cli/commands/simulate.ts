@@ -23,7 +23,7 @@ import { StatsCollector } from '../../calib/stats';
 import { renderReport } from '../../report/html';
 import { simulateReportLayers } from '../../report/build';
 import { inputClipWarning } from '../../sim/input-range';
-import { checkFiniteWeights, countNonFinite, nonFiniteActivationMessage } from '../../proto/finite';
+import { checkFiniteWeights, countNonFinite, nonFiniteActivationMessage } from '../../graph/finite';
 import type { LayerNode } from '../../graph/types';
 
 interface SimulateArgs extends PreprocessArgs {

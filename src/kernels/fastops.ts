@@ -1,12 +1,12 @@
 /**
  * The hot non-conv layer loops (ReLU, BatchNorm/Scale/Bias affine, 2-way Eltwise SUM) in WebAssembly SIMD
- * (src/exec/wasm/layers.c); MAX/AVE pooling and LRN go to the conv kernels' runtime (src/kernels). Plain JS runs ~1.5 ns per value on these loops; wasm runs
+ * (src/kernels/wasm/layers.c); MAX/AVE pooling and LRN go to the conv kernels' runtime (src/kernels). Plain JS runs ~1.5 ns per value on these loops; wasm runs
  * them 3-10x faster even with the copy in and out. Data goes through a private linear memory in chunks of
  * ~256 KB (stays in L2 between copy-in, compute and copy-out). Results equal the JS forwards bit for bit
  * (see layers.c). Every function returns false when wasm is off (CHAIQ_NO_WASM=1 / setUseWasm(false),
  * the same switch as the conv kernels) or unavailable: the caller then runs its JS loop.
  */
-import { kernelBackend, lrn075InWasm, poolInWasm } from '../kernels';
+import { kernelBackend, lrn075InWasm, poolInWasm } from '.';
 import { LAYERS_WASM_BASE64 } from './wasm/layers-wasm';
 
 interface LayerExports {

@@ -1,8 +1,8 @@
 import type { LayerNode, Net } from '../graph/types';
 import type { Tensor } from '../tensor';
 import { ChaiqError } from '../errors';
-import { quantizeXilinx, qmax } from '../sim/arith';
-import { foldTarget, netFusions } from '../chaidnn/fusion';
+import { quantizeXilinx, qmax } from './arith';
+import { foldTarget, netFusions } from './fusion';
 
 export { foldTarget };
 
@@ -32,7 +32,7 @@ function foldBlob(l: FoldSource, i: number, what: string): Float32Array {
   return b.data;
 }
 
-/** BatchNorm as foldBatchNorm (sim/arith) takes it: raw mean/variance, moving-average factor, eps (CHaiDNN §3.5). */
+/** BatchNorm as foldBatchNorm (arith.ts) takes it: raw mean/variance, moving-average factor, eps (CHaiDNN §3.5). */
 export function bnFoldParams(l: FoldSource) {
   const mean = foldBlob(l, 0, 'BatchNorm mean');
   const variance = foldBlob(l, 1, 'BatchNorm variance');
