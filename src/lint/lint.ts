@@ -10,6 +10,7 @@ import type { Tensor } from '../tensor';
 import { precisionBlock } from './diff';
 import { foldedWeightFl } from '../chaidnn/arith';
 import { convFusions } from '../chaidnn/fusion';
+import { detectMode as detectNetMode } from '../chaidnn/mode';
 import { runtimeConvWeights } from '../chaidnn/conv-weights';
 import { LintDiagnostic, RULES, RuleId, Severity } from './rules';
 import { findNonFinite, nonFiniteMessage } from '../graph/finite';
@@ -326,15 +327,7 @@ function checkUniform(byBw: Map<number, LayerParam[]>, what: string, report: Rep
 
 /** The mode a file declares: most blocks' quant_type; files with thresholds and no quant_type are Xilinx. */
 export function detectMode(layers: LayerParam[]): QuantMode {
-  let x = 0;
-  let d = 0;
-  for (const l of layers) {
-    const b = precisionBlock(l);
-    if (!b) continue;
-    if (b.quant_type === 'Xilinx' || (!b.quant_type && ('th_layer_in' in b || 'th_layer_out' in b))) x++;
-    else d++;
-  }
-  return d > x ? 'DynamicFixed' : 'Xilinx';
+  return detectNetMode(layers.map(precisionBlock), 'Xilinx');
 }
 
 function finish(out: LintDiagnostic[]): LintDiagnostic[] {
