@@ -57,7 +57,7 @@ describe('Convolution → in-place ReLU → in-place Scale (Xilinx): one answer'
   test('quantize plans it fused, lint passes, simulate runs it', () => {
     const { proto, model, calib } = reluScaleFiles();
     const out = path.join(tmp, 'relu_scale_q.prototxt');
-    const q = runCli(['quantize', '-q', '--deploy_model', proto, '--weights', model, '--calibration_directory', calib, '--bitwidths', '8,8,8', '--quantized_deploy_model', out]);
+    const q = runCli(['quantize', '-q', '--deploy_model', proto, '--weights', model, '--calibration_directory', calib, '--calibration_size', '1', '--bitwidths', '8,8,8', '--quantized_deploy_model', out]);
     expect(q.stderr).not.toMatch(/standalone Scale|not in place/);
     expect(q.code).toBe(0);
     // th_params from the folded weights: scale1's gamma multiplies conv1's channels
