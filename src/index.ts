@@ -26,7 +26,7 @@ export type { PrecisionPlan } from './quant/plan';
 export type { Bitwidths } from './quant/xilinx';
 export type { FlTriple } from './quant/dynamicfixed';
 export type { ThresholdMethod } from './calib/threshold';
-export type { CalibrationMode } from './calib/progressive';
+export type { CalibrationMode } from './quant/progressive';
 export type { StatsCollector } from './calib/stats';
 
 export { quantize } from './pipeline/quantize';

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadModel } from '../src/proto/load';
+import { loadModel } from '../src/graph/load';
 import { runNet } from '../src/exec/executor';
 import { shutdownKernels } from '../src/kernels';
 import { loadMnist } from '../src/io/mnist';

@@ -1,11 +1,11 @@
 /**
- * src/quant/bias-correction.ts: iterative bias correction on a hand-checked 6-bit Xilinx net, and the
+ * src/recover/bias-correction.ts: iterative bias correction on a hand-checked 6-bit Xilinx net, and the
  * property that the corrected bias survives the runtime's bias format (it is written on its grid).
  */
 import { buildNet } from '../src/graph/build';
-import { biasFormat, correctBiases, correctedBias, meanFixedError } from '../src/quant/bias-correction';
+import { biasFormat, correctBiases, correctedBias, meanFixedError } from '../src/recover/bias-correction';
 import { applyPlanToNetParam } from '../src/print/precision';
-import { quantizeDynamicFixed, quantizeXilinx } from '../src/sim/arith';
+import { quantizeDynamicFixed, quantizeXilinx } from '../src/chaidnn/arith';
 import { setThreads } from '../src/kernels';
 import type { NetParam } from '../src/proto/message';
 import type { Tensor } from '../src/tensor';

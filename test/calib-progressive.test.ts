@@ -1,7 +1,7 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { quantizeValues } from '../src/calib/progressive';
+import { quantizeValues } from '../src/quant/progressive';
 import { parsePrototxt } from '../grammar';
 import type { MessageNode, ScalarNode } from '../grammar/cst';
 import { CORPUS } from './helpers/cli';

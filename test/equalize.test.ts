@@ -1,10 +1,10 @@
 /**
- * src/quant/equalize.ts: cross-layer equalization keeps the float net's function (conv → ReLU → conv,
+ * src/recover/equalize.ts: cross-layer equalization keeps the float net's function (conv → ReLU → conv,
  * conv → depthwise → conv, leaky ReLU) and balances the ranges it rescales, on hand-checked numbers.
  */
 import { buildNet } from '../src/graph/build';
 import { runNet } from '../src/exec/executor';
-import { equalizablePairs, equalizeNet } from '../src/quant/equalize';
+import { equalizablePairs, equalizeNet } from '../src/recover/equalize';
 import { setThreads } from '../src/kernels';
 import type { LayerParam, NetParam } from '../src/proto/message';
 import type { Tensor } from '../src/tensor';

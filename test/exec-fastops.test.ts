@@ -1,4 +1,4 @@
-import { fastAdd2, fastChannelAffine, fastLrnAcross075, fastPool, fastRelu, type PoolGeom } from '../src/exec/fastops';
+import { fastAdd2, fastChannelAffine, fastLrnAcross075, fastPool, fastRelu, type PoolGeom } from '../src/kernels/fastops';
 import { kernelBackend, lrn075InWasm, poolInWasm, setUseWasm, shutdownKernels, wasmFloat32Array } from '../src/kernels';
 
 /** a copy of a in the conv kernels' wasm memory (runNet's activations with reuseBuffers) */

@@ -1,5 +1,5 @@
 import { runNet } from '../src/exec/executor';
-import { buffersInWasm, clearBufferPool, releaseDead, takeBuffer } from '../src/exec/bufpool';
+import { buffersInWasm, clearBufferPool, releaseDead, takeBuffer } from '../src/kernels/bufpool';
 import { isWasmArray, kernelBackend, shutdownKernels } from '../src/kernels';
 import type { Tensor } from '../src/tensor';
 import { benchNet, randomInput, type BenchNet } from './bench/netutil';

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadNetText, loadModel } from '../src/proto/load';
+import { loadNetText, loadModel } from '../src/graph/load';
 import { buildNet } from '../src/graph/build';
 import { expectedBlobShapes } from '../src/graph/blobs';
 import { readCaffemodel } from '../src/proto/caffemodel';

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { runCli, CORPUS } from './helpers/cli';
-import { loadModel } from '../src/proto/load';
+import { loadModel } from '../src/graph/load';
 import { netInfo, infoText, parseDims, type InfoJson } from '../src/cli/commands/info';
 
 function prototxts(): string[] {

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { formatPy2Float, formatG } from '../src/print/floatfmt';
+import { formatPy2Float, formatG } from '../src/io/floatfmt';
 
 const CORPUS = path.resolve(__dirname, '../../shared/corpus');
 

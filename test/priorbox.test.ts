@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadNetText } from '../src/proto/load';
+import { loadNetText } from '../src/graph/load';
 import { buildNet } from '../src/graph/build';
 import { runNet } from '../src/exec/executor';
 import { shutdownKernels } from '../src/kernels';

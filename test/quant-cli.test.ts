@@ -3,7 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { runCli, CORPUS, ROOT } from './helpers/cli';
 import { withoutBoardWarnings } from './helpers/cli';
-import { loadNetText } from '../src/proto/load';
+import { loadNetText } from '../src/graph/load';
 import { buildNet } from '../src/graph/build';
 import { checkInvariants } from '../src/quant/invariants';
 import type { PrecisionPlan } from '../src/quant/plan';

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadModel, loadNetText } from '../src/proto/load';
+import { loadModel, loadNetText } from '../src/graph/load';
 import { parsePrototxt } from '../grammar';
 import type { MessageNode, ScalarNode } from '../grammar/cst';
 import { collectStats, thresholdsFromStats } from '../src/quant/calibrate';

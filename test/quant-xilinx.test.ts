@@ -1,7 +1,7 @@
 import { buildXilinxPlan, snapPow2 } from '../src/quant/xilinx';
 import { checkInvariants } from '../src/quant/invariants';
 import * as path from 'path';
-import { loadModel } from '../src/proto/load';
+import { loadModel } from '../src/graph/load';
 import type { Net } from '../src/graph/types';
 import { miniNet, randTensor } from './quant-net';
 

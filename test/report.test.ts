@@ -2,7 +2,7 @@ import { renderReport, ReportData } from '../src/report/html';
 import * as path from 'path';
 import { StatsCollector } from '../src/calib/stats';
 import { clippedFraction, dynamicFixedRange, quantizeReportLayers, reportHistogram, weightRanges, addSimulation } from '../src/report/build';
-import { loadModel } from '../src/proto/load';
+import { loadModel } from '../src/graph/load';
 import type { LayerReport } from '../src/sim/simulate';
 
 const data: ReportData = {

@@ -5,7 +5,7 @@
  * the float outputs of the rewritten nets are compared with the originals on real CIFAR images.
  */
 import * as path from 'path';
-import { loadModel } from '../src/proto/load';
+import { loadModel } from '../src/graph/load';
 import { buildNet } from '../src/graph/build';
 import { runNet } from '../src/exec/executor';
 import { foldBatchNormOffline, foldInputScale, gridFactors, recenterInput, rescaleActivations, rescaleGroups, type RescaleGroup } from '../src/quant/rewrite';

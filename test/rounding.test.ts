@@ -1,10 +1,10 @@
 /**
- * src/quant/rounding.ts: optimized weight rounding. A hand-checked channel, the error never grows (random
+ * src/recover/rounding.ts: optimized weight rounding. A hand-checked channel, the error never grows (random
  * layers), and the written float weights round to the chosen integers under the runtime's rules (both modes).
  */
 import { buildNet } from '../src/graph/build';
-import { optimizeChannel, optimizeRounding, quadError, weightGrids } from '../src/quant/rounding';
-import { quantizeDynamicFixed, quantizeWeightsXilinx } from '../src/sim/arith';
+import { optimizeChannel, optimizeRounding, quadError, weightGrids } from '../src/recover/rounding';
+import { quantizeDynamicFixed, quantizeWeightsXilinx } from '../src/chaidnn/arith';
 import { setThreads } from '../src/kernels';
 import type { NetParam } from '../src/proto/message';
 import type { Tensor } from '../src/tensor';

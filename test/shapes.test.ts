@@ -4,7 +4,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadNetText } from '../src/proto/load';
+import { loadNetText } from '../src/graph/load';
 import { buildNet } from '../src/graph/build';
 
 const CORPUS = path.resolve(__dirname, '../../shared/corpus');

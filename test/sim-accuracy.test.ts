@@ -6,14 +6,14 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { loadModel } from '../src/proto/load';
+import { loadModel } from '../src/graph/load';
 import { annotateXilinx } from '../src/sim/annotate';
 import { compileSim, layerReports, newSimStats, runSim } from '../src/sim/simulate';
 import { addClassification, newClassStats, type ClassStats } from '../src/sim/metrics';
 import { loadImage, loadMeanFile, meanForDims, preprocess } from '../src/io/images';
 import type { Net } from '../src/graph/types';
 import type { Tensor } from '../src/tensor';
-import { avePoolInt } from '../src/sim/arith';
+import { avePoolInt } from '../src/chaidnn/arith';
 import { setThreads } from '../src/kernels';
 
 // small convs: one thread avoids waiting on workers when the machine is busy

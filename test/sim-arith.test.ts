@@ -4,9 +4,9 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import * as A from '../src/sim/arith';
+import * as A from '../src/chaidnn/arith';
 import { simulateNet } from '../src/sim/simulate';
-import { loadNetText } from '../src/proto/load';
+import { loadNetText } from '../src/graph/load';
 import { buildNet } from '../src/graph/build';
 import type { Tensor } from '../src/tensor';
 

@@ -7,7 +7,7 @@ import * as path from 'path';
 import * as zlib from 'zlib';
 import { runCli, CORPUS, withoutBoardWarnings } from './helpers/cli';
 import { readNpy } from '../src/io/npy';
-import { loadNetText } from '../src/proto/load';
+import { loadNetText } from '../src/graph/load';
 import { buildNet } from '../src/graph/build';
 import { compileSim, simulateNet } from '../src/sim/simulate';
 import { ChaiqError } from '../src/errors';

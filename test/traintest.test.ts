@@ -10,7 +10,7 @@ import { ROOT } from './helpers/cli';
 import { parsePrototxt } from '../grammar';
 import { bindMessage } from '../src/proto/bind';
 import { upgradeNet } from '../src/proto/upgrade';
-import { loadNetText } from '../src/proto/load';
+import { loadNetText } from '../src/graph/load';
 import { buildNet } from '../src/graph/build';
 import { isTrainTestNet, trainTestToDeploy } from '../src/graph/deploy';
 import { buildXilinxPlan } from '../src/quant/xilinx';

@@ -1,6 +1,6 @@
 import * as path from 'path';
 import * as fs from 'fs';
-import { loadNetText } from '../src/proto/load';
+import { loadNetText } from '../src/graph/load';
 import { upgradeNet, sourceVersionOf, originOf } from '../src/proto/upgrade';
 import { readCaffemodel } from '../src/proto/caffemodel';
 import { locOf } from '../src/proto/bind';

@@ -7,7 +7,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { encodeCaffemodel, writeCaffemodel, type CaffemodelLayerOut } from '../src/proto/write-caffemodel';
 import { caffeSchemaRoot, loadWeights, readCaffemodel } from '../src/proto/caffemodel';
-import { loadModel } from '../src/proto/load';
+import { loadModel } from '../src/graph/load';
 import type { Tensor } from '../src/tensor';
 import { randTensor } from './quant-net';
 

@@ -10,7 +10,7 @@ import { PNG } from 'pngjs';
 import { main } from '../src/cli/main';
 import { xportdnnCommand } from '../src/cli/commands/quantize';
 import { writeCaffemodel } from '../src/proto/write-caffemodel';
-import { loadNetText } from '../src/proto/load';
+import { loadNetText } from '../src/graph/load';
 import { randTensor } from './quant-net';
 import { runCli } from './helpers/cli';
 

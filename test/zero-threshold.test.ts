@@ -2,10 +2,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { runCli, CORPUS, ROOT } from './helpers/cli';
-import { zeroingThreshold } from '../src/quant/weights';
-import { quantizeXilinx, quantizeWeightsXilinx } from '../src/sim/arith';
-import { formatFloat32 } from '../src/print/floatfmt';
-import { loadModel, loadNetText } from '../src/proto/load';
+import { zeroingThreshold } from '../src/chaidnn/weights';
+import { quantizeXilinx, quantizeWeightsXilinx } from '../src/chaidnn/arith';
+import { formatFloat32 } from '../src/io/floatfmt';
+import { loadModel, loadNetText } from '../src/graph/load';
 import { lintText } from '../src/lint/lint';
 
 const f32 = Math.fround;

@@ -4,6 +4,7 @@
  * (saturate to [-2^(bw-1), 2^(bw-1)-1]·2^-fl first, then round half away from zero; §1.3).
  */
 import { ChaiqError } from '../errors';
+import { trim2FixedPoint } from '../chaidnn/arith';
 import type { BlobStats } from './stats';
 import { fineToAbsHistogram } from './stats';
 import type { AbsHistogram } from './threshold';
@@ -23,23 +24,12 @@ export interface FlChoice {
   mse: number[];
 }
 
+export { trim2FixedPoint };
+
 export interface FlOptions {
   kind?: FlKind;
   /** search radius around the rule (default 2; 0 = rule only) */
   search?: number;
-}
-
-function roundHalfAway(v: number): number {
-  return v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5);
-}
-
-/** Ristretto/CHaiDNN Trim2FixedPoint with ROUND_NEAREST. */
-export function trim2FixedPoint(v: number, bw: number, fl: number): number {
-  const step = 2 ** -fl;
-  const maxData = (2 ** (bw - 1) - 1) * step;
-  const minData = -(2 ** (bw - 1)) * step;
-  const c = Math.max(Math.min(v, maxData), minData);
-  return roundHalfAway(c / step) * step;
 }
 
 /**

@@ -329,7 +329,7 @@ export function checkBw(bw: number): void {
 
 /** Power-of-two scale variant (chaidnn-semantics.md §4.8): th = 2^ceil(log2(th/(2^(bw-1)-1)))·(2^(bw-1)-1). */
 export function snapPow2(th: number, bw: number): number {
-  const levels = 2 ** (bw - 1) - 1;
-  if (!(th > 0)) return th;
-  return 2 ** Math.ceil(Math.log2(th / levels)) * levels;
+  if (!(th > 0) || !Number.isFinite(th)) return th;
+  const m = 2 ** (bw - 1) - 1;
+  return Math.fround(2 ** Math.ceil(Math.log2(th / m)) * m);
 }

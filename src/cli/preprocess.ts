@@ -11,7 +11,7 @@ import { loadModelWithDims as loadModel } from '../pipeline/load';
 import { withFlags } from './flags';
 import { withExit2 } from '../io/net-input';
 export { netInputDims } from '../pipeline/load';
-import type { LoadedModel } from '../proto/load';
+import type { LoadedModel } from '../graph/load';
 
 const usage = (msg: string) => new ChaiqError(msg, {}, 2);
 

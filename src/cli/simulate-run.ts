@@ -2,6 +2,9 @@
  * `chaiq simulate` over many images: the thread split (--threads / CHAIQ_THREADS), image-level workers, the
  * progress bar, and the identity a results file carries (--save_results) so merge-results can check shards.
  */
+import * as fs from 'fs';
+import * as path from 'path';
+import { ChaiqError } from '../errors';
 import type { WarnFn } from '../errors';
 import { setThreads } from '../kernels';
 import { resolveThreads, splitThreads } from '../threads';
@@ -47,7 +50,7 @@ export async function runImages(args: Record<string, any>, runner: ImageRunner, 
       setThreads(threads);
       const workerArgs = { ...workerSafeArgs(args), threads: split.kernelThreads };
       const rest = Array.from({ length: samples.length - k }, (_, i) => k + i);
-      mergeAccumulators(acc, await simulateOnWorkers({ args: workerArgs, kernelThreads: split.kernelThreads }, rest, split.workers, once, () => bar.tick(++done)));
+      mergeAccumulators(acc, await simulateOnWorkers(workerScript(), { args: workerArgs, kernelThreads: split.kernelThreads }, rest, split.workers, once, () => bar.tick(++done)));
     }
     return acc;
   } finally {
@@ -93,4 +96,13 @@ export function runIdentity(
     inputs: inputListHash(setup.allSamples),
     report: { mode: report.mode, psum18: report.psum18, output_blob: setup.outBlob, top: report.top, metrics: setup.metrics },
   };
+}
+
+/** The compiled worker script (dist/), also when this module runs from the TypeScript sources (jest). */
+function workerScript(): string {
+  const here = path.join(__dirname, 'sim-worker.js');
+  if (fs.existsSync(here)) return here;
+  const built = path.resolve(__dirname, '../../dist/src/cli/sim-worker.js');
+  if (fs.existsSync(built)) return built;
+  throw new ChaiqError(`internal: the simulation worker script is missing (${here}); run \`npm run build\``, {}, 70);
 }

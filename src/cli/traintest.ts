@@ -11,7 +11,7 @@ import type { WarnFn } from '../errors';
 import { inputTransform } from '../graph/deploy';
 import { locOfMsg } from '../graph/build';
 import type { NetParam } from '../proto/message';
-import { formatPy2Float } from '../print/floatfmt';
+import { formatPy2Float } from '../io/floatfmt';
 import { parseList } from './preprocess';
 import { withFlags } from './flags';
 import { deployOfTrainTest as pipelineDeployOfTrainTest } from '../pipeline/deploy';

@@ -4,10 +4,10 @@ import { FORWARDS } from '../layers/forward';
 import type { ForwardContext, LayerDef } from '../layers/types';
 import type { Tensor } from '../tensor';
 import { shapeStr } from '../tensor';
-import { buffersInWasm, releaseDead } from './bufpool';
+import { buffersInWasm, releaseDead } from '../kernels/bufpool';
 import { buildFusion, fusionPlan, type Fused } from './fuse';
 import { isWasmArray } from '../kernels';
-import { checkFiniteWeights } from '../proto/finite';
+import { checkFiniteWeights } from '../graph/finite';
 
 /** Layer types that only feed data in: their tops come from `inputs`. */
 const INPUT_TYPES = new Set(['Input', 'Data', 'MemoryData', 'DummyData', 'ImageData', 'HDF5Data', 'WindowData', 'DenseImageData', 'AnnotatedData']);
@@ -28,7 +28,7 @@ export interface RunOptions {
    */
   fuse?: boolean;
   /**
-   * recycle the buffers of blobs no later layer reads (src/exec/bufpool.ts): faster, but then a tensor
+   * recycle the buffers of blobs no later layer reads (src/kernels/bufpool.ts): faster, but then a tensor
    * seen by onLayer is only valid during that call (statistics: fine; keeping the tensors: not)
    */
   reuseBuffers?: boolean;

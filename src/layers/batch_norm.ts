@@ -9,6 +9,7 @@ export const batchNorm: LayerDef = {
   forward: FORWARDS.BatchNorm,
   aliases: ['BatchNormRistretto'],
   chaidnn: 'hw',
+  fixed: 'affine',
   precision: { Xilinx: X_ACT, DynamicFixed: D_BATCHNORM },
   shape: likeBottom,
   blobShapes: (node, bottoms) => {

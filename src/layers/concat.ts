@@ -8,6 +8,7 @@ export const concat: LayerDef = {
   type: 'Concat',
   forward: FORWARDS.Concat,
   chaidnn: 'sw',
+  fixed: 'concat',
   rescale: { kind: 'equivariant' },
   precision: { Xilinx: X_ACT, DynamicFixed: NO_PRECISION.DynamicFixed },
   shape(node, bottoms) {

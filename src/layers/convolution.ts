@@ -1,7 +1,7 @@
 import type { LayerDef } from './types';
 import { check, convGeometry, count, layerError, sameShape, fmt, bottom } from './params';
 import { D_CONV, X_PARAMS } from './precision';
-import type { LayerNode } from '../graph/types';
+import type { LayerNode } from './types';
 import { FORWARDS } from './forward';
 
 /** Top shape of a convolution (BaseConvolutionLayer::Reshape + ConvolutionLayer::compute_output_shape). */
@@ -31,6 +31,7 @@ export const convolution: LayerDef = {
   forward: FORWARDS.Convolution,
   aliases: ['ConvolutionRistretto'],
   chaidnn: 'hw',
+  fixed: 'conv',
   rescale: { kind: 'weighted' },
   precision: { Xilinx: X_PARAMS, DynamicFixed: D_CONV },
   shape: convShape,

@@ -2,7 +2,7 @@ import type { LayerDef } from './types';
 import { UnknownShape, bool, has, num, sub } from './params';
 import { X_INPUT, NO_PRECISION } from './precision';
 import { inputParamShapes } from './input';
-import type { LayerNode } from '../graph/types';
+import type { LayerNode } from './types';
 
 /**
  * Shapes of a data-reading layer: an injected input_param.shape (chaiq info --input_shape) wins; else

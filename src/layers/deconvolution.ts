@@ -1,7 +1,7 @@
 import type { LayerDef } from './types';
 import { check, convGeometry, count, layerError, sameShape, fmt, bottom } from './params';
 import { NO_PRECISION, X_PARAMS } from './precision';
-import type { LayerNode } from '../graph/types';
+import type { LayerNode } from './types';
 import { FORWARDS } from './forward';
 
 /** DeconvolutionLayer::compute_output_shape: stride*(in-1) + extent - 2*pad. */

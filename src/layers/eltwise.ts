@@ -9,6 +9,7 @@ export const eltwise: LayerDef = {
   forward: FORWARDS.Eltwise,
   aliases: ['EltwiseRistretto'],
   chaidnn: 'hw',
+  fixed: 'eltwise',
   rescale: { kind: 'equivariant', when: (node) => enumName(sub(node, 'eltwise_param'), 'operation', ['PROD', 'SUM', 'MAX'], 'SUM') !== 'PROD' },
   precision: { Xilinx: X_ACT, DynamicFixed: D_ACT },
   shape(node, bottoms) {

@@ -1,7 +1,7 @@
 import type { LayerDef } from './types';
 import { bool, canonicalAxis, check, count, num, sub, bottom } from './params';
 import { NO_PRECISION } from './precision';
-import type { LayerNode } from '../graph/types';
+import type { LayerNode } from './types';
 import { FORWARDS } from './forward';
 
 function geom(node: LayerNode, b: number[]) {

@@ -1,7 +1,7 @@
 import type { LayerDef } from './types';
 import { check, rep, sub } from './params';
 import { X_INPUT, NO_PRECISION } from './precision';
-import type { LayerNode } from '../graph/types';
+import type { LayerNode } from './types';
 
 /** input_param.shape (one for all tops, or one per top), InputLayer::LayerSetUp; undefined when absent. */
 export function inputParamShapes(node: LayerNode): number[][] | undefined {

@@ -1,5 +1,5 @@
 import { ChaiqError } from '../errors';
-import type { LayerNode } from '../graph/types';
+import type { LayerNode } from './types';
 import type { Msg } from '../proto/message';
 
 /*

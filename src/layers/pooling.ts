@@ -1,7 +1,7 @@
 import type { LayerDef } from './types';
 import { check, count, layerError, poolGeometry, pooledSize, bottom, fmt } from './params';
 import { D_ACT, X_ACT } from './precision';
-import type { LayerNode } from '../graph/types';
+import type { LayerNode } from './types';
 import { FORWARDS } from './forward';
 
 /**
@@ -25,6 +25,7 @@ export const pooling: LayerDef = {
   type: 'Pooling',
   forward: FORWARDS.Pooling,
   chaidnn: 'hw',
+  fixed: 'pool',
   rescale: { kind: 'equivariant' },
   precision: { Xilinx: X_ACT, DynamicFixed: D_ACT },
   shape: poolShape,

@@ -1,7 +1,7 @@
 import type { LayerDef } from './types';
 import { check, bottom, fmt } from './params';
 import { NO_PRECISION } from './precision';
-import type { LayerNode } from '../graph/types';
+import type { LayerNode } from './types';
 import { FORWARDS } from './forward';
 import { priorBoxSetup } from './forward/ssd';
 

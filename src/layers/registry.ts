@@ -1,5 +1,5 @@
 import type { LayerDef } from './types';
-import type { LayerNode } from '../graph/types';
+import type { LayerNode } from './types';
 import type { WarnFn } from '../errors';
 import { UnknownShape } from './params';
 import { absval } from './absval';

@@ -11,6 +11,7 @@ export const relu: LayerDef = {
   type: 'ReLU',
   forward: FORWARDS.ReLU,
   chaidnn: 'hw',
+  fixed: 'relu',
   rescale: { kind: 'equivariant' },
   precision: { Xilinx: X_RELU, DynamicFixed: [] },
   shape: likeBottom,

@@ -1,7 +1,7 @@
 import type { LayerDef } from './types';
 import { bool, canonicalAxis, check, count, num, sub, bottom, likeBottom, fmt } from './params';
 import { D_SCALE, X_ACT } from './precision';
-import type { LayerNode } from '../graph/types';
+import type { LayerNode } from './types';
 import { FORWARDS } from './forward';
 
 /** Shape of the scale blob: bottom[axis .. axis+num_axes) (ScaleLayer::LayerSetUp); from bottom 1 when given. */
@@ -22,6 +22,7 @@ export const scale: LayerDef = {
   forward: FORWARDS.Scale,
   aliases: ['ScaleRistretto'],
   chaidnn: 'hw',
+  fixed: 'affine',
   precision: { Xilinx: X_ACT, DynamicFixed: D_SCALE },
   shape: likeBottom,
   blobShapes(node, bottoms) {

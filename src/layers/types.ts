@@ -1,6 +1,5 @@
-import type { LayerNode } from '../graph/types';
 import type { Tensor } from '../tensor';
-import type { WarnFn } from '../errors';
+import type { SourceLoc, WarnFn } from '../errors';
 import type { LayerParam } from '../proto/message';
 import type { ConvEpilogue } from '../kernels/types';
 
@@ -8,6 +7,13 @@ export type QuantMode = 'Xilinx' | 'DynamicFixed';
 
 /** How the CHaiDNN runtime executes a layer type (chaidnn-semantics §3.1, §3.6). */
 export type ChaiRole = 'hw' | 'sw' | 'unsupported';
+
+/**
+ * How the runtime runs a layer type in fixed point (the simulator compiles it, src/sim/steps.ts): conv
+ * (requantizing MAC), pool, eltwise (integer add), concat (a shared buffer), relu (a flag on its producer),
+ * affine (the DynamicFixed BN opcode). Absent: the type runs in float on the ARM.
+ */
+export type FixedKind = 'conv' | 'pool' | 'eltwise' | 'concat' | 'relu' | 'affine';
 
 export interface ForwardContext {
   warn: WarnFn;
@@ -29,6 +35,8 @@ export interface LayerDef {
   /** other type strings meaning the same layer (Ristretto `ConvolutionRistretto`, ...) */
   aliases?: string[];
   chaidnn: ChaiRole;
+  /** its fixed-point behaviour on the FPGA; absent: float on the ARM */
+  fixed?: FixedKind;
   /**
    * The precision_param fields this type must carry in each mode (seed doc table; docs §3.1, §3.6).
    * Empty list: the type gets no block in that mode. Order does not matter (the printer sorts by field number).
@@ -58,4 +66,63 @@ export interface LayerDef {
   };
   /** float forward with Caffe's exact semantics */
   forward?(node: LayerNode, bottoms: Tensor[], ctx: ForwardContext): Tensor[] | Promise<Tensor[]>;
+}
+
+/*
+ * The executable net's node types live here, not in graph/, because LayerDef and LayerNode refer to each other
+ * and layers/ sits below graph/ (graph/build reads the registry); graph/types re-exports them.
+ */
+
+/** One layer of the executable net (phase-filtered, upgraded to V2). */
+export interface LayerNode {
+  /** position in `Net.layers` */
+  index: number;
+  name: string;
+  /** canonical V2 type string, aliases resolved (`ConvolutionRistretto` → `Convolution`) */
+  type: string;
+  bottoms: string[];
+  tops: string[];
+  /** the bound LayerParameter (after upgrade) */
+  param: LayerParam;
+  /** trained blobs matched by layer name from the caffemodel; [] when none were loaded */
+  blobs: Tensor[];
+  /** shapes of the bottoms as this layer sees them, and of the tops it writes; undefined = unknown */
+  bottomShapes: (number[] | undefined)[];
+  topShapes: (number[] | undefined)[];
+  /** the registry entry; undefined for an unknown type (a warning was given, shapes downstream unknown) */
+  def?: LayerDef;
+  /** where the layer starts in the prototxt, when it came from text */
+  loc?: SourceLoc;
+}
+
+export interface NetInput {
+  name: string;
+  /** -1 marks a dimension that could not be derived (a Data layer without `inputShape`/--dims) */
+  shape: number[];
+  /** some dimensions are unknown (-1): shapes downstream are undefined */
+  partial?: boolean;
+  /** the layer providing it (Input, Data, MemoryData, ...) */
+  layer?: string;
+}
+
+/**
+ * The executable DAG. Blob names may be written more than once (in-place layers such as
+ * `ReLU bottom: conv1 top: conv1`): a blob *version* is identified by the layer that wrote it.
+ */
+export interface Net {
+  name: string;
+  file?: string;
+  /** in prototxt order; the input layer(s) first */
+  layers: LayerNode[];
+  inputs: NetInput[];
+  /** index of the layer that wrote the value that `layers[li].bottoms[bi]` reads (-1 = nobody: an undefined bottom) */
+  producer(li: number, bi: number): number;
+  /** indices of the layers that read the value written by `layers[li].tops[ti]` (before it is overwritten) */
+  consumers(li: number, ti: number): number[];
+  /** blobs nobody reads: the net's outputs */
+  outputs: string[];
+  /** the phase the net was filtered for */
+  phase?: 'TEST' | 'TRAIN';
+  /** layers left out: excluded by include/exclude rules, or training-only (losses, Accuracy, Silence) */
+  dropped?: { name: string; type: string; reason: 'phase' | 'training' }[];
 }

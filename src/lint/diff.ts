@@ -1,3 +1,4 @@
+import { precisionBlock } from '../chaidnn/mode';
 import type { LayerParam, Msg } from '../proto/message';
 
 /** One difference between two annotated nets, layer by layer (matched by name). */
@@ -19,9 +20,7 @@ export interface DiffOptions {
 }
 
 /** The precision block of a layer: `precision_param`, or ML-Suite's `quantization_param` (same fields). */
-export function precisionBlock(layer: LayerParam): Msg | undefined {
-  return layer.precision_param ?? layer.quantization_param;
-}
+export { precisionBlock };
 
 function relDiff(a: number, b: number): number {
   if (a === b || (Number.isNaN(a) && Number.isNaN(b))) return 0;

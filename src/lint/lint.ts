@@ -8,10 +8,12 @@ import type { LayerParam, Msg } from '../proto/message';
 import type { QuantMode } from '../layers/types';
 import type { Tensor } from '../tensor';
 import { precisionBlock } from './diff';
-import { foldBatchNorm, foldedWeightFl } from '../sim/arith';
-import { bnFoldParams, scaleFoldParams } from '../quant/weights';
+import { foldedWeightFl } from '../chaidnn/arith';
+import { convFusions } from '../chaidnn/fusion';
+import { detectMode as detectNetMode } from '../chaidnn/mode';
+import { runtimeConvWeights } from '../chaidnn/conv-weights';
 import { LintDiagnostic, RULES, RuleId, Severity } from './rules';
-import { findNonFinite, nonFiniteMessage } from '../proto/finite';
+import { findNonFinite, nonFiniteMessage } from '../graph/finite';
 
 export interface LintOptions {
   /** trained weights by layer name, for the clipped-weights rule */
@@ -127,8 +129,9 @@ export function lintText(text: string, file: string, opts: LintOptions = {}): Li
     if (dims && dims.length > 0 && dims[0] !== 1) report('hw-limits', layerLoc(l), `input '${l.name}' has batch ${dims[0]}; CHaiDNN runs batch 1 only`);
   }
 
-  /** conv index → the BN/Scale layers CHaiDNN folds into it */
-  const folds = new Map<number, LayerParam[]>();
+  /** conv index → the BN/Scale layers CHaiDNN folds into it (the runtime's fusion rule) */
+  const fusions = convFusions(layers.map((l) => ({ type: lookupLayer(l.type ?? '')?.type ?? l.type ?? '', bottoms: l.bottom ?? [], tops: l.top ?? [] })));
+  const folds = new Map<number, LayerParam[]>([...fusions.byConv].map(([c, f]) => [c, f.folded.map((j) => layers[j])]));
   layers.forEach((l, li) => {
     const type = l.type ?? '';
     const def = lookupLayer(type);
@@ -225,20 +228,11 @@ export function lintText(text: string, file: string, opts: LintOptions = {}): Li
       }
     }
     if (def?.type === 'Convolution') checkConvLimits(l, report);
-    if (def && (def.type === 'BatchNorm' || def.type === 'Scale') && layerMode === 'Xilinx') {
-      const bottom = (l.bottom ?? [])[0];
-      const inPlace = bottom !== undefined && (l.top ?? [])[0] === bottom;
-      const p = producers[li][0];
-      const onConv = inPlace && p >= 0 && foldedInto(layers, producers, p) >= 0;
-      if (!onConv) report('hw-limits', layerLoc(l), `standalone ${def.type} '${name}' runs only in DynamicFixed mode; fold it into the convolution (in-place after a conv) for Xilinx mode`);
-    }
-    if (def && (def.type === 'BatchNorm' || def.type === 'Scale')) {
-      const bottom = (l.bottom ?? [])[0];
-      const c = bottom !== undefined && (l.top ?? [])[0] === bottom && producers[li][0] >= 0 ? foldedInto(layers, producers, producers[li][0]) : -1;
-      if (c >= 0) folds.set(c, [...(folds.get(c) ?? []), l]);
+    if (def && (def.type === 'BatchNorm' || def.type === 'Scale') && layerMode === 'Xilinx' && fusions.into[li] < 0) {
+      report('hw-limits', layerLoc(l), `standalone ${def.type} '${name}' runs only in DynamicFixed mode; fold it into the convolution (in-place after a conv) for Xilinx mode`);
     }
     if (opts.weights && Array.isArray(block.th_params) && def?.type === 'Convolution') {
-      checkClipped(l, block.th_params, opts.weights.get(name), report, fieldLoc);
+      checkClipped(l, block.th_params, opts.weights.get(name), folds.get(li) ?? [], opts.weights, report, fieldLoc);
     }
   });
 
@@ -265,45 +259,24 @@ export function lintText(text: string, file: string, opts: LintOptions = {}): Li
   }
 }
 
-/**
- * The convolution a chain of in-place BN/Scale/ReLU layers starting at producer `p` leads back to, or -1: BN/Scale
- * fold into a conv only when they are in place on its top (chaidnn-semantics §3.5).
- */
-function foldedInto(layers: LayerParam[], producers: number[][], p: number): number {
-  for (let i = p, guard = 0; i >= 0 && guard < 8; guard++) {
-    const t = lookupLayer(layers[i].type ?? '')?.type;
-    if (t === 'Convolution') return i;
-    if (t !== 'BatchNorm' && t !== 'Scale' && t !== 'ReLU') return -1;
-    i = producers[i][0];
-  }
-  return -1;
-}
-
 /** DynamicFixed: the fl CHaiDNN uses for folded weights (fuseBNScaleConvParams, §3.5) against the file's fl_params. */
 function checkFoldedFl(conv: LayerParam, chain: LayerParam[], weights: Map<string, Tensor[]>, report: Report, fieldLoc: (l: LayerParam, f: string, i?: number) => SourceLoc | undefined) {
   const block = precisionBlock(conv);
-  const [W, b] = weights.get(conv.name ?? '') ?? [];
-  if (!block || typeof block.fl_params !== 'number' || !W) return;
-  let bn: Parameters<typeof foldBatchNorm>[3] = null;
-  let sc: Parameters<typeof foldBatchNorm>[4] = null;
-  for (const l of chain) {
-    const blobs = weights.get(l.name ?? '') ?? [];
-    const type = lookupLayer(l.type ?? '')?.type ?? '';
-    const src = { name: l.name ?? '', type, blobs, param: l };
-    if (type === 'BatchNorm') {
-      if (blobs.length < 2) return;
-      bn = bnFoldParams(src);
-    } else {
-      if (!blobs[0]) return;
-      sc = scaleFoldParams(src);
-    }
-  }
-  const outC = W.shape[0];
-  const folded = foldBatchNorm(W.data, b && conv.convolution_param?.bias_term !== false ? b.data : null, outC, bn, sc);
+  const blobs = weights.get(conv.name ?? '') ?? [];
+  if (!block || typeof block.fl_params !== 'number' || !blobs[0]) return;
+  const sources = foldSources(chain, weights);
+  if (!sources) return;
+  const folded = runtimeConvWeights({ name: conv.name ?? '', type: 'Convolution', blobs, param: conv }, blobs[0].shape[0], sources, conv.convolution_param?.bias_term !== false);
   const runtime = foldedWeightFl(folded.W, block.bw_params ?? 8);
   if (runtime === block.fl_params) return;
   report('folded-fl-params', fieldLoc(conv, 'fl_params'),
     `CHaiDNN folds ${chain.map((l) => `'${l.name}'`).join(' and ')} into '${conv.name}' and then uses fl ${runtime} for its weights (from max|W'|), not fl_params ${block.fl_params}; fold offline (chaiq quantize --optimized_weights) to choose the fl`);
+}
+
+/** The fused BN/Scale layers with their trained blobs; undefined when some are missing (nothing to fold here). */
+function foldSources(chain: LayerParam[], weights: Map<string, Tensor[]>) {
+  const sources = chain.map((c) => ({ name: c.name ?? '', type: lookupLayer(c.type ?? '')?.type ?? '', blobs: weights.get(c.name ?? '') ?? [], param: c }));
+  return sources.every((c) => c.blobs.length >= (c.type === 'BatchNorm' ? 2 : 1)) ? sources : undefined;
 }
 
 type Report = (rule: RuleId, loc: SourceLoc | undefined, message: string, severity?: Severity) => void;
@@ -326,15 +299,19 @@ function checkConvLimits(l: LayerParam, report: Report) {
   if ((c.num_output ?? 0) >= 4096) report('hw-limits', locOfMsg(l), `convolution '${l.name}' has ${c.num_output} output maps; CHaiDNN supports fewer than 4096`);
 }
 
-function checkClipped(l: LayerParam, th: number[], blobs: Tensor[] | undefined, report: Report, fieldLoc: (l: LayerParam, f: string, i?: number) => SourceLoc | undefined) {
+/** th_params against the weights the runtime quantizes (BN/Scale folded in when CHaiDNN fuses them, §3.5). */
+function checkClipped(l: LayerParam, th: number[], blobs: Tensor[] | undefined, chain: LayerParam[], weights: Map<string, Tensor[]>, report: Report, fieldLoc: (l: LayerParam, f: string, i?: number) => SourceLoc | undefined) {
   const w = blobs?.[0];
   if (!w || w.shape[0] !== th.length) return;
-  const per = w.data.length / w.shape[0];
+  const sources = foldSources(chain, weights);
+  if (!sources) return;
+  const { W, folded } = runtimeConvWeights({ name: l.name ?? '', type: 'Convolution', blobs: blobs!, param: l }, th.length, sources);
+  const per = W.length / th.length;
   for (let c = 0; c < th.length; c++) {
     let m = 0;
-    for (let i = c * per; i < (c + 1) * per; i++) m = Math.max(m, Math.abs(w.data[i]));
+    for (let i = c * per; i < (c + 1) * per; i++) m = Math.max(m, Math.abs(W[i]));
     if (th[c] < m * 0.99) {
-      report('clipped-weights', fieldLoc(l, 'th_params', c), `th_params[${c}] = ${th[c]} clips channel ${c} of '${l.name}' (max|w| = ${m.toPrecision(6)})`);
+      report('clipped-weights', fieldLoc(l, 'th_params', c), `th_params[${c}] = ${th[c]} clips channel ${c} of '${l.name}' (max|w${folded ? "'" : ''}| = ${m.toPrecision(6)}${folded ? ', BatchNorm/Scale folded in' : ''})`);
     }
   }
 }
@@ -350,15 +327,7 @@ function checkUniform(byBw: Map<number, LayerParam[]>, what: string, report: Rep
 
 /** The mode a file declares: most blocks' quant_type; files with thresholds and no quant_type are Xilinx. */
 export function detectMode(layers: LayerParam[]): QuantMode {
-  let x = 0;
-  let d = 0;
-  for (const l of layers) {
-    const b = precisionBlock(l);
-    if (!b) continue;
-    if (b.quant_type === 'Xilinx' || (!b.quant_type && ('th_layer_in' in b || 'th_layer_out' in b))) x++;
-    else d++;
-  }
-  return d > x ? 'DynamicFixed' : 'Xilinx';
+  return detectNetMode(layers.map(precisionBlock), 'Xilinx');
 }
 
 function finish(out: LintDiagnostic[]): LintDiagnostic[] {

@@ -7,7 +7,7 @@ import { ChaiqError } from '../errors';
 import type { WarnFn } from '../errors';
 import type { Net } from '../graph/types';
 import type { Preprocess } from '../io/images';
-import { progressiveThresholds, stackBatch } from '../calib/progressive';
+import { progressiveThresholds, stackBatch } from '../quant/progressive';
 import type { StatsCollector } from '../calib/stats';
 import type { ThresholdMethod } from '../calib/threshold';
 import { collectStats, thresholdsFromStats } from '../quant/calibrate';

@@ -8,7 +8,7 @@ import { isTrainTestNet, testDataLayer, trainTestToDeploy } from '../graph/deplo
 import type { DeployConversion } from '../graph/deploy';
 import { buildNet, locOfMsg } from '../graph/build';
 import type { Net } from '../graph/types';
-import type { LoadedModel } from '../proto/load';
+import type { LoadedModel } from '../graph/load';
 import type { Tensor } from '../tensor';
 import type { PrecisionPlan } from '../quant/plan';
 import { applyPlan, applyPlanToNetParam } from '../print/precision';
@@ -16,7 +16,7 @@ import { printMessage } from '../print/format';
 import { parsePrototxt } from '../../grammar';
 import type { Preprocess } from '../io/images';
 import type { Msg, NetParam } from '../proto/message';
-import { netInputDims } from './load';
+import { netInputDims } from './input-dims';
 
 function arr<T>(v: T | T[] | undefined | null): T[] {
   return v === undefined || v === null ? [] : Array.isArray(v) ? v : [v];

@@ -8,9 +8,9 @@ import type { WarnFn } from '../errors';
 import { buildNet } from '../graph/build';
 import type { Net } from '../graph/types';
 import { readCaffemodel } from '../proto/caffemodel';
-import { checkFiniteWeights } from '../proto/finite';
-import { loadNetText } from '../proto/load';
-import type { LoadedModel } from '../proto/load';
+import { checkFiniteWeights } from '../graph/finite';
+import { loadNetText } from '../graph/load';
+import type { LoadedModel } from '../graph/load';
 import type { NetParam } from '../proto/message';
 import type { Tensor } from '../tensor';
 import { deployOfTrainTest } from './deploy';
@@ -79,11 +79,7 @@ function checkBlobSizes(net: Net, file: string): void {
   }
 }
 
-/** C,H,W of the net's (single) input when fully known. */
-export function netInputDims(net: Net): [number, number, number] | undefined {
-  const s = net.inputs[0]?.shape;
-  return s && s.length === 4 && s.slice(1).every((x) => x > 0) ? [s[1], s[2], s[3]] : undefined;
-}
+export { netInputDims } from './input-dims';
 
 /** A loaded model: the file as read and the deploy net CHaiDNN runs. */
 export interface LoadedNet {

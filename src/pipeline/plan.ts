@@ -6,7 +6,7 @@ import type { WarnFn } from '../errors';
 import type { Net } from '../graph/types';
 import { chooseFl } from '../calib/fl';
 import type { StatsCollector } from '../calib/stats';
-import { formatPy2Float } from '../print/floatfmt';
+import { formatPy2Float } from '../io/floatfmt';
 import { versionStats } from '../quant/calibrate';
 import { buildDynamicFixedPlan } from '../quant/dynamicfixed';
 import type { FlTriple } from '../quant/dynamicfixed';

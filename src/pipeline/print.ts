@@ -11,7 +11,7 @@ import type { StatsCollector } from '../calib/stats';
 import { printMessage } from '../print/format';
 import { applyPlan, applyPlanToNetParam } from '../print/precision';
 import { xdnnJson } from '../print/xdnn-json';
-import type { LoadedModel } from '../proto/load';
+import type { LoadedModel } from '../graph/load';
 import type { NetParam } from '../proto/message';
 import { encodeCaffemodel } from '../proto/write-caffemodel';
 import type { PrecisionPlan } from '../quant/plan';

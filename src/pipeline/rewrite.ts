@@ -7,7 +7,7 @@ import type { WarnFn } from '../errors';
 import { buildNet } from '../graph/build';
 import type { Net } from '../graph/types';
 import type { Preprocess } from '../io/images';
-import { formatPy2Float } from '../print/floatfmt';
+import { formatPy2Float } from '../io/floatfmt';
 import type { NetParam } from '../proto/message';
 import { foldBatchNormOffline, foldInputScale, gridFactors, recenterInput, rescaleActivations } from '../quant/rewrite';
 import type { Rewritten } from '../quant/rewrite';

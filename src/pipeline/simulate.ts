@@ -9,7 +9,7 @@ import type { LayerNode, Net } from '../graph/types';
 import { calibrationKind } from '../io/calibset';
 import type { Preprocess } from '../io/images';
 import { loadInputImage, npySampleName, npySampleReader, npySamples } from '../io/net-input';
-import { checkFiniteWeights, countNonFinite, nonFiniteActivationMessage } from '../proto/finite';
+import { checkFiniteWeights, countNonFinite, nonFiniteActivationMessage } from '../graph/finite';
 import { addClassification, newClassStats } from '../sim/metrics';
 import type { ClassStats } from '../sim/metrics';
 import { inputClipWarning } from '../sim/input-range';

@@ -1,7 +1,7 @@
 /** Option and result types shared by the pipeline's stages. */
 import type { WarnFn } from '../errors';
 import type { Preprocess } from '../io/images';
-import type { LoadedModel } from '../proto/load';
+import type { LoadedModel } from '../graph/load';
 import type { Tensor } from '../tensor';
 
 export type QuantMode = 'Xilinx' | 'DynamicFixed';

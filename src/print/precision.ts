@@ -4,7 +4,7 @@ import type { NetParam, LayerParam } from '../proto/message';
 import type { WarnFn } from '../errors';
 import { ChaiqError } from '../errors';
 import { FLOAT_FIELDS, orderedFields } from '../quant/fields';
-import { formatFloat32 } from './floatfmt';
+import { formatFloat32 } from '../io/floatfmt';
 import { parsePrototxt } from '../../grammar';
 
 const BLOCK_FIELDS = new Set(['precision_param', 'quantization_param']);

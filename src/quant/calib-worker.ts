@@ -9,7 +9,7 @@ import type { WarnFn } from '../errors';
 import { setThreads } from '../kernels';
 import { buildNet } from '../graph/build';
 import { StatsCollector } from '../calib/stats';
-import { observeImage } from './calibrate';
+import { observeImage } from './calibrate-image';
 import type { CalibWorkerSetup, ImageSums } from './calibrate-parallel';
 import type { Tensor } from '../tensor';
 

@@ -13,8 +13,8 @@ import type { Net } from '../graph/types';
 import type { Tensor } from '../tensor';
 import { StatsCollector } from '../calib/stats';
 import { setThreads } from '../kernels';
-import { observeImage } from './calibrate';
-import type { CollectOptions } from './calibrate';
+import { observeImage } from './calibrate-image';
+import type { CollectOptions } from './calibrate-image';
 
 /** About what a worker thread takes to load chaiq and rebuild the net before its first image. */
 const WORKER_START_MS = Number(process.env.CHAIQ_WORKER_START_MS ?? 1500);

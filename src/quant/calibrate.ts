@@ -2,42 +2,18 @@ import type { Net } from '../graph/types';
 import type { Tensor } from '../tensor';
 import type { WarnFn } from '../errors';
 import { ChaiqError } from '../errors';
-import { runNet } from '../exec/executor';
-import { countNonFinite, nonFiniteActivationMessage } from '../proto/finite';
 import { StatsCollector, thresholdFromStatsDetailed } from '../calib/stats';
-import type { BlobStats, StatsSettings } from '../calib/stats';
+import type { BlobStats } from '../calib/stats';
 import type { ThresholdMethod } from '../calib/threshold';
 import type { VersionThreshold } from './xilinx';
 import { splitThreads } from '../threads';
+import { observeImage, versionStatsKey } from './calibrate-image';
+import type { CollectOptions } from './calibrate-image';
+export { observeImage, versionStatsKey } from './calibrate-image';
+export type { CollectOptions } from './calibrate-image';
 import { setThreads } from '../kernels';
 
-/**
- * Statistics are kept per blob VERSION (the writer layer), so an in-place ReLU's output is not mixed
- * with the conv output it overwrites: key `top@layer`.
- */
-export function versionStatsKey(net: Net, li: number, ti: number): string {
-  const l = net.layers[li];
-  return `${l.tops[ti]}@${l.name}`;
-}
 
-export interface CollectOptions {
-  /** KL needs the exact second pass (numpy's sqrt-rule histogram planned from pass 1) */
-  method: ThresholdMethod;
-  settings?: StatsSettings;
-  /** called after each image of each pass: (done, total) */
-  onProgress?: (done: number, total: number) => void;
-  warn?: WarnFn;
-  /**
-   * Sharded calibration: `stats` = merged pass-1 statistics to continue with the exact pass only;
-   * `pass1Only` = stop after pass 1 (shard files that merge-stats can combine before pass 2).
-   */
-  stats?: StatsCollector;
-  pass1Only?: boolean;
-  /** NaN/Inf activations: warn once per blob and leave those values out (default: an error naming layer and blob) */
-  allowNonFinite?: boolean;
-  /** threads for the images (--threads); many images run on worker threads, with the same statistics */
-  threads?: number;
-}
 
 /**
  * Runs the float net over the calibration images (one at a time, memory stays flat) and collects
@@ -76,30 +52,6 @@ function parallelCalibration(images: number, threads: number | undefined): { wor
 /** Fewer images stay on this thread (the first image's time decides for more: calibrate-parallel.ts). */
 const MIN_IMAGES_FOR_WORKERS = 4;
 
-/** One image of one pass: every blob version's values into `stats` (NaN/Inf: an error, or left out and warned once). */
-export async function observeImage(net: Net, img: Tensor, k: number, stats: StatsCollector, pass: 1 | 2, opts: CollectOptions, warned: Set<string>): Promise<void> {
-  await runNet(net, img, {
-    warn: opts.warn,
-    reuseBuffers: true, // the statistics read each tensor during onLayer and keep none
-    onLayer: (node, tops) => {
-      tops.forEach((t, ti) => {
-        if (!t) return;
-        const key = versionStatsKey(net, node.index, ti);
-        let data = t.data;
-        const bad = countNonFinite(data);
-        if (bad) {
-          const msg = nonFiniteActivationMessage(node, ti, bad, `on calibration image ${k + 1}`);
-          if (!opts.allowNonFinite) throw new ChaiqError(`${msg}; --allow_nonfinite leaves such values out`, node.loc ?? {}, 1);
-          if (!warned.has(key)) opts.warn?.(`${msg}; left out of the statistics`, node.loc ?? {});
-          warned.add(key);
-          data = data.filter(Number.isFinite);
-        }
-        if (pass === 1) stats.observe(key, data);
-        else stats.observeExact(key, data);
-      });
-    },
-  });
-}
 
 /** The stats of one version, or a clean error naming what is missing (stats file from another net). */
 export function versionStats(net: Net, stats: StatsCollector, li: number, ti: number): BlobStats {

@@ -5,8 +5,8 @@ import { ChaiqError } from '../errors';
 import { blockFromFields, precisionFields } from './fields';
 import { PASS_THROUGH, bottomVersion, isActivation, versionKey } from './xilinx';
 import type { Bitwidths } from './xilinx';
-import { batchNormInvStd, batchNormMean, batchNormVariance, foldFactors, perChannelAbsMax } from './weights';
-import { foldedWeightFl } from '../sim/arith';
+import { batchNormInvStd, batchNormMean, batchNormVariance, foldFactors, perChannelAbsMax } from '../chaidnn/weights';
+import { foldedWeightFl } from '../chaidnn/arith';
 
 const f32 = Math.fround;
 

@@ -11,9 +11,9 @@ import type { Net } from '../graph/types';
 import type { LayerParam, NetParam } from '../proto/message';
 import type { Tensor } from '../tensor';
 import { ChaiqError } from '../errors';
-import { foldBatchNorm } from '../sim/arith';
+import { foldBatchNorm } from '../chaidnn/arith';
 import { convGeometry } from '../layers/params';
-import { foldTarget, bnFoldParams, scaleFoldParams } from './weights';
+import { foldTarget, bnFoldParams, scaleFoldParams } from '../chaidnn/weights';
 import { bottomVersion, versionKey } from './xilinx';
 import type { PrecisionPlan } from './plan';
 

@@ -1,10 +1,11 @@
-import { formatPy2Float } from '../print/floatfmt';
+import { snapPow2 } from '../calib/threshold';
+import { formatPy2Float } from '../io/floatfmt';
 import type { Net, LayerNode } from '../graph/types';
 import type { PrecisionPlan, PrecisionBlock } from './plan';
 import type { WarnFn } from '../errors';
 import { ChaiqError } from '../errors';
 import { blockFromFields, precisionFields } from './fields';
-import { foldTarget, foldFactors, weightThresholds } from './weights';
+import { foldTarget, foldFactors, weightThresholds } from '../chaidnn/weights';
 
 const f32 = Math.fround;
 
@@ -32,11 +33,7 @@ export type VersionThreshold = (li: number, ti: number) => number;
 export const PASS_THROUGH = new Set(['Pooling', 'LRN', 'Dropout', 'Split', 'Flatten', 'Reshape', 'Permute', 'Crop']);
 
 /** th = 2^ceil(log2(th/(2^(bw-1)-1)))·(2^(bw-1)-1) (§4.8). */
-export function snapPow2(th: number, bw: number): number {
-  if (!(th > 0) || !Number.isFinite(th)) return th;
-  const m = 2 ** (bw - 1) - 1;
-  return f32(2 ** Math.ceil(Math.log2(th / m)) * m);
-}
+export { snapPow2 };
 
 export interface XilinxRow {
   layer: string;

@@ -8,7 +8,7 @@ import type { Msg } from '../proto/message';
 import type { PrecisionPlan } from '../quant/plan';
 import type { BlobStats, StatsCollector } from '../calib/stats';
 import { versionStatsKey } from '../quant/calibrate';
-import { foldFactors } from '../quant/weights';
+import { foldFactors } from '../chaidnn/weights';
 import type { LayerReport } from '../sim/simulate';
 import type { ReportData, ReportHistogram, ReportLayer } from './html';
 

@@ -5,7 +5,7 @@
  */
 import type { LayerNode, Net } from '../graph/types';
 import type { PrecisionBlock } from '../quant/plan';
-import type { FixedFormat } from './simulate';
+import type { FixedFormat } from '../chaidnn/format';
 
 /** Warn when more than this fraction of the input values is clipped. */
 export const INPUT_CLIP_WARN = 0.01;

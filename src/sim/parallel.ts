@@ -1,10 +1,8 @@
 /**
  * Simulation over many images: one image at a time on this thread, or spread over worker threads (one net
- * per worker, sim-worker.ts). Images are handed out as workers free up; since every image's figures are
+ * per worker, cli/sim-worker.ts). Images are handed out as workers free up; since every image's figures are
  * summed exactly (results.ts), the merged accumulators do not depend on which worker ran which image.
  */
-import * as fs from 'fs';
-import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { ChaiqError } from '../errors';
 import type { WarnFn, SourceLoc } from '../errors';
@@ -73,15 +71,6 @@ export async function simulateImage(run: ImageRunner, s: SimSample, acc: SimAccu
   if (fl) addClassification(acc.classification, fl.data, fx.data, label, run.top);
 }
 
-/** The compiled worker script (dist/), also when this module runs from the TypeScript sources (jest). */
-function workerScript(): string {
-  const here = path.join(__dirname, 'sim-worker.js');
-  if (fs.existsSync(here)) return here;
-  const built = path.resolve(__dirname, '../../dist/src/sim/sim-worker.js');
-  if (fs.existsSync(built)) return built;
-  throw new ChaiqError(`internal: the simulation worker script is missing (${here}); run \`npm run build\``, {}, 70);
-}
-
 /** What a worker needs to rebuild the run: the command's arguments, and how many kernel threads it may use. */
 export interface WorkerSetup {
   args: Record<string, unknown>;
@@ -99,9 +88,8 @@ type FromWorker =
  * Simulates the samples `indices` on `workers` worker threads, each of which rebuilds the run from `setup.args`
  * (the same code path as this thread). Worker warnings are printed once each; the first error ends the run.
  */
-export async function simulateOnWorkers(setup: WorkerSetup, indices: number[], workers: number, warn: WarnFn, onDone: () => void): Promise<SimAccumulators> {
+export async function simulateOnWorkers(script: string, setup: WorkerSetup, indices: number[], workers: number, warn: WarnFn, onDone: () => void): Promise<SimAccumulators> {
   const count = indices.length;
-  const script = workerScript();
   const acc = newSimAccumulators();
   const warned = new Set<string>();
   let next = 0;

@@ -11,53 +11,23 @@ import { chooseFl } from '../calib/fl';
 import { ChaiqError, type WarnFn } from '../errors';
 import type { LayerNode, Net } from '../graph/types';
 import type { Msg } from '../proto/message';
-import type { QuantMode } from '../layers/types';
 import type { Tensor } from '../tensor';
 import { FORWARDS } from '../layers/forward';
 import { convGeometry, enumName, num, poolGeometry, pooledSize, rep, sub, bool } from '../layers/params';
-import * as A from './arith';
-import { bnFoldParams, scaleFoldParams } from '../quant/weights';
-import { addInputClip, type InputClip } from './input-range';
-import { accumulateError, newErrorAcc, summarize, type ErrorAcc, type ErrorSummary } from './metrics';
+import * as A from '../chaidnn/arith';
+import { DEFAULT_BW, DEFAULT_FL, DEFAULT_TH, formatScale, formatString, quantizeFloat, sameFormat, type FixedFormat } from '../chaidnn/format';
+import { bnFoldParams, scaleFoldParams } from '../chaidnn/weights';
+import { runtimeConvWeights } from '../chaidnn/conv-weights';
+import { netFusions } from '../chaidnn/fusion';
+import { detectMode, precisionBlock as runtimeBlock } from '../chaidnn/mode';
+import { partitionNet } from '../chaidnn/partition';
+import type { FixedKind, QuantMode } from '../layers/types';
+import { dequant, newSimStats, packageResult, type SimResult, type SimStats, type Val } from './result';
+import { ReferenceObserver, floatForward } from './observer';
+import { addInputClip } from './input-range';
 
-/** CHaiDNN's parser defaults (caffe_network_parser.hpp) for missing precision fields. */
-export const DEFAULT_BW = 6;
-export const DEFAULT_FL = 3;
-export const DEFAULT_TH = 16;
-
-/** Integer format of a fixed blob: Xilinx threshold or DynamicFixed fraction bits. */
-export type FixedFormat = { mode: 'Xilinx'; bw: number; th: number } | { mode: 'DynamicFixed'; bw: number; fl: number };
-
-export function formatScale(f: FixedFormat): number {
-  return f.mode === 'Xilinx' ? A.scaleFactor(f.th, f.bw) : 2 ** -f.fl;
-}
-
-function sameFormat(a: FixedFormat, b: FixedFormat): boolean {
-  if (a.mode !== b.mode || a.bw !== b.bw) return false;
-  return a.mode === 'Xilinx' ? Math.fround(a.th) === Math.fround((b as any).th) : a.fl === (b as any).fl;
-}
-
-function fmtStr(f: FixedFormat): string {
-  return f.mode === 'Xilinx' ? `bw ${f.bw} th ${Math.fround(f.th)}` : `bw ${f.bw} fl ${f.fl}`;
-}
-
-/** A blob value during the run: integers + format, or a float (ARM) value. */
-interface Val {
-  shape: number[];
-  q?: Int32Array;
-  fmt?: FixedFormat;
-  f?: Float32Array;
-  /** written by the network input (quantized with Trim2FixedPoint_Offline, not the SW→HW pack) */
-  isNetInput?: boolean;
-}
-
-function dequant(v: Val): Float32Array {
-  if (v.f) return v.f;
-  const s = formatScale(v.fmt!);
-  const out = new Float32Array(v.q!.length);
-  for (let i = 0; i < out.length; i++) out[i] = v.q![i] * s;
-  return out;
-}
+export { layerReports, newSimStats, type LayerReport, type LayerStats, type SimResult, type SimStats } from './result';
+export { DEFAULT_BW, DEFAULT_FL, DEFAULT_TH, formatScale, quantizeFloat, type FixedFormat };
 
 type StepKind = 'input' | 'conv' | 'pool' | 'eltwise' | 'concat' | 'relu' | 'pass' | 'sw' | 'absorbed' | 'bn' | 'scale';
 
@@ -81,8 +51,10 @@ interface Step {
   fin?: FixedFormat;
   fout?: FixedFormat;
   conv?: ConvStep;
-  /** a conv's fused BN/Scale layers; its output is compared after the last of them */
+  /** a conv's fused BN/Scale layers (and ReLUs between them); its output is compared after the last of them */
   absorbed?: number[];
+  /** conv: a ReLU in the fused chain, applied by the runtime after the fused conv (§3.5) */
+  relu?: boolean;
   /** DynamicFixed standalone BN/Scale: per-channel (x - mean)·mul + add on dequantized input */
   affine?: { mul: Float32Array; sub: Float32Array; add: Float32Array };
 }
@@ -117,65 +89,6 @@ export interface SimOptions {
   onReference?: (node: LayerNode, tops: Tensor[]) => void;
 }
 
-export interface LayerStats {
-  index: number;
-  name: string;
-  type: string;
-  /** the top blob compared */
-  blob: string;
-  /** 'hw': integer layer; 'sw': float (ARM) layer */
-  where: 'hw' | 'sw';
-  cumulative: ErrorAcc;
-  /** HW layers only: the layer alone on the quantized float input */
-  local?: ErrorAcc;
-}
-
-export interface SimStats {
-  layers: Map<number, LayerStats>;
-  /** the net input's values clipped by the format the board quantizes it with */
-  input?: InputClip;
-}
-
-export function newSimStats(): SimStats {
-  return { layers: new Map() };
-}
-
-export interface LayerReport {
-  index: number;
-  name: string;
-  type: string;
-  blob: string;
-  where: 'hw' | 'sw';
-  cumulative: ErrorSummary;
-  local?: ErrorSummary;
-}
-
-/** Per-layer summaries, worst first: by local SQNR for HW layers (the damage a layer adds), then cumulative. */
-export function layerReports(stats: SimStats): LayerReport[] {
-  const out: LayerReport[] = [];
-  for (const s of stats.layers.values()) {
-    out.push({
-      index: s.index, name: s.name, type: s.type, blob: s.blob, where: s.where,
-      cumulative: summarize(s.cumulative), local: s.local ? summarize(s.local) : undefined,
-    });
-  }
-  const key = (r: LayerReport) => (r.local ? r.local.sqnrDb : Infinity);
-  out.sort((a, b) => key(a) - key(b) || a.cumulative.sqnrDb - b.cumulative.sqnrDb || a.index - b.index);
-  return out;
-}
-
-export interface SimResult {
-  /** dequantized values of the kept blobs (floats for SW-layer outputs) */
-  outputs: Map<string, Tensor>;
-  /** integer values of the kept blobs that are fixed */
-  fixed: Map<string, Int32Array>;
-  /** formats of the kept fixed blobs */
-  formats: Map<string, FixedFormat>;
-  /** the float reference values of the kept blobs (when reference is on) */
-  reference: Map<string, Tensor>;
-  stats: SimStats;
-}
-
 /** A net prepared for simulation: modes resolved, weights folded and quantized once. */
 export interface SimProgram {
   net: Net;
@@ -187,26 +100,19 @@ export interface SimProgram {
   aveDivisor: 'chaidnn' | 'caffe';
 }
 
-const SW_PASS = new Set(['Split', 'Dropout', 'Flatten', 'Reshape']);
-
 function precisionBlock(node: LayerNode): Msg | undefined {
-  return node.param.precision_param ?? node.param.quantization_param;
+  return runtimeBlock(node.param);
 }
 
-function detectMode(net: Net): QuantMode {
-  let sawTh = false;
+/** The net's mode; a quant_type other than the two is bad input. */
+function netMode(net: Net): QuantMode {
   for (const l of net.layers) {
     const b = precisionBlock(l);
-    if (!b) continue;
-    if (typeof b.quant_type === 'string' && b.quant_type !== '') {
-      if (b.quant_type !== 'Xilinx' && b.quant_type !== 'DynamicFixed') {
-        throw new ChaiqError(`layer '${l.name}': quant_type must be "Xilinx" or "DynamicFixed", got "${b.quant_type}"`, l.loc ?? {});
-      }
-      return b.quant_type;
+    if (b && typeof b.quant_type === 'string' && b.quant_type !== '' && b.quant_type !== 'Xilinx' && b.quant_type !== 'DynamicFixed') {
+      throw new ChaiqError(`layer '${l.name}': quant_type must be "Xilinx" or "DynamicFixed", got "${b.quant_type}"`, l.loc ?? {});
     }
-    if (b.th_layer_in !== undefined || b.th_layer_out !== undefined) sawTh = true;
   }
-  return sawTh ? 'Xilinx' : 'DynamicFixed';
+  return detectMode(net.layers.map(precisionBlock), 'DynamicFixed');
 }
 
 /** Reads precision fields with CHaiDNN's defaults, collecting the missing ones for one warning per layer. */
@@ -257,50 +163,16 @@ function blobData(node: LayerNode, i: number, what: string): Float32Array {
   return b.data;
 }
 
-/** The in-place BatchNorm / Scale layers CHaiDNN fuses into conv `ci` (§3.5): they rewrite the conv's top blob. */
-function foldChain(net: Net, ci: number): number[] {
-  const chain: number[] = [];
-  let li = ci;
-  let sawBn = false;
-  let sawScale = false;
-  for (;;) {
-    const cons = net.consumers(li, 0);
-    if (cons.length !== 1) break;
-    const n = net.layers[cons[0]];
-    const inPlace = n.bottoms.length === 1 && n.tops.length === 1 && n.tops[0] === n.bottoms[0] && n.tops[0] === net.layers[ci].tops[0];
-    if (!inPlace) break;
-    if (n.type === 'BatchNorm' && !sawBn && !sawScale) sawBn = true;
-    else if (n.type === 'Scale' && !sawScale) sawScale = true;
-    else break;
-    chain.push(cons[0]);
-    li = cons[0];
-  }
-  return chain;
-}
-
 function compileConv(net: Net, i: number, mode: QuantMode, warn: WarnFn, folded: number[], foldedFl: 'runtime' | 'mse' = 'runtime', finalOpTh: 'int' | 'float' = 'int'): ConvStep {
   const node = net.layers[i];
   const cp = sub(node, 'convolution_param');
-  let W = blobData(node, 0, 'weights');
+  blobData(node, 0, 'weights');
   const outC = num(cp, 'num_output', 0) || node.blobs[0].shape[0];
-  const biasTerm = bool(cp, 'bias_term', true);
-  let b: Float32Array | null = biasTerm && node.blobs[1] ? node.blobs[1].data : null;
+  const { W, b } = runtimeConvWeights(node, outC, folded.map((j) => net.layers[j]), bool(cp, 'bias_term', true));
   const f = new Fields(node, precisionBlock(node));
-  let lastBlock = f;
-  if (folded.length) {
-    let bn: ReturnType<typeof bnFoldParams> | null = null;
-    let sc: ReturnType<typeof scaleFoldParams> | null = null;
-    for (const j of folded) {
-      const n = net.layers[j];
-      if (n.type === 'BatchNorm') bn = bnFoldParams(n);
-      else sc = scaleFoldParams(n);
-    }
-    const r = A.foldBatchNorm(W, b, outC, bn, sc);
-    W = r.W;
-    b = r.b;
-    // th_layer_out / fl_layer_out of the fused layer come from the last of the chain (Scale, else BN)
-    lastBlock = new Fields(net.layers[folded[folded.length - 1]], precisionBlock(net.layers[folded[folded.length - 1]]));
-  }
+  // th_layer_out / fl_layer_out of the fused layer come from the last of the chain (Scale, else BN)
+  const lastNode = folded.length ? net.layers[folded[folded.length - 1]] : node;
+  const lastBlock = lastNode === node ? f : new Fields(lastNode, precisionBlock(lastNode));
   const fin = inFormat(mode, f);
   let fout = outFormat(mode, lastBlock);
   if (mode === 'Xilinx' && folded.length && finalOpTh === 'int') fout = truncatedFinalOpTh(node, fout, warn);
@@ -351,91 +223,102 @@ function truncatedFinalOpTh(node: LayerNode, fout: FixedFormat, warn: WarnFn): F
   return { ...fout, th: t } as FixedFormat;
 }
 
+/** Fixed-point kinds that read their input with a format of their own (a float input is packed with it). */
+function hasInputFormat(k: FixedKind | undefined): boolean {
+  return k === 'conv' || k === 'pool' || k === 'eltwise' || k === 'affine';
+}
+
 /** Resolves modes and formats, folds BN/Scale, quantizes weights. */
 export function compileSim(net: Net, opts: SimOptions = {}): SimProgram {
   const warn: WarnFn = opts.warn ?? (() => {});
-  const mode = opts.mode ?? detectMode(net);
+  const mode = opts.mode ?? netMode(net);
   const steps: Step[] = new Array(net.layers.length);
-  const absorbed = new Set<number>();
+  const fusions = netFusions(net);
+  const inName = net.inputs[0]?.name;
+  const part = partitionNet(net, net.layers.some((l) => l.bottoms.includes(inName) && hasInputFormat(l.def?.fixed)));
   for (let i = 0; i < net.layers.length; i++) {
     const node = net.layers[i];
     const blk = precisionBlock(node);
     if (blk && typeof blk.quant_type === 'string' && blk.quant_type !== '' && blk.quant_type !== mode) {
       warn(`layer '${node.name}': quant_type "${blk.quant_type}" differs from the net's mode "${mode}" (CHaiDNN needs one mode); simulated as ${mode}`, node.loc);
     }
-    if (absorbed.has(i)) {
-      steps[i] = { kind: 'absorbed', node };
-      continue;
-    }
     const t = node.type;
     const f = new Fields(node, blk);
-    // a data layer (train/test net) is the input; its label is no activation
-    switch (node.bottoms.length === 0 && net.inputs.some((x) => x.layer === node.name) ? 'Input' : t) {
-      case 'Input':
-        steps[i] = { kind: 'input', node };
-        break;
-      case 'Convolution': {
-        const chain = foldChain(net, i);
-        for (const j of chain) absorbed.add(j);
-        steps[i] = { kind: 'conv', node, conv: compileConv(net, i, mode, warn, chain, opts.foldedWeightFl, opts.finalOpTh), absorbed: chain };
-        break;
-      }
-      case 'Pooling': {
-        const method = enumName(sub(node, 'pooling_param'), 'pool', ['MAX', 'AVE', 'STOCHASTIC'], 'MAX');
-        if (method !== 'MAX' && method !== 'AVE') throw new ChaiqError(`layer '${node.name}': ${method} pooling is not supported by CHaiDNN`, node.loc ?? {});
-        if (mode === 'DynamicFixed' && method === 'MAX') {
-          steps[i] = { kind: 'pool', node }; // MAX pool needs no params in DynamicFixed (§3.1): keeps its input format
-        } else {
+    const where = part.place[i];
+    if (where === 'input') steps[i] = { kind: 'input', node };
+    else if (where === 'fused') steps[i] = { kind: 'absorbed', node };
+    else if (where === 'keep') steps[i] = { kind: 'pass', node };
+    else if (where === 'arm') {
+      if (!FORWARDS[t]) throw new ChaiqError(`layer '${node.name}': type ${t} cannot be simulated (no forward)`, node.loc ?? {});
+      if (node.def?.chaidnn === 'hw' && !node.def.fixed) warn(`layer '${node.name}' (${t}): not modelled in fixed point; run in float`, node.loc);
+      steps[i] = { kind: 'sw', node };
+    } else {
+      switch (node.def?.fixed) {
+        case 'conv': {
+          const fu = fusions.byConv.get(i);
+          const chain = fu?.folded ?? [];
+          steps[i] = { kind: 'conv', node, conv: compileConv(net, i, mode, warn, chain, opts.foldedWeightFl, opts.finalOpTh), absorbed: fu?.absorbed ?? [], relu: !!fu?.reluMoved };
+          if (fu?.reluMoved) {
+            warn(`layer '${node.name}': CHaiDNN fuses ${fu.absorbed.map((j) => `'${net.layers[j].name}'`).join(', ')} into it and applies the ReLU after the folded BatchNorm/Scale ` +
+              '(Caffe applies it before them; the two agree only where the scale is positive)', node.loc);
+          }
+          break;
+        }
+        case 'pool': {
+          const method = enumName(sub(node, 'pooling_param'), 'pool', ['MAX', 'AVE', 'STOCHASTIC'], 'MAX');
+          if (method !== 'MAX' && method !== 'AVE') throw new ChaiqError(`layer '${node.name}': ${method} pooling is not supported by CHaiDNN`, node.loc ?? {});
+          if (mode === 'DynamicFixed' && method === 'MAX') {
+            // MAX pool needs no params in DynamicFixed (§3.1): keeps its input format; a float input is packed with its fl_layer_in
+            const packs = !part.fixedIn[i][0] || node.bottoms[0] === inName;
+            if (packs) {
+              const fin = inFormat(mode, f);
+              f.report(warn);
+              steps[i] = { kind: 'pool', node, fin };
+            } else steps[i] = { kind: 'pool', node };
+          } else {
+            const fin = inFormat(mode, f);
+            const fout = outFormat(mode, f);
+            f.report(warn);
+            if (mode === 'Xilinx' && Math.fround((fin as any).th) !== Math.fround((fout as any).th)) {
+              warn(`layer '${node.name}': pooling th_layer_in ${(fin as any).th} ≠ th_layer_out ${(fout as any).th}; CHaiDNN does not rescale, the output is read at th_layer_out`, node.loc);
+            }
+            steps[i] = { kind: 'pool', node, fin, fout };
+          }
+          break;
+        }
+        case 'eltwise': {
+          const ep = sub(node, 'eltwise_param');
+          const op = enumName(ep, 'operation', ['PROD', 'SUM', 'MAX'], 'SUM');
+          const coeff = rep<number>(ep.coeff).map(Number);
+          if (op !== 'SUM' || coeff.some((c) => c !== 1)) {
+            throw new ChaiqError(`layer '${node.name}': CHaiDNN's Eltwise is a plain integer add; ${op}${coeff.length ? ' with coefficients' : ''} is not supported`, node.loc ?? {});
+          }
           const fin = inFormat(mode, f);
           const fout = outFormat(mode, f);
           f.report(warn);
-          if (mode === 'Xilinx' && Math.fround((fin as any).th) !== Math.fround((fout as any).th)) {
-            warn(`layer '${node.name}': pooling th_layer_in ${(fin as any).th} ≠ th_layer_out ${(fout as any).th}; CHaiDNN does not rescale, the output is read at th_layer_out`, node.loc);
+          steps[i] = { kind: 'eltwise', node, fin, fout };
+          break;
+        }
+        case 'concat': {
+          // Concat is deleted by CHaiDNN (producers write one buffer): its block, when present, names the shared format
+          const fout = blk ? outFormat(mode, new Fields(node, blk)) : undefined;
+          steps[i] = { kind: 'concat', node, fout };
+          break;
+        }
+        case 'relu':
+          steps[i] = { kind: 'relu', node };
+          break;
+        case 'affine': {
+          if (mode === 'Xilinx') {
+            throw new ChaiqError(`layer '${node.name}' (${t}): a standalone ${t} is not supported by CHaiDNN in Xilinx mode ` +
+              '(only BN/Scale in place after a convolution are fused); fold it into the convolution', node.loc ?? {});
           }
-          steps[i] = { kind: 'pool', node, fin, fout };
+          steps[i] = compileAffineDF(node, f, warn);
+          break;
         }
-        break;
+        default:
+          throw new Error(`compileSim: ${node.def?.fixed}`);
       }
-      case 'Eltwise': {
-        const ep = sub(node, 'eltwise_param');
-        const op = enumName(ep, 'operation', ['PROD', 'SUM', 'MAX'], 'SUM');
-        const coeff = rep<number>(ep.coeff).map(Number);
-        if (op !== 'SUM' || coeff.some((c) => c !== 1)) {
-          throw new ChaiqError(`layer '${node.name}': CHaiDNN's Eltwise is a plain integer add; ${op}${coeff.length ? ' with coefficients' : ''} is not supported`, node.loc ?? {});
-        }
-        const fin = inFormat(mode, f);
-        const fout = outFormat(mode, f);
-        f.report(warn);
-        steps[i] = { kind: 'eltwise', node, fin, fout };
-        break;
-      }
-      case 'Concat': {
-        const axis = num(sub(node, 'concat_param'), 'axis', 1);
-        if (axis !== 1) throw new ChaiqError(`layer '${node.name}': Concat on axis ${axis}; CHaiDNN concatenates channels only`, node.loc ?? {});
-        // Concat is deleted by CHaiDNN (producers write one buffer): its block, when present, names the shared format
-        const fout = blk ? outFormat(mode, new Fields(node, blk)) : undefined;
-        steps[i] = { kind: 'concat', node, fout };
-        break;
-      }
-      case 'ReLU':
-        steps[i] = { kind: 'relu', node };
-        break;
-      case 'BatchNorm':
-      case 'Scale': {
-        if (mode === 'Xilinx') {
-          throw new ChaiqError(`layer '${node.name}' (${t}): a standalone ${t} is not supported by CHaiDNN in Xilinx mode ` +
-            '(only BN/Scale in place after a convolution are fused); fold it into the convolution', node.loc ?? {});
-        }
-        steps[i] = compileAffineDF(node, f, warn);
-        break;
-      }
-      default:
-        if (SW_PASS.has(t)) steps[i] = { kind: 'pass', node };
-        else {
-          if (!FORWARDS[t]) throw new ChaiqError(`layer '${node.name}': type ${t} cannot be simulated (no forward)`, node.loc ?? {});
-          if (node.def?.chaidnn === 'hw') warn(`layer '${node.name}' (${t}): not modelled in fixed point; run in float`, node.loc);
-          steps[i] = { kind: 'sw', node };
-        }
     }
   }
   return { net, mode, steps, warn, warned: new Set(), psum18: !!opts.psum18, aveDivisor: opts.aveDivisor ?? 'chaidnn' };
@@ -478,18 +361,12 @@ function warnOnce(p: SimProgram, key: string, msg: string, node?: LayerNode): vo
 function toFixed(p: SimProgram, v: Val, fin: FixedFormat, node: LayerNode, blob: string): Int32Array {
   if (v.q) {
     if (!sameFormat(v.fmt!, fin)) {
-      warnOnce(p, `mm:${node.name}:${blob}`, `layer '${node.name}': input '${blob}' is ${fmtStr(v.fmt!)} but the layer reads it as ${fmtStr(fin)} ` +
+      warnOnce(p, `mm:${node.name}:${blob}`, `layer '${node.name}': input '${blob}' is ${formatString(v.fmt!)} but the layer reads it as ${formatString(fin)} ` +
         '(CHaiDNN: "threshold values are not matching"; the integers are used as they are)', node);
     }
     return v.q;
   }
   return quantizeFloat(v.f!, fin, !!v.isNetInput);
-}
-
-/** Network input: Trim2FixedPoint_Offline (half away); SW→HW: the pack converter (half up); DynamicFixed: Trim2FixedPoint. */
-export function quantizeFloat(x: ArrayLike<number>, fmt: FixedFormat, netInput = true): Int32Array {
-  if (fmt.mode === 'DynamicFixed') return A.quantizeDynamicFixed(x, fmt.bw, fmt.fl);
-  return netInput ? A.quantizeXilinx(x, fmt.th, fmt.bw) : A.quantizeXilinxPack(x, fmt.th, fmt.bw);
 }
 
 function convGeomOf(node: LayerNode, shape: number[], outC: number): A.ConvGeom {
@@ -529,8 +406,8 @@ function runHw(p: SimProgram, st: Step, ins: Int32Array[], inShapes: number[][],
         throw new ChaiqError(`layer '${node.name}': weights do not match the input (${g.inC} channels, group ${g.group})`, node.loc ?? {});
       }
       const q = c.S
-        ? A.convXilinx(ins[0], c.wq, c.bq!, c.S, g, c.fout.bw, false, p.psum18)
-        : A.convDynamicFixed(ins[0], c.wq, c.biasInt!, c.shift!, g, c.fout.bw, false, p.psum18);
+        ? A.convXilinx(ins[0], c.wq, c.bq!, c.S, g, c.fout.bw, !!st.relu, p.psum18)
+        : A.convDynamicFixed(ins[0], c.wq, c.biasInt!, c.shift!, g, c.fout.bw, !!st.relu, p.psum18);
       return { q, shape: [1, c.outC, g.outH, g.outW], fmt: c.fout };
     }
     case 'pool': {
@@ -565,75 +442,28 @@ function keepSet(net: Net, keep: SimOptions['keep']): (blob: string) => boolean 
   return (b) => s.has(b);
 }
 
-async function floatForward(node: LayerNode, bottoms: Tensor[], warn: WarnFn): Promise<Tensor[]> {
-  const fwd = node.def?.forward ?? FORWARDS[node.type];
-  if (!fwd) throw new ChaiqError(`layer '${node.name}': type ${node.type} has no float forward`, node.loc ?? {});
-  return await fwd(node, bottoms, { warn });
-}
-
-/** Runs one image (batch 1) through the prepared program. */
+/** Runs one image (batch 1) through the prepared program: the executor; the float reference observes it. */
 export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}): Promise<SimResult> {
   const net = p.net;
   if (net.inputs.length !== 1) throw new ChaiqError(`CHaiDNN runs nets with exactly one input; this net has ${net.inputs.length}`);
   if (input.shape[0] !== 1) throw new ChaiqError(`the simulator runs batch 1 (CHaiDNN's only batch size); got input shape (${input.shape})`);
-  const reference = opts.reference !== false;
   const stats = opts.stats ?? newSimStats();
-  const kept = keepSet(net, opts.keep);
+  const obs = opts.reference !== false ? new ReferenceObserver(stats, p.warn, opts.onReference) : undefined;
   const vals = new Map<string, Val>();
-  const refs = new Map<string, Tensor>();
-  const inName = net.inputs[0].name;
-  // CHaiDNN's loader quantizes the image once, with the first layer's th_layer_in (§3.3)
-  const firstHw = p.steps.find((st) => st.node.bottoms.includes(inName) && (st.conv?.fin ?? st.fin));
-  const inFmt = firstHw ? (firstHw.conv?.fin ?? firstHw.fin)! : undefined;
-  vals.set(inName, inFmt
-    ? { shape: input.shape.slice(), q: quantizeFloat(input.data, inFmt, true), fmt: inFmt }
-    : { shape: input.shape.slice(), f: input.data, isNetInput: true });
-  if (reference) refs.set(inName, input);
-  const inNode = firstHw ? net.layers.find((l) => l.tops.includes(inName)) : undefined;
-  if (firstHw && inFmt) stats.input = addInputClip(stats.input, input.data, inName, firstHw.node.name, inFmt);
-  // local results of fused convs wait for the last absorbed layer
-  const pending = new Map<number, { step: Step; fixed: Val; local?: Val }>();
-
-  const record = (st: Step, idx: number, blob: string, fixed: Val, local?: Val) => {
-    if (!reference) return;
-    const ref = refs.get(blob);
-    if (!ref) return;
-    let ls = stats.layers.get(idx);
-    if (!ls) {
-      ls = { index: idx, name: st.node.name, type: st.node.type, blob, where: fixed.q ? 'hw' : 'sw', cumulative: newErrorAcc() };
-      stats.layers.set(idx, ls);
-    }
-    accumulateError(ls.cumulative, ref.data, dequant(fixed), fixed.q, fixed.fmt?.bw);
-    if (local) {
-      if (!ls.local) ls.local = newErrorAcc();
-      accumulateError(ls.local, ref.data, dequant(local), local.q, local.fmt?.bw);
-    }
-  };
-
+  const inNode = feedInput(p, input, vals, stats, obs);
   for (let i = 0; i < p.steps.length; i++) {
     const st = p.steps[i];
     const node = st.node;
     opts.onLayer?.({ index: i, name: node.name, type: node.type, kind: st.kind });
     if (st.kind === 'input') {
       // the input row of the table: quantizing the image is where a too-large fl or too-small th saturates
-      if (node === inNode) record(st, i, inName, vals.get(inName)!, vals.get(inName)!);
+      const v = vals.get(net.inputs[0].name)!;
+      if (node === inNode) obs?.record(node, i, net.inputs[0].name, v, v);
       continue;
     }
-    const floatBottoms = reference ? node.bottoms.map((b) => refs.get(b)!) : [];
-    // the float reference, in Caffe's semantics
-    if (reference) {
-      const tops = await floatForward(node, floatBottoms, p.warn);
-      opts.onReference?.(node, tops);
-      node.tops.forEach((t, k) => refs.set(t, tops[k]));
-    }
+    const floatBottoms = obs ? await obs.forward(node) : undefined;
     if (st.kind === 'absorbed') {
-      for (const [ci, pend] of pending) {
-        const ab = pend.step.absorbed!;
-        if (ab[ab.length - 1] === i) {
-          record(pend.step, ci, pend.step.node.tops[0], pend.fixed, pend.local);
-          pending.delete(ci);
-        }
-      }
+      obs?.absorbed(i);
       continue;
     }
     const bvals = node.bottoms.map((b) => {
@@ -641,97 +471,100 @@ export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}
       if (!v) throw new ChaiqError(`layer '${node.name}': bottom '${b}' has no value`, node.loc ?? {});
       return v;
     });
-    let out: Val[];
-    let local: Val | undefined;
-    switch (st.kind) {
-      case 'conv': case 'pool': case 'eltwise': case 'concat': {
-        const fins = inputFormatsOf(st, bvals.length);
-        const ins = bvals.map((v, k) => {
-          const f = fins[k];
-          if (f) return toFixed(p, v, f, node, node.bottoms[k]);
-          if (!v.q) throw new ChaiqError(`layer '${node.name}': input '${node.bottoms[k]}' is a float (ARM) value; ${node.type} here needs an integer producer`, node.loc ?? {});
-          return v.q;
-        });
-        const inFmts = bvals.map((v, k) => v.fmt ?? fins[k]);
-        if (st.kind === 'concat' || st.kind === 'eltwise') {
-          const want = st.fout ?? inFmts[0];
-          inFmts.forEach((f, k) => {
-            if (f && want && !sameFormat(f, want)) {
-              warnOnce(p, `cat:${node.name}:${k}`, `layer '${node.name}': input '${node.bottoms[k]}' is ${fmtStr(f)}, the output ${fmtStr(want)}; ` +
-                `CHaiDNN's ${node.type} does not rescale, all must share one format`, node);
-            }
-          });
-        }
-        const r = runHw(p, st, ins, bvals.map((v) => v.shape), inFmts);
-        out = [{ shape: r.shape, q: r.q, fmt: r.fmt }];
-        if (reference) {
-          // the layer alone: float reference inputs quantized with the formats the layer reads
-          const lins = floatBottoms.map((t, k) => quantizeFloat(t.data, (fins[k] ?? inFmts[k])!, true));
-          const lr = runHw(p, st, lins, floatBottoms.map((t) => t.shape), fins.map((f, k) => f ?? inFmts[k]));
-          local = { shape: lr.shape, q: lr.q, fmt: lr.fmt };
-        }
-        break;
-      }
-      case 'relu': {
-        const v = bvals[0];
-        if (v.q) {
-          out = [{ shape: v.shape, q: A.reluInt(v.q), fmt: v.fmt }]; // fused into the producer; its block is ignored
-        } else {
-          const t = await floatForward(node, [{ shape: v.shape, data: v.f! }], p.warn);
-          out = [{ shape: t[0].shape, f: t[0].data }];
-        }
-        break;
-      }
-      case 'pass': {
-        const deq = bvals.map((v) => ({ shape: v.shape, data: dequant(v) }));
-        const t = await floatForward(node, deq, p.warn);
-        out = t.map((x) => (bvals[0].q ? { shape: x.shape, q: bvals[0].q, fmt: bvals[0].fmt } : { shape: x.shape, f: x.data }));
-        break;
-      }
-      case 'bn': case 'scale': {
-        const v = bvals[0];
-        const xq = toFixed(p, v, st.fin!, node, node.bottoms[0]);
-        const x = dequant({ shape: v.shape, q: xq, fmt: st.fin });
-        const C = v.shape[1];
-        const plane = x.length / C;
-        const y = new Float32Array(x.length);
-        const af = st.affine!;
-        for (let c = 0; c < C; c++) for (let j = 0; j < plane; j++) y[c * plane + j] = (x[c * plane + j] - af.sub[c]) * af.mul[c] + af.add[c];
-        out = [{ shape: v.shape, q: quantizeFloat(y, st.fout!), fmt: st.fout }];
-        break;
-      }
-      case 'sw': {
-        const deq = bvals.map((v) => ({ shape: v.shape, data: dequant(v) }));
-        const t = await floatForward(node, deq, p.warn);
-        out = t.map((x) => ({ shape: x.shape, f: x.data }));
-        break;
-      }
-      default:
-        throw new Error(`runSim: ${st.kind}`);
-    }
+    const { out, local } = await execStep(p, st, bvals, floatBottoms);
     node.tops.forEach((t, k) => vals.set(t, out[k]));
-    if (st.kind === 'conv' && st.absorbed!.length) {
-      pending.set(i, { step: st, fixed: out[0], local });
-    } else {
-      node.tops.forEach((t, k) => record(st, i, t, out[k], k === 0 ? local : undefined));
-    }
+    if (st.kind === 'conv' && st.absorbed!.length) obs?.holdFused(node, i, st.absorbed![st.absorbed!.length - 1], out[0], local);
+    else node.tops.forEach((t, k) => obs?.record(node, i, t, out[k], k === 0 ? local : undefined));
   }
+  return packageResult(vals, obs?.refs ?? new Map(), keepSet(net, opts.keep), stats);
+}
 
-  const outputs = new Map<string, Tensor>();
-  const fixed = new Map<string, Int32Array>();
-  const formats = new Map<string, FixedFormat>();
-  const refOut = new Map<string, Tensor>();
-  for (const [b, v] of vals) {
-    if (!kept(b)) continue;
-    outputs.set(b, { shape: v.shape, data: dequant(v) });
-    if (v.q) {
-      fixed.set(b, v.q);
-      formats.set(b, v.fmt!);
+/** The net input: CHaiDNN's loader quantizes the image once, with the first layer's th_layer_in (§3.3). */
+function feedInput(p: SimProgram, input: Tensor, vals: Map<string, Val>, stats: SimStats, obs?: ReferenceObserver): LayerNode | undefined {
+  const net = p.net;
+  const inName = net.inputs[0].name;
+  const firstHw = p.steps.find((st) => st.node.bottoms.includes(inName) && (st.conv?.fin ?? st.fin));
+  const inFmt = firstHw ? (firstHw.conv?.fin ?? firstHw.fin)! : undefined;
+  vals.set(inName, inFmt
+    ? { shape: input.shape.slice(), q: quantizeFloat(input.data, inFmt, true), fmt: inFmt }
+    : { shape: input.shape.slice(), f: input.data, isNetInput: true });
+  obs?.refs.set(inName, input);
+  if (firstHw && inFmt) stats.input = addInputClip(stats.input, input.data, inName, firstHw.node.name, inFmt);
+  return firstHw ? net.layers.find((l) => l.tops.includes(inName)) : undefined;
+}
+
+/** One step on its bottoms' values; `floatBottoms` (the reference) also gives the layer's local result. */
+async function execStep(p: SimProgram, st: Step, bvals: Val[], floatBottoms?: Tensor[]): Promise<{ out: Val[]; local?: Val }> {
+  const node = st.node;
+  let out: Val[];
+  let local: Val | undefined;
+  switch (st.kind) {
+    case 'conv': case 'pool': case 'eltwise': case 'concat': {
+      const fins = inputFormatsOf(st, bvals.length);
+      const ins = bvals.map((v, k) => {
+        const f = fins[k];
+        if (f) return toFixed(p, v, f, node, node.bottoms[k]);
+        if (!v.q) throw new ChaiqError(`layer '${node.name}': input '${node.bottoms[k]}' is a float (ARM) value; ${node.type} here needs an integer producer`, node.loc ?? {});
+        return v.q;
+      });
+      const inFmts = bvals.map((v, k) => v.fmt ?? fins[k]);
+      if (st.kind === 'concat' || st.kind === 'eltwise') {
+        const want = st.fout ?? inFmts[0];
+        inFmts.forEach((f, k) => {
+          if (f && want && !sameFormat(f, want)) {
+            warnOnce(p, `cat:${node.name}:${k}`, `layer '${node.name}': input '${node.bottoms[k]}' is ${formatString(f)}, the output ${formatString(want)}; ` +
+              `CHaiDNN's ${node.type} does not rescale, all must share one format`, node);
+          }
+        });
+      }
+      const r = runHw(p, st, ins, bvals.map((v) => v.shape), inFmts);
+      out = [{ shape: r.shape, q: r.q, fmt: r.fmt }];
+      if (floatBottoms) {
+        // the layer alone: float reference inputs quantized with the formats the layer reads
+        const lins = floatBottoms.map((t, k) => quantizeFloat(t.data, (fins[k] ?? inFmts[k])!, true));
+        const lr = runHw(p, st, lins, floatBottoms.map((t) => t.shape), fins.map((f, k) => f ?? inFmts[k]));
+        local = { shape: lr.shape, q: lr.q, fmt: lr.fmt };
+      }
+      break;
     }
-    const r = refs.get(b);
-    if (r) refOut.set(b, r);
+    case 'relu': {
+      const v = bvals[0];
+      if (v.q) {
+        out = [{ shape: v.shape, q: A.reluInt(v.q), fmt: v.fmt }]; // fused into the producer; its block is ignored
+      } else {
+        const t = await floatForward(node, [{ shape: v.shape, data: v.f! }], p.warn);
+        out = [{ shape: t[0].shape, f: t[0].data }];
+      }
+      break;
+    }
+    case 'pass': {
+      const deq = bvals.map((v) => ({ shape: v.shape, data: dequant(v) }));
+      const t = await floatForward(node, deq, p.warn);
+      out = t.map((x) => (bvals[0].q ? { shape: x.shape, q: bvals[0].q, fmt: bvals[0].fmt } : { shape: x.shape, f: x.data }));
+      break;
+    }
+    case 'bn': case 'scale': {
+      const v = bvals[0];
+      const xq = toFixed(p, v, st.fin!, node, node.bottoms[0]);
+      const x = dequant({ shape: v.shape, q: xq, fmt: st.fin });
+      const C = v.shape[1];
+      const plane = x.length / C;
+      const y = new Float32Array(x.length);
+      const af = st.affine!;
+      for (let c = 0; c < C; c++) for (let j = 0; j < plane; j++) y[c * plane + j] = (x[c * plane + j] - af.sub[c]) * af.mul[c] + af.add[c];
+      out = [{ shape: v.shape, q: quantizeFloat(y, st.fout!), fmt: st.fout }];
+      break;
+    }
+    case 'sw': {
+      const deq = bvals.map((v) => ({ shape: v.shape, data: dequant(v) }));
+      const t = await floatForward(node, deq, p.warn);
+      out = t.map((x) => ({ shape: x.shape, f: x.data }));
+      break;
+    }
+    default:
+      throw new Error(`runSim: ${st.kind}`);
   }
-  return { outputs, fixed, formats, reference: refOut, stats };
+  return { out, local };
 }
 
 /** compileSim + runSim for one image. */

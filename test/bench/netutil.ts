@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadNetText } from '../../src/proto/load';
+import { loadNetText } from '../../src/graph/load';
 import { buildNet } from '../../src/graph/build';
 import type { Net } from '../../src/graph/types';
 import type { Tensor } from '../../src/tensor';

@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { loadModel } from '../../src/proto/load';
+import { loadModel } from '../../src/graph/load';
 import { runNet } from '../../src/exec/executor';
 import { annotateXilinx } from '../../src/sim/annotate';
 import { compileSim, newSimStats, runSim } from '../../src/sim/simulate';

@@ -1,4 +1,4 @@
-import { readTextFile } from '../../proto/load';
+import { readTextFile } from '../../graph/load';
 import type { CommandModule } from 'yargs';
 import { ChaiqError } from '../../errors';
 import { parsePrototxt } from '../../../grammar';

@@ -1,5 +1,5 @@
 import { writeFileAtomic } from '../../io/atomic';
-import { readTextFile } from '../../proto/load';
+import { readTextFile } from '../../graph/load';
 import * as path from 'path';
 import type { CommandModule } from 'yargs';
 import { parsePrototxtAll } from '../../../grammar';

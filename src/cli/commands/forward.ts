@@ -10,7 +10,7 @@ import { checkInputPaths, checkOutputPaths, ensureOutputDir, writeAllOrNone } fr
 import { shutdownKernels } from '../../kernels';
 import type { Tensor } from '../../tensor';
 import { parseDims } from './info';
-import { checkFiniteWeights } from '../../proto/finite';
+import { checkFiniteWeights } from '../../graph/finite';
 import { buildPreprocess, loadModelWithDims, netInputDims, preprocessOptions } from '../preprocess';
 import type { PreprocessArgs } from '../preprocess';
 import { applyInputHeader, readInputHeader, warnImageFlagsIgnored } from '../inputs';

@@ -3,8 +3,8 @@ import { ChaiqError, warnToStderr } from '../../errors';
 import type { WarnFn } from '../../errors';
 import { loadModelWithDims } from '../preprocess';
 import type { Net } from '../../graph/types';
-import { loadModel } from '../../proto/load';
-import { checkFiniteWeights } from '../../proto/finite';
+import { loadModel } from '../../graph/load';
+import { checkFiniteWeights } from '../../graph/finite';
 
 interface InfoArgs {
   deploy_model: string;

@@ -21,7 +21,7 @@ import { StatsCollector } from '../../calib/stats';
 import { renderReport } from '../../report/html';
 import { simulateReportLayers } from '../../report/build';
 import { inputClipWarning } from '../../sim/input-range';
-import { checkFiniteWeights, countNonFinite, nonFiniteActivationMessage } from '../../proto/finite';
+import { checkFiniteWeights, countNonFinite, nonFiniteActivationMessage } from '../../graph/finite';
 import type { LayerNode, Net } from '../../graph/types';
 import type { SimProgram } from '../../sim/simulate';
 import { parseMetrics, parseShard } from '../../sim/results';

@@ -1,8 +1,8 @@
-import type { LayerNode } from '../../graph/types';
+import type { LayerNode } from '../types';
 import type { Tensor } from '../../tensor';
 import type { ForwardContext } from '../types';
 import { alloc, allocFull, arr, blob, bool, canonAxis, fail, need, num, pm, prod, view } from './util';
-import { fastAdd2, fastChannelAffine, fastLrnAcross075, fastRelu } from '../../exec/fastops';
+import { fastAdd2, fastChannelAffine, fastLrnAcross075, fastRelu } from '../../kernels/fastops';
 // module-level aliases: global lookups are slow inside jest's vm context
 const { abs: M_abs, exp: M_exp, log: M_log, max: M_max, min: M_min, pow: M_pow, sqrt: M_sqrt, tanh: M_tanh } = Math;
 const NEG_INF = -Infinity;

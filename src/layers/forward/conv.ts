@@ -1,4 +1,4 @@
-import type { LayerNode } from '../../graph/types';
+import type { LayerNode } from '../types';
 import type { Tensor } from '../../tensor';
 import type { ForwardContext } from '../types';
 import { deconv2dRef, type ConvGeom } from '../../kernels/reference';

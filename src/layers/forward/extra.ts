@@ -1,4 +1,4 @@
-import type { LayerNode } from '../../graph/types';
+import type { LayerNode } from '../types';
 import type { Tensor } from '../../tensor';
 import type { ForwardContext } from '../types';
 import { alloc, canonAxis, fail, need, num, pm, prod } from './util';

@@ -1,8 +1,8 @@
-import type { LayerNode } from '../../graph/types';
+import type { LayerNode } from '../types';
 import type { Tensor } from '../../tensor';
 import type { ForwardContext } from '../types';
 import { allocFull, arr, bool, fail, need, num, pm } from './util';
-import { fastPool } from '../../exec/fastops';
+import { fastPool } from '../../kernels/fastops';
 // module-level aliases: global lookups are slow inside jest's vm context
 const { ceil: M_ceil, floor: M_floor, max: M_max, min: M_min } = Math;
 const NEG_INF = -Infinity;

@@ -1,8 +1,8 @@
 import { ChaiqError } from '../../errors';
-import type { LayerNode } from '../../graph/types';
+import type { LayerNode } from '../types';
 import type { Tensor } from '../../tensor';
 import { numel } from '../../tensor';
-import { takeBuffer } from '../../exec/bufpool';
+import { takeBuffer } from '../../kernels/bufpool';
 
 /** A parameter sub-message (e.g. `convolution_param`) or {} when absent; Caffe defaults are applied by the callers. */
 export function pm(node: LayerNode, field: string): Record<string, any> {

@@ -6,7 +6,8 @@
  * returns false when wasm is off (CHAIQ_NO_WASM=1 / setUseWasm(false), the same switch as the conv kernels)
  * or unavailable: the caller then runs its JS loop.
  */
-import { add2InWasm, chanAffineInWasm, kernelBackend, lrn075InWasm, poolInWasm, reluInWasm } from '../kernels';
+import { kernelBackend } from './config';
+import { add2InWasm, chanAffineInWasm, lrn075InWasm, poolInWasm, reluInWasm } from './layer-ops';
 
 /** A kernels op; false (the caller's JS loop runs) when wasm is off or memory cannot grow. */
 function inKernels(f: () => boolean): boolean {

@@ -7,10 +7,10 @@ import { parentPort, workerData } from 'worker_threads';
 import { ChaiqError } from '../errors';
 import type { WarnFn } from '../errors';
 import { setThreads } from '../kernels';
-import { nonFiniteGuard, prepareSimulate } from '../cli/commands/simulate';
-import { simulateImage } from './parallel';
-import type { WorkerSetup } from './parallel';
-import { accumulatorsJSON, newSimAccumulators } from './results';
+import { nonFiniteGuard, prepareSimulate } from './commands/simulate';
+import { simulateImage } from '../sim/parallel';
+import type { WorkerSetup } from '../sim/parallel';
+import { accumulatorsJSON, newSimAccumulators } from '../sim/results';
 
 async function serve(setup: WorkerSetup): Promise<void> {
   const port = parentPort!;

@@ -8,12 +8,12 @@ import type { PrototxtDoc } from '../../grammar/cst';
 import { ChaiqError, type WarnFn } from '../errors';
 import { fsCode, fsErrorWords } from '../io/fserr';
 import { binaryKind, binaryMessage } from '../io/sniff';
-import { buildNet, type BuildOptions } from '../graph/build';
-import type { Net } from '../graph/types';
-import { bindMessage, locOf } from './bind';
-import { readCaffemodel } from './caffemodel';
-import type { NetParam } from './message';
-import { upgradeNet, type SourceVersion } from './upgrade';
+import { buildNet, type BuildOptions } from './build';
+import type { Net } from './types';
+import { bindMessage, locOf } from '../proto/bind';
+import { readCaffemodel } from '../proto/caffemodel';
+import type { NetParam } from '../proto/message';
+import { upgradeNet, type SourceVersion } from '../proto/upgrade';
 
 export interface LoadedNetText {
   /** the lossless CST (the printer edits this text) */

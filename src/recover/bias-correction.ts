@@ -10,14 +10,14 @@ import type { LayerNode, Net } from '../graph/types';
 import type { NetParam } from '../proto/message';
 import type { Tensor } from '../tensor';
 import type { WarnFn } from '../errors';
-import type { PrecisionPlan } from './plan';
+import type { PrecisionPlan } from '../quant/plan';
 import { buildNet } from '../graph/build';
 import { runNet } from '../exec/executor';
 import { compileSim, runSim } from '../sim/simulate';
 import { applyPlanToNetParam } from '../print/precision';
-import { blobsOf } from './rewrite';
-import { qmax, quantizeDynamicFixed, quantizeXilinx, scaleFactor } from '../sim/arith';
-import type { PrecisionBlock } from './plan';
+import { blobsOf } from '../quant/rewrite';
+import { qmax, quantizeDynamicFixed, quantizeXilinx, scaleFactor } from '../chaidnn/arith';
+import type { PrecisionBlock } from '../quant/plan';
 
 export interface CorrectedLayer {
   layer: string;

@@ -4,7 +4,7 @@
  * meaningless: every command checks the weights with this one function and names file, layer and blob.
  */
 import { ChaiqError, type WarnFn } from '../errors';
-import type { Net, LayerNode } from '../graph/types';
+import type { Net, LayerNode } from './types';
 
 export interface NonFiniteBlob {
   layer: string;

@@ -4,11 +4,11 @@
  */
 import type { Net } from '../graph/types';
 import type { NetParam } from '../proto/message';
-import type { Rewritten } from './rewrite';
+import type { Rewritten } from '../quant/rewrite';
 import { equalizeNet } from './equalize';
 import { correctBiases } from './bias-correction';
 import { optimizeRounding } from './rounding';
-import type { PrecisionPlan } from './plan';
+import type { PrecisionPlan } from '../quant/plan';
 import type { Tensor } from '../tensor';
 import type { WarnFn } from '../errors';
 

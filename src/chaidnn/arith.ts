@@ -200,7 +200,9 @@ export function quantizeDynamicFixed(x: ArrayLike<number>, bw: number, fl: numbe
 
 /** Trim2FixedPoint as a float value (the dequantized result). */
 export function trim2FixedPoint(d: number, bw: number, fl: number): number {
-  return quantizeDynamicFixed([d], bw, fl)[0] * 2 ** -fl;
+  const step = 2 ** -fl;
+  const c = Math.max(Math.min(d, qmax(bw) * step), -(2 ** (bw - 1)) * step);
+  return roundHalfAway(c / step) * step;
 }
 
 /**

@@ -14,11 +14,11 @@ import type { Tensor } from '../tensor';
 import type { WarnFn } from '../errors';
 import { ChaiqError } from '../errors';
 import { forwardOf } from '../exec/executor';
-import { computeThreshold } from './threshold';
-import type { ThresholdMethod } from './threshold';
-import { PASS_THROUGH, snapPow2, versionKey } from '../quant/xilinx';
-import type { Bitwidths, VersionThreshold } from '../quant/xilinx';
-import { foldFactors, foldTarget, perChannelAbsMax } from '../quant/weights';
+import { computeThreshold } from '../calib/threshold';
+import type { ThresholdMethod } from '../calib/threshold';
+import { PASS_THROUGH, snapPow2, versionKey } from './xilinx';
+import type { Bitwidths, VersionThreshold } from './xilinx';
+import { foldFactors, foldTarget, perChannelAbsMax } from '../chaidnn/weights';
 
 const f32 = Math.fround;
 

@@ -1,35 +1,12 @@
 import type { LayerNode, Net } from '../graph/types';
 import type { Tensor } from '../tensor';
 import { ChaiqError } from '../errors';
-import { quantizeXilinx, qmax } from '../sim/arith';
+import { quantizeXilinx, qmax } from './arith';
+import { foldTarget, netFusions } from './fusion';
+
+export { foldTarget };
 
 const f32 = Math.fround;
-
-/**
- * For a BatchNorm or Scale layer: the Convolution it folds into, or -1. CHaiDNN fuses BN/Scale only
- * when they are in place on the conv's top blob (chaidnn-semantics §3.5), possibly after each other.
- */
-export function foldTarget(net: Net, li: number): number {
-  let cur = li;
-  for (;;) {
-    const l = net.layers[cur];
-    if (l.type !== 'BatchNorm' && l.type !== 'Scale') return -1;
-    if (l.bottoms.length !== 1 || l.tops.length !== 1 || l.bottoms[0] !== l.tops[0]) return -1;
-    const p = net.producer(cur, 0);
-    if (p < 0) return -1;
-    const pl = net.layers[p];
-    if (pl.type === 'Convolution') {
-      // the conv's output must not be read by anyone else before BN/Scale rewrite it
-      const ti = pl.tops.indexOf(l.bottoms[0]);
-      const cons = net.consumers(p, ti);
-      if (cons.length !== 1) return -1;
-      return p;
-    }
-    const ti = pl.tops.lastIndexOf(l.bottoms[0]);
-    if (net.consumers(p, ti).length !== 1) return -1;
-    cur = p;
-  }
-}
 
 /** BatchNorm per-channel 1/sqrt(var+eps) with Caffe's moving-average factor (blobs[2][0]); float32. */
 export function batchNormInvStd(l: LayerNode): Float32Array {
@@ -55,7 +32,7 @@ function foldBlob(l: FoldSource, i: number, what: string): Float32Array {
   return b.data;
 }
 
-/** BatchNorm as foldBatchNorm (sim/arith) takes it: raw mean/variance, moving-average factor, eps (CHaiDNN §3.5). */
+/** BatchNorm as foldBatchNorm (arith.ts) takes it: raw mean/variance, moving-average factor, eps (CHaiDNN §3.5). */
 export function bnFoldParams(l: FoldSource) {
   const mean = foldBlob(l, 0, 'BatchNorm mean');
   const variance = foldBlob(l, 1, 'BatchNorm variance');
@@ -95,9 +72,8 @@ export function batchNormVariance(l: LayerNode): Float32Array {
  */
 export function foldFactors(net: Net, convLi: number): Float32Array | undefined {
   let S: Float32Array | undefined;
-  for (let li = convLi + 1; li < net.layers.length; li++) {
+  for (const li of netFusions(net).byConv.get(convLi)?.folded ?? []) {
     const l = net.layers[li];
-    if ((l.type !== 'BatchNorm' && l.type !== 'Scale') || foldTarget(net, li) !== convLi) continue;
     let m: Float32Array;
     if (l.type === 'BatchNorm') m = batchNormInvStd(l);
     else {

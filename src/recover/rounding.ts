@@ -12,11 +12,11 @@
 import type { LayerNode, Net } from '../graph/types';
 import type { Tensor } from '../tensor';
 import type { WarnFn } from '../errors';
-import type { PrecisionBlock, PrecisionPlan } from './plan';
+import type { PrecisionBlock, PrecisionPlan } from '../quant/plan';
 import { runNet } from '../exec/executor';
 import { convGeometry } from '../layers/params';
-import { qmax, quantizeDynamicFixed, quantizeXilinx, scaleFactor } from '../sim/arith';
-import { blobsOf } from './rewrite';
+import { qmax, quantizeDynamicFixed, quantizeXilinx, scaleFactor } from '../chaidnn/arith';
+import { blobsOf } from '../quant/rewrite';
 
 /** The weight grid of one output channel: q·step with q in [lo, hi]. */
 export interface ChannelGrid {

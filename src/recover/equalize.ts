@@ -10,9 +10,9 @@
 import type { LayerNode, Net } from '../graph/types';
 import type { Tensor } from '../tensor';
 import type { NetParam } from '../proto/message';
-import { blobsOf } from './rewrite';
+import { blobsOf } from '../quant/rewrite';
 import { poolGeometry } from '../layers/params';
-import type { Rewritten } from './rewrite';
+import type { Rewritten } from '../quant/rewrite';
 
 export interface EqualizedPair {
   /** the layer whose output channels are divided by s */

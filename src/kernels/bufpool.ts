@@ -5,7 +5,7 @@
  * zeroed, like `new Float32Array(n)`.
  */
 import type { Tensor } from '../tensor';
-import { isWasmArray, wasmFloat32Array } from '../kernels';
+import { isWasmArray, wasmFloat32Array } from '.';
 
 /** the arrays takeBuffer made in wasm memory (whole blocks) */
 const wasmBlocks = new WeakSet<Float32Array>();

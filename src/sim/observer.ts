@@ -1,0 +1,66 @@
+/**
+ * The float reference as an observer of a simulator run: runs each layer's float forward (Caffe's semantics) on
+ * the reference values, and accumulates per-layer metrics (metrics.ts) of the fixed result against them —
+ * cumulative (the fixed chain) and local (the layer alone on its quantized reference input). A conv with fused
+ * BN/Scale is compared after the last layer it absorbs, whose float output is the one it stands for.
+ */
+import type { WarnFn } from '../errors';
+import { ChaiqError } from '../errors';
+import type { LayerNode } from '../graph/types';
+import { FORWARDS } from '../layers/forward';
+import type { Tensor } from '../tensor';
+import { accumulateError, newErrorAcc } from './metrics';
+import { dequant, type SimStats, type Val } from './result';
+
+export async function floatForward(node: LayerNode, bottoms: Tensor[], warn: WarnFn): Promise<Tensor[]> {
+  const fwd = node.def?.forward ?? FORWARDS[node.type];
+  if (!fwd) throw new ChaiqError(`layer '${node.name}': type ${node.type} has no float forward`, node.loc ?? {});
+  return await fwd(node, bottoms, { warn });
+}
+
+export class ReferenceObserver {
+  readonly refs = new Map<string, Tensor>();
+  /** fused convs waiting for the last layer they absorb: conv index → its result */
+  private pending = new Map<number, { node: LayerNode; last: number; fixed: Val; local?: Val }>();
+
+  constructor(private stats: SimStats, private warn: WarnFn, private onReference?: (node: LayerNode, tops: Tensor[]) => void) {}
+
+  /** The layer's float reference: its bottoms' reference values (returned) and its tops (stored). */
+  async forward(node: LayerNode): Promise<Tensor[]> {
+    const bottoms = node.bottoms.map((b) => this.refs.get(b)!);
+    const tops = await floatForward(node, bottoms, this.warn);
+    this.onReference?.(node, tops);
+    node.tops.forEach((t, k) => this.refs.set(t, tops[k]));
+    return bottoms;
+  }
+
+  /** A layer's fixed result (and its local result) against the reference of `blob`. */
+  record(node: LayerNode, idx: number, blob: string, fixed: Val, local?: Val): void {
+    const ref = this.refs.get(blob);
+    if (!ref) return;
+    let ls = this.stats.layers.get(idx);
+    if (!ls) {
+      ls = { index: idx, name: node.name, type: node.type, blob, where: fixed.q ? 'hw' : 'sw', cumulative: newErrorAcc() };
+      this.stats.layers.set(idx, ls);
+    }
+    accumulateError(ls.cumulative, ref.data, dequant(fixed), fixed.q, fixed.fmt?.bw);
+    if (local) {
+      if (!ls.local) ls.local = newErrorAcc();
+      accumulateError(ls.local, ref.data, dequant(local), local.q, local.fmt?.bw);
+    }
+  }
+
+  /** A conv's result, compared once the layer at `last` (the end of its fused chain) has its reference. */
+  holdFused(node: LayerNode, idx: number, last: number, fixed: Val, local?: Val): void {
+    this.pending.set(idx, { node, last, fixed, local });
+  }
+
+  /** The absorbed layer at `idx` has run its reference: compare the convs whose chain ends here. */
+  absorbed(idx: number): void {
+    for (const [ci, p] of this.pending) {
+      if (p.last !== idx) continue;
+      this.record(p.node, ci, p.node.tops[0], p.fixed, p.local);
+      this.pending.delete(ci);
+    }
+  }
+}
