@@ -1,8 +1,8 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { check, convGeometry, count, layerError, sameShape, fmt, bottom } from './params';
 import { D_CONV, X_PARAMS } from './precision';
 import type { LayerNode } from '../graph/types';
-import { FORWARDS } from './forward';
+import { convolutionForward } from './forward/conv';
 
 /** Top shape of a convolution (BaseConvolutionLayer::Reshape + ConvolutionLayer::compute_output_shape). */
 function convShape(node: LayerNode, bottoms: number[][]): number[][] {
@@ -26,9 +26,9 @@ function convShape(node: LayerNode, bottoms: number[][]): number[][] {
 }
 
 /** Convolution (also depthwise: group = channels), N-D, with dilation. Weights (O, C/g, k...), bias (O). */
-export const convolution: LayerDef = {
+export const convolution = defineLayer({
   type: 'Convolution',
-  forward: FORWARDS.Convolution,
+  forward: convolutionForward,
   aliases: ['ConvolutionRistretto'],
   chaidnn: 'hw',
   rescale: { kind: 'weighted' },
@@ -48,4 +48,4 @@ export const convolution: LayerDef = {
     const g = convGeometry(node, bottom(node, bottoms, 0));
     return tops.reduce((s, t) => s + count(t) * (g.channels / g.group) * count(g.kernel), 0);
   },
-};
+});

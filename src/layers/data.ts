@@ -1,6 +1,6 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { UnknownShape, bool, has, num, sub } from './params';
-import { X_INPUT, NO_PRECISION } from './precision';
+import { X_INPUT } from './precision';
 import { inputParamShapes } from './input';
 import type { LayerNode } from '../graph/types';
 
@@ -26,20 +26,18 @@ function cropSize(node: LayerNode): number | undefined {
 }
 
 /** Data (LMDB/LevelDB). */
-export const data: LayerDef = {
+export const data = defineLayer({
   type: 'Data',
   chaidnn: 'hw',
-  precision: { Xilinx: X_INPUT, DynamicFixed: NO_PRECISION.DynamicFixed },
+  precision: { Xilinx: X_INPUT, DynamicFixed: [] },
   shape: (node) => dataShapes(node, num(sub(node, 'data_param'), 'batch_size', 1), undefined, 'Data layer'),
-  params: () => 0,
-  macs: () => 0,
-};
+});
 
 /** ImageData: (batch, 3 or 1, H, W) known when crop_size or new_height/new_width is given. */
-export const imageData: LayerDef = {
+export const imageData = defineLayer({
   type: 'ImageData',
   chaidnn: 'hw',
-  precision: { Xilinx: X_INPUT, DynamicFixed: NO_PRECISION.DynamicFixed },
+  precision: { Xilinx: X_INPUT, DynamicFixed: [] },
   shape(node) {
     const p = sub(node, 'image_data_param');
     const c = bool(p, 'is_color', true) ? 3 : 1;
@@ -49,56 +47,48 @@ export const imageData: LayerDef = {
     const hw = crop ? [crop, crop] : nh > 0 && nw > 0 ? [nh, nw] : undefined;
     return dataShapes(node, num(p, 'batch_size', 1), hw ? [c, ...hw] : undefined, 'ImageData layer');
   },
-  params: () => 0,
-  macs: () => 0,
-};
+});
 
 /** MemoryData: (batch_size, channels, height, width), label (batch_size). */
-export const memoryData: LayerDef = {
+export const memoryData = defineLayer({
   type: 'MemoryData',
   chaidnn: 'hw',
-  precision: { Xilinx: X_INPUT, DynamicFixed: NO_PRECISION.DynamicFixed },
+  precision: { Xilinx: X_INPUT, DynamicFixed: [] },
   shape(node) {
     const p = sub(node, 'memory_data_param');
     return dataShapes(node, num(p, 'batch_size', 0),
       [num(p, 'channels', 0), num(p, 'height', 0), num(p, 'width', 0)], 'MemoryData layer');
   },
-  params: () => 0,
-  macs: () => 0,
-};
+});
 
 /** HDF5Data: shapes come from the HDF5 files. */
-export const hdf5Data: LayerDef = {
+export const hdf5Data = defineLayer({
   type: 'HDF5Data',
   chaidnn: 'hw',
-  precision: { Xilinx: X_INPUT, DynamicFixed: NO_PRECISION.DynamicFixed },
+  precision: { Xilinx: X_INPUT, DynamicFixed: [] },
   shape(node) {
     const injected = inputParamShapes(node);
     if (injected) return injected;
     throw new UnknownShape('HDF5Data layer: shapes are stored in the HDF5 files (give --input_shape)');
   },
-  params: () => 0,
-  macs: () => 0,
-};
+});
 
 /** WindowData (R-CNN): (batch, 3, crop, crop) with crop_size. */
-export const windowData: LayerDef = {
+export const windowData = defineLayer({
   type: 'WindowData',
   chaidnn: 'hw',
-  precision: { Xilinx: X_INPUT, DynamicFixed: NO_PRECISION.DynamicFixed },
+  precision: { Xilinx: X_INPUT, DynamicFixed: [] },
   shape(node) {
     const crop = cropSize(node);
     return dataShapes(node, num(sub(node, 'window_data_param'), 'batch_size', 1), crop ? [3, crop, crop] : undefined, 'WindowData layer');
   },
-  params: () => 0,
-  macs: () => 0,
-};
+});
 
 /** DenseImageData (SegNet fork): image + dense label map; shape known with new_height/new_width or crop. */
-export const denseImageData: LayerDef = {
+export const denseImageData = defineLayer({
   type: 'DenseImageData',
   chaidnn: 'hw',
-  precision: { Xilinx: X_INPUT, DynamicFixed: NO_PRECISION.DynamicFixed },
+  precision: { Xilinx: X_INPUT, DynamicFixed: [] },
   shape(node) {
     const injected = inputParamShapes(node);
     if (injected) return injected;
@@ -112,6 +102,4 @@ export const denseImageData: LayerDef = {
     if (!hw) throw new UnknownShape('DenseImageData layer: the image size is stored in the data source (give --input_shape)', tops);
     return tops as number[][];
   },
-  params: () => 0,
-  macs: () => 0,
-};
+});

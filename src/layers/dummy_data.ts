@@ -1,12 +1,12 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { check, rep, sub } from './params';
-import { X_INPUT, NO_PRECISION } from './precision';
+import { X_INPUT } from './precision';
 
 /** DummyData: shape (once or per top), or the legacy num/channels/height/width lists. */
-export const dummyData: LayerDef = {
+export const dummyData = defineLayer({
   type: 'DummyData',
   chaidnn: 'hw',
-  precision: { Xilinx: X_INPUT, DynamicFixed: NO_PRECISION.DynamicFixed },
+  precision: { Xilinx: X_INPUT, DynamicFixed: [] },
   shape(node) {
     const p = sub(node, 'dummy_data_param');
     const n = node.tops.length;
@@ -19,6 +19,4 @@ export const dummyData: LayerDef = {
     for (const l of legacy) check(node, l.length === 1 || l.length === n, 'num/channels/height/width must be given once, or once per top');
     return node.tops.map((_, i) => legacy.map((l) => l[l.length === 1 ? 0 : i]));
   },
-  params: () => 0,
-  macs: () => 0,
-};
+});

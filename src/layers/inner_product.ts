@@ -1,8 +1,7 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { bool, canonicalAxis, check, count, num, sub, bottom } from './params';
-import { NO_PRECISION } from './precision';
 import type { LayerNode } from '../graph/types';
-import { FORWARDS } from './forward';
+import { innerProductForward } from './forward/conv';
 
 function geom(node: LayerNode, b: number[]) {
   const p = sub(node, 'inner_product_param');
@@ -16,13 +15,12 @@ function geom(node: LayerNode, b: number[]) {
  * InnerProduct: flattens axes [axis, end) into K and writes shape[0..axis) + [N].
  * Runs in software (float CBLAS GEMV on the ARM), so no precision block (chaidnn-semantics §3.1).
  */
-export const innerProduct: LayerDef = {
+export const innerProduct = defineLayer({
   type: 'InnerProduct',
-  forward: FORWARDS.InnerProduct,
+  forward: innerProductForward,
   aliases: ['FcRistretto'],
   chaidnn: 'sw',
   rescale: { kind: 'weighted' },
-  precision: NO_PRECISION,
   shape(node, bottoms) {
     const b = bottom(node, bottoms, 0);
     const g = geom(node, b);
@@ -42,4 +40,4 @@ export const innerProduct: LayerDef = {
     const g = geom(node, bottom(node, bottoms, 0));
     return g.M * g.N * g.K;
   },
-};
+});

@@ -1,6 +1,6 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { check, rep, sub } from './params';
-import { X_INPUT, NO_PRECISION } from './precision';
+import { X_INPUT } from './precision';
 import type { LayerNode } from '../graph/types';
 
 /** input_param.shape (one for all tops, or one per top), InputLayer::LayerSetUp; undefined when absent. */
@@ -14,15 +14,13 @@ export function inputParamShapes(node: LayerNode): number[][] | undefined {
 }
 
 /** Input: the net's input blob(s); the input quantizer in CHaiDNN (bw/th_layer_out only). */
-export const input: LayerDef = {
+export const input = defineLayer({
   type: 'Input',
   chaidnn: 'hw',
-  precision: { Xilinx: X_INPUT, DynamicFixed: NO_PRECISION.DynamicFixed },
+  precision: { Xilinx: X_INPUT, DynamicFixed: [] },
   shape(node) {
     const s = inputParamShapes(node);
     check(node, s !== undefined, 'Input layer without input_param.shape');
     return s!;
   },
-  params: () => 0,
-  macs: () => 0,
-};
+});

@@ -78,6 +78,11 @@ export function allLayers(): LayerDef[] {
   return ALL.slice();
 }
 
+/** The float forward a type declares (aliases resolved); undefined for types without one. */
+export function forwardOf(type: string): LayerDef['forward'] {
+  return BY_TYPE.get(type)?.forward;
+}
+
 /**
  * Top shapes of one layer, tolerant of what cannot be known: an unknown type, an unknown bottom shape, or a
  * layer whose output shape is not in the prototxt (Python, Data) give undefined tops (with a warning for

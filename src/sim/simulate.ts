@@ -13,7 +13,7 @@ import type { LayerNode, Net } from '../graph/types';
 import type { Msg } from '../proto/message';
 import type { QuantMode } from '../layers/types';
 import type { Tensor } from '../tensor';
-import { FORWARDS } from '../layers/forward';
+import { forwardOf } from '../layers/registry';
 import { convGeometry, enumName, num, poolGeometry, pooledSize, rep, sub, bool } from '../layers/params';
 import * as A from './arith';
 import { bnFoldParams, scaleFoldParams } from '../quant/weights';
@@ -432,7 +432,7 @@ export function compileSim(net: Net, opts: SimOptions = {}): SimProgram {
       default:
         if (SW_PASS.has(t)) steps[i] = { kind: 'pass', node };
         else {
-          if (!FORWARDS[t]) throw new ChaiqError(`layer '${node.name}': type ${t} cannot be simulated (no forward)`, node.loc ?? {});
+          if (!forwardOf(t)) throw new ChaiqError(`layer '${node.name}': type ${t} cannot be simulated (no forward)`, node.loc ?? {});
           if (node.def?.chaidnn === 'hw') warn(`layer '${node.name}' (${t}): not modelled in fixed point; run in float`, node.loc);
           steps[i] = { kind: 'sw', node };
         }
@@ -566,7 +566,7 @@ function keepSet(net: Net, keep: SimOptions['keep']): (blob: string) => boolean 
 }
 
 async function floatForward(node: LayerNode, bottoms: Tensor[], warn: WarnFn): Promise<Tensor[]> {
-  const fwd = node.def?.forward ?? FORWARDS[node.type];
+  const fwd = node.def?.forward;
   if (!fwd) throw new ChaiqError(`layer '${node.name}': type ${node.type} has no float forward`, node.loc ?? {});
   return await fwd(node, bottoms, { warn });
 }
