@@ -5,7 +5,8 @@
  * shape inferred in order through the layer registry, trained blobs attached by layer name.
  */
 import { ChaiqError, type SourceLoc, type WarnFn } from '../errors';
-import { lookupLayer as lookup } from '../layers/registry';
+import { lookupLayer as lookup, isTrainingOnly, sourceOf } from '../layers/registry';
+import { injectedInputShapes } from '../layers/input';
 import { UnknownShape } from '../layers/params';
 import type { LayerParam, Msg, NetParam } from '../proto/message';
 import { locations } from '../proto/schema';
@@ -33,26 +34,10 @@ export interface BuildOptions {
   inputShape?: number[] | Record<string, number[]>;
 }
 
-/** Caffe's aliases that CHaiDNN accepts for the same layer (chaidnn-semantics §3.1). */
-export const TYPE_ALIASES: Record<string, string> = {
-  ConvolutionRistretto: 'Convolution',
-  FcRistretto: 'InnerProduct',
-  EltwiseRistretto: 'Eltwise',
-  BatchNormRistretto: 'BatchNorm',
-  ScaleRistretto: 'Scale',
-  NormalizeRistretto: 'Normalize',
-  DeconvolutionRistretto: 'Deconvolution',
-  LRNRistretto: 'LRN',
-};
-
-/** Layers that only exist for training: dropped from the executable net. */
-export function isTrainingOnly(type: string): boolean {
-  return type.endsWith('Loss') || type === 'Accuracy' || type === 'Silence' || type === 'HDF5Output';
-}
+export { isTrainingOnly } from '../layers/registry';
 
 /** Layers that read data from outside the net (their first top is a net input). */
-const SOURCE_TYPES = new Set(['Input', 'Data', 'ImageData', 'MemoryData', 'HDF5Data', 'WindowData', 'DummyData', 'AnnotatedData', 'VideoData', 'DenseImageData']);
-const isSource = (n: LayerNode) => n.bottoms.length === 0 && (SOURCE_TYPES.has(n.type) || n.type.endsWith('Data'));
+const isSource = (n: LayerNode) => n.bottoms.length === 0 && sourceOf(n.type) !== undefined;
 
 function arr<T>(v: T | T[] | undefined | null): T[] {
   return v === undefined || v === null ? [] : Array.isArray(v) ? v : [v];
@@ -89,48 +74,9 @@ export function layerIncluded(l: LayerParam, phase: Phase, level = 0, stages: st
   return !arr<Msg>(l.exclude).some((r) => meetsRule(r, phase, level, stages));
 }
 
-/** Shapes of a data/input layer's tops from its own params; -1 = not derivable. */
-function sourceShapes(l: LayerParam, type: string): number[][] {
-  const tops = arr<string>(l.top);
-  const dims = (m: Msg | undefined) => arr<number>(m?.dim).map(Number);
-  // an input_param injected on a data layer (chaiq --input_shape) wins, as for an Input layer
-  if (type !== 'Input' && arr<Msg>(l.input_param?.shape).length) type = 'Input';
-  switch (type) {
-    case 'Input': {
-      const shapes = arr<Msg>(l.input_param?.shape);
-      return tops.map((_, i) => dims(shapes.length === 1 ? shapes[0] : shapes[i]));
-    }
-    case 'DummyData': {
-      const p = l.dummy_data_param ?? {};
-      const shapes = arr<Msg>(p.shape);
-      if (shapes.length) return tops.map((_, i) => dims(shapes.length === 1 ? shapes[0] : shapes[i]));
-      const legacy = ['num', 'channels', 'height', 'width'].map((f) => arr<number>(p[f]).map(Number));
-      return tops.map((_, i) => legacy.map((v) => (v.length === 1 ? v[0] : (v[i] ?? -1))));
-    }
-    case 'MemoryData': {
-      const p = l.memory_data_param ?? {};
-      const b = Number(p.batch_size ?? -1);
-      const data = [b, Number(p.channels ?? -1), Number(p.height ?? -1), Number(p.width ?? -1)];
-      return tops.map((_, i) => (i === 0 ? data : [b]));
-    }
-    default: {
-      // Data, ImageData, ...: batch from the param, H = W = crop_size when cropping
-      const p: Msg = l.data_param ?? l.image_data_param ?? l.dense_image_data_param ?? l.window_data_param ?? l.hdf5_data_param ?? l.annotated_data_param ?? {};
-      const b = Number(p.batch_size ?? -1);
-      const crop = Number(l.transform_param?.crop_size ?? 0);
-      let c = -1;
-      let h = crop || -1;
-      let w = crop || -1;
-      if (type === 'ImageData' || type === 'DenseImageData') {
-        c = p.is_color === false || p.is_color === 'false' ? 1 : 3;
-        if (!crop && p.new_height && p.new_width) {
-          h = Number(p.new_height);
-          w = Number(p.new_width);
-        }
-      }
-      return tops.map((_, i) => (i === 0 ? [b, c, h, w] : [b]));
-    }
-  }
+/** Shapes of a data/input layer's tops from its own params (-1 = not derivable); an input_param injected on a data layer (chaiq --input_shape) wins, as for an Input layer. */
+function sourceShapes(n: LayerNode): number[][] {
+  return injectedInputShapes(n.param) ?? sourceOf(n.type)!.shapes(n.param);
 }
 
 /**
@@ -158,13 +104,13 @@ export function buildNet(net: NetParam, opts: BuildOptions = {}): Net {
       dropped.push({ name, type: rawType, reason: 'phase' });
       continue;
     }
-    let type = TYPE_ALIASES[rawType] ?? rawType;
+    // Ristretto aliases resolve to their layer (chaidnn-semantics §3.1)
+    const def = lookup(rawType);
+    const type = def?.type ?? rawType;
     if (isTrainingOnly(type)) {
       dropped.push({ name, type: rawType, reason: 'training' });
       continue;
     }
-    const def = lookup(type);
-    if (def && def.type !== type) type = def.type;
     layers.push({
       index: layers.length,
       name,
@@ -215,9 +161,10 @@ export function buildNet(net: NetParam, opts: BuildOptions = {}): Net {
   };
   for (const n of sources) {
     // what the params say (-1 = unknown), and what the layer's def says (it knows injected input_param)
-    const described = sourceShapes(n.param, n.type);
+    const described = sourceShapes(n);
     let fromDef: (number[] | undefined)[] | undefined;
-    const shapeless = n.type === 'Input' && arr(n.param.input_param?.shape).length === 0;
+    const allTops = sourceOf(n.type)?.allTopsInputs === true;
+    const shapeless = allTops && arr(n.param.input_param?.shape).length === 0;
     if (n.def && !shapeless) {
       try {
         fromDef = n.def.shape(n, []);
@@ -229,7 +176,7 @@ export function buildNet(net: NetParam, opts: BuildOptions = {}): Net {
         } else fromDef = undefined;
       }
     }
-    const inputTops = n.type === 'Input' ? n.tops.length : 1;
+    const inputTops = allTops ? n.tops.length : 1;
     let firstOverride: number[] | undefined;
     n.tops.forEach((t, ti) => {
       let s: number[] | undefined = fromDef ? fromDef[ti] : described[ti];

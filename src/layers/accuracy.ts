@@ -5,6 +5,7 @@ import { canonicalAxis, num, sub, bottom } from './params';
 export const accuracy = defineLayer({
   type: 'Accuracy',
   chaidnn: 'unsupported',
+  trainingOnly: true,
   shape(node, bottoms) {
     const b = bottom(node, bottoms, 0);
     const axis = canonicalAxis(node, num(sub(node, 'accuracy_param'), 'axis', 1), b.length);

@@ -9,6 +9,7 @@ export const batchNorm = defineLayer({
   forward: batchNormForward,
   aliases: ['BatchNormRistretto'],
   chaidnn: 'hw',
+  plan: 'fold',
   precision: { Xilinx: X_ACT, DynamicFixed: D_BATCHNORM },
   shape: likeBottom,
   blobShapes: (node, bottoms) => {

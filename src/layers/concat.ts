@@ -8,6 +8,7 @@ export const concat = defineLayer({
   type: 'Concat',
   forward: concatForward,
   chaidnn: 'sw',
+  plan: 'shared-output',
   rescale: { kind: 'equivariant' },
   precision: { Xilinx: X_ACT, DynamicFixed: [] },
   shape(node, bottoms) {

@@ -1,5 +1,5 @@
 import { defineLayer } from './define';
-import { check, convGeometry, count, layerError, sameShape, fmt, bottom } from './params';
+import { biasTerm, rep, check, convGeometry, count, layerError, sameShape, fmt, bottom } from './params';
 import { D_CONV, X_PARAMS } from './precision';
 import type { LayerNode } from '../graph/types';
 import { convolutionForward } from './forward/conv';
@@ -31,6 +31,8 @@ export const convolution = defineLayer({
   forward: convolutionForward,
   aliases: ['ConvolutionRistretto'],
   chaidnn: 'hw',
+  progressive: 'weights',
+  plan: 'none',
   rescale: { kind: 'weighted' },
   precision: { Xilinx: X_PARAMS, DynamicFixed: D_CONV },
   shape: convShape,
@@ -38,6 +40,11 @@ export const convolution = defineLayer({
     const g = convGeometry(node, bottom(node, bottoms, 0));
     const w = [g.numOutput, g.channels / g.group, ...g.kernel];
     return g.biasTerm ? [w, [g.numOutput]] : [w];
+  },
+  blobShapesFromParams(l) {
+    const c = l.convolution_param ?? {};
+    const n = Number(rep(c.num_output)[0] ?? 0);
+    return biasTerm(c) ? [[n, -1, -1, -1], [n]] : [[n, -1, -1, -1]];
   },
   params(node, bottoms) {
     const g = convGeometry(node, bottom(node, bottoms, 0));

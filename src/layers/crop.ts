@@ -7,6 +7,7 @@ export const crop = defineLayer({
   type: 'Crop',
   forward: cropForward,
   chaidnn: 'sw',
+  plan: 'pass',
   rescale: { kind: 'equivariant' },
   shape(node, bottoms) {
     const b0 = bottom(node, bottoms, 0);

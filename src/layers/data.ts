@@ -3,6 +3,39 @@ import { UnknownShape, bool, has, num, sub } from './params';
 import { X_INPUT } from './precision';
 import { inputParamShapes } from './input';
 import type { LayerNode } from '../graph/types';
+import type { LayerParam, Msg } from '../proto/message';
+import type { SourceFacts } from './types';
+
+export function list<T>(v: T | T[] | undefined | null): T[] {
+  return v === undefined || v === null ? [] : Array.isArray(v) ? v : [v];
+}
+
+/**
+ * Top shapes a data layer's params give (-1 = in the data source): batch from its *_data_param, H = W =
+ * crop_size when cropping; image layers also C (is_color) and new_height/new_width. Also for data layers
+ * chaiq does not know (AnnotatedData, VideoData, ...).
+ */
+export function dataParamShapes(l: LayerParam, image: boolean): number[][] {
+  const p: Msg = l.data_param ?? l.image_data_param ?? l.dense_image_data_param ?? l.window_data_param ?? l.hdf5_data_param ?? l.annotated_data_param ?? {};
+  const b = Number(p.batch_size ?? -1);
+  const crop = Number(l.transform_param?.crop_size ?? 0);
+  let c = -1;
+  let h = crop || -1;
+  let w = crop || -1;
+  if (image) {
+    c = p.is_color === false || p.is_color === 'false' ? 1 : 3;
+    if (!crop && p.new_height && p.new_width) {
+      h = Number(p.new_height);
+      w = Number(p.new_width);
+    }
+  }
+  return list<string>(l.top).map((_, i) => (i === 0 ? [b, c, h, w] : [b]));
+}
+
+const DATA_SOURCE: SourceFacts = { shapes: (l) => dataParamShapes(l, false) };
+const IMAGE_SOURCE: SourceFacts = { shapes: (l) => dataParamShapes(l, true) };
+/** A data layer chaiq has no definition for (its type ends in Data): read like Data. */
+export const UNKNOWN_DATA_SOURCE = DATA_SOURCE;
 
 /**
  * Shapes of a data-reading layer: an injected input_param.shape (chaiq info --input_shape) wins; else
@@ -29,6 +62,8 @@ function cropSize(node: LayerNode): number | undefined {
 export const data = defineLayer({
   type: 'Data',
   chaidnn: 'hw',
+  plan: 'none',
+  source: DATA_SOURCE,
   precision: { Xilinx: X_INPUT, DynamicFixed: [] },
   shape: (node) => dataShapes(node, num(sub(node, 'data_param'), 'batch_size', 1), undefined, 'Data layer'),
 });
@@ -37,6 +72,8 @@ export const data = defineLayer({
 export const imageData = defineLayer({
   type: 'ImageData',
   chaidnn: 'hw',
+  plan: 'none',
+  source: IMAGE_SOURCE,
   precision: { Xilinx: X_INPUT, DynamicFixed: [] },
   shape(node) {
     const p = sub(node, 'image_data_param');
@@ -53,6 +90,15 @@ export const imageData = defineLayer({
 export const memoryData = defineLayer({
   type: 'MemoryData',
   chaidnn: 'hw',
+  plan: 'none',
+  source: {
+    shapes(l) {
+      const p = l.memory_data_param ?? {};
+      const b = Number(p.batch_size ?? -1);
+      const data = [b, Number(p.channels ?? -1), Number(p.height ?? -1), Number(p.width ?? -1)];
+      return list<string>(l.top).map((_, i) => (i === 0 ? data : [b]));
+    },
+  },
   precision: { Xilinx: X_INPUT, DynamicFixed: [] },
   shape(node) {
     const p = sub(node, 'memory_data_param');
@@ -65,6 +111,8 @@ export const memoryData = defineLayer({
 export const hdf5Data = defineLayer({
   type: 'HDF5Data',
   chaidnn: 'hw',
+  plan: 'none',
+  source: DATA_SOURCE,
   precision: { Xilinx: X_INPUT, DynamicFixed: [] },
   shape(node) {
     const injected = inputParamShapes(node);
@@ -77,6 +125,8 @@ export const hdf5Data = defineLayer({
 export const windowData = defineLayer({
   type: 'WindowData',
   chaidnn: 'hw',
+  plan: 'none',
+  source: DATA_SOURCE,
   precision: { Xilinx: X_INPUT, DynamicFixed: [] },
   shape(node) {
     const crop = cropSize(node);
@@ -88,6 +138,8 @@ export const windowData = defineLayer({
 export const denseImageData = defineLayer({
   type: 'DenseImageData',
   chaidnn: 'hw',
+  plan: 'none',
+  source: IMAGE_SOURCE,
   precision: { Xilinx: X_INPUT, DynamicFixed: [] },
   shape(node) {
     const injected = inputParamShapes(node);

@@ -28,6 +28,7 @@ export const deconvolution = defineLayer({
   forward: deconvolutionForward,
   aliases: ['DeconvolutionRistretto'],
   chaidnn: 'hw',
+  plan: 'none',
   rescale: { kind: 'weighted' },
   precision: { Xilinx: X_PARAMS, DynamicFixed: [] },
   shape: deconvShape,

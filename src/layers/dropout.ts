@@ -6,6 +6,8 @@ export const dropout = defineLayer({
   type: 'Dropout',
   forward: identityForward,
   chaidnn: 'sw',
+  progressive: 'bottom',
+  plan: 'pass',
   rescale: { kind: 'equivariant' },
   shape: likeBottom,
 });

@@ -1,4 +1,6 @@
 import { defineLayer } from './define';
+import type { Msg } from '../proto/message';
+import { list } from './data';
 import { check, rep, sub } from './params';
 import { X_INPUT } from './precision';
 
@@ -6,6 +8,18 @@ import { X_INPUT } from './precision';
 export const dummyData = defineLayer({
   type: 'DummyData',
   chaidnn: 'hw',
+  plan: 'none',
+  source: {
+    shapes(l) {
+      const p = l.dummy_data_param ?? {};
+      const tops = list<string>(l.top);
+      const dims = (m: Msg | undefined) => list<number>(m?.dim).map(Number);
+      const shapes = list<Msg>(p.shape);
+      if (shapes.length) return tops.map((_, i) => dims(shapes.length === 1 ? shapes[0] : shapes[i]));
+      const legacy = ['num', 'channels', 'height', 'width'].map((f) => list<number>(p[f]).map(Number));
+      return tops.map((_, i) => legacy.map((v) => (v.length === 1 ? v[0] : (v[i] ?? -1))));
+    },
+  },
   precision: { Xilinx: X_INPUT, DynamicFixed: [] },
   shape(node) {
     const p = sub(node, 'dummy_data_param');

@@ -9,6 +9,7 @@ export const eltwise = defineLayer({
   forward: eltwiseForward,
   aliases: ['EltwiseRistretto'],
   chaidnn: 'hw',
+  plan: 'shared-max',
   rescale: { kind: 'equivariant', when: (node) => enumName(sub(node, 'eltwise_param'), 'operation', ['PROD', 'SUM', 'MAX'], 'SUM') !== 'PROD' },
   precision: { Xilinx: X_ACT, DynamicFixed: D_ACT },
   shape(node, bottoms) {

@@ -7,6 +7,7 @@ export const flatten = defineLayer({
   type: 'Flatten',
   forward: flattenForward,
   chaidnn: 'sw',
+  plan: 'pass',
   rescale: { kind: 'equivariant' },
   shape(node, bottoms) {
     const b = bottom(node, bottoms, 0);

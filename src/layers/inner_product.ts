@@ -1,5 +1,5 @@
 import { defineLayer } from './define';
-import { bool, canonicalAxis, check, count, num, sub, bottom } from './params';
+import { biasTerm, bool, canonicalAxis, check, count, num, sub, bottom } from './params';
 import type { LayerNode } from '../graph/types';
 import { innerProductForward } from './forward/conv';
 
@@ -20,6 +20,7 @@ export const innerProduct = defineLayer({
   forward: innerProductForward,
   aliases: ['FcRistretto'],
   chaidnn: 'sw',
+  progressive: 'weights',
   rescale: { kind: 'weighted' },
   shape(node, bottoms) {
     const b = bottom(node, bottoms, 0);
@@ -30,6 +31,13 @@ export const innerProduct = defineLayer({
     const g = geom(node, bottom(node, bottoms, 0));
     const w = g.transpose ? [g.K, g.N] : [g.N, g.K];
     return g.bias ? [w, [g.N]] : [w];
+  },
+  blobShapesFromParams(l) {
+    const c = l.inner_product_param ?? {};
+    const n = Number(c.num_output ?? 0);
+    const t = c.transpose === true || c.transpose === 'true';
+    const w = t ? [-1, n] : [n, -1];
+    return biasTerm(c) ? [w, [n]] : [w];
   },
   params(node, bottoms) {
     const g = geom(node, bottom(node, bottoms, 0));

@@ -8,6 +8,8 @@ export const lrn = defineLayer({
   forward: lrnForward,
   aliases: ['LRNRistretto'],
   chaidnn: 'unsupported',
+  progressive: 'bottom',
+  plan: 'pass',
   // the denominator k + alpha·avg(x²) is unchanged for f·x when alpha becomes alpha/f²
   rescale: {
     kind: 'equivariant',

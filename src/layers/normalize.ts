@@ -9,6 +9,8 @@ export const normalize = defineLayer({
   forward: normalizeForward,
   aliases: ['NormalizeRistretto'],
   chaidnn: 'sw',
+  plan: 'none',
+  thParams: 'abs',
   precision: { Xilinx: X_PARAMS, DynamicFixed: [] },
   shape: likeBottom,
   /** channel_shared: a 0-axis (scalar) blob, as SSD's NormalizeLayer::LayerSetUp makes it */

@@ -8,6 +8,7 @@ export const permute = defineLayer({
   type: 'Permute',
   forward: permuteForward,
   chaidnn: 'sw',
+  plan: 'pass',
   rescale: { kind: 'equivariant' },
   precision: { Xilinx: X_ACT, DynamicFixed: D_ACT },
   shape(node, bottoms) {

@@ -25,6 +25,8 @@ export const pooling = defineLayer({
   type: 'Pooling',
   forward: poolingForward,
   chaidnn: 'hw',
+  progressive: 'bottom',
+  plan: 'pass',
   rescale: { kind: 'equivariant' },
   precision: { Xilinx: X_ACT, DynamicFixed: D_ACT },
   shape: poolShape,

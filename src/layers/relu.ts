@@ -11,6 +11,7 @@ export const relu = defineLayer({
   type: 'ReLU',
   forward: reluForward,
   chaidnn: 'hw',
+  plan: 'producer',
   rescale: { kind: 'equivariant' },
   precision: { Xilinx: X_RELU, DynamicFixed: [] },
   shape: likeBottom,

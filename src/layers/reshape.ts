@@ -7,6 +7,7 @@ export const reshape = defineLayer({
   type: 'Reshape',
   forward: reshapeForward,
   chaidnn: 'sw',
+  plan: 'pass',
   rescale: { kind: 'equivariant' },
   shape(node, bottoms) {
     const b = bottom(node, bottoms, 0);

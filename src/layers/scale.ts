@@ -22,6 +22,7 @@ export const scale = defineLayer({
   forward: scaleForward,
   aliases: ['ScaleRistretto'],
   chaidnn: 'hw',
+  plan: 'fold',
   precision: { Xilinx: X_ACT, DynamicFixed: D_SCALE },
   shape: likeBottom,
   blobShapes(node, bottoms) {

@@ -6,5 +6,6 @@ export const silence = defineLayer({
   type: 'Silence',
   forward: silenceForward,
   chaidnn: 'unsupported',
+  trainingOnly: true,
   shape: (node) => node.tops.map(() => []),
 });

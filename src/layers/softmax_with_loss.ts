@@ -5,6 +5,8 @@ import { bottom } from './params';
 export const softmaxWithLoss = defineLayer({
   type: 'SoftmaxWithLoss',
   chaidnn: 'unsupported',
+  trainingOnly: true,
+  deployAs: { type: 'Softmax', keep: ['softmax_param'] },
   shape(node, bottoms) {
     const b = bottom(node, bottoms, 0);
     return node.tops.map((_, i) => (i === 0 ? [] : b.slice()));

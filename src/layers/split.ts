@@ -7,6 +7,7 @@ export const split = defineLayer({
   type: 'Split',
   forward: splitForward,
   chaidnn: 'sw',
+  plan: 'pass',
   rescale: { kind: 'equivariant' },
   shape: likeBottom,
 });
