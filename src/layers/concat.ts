@@ -9,6 +9,7 @@ export const concat = defineLayer({
   forward: concatForward,
   chaidnn: 'sw',
   plan: 'shared-output',
+  lint: { deletedBySoftware: true },
   rescale: { kind: 'equivariant' },
   precision: { Xilinx: X_ACT, DynamicFixed: [] },
   shape(node, bottoms) {

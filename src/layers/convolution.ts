@@ -2,6 +2,7 @@ import { defineLayer } from './define';
 import { biasTerm, rep, check, convGeometry, count, layerError, sameShape, fmt, bottom } from './params';
 import { D_CONV, X_PARAMS } from './precision';
 import type { LayerNode } from '../graph/types';
+import type { LayerParam } from '../proto/message';
 import { convolutionForward } from './forward/conv';
 
 /** Top shape of a convolution (BaseConvolutionLayer::Reshape + ConvolutionLayer::compute_output_shape). */
@@ -25,6 +26,27 @@ function convShape(node: LayerNode, bottoms: number[][]): number[][] {
   return node.tops.map(() => top.slice());
 }
 
+/** Kernel sizes CHaiDNN's convolution hardware takes. */
+const HW_KERNELS = new Set([1, 3, 5, 7, 11]);
+
+/** CHaiDNN's convolution limits: kernel sizes, equal h/w strides, fewer than 4096 output maps. */
+function convLimits(l: LayerParam): string[] {
+  const out: string[] = [];
+  const c = l.convolution_param ?? {};
+  const ks: number[] = c.kernel_size ?? [];
+  const kh = c.kernel_h ?? ks[0];
+  const kw = c.kernel_w ?? ks[1] ?? ks[0];
+  if ([kh, kw].some((k) => k !== undefined && !HW_KERNELS.has(k))) {
+    out.push(`convolution '${l.name}' has a ${kh}x${kw} kernel; CHaiDNN's hardware takes 1, 3, 5, 7 or 11`);
+  }
+  const ss: number[] = c.stride ?? [];
+  const sh = c.stride_h ?? ss[0] ?? 1;
+  const sw = c.stride_w ?? ss[1] ?? ss[0] ?? 1;
+  if (sh !== sw) out.push(`convolution '${l.name}' has strides ${sh}x${sw}; CHaiDNN needs equal h/w strides`);
+  if ((c.num_output ?? 0) >= 4096) out.push(`convolution '${l.name}' has ${c.num_output} output maps; CHaiDNN supports fewer than 4096`);
+  return out;
+}
+
 /** Convolution (also depthwise: group = channels), N-D, with dilation. Weights (O, C/g, k...), bias (O). */
 export const convolution = defineLayer({
   type: 'Convolution',
@@ -32,6 +54,8 @@ export const convolution = defineLayer({
   aliases: ['ConvolutionRistretto'],
   chaidnn: 'hw',
   progressive: 'weights',
+  lint: { limits: convLimits, channelThresholds: true },
+  outputRows: () => true,
   plan: 'none',
   rescale: { kind: 'weighted' },
   precision: { Xilinx: X_PARAMS, DynamicFixed: D_CONV },

@@ -21,6 +21,7 @@ export const innerProduct = defineLayer({
   aliases: ['FcRistretto'],
   chaidnn: 'sw',
   progressive: 'weights',
+  outputRows: (l) => !l.inner_product_param?.transpose,
   rescale: { kind: 'weighted' },
   shape(node, bottoms) {
     const b = bottom(node, bottoms, 0);

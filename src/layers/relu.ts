@@ -12,6 +12,7 @@ export const relu = defineLayer({
   forward: reluForward,
   chaidnn: 'hw',
   plan: 'producer',
+  lint: { blockIgnored: true },
   rescale: { kind: 'equivariant' },
   precision: { Xilinx: X_RELU, DynamicFixed: [] },
   shape: likeBottom,

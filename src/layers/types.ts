@@ -95,6 +95,8 @@ export interface LayerDef {
    * output channel ('weights'), or with its bottom quantized first ('bottom')
    */
   progressive?: 'weights' | 'bottom';
+  /** blob 0 holds one row of weights per output channel (axis 0), given the layer's params */
+  outputRows?(param: LayerParam): boolean;
   /** lint's hardware facts */
   lint?: LintFacts;
   /** set on the data/input layers */

@@ -17,6 +17,7 @@ import type { Tensor } from '../tensor';
 import type { Msg } from './message';
 import type * as protobuf from 'protobufjs';
 import { caffeRoot } from './schema';
+import { v1TypeNameOf } from './upgrade';
 
 /** One blob as stored: the shape Caffe would give it, and whether it came from legacy num/channels/height/width. */
 export interface StoredBlob extends Tensor {
@@ -199,16 +200,6 @@ function lengthDelimited(field: number, payload: Buffer[]): Buffer {
   return Buffer.concat([encodeVarint(field * 8 + 2), encodeVarint(len), ...payload]);
 }
 
-const V1_TYPE_NAMES: Record<number, string> = {
-  0: 'NONE', 35: 'ABSVAL', 1: 'ACCURACY', 30: 'ARGMAX', 2: 'BNLL', 3: 'CONCAT', 37: 'CONTRASTIVE_LOSS',
-  4: 'CONVOLUTION', 5: 'DATA', 39: 'DECONVOLUTION', 6: 'DROPOUT', 32: 'DUMMY_DATA', 7: 'EUCLIDEAN_LOSS',
-  25: 'ELTWISE', 38: 'EXP', 8: 'FLATTEN', 9: 'HDF5_DATA', 10: 'HDF5_OUTPUT', 28: 'HINGE_LOSS', 11: 'IM2COL',
-  12: 'IMAGE_DATA', 13: 'INFOGAIN_LOSS', 14: 'INNER_PRODUCT', 15: 'LRN', 29: 'MEMORY_DATA',
-  16: 'MULTINOMIAL_LOGISTIC_LOSS', 34: 'MVN', 17: 'POOLING', 26: 'POWER', 18: 'RELU', 19: 'SIGMOID',
-  27: 'SIGMOID_CROSS_ENTROPY_LOSS', 36: 'SILENCE', 20: 'SOFTMAX', 21: 'SOFTMAX_LOSS', 22: 'SPLIT', 33: 'SLICE',
-  23: 'TANH', 24: 'WINDOW_DATA', 31: 'THRESHOLD',
-};
-
 /** Fields per layer message kind. */
 const KINDS = {
   V2: { name: 1, type: 2, blobs: 7, v0: -1, typeIsEnum: false },
@@ -355,7 +346,7 @@ export function readCaffemodel(file: string, opts: ReadCaffemodelOptions = {}): 
       } else if (field === k.type) {
         if (k.typeIsEnum && wt === 0) {
           const v = decodeVarintAt(buf, tagLen(buf));
-          type = V1_TYPE_NAMES[v] ?? String(v);
+          type = v1TypeNameOf(v);
         } else if (wt === 2) type = decodeLenString(buf);
       }
     }
