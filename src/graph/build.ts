@@ -86,17 +86,58 @@ function sourceShapes(n: LayerNode): number[][] {
  */
 export function buildNet(net: NetParam, opts: BuildOptions = {}): Net {
   const warn: WarnFn = opts.warn ?? (() => undefined);
-  const state: Msg = net.state ?? {};
-  const phase: Phase = opts.phase ?? (phaseName(state.phase) as Phase | undefined) ?? 'TEST';
-  const level = opts.level ?? Number(state.level ?? 0);
-  const stages = opts.stages ?? arr<string>(state.stage);
-  const layers: LayerNode[] = [];
-  const dropped: { name: string; type: string; reason: 'phase' | 'training' }[] = [];
-
   if (arr(net.layers).length) {
     throw new ChaiqError("net still has V1 'layers': upgrade it first (src/proto/upgrade.ts)", { file: opts.file });
   }
+  const state = netState(net, opts);
+  const { layers, dropped } = selectLayers(net, state, opts.file);
+  const wiring = wireBlobs(net, layers, dropped, opts.file);
+  const sources = layers.filter(isSource);
+  const inputs = readInputs(sources, opts, warn);
+  inferShapes(layers, sources, wiring.prod, warn);
+  if (opts.weights) attachWeights(layers, opts.weights, opts.weightsFile, warn);
+  return {
+    name: String(net.name ?? ''),
+    file: opts.file,
+    layers,
+    inputs,
+    producer: (li, bi) => wiring.prod[li]?.[bi] ?? -1,
+    consumers: (li, ti) => [...(wiring.cons.get(`${li}:${ti}`) ?? [])],
+    outputs: netOutputs(layers, sources, wiring),
+    phase: state.phase,
+    dropped,
+  };
+}
 
+interface NetStateRule {
+  phase: Phase;
+  level: number;
+  stages: string[];
+}
+
+type Dropped = NonNullable<Net['dropped']>;
+
+/** which layer wrote the value each bottom reads, who reads each top version, the last writer of each blob */
+interface Wiring {
+  prod: number[][];
+  cons: Map<string, number[]>;
+  lastWriter: Map<string, [number, number]>;
+}
+
+/** The NetState the include/exclude rules are tested against: the options, else the net's `state`, else TEST. */
+function netState(net: NetParam, opts: BuildOptions): NetStateRule {
+  const state: Msg = net.state ?? {};
+  return {
+    phase: opts.phase ?? (phaseName(state.phase) as Phase | undefined) ?? 'TEST',
+    level: opts.level ?? Number(state.level ?? 0),
+    stages: opts.stages ?? arr<string>(state.stage),
+  };
+}
+
+/** The layers of the phase, training-only ones dropped, each with its definition (aliases resolved). */
+function selectLayers(net: NetParam, { phase, level, stages }: NetStateRule, file: string | undefined): { layers: LayerNode[]; dropped: Dropped } {
+  const layers: LayerNode[] = [];
+  const dropped: Dropped = [];
   for (const l of arr<LayerParam>(net.layer)) {
     const rawType = String(l.type ?? '');
     const name = String(l.name ?? '');
@@ -122,11 +163,14 @@ export function buildNet(net: NetParam, opts: BuildOptions = {}): Net {
       bottomShapes: [],
       topShapes: [],
       def,
-      loc: locOfMsg(l, opts.file),
+      loc: locOfMsg(l, file),
     });
   }
 
-  // ---- wiring: which layer wrote the value each bottom reads ----
+  return { layers, dropped };
+}
+
+function wireBlobs(net: NetParam, layers: LayerNode[], dropped: Dropped, file: string | undefined): Wiring {
   const prod: number[][] = [];
   const cons = new Map<string, number[]>();
   const lastWriter = new Map<string, [number, number]>();
@@ -138,7 +182,7 @@ export function buildNet(net: NetParam, opts: BuildOptions = {}): Net {
         const why = dropped.some((d) => d.reason === 'training' && layersTopOf(net, d.name).includes(b))
           ? ' (it is written by a training-only layer that was dropped)'
           : '';
-        throw new ChaiqError(`layer '${node.name}' (${node.type}): bottom '${b}' is not produced by any earlier layer${why}`, node.loc ?? { file: opts.file });
+        throw new ChaiqError(`layer '${node.name}' (${node.type}): bottom '${b}' is not produced by any earlier layer${why}`, node.loc ?? { file });
       }
       row.push(w[0]);
       const key = `${w[0]}:${w[1]}`;
@@ -150,9 +194,12 @@ export function buildNet(net: NetParam, opts: BuildOptions = {}): Net {
     node.tops.forEach((t, ti) => lastWriter.set(t, [node.index, ti]));
   }
 
-  // ---- inputs ----
+  return { prod, cons, lastWriter };
+}
+
+/** The net's inputs: each source layer's first top (Input: every top), shaped by the override, the def or its params. */
+function readInputs(sources: LayerNode[], opts: BuildOptions, warn: WarnFn): NetInput[] {
   const inputs: NetInput[] = [];
-  const sources = layers.filter(isSource);
   const override = (name: string, first: boolean): number[] | undefined => {
     const s = opts.inputShape;
     if (!s) return undefined;
@@ -201,7 +248,11 @@ export function buildNet(net: NetParam, opts: BuildOptions = {}): Net {
     });
   }
 
-  // ---- shapes, in order ----
+  return inputs;
+}
+
+/** Every blob shape, in order, through the layer registry; unknown types and shapes warn once and stay unknown. */
+function inferShapes(layers: LayerNode[], sources: LayerNode[], prod: number[][], warn: WarnFn) {
   const warnedTypes = new Set<string>();
   for (const node of layers) {
     node.bottomShapes = node.bottoms.map((_, bi) => {
@@ -241,18 +292,21 @@ export function buildNet(net: NetParam, opts: BuildOptions = {}): Net {
     }
   }
 
-  // ---- trained blobs, by layer name ----
-  if (opts.weights) {
-    for (const node of layers) {
-      const found = opts.weights.get(node.name);
-      if (found && found.length) node.blobs = matchBlobs(node, found, opts.weightsFile);
-      else if ((expectedBlobShapes(node)?.length ?? 0) > 0) {
-        warn(`layer '${node.name}' (${node.type}) has no trained blobs in the caffemodel${opts.weightsFile ? ` ${opts.weightsFile}` : ''}`, node.loc);
-      }
+}
+
+/** Trained blobs by layer name, checked against what each layer expects. */
+function attachWeights(layers: LayerNode[], weights: Map<string, Tensor[]>, weightsFile: string | undefined, warn: WarnFn) {
+  for (const node of layers) {
+    const found = weights.get(node.name);
+    if (found && found.length) node.blobs = matchBlobs(node, found, weightsFile);
+    else if ((expectedBlobShapes(node)?.length ?? 0) > 0) {
+      warn(`layer '${node.name}' (${node.type}) has no trained blobs in the caffemodel${weightsFile ? ` ${weightsFile}` : ''}`, node.loc);
     }
   }
+}
 
-  // ---- outputs: final values nobody reads (net inputs and data-layer labels excluded) ----
+/** Final values nobody reads (net inputs and data-layer labels excluded), in the order they are written. */
+function netOutputs(layers: LayerNode[], sources: LayerNode[], { cons, lastWriter }: Wiring): string[] {
   const outputs: string[] = [];
   for (const [name, [li, ti]] of lastWriter) {
     if (sources.includes(layers[li])) continue;
@@ -260,18 +314,7 @@ export function buildNet(net: NetParam, opts: BuildOptions = {}): Net {
   }
   outputs.sort((a, b) => lastWriter.get(a)![0] - lastWriter.get(b)![0]);
 
-  const result: Net = {
-    name: String(net.name ?? ''),
-    file: opts.file,
-    layers,
-    inputs,
-    producer: (li, bi) => prod[li]?.[bi] ?? -1,
-    consumers: (li, ti) => [...(cons.get(`${li}:${ti}`) ?? [])],
-    outputs,
-    phase,
-    dropped,
-  };
-  return result;
+  return outputs;
 }
 
 /** the top index a layer writes `blob` at (the last one if it appears twice) */

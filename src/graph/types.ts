@@ -8,7 +8,7 @@ export interface LayerNode {
   /** position in `Net.layers` */
   index: number;
   name: string;
-  /** canonical V2 type string, aliases resolved (`ConvolutionRistretto` → `Convolution`) */
+  /** canonical V2 type string, aliases resolved (a Ristretto alias becomes its layer's type) */
   type: string;
   bottoms: string[];
   tops: string[];
