@@ -8,6 +8,7 @@ import * as path from 'path';
 import { allLayers, lookupLayer } from '../src/layers/registry';
 import { defineLayer } from '../src/layers/define';
 import { likeBottom } from '../src/layers/params';
+import { lintText } from '../src/lint/lint';
 
 const SEED = path.resolve(__dirname, '../../shared/seeds/chaidnn-quantization-guide.txt');
 
@@ -66,5 +67,20 @@ describe('layer registry', () => {
     const noForward = allLayers().filter((d) => !d.forward).map((d) => d.type).sort();
     // data sources are the executor's inputs; the rest have no float implementation in chaiq
     for (const t of noForward) expect(lookupLayer(t)!.source !== undefined || lookupLayer(t)!.chaidnn === 'unsupported').toBe(true);
+  });
+
+  test("DynamicFixed BatchNorm/Scale blocks carry no quant_type (the seed doc's snippets; CHaiDNN reads empty as DynamicFixed)", () => {
+    for (const t of ['BatchNorm', 'Scale']) {
+      expect(lookupLayer(t)!.precision.DynamicFixed).not.toContain('quant_type');
+      expect(lookupLayer(t)!.precision.Xilinx).toContain('quant_type');
+    }
+  });
+
+  test('lint counts every declared data source as the input layer (DenseImageData too)', () => {
+    const net = `layer { name: "data" type: "DenseImageData" top: "data" top: "label" dense_image_data_param { source: "x" new_height: 8 new_width: 8 } }
+layer { name: "conv" type: "Convolution" bottom: "data" top: "conv" convolution_param { num_output: 2 kernel_size: 3 } }
+`;
+    const inputMessages = lintText(net, 'x.prototxt').filter((d) => /input layer/.test(d.message));
+    expect(inputMessages).toEqual([]);
   });
 });
