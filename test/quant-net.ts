@@ -1,5 +1,6 @@
 import type { Net, LayerNode } from '../src/graph/types';
 import type { Tensor } from '../src/tensor';
+import { lookupLayer } from '../src/layers/registry';
 
 export interface MiniLayer {
   name: string;
@@ -22,6 +23,7 @@ export function miniNet(layers: MiniLayer[], name = 'mini'): Net {
     blobs: l.blobs ?? [],
     bottomShapes: [],
     topShapes: [],
+    def: lookupLayer(l.type),
   }));
   const prod: number[][] = [];
   const cons = new Map<string, number[]>();

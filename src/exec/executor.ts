@@ -1,6 +1,5 @@
 import { ChaiqError, type WarnFn, warnToStderr } from '../errors';
 import type { LayerNode, Net } from '../graph/types';
-import { FORWARDS } from '../layers/forward';
 import type { ForwardContext, LayerDef } from '../layers/types';
 import type { Tensor } from '../tensor';
 import { shapeStr } from '../tensor';
@@ -37,7 +36,7 @@ export interface RunOptions {
 
 /** The float forward of a layer: its LayerDef's member, else the shared table. */
 export function forwardOf(node: LayerNode): LayerDef['forward'] {
-  return node.def?.forward ?? FORWARDS[node.type];
+  return node.def?.forward;
 }
 
 function checkNaN(net: Net, warn: WarnFn): void {

@@ -8,7 +8,7 @@
  * unexpected shapes, a layer def with its own forward) is left to the layers themselves.
  */
 import type { LayerNode, Net } from '../graph/types';
-import { FORWARDS } from '../layers/forward';
+import { forwardOf } from '../layers/registry';
 import { arr, bool, num, pm } from '../layers/forward/util';
 import type { ConvEpilogue } from '../kernels';
 import type { Tensor } from '../tensor';
@@ -27,12 +27,12 @@ export interface FusionCandidate {
 
 const plans = new WeakMap<Net, { layers: LayerNode[]; byConv: Map<number, FusionCandidate> }>();
 
-const fwdOf = (n: LayerNode) => n.def?.forward ?? FORWARDS[n.type];
+const fwdOf = (n: LayerNode) => n.def?.forward;
 
 /** in-place single-bottom layer of `type` on blob t at index i */
 function inPlace(net: Net, i: number, type: string, t: string): LayerNode | undefined {
   const n = net.layers[i];
-  if (!n || n.type !== type || fwdOf(n) !== FORWARDS[type]) return undefined;
+  if (!n || n.type !== type || fwdOf(n) !== forwardOf(type)) return undefined;
   if (n.bottoms.length !== 1 || n.tops.length !== 1 || n.bottoms[0] !== t || n.tops[0] !== t) return undefined;
   return n;
 }
@@ -59,7 +59,7 @@ export function fusionPlan(net: Net): Map<number, FusionCandidate> {
   const L = net.layers;
   for (let i = 0; i < L.length; i++) {
     const c = L[i];
-    if (c.type !== 'Convolution' || fwdOf(c) !== FORWARDS.Convolution) continue;
+    if (c.type !== 'Convolution' || fwdOf(c) !== forwardOf('Convolution')) continue;
     if (c.bottoms.length !== 1 || c.tops.length !== 1 || c.tops[0] === c.bottoms[0]) continue;
     const t = c.tops[0];
     const cand: FusionCandidate = { conv: i };
@@ -68,7 +68,7 @@ export function fusionPlan(net: Net): Map<number, FusionCandidate> {
     if ((cand.scale = plainScale(inPlace(net, j, 'Scale', t)))) j++;
     if ((cand.relu = plainRelu(inPlace(net, j, 'ReLU', t)))) j++;
     const e = L[j];
-    if (e && e.type === 'Eltwise' && fwdOf(e) === FORWARDS.Eltwise && e.bottoms.length === 2 && e.tops.length === 1) {
+    if (e && e.type === 'Eltwise' && fwdOf(e) === forwardOf('Eltwise') && e.bottoms.length === 2 && e.tops.length === 1) {
       const ep = pm(e, 'eltwise_param');
       const sum = ep.operation === undefined || String(ep.operation) === 'SUM';
       const k = e.bottoms.indexOf(t);

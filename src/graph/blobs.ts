@@ -10,39 +10,18 @@ import type { LayerNode } from './types';
 /** A stored blob may say it came from legacy 4-D dims (see src/proto/caffemodel.ts StoredBlob). */
 type MaybeLegacy = Tensor & { legacy?: boolean };
 
-function arr<T>(v: T | T[] | undefined): T[] {
-  return v === undefined ? [] : Array.isArray(v) ? v : [v];
-}
-
 /**
  * The blob shapes a layer expects. Asks the LayerDef (`blobShapes`) when the bottom shapes are known;
- * otherwise a partial answer for the common weighted types (-1 = any size in that dimension);
+ * otherwise what its params alone fix (`blobShapesFromParams`, -1 = any size in that dimension);
  * undefined when nothing is known (no check is made).
  */
 export function expectedBlobShapes(node: LayerNode): number[][] | undefined {
   const bottoms = node.bottomShapes;
-  const def = node.def as { blobShapes?: (n: LayerNode, b: number[][]) => number[][] } | undefined;
+  const def = node.def;
   if (def?.blobShapes && bottoms.length > 0 && bottoms.every((b) => b !== undefined)) {
     return def.blobShapes(node, bottoms as number[][]);
   }
-  const p = node.param;
-  const bias = (m: { bias_term?: unknown } | undefined) => m?.bias_term === undefined || m.bias_term === true || m.bias_term === 'true';
-  switch (node.type) {
-    case 'Convolution': {
-      const c = p.convolution_param ?? {};
-      const n = Number(arr(c.num_output)[0] ?? 0);
-      return bias(c) ? [[n, -1, -1, -1], [n]] : [[n, -1, -1, -1]];
-    }
-    case 'InnerProduct': {
-      const c = p.inner_product_param ?? {};
-      const n = Number(c.num_output ?? 0);
-      const t = c.transpose === true || c.transpose === 'true';
-      const w = t ? [-1, n] : [n, -1];
-      return bias(c) ? [w, [n]] : [w];
-    }
-    default:
-      return undefined;
-  }
+  return def?.blobShapesFromParams?.(node.param);
 }
 
 function strip1(s: readonly number[]): readonly number[] {

@@ -5,7 +5,8 @@
  * shape inferred in order through the layer registry, trained blobs attached by layer name.
  */
 import { ChaiqError, type SourceLoc, type WarnFn } from '../errors';
-import { lookupLayer as lookup } from '../layers/registry';
+import { lookupLayer as lookup, isTrainingOnly, sourceOf } from '../layers/registry';
+import { injectedInputShapes } from '../layers/input';
 import { UnknownShape } from '../layers/params';
 import type { LayerParam, Msg, NetParam } from '../proto/message';
 import { locations } from '../proto/schema';
@@ -33,26 +34,10 @@ export interface BuildOptions {
   inputShape?: number[] | Record<string, number[]>;
 }
 
-/** Caffe's aliases that CHaiDNN accepts for the same layer (chaidnn-semantics §3.1). */
-export const TYPE_ALIASES: Record<string, string> = {
-  ConvolutionRistretto: 'Convolution',
-  FcRistretto: 'InnerProduct',
-  EltwiseRistretto: 'Eltwise',
-  BatchNormRistretto: 'BatchNorm',
-  ScaleRistretto: 'Scale',
-  NormalizeRistretto: 'Normalize',
-  DeconvolutionRistretto: 'Deconvolution',
-  LRNRistretto: 'LRN',
-};
-
-/** Layers that only exist for training: dropped from the executable net. */
-export function isTrainingOnly(type: string): boolean {
-  return type.endsWith('Loss') || type === 'Accuracy' || type === 'Silence' || type === 'HDF5Output';
-}
+export { isTrainingOnly } from '../layers/registry';
 
 /** Layers that read data from outside the net (their first top is a net input). */
-const SOURCE_TYPES = new Set(['Input', 'Data', 'ImageData', 'MemoryData', 'HDF5Data', 'WindowData', 'DummyData', 'AnnotatedData', 'VideoData', 'DenseImageData']);
-const isSource = (n: LayerNode) => n.bottoms.length === 0 && (SOURCE_TYPES.has(n.type) || n.type.endsWith('Data'));
+const isSource = (n: LayerNode) => n.bottoms.length === 0 && sourceOf(n.type) !== undefined;
 
 function arr<T>(v: T | T[] | undefined | null): T[] {
   return v === undefined || v === null ? [] : Array.isArray(v) ? v : [v];
@@ -89,48 +74,9 @@ export function layerIncluded(l: LayerParam, phase: Phase, level = 0, stages: st
   return !arr<Msg>(l.exclude).some((r) => meetsRule(r, phase, level, stages));
 }
 
-/** Shapes of a data/input layer's tops from its own params; -1 = not derivable. */
-function sourceShapes(l: LayerParam, type: string): number[][] {
-  const tops = arr<string>(l.top);
-  const dims = (m: Msg | undefined) => arr<number>(m?.dim).map(Number);
-  // an input_param injected on a data layer (chaiq --input_shape) wins, as for an Input layer
-  if (type !== 'Input' && arr<Msg>(l.input_param?.shape).length) type = 'Input';
-  switch (type) {
-    case 'Input': {
-      const shapes = arr<Msg>(l.input_param?.shape);
-      return tops.map((_, i) => dims(shapes.length === 1 ? shapes[0] : shapes[i]));
-    }
-    case 'DummyData': {
-      const p = l.dummy_data_param ?? {};
-      const shapes = arr<Msg>(p.shape);
-      if (shapes.length) return tops.map((_, i) => dims(shapes.length === 1 ? shapes[0] : shapes[i]));
-      const legacy = ['num', 'channels', 'height', 'width'].map((f) => arr<number>(p[f]).map(Number));
-      return tops.map((_, i) => legacy.map((v) => (v.length === 1 ? v[0] : (v[i] ?? -1))));
-    }
-    case 'MemoryData': {
-      const p = l.memory_data_param ?? {};
-      const b = Number(p.batch_size ?? -1);
-      const data = [b, Number(p.channels ?? -1), Number(p.height ?? -1), Number(p.width ?? -1)];
-      return tops.map((_, i) => (i === 0 ? data : [b]));
-    }
-    default: {
-      // Data, ImageData, ...: batch from the param, H = W = crop_size when cropping
-      const p: Msg = l.data_param ?? l.image_data_param ?? l.dense_image_data_param ?? l.window_data_param ?? l.hdf5_data_param ?? l.annotated_data_param ?? {};
-      const b = Number(p.batch_size ?? -1);
-      const crop = Number(l.transform_param?.crop_size ?? 0);
-      let c = -1;
-      let h = crop || -1;
-      let w = crop || -1;
-      if (type === 'ImageData' || type === 'DenseImageData') {
-        c = p.is_color === false || p.is_color === 'false' ? 1 : 3;
-        if (!crop && p.new_height && p.new_width) {
-          h = Number(p.new_height);
-          w = Number(p.new_width);
-        }
-      }
-      return tops.map((_, i) => (i === 0 ? [b, c, h, w] : [b]));
-    }
-  }
+/** Shapes of a data/input layer's tops from its own params (-1 = not derivable); an input_param injected on a data layer (chaiq --input_shape) wins, as for an Input layer. */
+function sourceShapes(n: LayerNode): number[][] {
+  return injectedInputShapes(n.param) ?? sourceOf(n.type)!.shapes(n.param);
 }
 
 /**
@@ -140,17 +86,58 @@ function sourceShapes(l: LayerParam, type: string): number[][] {
  */
 export function buildNet(net: NetParam, opts: BuildOptions = {}): Net {
   const warn: WarnFn = opts.warn ?? (() => undefined);
-  const state: Msg = net.state ?? {};
-  const phase: Phase = opts.phase ?? (phaseName(state.phase) as Phase | undefined) ?? 'TEST';
-  const level = opts.level ?? Number(state.level ?? 0);
-  const stages = opts.stages ?? arr<string>(state.stage);
-  const layers: LayerNode[] = [];
-  const dropped: { name: string; type: string; reason: 'phase' | 'training' }[] = [];
-
   if (arr(net.layers).length) {
     throw new ChaiqError("net still has V1 'layers': upgrade it first (src/proto/upgrade.ts)", { file: opts.file });
   }
+  const state = netState(net, opts);
+  const { layers, dropped } = selectLayers(net, state, opts.file);
+  const wiring = wireBlobs(net, layers, dropped, opts.file);
+  const sources = layers.filter(isSource);
+  const inputs = readInputs(sources, opts, warn);
+  inferShapes(layers, sources, wiring.prod, warn);
+  if (opts.weights) attachWeights(layers, opts.weights, opts.weightsFile, warn);
+  return {
+    name: String(net.name ?? ''),
+    file: opts.file,
+    layers,
+    inputs,
+    producer: (li, bi) => wiring.prod[li]?.[bi] ?? -1,
+    consumers: (li, ti) => [...(wiring.cons.get(`${li}:${ti}`) ?? [])],
+    outputs: netOutputs(layers, sources, wiring),
+    phase: state.phase,
+    dropped,
+  };
+}
 
+interface NetStateRule {
+  phase: Phase;
+  level: number;
+  stages: string[];
+}
+
+type Dropped = NonNullable<Net['dropped']>;
+
+/** which layer wrote the value each bottom reads, who reads each top version, the last writer of each blob */
+interface Wiring {
+  prod: number[][];
+  cons: Map<string, number[]>;
+  lastWriter: Map<string, [number, number]>;
+}
+
+/** The NetState the include/exclude rules are tested against: the options, else the net's `state`, else TEST. */
+function netState(net: NetParam, opts: BuildOptions): NetStateRule {
+  const state: Msg = net.state ?? {};
+  return {
+    phase: opts.phase ?? (phaseName(state.phase) as Phase | undefined) ?? 'TEST',
+    level: opts.level ?? Number(state.level ?? 0),
+    stages: opts.stages ?? arr<string>(state.stage),
+  };
+}
+
+/** The layers of the phase, training-only ones dropped, each with its definition (aliases resolved). */
+function selectLayers(net: NetParam, { phase, level, stages }: NetStateRule, file: string | undefined): { layers: LayerNode[]; dropped: Dropped } {
+  const layers: LayerNode[] = [];
+  const dropped: Dropped = [];
   for (const l of arr<LayerParam>(net.layer)) {
     const rawType = String(l.type ?? '');
     const name = String(l.name ?? '');
@@ -158,13 +145,13 @@ export function buildNet(net: NetParam, opts: BuildOptions = {}): Net {
       dropped.push({ name, type: rawType, reason: 'phase' });
       continue;
     }
-    let type = TYPE_ALIASES[rawType] ?? rawType;
+    // Ristretto aliases resolve to their layer (chaidnn-semantics §3.1)
+    const def = lookup(rawType);
+    const type = def?.type ?? rawType;
     if (isTrainingOnly(type)) {
       dropped.push({ name, type: rawType, reason: 'training' });
       continue;
     }
-    const def = lookup(type);
-    if (def && def.type !== type) type = def.type;
     layers.push({
       index: layers.length,
       name,
@@ -176,11 +163,14 @@ export function buildNet(net: NetParam, opts: BuildOptions = {}): Net {
       bottomShapes: [],
       topShapes: [],
       def,
-      loc: locOfMsg(l, opts.file),
+      loc: locOfMsg(l, file),
     });
   }
 
-  // ---- wiring: which layer wrote the value each bottom reads ----
+  return { layers, dropped };
+}
+
+function wireBlobs(net: NetParam, layers: LayerNode[], dropped: Dropped, file: string | undefined): Wiring {
   const prod: number[][] = [];
   const cons = new Map<string, number[]>();
   const lastWriter = new Map<string, [number, number]>();
@@ -192,7 +182,7 @@ export function buildNet(net: NetParam, opts: BuildOptions = {}): Net {
         const why = dropped.some((d) => d.reason === 'training' && layersTopOf(net, d.name).includes(b))
           ? ' (it is written by a training-only layer that was dropped)'
           : '';
-        throw new ChaiqError(`layer '${node.name}' (${node.type}): bottom '${b}' is not produced by any earlier layer${why}`, node.loc ?? { file: opts.file });
+        throw new ChaiqError(`layer '${node.name}' (${node.type}): bottom '${b}' is not produced by any earlier layer${why}`, node.loc ?? { file });
       }
       row.push(w[0]);
       const key = `${w[0]}:${w[1]}`;
@@ -204,9 +194,12 @@ export function buildNet(net: NetParam, opts: BuildOptions = {}): Net {
     node.tops.forEach((t, ti) => lastWriter.set(t, [node.index, ti]));
   }
 
-  // ---- inputs ----
+  return { prod, cons, lastWriter };
+}
+
+/** The net's inputs: each source layer's first top (Input: every top), shaped by the override, the def or its params. */
+function readInputs(sources: LayerNode[], opts: BuildOptions, warn: WarnFn): NetInput[] {
   const inputs: NetInput[] = [];
-  const sources = layers.filter(isSource);
   const override = (name: string, first: boolean): number[] | undefined => {
     const s = opts.inputShape;
     if (!s) return undefined;
@@ -215,9 +208,10 @@ export function buildNet(net: NetParam, opts: BuildOptions = {}): Net {
   };
   for (const n of sources) {
     // what the params say (-1 = unknown), and what the layer's def says (it knows injected input_param)
-    const described = sourceShapes(n.param, n.type);
+    const described = sourceShapes(n);
     let fromDef: (number[] | undefined)[] | undefined;
-    const shapeless = n.type === 'Input' && arr(n.param.input_param?.shape).length === 0;
+    const allTops = sourceOf(n.type)?.allTopsInputs === true;
+    const shapeless = allTops && arr(n.param.input_param?.shape).length === 0;
     if (n.def && !shapeless) {
       try {
         fromDef = n.def.shape(n, []);
@@ -229,7 +223,7 @@ export function buildNet(net: NetParam, opts: BuildOptions = {}): Net {
         } else fromDef = undefined;
       }
     }
-    const inputTops = n.type === 'Input' ? n.tops.length : 1;
+    const inputTops = allTops ? n.tops.length : 1;
     let firstOverride: number[] | undefined;
     n.tops.forEach((t, ti) => {
       let s: number[] | undefined = fromDef ? fromDef[ti] : described[ti];
@@ -254,7 +248,11 @@ export function buildNet(net: NetParam, opts: BuildOptions = {}): Net {
     });
   }
 
-  // ---- shapes, in order ----
+  return inputs;
+}
+
+/** Every blob shape, in order, through the layer registry; unknown types and shapes warn once and stay unknown. */
+function inferShapes(layers: LayerNode[], sources: LayerNode[], prod: number[][], warn: WarnFn) {
   const warnedTypes = new Set<string>();
   for (const node of layers) {
     node.bottomShapes = node.bottoms.map((_, bi) => {
@@ -294,18 +292,21 @@ export function buildNet(net: NetParam, opts: BuildOptions = {}): Net {
     }
   }
 
-  // ---- trained blobs, by layer name ----
-  if (opts.weights) {
-    for (const node of layers) {
-      const found = opts.weights.get(node.name);
-      if (found && found.length) node.blobs = matchBlobs(node, found, opts.weightsFile);
-      else if ((expectedBlobShapes(node)?.length ?? 0) > 0) {
-        warn(`layer '${node.name}' (${node.type}) has no trained blobs in the caffemodel${opts.weightsFile ? ` ${opts.weightsFile}` : ''}`, node.loc);
-      }
+}
+
+/** Trained blobs by layer name, checked against what each layer expects. */
+function attachWeights(layers: LayerNode[], weights: Map<string, Tensor[]>, weightsFile: string | undefined, warn: WarnFn) {
+  for (const node of layers) {
+    const found = weights.get(node.name);
+    if (found && found.length) node.blobs = matchBlobs(node, found, weightsFile);
+    else if ((expectedBlobShapes(node)?.length ?? 0) > 0) {
+      warn(`layer '${node.name}' (${node.type}) has no trained blobs in the caffemodel${weightsFile ? ` ${weightsFile}` : ''}`, node.loc);
     }
   }
+}
 
-  // ---- outputs: final values nobody reads (net inputs and data-layer labels excluded) ----
+/** Final values nobody reads (net inputs and data-layer labels excluded), in the order they are written. */
+function netOutputs(layers: LayerNode[], sources: LayerNode[], { cons, lastWriter }: Wiring): string[] {
   const outputs: string[] = [];
   for (const [name, [li, ti]] of lastWriter) {
     if (sources.includes(layers[li])) continue;
@@ -313,18 +314,7 @@ export function buildNet(net: NetParam, opts: BuildOptions = {}): Net {
   }
   outputs.sort((a, b) => lastWriter.get(a)![0] - lastWriter.get(b)![0]);
 
-  const result: Net = {
-    name: String(net.name ?? ''),
-    file: opts.file,
-    layers,
-    inputs,
-    producer: (li, bi) => prod[li]?.[bi] ?? -1,
-    consumers: (li, ti) => [...(cons.get(`${li}:${ti}`) ?? [])],
-    outputs,
-    phase,
-    dropped,
-  };
-  return result;
+  return outputs;
 }
 
 /** the top index a layer writes `blob` at (the last one if it appears twice) */

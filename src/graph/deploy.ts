@@ -7,16 +7,16 @@
  */
 import { ChaiqError } from '../errors';
 import type { LayerParam, Msg, NetParam } from '../proto/message';
-import { isTrainingOnly, layerIncluded, locOfMsg, TYPE_ALIASES } from './build';
-
-/** Source layers CHaiDNN cannot parse: their first top becomes the Input. */
-const DATA_TYPES = new Set(['Data', 'ImageData', 'MemoryData', 'HDF5Data', 'WindowData', 'DummyData', 'AnnotatedData', 'VideoData', 'DenseImageData']);
+import { layerIncluded, locOfMsg } from './build';
+import { canonicalType, isDataSource, isTrainingOnly, lookupLayer } from '../layers/registry';
+import { input as inputLayer } from '../layers/input';
 
 function arr<T>(v: T | T[] | undefined | null): T[] {
   return v === undefined || v === null ? [] : Array.isArray(v) ? v : [v];
 }
 
-const isDataLayer = (l: LayerParam) => arr(l.bottom).length === 0 && DATA_TYPES.has(String(l.type ?? ''));
+/** Source layers CHaiDNN cannot parse: their first top becomes the Input. */
+const isDataLayer = (l: LayerParam) => arr(l.bottom).length === 0 && isDataSource(String(l.type ?? ''));
 
 /** The TEST-phase data layer (the net's input), if the net reads its input from a data source. */
 export function testDataLayer(net: NetParam): LayerParam | undefined {
@@ -25,13 +25,13 @@ export function testDataLayer(net: NetParam): LayerParam | undefined {
 
 /** The transform_param of the TEST-phase input layer (a Data layer, or the Input a conversion left), if any. */
 export function inputTransform(net: NetParam): { layer: LayerParam; transform: Msg } | undefined {
-  const l = arr<LayerParam>(net.layer).find((x) => layerIncluded(x, 'TEST') && arr(x.bottom).length === 0 && (isDataLayer(x) || x.type === 'Input'));
+  const l = arr<LayerParam>(net.layer).find((x) => layerIncluded(x, 'TEST') && arr(x.bottom).length === 0 && (isDataLayer(x) || x.type === inputLayer.type));
   return l?.transform_param ? { layer: l, transform: l.transform_param } : undefined;
 }
 
 /** True when the net is not deploy-like: a data layer, layers of another phase, or training-only layers. */
 export function isTrainTestNet(net: NetParam): boolean {
-  return arr<LayerParam>(net.layer).some((l) => !layerIncluded(l, 'TEST') || isDataLayer(l) || isTrainingOnly(TYPE_ALIASES[String(l.type)] ?? String(l.type ?? '')));
+  return arr<LayerParam>(net.layer).some((l) => !layerIncluded(l, 'TEST') || isDataLayer(l) || isTrainingOnly(canonicalType(String(l.type ?? ''))));
 }
 
 export interface DeployConversion {
@@ -58,7 +58,8 @@ export function trainTestToDeploy(net: NetParam, dims: readonly number[], file?:
   const labels = new Map<string, string>();
   for (const l of arr<LayerParam>(net.layer)) {
     const name = String(l.name ?? '');
-    const type = TYPE_ALIASES[String(l.type ?? '')] ?? String(l.type ?? '');
+    const type = canonicalType(String(l.type ?? ''));
+    const def = lookupLayer(type);
     if (!layerIncluded(l, 'TEST')) continue; // TRAIN-only layers are not part of the TEST net
     const c: LayerParam = { ...l };
     delete c.include;
@@ -69,16 +70,16 @@ export function trainTestToDeploy(net: NetParam, dims: readonly number[], file?:
       for (const t of tops.slice(1)) labels.set(t, name);
       const shape = [1, ...dims];
       input = { layer: name, type, shape };
-      const inp: LayerParam = { name, type: 'Input', top: [tops[0]], input_param: { shape: [{ dim: shape }] } };
+      const inp: LayerParam = { name, type: inputLayer.type, top: [tops[0]], input_param: { shape: [{ dim: shape }] } };
       if (l.transform_param) inp.transform_param = l.transform_param;
       copyBlocks(l, inp);
       out.push(inp);
       continue;
     }
-    if (type === 'SoftmaxWithLoss') {
+    if (def?.deployAs) {
       // what the loss computes before the log: the deploy nets' "prob"
-      const sm: LayerParam = { name, type: 'Softmax', bottom: [String(arr(l.bottom)[0])], top: [String(arr(l.top)[0] ?? name)] };
-      if (l.softmax_param) sm.softmax_param = l.softmax_param;
+      const sm: LayerParam = { name, type: def.deployAs.type, bottom: [String(arr(l.bottom)[0])], top: [String(arr(l.top)[0] ?? name)] };
+      for (const k of def.deployAs.keep) if (l[k]) sm[k] = l[k];
       copyBlocks(l, sm);
       out.push(sm);
       softmax.push(name);

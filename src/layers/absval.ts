@@ -1,12 +1,10 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { likeBottom } from './params';
-import { NO_PRECISION } from './precision';
-import { FORWARDS } from './forward';
+import { absValForward } from './forward/basic';
 /** AbsVal: |x|, elementwise. */
-export const absval: LayerDef = {
+export const absval = defineLayer({
   type: 'AbsVal',
-  forward: FORWARDS.AbsVal,
+  forward: absValForward,
   chaidnn: 'unsupported',
-  precision: NO_PRECISION,
   shape: likeBottom,
-};
+});

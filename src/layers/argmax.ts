@@ -1,14 +1,12 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { bool, canonicalAxis, check, count, has, num, sub, bottom } from './params';
-import { NO_PRECISION } from './precision';
-import { FORWARDS } from './forward';
+import { argMaxForward } from './forward/basic';
 
 /** ArgMax (ArgMaxLayer::Reshape): with axis, shape[axis] = top_k; else (N, 1 or 2, top_k, 1...) with ≥3 axes. */
-export const argmax: LayerDef = {
+export const argmax = defineLayer({
   type: 'ArgMax',
-  forward: FORWARDS.ArgMax,
+  forward: argMaxForward,
   chaidnn: 'sw',
-  precision: NO_PRECISION,
   shape(node, bottoms) {
     const b = bottom(node, bottoms, 0);
     const p = sub(node, 'argmax_param');
@@ -29,6 +27,4 @@ export const argmax: LayerDef = {
     }
     return node.tops.map(() => top.slice());
   },
-  params: () => 0,
-  macs: () => 0,
-};
+});

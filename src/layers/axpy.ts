@@ -1,12 +1,10 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { check, count, bottom, fmt } from './params';
-import { NO_PRECISION } from './precision';
 
 /** Axpy (SENet custom layer): y = a * x + b with a (N, C, 1, 1), x and b (N, C, H, W); shape of bottom 1. */
-export const axpy: LayerDef = {
+export const axpy = defineLayer({
   type: 'Axpy',
   chaidnn: 'unsupported',
-  precision: NO_PRECISION,
   shape(node, bottoms) {
     const a = bottom(node, bottoms, 0);
     const x = bottom(node, bottoms, 1);
@@ -15,6 +13,5 @@ export const axpy: LayerDef = {
     check(node, a[0] === x[0] && a[1] === x[1], `scale ${fmt(a)} does not match x ${fmt(x)}`);
     return node.tops.map(() => x.slice());
   },
-  params: () => 0,
   macs: (node, bottoms) => count(bottom(node, bottoms, 1)),
-};
+});

@@ -1,15 +1,16 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { count, likeBottom, bottom } from './params';
 import { D_BATCHNORM, X_ACT } from './precision';
-import { FORWARDS } from './forward';
+import { batchNormForward } from './forward/basic';
 
 /** BatchNorm: mean (C), variance (C), moving-average factor (1). Same shape. */
-export const batchNorm: LayerDef = {
+export const batchNorm = defineLayer({
   type: 'BatchNorm',
-  forward: FORWARDS.BatchNorm,
+  forward: batchNormForward,
   aliases: ['BatchNormRistretto'],
   chaidnn: 'hw',
   fixed: 'affine',
+  plan: 'fold',
   precision: { Xilinx: X_ACT, DynamicFixed: D_BATCHNORM },
   shape: likeBottom,
   blobShapes: (node, bottoms) => {
@@ -22,4 +23,4 @@ export const batchNorm: LayerDef = {
   },
   /** one multiply per element (x - mean) * inv_std */
   macs: (node, bottoms) => count(bottom(node, bottoms, 0)),
-};
+});

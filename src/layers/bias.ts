@@ -1,17 +1,14 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { count, likeBottom } from './params';
-import { NO_PRECISION } from './precision';
 import { scaleParamShape } from './scale';
-import { FORWARDS } from './forward';
+import { biasForward } from './forward/basic';
 
 /** Bias: y = x + b; b learned (bottom[axis..axis+num_axes)) or given as bottom 1. */
-export const bias: LayerDef = {
+export const bias = defineLayer({
   type: 'Bias',
-  forward: FORWARDS.Bias,
+  forward: biasForward,
   chaidnn: 'unsupported',
-  precision: NO_PRECISION,
   shape: likeBottom,
   blobShapes: (node, bottoms) => (bottoms.length > 1 ? [] : [scaleParamShape(node, bottoms, 'bias_param')]),
   params: (node, bottoms) => (bottoms.length > 1 ? 0 : count(scaleParamShape(node, bottoms, 'bias_param'))),
-  macs: () => 0,
-};
+});

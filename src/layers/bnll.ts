@@ -1,12 +1,10 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { likeBottom } from './params';
-import { NO_PRECISION } from './precision';
-import { FORWARDS } from './forward';
+import { bnllForward } from './forward/basic';
 /** BNLL: log(1+exp(x)), elementwise. */
-export const bnll: LayerDef = {
+export const bnll = defineLayer({
   type: 'BNLL',
-  forward: FORWARDS.BNLL,
+  forward: bnllForward,
   chaidnn: 'unsupported',
-  precision: NO_PRECISION,
   shape: likeBottom,
-};
+});

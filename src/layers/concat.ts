@@ -1,16 +1,18 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { canonicalAxis, check, has, num, sub, bottom, fmt } from './params';
-import { X_ACT, NO_PRECISION } from './precision';
-import { FORWARDS } from './forward';
+import { X_ACT } from './precision';
+import { concatForward } from './forward/basic';
 
 /** Concat along concat_param.axis (default 1) or the legacy concat_dim; all other axes must agree. */
-export const concat: LayerDef = {
+export const concat = defineLayer({
   type: 'Concat',
-  forward: FORWARDS.Concat,
+  forward: concatForward,
   chaidnn: 'sw',
   fixed: 'concat',
+  plan: 'shared-output',
+  lint: { deletedBySoftware: true },
   rescale: { kind: 'equivariant' },
-  precision: { Xilinx: X_ACT, DynamicFixed: NO_PRECISION.DynamicFixed },
+  precision: { Xilinx: X_ACT, DynamicFixed: [] },
   shape(node, bottoms) {
     const b0 = bottom(node, bottoms, 0);
     const p = sub(node, 'concat_param');
@@ -34,6 +36,4 @@ export const concat: LayerDef = {
     }
     return node.tops.map(() => top.slice());
   },
-  params: () => 0,
-  macs: () => 0,
-};
+});

@@ -1,8 +1,9 @@
-import type { LayerDef } from './types';
-import { check, convGeometry, count, layerError, sameShape, fmt, bottom } from './params';
+import { defineLayer } from './define';
+import { biasTerm, rep, check, convGeometry, count, layerError, sameShape, fmt, bottom } from './params';
 import { D_CONV, X_PARAMS } from './precision';
 import type { LayerNode } from './types';
-import { FORWARDS } from './forward';
+import type { LayerParam } from '../proto/message';
+import { convolutionForward } from './forward/conv';
 
 /** Top shape of a convolution (BaseConvolutionLayer::Reshape + ConvolutionLayer::compute_output_shape). */
 function convShape(node: LayerNode, bottoms: number[][]): number[][] {
@@ -25,13 +26,38 @@ function convShape(node: LayerNode, bottoms: number[][]): number[][] {
   return node.tops.map(() => top.slice());
 }
 
+/** Kernel sizes CHaiDNN's convolution hardware takes. */
+const HW_KERNELS = new Set([1, 3, 5, 7, 11]);
+
+/** CHaiDNN's convolution limits: kernel sizes, equal h/w strides, fewer than 4096 output maps. */
+function convLimits(l: LayerParam): string[] {
+  const out: string[] = [];
+  const c = l.convolution_param ?? {};
+  const ks: number[] = c.kernel_size ?? [];
+  const kh = c.kernel_h ?? ks[0];
+  const kw = c.kernel_w ?? ks[1] ?? ks[0];
+  if ([kh, kw].some((k) => k !== undefined && !HW_KERNELS.has(k))) {
+    out.push(`convolution '${l.name}' has a ${kh}x${kw} kernel; CHaiDNN's hardware takes 1, 3, 5, 7 or 11`);
+  }
+  const ss: number[] = c.stride ?? [];
+  const sh = c.stride_h ?? ss[0] ?? 1;
+  const sw = c.stride_w ?? ss[1] ?? ss[0] ?? 1;
+  if (sh !== sw) out.push(`convolution '${l.name}' has strides ${sh}x${sw}; CHaiDNN needs equal h/w strides`);
+  if ((c.num_output ?? 0) >= 4096) out.push(`convolution '${l.name}' has ${c.num_output} output maps; CHaiDNN supports fewer than 4096`);
+  return out;
+}
+
 /** Convolution (also depthwise: group = channels), N-D, with dilation. Weights (O, C/g, k...), bias (O). */
-export const convolution: LayerDef = {
+export const convolution = defineLayer({
   type: 'Convolution',
-  forward: FORWARDS.Convolution,
+  forward: convolutionForward,
   aliases: ['ConvolutionRistretto'],
   chaidnn: 'hw',
   fixed: 'conv',
+  progressive: 'weights',
+  lint: { limits: convLimits, channelThresholds: true },
+  outputRows: () => true,
+  plan: 'none',
   rescale: { kind: 'weighted' },
   precision: { Xilinx: X_PARAMS, DynamicFixed: D_CONV },
   shape: convShape,
@@ -39,6 +65,11 @@ export const convolution: LayerDef = {
     const g = convGeometry(node, bottom(node, bottoms, 0));
     const w = [g.numOutput, g.channels / g.group, ...g.kernel];
     return g.biasTerm ? [w, [g.numOutput]] : [w];
+  },
+  blobShapesFromParams(l) {
+    const c = l.convolution_param ?? {};
+    const n = Number(rep(c.num_output)[0] ?? 0);
+    return biasTerm(c) ? [[n, -1, -1, -1], [n]] : [[n, -1, -1, -1]];
   },
   params(node, bottoms) {
     const g = convGeometry(node, bottom(node, bottoms, 0));
@@ -49,4 +80,4 @@ export const convolution: LayerDef = {
     const g = convGeometry(node, bottom(node, bottoms, 0));
     return tops.reduce((s, t) => s + count(t) * (g.channels / g.group) * count(g.kernel), 0);
   },
-};
+});

@@ -1,15 +1,14 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { canonicalAxis, check, num, rep, sub, bottom, fmt } from './params';
-import { NO_PRECISION } from './precision';
-import { FORWARDS } from './forward';
+import { cropForward } from './forward/basic';
 
 /** Crop bottom 0 to the shape of bottom 1 from axis (default 2) on, at offset(s). */
-export const crop: LayerDef = {
+export const crop = defineLayer({
   type: 'Crop',
-  forward: FORWARDS.Crop,
+  forward: cropForward,
   chaidnn: 'sw',
+  plan: 'pass',
   rescale: { kind: 'equivariant' },
-  precision: NO_PRECISION,
   shape(node, bottoms) {
     const b0 = bottom(node, bottoms, 0);
     const b1 = bottom(node, bottoms, 1);
@@ -28,6 +27,4 @@ export const crop: LayerDef = {
     });
     return node.tops.map(() => top.slice());
   },
-  params: () => 0,
-  macs: () => 0,
-};
+});

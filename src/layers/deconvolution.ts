@@ -1,8 +1,8 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { check, convGeometry, count, layerError, sameShape, fmt, bottom } from './params';
-import { NO_PRECISION, X_PARAMS } from './precision';
+import { X_PARAMS } from './precision';
 import type { LayerNode } from './types';
-import { FORWARDS } from './forward';
+import { deconvolutionForward } from './forward/conv';
 
 /** DeconvolutionLayer::compute_output_shape: stride*(in-1) + extent - 2*pad. */
 function deconvShape(node: LayerNode, bottoms: number[][]): number[][] {
@@ -23,13 +23,14 @@ function deconvShape(node: LayerNode, bottoms: number[][]): number[][] {
 }
 
 /** Deconvolution (transposed convolution). Weights (C, O/g, k...), bias (O). DynamicFixed: no block (seed table). */
-export const deconvolution: LayerDef = {
+export const deconvolution = defineLayer({
   type: 'Deconvolution',
-  forward: FORWARDS.Deconvolution,
+  forward: deconvolutionForward,
   aliases: ['DeconvolutionRistretto'],
   chaidnn: 'hw',
+  plan: 'none',
   rescale: { kind: 'weighted' },
-  precision: { Xilinx: X_PARAMS, DynamicFixed: NO_PRECISION.DynamicFixed },
+  precision: { Xilinx: X_PARAMS, DynamicFixed: [] },
   shape: deconvShape,
   blobShapes(node, bottoms) {
     const g = convGeometry(node, bottom(node, bottoms, 0));
@@ -45,4 +46,4 @@ export const deconvolution: LayerDef = {
     const g = convGeometry(node, bottom(node, bottoms, 0));
     return bottoms.reduce((s, b) => s + count(b) * (g.numOutput / g.group) * count(g.kernel), 0);
   },
-};
+});

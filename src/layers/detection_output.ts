@@ -1,21 +1,17 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { bottom } from './params';
-import { NO_PRECISION } from './precision';
-import { FORWARDS } from './forward';
+import { detectionOutputForward } from './forward/ssd';
 
 /**
  * SSD DetectionOutput (NMS). The number of kept boxes is only known after NMS, so Caffe's Reshape sets the
  * top to a fake (1, 1, 1, 7): [image_id, label, confidence, xmin, ymin, xmax, ymax]; we report the same.
  */
-export const detectionOutput: LayerDef = {
+export const detectionOutput = defineLayer({
   type: 'DetectionOutput',
-  forward: FORWARDS.DetectionOutput,
+  forward: detectionOutputForward,
   chaidnn: 'sw',
-  precision: NO_PRECISION,
   shape(node, bottoms) {
     bottom(node, bottoms, 2);
     return [[1, 1, 1, 7]];
   },
-  params: () => 0,
-  macs: () => 0,
-};
+});

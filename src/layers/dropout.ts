@@ -1,13 +1,13 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { likeBottom } from './params';
-import { NO_PRECISION } from './precision';
-import { FORWARDS } from './forward';
+import { identityForward } from './forward/basic';
 /** Dropout: identity at test time (Caffe scales during training). */
-export const dropout: LayerDef = {
+export const dropout = defineLayer({
   type: 'Dropout',
-  forward: FORWARDS.Dropout,
+  forward: identityForward,
   chaidnn: 'sw',
+  progressive: 'bottom',
+  plan: 'pass',
   rescale: { kind: 'equivariant' },
-  precision: NO_PRECISION,
   shape: likeBottom,
-};
+});

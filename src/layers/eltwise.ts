@@ -1,15 +1,16 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { check, count, sameShape, bottom, fmt, sub, enumName } from './params';
 import { D_ACT, X_ACT } from './precision';
-import { FORWARDS } from './forward';
+import { eltwiseForward } from './forward/basic';
 
 /** Eltwise PROD / SUM (with coeff) / MAX; all bottoms have one shape. */
-export const eltwise: LayerDef = {
+export const eltwise = defineLayer({
   type: 'Eltwise',
-  forward: FORWARDS.Eltwise,
+  forward: eltwiseForward,
   aliases: ['EltwiseRistretto'],
   chaidnn: 'hw',
   fixed: 'eltwise',
+  plan: 'shared-max',
   rescale: { kind: 'equivariant', when: (node) => enumName(sub(node, 'eltwise_param'), 'operation', ['PROD', 'SUM', 'MAX'], 'SUM') !== 'PROD' },
   precision: { Xilinx: X_ACT, DynamicFixed: D_ACT },
   shape(node, bottoms) {
@@ -19,10 +20,9 @@ export const eltwise: LayerDef = {
     }
     return node.tops.map(() => b0.slice());
   },
-  params: () => 0,
   /** PROD: one multiply per element per extra bottom; SUM/MAX: 0 (adds/compares) */
   macs(node, bottoms, tops) {
     const op = enumName(sub(node, 'eltwise_param'), 'operation', ['PROD', 'SUM', 'MAX'], 'SUM');
     return op === 'PROD' && tops[0] ? count(tops[0]) * Math.max(0, bottoms.length - 1) : 0;
   },
-};
+});

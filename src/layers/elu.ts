@@ -1,12 +1,10 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { likeBottom } from './params';
-import { NO_PRECISION } from './precision';
-import { FORWARDS } from './forward';
+import { eluForward } from './forward/basic';
 /** ELU (elu_param.alpha), elementwise. */
-export const elu: LayerDef = {
+export const elu = defineLayer({
   type: 'ELU',
-  forward: FORWARDS.ELU,
+  forward: eluForward,
   chaidnn: 'unsupported',
-  precision: NO_PRECISION,
   shape: likeBottom,
-};
+});

@@ -1,12 +1,10 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { likeBottom } from './params';
-import { NO_PRECISION } from './precision';
-import { FORWARDS } from './forward';
+import { expForward } from './forward/basic';
 /** Exp: base^(shift + scale*x), elementwise. */
-export const exp: LayerDef = {
+export const exp = defineLayer({
   type: 'Exp',
-  forward: FORWARDS.Exp,
+  forward: expForward,
   chaidnn: 'unsupported',
-  precision: NO_PRECISION,
   shape: likeBottom,
-};
+});

@@ -1,15 +1,14 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { canonicalAxis, check, count, num, sub, bottom } from './params';
-import { NO_PRECISION } from './precision';
-import { FORWARDS } from './forward';
+import { flattenForward } from './forward/basic';
 
 /** Flatten axes [axis, end_axis] (defaults 1, -1) into one. */
-export const flatten: LayerDef = {
+export const flatten = defineLayer({
   type: 'Flatten',
-  forward: FORWARDS.Flatten,
+  forward: flattenForward,
   chaidnn: 'sw',
+  plan: 'pass',
   rescale: { kind: 'equivariant' },
-  precision: NO_PRECISION,
   shape(node, bottoms) {
     const b = bottom(node, bottoms, 0);
     const p = sub(node, 'flatten_param');
@@ -19,6 +18,4 @@ export const flatten: LayerDef = {
     const top = [...b.slice(0, start), count(b, start, end + 1), ...b.slice(end + 1)];
     return node.tops.map(() => top.slice());
   },
-  params: () => 0,
-  macs: () => 0,
-};
+});

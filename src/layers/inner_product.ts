@@ -1,8 +1,7 @@
-import type { LayerDef } from './types';
-import { bool, canonicalAxis, check, count, num, sub, bottom } from './params';
-import { NO_PRECISION } from './precision';
+import { defineLayer } from './define';
+import { biasTerm, bool, canonicalAxis, check, count, num, sub, bottom } from './params';
 import type { LayerNode } from './types';
-import { FORWARDS } from './forward';
+import { innerProductForward } from './forward/conv';
 
 function geom(node: LayerNode, b: number[]) {
   const p = sub(node, 'inner_product_param');
@@ -16,13 +15,14 @@ function geom(node: LayerNode, b: number[]) {
  * InnerProduct: flattens axes [axis, end) into K and writes shape[0..axis) + [N].
  * Runs in software (float CBLAS GEMV on the ARM), so no precision block (chaidnn-semantics §3.1).
  */
-export const innerProduct: LayerDef = {
+export const innerProduct = defineLayer({
   type: 'InnerProduct',
-  forward: FORWARDS.InnerProduct,
+  forward: innerProductForward,
   aliases: ['FcRistretto'],
   chaidnn: 'sw',
+  progressive: 'weights',
+  outputRows: (l) => !l.inner_product_param?.transpose,
   rescale: { kind: 'weighted' },
-  precision: NO_PRECISION,
   shape(node, bottoms) {
     const b = bottom(node, bottoms, 0);
     const g = geom(node, b);
@@ -33,6 +33,13 @@ export const innerProduct: LayerDef = {
     const w = g.transpose ? [g.K, g.N] : [g.N, g.K];
     return g.bias ? [w, [g.N]] : [w];
   },
+  blobShapesFromParams(l) {
+    const c = l.inner_product_param ?? {};
+    const n = Number(c.num_output ?? 0);
+    const t = c.transpose === true || c.transpose === 'true';
+    const w = t ? [-1, n] : [n, -1];
+    return biasTerm(c) ? [w, [n]] : [w];
+  },
   params(node, bottoms) {
     const g = geom(node, bottom(node, bottoms, 0));
     return g.N * g.K + (g.bias ? g.N : 0);
@@ -42,4 +49,4 @@ export const innerProduct: LayerDef = {
     const g = geom(node, bottom(node, bottoms, 0));
     return g.M * g.N * g.K;
   },
-};
+});

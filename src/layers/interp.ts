@@ -1,12 +1,10 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { check, has, num, sub, bottom, fmt, layerError } from './params';
-import { NO_PRECISION } from './precision';
 
 /** Interp (PSPNet/DeepLab fork): bilinear resize by shrink/zoom factor or to height × width; pad_beg/pad_end ≤ 0 crop first. */
-export const interp: LayerDef = {
+export const interp = defineLayer({
   type: 'Interp',
   chaidnn: 'unsupported',
-  precision: NO_PRECISION,
   shape(node, bottoms) {
     const b = bottom(node, bottoms, 0);
     check(node, b.length === 4, `input must be 4-D, got ${fmt(b)}`);
@@ -42,6 +40,4 @@ export const interp: LayerDef = {
     check(node, h > 0 && w > 0, 'output size must be positive');
     return node.tops.map(() => [b[0], b[1], h, w]);
   },
-  params: () => 0,
-  macs: () => 0,
-};
+});

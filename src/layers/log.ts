@@ -1,12 +1,10 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { likeBottom } from './params';
-import { NO_PRECISION } from './precision';
-import { FORWARDS } from './forward';
+import { logForward } from './forward/extra';
 /** Log: log_base(shift + scale*x), elementwise. */
-export const log: LayerDef = {
+export const log = defineLayer({
   type: 'Log',
-  forward: FORWARDS.Log,
+  forward: logForward,
   chaidnn: 'unsupported',
-  precision: NO_PRECISION,
   shape: likeBottom,
-};
+});

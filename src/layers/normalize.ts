@@ -1,15 +1,17 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { bool, count, likeBottom, sub, bottom } from './params';
-import { X_PARAMS, NO_PRECISION } from './precision';
-import { FORWARDS } from './forward';
+import { X_PARAMS } from './precision';
+import { normalizeForward } from './forward/basic';
 
 /** SSD Normalize (L2 over channels, then a learned scale: 1 value if channel_shared, else C). */
-export const normalize: LayerDef = {
+export const normalize = defineLayer({
   type: 'Normalize',
-  forward: FORWARDS.Normalize,
+  forward: normalizeForward,
   aliases: ['NormalizeRistretto'],
   chaidnn: 'sw',
-  precision: { Xilinx: X_PARAMS, DynamicFixed: NO_PRECISION.DynamicFixed },
+  plan: 'none',
+  thParams: 'abs',
+  precision: { Xilinx: X_PARAMS, DynamicFixed: [] },
   shape: likeBottom,
   /** channel_shared: a 0-axis (scalar) blob, as SSD's NormalizeLayer::LayerSetUp makes it */
   blobShapes(node, bottoms) {
@@ -21,4 +23,4 @@ export const normalize: LayerDef = {
   },
   /** one multiply-add per element for the sum of squares, one multiply for the scale */
   macs: (node, bottoms) => 2 * count(bottom(node, bottoms, 0)),
-};
+});

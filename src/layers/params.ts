@@ -226,3 +226,8 @@ export class UnknownShape extends Error {
     this.name = 'UnknownShape';
   }
 }
+
+/** A raw param message's bias_term (default true), before any Caffe defaults are applied. */
+export function biasTerm(m: { bias_term?: unknown } | undefined): boolean {
+  return m?.bias_term === undefined || m.bias_term === true || m.bias_term === 'true';
+}

@@ -1,13 +1,14 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { check, rep, sub, bottom } from './params';
 import { D_ACT, X_ACT } from './precision';
-import { FORWARDS } from './forward';
+import { permuteForward } from './forward/basic';
 
 /** SSD Permute: permute_param.order, axes not listed follow in their original order. */
-export const permute: LayerDef = {
+export const permute = defineLayer({
   type: 'Permute',
-  forward: FORWARDS.Permute,
+  forward: permuteForward,
   chaidnn: 'sw',
+  plan: 'pass',
   rescale: { kind: 'equivariant' },
   precision: { Xilinx: X_ACT, DynamicFixed: D_ACT },
   shape(node, bottoms) {
@@ -22,6 +23,4 @@ export const permute: LayerDef = {
     const top = order.map((o) => b[o]);
     return node.tops.map(() => top.slice());
   },
-  params: () => 0,
-  macs: () => 0,
-};
+});

@@ -1,8 +1,8 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { check, count, layerError, poolGeometry, pooledSize, bottom, fmt } from './params';
 import { D_ACT, X_ACT } from './precision';
 import type { LayerNode } from './types';
-import { FORWARDS } from './forward';
+import { poolingForward } from './forward/pool';
 
 /**
  * PoolingLayer::Reshape: 4-D only; ceil rounding (default) or floor; with padding the last window must
@@ -21,18 +21,19 @@ function poolShape(node: LayerNode, bottoms: number[][]): number[][] {
 }
 
 /** Pooling MAX / AVE / STOCHASTIC, global_pooling. */
-export const pooling: LayerDef = {
+export const pooling = defineLayer({
   type: 'Pooling',
-  forward: FORWARDS.Pooling,
+  forward: poolingForward,
   chaidnn: 'hw',
   fixed: 'pool',
+  progressive: 'bottom',
+  plan: 'pass',
   rescale: { kind: 'equivariant' },
   precision: { Xilinx: X_ACT, DynamicFixed: D_ACT },
   shape: poolShape,
-  params: () => 0,
   /** AVE: one accumulate per window element (kh×kw per output); MAX/STOCHASTIC: 0 (comparisons) */
   macs(node, bottoms, tops) {
     const g = poolGeometry(node, bottom(node, bottoms, 0));
     return g.pool === 'AVE' && tops[0] ? count(tops[0]) * g.kernel[0] * g.kernel[1] : 0;
   },
-};
+});

@@ -1,16 +1,13 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { count, likeBottom, bottom } from './params';
-import { NO_PRECISION } from './precision';
-import { FORWARDS } from './forward';
+import { powerForward } from './forward/basic';
 
 /** Power: y = (shift + scale*x)^power. */
-export const power: LayerDef = {
+export const power = defineLayer({
   type: 'Power',
-  forward: FORWARDS.Power,
+  forward: powerForward,
   chaidnn: 'sw',
-  precision: NO_PRECISION,
   shape: likeBottom,
-  params: () => 0,
   /** one multiply-add per element */
   macs: (node, bottoms) => count(bottom(node, bottoms, 0)),
-};
+});

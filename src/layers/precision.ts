@@ -18,7 +18,11 @@ export const X_RELU = X_IO;
 export const X_ACT = [...X_IO, 'quant_type'];
 /** Pooling, Permute, Eltwise in DynamicFixed mode. */
 export const D_ACT = [...D_IO, 'quant_type'];
+/**
+ * BatchNorm / Scale in DynamicFixed mode: no quant_type (the seed doc's snippets carry none; CHaiDNN reads an
+ * empty one as DynamicFixed, chaidnn-semantics §1).
+ */
 export const D_BATCHNORM = [...D_IO, 'batchnorm_mean_bw', 'batchnorm_mean_fl',
-  'batchnorm_variance_bw', 'batchnorm_variance_fl', 'quant_type'];
+  'batchnorm_variance_bw', 'batchnorm_variance_fl'];
 export const D_SCALE = [...D_IO, 'scale_gamma_bw', 'scale_gamma_fl', 'scale_beta_bw', 'scale_beta_fl',
-  'scale_gamma_by_std_bw', 'scale_gamma_by_std_fl', 'quant_type'];
+  'scale_gamma_by_std_bw', 'scale_gamma_by_std_fl'];

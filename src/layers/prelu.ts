@@ -1,15 +1,13 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { bool, count, likeBottom, sub, bottom } from './params';
-import { NO_PRECISION } from './precision';
-import { FORWARDS } from './forward';
+import { preluForward } from './forward/basic';
 
 /** PReLU: learned negative slope per channel, or one shared (a 0-axis blob in Caffe). */
-export const prelu: LayerDef = {
+export const prelu = defineLayer({
   type: 'PReLU',
-  forward: FORWARDS.PReLU,
+  forward: preluForward,
   chaidnn: 'unsupported',
   rescale: { kind: 'equivariant' },
-  precision: NO_PRECISION,
   shape: likeBottom,
   blobShapes: (node, bottoms) =>
     bool(sub(node, 'prelu_param'), 'channel_shared', false) ? [[]] : [[bottom(node, bottoms, 0)[1]]],
@@ -17,4 +15,4 @@ export const prelu: LayerDef = {
     bool(sub(node, 'prelu_param'), 'channel_shared', false) ? 1 : bottom(node, bottoms, 0)[1],
   /** one multiply per element */
   macs: (node, bottoms) => count(bottom(node, bottoms, 0)),
-};
+});

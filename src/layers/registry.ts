@@ -1,7 +1,9 @@
-import type { LayerDef } from './types';
+import type { LayerDef, PlanRole } from './types';
 import type { LayerNode } from './types';
 import type { WarnFn } from '../errors';
 import { UnknownShape } from './params';
+import type { SourceFacts } from './types';
+import { UNKNOWN_DATA_SOURCE } from './data';
 import { absval } from './absval';
 import { accuracy } from './accuracy';
 import { argmax } from './argmax';
@@ -78,6 +80,11 @@ export function allLayers(): LayerDef[] {
   return ALL.slice();
 }
 
+/** The float forward a type declares (aliases resolved); undefined for types without one. */
+export function forwardOf(type: string): LayerDef['forward'] {
+  return BY_TYPE.get(type)?.forward;
+}
+
 /**
  * Top shapes of one layer, tolerant of what cannot be known: an unknown type, an unknown bottom shape, or a
  * layer whose output shape is not in the prototxt (Python, Data) give undefined tops (with a warning for
@@ -99,4 +106,40 @@ export function inferTopShapes(node: LayerNode, bottoms: (number[] | undefined)[
     }
     throw e;
   }
+}
+
+/** Layers that only exist for training (losses, Accuracy, Silence; HDF5Output, which chaiq does not define). */
+export function isTrainingOnly(type: string): boolean {
+  return lookupLayer(type)?.trainingOnly === true || type.endsWith('Loss') || type === 'HDF5Output';
+}
+
+/**
+ * How a layer without bottoms reads data from outside the net, by its type: its declaration, or for a type
+ * chaiq does not define whose name ends in Data (AnnotatedData, VideoData, ...) a Data layer's; undefined
+ * for other types.
+ */
+export function sourceOf(type: string): SourceFacts | undefined {
+  const def = lookupLayer(type);
+  return def ? def.source : type.endsWith('Data') ? UNKNOWN_DATA_SOURCE : undefined;
+}
+
+/** A layer reading its input from a data source (every source but the Input layer): CHaiDNN cannot parse it. */
+export function isDataSource(type: string): boolean {
+  const s = sourceOf(type);
+  return s !== undefined && !s.allTopsInputs;
+}
+
+/** A layer's role in the precision plan ('none' when it declares none). */
+export function planRole(layer: { def?: LayerDef }): PlanRole {
+  return layer.def?.plan ?? 'none';
+}
+
+/** The runtime does not rescale the layer: its input and output precision must agree (§3.3). */
+export function keepsScale(role: PlanRole): boolean {
+  return role === 'pass' || role === 'producer' || sharesInputs(role);
+}
+
+/** Its inputs and output share one threshold / fl (Concat, Eltwise). */
+export function sharesInputs(role: PlanRole): boolean {
+  return role === 'shared-output' || role === 'shared-max';
 }

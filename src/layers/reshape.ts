@@ -1,15 +1,14 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { check, count, num, rep, sub, bottom, fmt } from './params';
-import { NO_PRECISION } from './precision';
-import { FORWARDS } from './forward';
+import { reshapeForward } from './forward/basic';
 
 /** Reshape (ReshapeLayer::LayerSetUp/Reshape): 0 copies a bottom dim, one -1 is inferred; axis/num_axes select the replaced range. */
-export const reshape: LayerDef = {
+export const reshape = defineLayer({
   type: 'Reshape',
-  forward: FORWARDS.Reshape,
+  forward: reshapeForward,
   chaidnn: 'sw',
+  plan: 'pass',
   rescale: { kind: 'equivariant' },
-  precision: NO_PRECISION,
   shape(node, bottoms) {
     const b = bottom(node, bottoms, 0);
     const p = sub(node, 'reshape_param');
@@ -49,6 +48,4 @@ export const reshape: LayerDef = {
     check(node, count(top) === count(b), `output count ${count(top)} must match input count ${count(b)} (${fmt(top)} vs ${fmt(b)})`);
     return node.tops.map(() => top.slice());
   },
-  params: () => 0,
-  macs: () => 0,
-};
+});

@@ -1,8 +1,8 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { bool, canonicalAxis, check, count, num, sub, bottom, likeBottom, fmt } from './params';
 import { D_SCALE, X_ACT } from './precision';
 import type { LayerNode } from './types';
-import { FORWARDS } from './forward';
+import { scaleForward } from './forward/basic';
 
 /** Shape of the scale blob: bottom[axis .. axis+num_axes) (ScaleLayer::LayerSetUp); from bottom 1 when given. */
 export function scaleParamShape(node: LayerNode, bottoms: number[][], paramField: string): number[] {
@@ -17,12 +17,13 @@ export function scaleParamShape(node: LayerNode, bottoms: number[][], paramField
 }
 
 /** Scale: y = gamma * x (+ beta); gamma learned (C) or given as bottom 1. Same shape as bottom 0. */
-export const scale: LayerDef = {
+export const scale = defineLayer({
   type: 'Scale',
-  forward: FORWARDS.Scale,
+  forward: scaleForward,
   aliases: ['ScaleRistretto'],
   chaidnn: 'hw',
   fixed: 'affine',
+  plan: 'fold',
   precision: { Xilinx: X_ACT, DynamicFixed: D_SCALE },
   shape: likeBottom,
   blobShapes(node, bottoms) {
@@ -39,4 +40,4 @@ export const scale: LayerDef = {
   },
   /** one multiply per element */
   macs: (node, bottoms) => count(bottom(node, bottoms, 0)),
-};
+});

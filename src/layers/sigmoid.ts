@@ -1,12 +1,10 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { likeBottom } from './params';
-import { NO_PRECISION } from './precision';
-import { FORWARDS } from './forward';
+import { sigmoidForward } from './forward/basic';
 /** Sigmoid: y = 1/(1+exp(-x)), elementwise; shape of bottom 0. */
-export const sigmoid: LayerDef = {
+export const sigmoid = defineLayer({
   type: 'Sigmoid',
-  forward: FORWARDS.Sigmoid,
+  forward: sigmoidForward,
   chaidnn: 'unsupported',
-  precision: NO_PRECISION,
   shape: likeBottom,
-};
+});

@@ -1,14 +1,11 @@
-import type { LayerDef } from './types';
-import { NO_PRECISION } from './precision';
-import { FORWARDS } from './forward';
+import { defineLayer } from './define';
+import { silenceForward } from './forward/basic';
 
 /** Silence: consumes its bottoms, writes nothing. */
-export const silence: LayerDef = {
+export const silence = defineLayer({
   type: 'Silence',
-  forward: FORWARDS.Silence,
+  forward: silenceForward,
   chaidnn: 'unsupported',
-  precision: NO_PRECISION,
+  trainingOnly: true,
   shape: (node) => node.tops.map(() => []),
-  params: () => 0,
-  macs: () => 0,
-};
+});

@@ -1,15 +1,13 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { canonicalAxis, check, has, num, rep, sub, bottom, fmt } from './params';
-import { NO_PRECISION } from './precision';
-import { FORWARDS } from './forward';
+import { sliceForward } from './forward/basic';
 
 /** Slice along axis (default 1, or legacy slice_dim) at slice_point(s), or into equal parts. */
-export const slice: LayerDef = {
+export const slice = defineLayer({
   type: 'Slice',
-  forward: FORWARDS.Slice,
+  forward: sliceForward,
   chaidnn: 'unsupported',
   rescale: { kind: 'equivariant' },
-  precision: NO_PRECISION,
   shape(node, bottoms) {
     const b = bottom(node, bottoms, 0);
     const p = sub(node, 'slice_param');
@@ -41,6 +39,4 @@ export const slice: LayerDef = {
       return t;
     });
   },
-  params: () => 0,
-  macs: () => 0,
-};
+});

@@ -1,12 +1,10 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { likeBottom } from './params';
-import { NO_PRECISION } from './precision';
-import { FORWARDS } from './forward';
+import { softmaxForward } from './forward/basic';
 /** Softmax along softmax_param.axis (default 1); shape of bottom 0. */
-export const softmax: LayerDef = {
+export const softmax = defineLayer({
   type: 'Softmax',
-  forward: FORWARDS.Softmax,
+  forward: softmaxForward,
   chaidnn: 'sw',
-  precision: NO_PRECISION,
   shape: likeBottom,
-};
+});

@@ -1,16 +1,13 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { likeBottom } from './params';
-import { NO_PRECISION } from './precision';
-import { FORWARDS } from './forward';
+import { splitForward } from './forward/basic';
 
 /** Split: every top shares bottom 0 (Caffe inserts these for blobs read by several layers). */
-export const split: LayerDef = {
+export const split = defineLayer({
   type: 'Split',
-  forward: FORWARDS.Split,
+  forward: splitForward,
   chaidnn: 'sw',
+  plan: 'pass',
   rescale: { kind: 'equivariant' },
-  precision: NO_PRECISION,
   shape: likeBottom,
-  params: () => 0,
-  macs: () => 0,
-};
+});

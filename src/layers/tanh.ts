@@ -1,12 +1,10 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { likeBottom } from './params';
-import { NO_PRECISION } from './precision';
-import { FORWARDS } from './forward';
+import { tanhForward } from './forward/basic';
 /** TanH, elementwise. */
-export const tanh: LayerDef = {
+export const tanh = defineLayer({
   type: 'TanH',
-  forward: FORWARDS.TanH,
+  forward: tanhForward,
   chaidnn: 'unsupported',
-  precision: NO_PRECISION,
   shape: likeBottom,
-};
+});

@@ -1,12 +1,10 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { likeBottom } from './params';
-import { NO_PRECISION } from './precision';
-import { FORWARDS } from './forward';
+import { thresholdForward } from './forward/extra';
 /** Threshold: x > threshold ? 1 : 0, elementwise. */
-export const threshold: LayerDef = {
+export const threshold = defineLayer({
   type: 'Threshold',
-  forward: FORWARDS.Threshold,
+  forward: thresholdForward,
   chaidnn: 'unsupported',
-  precision: NO_PRECISION,
   shape: likeBottom,
-};
+});

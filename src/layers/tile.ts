@@ -1,14 +1,12 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { canonicalAxis, check, num, sub, bottom } from './params';
-import { NO_PRECISION } from './precision';
-import { FORWARDS } from './forward';
+import { tileForward } from './forward/extra';
 
 /** Tile: shape[axis] *= tiles. */
-export const tile: LayerDef = {
+export const tile = defineLayer({
   type: 'Tile',
-  forward: FORWARDS.Tile,
+  forward: tileForward,
   chaidnn: 'unsupported',
-  precision: NO_PRECISION,
   shape(node, bottoms) {
     const b = bottom(node, bottoms, 0);
     const p = sub(node, 'tile_param');
@@ -19,6 +17,4 @@ export const tile: LayerDef = {
     top[axis] *= tiles;
     return node.tops.map(() => top.slice());
   },
-  params: () => 0,
-  macs: () => 0,
-};
+});

@@ -27,6 +27,39 @@ export interface ForwardContext {
 }
 
 /**
+ * A layer's part in the precision plan (quant/xilinx.ts, quant/dynamicfixed.ts, quant/invariants.ts, lint):
+ * - 'pass': passes its first input's threshold / fl through unchanged (it does not rescale);
+ * - 'producer': fused into the layer before it (in-place ReLU): that producer's output takes this layer's
+ *   calibrated range, and in == out;
+ * - 'fold': folds into the convolution before it when in place on it (BatchNorm, Scale; §3.5), which then
+ *   writes this layer's calibrated output; otherwise a layer of its own;
+ * - 'shared-output': its inputs and output share one threshold, its calibrated output's (Concat);
+ * - 'shared-max': its inputs and output share one threshold, the largest of its inputs' (Eltwise);
+ * - 'none': its output has its own calibrated threshold.
+ */
+export type PlanRole = 'none' | 'pass' | 'producer' | 'fold' | 'shared-output' | 'shared-max';
+
+/** What `chaiq lint` checks about a layer type beyond its precision fields (chaidnn-semantics §3). */
+export interface LintFacts {
+  /** the runtime deletes the layer and ignores its block (ReLU, §3.3): a missing block is only a warning */
+  blockIgnored?: boolean;
+  /** a SW layer the runtime deletes rather than runs on the ARM (Concat): its block still has to agree with its neighbours */
+  deletedBySoftware?: boolean;
+  /** th_params are per output channel of blob 0 and must cover its values (clipped-weights) */
+  channelThresholds?: boolean;
+  /** the hardware's limits on the layer's parameters: one message per limit broken */
+  limits?(l: LayerParam): string[];
+}
+
+/** A layer that reads data from outside the net: its first top (Input: every top) is a net input. */
+export interface SourceFacts {
+  /** top shapes from the layer's own params, without the input-shape override; -1 = not given */
+  shapes(l: LayerParam): number[][];
+  /** every top is a net input (Input); otherwise only the first (data + label) */
+  allTopsInputs?: boolean;
+}
+
+/**
  * Everything chaiq knows about one Caffe layer type, in one place (one file per type under
  * src/layers/, collected by src/layers/registry.ts).
  */
@@ -64,6 +97,36 @@ export interface LayerDef {
     when?(node: LayerNode): boolean;
     adjust?(param: LayerParam, factor: number): void;
   };
+  /** role in the precision plan; every type with precision fields declares one (absent: 'none') */
+  plan?: PlanRole;
+  /**
+   * Xilinx th_params: max|W| per output channel (absent), or 'abs': |blob 0| value by value (Normalize's
+   * scale, CHaiDNN's fallback)
+   */
+  thParams?: 'abs';
+  /**
+   * How XportDNN's progressive calibration forwards the layer (§4.4): with its weights quantized per
+   * output channel ('weights'), or with its bottom quantized first ('bottom')
+   */
+  progressive?: 'weights' | 'bottom';
+  /** blob 0 holds one row of weights per output channel (axis 0), given the layer's params */
+  outputRows?(param: LayerParam): boolean;
+  /** lint's hardware facts */
+  lint?: LintFacts;
+  /** set on the data/input layers */
+  source?: SourceFacts;
+  /**
+   * The layer the deploy net of a train/test net has in its place (SoftmaxWithLoss → Softmax), reading the
+   * first bottom and writing the first top, with the param messages `keep`
+   */
+  deployAs?: { type: string; keep: readonly string[] };
+  /** exists only for training (losses, Accuracy, Silence): dropped from the deploy net */
+  trainingOnly?: boolean;
+  /**
+   * Blob shapes from the params alone (-1 = any size), for when the bottom shapes are unknown;
+   * weighted types whose blob count and leading sizes the params fix.
+   */
+  blobShapesFromParams?(param: LayerParam): number[][];
   /** float forward with Caffe's exact semantics */
   forward?(node: LayerNode, bottoms: Tensor[], ctx: ForwardContext): Tensor[] | Promise<Tensor[]>;
 }

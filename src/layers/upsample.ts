@@ -1,15 +1,13 @@
-import type { LayerDef } from './types';
+import { defineLayer } from './define';
 import { bool, check, has, num, sub, bottom, fmt } from './params';
-import { NO_PRECISION } from './precision';
 
 /**
  * Upsample (SegNet/ENet fork): max-unpooling with the mask of a MAX Pooling (bottom 1).
  * Output (N, C, upsample_h, upsample_w), or H*scale_h - pad_out_h by W*scale_w - pad_out_w.
  */
-export const upsample: LayerDef = {
+export const upsample = defineLayer({
   type: 'Upsample',
   chaidnn: 'unsupported',
-  precision: NO_PRECISION,
   shape(node, bottoms) {
     const b = bottom(node, bottoms, 0);
     check(node, b.length === 4, `input must be 4-D, got ${fmt(b)}`);
@@ -29,6 +27,4 @@ export const upsample: LayerDef = {
     check(node, h > 0 && w > 0, 'output size must be positive');
     return node.tops.map(() => [b[0], b[1], h, w]);
   },
-  params: () => 0,
-  macs: () => 0,
-};
+});

@@ -6,6 +6,7 @@ import { ChaiqError } from '../errors';
 import { FLOAT_FIELDS, orderedFields } from '../quant/fields';
 import { formatFloat32 } from '../io/floatfmt';
 import { parsePrototxt } from '../../grammar';
+import { input as inputLayerDef } from '../layers/input';
 
 const BLOCK_FIELDS = new Set(['precision_param', 'quantization_param']);
 
@@ -156,7 +157,7 @@ export function applyPlan(doc: PrototxtDoc, plan: PrecisionPlan, opts: ApplyPlan
     const name = scalarValue(msg.fields.find((x) => x.name === 'name'));
     const block = name !== undefined ? plan.get(name) : undefined;
     if (name !== undefined && block) seen.add(name);
-    const isInput = scalarValue(msg.fields.find((x) => x.name === 'type')) === 'Input';
+    const isInput = scalarValue(msg.fields.find((x) => x.name === 'type')) === inputLayerDef.type;
     const shapeEdit = isInput && opts.inputShape && !seenInput ? inputShapeEdits(msg, [1, ...opts.inputShape.slice(1)], doc.file) : undefined;
     if (shapeEdit) {
       opts.warn?.(`the Input layer "${name}" is written with the shape the net was calibrated at, (1,${opts.inputShape!.slice(1).join(',')}), instead of (${shapeEdit.was})`, { file: doc.file });

@@ -5,6 +5,7 @@
  */
 import type { Net } from '../graph/types';
 import type { PrecisionPlan } from '../quant/plan';
+import { convolution } from '../layers/convolution';
 
 type Json = number | string | Json[] | { [k: string]: Json } | { int: number };
 
@@ -46,7 +47,7 @@ export function xdnnJson(net: Net, plan: PrecisionPlan): string {
   const network: Json[] = [];
   for (const l of net.layers) {
     const b = plan.get(l.name);
-    if (l.type !== 'Convolution' || !b || b.th_layer_in === undefined || !Array.isArray(b.th_params)) continue;
+    if (l.type !== convolution.type || !b || b.th_layer_in === undefined || !Array.isArray(b.th_params)) continue;
     const lv = (bw: number) => 2 ** (bw - 1) - 1;
     const sfIn = b.th_layer_in / lv(b.bw_layer_in);
     const sfOut = b.th_layer_out / lv(b.bw_layer_out);

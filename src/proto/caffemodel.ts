@@ -17,6 +17,7 @@ import type { Tensor } from '../tensor';
 import type { Msg } from './message';
 import type * as protobuf from 'protobufjs';
 import { caffeRoot } from './schema';
+import { v1TypeNameOf } from './upgrade';
 
 /** One blob as stored: the shape Caffe would give it, and whether it came from legacy num/channels/height/width. */
 export interface StoredBlob extends Tensor {
@@ -199,16 +200,6 @@ function lengthDelimited(field: number, payload: Buffer[]): Buffer {
   return Buffer.concat([encodeVarint(field * 8 + 2), encodeVarint(len), ...payload]);
 }
 
-const V1_TYPE_NAMES: Record<number, string> = {
-  0: 'NONE', 35: 'ABSVAL', 1: 'ACCURACY', 30: 'ARGMAX', 2: 'BNLL', 3: 'CONCAT', 37: 'CONTRASTIVE_LOSS',
-  4: 'CONVOLUTION', 5: 'DATA', 39: 'DECONVOLUTION', 6: 'DROPOUT', 32: 'DUMMY_DATA', 7: 'EUCLIDEAN_LOSS',
-  25: 'ELTWISE', 38: 'EXP', 8: 'FLATTEN', 9: 'HDF5_DATA', 10: 'HDF5_OUTPUT', 28: 'HINGE_LOSS', 11: 'IM2COL',
-  12: 'IMAGE_DATA', 13: 'INFOGAIN_LOSS', 14: 'INNER_PRODUCT', 15: 'LRN', 29: 'MEMORY_DATA',
-  16: 'MULTINOMIAL_LOGISTIC_LOSS', 34: 'MVN', 17: 'POOLING', 26: 'POWER', 18: 'RELU', 19: 'SIGMOID',
-  27: 'SIGMOID_CROSS_ENTROPY_LOSS', 36: 'SILENCE', 20: 'SOFTMAX', 21: 'SOFTMAX_LOSS', 22: 'SPLIT', 33: 'SLICE',
-  23: 'TANH', 24: 'WINDOW_DATA', 31: 'THRESHOLD',
-};
-
 /** Fields per layer message kind. */
 const KINDS = {
   V2: { name: 1, type: 2, blobs: 7, v0: -1, typeIsEnum: false },
@@ -222,16 +213,32 @@ const KINDS = {
  */
 export function readCaffemodel(file: string, opts: ReadCaffemodelOptions = {}): CaffemodelContents {
   const shown = opts.displayName ?? file;
-  let fd: number;
-  let size: number;
+  const { fd, size } = openCaffemodel(file, shown);
+  const reader = new CaffemodelReader(new FdReader(fd, size), shown, opts.only ?? (() => true));
+  let net: NetRead;
   try {
-    fd = fs.openSync(file, 'r');
+    net = reader.readNet(size, opts.structure === true);
+  } catch (e) {
+    throw reader.explain(e);
+  } finally {
+    fs.closeSync(fd);
+  }
+  reader.checkComplete(size, net);
+  const out: CaffemodelContents = { weights: net.weights, layers: net.layers };
+  if (opts.structure) out.net = decodeStructure(net.topRaw, net.layerRaw, shown);
+  return out;
+}
+
+/** Open the file for reading; a directory or a missing file is a located error. */
+function openCaffemodel(file: string, shown: string): { fd: number; size: number } {
+  try {
+    const fd = fs.openSync(file, 'r');
     const st = fs.fstatSync(fd);
     if (st.isDirectory()) {
       fs.closeSync(fd);
       throw new ChaiqError('is a directory, not a caffemodel', { file: shown });
     }
-    size = st.size;
+    return { fd, size: st.size };
   } catch (e) {
     if (e instanceof ChaiqError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
@@ -239,84 +246,74 @@ export function readCaffemodel(file: string, opts: ReadCaffemodelOptions = {}): 
       file: shown,
     });
   }
-  const r = new FdReader(fd, size);
-  const weights = new Map<string, StoredBlob[]>();
-  const layers: CaffemodelLayer[] = [];
-  const topRaw: Buffer[] = [];
-  const layerRaw: { field: number; raw: Buffer }[] = [];
-  let ctx = 'the net header';
-  const want = opts.only ?? (() => true);
+}
 
-  const readBlob = (end: number, materialize: boolean): StoredBlob | undefined => {
-    let legacy = false;
-    const legacyDims = [0, 0, 0, 0];
-    let shape: number[] | undefined;
-    let data: Float32Array | undefined;
-    let loose: number[] | undefined; // unpacked floats
-    while (r.pos < end) {
-      const tag = r.varint();
+interface NetRead {
+  weights: Map<string, StoredBlob[]>;
+  layers: CaffemodelLayer[];
+  topRaw: Buffer[];
+  layerRaw: { field: number; raw: Buffer }[];
+}
+
+type LayerRead = { raw: Buffer[]; name: string; type: string; blobs: StoredBlob[]; blobCount: number; hadV0: boolean };
+
+/** The wire-format walk over a caffemodel, remembering what it is reading for error messages. */
+class CaffemodelReader {
+  /** what is being read, for messages */
+  ctx = 'the net header';
+  constructor(private r: FdReader, private shown: string, private want: (layer: string) => boolean) {}
+
+  /** The net's layers (V2 `layer` or V1 `layers`), their blobs, and with `structure` the raw fields to decode. */
+  readNet(size: number, structure: boolean): NetRead {
+    const weights = new Map<string, StoredBlob[]>();
+    const layers: CaffemodelLayer[] = [];
+    const topRaw: Buffer[] = [];
+    const layerRaw: { field: number; raw: Buffer }[] = [];
+    while (this.r.pos < size) {
+      const tagPos = this.r.pos;
+      const tag = this.r.varint();
       const field = Math.floor(tag / 8);
       const wt = tag & 7;
-      if (field >= 1 && field <= 4 && wt === 0) {
-        legacy = true;
-        legacyDims[field - 1] = r.int32();
-      } else if (field === 7 && wt === 2) {
-        const e = r.varint() + r.pos;
-        shape = [];
-        while (r.pos < e) {
-          const t = r.varint();
-          if (t === 0x0a) {
-            const pe = r.varint() + r.pos;
-            while (r.pos < pe) shape.push(r.varint());
-          } else if (t === 0x08) shape.push(r.varint());
-          else r.skipField(t & 7);
-        }
-      } else if ((field === 5 || field === 8) && materialize) {
-        const dbl = field === 8;
-        if (wt === 2) {
-          const len = r.varint();
-          const n = Math.floor(len / (dbl ? 8 : 4));
-          const out = new Float32Array(n);
-          if (!dbl) {
-            r.readInto(new Uint8Array(out.buffer, 0, n * 4));
-            r.skip(len - n * 4);
-          } else {
-            // convert in chunks: never hold a Float64Array of the whole blob
-            const step = CHUNK / 8;
-            const tmp = new Float64Array(step);
-            for (let i = 0; i < n; i += step) {
-              const k = Math.min(step, n - i);
-              r.readInto(new Uint8Array(tmp.buffer, 0, k * 8));
-              for (let j = 0; j < k; j++) out[i + j] = tmp[j];
-            }
-            r.skip(len - n * 8);
-          }
-          // double_data wins over data when both are present (Caffe's FromProto)
-          if (dbl || !data || data.length === 0) data = out;
-        } else if (wt === 5 && !dbl) {
-          (loose ??= []).push(r.float32());
-        } else if (wt === 1 && dbl) {
-          (loose ??= []).push(r.float64());
-        } else r.skipField(wt);
+      if ((field === 100 || field === 2) && wt === 2) {
+        const len = this.r.varint();
+        const index = layers.length;
+        const end = this.r.pos + len;
+        const L = this.readLayer(end, field === 100 ? 'V2' : 'V1', index);
+        if (end > size) throw new Truncated(size);
+        const version = field === 100 ? 'V2' : L.hadV0 ? 'V0' : 'V1';
+        layers.push({ name: L.name, type: L.type, version, blobCount: L.blobCount });
+        if (L.blobs.length) weights.set(L.name, L.blobs);
+        if (structure) layerRaw.push({ field, raw: lengthDelimited(field, L.raw) });
+        this.ctx = `the net after layer '${L.name}'`;
       } else {
-        r.skipField(wt); // diff, double_diff, or data we do not want
+        const buf = this.r.rawField(tagPos, wt);
+        if (structure) topRaw.push(buf);
       }
     }
-    if (r.pos > end) throw new BadWire(r.pos, 'blob field runs past the end of its blob');
-    if (!materialize) return undefined;
-    if (loose && (!data || data.length === 0)) data = Float32Array.from(loose);
-    const dims = legacy ? legacyDims : (shape ?? []);
-    data ??= new Float32Array(0);
-    let count = 1;
-    for (const d of dims) count *= d;
-    if (count !== data.length) {
-      throw new ChaiqError(`${ctx} has ${data.length} values but its shape (${dims.join(',')}) needs ${count}`, { file: shown });
-    }
-    return { shape: dims, data, legacy };
-  };
+    return { weights, layers, topRaw, layerRaw };
+  }
 
-  type LayerRead = { raw: Buffer[]; name: string; type: string; blobs: StoredBlob[]; blobCount: number; hadV0: boolean };
-  const readLayer = (end: number, kind: keyof typeof KINDS, index: number): LayerRead => {
+  /** A reading error as a located ChaiqError naming what was being read; other errors unchanged. */
+  explain(e: unknown): unknown {
+    const ctx = this.ctx;
+    const file = this.shown;
+    if (e instanceof Truncated) return new ChaiqError(`truncated at byte ${e.at} while reading ${ctx}`, { file });
+    if (e instanceof BadWire) return new ChaiqError(`not a valid caffemodel: ${e.what} at byte ${e.at} (while reading ${ctx})`, { file });
+    if (e instanceof ChaiqError) return e;
+    if (e instanceof RangeError) return new ChaiqError(`cannot allocate memory while reading ${ctx}: ${e.message}`, { file });
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code) return new ChaiqError(`cannot read caffemodel: ${fsErrorWords(e)} (while reading ${ctx})`, { file });
+    return e;
+  }
+
+  /** The whole file was read, and it held layers. */
+  checkComplete(size: number, net: NetRead) {
+    if (this.r.pos !== size) throw new ChaiqError(`not a valid caffemodel: last field runs past the end of the file`, { file: this.shown });
+    if (net.layers.length === 0) throw new ChaiqError('not a caffemodel: no layers found', { file: this.shown });
+  }
+
+  /** One layer message of `kind`, its blobs kept when `want` asks for the layer. */
+  private readLayer(end: number, kind: keyof typeof KINDS, index: number): LayerRead {
     const k = KINDS[kind];
     const raw: Buffer[] = [];
     let name = '';
@@ -324,90 +321,126 @@ export function readCaffemodel(file: string, opts: ReadCaffemodelOptions = {}): 
     const blobs: StoredBlob[] = [];
     let blobCount = 0;
     let v0: LayerRead | undefined;
-    ctx = `layer #${index}`;
-    while (r.pos < end) {
-      const tagPos = r.pos;
-      const tag = r.varint();
+    this.ctx = `layer #${index}`;
+    while (this.r.pos < end) {
+      const tagPos = this.r.pos;
+      const tag = this.r.varint();
       const field = Math.floor(tag / 8);
       const wt = tag & 7;
       if (field === k.blobs && wt === 2) {
-        const len = r.varint();
+        const len = this.r.varint();
         const bi = blobCount++;
-        ctx = `layer ${name ? `'${name}'` : `#${index}`} blob ${bi}`;
+        this.ctx = `layer ${name ? `'${name}'` : `#${index}`} blob ${bi}`;
         // a name written after the blobs (not Caffe's order) is not known yet: keep the data, filter below
-        const b = readBlob(r.pos + len, name ? want(name) : true);
+        const b = this.readBlob(this.r.pos + len, name ? this.want(name) : true);
         if (b) blobs.push(b);
-        ctx = `layer ${name ? `'${name}'` : `#${index}`}`;
+        this.ctx = `layer ${name ? `'${name}'` : `#${index}`}`;
         continue;
       }
       if (field === k.v0 && wt === 2) {
-        const len = r.varint();
-        v0 = readLayer(r.pos + len, 'V0', index);
+        const len = this.r.varint();
+        v0 = this.readLayer(this.r.pos + len, 'V0', index);
         raw.push(lengthDelimited(field, v0.raw));
         if (!name) name = v0.name;
         continue;
       }
-      const buf = r.rawField(tagPos, wt);
+      const buf = this.r.rawField(tagPos, wt);
       raw.push(buf);
       if (field === k.name && wt === 2) {
         name = decodeLenString(buf);
-        ctx = `layer '${name}'`;
+        this.ctx = `layer '${name}'`;
       } else if (field === k.type) {
         if (k.typeIsEnum && wt === 0) {
           const v = decodeVarintAt(buf, tagLen(buf));
-          type = V1_TYPE_NAMES[v] ?? String(v);
+          type = v1TypeNameOf(v);
         } else if (wt === 2) type = decodeLenString(buf);
       }
     }
-    if (r.pos > end) throw new BadWire(r.pos, 'field runs past the end of its layer');
-    if (blobs.length && !want(name)) blobs.length = 0;
+    if (this.r.pos > end) throw new BadWire(this.r.pos, 'field runs past the end of its layer');
+    if (blobs.length && !this.want(name)) blobs.length = 0;
     if (v0) {
       if (!type) type = v0.type;
       blobs.push(...v0.blobs);
       blobCount += v0.blobCount;
     }
     return { raw, name, type, blobs, blobCount, hadV0: !!v0 };
-  };
+  }
 
-  try {
-    while (r.pos < size) {
-      const tagPos = r.pos;
-      const tag = r.varint();
+  /** One BlobProto: legacy num/channels/height/width or shape, and the data when `materialize`. */
+  private readBlob(end: number, materialize: boolean): StoredBlob | undefined {
+    let legacy = false;
+    const legacyDims = [0, 0, 0, 0];
+    let shape: number[] | undefined;
+    let data: Float32Array | undefined;
+    let loose: number[] | undefined; // unpacked floats
+    while (this.r.pos < end) {
+      const tag = this.r.varint();
       const field = Math.floor(tag / 8);
       const wt = tag & 7;
-      if ((field === 100 || field === 2) && wt === 2) {
-        const len = r.varint();
-        const index = layers.length;
-        const end = r.pos + len;
-        const L = readLayer(end, field === 100 ? 'V2' : 'V1', index);
-        if (end > size) throw new Truncated(size);
-        const version = field === 100 ? 'V2' : L.hadV0 ? 'V0' : 'V1';
-        layers.push({ name: L.name, type: L.type, version, blobCount: L.blobCount });
-        if (L.blobs.length) weights.set(L.name, L.blobs);
-        if (opts.structure) layerRaw.push({ field, raw: lengthDelimited(field, L.raw) });
-        ctx = `the net after layer '${L.name}'`;
+      if (field >= 1 && field <= 4 && wt === 0) {
+        legacy = true;
+        legacyDims[field - 1] = this.r.int32();
+      } else if (field === 7 && wt === 2) {
+        const e = this.r.varint() + this.r.pos;
+        shape = [];
+        while (this.r.pos < e) {
+          const t = this.r.varint();
+          if (t === 0x0a) {
+            const pe = this.r.varint() + this.r.pos;
+            while (this.r.pos < pe) shape.push(this.r.varint());
+          } else if (t === 0x08) shape.push(this.r.varint());
+          else this.r.skipField(t & 7);
+        }
+      } else if ((field === 5 || field === 8) && materialize) {
+        const got = this.readBlobFloats(field === 8, wt, data, loose);
+        data = got.data;
+        loose = got.loose;
       } else {
-        const buf = r.rawField(tagPos, wt);
-        if (opts.structure) topRaw.push(buf);
+        this.r.skipField(wt); // diff, double_diff, or data we do not want
       }
     }
-  } catch (e) {
-    if (e instanceof Truncated) throw new ChaiqError(`truncated at byte ${e.at} while reading ${ctx}`, { file: shown });
-    if (e instanceof BadWire) throw new ChaiqError(`not a valid caffemodel: ${e.what} at byte ${e.at} (while reading ${ctx})`, { file: shown });
-    if (e instanceof ChaiqError) throw e;
-    if (e instanceof RangeError) throw new ChaiqError(`cannot allocate memory while reading ${ctx}: ${e.message}`, { file: shown });
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code) throw new ChaiqError(`cannot read caffemodel: ${fsErrorWords(e)} (while reading ${ctx})`, { file: shown });
-    throw e;
-  } finally {
-    fs.closeSync(fd);
+    if (this.r.pos > end) throw new BadWire(this.r.pos, 'blob field runs past the end of its blob');
+    if (!materialize) return undefined;
+    if (loose && (!data || data.length === 0)) data = Float32Array.from(loose);
+    const dims = legacy ? legacyDims : (shape ?? []);
+    data ??= new Float32Array(0);
+    let count = 1;
+    for (const d of dims) count *= d;
+    if (count !== data.length) {
+      throw new ChaiqError(`${this.ctx} has ${data.length} values but its shape (${dims.join(',')}) needs ${count}`, { file: this.shown });
+    }
+    return { shape: dims, data, legacy };
   }
-  if (r.pos !== size) throw new ChaiqError(`not a valid caffemodel: last field runs past the end of the file`, { file: shown });
-  if (layers.length === 0) throw new ChaiqError('not a caffemodel: no layers found', { file: shown });
 
-  const out: CaffemodelContents = { weights, layers };
-  if (opts.structure) out.net = decodeStructure(topRaw, layerRaw, shown);
-  return out;
+  /** One data (float) or double_data field of a blob, packed or not; double_data wins over data (Caffe's FromProto). */
+  private readBlobFloats(dbl: boolean, wt: number, data: Float32Array | undefined, loose: number[] | undefined): { data?: Float32Array; loose?: number[] } {
+    if (wt === 2) {
+      const len = this.r.varint();
+      const n = Math.floor(len / (dbl ? 8 : 4));
+      const out = new Float32Array(n);
+      if (!dbl) {
+        this.r.readInto(new Uint8Array(out.buffer, 0, n * 4));
+        this.r.skip(len - n * 4);
+      } else {
+        // convert in chunks: never hold a Float64Array of the whole blob
+        const step = CHUNK / 8;
+        const tmp = new Float64Array(step);
+        for (let i = 0; i < n; i += step) {
+          const k = Math.min(step, n - i);
+          this.r.readInto(new Uint8Array(tmp.buffer, 0, k * 8));
+          for (let j = 0; j < k; j++) out[i + j] = tmp[j];
+        }
+        this.r.skip(len - n * 8);
+      }
+      // double_data wins over data when both are present (Caffe's FromProto)
+      if (dbl || !data || data.length === 0) data = out;
+    } else if (wt === 5 && !dbl) {
+      (loose ??= []).push(this.r.float32());
+    } else if (wt === 1 && dbl) {
+      (loose ??= []).push(this.r.float64());
+    } else this.r.skipField(wt);
+    return { data, loose };
+  }
 }
 
 function tagLen(buf: Buffer): number {

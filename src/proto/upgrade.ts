@@ -9,7 +9,7 @@
  */
 import { ChaiqError, type SourceLoc, type WarnFn } from '../errors';
 import type { LayerParam, Msg, NetParam } from './message';
-import { copyLocations, locations } from './schema';
+import { copyLocations, locations, lookupEnum } from './schema';
 
 export type SourceVersion = 'V0' | 'V1' | 'V2';
 
@@ -41,15 +41,10 @@ export function sourceVersionOf(net: Msg): SourceVersion {
   return (net as { __sourceVersion?: SourceVersion }).__sourceVersion ?? 'V2';
 }
 
-const V1_TYPE_NUMBERS: Record<number, string> = {
-  0: 'NONE', 35: 'ABSVAL', 1: 'ACCURACY', 30: 'ARGMAX', 2: 'BNLL', 3: 'CONCAT', 37: 'CONTRASTIVE_LOSS',
-  4: 'CONVOLUTION', 5: 'DATA', 39: 'DECONVOLUTION', 6: 'DROPOUT', 32: 'DUMMY_DATA', 7: 'EUCLIDEAN_LOSS',
-  25: 'ELTWISE', 38: 'EXP', 8: 'FLATTEN', 9: 'HDF5_DATA', 10: 'HDF5_OUTPUT', 28: 'HINGE_LOSS', 11: 'IM2COL',
-  12: 'IMAGE_DATA', 13: 'INFOGAIN_LOSS', 14: 'INNER_PRODUCT', 15: 'LRN', 29: 'MEMORY_DATA',
-  16: 'MULTINOMIAL_LOGISTIC_LOSS', 34: 'MVN', 17: 'POOLING', 26: 'POWER', 18: 'RELU', 19: 'SIGMOID',
-  27: 'SIGMOID_CROSS_ENTROPY_LOSS', 36: 'SILENCE', 20: 'SOFTMAX', 21: 'SOFTMAX_LOSS', 22: 'SPLIT', 33: 'SLICE',
-  23: 'TANH', 24: 'WINDOW_DATA', 31: 'THRESHOLD',
-};
+/** The name of a V1 LayerType number (caffe.proto's V1LayerParameter.LayerType); the number itself when unknown. */
+export function v1TypeNameOf(n: number): string {
+  return lookupEnum('caffe.V1LayerParameter.LayerType').valuesById[n] ?? String(n);
+}
 
 /** V1 LayerType enum → V2 type string (UpgradeV1LayerType). */
 const V1_TO_V2: Record<string, string> = {
@@ -292,7 +287,7 @@ function upgradeV1DataTransformation(l: Msg): Msg {
 }
 
 function v1TypeName(t: unknown): string {
-  if (typeof t === 'number') return V1_TYPE_NUMBERS[t] ?? String(t);
+  if (typeof t === 'number') return v1TypeNameOf(t);
   return typeof t === 'string' ? t : '';
 }
 

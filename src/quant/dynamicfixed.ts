@@ -3,7 +3,8 @@ import type { PrecisionPlan, PrecisionBlock } from './plan';
 import type { WarnFn } from '../errors';
 import { ChaiqError } from '../errors';
 import { blockFromFields, precisionFields } from './fields';
-import { PASS_THROUGH, bottomVersion, isActivation, versionKey } from './xilinx';
+import { bottomVersion, isActivation, versionKey } from './xilinx';
+import { planRole, sharesInputs } from '../layers/registry';
 import type { Bitwidths } from './xilinx';
 import { batchNormInvStd, batchNormMean, batchNormVariance, foldFactors, perChannelAbsMax } from '../chaidnn/weights';
 import { foldedWeightFl } from '../chaidnn/arith';
@@ -69,146 +70,165 @@ export interface DynamicFixedRow {
  * fl_layer_out is its consumers' fl_layer_in. BatchNorm/Scale parameter fields come from the weights.
  */
 export function buildDynamicFixedPlan(net: Net, opts: DynamicFixedOptions): { plan: PrecisionPlan; rows: DynamicFixedRow[] } {
-  const warn: WarnFn = opts.warn ?? (() => undefined);
-  const bw = opts.bitwidths;
+  const clamp = fractionalLengthClamp(opts);
   const wFl = opts.weightFl ?? ((d: Float32Array, b: number) => ristrettoFl(absMax(d), b));
-  const clamp = (fl: number, what: string, l: LayerNode, b: number): number => {
-    if (fl >= 0) return fl;
-    const why = `${what} of layer "${l.name}" would be ${fl} (CHaiDNN does not accept negative fractional lengths)`;
-    const sat = `values beyond ±${2 ** (b - 1) - 1} saturate (up to ${2 ** -fl}× of the range lost)`;
-    if (opts.strict) throw new ChaiqError(`${why}; clamping it to 0 would make ${sat} (--strict)`, l.loc ?? {});
-    const msg = `${why}; clamped to 0, so ${sat}`;
-    warn(msg, l.loc ?? {});
-    return 0;
-  };
-
-  // auto: fl per group of blob versions
-  const groupFl = new Map<string, number>();
-  /** the writer layer whose statistics set the group's fl (named in warnings) */
-  const cause = new Map<string, number>();
-  /** roots of groups that joined several producers (Concat / Eltwise) */
-  const merged = new Set<string>();
-  const parent = new Map<string, string>();
-  const find = (k: string): string => {
-    const p = parent.get(k);
-    if (p === undefined || p === k) return k;
-    const r = find(p);
-    parent.set(k, r);
-    return r;
-  };
-  const union = (a: string, b: string) => {
-    const ra = find(a);
-    const rb = find(b);
-    if (ra === rb) return;
-    parent.set(rb, ra);
-    if (merged.has(rb)) merged.add(ra);
-    const fa = groupFl.get(ra);
-    const fb = groupFl.get(rb);
-    if (fb !== undefined && (fa === undefined || fb < fa)) {
-      groupFl.set(ra, fb);
-      cause.set(ra, cause.get(rb)!);
-    }
-  };
-  const setMin = (k: string, fl: number, writer: number) => {
-    const r = find(k);
-    const cur = groupFl.get(r);
-    if (cur === undefined || fl < cur) {
-      groupFl.set(r, fl);
-      cause.set(r, writer);
-    }
-  };
-  const auto = opts.fl === 'auto';
-  if (auto) {
-    if (!opts.actFl) throw new ChaiqError('--fl_bitwidths auto needs calibration statistics');
-    const actFl = opts.actFl;
-    for (const l of net.layers) {
-      const li = l.index;
-      const bv = l.bottoms.map((_, bi) => bottomVersion(net, li, bi));
-      const in0 = bv[0];
-      if (PASS_THROUGH.has(l.type) && in0 !== undefined) {
-        l.tops.forEach((_, ti) => union(in0, versionKey(li, ti)));
-      } else if (l.type === 'ReLU' && in0 !== undefined) {
-        // the producer's output is the post-ReLU value on CHaiDNN (ReLU fused): its range decides
-        union(in0, versionKey(li, 0));
-        // after a Concat/Eltwise the group carries other inputs too: only ever narrow it then
-        if (merged.has(find(in0))) setMin(in0, actFl(li, 0), net.producer(li, 0));
-        else {
-          groupFl.set(find(in0), actFl(li, 0));
-          cause.set(find(in0), net.producer(li, 0));
-        }
-      } else if ((l.type === 'Concat' || l.type === 'Eltwise') && bv.every((v) => v !== undefined)) {
-        const out = versionKey(li, 0);
-        setMin(out, actFl(li, 0), li);
-        for (const v of bv) union(out, v!);
-        merged.add(find(out));
-      } else {
-        l.tops.forEach((_, ti) => {
-          if (isActivation(net, li, ti)) setMin(versionKey(li, ti), actFl(li, ti), li);
-        });
-      }
-    }
-  }
-  const flOfVersion = (k: string | undefined): number | undefined => (k === undefined ? undefined : groupFl.get(find(k)));
-
+  const groups = opts.fl === 'auto' ? activationFlGroups(net, requireActFl(opts)) : undefined;
   const plan: PrecisionPlan = new Map();
   const rows: DynamicFixedRow[] = [];
-  const clamped = new Set<string>();
   for (const l of net.layers) {
-    const fields = precisionFields(l, 'DynamicFixed').filter(
-      // the seed doc's DynamicFixed BatchNorm/Scale snippets carry no quant_type (CHaiDNN reads empty as DynamicFixed)
-      (f) => !(f === 'quant_type' && (l.type === 'BatchNorm' || l.type === 'Scale')),
-    );
+    const fields = precisionFields(l, 'DynamicFixed');
     if (fields.length === 0) continue;
-    const li = l.index;
-    let flIn: number | undefined;
-    let flOut: number | undefined;
-    let flP: number | undefined;
-    if (auto) {
-      const vin = l.bottoms.length ? bottomVersion(net, li, 0) : undefined;
-      const vout = l.tops.length ? versionKey(li, 0) : undefined;
-      flIn = flOfVersion(vin);
-      flOut = flOfVersion(vout);
-      // clamp once per group, warn naming the writer
-      for (const [v, fl] of [[vin, flIn], [vout, flOut]] as [string | undefined, number | undefined][]) {
-        if (v === undefined || fl === undefined || fl >= 0) continue;
-        const r = find(v);
-        if (!clamped.has(r)) {
-          groupFl.set(r, clamp(fl, 'fl_layer_out', net.layers[cause.get(r)!], bw.out));
-          clamped.add(r);
-        }
-      }
-      flIn = flOfVersion(vin);
-      flOut = flOfVersion(vout);
-      if (fields.includes('fl_params')) {
-        const W = l.blobs[0];
-        if (!W) throw new ChaiqError(`layer "${l.name}" (${l.type}) has no weights: give --weights with a caffemodel that has them`, l.loc ?? {});
-        // with BN/Scale folded in, CHaiDNN ignores fl_params and derives the fl from max|W'| (§3.5): write that one
-        const S = foldFactors(net, l.index);
-        flP = S ? foldedWeightFl(perChannelAbsMax(l, W, S), bw.params) : clamp(wFl(W.data, bw.params), 'fl_params', l, bw.params);
-      }
-    } else {
-      const u = opts.fl as FlTriple;
-      flIn = u.in;
-      flOut = u.out;
-      flP = u.params;
-    }
-    const block: PrecisionBlock = blockFromFields(fields, {
-      bw_layer_in: () => (auto ? bw.out : bw.in),
-      bw_layer_out: () => bw.out,
-      bw_params: () => bw.params,
-      fl_layer_in: () => flIn,
-      fl_layer_out: () => flOut,
-      fl_params: () => flP,
-      quant_type: () => 'DynamicFixed',
-    });
-    if (l.type === 'BatchNorm') Object.assign(block, batchNormFields(l, bw.params, wFl, clamp));
-    if (l.type === 'Scale') Object.assign(block, scaleFields(net, l, bw.params, wFl, clamp));
-    // keep only requested fields (a registry may list fewer)
-    for (const k of Object.keys(block)) if (!fields.includes(k)) delete block[k];
+    const fl = groups ? autoLayerFl(net, l, fields, groups, opts.bitwidths, wFl, clamp) : uniformLayerFl(opts.fl as FlTriple);
+    const block = dynamicFixedBlock(net, l, fields, fl, opts.bitwidths, groups !== undefined, wFl, clamp);
     plan.set(l.name, block);
     rows.push({ layer: l.name, type: l.type, flIn: block.fl_layer_in, flOut: block.fl_layer_out, flParams: block.fl_params });
   }
   return { plan, rows };
+}
+
+type LayerFl = { in?: number; out?: number; params?: number };
+
+/** Negative fractional lengths: clamped to 0 with a warning, or an error with `strict`. */
+function fractionalLengthClamp(opts: DynamicFixedOptions): Clamp {
+  const warn: WarnFn = opts.warn ?? (() => undefined);
+  return (fl, what, l, b) => {
+    if (fl >= 0) return fl;
+    const why = `${what} of layer "${l.name}" would be ${fl} (CHaiDNN does not accept negative fractional lengths)`;
+    const sat = `values beyond ±${2 ** (b - 1) - 1} saturate (up to ${2 ** -fl}× of the range lost)`;
+    if (opts.strict) throw new ChaiqError(`${why}; clamping it to 0 would make ${sat} (--strict)`, l.loc ?? {});
+    warn(`${why}; clamped to 0, so ${sat}`, l.loc ?? {});
+    return 0;
+  };
+}
+
+function requireActFl(opts: DynamicFixedOptions): (li: number, ti: number) => number {
+  if (!opts.actFl) throw new ChaiqError('--fl_bitwidths auto needs calibration statistics');
+  return opts.actFl;
+}
+
+/** Union-find over blob versions, each group keeping the smallest fl asked of it and the layer that asked. */
+class FlGroups {
+  private parent = new Map<string, string>();
+  private fl = new Map<string, number>();
+  /** the writer layer whose statistics set the group's fl (named in warnings) */
+  private cause = new Map<string, number>();
+  /** roots of groups that joined several producers (Concat / Eltwise) */
+  private merged = new Set<string>();
+  private clamped = new Set<string>();
+  find(k: string): string {
+    const p = this.parent.get(k);
+    if (p === undefined || p === k) return k;
+    const r = this.find(p);
+    this.parent.set(k, r);
+    return r;
+  }
+  union(a: string, b: string) {
+    const ra = this.find(a);
+    const rb = this.find(b);
+    if (ra === rb) return;
+    this.parent.set(rb, ra);
+    if (this.merged.has(rb)) this.merged.add(ra);
+    const fa = this.fl.get(ra);
+    const fb = this.fl.get(rb);
+    if (fb !== undefined && (fa === undefined || fb < fa)) this.set(ra, fb, this.cause.get(rb)!);
+  }
+  set(k: string, fl: number, writer: number) {
+    const r = this.find(k);
+    this.fl.set(r, fl);
+    this.cause.set(r, writer);
+  }
+  setMin(k: string, fl: number, writer: number) {
+    const cur = this.fl.get(this.find(k));
+    if (cur === undefined || fl < cur) this.set(k, fl, writer);
+  }
+  isMerged(k: string): boolean {
+    return this.merged.has(this.find(k));
+  }
+  markMerged(k: string) {
+    this.merged.add(this.find(k));
+  }
+  flOf(k: string | undefined): number | undefined {
+    return k === undefined ? undefined : this.fl.get(this.find(k));
+  }
+  /** a negative group fl clamped once per group, the warning naming the writer */
+  clampOnce(net: Net, k: string | undefined, clamp: Clamp, bw: number) {
+    const fl = this.flOf(k);
+    if (k === undefined || fl === undefined || fl >= 0) return;
+    const r = this.find(k);
+    if (this.clamped.has(r)) return;
+    this.fl.set(r, clamp(fl, 'fl_layer_out', net.layers[this.cause.get(r)!], bw));
+    this.clamped.add(r);
+  }
+}
+
+/** auto: one fl per group of blob versions the runtime reads at one scale (plan roles, §3.3). */
+function activationFlGroups(net: Net, actFl: (li: number, ti: number) => number): FlGroups {
+  const g = new FlGroups();
+  for (const l of net.layers) {
+    const li = l.index;
+    const bv = l.bottoms.map((_, bi) => bottomVersion(net, li, bi));
+    const in0 = bv[0];
+    const role = planRole(l);
+    if (role === 'pass' && in0 !== undefined) {
+      l.tops.forEach((_, ti) => g.union(in0, versionKey(li, ti)));
+    } else if (role === 'producer' && in0 !== undefined) {
+      // the producer's output is the post-ReLU value on CHaiDNN (ReLU fused): its range decides
+      g.union(in0, versionKey(li, 0));
+      // after a Concat/Eltwise the group carries other inputs too: only ever narrow it then
+      if (g.isMerged(in0)) g.setMin(in0, actFl(li, 0), net.producer(li, 0));
+      else g.set(in0, actFl(li, 0), net.producer(li, 0));
+    } else if (sharesInputs(role) && bv.every((v) => v !== undefined)) {
+      const out = versionKey(li, 0);
+      g.setMin(out, actFl(li, 0), li);
+      for (const v of bv) g.union(out, v!);
+      g.markMerged(out);
+    } else {
+      l.tops.forEach((_, ti) => {
+        if (isActivation(net, li, ti)) g.setMin(versionKey(li, ti), actFl(li, ti), li);
+      });
+    }
+  }
+  return g;
+}
+
+function uniformLayerFl(u: FlTriple): LayerFl {
+  return { in: u.in, out: u.out, params: u.params };
+}
+
+/** auto: the layer's activation fl from its groups (negative ones clamped), fl_params from its weights. */
+function autoLayerFl(net: Net, l: LayerNode, fields: readonly string[], groups: FlGroups, bw: Bitwidths, wFl: WFl, clamp: Clamp): LayerFl {
+  const li = l.index;
+  const vin = l.bottoms.length ? bottomVersion(net, li, 0) : undefined;
+  const vout = l.tops.length ? versionKey(li, 0) : undefined;
+  groups.clampOnce(net, vin, clamp, bw.out);
+  groups.clampOnce(net, vout, clamp, bw.out);
+  const fl: LayerFl = { in: groups.flOf(vin), out: groups.flOf(vout) };
+  if (fields.includes('fl_params')) {
+    const W = l.blobs[0];
+    if (!W) throw new ChaiqError(`layer "${l.name}" (${l.type}) has no weights: give --weights with a caffemodel that has them`, l.loc ?? {});
+    // with BN/Scale folded in, CHaiDNN ignores fl_params and derives the fl from max|W'| (§3.5): write that one
+    const S = foldFactors(net, l.index);
+    fl.params = S ? foldedWeightFl(perChannelAbsMax(l, W, S), bw.params) : clamp(wFl(W.data, bw.params), 'fl_params', l, bw.params);
+  }
+  return fl;
+}
+
+/** The block of the requested fields: bitwidths, fractional lengths, and BatchNorm/Scale parameter fields. */
+function dynamicFixedBlock(net: Net, l: LayerNode, fields: readonly string[], fl: LayerFl, bw: Bitwidths, auto: boolean, wFl: WFl, clamp: Clamp): PrecisionBlock {
+  const block: PrecisionBlock = blockFromFields(fields, {
+    bw_layer_in: () => (auto ? bw.out : bw.in),
+    bw_layer_out: () => bw.out,
+    bw_params: () => bw.params,
+    fl_layer_in: () => fl.in,
+    fl_layer_out: () => fl.out,
+    fl_params: () => fl.params,
+    quant_type: () => 'DynamicFixed',
+  });
+  if (fields.includes('batchnorm_mean_fl')) Object.assign(block, batchNormFields(l, bw.params, wFl, clamp));
+  if (fields.includes('scale_gamma_fl')) Object.assign(block, scaleFields(net, l, bw.params, wFl, clamp));
+  // keep only requested fields (a registry may list fewer)
+  for (const k of Object.keys(block)) if (!fields.includes(k)) delete block[k];
+  return block;
 }
 
 type Clamp = (fl: number, what: string, l: LayerNode, bw: number) => number;
@@ -234,7 +254,7 @@ function scaleFields(net: Net, l: LayerNode, bw: number, wFl: WFl, clamp: Clamp)
   const beta = l.blobs[1]?.data ?? new Float32Array(0);
   const p = l.bottoms.length ? net.producer(l.index, 0) : -1;
   let byStd = gamma.data;
-  if (p >= 0 && net.layers[p].type === 'BatchNorm' && net.layers[p].blobs.length >= 2) {
+  if (p >= 0 && precisionFields(net.layers[p], 'DynamicFixed').includes('batchnorm_variance_fl') && net.layers[p].blobs.length >= 2) {
     const inv = batchNormInvStd(net.layers[p]);
     byStd = Float32Array.from(gamma.data, (g, c) => f32(g * (inv[c] ?? 1)));
   }

@@ -28,53 +28,9 @@ export const PRECISION_FIELD_NUMBERS: Readonly<Record<string, number>> = {
 /** Fields of type float (the rest are integers, except quant_type, a string). */
 export const FLOAT_FIELDS = new Set(['th_layer_in', 'th_layer_out', 'th_params']);
 
-const XIO = ['bw_layer_in', 'bw_layer_out', 'th_layer_in', 'th_layer_out'];
-const XCONV = [...XIO, 'bw_params', 'th_params', 'quant_type'];
-const DIO = ['bw_layer_in', 'bw_layer_out', 'fl_layer_in', 'fl_layer_out'];
-
-/**
- * Used only when a layer has no registry entry carrying `precision` (seed doc table, fcn5 observations:
- * Input has {bw_layer_out, th_layer_out}, ReLU no quant_type, Softmax no block; DynamicFixed BN/Scale
- * snippets carry no quant_type).
- */
-const FALLBACK: Record<QuantMode, Record<string, readonly string[]>> = {
-  Xilinx: {
-    Input: ['bw_layer_out', 'th_layer_out'],
-    Data: ['bw_layer_out', 'th_layer_out'],
-    Convolution: XCONV,
-    Deconvolution: XCONV,
-    ReLU: XIO,
-    Pooling: [...XIO, 'quant_type'],
-    Concat: [...XIO, 'quant_type'],
-    Eltwise: [...XIO, 'quant_type'],
-    Permute: [...XIO, 'quant_type'],
-    BatchNorm: [...XIO, 'quant_type'],
-    Scale: [...XIO, 'quant_type'],
-    Normalize: [...XIO, 'bw_params', 'th_params', 'quant_type'],
-  },
-  DynamicFixed: {
-    Convolution: [...DIO, 'bw_params', 'fl_params', 'quant_type'],
-    Pooling: [...DIO, 'quant_type'],
-    Eltwise: [...DIO, 'quant_type'],
-    Permute: [...DIO, 'quant_type'],
-    BatchNorm: [...DIO, 'batchnorm_mean_bw', 'batchnorm_mean_fl', 'batchnorm_variance_bw', 'batchnorm_variance_fl'],
-    Scale: [
-      ...DIO,
-      'scale_gamma_bw',
-      'scale_gamma_fl',
-      'scale_beta_bw',
-      'scale_beta_fl',
-      'scale_gamma_by_std_bw',
-      'scale_gamma_by_std_fl',
-    ],
-  },
-};
-
-/** The precision_param fields a layer must carry in `mode` ([] = no block). */
-export function precisionFields(layer: Pick<LayerNode, 'type' | 'def'>, mode: QuantMode): readonly string[] {
-  const fromRegistry = layer.def?.precision?.[mode];
-  if (fromRegistry) return fromRegistry;
-  return FALLBACK[mode][layer.type] ?? [];
+/** The precision_param fields a layer must carry in `mode` ([] = no block), as its definition declares. */
+export function precisionFields(layer: Pick<LayerNode, 'def'>, mode: QuantMode): readonly string[] {
+  return layer.def?.precision[mode] ?? [];
 }
 
 /** Keys of a block in field-number order (unknown names last, alphabetically). */

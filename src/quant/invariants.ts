@@ -1,6 +1,6 @@
 import type { Net } from '../graph/types';
 import type { PrecisionPlan, PrecisionBlock } from './plan';
-import { PASS_THROUGH } from './xilinx';
+import { keepsScale, planRole, sharesInputs } from '../layers/registry';
 
 export interface InvariantViolation {
   layer: string;
@@ -11,10 +11,6 @@ export interface InvariantViolation {
   kind?: 'th' | 'fl' | 'bw';
 }
 
-/** Layers with in == out required (no rescale on the runtime: §3.3). */
-const SAME_IN_OUT = new Set(['Pooling', 'Concat', 'Eltwise', 'ReLU', 'Dropout', 'Split', 'Flatten', 'Reshape', 'Permute']);
-/** Block-less layers traced through when looking for the producer of a value. */
-const TRANSPARENT = new Set([...PASS_THROUGH, 'Concat', 'ReLU']);
 
 const eqF32 = (a: number, b: number) => Math.fround(a) === Math.fround(b);
 
@@ -28,8 +24,10 @@ function blockProducers(net: Net, plan: PrecisionPlan, li: number, bi: number, s
   seen.add(p);
   const pl = net.layers[p];
   if (plan.has(pl.name)) return [p];
-  if (!TRANSPARENT.has(pl.type)) return [];
-  const bis = pl.type === 'Concat' ? pl.bottoms.map((_, i) => i) : pl.bottoms.length ? [0] : [];
+  // block-less layers that do not rescale are traced through (every input of a shared-threshold one)
+  const role = planRole(pl);
+  if (!keepsScale(role)) return [];
+  const bis = sharesInputs(role) ? pl.bottoms.map((_, i) => i) : pl.bottoms.length ? [0] : [];
   return bis.flatMap((b) => blockProducers(net, plan, p, b, seen));
 }
 
@@ -71,7 +69,7 @@ export function checkInvariants(net: Net, plan: PrecisionPlan): InvariantViolati
             });
         }
       }
-      if (SAME_IN_OUT.has(l.type) && b[fo] !== undefined) {
+      if (keepsScale(planRole(l)) && b[fo] !== undefined) {
         const ok = isFloat ? eqF32(b[fo], b[fi]) : b[fo] === b[fi];
         if (!ok)
           out.push({ layer: l.name, severity: 'error', kind, message: `${l.type} "${l.name}" must have ${fi} == ${fo} (${b[fi]} vs ${b[fo]}): it does not rescale` });

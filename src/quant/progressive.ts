@@ -16,16 +16,13 @@ import { ChaiqError } from '../errors';
 import { forwardOf } from '../exec/executor';
 import { computeThreshold } from '../calib/threshold';
 import type { ThresholdMethod } from '../calib/threshold';
-import { PASS_THROUGH, snapPow2, versionKey } from './xilinx';
+import { snapPow2, versionKey } from './xilinx';
+import { planRole } from '../layers/registry';
 import type { Bitwidths, VersionThreshold } from './xilinx';
 import { foldFactors, foldTarget, perChannelAbsMax } from '../chaidnn/weights';
 
 const f32 = Math.fround;
 
-const INPUT_TYPES = new Set(['Input', 'Data', 'MemoryData', 'DummyData', 'ImageData', 'HDF5Data', 'WindowData']);
-const WEIGHTED = new Set(['Convolution', 'InnerProduct']);
-/** the pass-through layers whose bottom XportDNN quantizes before forwarding them (§4.4) */
-const QUANTIZES_BOTTOM = new Set(['Pooling', 'LRN', 'Dropout']);
 
 export type CalibrationMode = 'progressive' | 'float';
 export const CALIBRATION_MODES: readonly CalibrationMode[] = ['progressive', 'float'];
@@ -92,7 +89,7 @@ function levels(x: Float32Array, th: number, bw: number): Float32Array {
 function quantizedWeights(net: Net, l: LayerNode, bw: number): { levels: Tensor; scale: Float64Array } {
   const W = l.blobs[0];
   if (!W) throw new ChaiqError(`layer "${l.name}" (${l.type}) has no weights: give --weights with a caffemodel that has them`, l.loc ?? {});
-  const S = l.type === 'Convolution' ? foldFactors(net, l.index) : undefined;
+  const S = foldFactors(net, l.index);
   const th = perChannelAbsMax(l, W, S);
   const rows = W.shape[0];
   const k = W.data.length / rows;
@@ -226,36 +223,36 @@ export async function progressiveThresholds(net: Net, batch: Tensor, opts: Progr
   let inputSeen = false;
   for (const l of net.layers) {
     const li = l.index;
-    const type = l.type;
-    if (INPUT_TYPES.has(type)) {
+    const role = planRole(l);
+    if (l.def?.source) {
       if (inputSeen) throw new ChaiqError('progressive calibration needs a net with exactly one input', l.loc ?? { file: net.file });
       inputSeen = true;
       const t = threshold(l, 0, batch);
       write(l, 0, quantize(batch, t, bwOut), batch, t);
-    } else if (WEIGHTED.has(type)) {
+    } else if (l.def?.progressive === 'weights') {
       const y = await weightedForward(l, bottomOf(l, 0));
       const t = threshold(l, 0, y);
       // the BN/Scale CHaiDNN folds in read the conv's float output; the last of them quantizes
       write(l, 0, foldedAfter(li) ? y : quantize(y, t, bwOut), y, t);
-    } else if (type === 'ReLU' || ((type === 'BatchNorm' || type === 'Scale') && foldTarget(net, li) >= 0)) {
+    } else if (role === 'producer' || (role === 'fold' && foldTarget(net, li) >= 0)) {
       const b = bottomOf(l, 0);
       const [y] = await run(l, [raw.get(b.ver) ?? b.value]);
       const t = threshold(l, 0, y);
-      write(l, 0, type !== 'ReLU' && foldedAfter(li) ? y : quantize(y, t, bwOut), y, t);
-    } else if (PASS_THROUGH.has(type)) {
+      write(l, 0, role !== 'producer' && foldedAfter(li) ? y : quantize(y, t, bwOut), y, t);
+    } else if (role === 'pass') {
       const b = bottomOf(l, 0);
       const tIn = thOfVersion(b.ver);
-      const x = QUANTIZES_BOTTOM.has(type) ? quantizeBottom(b) : b.value;
+      const x = l.def?.progressive === 'bottom' ? quantizeBottom(b) : b.value;
       const rest = l.bottoms.slice(1).map((_, i) => bottomOf(l, i + 1).value);
       const tops = await run(l, [x, ...rest]);
       tops.forEach((y, ti) => write(l, ti, y, y, tIn));
-    } else if (type === 'Concat') {
+    } else if (role === 'shared-output') {
       const bs = l.bottoms.map((_, bi) => bottomOf(l, bi));
       const [y] = await run(l, bs.map((b) => raw.get(b.ver) ?? b.value));
       const t = threshold(l, 0, y);
       for (const b of bs) th.set(b.ver, t);
       write(l, 0, quantize(y, t, bwOut), y, t);
-    } else if (type === 'Eltwise') {
+    } else if (role === 'shared-max') {
       const bs = l.bottoms.map((_, bi) => bottomOf(l, bi));
       const t = Math.max(...bs.map((b) => thOfVersion(b.ver)));
       const xs = bs.map((b, i) => (i === 0 ? b.value : quantize(b.value, t, bwOut)));

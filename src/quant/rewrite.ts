@@ -16,6 +16,7 @@ import { convGeometry } from '../layers/params';
 import { foldTarget, bnFoldParams, scaleFoldParams } from '../chaidnn/weights';
 import { bottomVersion, versionKey } from './xilinx';
 import type { PrecisionPlan } from './plan';
+import { planRole } from '../layers/registry';
 
 export interface Rewritten {
   net: NetParam;
@@ -51,7 +52,7 @@ function copyNet(p: NetParam): NetParam {
 export function foldBatchNormOffline(graph: Net, param: NetParam): Rewritten & { folded: FoldedConv[] } {
   const chains = new Map<number, number[]>();
   for (const l of graph.layers) {
-    if (l.type !== 'BatchNorm' && l.type !== 'Scale') continue;
+    if (planRole(l) !== 'fold') continue;
     const c = foldTarget(graph, l.index);
     if (c < 0) continue;
     const chain = chains.get(c) ?? [];

@@ -6,6 +6,7 @@ import type { WarnFn } from '../errors';
 import { ChaiqError } from '../errors';
 import { blockFromFields, precisionFields } from './fields';
 import { foldTarget, foldFactors, weightThresholds } from '../chaidnn/weights';
+import { planRole } from '../layers/registry';
 
 const f32 = Math.fround;
 
@@ -28,9 +29,6 @@ export interface XilinxOptions {
  * i.e. statistics collected per writer layer, so an in-place ReLU's version is the post-ReLU data.
  */
 export type VersionThreshold = (li: number, ti: number) => number;
-
-/** Layers whose output is their (first) input, unchanged in scale (§4.4 pass-through). */
-export const PASS_THROUGH = new Set(['Pooling', 'LRN', 'Dropout', 'Split', 'Flatten', 'Reshape', 'Permute', 'Crop']);
 
 /** th = 2^ceil(log2(th/(2^(bw-1)-1)))·(2^(bw-1)-1) (§4.8). */
 export { snapPow2 };
@@ -139,29 +137,30 @@ export function buildXilinxPlan(net: Net, thOf: VersionThreshold, opts: XilinxOp
     const bv = l.bottoms.map((_, bi) => bottomVersion(net, li, bi));
     const in0 = bv[0];
     const type = l.type;
+    const role = planRole(l);
     if (l.bottoms.length === 0) {
       l.tops.forEach((_, ti) => {
         if (isActivation(net, li, ti)) g.set(versionKey(li, ti), calib(li, ti), 'calib');
       });
-    } else if (PASS_THROUGH.has(type) && in0 !== undefined) {
+    } else if (role === 'pass' && in0 !== undefined) {
       l.tops.forEach((_, ti) => g.union(in0, versionKey(li, ti)));
-    } else if (type === 'ReLU' && in0 !== undefined) {
+    } else if (role === 'producer' && in0 !== undefined) {
       // in-place ReLU: the producer's th_out becomes the post-ReLU threshold (§4.4). After a Concat/Eltwise
       // the group also carries the other inputs, so it keeps the larger of the two (the Eltwise max rule).
       g.union(in0, versionKey(li, 0));
       const th = calib(li, 0);
       if (g.isMerged(in0)) g.set(in0, Math.max(th, g.get(in0) ?? 0), 'relu-max');
       else g.set(in0, th, 'relu');
-    } else if ((type === 'BatchNorm' || type === 'Scale') && in0 !== undefined && foldTarget(net, li) >= 0) {
+    } else if (role === 'fold' && in0 !== undefined && foldTarget(net, li) >= 0) {
       g.union(in0, versionKey(li, 0));
       g.set(in0, calib(li, 0), 'fold');
       fusedOut.push(versionKey(li, 0));
-    } else if (type === 'Concat' && bv.every((v) => v !== undefined)) {
+    } else if (role === 'shared-output' && bv.every((v) => v !== undefined)) {
       const out = versionKey(li, 0);
       for (const v of bv) g.union(out, v!);
       g.set(out, calib(li, 0), 'concat');
       g.markMerged(out);
-    } else if (type === 'Eltwise' && bv.every((v) => v !== undefined)) {
+    } else if (role === 'shared-max' && bv.every((v) => v !== undefined)) {
       let th = 0;
       for (const v of bv) th = Math.max(th, g.get(v!) ?? 0);
       const out = versionKey(li, 0);
@@ -169,7 +168,7 @@ export function buildXilinxPlan(net: Net, thOf: VersionThreshold, opts: XilinxOp
       g.set(out, f32(th), 'eltwise-max');
       g.markMerged(out);
     } else {
-      if (type === 'BatchNorm' || type === 'Scale')
+      if (role === 'fold')
         warn(`${type} layer "${l.name}" is not in place after a Convolution: CHaiDNN cannot run a standalone ${type} in Xilinx mode (fuse it into the conv first)`, l.loc ?? {});
       l.tops.forEach((_, ti) => g.set(versionKey(li, ti), calib(li, ti), 'calib'));
     }
@@ -226,7 +225,7 @@ function thParams(net: Net, l: LayerNode, opts: XilinxOptions): number[] | undef
     throw new ChaiqError(`layer "${l.name}" (${l.type}) has no weights: give --weights with a caffemodel that has them`, l.loc ?? {});
   }
   let th: Float32Array;
-  if (l.type === 'Normalize') th = Float32Array.from(W.data, (x) => (Number.isFinite(x) ? Math.abs(x) : 0)); // NaN only with --allow_nonfinite
-  else th = weightThresholds(l, W, opts.bitwidths.params, l.type === 'Convolution' ? foldFactors(net, l.index) : undefined);
+  if (l.def?.thParams === 'abs') th = Float32Array.from(W.data, (x) => (Number.isFinite(x) ? Math.abs(x) : 0)); // NaN only with --allow_nonfinite
+  else th = weightThresholds(l, W, opts.bitwidths.params, foldFactors(net, l.index));
   return Array.from(th, (x) => (opts.pow2 ? snapPow2(x, opts.bitwidths.params) : f32(x)));
 }

@@ -11,6 +11,7 @@ import { versionStatsKey } from '../quant/calibrate';
 import { foldFactors } from '../chaidnn/weights';
 import type { LayerReport } from '../sim/simulate';
 import type { ReportData, ReportHistogram, ReportLayer } from './html';
+import { planRole } from '../layers/registry';
 
 /** bins of the drawn histogram */
 export const REPORT_BINS = 120;
@@ -57,19 +58,18 @@ export function layerOutputStats(net: Net, stats: StatsCollector, li: number): B
   if (l.tops.length === 0) return undefined;
   let key = versionStatsKey(net, li, 0);
   const cons = net.consumers(li, 0);
-  if (l.type !== 'ReLU' && cons.length === 1) {
+  if (planRole(l) !== 'producer' && cons.length === 1) {
     const c = net.layers[cons[0]];
-    if (c.type === 'ReLU' && c.tops[0] === l.tops[0]) key = versionStatsKey(net, c.index, 0);
+    if (planRole(c) === 'producer' && c.tops[0] === l.tops[0]) key = versionStatsKey(net, c.index, 0);
   }
   return stats.blobs.has(key) ? stats.get(key) : undefined;
 }
 
 /** Per output channel min and max of a Convolution/InnerProduct weight blob (BN/Scale folded in, as th_params). */
 export function weightRanges(net: Net, l: LayerNode): { min: number[]; max: number[] } | undefined {
-  if (l.type !== 'Convolution' && l.type !== 'InnerProduct') return undefined;
+  if (!l.def?.outputRows?.(l.param)) return undefined;
   const W = l.blobs[0];
   if (!W || W.shape.length === 0) return undefined;
-  if (l.type === 'InnerProduct' && l.param.inner_product_param?.transpose) return undefined;
   const O = W.shape[0];
   const per = W.data.length / O;
   let fold: Float32Array | undefined;

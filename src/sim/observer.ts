@@ -7,13 +7,12 @@
 import type { WarnFn } from '../errors';
 import { ChaiqError } from '../errors';
 import type { LayerNode } from '../graph/types';
-import { FORWARDS } from '../layers/forward';
 import type { Tensor } from '../tensor';
 import { accumulateError, newErrorAcc } from './metrics';
 import { dequant, type SimStats, type Val } from './result';
 
 export async function floatForward(node: LayerNode, bottoms: Tensor[], warn: WarnFn): Promise<Tensor[]> {
-  const fwd = node.def?.forward ?? FORWARDS[node.type];
+  const fwd = node.def?.forward;
   if (!fwd) throw new ChaiqError(`layer '${node.name}': type ${node.type} has no float forward`, node.loc ?? {});
   return await fwd(node, bottoms, { warn });
 }

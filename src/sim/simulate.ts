@@ -12,7 +12,7 @@ import { ChaiqError, type WarnFn } from '../errors';
 import type { LayerNode, Net } from '../graph/types';
 import type { Msg } from '../proto/message';
 import type { Tensor } from '../tensor';
-import { FORWARDS } from '../layers/forward';
+import { forwardOf } from '../layers/registry';
 import { convGeometry, enumName, num, poolGeometry, pooledSize, rep, sub, bool } from '../layers/params';
 import * as A from '../chaidnn/arith';
 import { DEFAULT_BW, DEFAULT_FL, DEFAULT_TH, formatScale, formatString, quantizeFloat, sameFormat, type FixedFormat } from '../chaidnn/format';
@@ -249,7 +249,7 @@ export function compileSim(net: Net, opts: SimOptions = {}): SimProgram {
     else if (where === 'fused') steps[i] = { kind: 'absorbed', node };
     else if (where === 'keep') steps[i] = { kind: 'pass', node };
     else if (where === 'arm') {
-      if (!FORWARDS[t]) throw new ChaiqError(`layer '${node.name}': type ${t} cannot be simulated (no forward)`, node.loc ?? {});
+      if (!forwardOf(t)) throw new ChaiqError(`layer '${node.name}': type ${t} cannot be simulated (no forward)`, node.loc ?? {});
       if (node.def?.chaidnn === 'hw' && !node.def.fixed) warn(`layer '${node.name}' (${t}): not modelled in fixed point; run in float`, node.loc);
       steps[i] = { kind: 'sw', node };
     } else {
