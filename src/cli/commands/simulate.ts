@@ -25,6 +25,8 @@ import { simulateReportLayers } from '../../report/build';
 import { inputClipWarning } from '../../sim/input-range';
 import { checkFiniteWeights, countNonFinite, nonFiniteActivationMessage } from '../../proto/finite';
 import type { LayerNode } from '../../graph/types';
+import { floatableLayers, resolveFloatLayers } from '../../sim/float-layers';
+import { formatRankingText, rankFloatLayers, rankingJson, type LayerRanking } from '../../sim/layer-ranking';
 
 interface SimulateArgs extends PreprocessArgs {
   allow_nonfinite?: boolean;
@@ -45,6 +47,8 @@ interface SimulateArgs extends PreprocessArgs {
   final_op_th?: string;
   limit?: number;
   report?: string;
+  float_layers?: string;
+  rank_layers?: boolean;
 }
 
 const usage = (msg: string) => new ChaiqError(msg, {}, 2);
@@ -149,12 +153,17 @@ export interface SimulateReport {
   top: number;
   classification: ClassStats;
   layers: LayerReport[];
+  /** --float_layers, as resolved */
+  float_layers?: string[];
+  /** --rank_layers */
+  ranking?: LayerRanking;
 }
 
 export function formatSimulateText(r: SimulateReport): string {
   const c = r.classification;
   const lines: string[] = [];
   lines.push(`simulated ${r.images} image(s), ${r.mode} mode${r.psum18 ? ', 18-bit partial sums' : ''}; classes from '${r.output_blob}'`);
+  if (r.float_layers?.length) lines.push(`in float (--float_layers): ${r.float_layers.join(', ')}`);
   // with --top 1 the top-k figures are the top-1 ones: print them once
   const topK = r.top > 1;
   lines.push(`float vs fixed agreement: top-1 ${pct(c.top1Agree, c.images)}` + (topK ? `, float top-1 in fixed top-${r.top} ${pct(c.top5Agree, c.images)}` : ''));
@@ -171,6 +180,7 @@ export function formatSimulateText(r: SimulateReport): string {
   }
   const w = rows[0].map((_, i) => Math.max(...rows.map((x) => x[i].length)));
   for (const x of rows) lines.push(x.map((v, i) => (i === x.length - 1 ? v : v.padEnd(w[i]))).join('  ').trimEnd());
+  if (r.ranking) lines.push('', formatRankingText(r.ranking).trimEnd());
   return lines.join('\n') + '\n';
 }
 
@@ -192,6 +202,8 @@ export function simulateReportJson(r: SimulateReport) {
       }
       : null,
     layers: r.layers.map((l) => ({ name: l.name, type: l.type, blob: l.blob, where: l.where, local: summaryJson(l.local), cumulative: summaryJson(l.cumulative) })),
+    ...(r.float_layers ? { float_layers: r.float_layers } : {}),
+    ...(r.ranking ? { layer_ranking: rankingJson(r.ranking) } : {}),
   };
 }
 
@@ -260,6 +272,8 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   const foldedWeightFl = (args.folded_weight_fl ?? 'runtime') as 'runtime' | 'mse';
   const finalOpTh = (args.final_op_th ?? 'int') as 'int' | 'float';
   const prog = compileSim(net, { warn, psum18: args.psum18, aveDivisor: args.ave_divisor as 'chaidnn' | 'caffe', foldedWeightFl, finalOpTh });
+  const floatLayers = args.float_layers !== undefined ? resolveFloatLayers(prog.steps, floatLayerNames(args.float_layers), warn) : undefined;
+  const ranked: { x: Tensor[]; labels: number[] } | undefined = args.rank_layers ? { x: [], labels: [] } : undefined;
   const stats = newSimStats();
   const cls = newClassStats();
   const outBlob = net.outputs[0];
@@ -276,7 +290,8 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
       const x = await s.load();
       const onReference = nonFiniteGuard(s.name, !!args.allow_nonfinite, warn);
       onReference(net.layers.find((l) => l.tops.includes(net.inputs[0].name)) ?? net.layers[0], [x]);
-      const r = await runSim(prog, x, { stats, keep: dump || seen ? 'all' : [outBlob], onReference });
+      const r = await runSim(prog, x, { stats, keep: dump || seen ? 'all' : [outBlob], onReference, floatLayers });
+      if (ranked) { ranked.x.push(x); ranked.labels.push(s.label); }
       if (seen) for (const [b, t] of r.reference) if (lastWriter.has(b)) seen.observe(lastWriter.get(b)!, args.allow_nonfinite ? t.data.filter(Number.isFinite) : t.data);
       bar.tick(++done);
       const fx = r.outputs.get(outBlob);
@@ -305,6 +320,15 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
     }
   }
   const result: SimulateReport = { images: samples.length, mode: prog.mode, psum18: args.psum18, output_blob: outBlob, top: args.top, classification: cls, layers: layerReports(stats) };
+  if (floatLayers) result.float_layers = [...floatLayers];
+  if (ranked) {
+    const rbar = makeProgress(floatableLayers(prog.steps).length + 1, 'ranking layers', 'runs');
+    try {
+      result.ranking = await rankFloatLayers(prog, ranked.x, ranked.labels, outBlob, { onRun: (d) => rbar.tick(d) });
+    } finally {
+      rbar.stop();
+    }
+  }
   if (args.report) {
     const c = cls;
     const p = (a: number, b: number) => (b ? `${((100 * a) / b).toFixed(2)} %` : '–');
@@ -332,6 +356,13 @@ function nonFiniteGuard(sample: string, allow: boolean, warn: WarnFn) {
   };
 }
 
+/** `--float_layers a,b`: names, blanks dropped; an empty list is a usage error. */
+function floatLayerNames(v: string): string[] {
+  const names = String(v).split(',').map((x) => x.trim()).filter((x) => x !== '');
+  if (!names.length) throw usage('--float_layers needs a comma list of layer names');
+  return names;
+}
+
 function builder(y: any) {
   return preprocessOptions(y, { mnist: true })
     .option('deploy_model', { type: 'string', describe: 'annotated prototxt (precision_param / quantization_param blocks)' })
@@ -351,6 +382,8 @@ function builder(y: any) {
     .option('ave_divisor', { type: 'string', default: 'chaidnn', describe: 'AVE pool divisor: chaidnn (k², the HW) or caffe (clipped window count, what-if)' })
     .option('allow_nonfinite', { type: 'boolean', default: false, describe: 'go on when weights or activations hold NaN/Inf (warned)' })
     .option('limit', { type: 'number', describe: 'simulate only the first N inputs' })
+    .option('float_layers', { type: 'string', describe: 'comma list of layers run in float inside the fixed net (input dequantized, output requantized to the format its consumers read)' })
+    .option('rank_layers', { type: 'boolean', default: false, describe: 'rank the fixed-point layers by what running each alone in float recovers (top-1 agreement, output SQNR); meant for a few images (--limit)' })
     .option('report', { type: 'string', describe: 'also write an HTML report (per-layer SQNR, thresholds, float histograms seen) to FILE.html' });
 }
 

@@ -1,0 +1,63 @@
+/**
+ * `simulate --float_layers`: the named layers run in float inside the fixed net (Hailo's check: run the offending
+ * layers in native form and see the error vanish). Such a layer dequantizes its input, runs its Caffe forward
+ * (a conv with its fused BN/Scale), and its output is quantized with the format its consumers read.
+ */
+import { ChaiqError, type WarnFn } from '../errors';
+import type { LayerNode, Net } from '../graph/types';
+import type { Tensor } from '../tensor';
+import { FORWARDS } from '../layers/forward';
+
+/** Step kinds computed in integers, which --float_layers can move to float. */
+export const FLOATABLE_KINDS = new Set(['conv', 'pool', 'eltwise', 'concat', 'bn', 'scale']);
+
+/** The part of a compiled step this module needs (structural, so the simulator's Step stays private). */
+export interface StepView {
+  kind: string;
+  node: LayerNode;
+  absorbed?: number[];
+}
+
+/** The layers --float_layers may name, in net order: those computed in integers. */
+export function floatableLayers(steps: StepView[]): string[] {
+  return steps.filter((s) => FLOATABLE_KINDS.has(s.kind)).map((s) => s.node.name);
+}
+
+/**
+ * The set of layer names to run in float. Unknown names are a usage error naming them all; a fused BN/Scale
+ * stands for its convolution (they run as one layer); layers that already run in float are warned about.
+ */
+export function resolveFloatLayers(steps: StepView[], names: string[], warn: WarnFn): Set<string> {
+  const byName = new Map(steps.map((s, i) => [s.node.name, i]));
+  const unknown = names.filter((n) => !byName.has(n));
+  if (unknown.length) {
+    throw new ChaiqError(`--float_layers: no layer named ${unknown.map((n) => `'${n}'`).join(', ')} in the net`, {}, 2);
+  }
+  const absorbedBy = new Map<number, number>();
+  steps.forEach((s, i) => s.absorbed?.forEach((j) => absorbedBy.set(j, i)));
+  const out = new Set<string>();
+  for (const n of names) {
+    let i = byName.get(n)!;
+    if (absorbedBy.has(i)) i = absorbedBy.get(i)!;
+    const s = steps[i];
+    if (!FLOATABLE_KINDS.has(s.kind)) {
+      warn(`--float_layers: layer '${n}' (${s.node.type}) is not computed in fixed point here; naming it changes nothing`, s.node.loc);
+      continue;
+    }
+    out.add(s.node.name);
+  }
+  return out;
+}
+
+/** The float forward of a floated layer on its dequantized inputs, through the BN/Scale layers fused into it. */
+export async function floatLayerForward(net: Net, node: LayerNode, absorbed: number[], bottoms: Tensor[], warn: WarnFn): Promise<Tensor[]> {
+  let tops = await forward(node, bottoms, warn);
+  for (const j of absorbed) tops = await forward(net.layers[j], [tops[0]], warn);
+  return tops;
+}
+
+async function forward(node: LayerNode, bottoms: Tensor[], warn: WarnFn): Promise<Tensor[]> {
+  const fwd = node.def?.forward ?? FORWARDS[node.type];
+  if (!fwd) throw new ChaiqError(`layer '${node.name}': type ${node.type} has no float forward`, node.loc ?? {});
+  return await fwd(node, bottoms, { warn });
+}
