@@ -1,12 +1,14 @@
 /**
  * `simulate --float_layers`: the named layers run in float inside the fixed net (Hailo's check: run the offending
  * layers in native form and see the error vanish). Such a layer dequantizes its input, runs its Caffe forward
- * (a conv with its fused BN/Scale), and its output is quantized with the format its consumers read.
+ * (a conv with its fused BN/Scale), and its output is quantized with the format its first consumer reads (CHaiDNN
+ * passes integers on unchanged, so that is the format the next layer expects), else with its own output format.
  */
 import { ChaiqError, type WarnFn } from '../errors';
 import type { LayerNode, Net } from '../graph/types';
 import type { Tensor } from '../tensor';
 import { FORWARDS } from '../layers/forward';
+import type { FixedFormat } from './simulate';
 
 /** Step kinds computed in integers, which --float_layers can move to float. */
 export const FLOATABLE_KINDS = new Set(['conv', 'pool', 'eltwise', 'concat', 'bn', 'scale']);
@@ -16,6 +18,35 @@ export interface StepView {
   kind: string;
   node: LayerNode;
   absorbed?: number[];
+  fin?: FixedFormat;
+  fout?: FixedFormat;
+  conv?: { fin: FixedFormat };
+}
+
+/**
+ * The integer format the first consumer of step i's output reads it with (what "the next layer expects"),
+ * looking through in-place ReLU, pass-through layers and a Concat that names no format; undefined when no
+ * fixed-point layer reads it.
+ */
+export function consumerFormat(net: Net, steps: StepView[], i: number): FixedFormat | undefined {
+  const ab = steps[i].absorbed;
+  let frontier = [ab?.length ? ab[ab.length - 1] : i];
+  const seen = new Set<number>();
+  while (frontier.length) {
+    const next: number[] = [];
+    for (const li of frontier) {
+      for (const c of net.consumers(li, 0)) {
+        if (seen.has(c)) continue;
+        seen.add(c);
+        const s = steps[c];
+        const f = s.conv?.fin ?? (s.kind === 'concat' ? s.fout : s.fin);
+        if (f) return f;
+        if (s.kind === 'relu' || s.kind === 'pass' || s.kind === 'concat' || s.kind === 'pool') next.push(c);
+      }
+    }
+    frontier = next;
+  }
+  return undefined;
 }
 
 /** The layers --float_layers may name, in net order: those computed in integers. */

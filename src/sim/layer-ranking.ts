@@ -3,6 +3,7 @@
  * output is compared with the float net's. Layers are ranked by what that recovers: top-1 agreement with float
  * (classifiers), then output SQNR (the only key for nets whose output is no class vector).
  */
+import type { Net } from '../graph/types';
 import type { Tensor } from '../tensor';
 import { runSim, type SimProgram } from './simulate';
 import { floatableLayers } from './float-layers';
@@ -27,7 +28,9 @@ export interface LayerRecovery {
 export interface LayerRanking {
   key: RankKey;
   images: number;
+  /** agreement is read at output_blob, SQNR over all of output_blobs */
   output_blob: string;
+  output_blobs: string[];
   baseline: { agreement: number; accuracy: number | null; sqnrDb: number };
   /** best recovery first */
   layers: LayerRecovery[];
@@ -35,21 +38,35 @@ export interface LayerRanking {
 
 interface Outcome { agreement: number; accuracy: number | null; sqnrDb: number }
 
-function outcome(refs: Float32Array[], fixed: Float32Array[], labels: number[]): Outcome {
+/** Per image, the net outputs in order; the first is the one classes are read from. */
+type Outputs = Float32Array[];
+
+function outcome(refs: Outputs[], fixed: Outputs[], labels: number[]): Outcome {
   const acc = newErrorAcc();
   let agree = 0;
   let correct = 0;
   let labelled = 0;
   refs.forEach((r, k) => {
-    accumulateError(acc, r, fixed[k]);
-    const f = topK(fixed[k], 1)[0];
-    if (topK(r, 1)[0] === f) agree++;
+    r.forEach((o, j) => accumulateError(acc, o, fixed[k][j]));
+    const f = topK(fixed[k][0], 1)[0];
+    if (topK(r[0], 1)[0] === f) agree++;
     if (labels[k] >= 0) {
       labelled++;
       if (labels[k] === f) correct++;
     }
   });
   return { agreement: refs.length ? agree / refs.length : 0, accuracy: labelled ? correct / labelled : null, sqnrDb: summarize(acc).sqnrDb };
+}
+
+/**
+ * The blobs the ranking compares: the net outputs, a final Softmax read at its input (the logits: same top-1,
+ * and an SQNR that saturated probabilities do not swamp).
+ */
+export function rankingOutputs(net: Net): string[] {
+  return net.outputs.map((b) => {
+    const w = [...net.layers].reverse().find((l) => l.tops.includes(b));
+    return w && w.type === 'Softmax' && w.bottoms.length === 1 && w.bottoms[0] !== b ? w.bottoms[0] : b;
+  });
 }
 
 /** Gains may be ±Infinity (an exact output); a finite comparison key keeps the sort total. */
@@ -60,26 +77,26 @@ const finite = (v: number) => (Number.isNaN(v) ? -Infinity : v);
  * `inputs` are held in memory: meant for a few images (the cost is layers × images simulations).
  */
 export async function rankFloatLayers(
-  prog: SimProgram, inputs: Tensor[], labels: number[], outBlob: string,
+  prog: SimProgram, inputs: Tensor[], labels: number[], outBlobs: string[],
   opts: { key?: RankKey; onRun?: (done: number, total: number) => void } = {},
 ): Promise<LayerRanking> {
   const names = floatableLayers(prog.steps);
   const total = names.length + 1;
-  const refs: Float32Array[] = [];
-  const base: Float32Array[] = [];
+  const refs: Outputs[] = [];
+  const base: Outputs[] = [];
   for (const x of inputs) {
-    const r = await runSim(prog, x, { keep: [outBlob] });
-    refs.push(r.reference.get(outBlob)!.data);
-    base.push(r.outputs.get(outBlob)!.data);
+    const r = await runSim(prog, x, { keep: outBlobs });
+    refs.push(outBlobs.map((b) => r.reference.get(b)!.data));
+    base.push(outBlobs.map((b) => r.outputs.get(b)!.data));
   }
   opts.onRun?.(1, total);
   const b = outcome(refs, base, labels);
   const layers: LayerRecovery[] = [];
   for (const name of names) {
-    const fixed: Float32Array[] = [];
+    const fixed: Outputs[] = [];
     for (const x of inputs) {
-      const r = await runSim(prog, x, { keep: [outBlob], reference: false, floatLayers: new Set([name]) });
-      fixed.push(r.outputs.get(outBlob)!.data);
+      const r = await runSim(prog, x, { keep: outBlobs, reference: false, floatLayers: new Set([name]) });
+      fixed.push(outBlobs.map((b) => r.outputs.get(b)!.data));
     }
     const o = outcome(refs, fixed, labels);
     const node = prog.net.layers.find((l) => l.name === name)!;
@@ -93,7 +110,7 @@ export async function rankFloatLayers(
     (key === 'top1' ? y.agreementGain - x.agreementGain : 0) ||
     finite(y.sqnrGainDb) - finite(x.sqnrGainDb) ||
     pos.get(x.layer)! - pos.get(y.layer)!);
-  return { key, images: inputs.length, output_blob: outBlob, baseline: b, layers };
+  return { key, images: inputs.length, output_blob: outBlobs[0], output_blobs: outBlobs, baseline: b, layers };
 }
 
 const pct = (v: number | null) => (v === null ? '-' : (100 * v).toFixed(2) + '%');
@@ -104,7 +121,8 @@ const signedDb = (v: number) => (Number.isFinite(v) && v >= 0 ? '+' : '') + dB(v
 export function formatRankingText(r: LayerRanking): string {
   const lines: string[] = [];
   const by = r.key === 'top1' ? 'top-1 agreement with float, then output SQNR' : 'output SQNR';
-  lines.push(`each layer alone in float (--float_layers L), ${r.images} image(s), ranked by what it recovers (${by}) at '${r.output_blob}'`);
+  const sq = r.output_blobs.length > 1 ? `; SQNR over ${r.output_blobs.map((b) => `'${b}'`).join(', ')}` : '';
+  lines.push(`each layer alone in float (--float_layers L), ${r.images} image(s), ranked by what it recovers (${by}); agreement at '${r.output_blob}'${sq}`);
   lines.push(`all fixed: agreement ${pct(r.baseline.agreement)}` + (r.baseline.accuracy !== null ? `, fixed top-1 ${pct(r.baseline.accuracy)}` : '') + `, output SQNR ${dB(r.baseline.sqnrDb)} dB`);
   const head = ['layer', 'type', 'agreement', 'gain pt'];
   if (r.baseline.accuracy !== null) head.push('top-1');
@@ -125,7 +143,7 @@ const jnum = (v: number | null) => (v === null || Number.isNaN(v) ? null : Numbe
 
 export function rankingJson(r: LayerRanking) {
   return {
-    key: r.key, images: r.images, output_blob: r.output_blob,
+    key: r.key, images: r.images, output_blob: r.output_blob, output_blobs: r.output_blobs,
     baseline: { agreement: r.baseline.agreement, accuracy: r.baseline.accuracy, sqnr_db: jnum(r.baseline.sqnrDb) },
     layers: r.layers.map((l) => ({
       layer: l.layer, type: l.type, agreement: l.agreement, accuracy: l.accuracy, sqnr_db: jnum(l.sqnrDb),

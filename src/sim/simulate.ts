@@ -19,7 +19,7 @@ import * as A from './arith';
 import { bnFoldParams, scaleFoldParams } from '../quant/weights';
 import { addInputClip, type InputClip } from './input-range';
 import { accumulateError, newErrorAcc, summarize, type ErrorAcc, type ErrorSummary } from './metrics';
-import { FLOATABLE_KINDS, floatLayerForward } from './float-layers';
+import { FLOATABLE_KINDS, consumerFormat, floatLayerForward } from './float-layers';
 
 /** CHaiDNN's parser defaults (caffe_network_parser.hpp) for missing precision fields. */
 export const DEFAULT_BW = 6;
@@ -649,7 +649,7 @@ export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}
     if (opts.floatLayers?.has(node.name) && FLOATABLE_KINDS.has(st.kind)) {
       // float forward on the dequantized input, output in the format its consumers read
       const t = await floatLayerForward(net, node, st.absorbed ?? [], bvals.map((v) => ({ shape: v.shape, data: dequant(v) })), p.warn);
-      const fmt = st.conv?.fout ?? st.fout ?? bvals.find((v) => v.fmt)?.fmt;
+      const fmt = consumerFormat(net, p.steps, i) ?? st.conv?.fout ?? st.fout ?? bvals.find((v) => v.fmt)?.fmt;
       out = t.map((x) => (fmt ? { shape: x.shape, q: quantizeFloat(x.data, fmt, true), fmt } : { shape: x.shape, f: x.data }));
       local = reference ? out[0] : undefined;
     } else switch (st.kind) {

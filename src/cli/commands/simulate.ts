@@ -26,7 +26,8 @@ import { inputClipWarning } from '../../sim/input-range';
 import { checkFiniteWeights, countNonFinite, nonFiniteActivationMessage } from '../../proto/finite';
 import type { LayerNode } from '../../graph/types';
 import { floatableLayers, resolveFloatLayers } from '../../sim/float-layers';
-import { formatRankingText, rankFloatLayers, rankingJson, type LayerRanking } from '../../sim/layer-ranking';
+import { addDetections, detectionsOf, detectorOutputs, formatDetectionText, newDetectionStats, summarizeDetections, type DetectionSummary, type DetectorOutputs } from '../../sim/detection';
+import { formatRankingText, rankFloatLayers, rankingJson, rankingOutputs, type LayerRanking } from '../../sim/layer-ranking';
 
 interface SimulateArgs extends PreprocessArgs {
   allow_nonfinite?: boolean;
@@ -49,6 +50,7 @@ interface SimulateArgs extends PreprocessArgs {
   report?: string;
   float_layers?: string;
   rank_layers?: boolean;
+  detection_threshold?: number;
 }
 
 const usage = (msg: string) => new ChaiqError(msg, {}, 2);
@@ -157,6 +159,8 @@ export interface SimulateReport {
   float_layers?: string[];
   /** --rank_layers */
   ranking?: LayerRanking;
+  /** detectors: float/fixed detection agreement */
+  detection?: { outputs: DetectorOutputs; summary: DetectionSummary };
 }
 
 export function formatSimulateText(r: SimulateReport): string {
@@ -164,6 +168,7 @@ export function formatSimulateText(r: SimulateReport): string {
   const lines: string[] = [];
   lines.push(`simulated ${r.images} image(s), ${r.mode} mode${r.psum18 ? ', 18-bit partial sums' : ''}; classes from '${r.output_blob}'`);
   if (r.float_layers?.length) lines.push(`in float (--float_layers): ${r.float_layers.join(', ')}`);
+  if (r.detection) lines.push(formatDetectionText(r.detection.outputs, r.detection.summary).trimEnd());
   // with --top 1 the top-k figures are the top-1 ones: print them once
   const topK = r.top > 1;
   lines.push(`float vs fixed agreement: top-1 ${pct(c.top1Agree, c.images)}` + (topK ? `, float top-1 in fixed top-${r.top} ${pct(c.top5Agree, c.images)}` : ''));
@@ -204,6 +209,7 @@ export function simulateReportJson(r: SimulateReport) {
     layers: r.layers.map((l) => ({ name: l.name, type: l.type, blob: l.blob, where: l.where, local: summaryJson(l.local), cumulative: summaryJson(l.cumulative) })),
     ...(r.float_layers ? { float_layers: r.float_layers } : {}),
     ...(r.ranking ? { layer_ranking: rankingJson(r.ranking) } : {}),
+    ...(r.detection ? { detection: { outputs: r.detection.outputs, ...r.detection.summary } } : {}),
   };
 }
 
@@ -223,6 +229,8 @@ function checkSimulateUsage(args: SimulateArgs): void {
     { flag: '--labels', path: args.labels },
     { flag: '--mean_file', path: args.mean_file },
   ];
+  const t = args.detection_threshold;
+  if (t !== undefined && !(Number.isFinite(t) && t >= 0 && t < 1)) throw usage(`--detection_threshold must be a score in [0, 1), got ${t}`);
   checkInputPaths([...inputs, { flag: '--calibration_directory', path: args.calibration_directory, dir: true }]);
   checkOutputPaths([{ flag: '--report', path: args.report }, { flag: '--output_dir', path: args.output_dir, dir: true }], inputs);
 }
@@ -274,6 +282,9 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   const prog = compileSim(net, { warn, psum18: args.psum18, aveDivisor: args.ave_divisor as 'chaidnn' | 'caffe', foldedWeightFl, finalOpTh });
   const floatLayers = args.float_layers !== undefined ? resolveFloatLayers(prog.steps, floatLayerNames(args.float_layers), warn) : undefined;
   const ranked: { x: Tensor[]; labels: number[] } | undefined = args.rank_layers ? { x: [], labels: [] } : undefined;
+  const detector = detectorOutputs(net, dims);
+  const detThreshold = args.detection_threshold ?? 0.5;
+  const dstats = detector ? newDetectionStats(detThreshold) : undefined;
   const stats = newSimStats();
   const cls = newClassStats();
   const outBlob = net.outputs[0];
@@ -290,7 +301,8 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
       const x = await s.load();
       const onReference = nonFiniteGuard(s.name, !!args.allow_nonfinite, warn);
       onReference(net.layers.find((l) => l.tops.includes(net.inputs[0].name)) ?? net.layers[0], [x]);
-      const r = await runSim(prog, x, { stats, keep: dump || seen ? 'all' : [outBlob], onReference, floatLayers });
+      const r = await runSim(prog, x, { stats, keep: dump || seen ? 'all' : net.outputs, onReference, floatLayers });
+      if (detector) addDetections(dstats!, detectionsOf(detector, r.reference, dims, detThreshold), detectionsOf(detector, r.outputs, dims, detThreshold));
       if (ranked) { ranked.x.push(x); ranked.labels.push(s.label); }
       if (seen) for (const [b, t] of r.reference) if (lastWriter.has(b)) seen.observe(lastWriter.get(b)!, args.allow_nonfinite ? t.data.filter(Number.isFinite) : t.data);
       bar.tick(++done);
@@ -321,10 +333,11 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   }
   const result: SimulateReport = { images: samples.length, mode: prog.mode, psum18: args.psum18, output_blob: outBlob, top: args.top, classification: cls, layers: layerReports(stats) };
   if (floatLayers) result.float_layers = [...floatLayers];
+  if (detector) result.detection = { outputs: detector, summary: summarizeDetections(dstats!) };
   if (ranked) {
     const rbar = makeProgress(floatableLayers(prog.steps).length + 1, 'ranking layers', 'runs');
     try {
-      result.ranking = await rankFloatLayers(prog, ranked.x, ranked.labels, outBlob, { onRun: (d) => rbar.tick(d) });
+      result.ranking = await rankFloatLayers(prog, ranked.x, ranked.labels, rankingOutputs(net), { key: detector || net.outputs.length > 1 ? 'sqnr' : 'top1', onRun: (d) => rbar.tick(d) });
     } finally {
       rbar.stop();
     }
@@ -384,6 +397,7 @@ function builder(y: any) {
     .option('limit', { type: 'number', describe: 'simulate only the first N inputs' })
     .option('float_layers', { type: 'string', describe: 'comma list of layers run in float inside the fixed net (input dequantized, output requantized to the format its consumers read)' })
     .option('rank_layers', { type: 'boolean', default: false, describe: 'rank the fixed-point layers by what running each alone in float recovers (top-1 agreement, output SQNR); meant for a few images (--limit)' })
+    .option('detection_threshold', { type: 'number', describe: 'detectors: score above which float and fixed detections are compared (default 0.5)' })
     .option('report', { type: 'string', describe: 'also write an HTML report (per-layer SQNR, thresholds, float histograms seen) to FILE.html' });
 }
 
