@@ -9,7 +9,7 @@
 #   COLUMN = "label:quantize flags", e.g. "baseline:" (the default), "equalize:--equalize",
 #   "all:--equalize --bias_correction --optimize_rounding --optimized_weights". A column whose flags name
 #   --optimized_weights (no argument) writes the rewritten caffemodel and simulates it with the input its header names.
-# env: ACC_NETS (default "lenet quick full resnet20"), ACC_CONFIGS (default "X8 X6 DF8 DF6"), ACC_OUT (work dir),
+# env: ACC_NETS (default "lenet quick full resnet20"), ACC_CONFIGS (default "X8 X6 DF8 DF6"), ACC_OUT (work dir, kept),
 #      CHAIQ (the command, default "node bin/chaiq.js"), ACC_CAL_MNIST (100), ACC_CAL_CIFAR (32).
 # Prints one markdown table per column: float top-1, and per config fixed top-1 (float/fixed top-1 agreement), in %.
 set -e
@@ -26,6 +26,9 @@ mkdir -p "$OUT"
 
 # ---- the splits ----
 if [ -n "$ACC_FULL" ]; then MNIST_EVAL_END=10000; CIFAR_EVAL_PER_CLASS=180; else MNIST_EVAL_END=2000; CIFAR_EVAL_PER_CLASS=10; fi
+# smaller still (the suite's run): ACC_MNIST_EVAL digits from 1000 on, ACC_CIFAR_EVAL_PER_CLASS JPEGs after the 20th
+[ -n "$ACC_MNIST_EVAL" ] && MNIST_EVAL_END=$((1000 + ACC_MNIST_EVAL))
+[ -n "$ACC_CIFAR_EVAL_PER_CLASS" ] && CIFAR_EVAL_PER_CLASS=$ACC_CIFAR_EVAL_PER_CLASS
 node -e '
 const fs = require("fs"), zlib = require("zlib");
 const [imgF, labF, out, evalEnd] = process.argv.slice(1);
