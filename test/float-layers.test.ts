@@ -113,7 +113,8 @@ describe('CLI', () => {
  * Acceptance 4: every corpus model with weights, annotated on one input and ranked on one. The nets the simulator
  * still refuses at their ARM/FPGA boundary (UltraFace's and MTCNN LNet's Concat of float values, YuFaceDetectNet's
  * PriorBox Concat on axis 2; being fixed in the src/sim rewrite) must fail with that refusal, not in the float-layer
- * code. (SE-ResNet-20 has no float Axpy in chaiq: it does not load, simulated or not.)
+ * code. The 320×240 face nets run at 160×120 (fully convolutional; the suite stays fast). (SE-ResNet-20 has no float
+ * Axpy in chaiq: it does not load, simulated or not.)
  */
 describe('--float_layers / ranking on every corpus model with weights', () => {
   const M = `${CORPUS}/models`;
@@ -128,9 +129,9 @@ describe('--float_layers / ranking on every corpus model with weights', () => {
     ['MTCNN RNet', `${M}/mtcnn_kpzhang93/det2.prototxt`, `${M}/mtcnn_kpzhang93/det2.caffemodel`, [3, 24, 24]],
     ['MTCNN ONet', `${M}/mtcnn_kpzhang93/det3.prototxt`, `${M}/mtcnn_kpzhang93/det3.caffemodel`, [3, 48, 48]],
     ['MTCNN LNet', `${M}/mtcnn_kpzhang93/det4.prototxt`, `${M}/mtcnn_kpzhang93/det4.caffemodel`, [15, 24, 24], /is a float \(ARM\) value/],
-    ['UltraFace slim', `${M}/ultraface_slim320_linzaer/slim-320.prototxt`, `${M}/ultraface_slim320_linzaer/slim-320.caffemodel`, [3, 240, 320], /is a float \(ARM\) value/],
-    ['UltraFace RFB', `${M}/ultraface_rfb320_linzaer/RFB-320.prototxt`, `${M}/ultraface_rfb320_linzaer/RFB-320.caffemodel`, [3, 240, 320], /is a float \(ARM\) value/],
-    ['YuFaceDetectNet', `${M}/yufacedetectnet_v1_libfacedetection/yufacedetectnet-open-v1.prototxt`, `${M}/yufacedetectnet_v1_libfacedetection/yufacedetectnet-open-v1.caffemodel`, [3, 240, 320], /Concat on axis 2/],
+    ['UltraFace slim', `${M}/ultraface_slim320_linzaer/slim-320.prototxt`, `${M}/ultraface_slim320_linzaer/slim-320.caffemodel`, [3, 120, 160], /is a float \(ARM\) value/],
+    ['UltraFace RFB', `${M}/ultraface_rfb320_linzaer/RFB-320.prototxt`, `${M}/ultraface_rfb320_linzaer/RFB-320.caffemodel`, [3, 120, 160], /is a float \(ARM\) value/],
+    ['YuFaceDetectNet', `${M}/yufacedetectnet_v1_libfacedetection/yufacedetectnet-open-v1.prototxt`, `${M}/yufacedetectnet_v1_libfacedetection/yufacedetectnet-open-v1.caffemodel`, [3, 120, 160], /Concat on axis 2/],
   ];
   const input = (dims: number[], seed: number): Tensor => {
     const n = dims.reduce((a, b) => a * b, 1);
