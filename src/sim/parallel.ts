@@ -34,6 +34,10 @@ export interface ImageRunner {
   guard: (sample: string, warn: WarnFn) => (node: LayerNode, tops: Tensor[]) => void;
   /** keep every blob (--output_dir, --report: main thread only) */
   keepAll?: boolean;
+  /** the blobs to keep otherwise (default: the output blob) */
+  keep?: string[];
+  /** --float_layers */
+  floatLayers?: Set<string>;
   onResult?: (r: SimResult) => void;
 }
 
@@ -41,14 +45,14 @@ export interface ImageRunner {
 export async function simulateImage(run: ImageRunner, s: SimSample, acc: SimAccumulators): Promise<void> {
   const x = await s.load();
   const label = s.label >= 0 ? s.label : undefined;
-  const keep = run.keepAll ? 'all' : [run.outBlob];
+  const keep = run.keepAll ? 'all' : run.keep ?? [run.outBlob];
   acc.images++;
   if (run.metrics === 'layers') {
     const onReference = run.guard(s.name, run.warn);
     const net = run.net;
     onReference(net.layers.find((l) => l.tops.includes(net.inputs[0].name)) ?? net.layers[0], [x]);
     const stats = newSimStats();
-    const r = await runSim(run.prog, x, { stats, keep, onReference });
+    const r = await runSim(run.prog, x, { stats, keep, onReference, floatLayers: run.floatLayers });
     run.onResult?.(r);
     addImageStats(acc, stats);
     const fx = r.outputs.get(run.outBlob);
@@ -58,7 +62,7 @@ export async function simulateImage(run: ImageRunner, s: SimSample, acc: SimAccu
   }
   // the fixed chain alone; the float net (the fast executor) only for the agreement figures
   const stats = newSimStats();
-  const r = await runSim(run.prog, x, { stats, keep, reference: false });
+  const r = await runSim(run.prog, x, { stats, keep, reference: false, floatLayers: run.floatLayers });
   run.onResult?.(r);
   if (stats.input) addImageStats(acc, { layers: new Map(), input: stats.input });
   const fx = r.outputs.get(run.outBlob);

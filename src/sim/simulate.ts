@@ -25,6 +25,7 @@ import type { FixedKind, QuantMode } from '../layers/types';
 import { dequant, newSimStats, packageResult, type SimResult, type SimStats, type Val } from './result';
 import { ReferenceObserver, floatForward } from './observer';
 import { addInputClip } from './input-range';
+import { FLOATABLE_KINDS, consumerFormat, floatLayerForward } from './float-layers';
 
 export { layerReports, newSimStats, type LayerReport, type LayerStats, type SimResult, type SimStats } from './result';
 export { DEFAULT_BW, DEFAULT_FL, DEFAULT_TH, formatScale, quantizeFloat, type FixedFormat };
@@ -87,6 +88,8 @@ export interface SimOptions {
   onLayer?: (ev: { index: number; name: string; type: string; kind: StepKind }) => void;
   /** each layer's float reference tops, as computed (checks such as NaN/Inf) */
   onReference?: (node: LayerNode, tops: Tensor[]) => void;
+  /** layers run in float within the fixed net (--float_layers; names from resolveFloatLayers) */
+  floatLayers?: Set<string>;
 }
 
 /** A net prepared for simulation: modes resolved, weights folded and quantized once. */
@@ -471,12 +474,22 @@ export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}
       if (!v) throw new ChaiqError(`layer '${node.name}': bottom '${b}' has no value`, node.loc ?? {});
       return v;
     });
-    const { out, local } = await execStep(p, st, bvals, floatBottoms);
+    const { out, local } = opts.floatLayers?.has(node.name) && FLOATABLE_KINDS.has(st.kind)
+      ? await floatStep(p, i, st, bvals, !!obs)
+      : await execStep(p, st, bvals, floatBottoms);
     node.tops.forEach((t, k) => vals.set(t, out[k]));
     if (st.kind === 'conv' && st.absorbed!.length) obs?.holdFused(node, i, st.absorbed![st.absorbed!.length - 1], out[0], local);
     else node.tops.forEach((t, k) => obs?.record(node, i, t, out[k], k === 0 ? local : undefined));
   }
   return packageResult(vals, obs?.refs ?? new Map(), keepSet(net, opts.keep), stats);
+}
+
+/** A layer run in float (--float_layers): float forward on the dequantized input, output in the format its consumers read. */
+async function floatStep(p: SimProgram, i: number, st: Step, bvals: Val[], reference: boolean): Promise<{ out: Val[]; local?: Val }> {
+  const t = await floatLayerForward(p.net, st.node, st.absorbed ?? [], bvals.map((v) => ({ shape: v.shape, data: dequant(v) })), p.warn);
+  const fmt = consumerFormat(p.net, p.steps, i) ?? st.conv?.fout ?? st.fout ?? bvals.find((v) => v.fmt)?.fmt;
+  const out: Val[] = t.map((x) => (fmt ? { shape: x.shape, q: quantizeFloat(x.data, fmt, true), fmt } : { shape: x.shape, f: x.data }));
+  return { out, local: reference ? out[0] : undefined };
 }
 
 /** The net input: CHaiDNN's loader quantizes the image once, with the first layer's th_layer_in (§3.3). */

@@ -27,9 +27,13 @@ import type { SimProgram } from '../../sim/simulate';
 import { parseMetrics, parseShard } from '../../sim/results';
 import type { MetricsLevel } from '../../sim/results';
 import { runImages, runIdentity } from '../simulate-run';
+import { makeProgress } from '../progress';
 import { resolveThreads } from '../../threads';
 import { resultsFile, shardSlice, toSimStats } from '../../sim/results';
 import type { ImageRunner } from '../../sim/parallel';
+import { floatableLayers, resolveFloatLayers } from '../../sim/float-layers';
+import { addDetections, detectionsOf, detectorOutputs, formatDetectionText, newDetectionStats, summarizeDetections, type DetectionSummary, type DetectorOutputs } from '../../sim/detection';
+import { formatRankingText, rankFloatLayers, rankingJson, rankingOutputs, type LayerRanking } from '../../sim/layer-ranking';
 
 interface SimulateArgs extends PreprocessArgs {
   allow_nonfinite?: boolean;
@@ -54,6 +58,9 @@ interface SimulateArgs extends PreprocessArgs {
   threads?: number;
   shard?: string;
   save_results?: string;
+  float_layers?: string;
+  rank_layers?: boolean;
+  detection_threshold?: number;
 }
 
 const usage = (msg: string) => new ChaiqError(msg, {}, 2);
@@ -160,6 +167,12 @@ export interface SimulateReport {
   metrics?: MetricsLevel;
   classification: ClassStats;
   layers: LayerReport[];
+  /** --float_layers, as resolved */
+  float_layers?: string[];
+  /** --rank_layers */
+  ranking?: LayerRanking;
+  /** detectors: float/fixed detection agreement */
+  detection?: { outputs: DetectorOutputs; summary: DetectionSummary };
 }
 
 export function formatSimulateText(r: SimulateReport): string {
@@ -167,6 +180,8 @@ export function formatSimulateText(r: SimulateReport): string {
   const metrics = r.metrics ?? 'layers';
   const lines: string[] = [];
   lines.push(`simulated ${r.images} image(s), ${r.mode} mode${r.psum18 ? ', 18-bit partial sums' : ''}; classes from '${r.output_blob}'`);
+  if (r.float_layers?.length) lines.push(`in float (--float_layers): ${r.float_layers.join(', ')}`);
+  if (r.detection) lines.push(formatDetectionText(r.detection.outputs, r.detection.summary).trimEnd());
   // with --top 1 the top-k figures are the top-1 ones: print them once
   const topK = r.top > 1;
   if (metrics !== 'none') lines.push(`float vs fixed agreement: top-1 ${pct(c.top1Agree, c.images)}` + (topK ? `, float top-1 in fixed top-${r.top} ${pct(c.top5Agree, c.images)}` : ''));
@@ -184,6 +199,7 @@ export function formatSimulateText(r: SimulateReport): string {
   }
   const w = rows[0].map((_, i) => Math.max(...rows.map((x) => x[i].length)));
   for (const x of rows) lines.push(x.map((v, i) => (i === x.length - 1 ? v : v.padEnd(w[i]))).join('  ').trimEnd());
+  if (r.ranking) lines.push('', formatRankingText(r.ranking).trimEnd());
   return lines.join('\n') + '\n';
 }
 
@@ -207,6 +223,9 @@ export function simulateReportJson(r: SimulateReport) {
       }
       : null,
     layers: r.layers.map((l) => ({ name: l.name, type: l.type, blob: l.blob, where: l.where, local: summaryJson(l.local), cumulative: summaryJson(l.cumulative) })),
+    ...(r.float_layers ? { float_layers: r.float_layers } : {}),
+    ...(r.ranking ? { layer_ranking: rankingJson(r.ranking) } : {}),
+    ...(r.detection ? { detection: { outputs: r.detection.outputs, ...r.detection.summary } } : {}),
   };
 }
 
@@ -226,6 +245,8 @@ function checkSimulateUsage(args: SimulateArgs): void {
     { flag: '--labels', path: args.labels },
     { flag: '--mean_file', path: args.mean_file },
   ];
+  const t = args.detection_threshold;
+  if (t !== undefined && !(Number.isFinite(t) && t >= 0 && t < 1)) throw usage(`--detection_threshold must be a score in [0, 1), got ${t}`);
   checkInputPaths([...inputs, { flag: '--calibration_directory', path: args.calibration_directory, dir: true }]);
   const metrics = parseMetrics(args.metrics);
   if (args.report && metrics !== 'layers') throw usage(`--report needs the per-layer metrics; drop --metrics ${metrics}`);
@@ -244,6 +265,10 @@ export interface SimulateSetup {
   allSamples: Sample[];
   outBlob: string;
   metrics: MetricsLevel;
+  /** C,H,W the net runs at */
+  dims: number[];
+  /** --float_layers, resolved */
+  floatLayers?: Set<string>;
 }
 
 /** Flags checked, net loaded and compiled, inputs listed: everything before the first image (also each worker's start). */
@@ -294,9 +319,10 @@ export async function prepareSimulate(args: SimulateArgs, warn: WarnFn = warnToS
   const foldedWeightFl = (args.folded_weight_fl ?? 'runtime') as 'runtime' | 'mse';
   const finalOpTh = (args.final_op_th ?? 'int') as 'int' | 'float';
   const prog = compileSim(net, { warn, psum18: args.psum18, aveDivisor: args.ave_divisor as 'chaidnn' | 'caffe', foldedWeightFl, finalOpTh });
+  const floatLayers = args.float_layers !== undefined ? resolveFloatLayers(prog.steps, floatLayerNames(args.float_layers), warn) : undefined;
   const outBlob = net.outputs[0];
   if (!outBlob) throw new ChaiqError('the net has no output blob', { file: args.deploy_model }, 2);
-  return { net, prog, samples, allSamples, outBlob, metrics: parseMetrics(args.metrics) };
+  return { net, prog, samples, allSamples, outBlob, metrics: parseMetrics(args.metrics), dims, floatLayers };
 }
 
 export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStderr): Promise<SimulateReport> {
@@ -307,11 +333,18 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   const seen = args.report ? new StatsCollector() : undefined;
   const lastWriter = new Map<string, string>();
   for (const l of net.layers) for (const t of l.tops) lastWriter.set(t, `${t}@${l.name}`);
+  // detectors are scored on the float and fixed outputs of each image, the ranking reruns the images: one thread, in order
+  const detector = metrics === 'layers' ? detectorOutputs(net, setup.dims) : undefined;
+  const detThreshold = args.detection_threshold ?? 0.5;
+  const dstats = detector ? newDetectionStats(detThreshold) : undefined;
+  const sequential = !!(dump || seen || detector || args.rank_layers);
   const runner: ImageRunner = {
-    net, prog, outBlob, metrics, top: args.top, warn,
+    net, prog, outBlob, metrics, top: args.top, warn, floatLayers: setup.floatLayers,
     guard: (name, w) => nonFiniteGuard(name, !!args.allow_nonfinite, w),
     keepAll: !!(dump || seen),
-    onResult: dump || seen ? (r) => {
+    keep: detector ? net.outputs : undefined,
+    onResult: dump || seen || detector ? (r) => {
+      if (detector) addDetections(dstats!, detectionsOf(detector, r.reference, setup.dims, detThreshold), detectionsOf(detector, r.outputs, setup.dims, detThreshold));
       if (seen) for (const [b, t] of r.reference) if (lastWriter.has(b)) seen.observe(lastWriter.get(b)!, args.allow_nonfinite ? t.data.filter(Number.isFinite) : t.data);
       if (dump) {
         for (const [b, t] of r.outputs) {
@@ -323,7 +356,7 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
     } : undefined,
   };
   // --output_dir and --report gather every blob of every image: one thread, in order
-  const acc = await runImages(args, runner, samples, { sequential: !!(dump || seen), warn });
+  const acc = await runImages(args, runner, samples, { sequential, warn });
   const stats = toSimStats(acc);
   const cls = acc.classification;
   const clip = inputClipWarning(stats.input);
@@ -339,6 +372,18 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   }
   const result: SimulateReport = { images: samples.length, mode: prog.mode, psum18: args.psum18, output_blob: outBlob, top: args.top, classification: cls, layers: metrics === 'layers' ? layerReports(stats) : [] };
   if (metrics !== 'layers') result.metrics = metrics;
+  if (setup.floatLayers) result.float_layers = [...setup.floatLayers];
+  if (detector) result.detection = { outputs: detector, summary: summarizeDetections(dstats!) };
+  if (args.rank_layers) {
+    const x: Tensor[] = [];
+    for (const s of samples) x.push(await s.load());
+    const rbar = makeProgress(floatableLayers(prog.steps).length + 1, 'ranking layers', 'runs');
+    try {
+      result.ranking = await rankFloatLayers(prog, x, samples.map((s) => s.label), rankingOutputs(net), { key: detector || net.outputs.length > 1 ? 'sqnr' : 'top1', onRun: (d) => rbar.tick(d) });
+    } finally {
+      rbar.stop();
+    }
+  }
   if (args.save_results) writeAtomic(args.save_results, JSON.stringify(resultsFile(runIdentity(args, setup, result), parseShard(args.shard), acc)) + '\n');
   if (args.report) {
     const c = cls;
@@ -367,6 +412,13 @@ export function nonFiniteGuard(sample: string, allow: boolean, warn: WarnFn) {
   };
 }
 
+/** `--float_layers a,b`: names, blanks dropped; an empty list is a usage error. */
+function floatLayerNames(v: string): string[] {
+  const names = String(v).split(',').map((x) => x.trim()).filter((x) => x !== '');
+  if (!names.length) throw usage('--float_layers needs a comma list of layer names');
+  return names;
+}
+
 function builder(y: any) {
   return preprocessOptions(y, { mnist: true })
     .option('deploy_model', { type: 'string', describe: 'annotated prototxt (precision_param / quantization_param blocks)' })
@@ -390,7 +442,10 @@ function builder(y: any) {
     .option('metrics', { type: 'string', default: 'layers', describe: 'layers (per-layer table vs float), agreement (top-k vs the float net only) or none (the fixed chain alone: top-k vs labels)' })
     .option('threads', { type: 'number', describe: 'threads to use (default: CHAIQ_THREADS, else os.availableParallelism()); images run on worker threads' })
     .option('shard', { type: 'string', describe: 'K/N: simulate only the K-th (from 0) of N contiguous slices of the sorted inputs' })
-    .option('save_results', { type: 'string', describe: 'write the run\'s mergeable accumulators to FILE (JSON) for chaiq merge-results' });
+    .option('save_results', { type: 'string', describe: 'write the run\'s mergeable accumulators to FILE (JSON) for chaiq merge-results' })
+    .option('float_layers', { type: 'string', describe: 'comma list of layers run in float inside the fixed net (input dequantized, output requantized to the format its consumers read)' })
+    .option('rank_layers', { type: 'boolean', default: false, describe: 'rank the fixed-point layers by what running each alone in float recovers (top-1 agreement, output SQNR); meant for a few images (--limit)' })
+    .option('detection_threshold', { type: 'number', describe: 'detectors: score above which float and fixed detections are compared (default 0.5)' });
 }
 
 export const simulateCommand: CommandModule<{}, SimulateArgs> = {

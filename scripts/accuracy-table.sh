@@ -1,0 +1,116 @@
+#!/bin/sh
+# The README Accuracy table, on calibration/evaluation splits that are disjoint:
+#   MNIST t10k: calibration draws from digits 0–999, evaluation on 1000–9999;
+#   CIFAR-10 2000-JPEG subset: calibration draws from the first 20 (sorted) of each class, evaluation on the
+#   other 180 of each (1800).
+# CI-sized by default (MNIST eval 1000–1999, CIFAR eval 10 per class of the 180); ACC_FULL=1 runs the full sets.
+#
+# usage: scripts/accuracy-table.sh [COLUMN ...]
+#   COLUMN = "label:quantize flags", e.g. "baseline:" (the default), "equalize:--equalize",
+#   "all:--equalize --bias_correction --optimize_rounding --optimized_weights". A column whose flags name
+#   --optimized_weights (no argument) writes the rewritten caffemodel and simulates it with the input its header names.
+# env: ACC_NETS (default "lenet quick full resnet20"), ACC_CONFIGS (default "X8 X6 DF8 DF6"), ACC_OUT (work dir, kept),
+#      CHAIQ (the command, default "node bin/chaiq.js"), ACC_CAL_MNIST (100), ACC_CAL_CIFAR (32).
+# Prints one markdown table per column: float top-1, and per config fixed top-1 (float/fixed top-1 agreement), in %.
+set -e
+cd "$(dirname "$0")/.."
+C=${CORPUS:-../shared/corpus}
+OUT=${ACC_OUT:-/tmp/chaiq-accuracy-$$}
+CHAIQ=${CHAIQ:-node bin/chaiq.js}
+NETS=${ACC_NETS:-lenet quick full resnet20}
+CONFIGS=${ACC_CONFIGS:-X8 X6 DF8 DF6}
+CAL_MNIST=${ACC_CAL_MNIST:-100}
+CAL_CIFAR=${ACC_CAL_CIFAR:-32}
+[ $# -eq 0 ] && set -- "baseline:"
+mkdir -p "$OUT"
+
+# ---- the splits ----
+if [ -n "$ACC_FULL" ]; then MNIST_EVAL_END=10000; CIFAR_EVAL_PER_CLASS=180; else MNIST_EVAL_END=2000; CIFAR_EVAL_PER_CLASS=10; fi
+# smaller still (the suite's run): ACC_MNIST_EVAL digits from 1000 on, ACC_CIFAR_EVAL_PER_CLASS JPEGs after the 20th
+[ -n "$ACC_MNIST_EVAL" ] && MNIST_EVAL_END=$((1000 + ACC_MNIST_EVAL))
+[ -n "$ACC_CIFAR_EVAL_PER_CLASS" ] && CIFAR_EVAL_PER_CLASS=$ACC_CIFAR_EVAL_PER_CLASS
+node -e '
+const fs = require("fs"), zlib = require("zlib");
+const [imgF, labF, out, evalEnd] = process.argv.slice(1);
+const img = zlib.gunzipSync(fs.readFileSync(imgF)), lab = zlib.gunzipSync(fs.readFileSync(labF));
+const idx3 = (a, b) => { const h = Buffer.from(img.subarray(0, 16)); h.writeUInt32BE(b - a, 4); return Buffer.concat([h, img.subarray(16 + a * 784, 16 + b * 784)]); };
+const idx1 = (a, b) => { const h = Buffer.from(lab.subarray(0, 8)); h.writeUInt32BE(b - a, 4); return Buffer.concat([h, lab.subarray(8 + a, 8 + b)]); };
+fs.writeFileSync(out + "/mnist_calib.idx3", idx3(0, 1000));
+fs.writeFileSync(out + "/mnist_eval.idx3", idx3(1000, +evalEnd));
+fs.writeFileSync(out + "/mnist_eval.idx1", idx1(1000, +evalEnd));
+' "$C/data/mnist/t10k-images-idx3-ubyte.gz" "$C/data/mnist/t10k-labels-idx1-ubyte.gz" "$OUT" "$MNIST_EVAL_END"
+CIF=$C/data/cifar10_test_jpg_subset
+rm -rf "$OUT/cifar_calib" "$OUT/cifar_eval"
+for d in "$CIF"/*/; do
+  cls=$(basename "$d")
+  mkdir -p "$OUT/cifar_calib/$cls" "$OUT/cifar_eval/$cls"
+  ls "$d" | sort | head -n 20 | while read -r f; do ln -s "$(cd "$d" && pwd)/$f" "$OUT/cifar_calib/$cls/$f"; done
+  ls "$d" | sort | tail -n +21 | head -n "$CIFAR_EVAL_PER_CLASS" | while read -r f; do ln -s "$(cd "$d" && pwd)/$f" "$OUT/cifar_eval/$cls/$f"; done
+done
+N_MNIST_EVAL=$((MNIST_EVAL_END - 1000))
+N_CIFAR_EVAL=$((CIFAR_EVAL_PER_CLASS * 10))
+
+M=$C/models
+CIFPRE="--dims 3,32,32 --channel_swap 0,1,2 --raw_scale 255"
+net_args() { # sets D W PRE SIMPRE_OPT CAL EV
+  case $1 in
+    lenet) D=models/lenet/lenet.prototxt; W=models/lenet/lenet_iter_10000.caffemodel; PRE=""; SIMPRE_OPT=""
+      CAL="--mnist $OUT/mnist_calib.idx3 --calibration_size $CAL_MNIST"; EV="--mnist $OUT/mnist_eval.idx3 --mnist_labels $OUT/mnist_eval.idx1" ;;
+    quick|full|resnet20)
+      case $1 in
+        quick) D=$M/cifar10_quick_v1_everpeace/cifar10_quick.prototxt; W=$M/cifar10_quick_v1_everpeace/cifar10_quick_iter_5000.caffemodel
+          PRE="$CIFPRE --mean_file $M/cifar10_resnet20_lijianfei/cifar10_mean.binaryproto" ;;
+        full) D=$M/cifar10_full_v1_everpeace/cifar10_full.prototxt; W=$M/cifar10_full_v1_everpeace/cifar10_full_iter_70000.caffemodel
+          PRE="$CIFPRE --mean_file $M/cifar10_resnet20_lijianfei/cifar10_mean.binaryproto" ;;
+        resnet20) D=test/fixtures/quant/resnet20_deploy.prototxt; W=$M/cifar10_resnet20_lijianfei/cifar10_ResNet_20_iter_53500.caffemodel
+          PRE="$CIFPRE --mean_value 125.3,122.9,113.8 --input_scale 0.00390625" ;;
+      esac
+      SIMPRE_OPT="--dims 3,32,32 --channel_swap 0,1,2"
+      CAL="--calibration_directory $OUT/cifar_calib --calibration_size $CAL_CIFAR"; EV="--calibration_directory $OUT/cifar_eval --labels_from_dirname" ;;
+    *) echo "unknown net $1" >&2; exit 2 ;;
+  esac
+}
+config_args() {
+  case $1 in
+    X8) Q="--bitwidths 8,8,8" ;; X6) Q="--bitwidths 6,6,6" ;;
+    DF8) Q="--bitwidths 8,8,8 --quant_type DynamicFixed --fl_bitwidths auto" ;;
+    DF6) Q="--bitwidths 6,6,6 --quant_type DynamicFixed --fl_bitwidths auto" ;;
+    *) echo "unknown config $1" >&2; exit 2 ;;
+  esac
+}
+cell() { node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); const p = (x) => (100 * x).toFixed(2);
+  console.log(process.argv[2] === "float" ? p(r.accuracy.float.top1) + " %" : p(r.accuracy.fixed.top1) + " % (" + p(r.agreement.top1) + " %)");' "$1" "$2"; }
+
+echo "Split: LeNet calibration $CAL_MNIST digits drawn (seed 0) from MNIST t10k 0–999, evaluation on t10k 1000–$((MNIST_EVAL_END - 1)) ($N_MNIST_EVAL);"
+echo "CIFAR-10 calibration $CAL_CIFAR images drawn (seed 0) from the first 20 per class of the 2000-JPEG subset, evaluation on $N_CIFAR_EVAL of the other 1800."
+for col in "$@"; do
+  label=${col%%:*}; flags=${col#*:}
+  echo
+  echo "Column '$label': quantize flags '${flags}'"
+  echo
+  printf '| net | float |'; for c in $CONFIGS; do printf ' %s |' "$c"; done; echo
+  printf '|---|---|'; for c in $CONFIGS; do printf -- '---|'; done; echo
+  for n in $NETS; do
+    net_args "$n"
+    row="| $n |"; floatcell=""
+    for c in $CONFIGS; do
+      config_args "$c"
+      dir=$OUT/$label/$n-$c; mkdir -p "$dir"
+      qflags=""; simw=$W; simpre=$PRE
+      for t in $flags; do
+        if [ "$t" = "--optimized_weights" ]; then qflags="$qflags --optimized_weights $dir/q.caffemodel"; simw=$dir/q.caffemodel; simpre=$SIMPRE_OPT
+        else qflags="$qflags $t"; fi
+      done
+      : > "$dir/log"
+      echo "+ chaiq quantize --deploy_model $D --weights $W $CAL $PRE $Q$qflags --quantized_deploy_model q.prototxt" >> "$OUT/commands.txt"
+      $CHAIQ quantize -q --deploy_model "$D" --weights "$W" $CAL $PRE $Q $qflags --quantized_deploy_model "$dir/q.prototxt" 2>> "$dir/log"
+      echo "+ chaiq simulate --deploy_model q.prototxt --weights $simw $EV $simpre --format json" >> "$OUT/commands.txt"
+      $CHAIQ simulate --deploy_model "$dir/q.prototxt" --weights "$simw" $EV $simpre --top 1 --format json > "$dir/sim.json" 2>> "$dir/log"
+      [ -z "$floatcell" ] && floatcell=$(cell "$dir/sim.json" float)
+      row="$row $(cell "$dir/sim.json" fixed) |"
+    done
+    echo "| $n | $floatcell |${row#"| $n |"}"
+  done
+done
+echo
+echo "(commands: $OUT/commands.txt; per-run logs and JSON under $OUT)"
