@@ -3,7 +3,7 @@ import type { PrecisionPlan, PrecisionBlock } from '../quant/plan';
 import type { NetParam, LayerParam } from '../proto/message';
 import type { WarnFn } from '../errors';
 import { ChaiqError } from '../errors';
-import { FLOAT_FIELDS, orderedFields } from '../quant/fields';
+import { isFloatPrecisionField, orderedFields } from '../chaidnn/precision-fields';
 import { formatFloat32 } from '../io/floatfmt';
 import { parsePrototxt } from '../../grammar';
 import { input as inputLayerDef } from '../layers/input';
@@ -36,7 +36,7 @@ export function renderBlock(block: PrecisionBlock, indent: string, unit: string)
 function renderValue(k: string, x: unknown): string {
   if (typeof x === 'string') return JSON.stringify(x);
   if (typeof x !== 'number') throw new ChaiqError(`precision_param field ${k} has a non-numeric value`);
-  if (FLOAT_FIELDS.has(k)) return formatFloat32(x);
+  if (isFloatPrecisionField(k)) return formatFloat32(x);
   if (!Number.isInteger(x)) throw new ChaiqError(`precision_param field ${k} must be an integer, got ${x}`);
   return String(x);
 }
@@ -232,7 +232,7 @@ export function applyPlanToNetParam(net: NetParam, plan: PrecisionPlan): NetPara
     const b = l.name !== undefined ? plan.get(l.name) : undefined;
     if (b) {
       const pb: PrecisionBlock = {};
-      for (const k of orderedFields(b)) pb[k] = FLOAT_FIELDS.has(k) ? (Array.isArray(b[k]) ? b[k].map(Math.fround) : Math.fround(b[k])) : b[k];
+      for (const k of orderedFields(b)) pb[k] = isFloatPrecisionField(k) ? (Array.isArray(b[k]) ? b[k].map(Math.fround) : Math.fround(b[k])) : b[k];
       c.precision_param = pb;
     }
     return c;

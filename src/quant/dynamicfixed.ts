@@ -2,7 +2,7 @@ import type { Net, LayerNode } from '../graph/types';
 import type { PrecisionPlan, PrecisionBlock } from './plan';
 import type { WarnFn } from '../errors';
 import { ChaiqError } from '../errors';
-import { blockFromFields, precisionFields } from './fields';
+import { blockFromFields, precisionFields } from '../chaidnn/precision-fields';
 import { bottomVersion, isActivation, versionKey } from './xilinx';
 import { planRole, sharesInputs } from '../layers/registry';
 import type { Bitwidths } from './xilinx';

@@ -4,7 +4,7 @@ import type { Net, LayerNode } from '../graph/types';
 import type { PrecisionPlan, PrecisionBlock } from './plan';
 import type { WarnFn } from '../errors';
 import { ChaiqError } from '../errors';
-import { blockFromFields, precisionFields } from './fields';
+import { blockFromFields, precisionFields } from '../chaidnn/precision-fields';
 import { foldTarget, foldFactors, weightThresholds } from '../chaidnn/weights';
 import { planRole } from '../layers/registry';
 
