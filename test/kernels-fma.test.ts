@@ -58,6 +58,8 @@ test('CHAIQ_FMA=0 selects the SIMD128 build; both builds agree to float32 roundi
     const k = iso! as typeof import('../src/kernels');
     variant = k.kernelStats().variant;
     other = convWith(k, 1).y;
+    // the workers report ready through this thread's event loop: start them before the synchronous calls
+    k.setThreads(2);
     await k.initKernels();
     const two = convWith(k, 2);
     otherWorkers = two.workerJobs;
