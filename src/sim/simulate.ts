@@ -91,7 +91,7 @@ function toFixed(p: SimProgram, v: Val, fin: FixedFormat, node: LayerNode, blob:
     }
     return v.q;
   }
-  return quantizeFloat(v.f!, fin, !!v.isNetInput);
+  return quantizeFloat(dequant(v), fin, !!v.isNetInput);
 }
 
 function convGeomOf(node: LayerNode, shape: number[], outC: number): A.ConvGeom {
@@ -190,8 +190,8 @@ export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}
     opts.onLayer?.({ index: i, name: node.name, type: node.type, kind: st.kind });
     if (st.kind === 'input') {
       // the input row of the table: quantizing the image is where a too-large fl or too-small th saturates
-      const v = vals.get(net.inputs[0].name)!;
-      if (node === inNode) obs?.record(node, i, net.inputs[0].name, v, v);
+      const v = vals.get(net.inputs[0].name);
+      if (v && node === inNode) obs?.record(node, i, net.inputs[0].name, v, v);
       continue;
     }
     const floatBottoms = obs ? await obs.forward(node) : undefined;
@@ -275,7 +275,7 @@ async function execStep(p: SimProgram, st: Step, bvals: Val[], floatBottoms?: Te
       if (v.q) {
         out = [{ shape: v.shape, q: A.reluInt(v.q), fmt: v.fmt }]; // fused into the producer; its block is ignored
       } else {
-        const t = await floatForward(node, [{ shape: v.shape, data: v.f! }], p.warn);
+        const t = await floatForward(node, [{ shape: v.shape, data: dequant(v) }], p.warn);
         out = [{ shape: t[0].shape, f: t[0].data }];
       }
       break;
