@@ -8,28 +8,19 @@ import { ChaiqError, type WarnFn } from '../errors';
 import type { LayerNode, Net } from '../graph/types';
 import type { Tensor } from '../tensor';
 import type { FixedFormat } from '../chaidnn/format';
+import { absorbedOf, inputFormatOf, type Step, type StepKind } from './steps';
 
 /** Step kinds computed in integers, which --float_layers can move to float. */
-export const FLOATABLE_KINDS = new Set(['conv', 'pool', 'eltwise', 'concat', 'bn', 'scale']);
-
-/** The part of a compiled step this module needs (structural, so the simulator's Step stays private). */
-export interface StepView {
-  kind: string;
-  node: LayerNode;
-  absorbed?: number[];
-  fin?: FixedFormat;
-  fout?: FixedFormat;
-  conv?: { fin: FixedFormat };
-}
+export const FLOATABLE_KINDS: ReadonlySet<StepKind> = new Set<StepKind>(['conv', 'pool', 'eltwise', 'concat', 'bn', 'scale']);
 
 /**
  * The integer format the first consumer of step i's output reads it with (what "the next layer expects"),
  * looking through in-place ReLU, pass-through layers and a Concat that names no format; undefined when no
  * fixed-point layer reads it.
  */
-export function consumerFormat(net: Net, steps: StepView[], i: number): FixedFormat | undefined {
-  const ab = steps[i].absorbed;
-  let frontier = [ab?.length ? ab[ab.length - 1] : i];
+export function consumerFormat(net: Net, steps: Step[], i: number): FixedFormat | undefined {
+  const ab = absorbedOf(steps[i]);
+  let frontier = [ab.length ? ab[ab.length - 1] : i];
   const seen = new Set<number>();
   while (frontier.length) {
     const next: number[] = [];
@@ -38,7 +29,7 @@ export function consumerFormat(net: Net, steps: StepView[], i: number): FixedFor
         if (seen.has(c)) continue;
         seen.add(c);
         const s = steps[c];
-        const f = s.conv?.fin ?? (s.kind === 'concat' ? s.fout : s.fin);
+        const f = s.kind === 'concat' ? s.fout : inputFormatOf(s);
         if (f) return f;
         if (s.kind === 'relu' || s.kind === 'pass' || s.kind === 'concat' || s.kind === 'pool') next.push(c);
       }
@@ -49,7 +40,7 @@ export function consumerFormat(net: Net, steps: StepView[], i: number): FixedFor
 }
 
 /** The layers --float_layers may name, in net order: those computed in integers. */
-export function floatableLayers(steps: StepView[]): string[] {
+export function floatableLayers(steps: Step[]): string[] {
   return steps.filter((s) => FLOATABLE_KINDS.has(s.kind)).map((s) => s.node.name);
 }
 
@@ -57,19 +48,18 @@ export function floatableLayers(steps: StepView[]): string[] {
  * The set of layer names to run in float. Unknown names are a usage error naming them all; a fused BN/Scale
  * stands for its convolution (they run as one layer); layers that already run in float are warned about.
  */
-export function resolveFloatLayers(steps: StepView[], names: string[], warn: WarnFn): Set<string> {
+export function resolveFloatLayers(steps: Step[], names: string[], warn: WarnFn): Set<string> {
   const byName = new Map(steps.map((s, i) => [s.node.name, i]));
   const unknown = names.filter((n) => !byName.has(n));
   if (unknown.length) {
     throw new ChaiqError(`--float_layers: no layer named ${unknown.map((n) => `'${n}'`).join(', ')} in the net`, {}, 2);
   }
   const absorbedBy = new Map<number, number>();
-  steps.forEach((s, i) => s.absorbed?.forEach((j) => absorbedBy.set(j, i)));
+  steps.forEach((s, i) => absorbedOf(s).forEach((j) => absorbedBy.set(j, i)));
   const out = new Set<string>();
   for (const n of names) {
-    let i = byName.get(n)!;
-    if (absorbedBy.has(i)) i = absorbedBy.get(i)!;
-    const s = steps[i];
+    const own = byName.get(n) ?? 0;
+    const s = steps[absorbedBy.get(own) ?? own];
     if (!FLOATABLE_KINDS.has(s.kind)) {
       warn(`--float_layers: layer '${n}' (${s.node.type}) is not computed in fixed point here; naming it changes nothing`, s.node.loc);
       continue;
