@@ -138,6 +138,8 @@ export interface LayerDef {
     biasParam: 'convolution_param' | 'inner_product_param';
     add(node: LayerNode, W: Tensor, bottom: number[], offset: (c: number) => number): Float64Array | undefined;
   };
+  /** writes detection rows, one per kept box: [image, label, score, xmin, ymin, xmax, ymax] (SSD DetectionOutput) */
+  detections?: boolean;
   /** lint's hardware facts */
   lint?: LintFacts;
   /** set on the data/input layers */
