@@ -5,6 +5,7 @@
  */
 import { ChaiqError } from '../errors';
 import { foldBatchNorm } from './arith';
+import { fusionRole } from './fusion';
 import { bnFoldParams, scaleFoldParams, type FoldSource } from './weights';
 
 export interface RuntimeConvWeights {
@@ -27,7 +28,7 @@ export function runtimeConvWeights(conv: FoldSource, outC: number, chain: readon
   let bn: ReturnType<typeof bnFoldParams> | null = null;
   let sc: ReturnType<typeof scaleFoldParams> | null = null;
   for (const l of chain) {
-    if (l.type === 'BatchNorm') bn = bnFoldParams(l);
+    if (fusionRole(l) === 'batchnorm') bn = bnFoldParams(l);
     else sc = scaleFoldParams(l);
   }
   const r = foldBatchNorm(Wb.data, b, outC, bn, sc);

@@ -4,6 +4,8 @@
  * value before it. BN and Scale fold into the weights (at most one of each, BN first); a ReLU becomes the conv's
  * ReLU flag wherever it sits in the chain. The one rule lint, the planner, rewrite and the simulator read.
  */
+import { lookupLayer } from '../layers/registry';
+import type { LayerDef } from '../layers/types';
 
 /** The little of a layer the rule needs: canonical type (aliases resolved), bottoms, tops. */
 export interface FusionLayer {
@@ -29,7 +31,18 @@ export interface Fusions {
   into: Int32Array;
 }
 
-const FOLDABLE = new Set(['BatchNorm', 'Scale']);
+/** A layer type's part in the fusion, from its declaration (src/layers/); aliases resolved. */
+export function fusionRole(l: { readonly type: string }): LayerDef['convFusion'] {
+  return lookupLayer(l.type)?.convFusion;
+}
+
+const role = fusionRole;
+
+/** Folds into the conv's weights (BatchNorm, Scale). */
+function folds(l: FusionLayer): boolean {
+  const r = role(l);
+  return r === 'batchnorm' || r === 'scale';
+}
 
 /** The single layer after `li` reading `blob` before it is rewritten, or -1 (none or several). */
 function soleReader(layers: readonly FusionLayer[], li: number, blob: string): number {
@@ -52,7 +65,7 @@ function isInPlaceOn(l: FusionLayer, blob: string): boolean {
 /** The fusion of the conv at `ci`, or undefined when nothing folds into it. */
 export function convFusion(layers: readonly FusionLayer[], ci: number): ConvFusion | undefined {
   const conv = layers[ci];
-  if (conv.type !== 'Convolution' || conv.tops.length !== 1) return undefined;
+  if (role(conv) !== 'conv' || conv.tops.length !== 1) return undefined;
   const blob = conv.tops[0];
   const chain: number[] = [];
   let sawBn = false;
@@ -60,22 +73,22 @@ export function convFusion(layers: readonly FusionLayer[], ci: number): ConvFusi
   for (let cur = ci; ; ) {
     const j = soleReader(layers, cur, blob);
     if (j < 0 || !isInPlaceOn(layers[j], blob)) break;
-    const t = layers[j].type;
-    if (t === 'BatchNorm' && !sawBn && !sawScale) sawBn = true;
-    else if (t === 'Scale' && !sawScale) sawScale = true;
-    else if (t !== 'ReLU') break;
+    const r = role(layers[j]);
+    if (r === 'batchnorm' && !sawBn && !sawScale) sawBn = true;
+    else if (r === 'scale' && !sawScale) sawScale = true;
+    else if (r !== 'relu') break;
     chain.push(j);
     cur = j;
   }
   let last = chain.length - 1;
-  while (last >= 0 && !FOLDABLE.has(layers[chain[last]].type)) last--;
+  while (last >= 0 && !folds(layers[chain[last]])) last--;
   if (last < 0) return undefined;
   const absorbed = chain.slice(0, last + 1);
   return {
     conv: ci,
-    folded: absorbed.filter((j) => FOLDABLE.has(layers[j].type)),
+    folded: absorbed.filter((j) => folds(layers[j])),
     absorbed,
-    reluMoved: absorbed.some((j) => layers[j].type === 'ReLU'),
+    reluMoved: absorbed.some((j) => role(layers[j]) === 'relu'),
   };
 }
 
@@ -107,5 +120,5 @@ export function netFusions(net: { layers: readonly FusionLayer[] }): Fusions {
 /** For a BatchNorm or Scale layer: the convolution it folds into, or -1. */
 export function foldTarget(net: { layers: readonly FusionLayer[] }, li: number): number {
   const c = netFusions(net).into[li];
-  return c >= 0 && FOLDABLE.has(net.layers[li].type) ? c : -1;
+  return c >= 0 && folds(net.layers[li]) ? c : -1;
 }

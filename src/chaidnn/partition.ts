@@ -17,9 +17,6 @@ import { netFusions } from './fusion';
  */
 export type Placement = 'input' | 'fused' | 'fpga' | 'keep' | 'arm';
 
-/** SW layers whose output is their input's values, rearranged at most: integers stay integers. */
-const KEEPS_VALUES = new Set(['Split', 'Dropout', 'Flatten', 'Reshape']);
-
 export interface Partition {
   place: Placement[];
   /** per layer, per bottom: the value arrives as integers (from an FPGA layer or the quantized input) */
@@ -50,7 +47,7 @@ export function partitionNet(net: Net, inputFixed: boolean): Partition {
     else if (fusions.into[li] >= 0) where = 'fused';
     else if (l.def?.fixed === 'concat') where = num(sub(l, 'concat_param'), 'axis', 1) === 1 && ins.length > 0 && ins.every((x) => x) ? 'fpga' : 'arm';
     else if (l.def?.fixed === 'relu') where = ins[0] ? 'fpga' : 'arm';
-    else if (KEEPS_VALUES.has(l.type)) where = ins[0] ? 'keep' : 'arm';
+    else if (l.def?.keepsValues) where = ins[0] ? 'keep' : 'arm';
     else if (l.def?.fixed) where = 'fpga';
     else where = 'arm';
     place.push(where);

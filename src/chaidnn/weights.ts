@@ -2,7 +2,8 @@ import type { LayerNode, Net } from '../graph/types';
 import type { Tensor } from '../tensor';
 import { ChaiqError } from '../errors';
 import { quantizeXilinx, qmax } from './arith';
-import { foldTarget, netFusions } from './fusion';
+import { foldTarget, fusionRole, netFusions } from './fusion';
+import { lookupLayer } from '../layers/registry';
 
 export { foldTarget };
 
@@ -75,7 +76,7 @@ export function foldFactors(net: Net, convLi: number): Float32Array | undefined 
   for (const li of netFusions(net).byConv.get(convLi)?.folded ?? []) {
     const l = net.layers[li];
     let m: Float32Array;
-    if (l.type === 'BatchNorm') m = batchNormInvStd(l);
+    if (fusionRole(l) === 'batchnorm') m = batchNormInvStd(l);
     else {
       if (!l.blobs[0]) throw new ChaiqError(`Scale layer "${l.name}" has no gamma blob`, l.loc ?? {});
       m = l.blobs[0].data;
@@ -101,7 +102,8 @@ export function perChannelAbsMax(l: LayerNode, W: Tensor, fold?: Float32Array, i
   const shape = W.shape;
   const d = W.data;
   let out: Float32Array;
-  if (l.type === 'Deconvolution') {
+  const layout = (l.def ?? lookupLayer(l.type))?.outputChannels?.(l.param) ?? 'rows';
+  if (layout === 'grouped') {
     const group = l.param.convolution_param?.group ?? 1;
     const cin = shape[0];
     const coutG = shape[1];
@@ -117,7 +119,7 @@ export function perChannelAbsMax(l: LayerNode, W: Tensor, fold?: Float32Array, i
           for (let t = 0; t < k; t++) m = absMaxStep(m, d[base + t]);
           out[o] = m;
         }
-  } else if (l.type === 'InnerProduct' && l.param.inner_product_param?.transpose) {
+  } else if (layout === 'columns') {
     // weights stored (K, N)
     const K = shape[0];
     const N = d.length / K;

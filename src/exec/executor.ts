@@ -7,9 +7,8 @@ import { buffersInWasm, releaseDead } from '../kernels/bufpool';
 import { buildFusion, fusionPlan, type Fused } from './fuse';
 import { isWasmArray } from '../kernels';
 import { checkFiniteWeights } from '../graph/finite';
+import { sourceOf } from '../layers/registry';
 
-/** Layer types that only feed data in: their tops come from `inputs`. */
-const INPUT_TYPES = new Set(['Input', 'Data', 'MemoryData', 'DummyData', 'ImageData', 'HDF5Data', 'WindowData', 'DenseImageData', 'AnnotatedData']);
 
 export interface RunOptions {
   /** blobs to return besides the net outputs ('all' = every blob, in-place chains at their final value) */
@@ -108,7 +107,8 @@ async function runLayers(net: Net, inputs: Record<string, Tensor> | Tensor, opts
   const mayDropTop = (t: string, at: number): boolean => !keepAll && !keep.has(t) && lastRead.get(t) === at;
   for (let li = 0; li < net.layers.length; li++) {
     const node = net.layers[li];
-    if (INPUT_TYPES.has(node.type)) {
+    // a source layer (Input, Data, ... as declared, or an unknown *Data type) only feeds data in: its tops come from `inputs`
+    if (sourceOf(node.type)) {
       for (const t of node.tops) {
         if (!blobs.has(t) && lastRead.has(t)) throw new ChaiqError(`input '${t}' (layer '${node.name}') was not given`, { file: net.file });
       }

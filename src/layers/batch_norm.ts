@@ -11,6 +11,7 @@ export const batchNorm = defineLayer({
   chaidnn: 'hw',
   fixed: 'affine',
   plan: 'fold',
+  convFusion: 'batchnorm',
   precision: { Xilinx: X_ACT, DynamicFixed: D_BATCHNORM },
   shape: likeBottom,
   blobShapes: (node, bottoms) => {

@@ -3,6 +3,7 @@ import { biasTerm, rep, check, convGeometry, count, layerError, sameShape, fmt, 
 import { D_CONV, X_PARAMS } from './precision';
 import type { LayerNode } from './types';
 import type { LayerParam } from '../proto/message';
+import type { Tensor } from '../tensor';
 import { convolutionForward } from './forward/conv';
 
 /** Top shape of a convolution (BaseConvolutionLayer::Reshape + ConvolutionLayer::compute_output_shape). */
@@ -47,6 +48,27 @@ function convLimits(l: LayerParam): string[] {
   return out;
 }
 
+/** W·d per output channel for an input offset d; only without padding, where every tap reads the offset. */
+function convAbsorbOffset(node: LayerNode, W: Tensor, shape: number[], offset: (c: number) => number): Float64Array | undefined {
+  const g = convGeometry(node, shape);
+  if (g.pad.some((x) => x !== 0) || g.axis !== 1) return undefined;
+  const C = shape[1];
+  const O = W.shape[0];
+  const Cg = W.shape[1];
+  const per = W.data.length / (O * Cg);
+  const groups = C / Cg;
+  const add = new Float64Array(O);
+  for (let o = 0; o < O; o++) {
+    const gi = Math.floor(o / (O / groups));
+    for (let j = 0; j < Cg; j++) {
+      let sum = 0;
+      for (let t = 0; t < per; t++) sum += W.data[(o * Cg + j) * per + t];
+      add[o] += offset(gi * Cg + j) * sum;
+    }
+  }
+  return add;
+}
+
 /** Convolution (also depthwise: group = channels), N-D, with dilation. Weights (O, C/g, k...), bias (O). */
 export const convolution = defineLayer({
   type: 'Convolution',
@@ -54,11 +76,13 @@ export const convolution = defineLayer({
   aliases: ['ConvolutionRistretto'],
   chaidnn: 'hw',
   fixed: 'conv',
+  convFusion: 'conv',
   progressive: 'weights',
   lint: { limits: convLimits, channelThresholds: true },
   outputRows: () => true,
   plan: 'none',
   rescale: { kind: 'weighted' },
+  absorbOffset: { biasParam: 'convolution_param', add: convAbsorbOffset },
   precision: { Xilinx: X_PARAMS, DynamicFixed: D_CONV },
   shape: convShape,
   blobShapes(node, bottoms) {

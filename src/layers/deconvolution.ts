@@ -29,6 +29,7 @@ export const deconvolution = defineLayer({
   aliases: ['DeconvolutionRistretto'],
   chaidnn: 'hw',
   plan: 'none',
+  outputChannels: () => 'grouped',
   rescale: { kind: 'weighted' },
   precision: { Xilinx: X_PARAMS, DynamicFixed: [] },
   shape: deconvShape,

@@ -10,6 +10,7 @@ export const detectionOutput = defineLayer({
   type: 'DetectionOutput',
   forward: detectionOutputForward,
   chaidnn: 'sw',
+  detections: true,
   shape(node, bottoms) {
     bottom(node, bottoms, 2);
     return [[1, 1, 1, 7]];

@@ -8,6 +8,7 @@ export const dropout = defineLayer({
   chaidnn: 'sw',
   progressive: 'bottom',
   plan: 'pass',
+  keepsValues: true,
   rescale: { kind: 'equivariant' },
   shape: likeBottom,
 });

@@ -8,6 +8,7 @@ export const flatten = defineLayer({
   forward: flattenForward,
   chaidnn: 'sw',
   plan: 'pass',
+  keepsValues: true,
   rescale: { kind: 'equivariant' },
   shape(node, bottoms) {
     const b = bottom(node, bottoms, 0);

@@ -22,7 +22,23 @@ export const innerProduct = defineLayer({
   chaidnn: 'sw',
   progressive: 'weights',
   outputRows: (l) => !l.inner_product_param?.transpose,
+  outputChannels: (l) => (l.inner_product_param?.transpose ? 'columns' : 'rows'),
   rescale: { kind: 'weighted' },
+  absorbOffset: {
+    biasParam: 'inner_product_param',
+    /** W·d per output, d spread over each channel's spatial positions; only on axis 1 */
+    add(node, W, shape, offset) {
+      const ip = node.param.inner_product_param ?? {};
+      if ((ip.axis ?? 1) !== 1) return undefined;
+      const spatial = shape.slice(2).reduce((a, b) => a * b, 1);
+      const K = shape[1] * spatial;
+      const N = W.data.length / K;
+      const at = ip.transpose ? (n: number, k: number) => W.data[k * N + n] : (n: number, k: number) => W.data[n * K + k];
+      const add = new Float64Array(N);
+      for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) add[n] += offset(Math.floor(k / spatial)) * at(n, k);
+      return add;
+    },
+  },
   shape(node, bottoms) {
     const b = bottom(node, bottoms, 0);
     const g = geom(node, b);

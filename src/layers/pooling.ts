@@ -28,6 +28,12 @@ export const pooling = defineLayer({
   fixed: 'pool',
   progressive: 'bottom',
   plan: 'pass',
+  /** MAX and AVE (not STOCHASTIC), once the bottom shape is known */
+  channelHomogeneous(node) {
+    if (!node.bottomShapes[0]) return false;
+    const pool = poolGeometry(node, node.bottomShapes[0]).pool;
+    return pool === 'MAX' || pool === 'AVE';
+  },
   rescale: { kind: 'equivariant' },
   precision: { Xilinx: X_ACT, DynamicFixed: D_ACT },
   shape: poolShape,

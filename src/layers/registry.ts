@@ -123,6 +123,11 @@ export function sourceOf(type: string): SourceFacts | undefined {
   return def ? def.source : type.endsWith('Data') ? UNKNOWN_DATA_SOURCE : undefined;
 }
 
+/** The Input layer: the one source XportDNN and CHaiDNN take as the net input (its input_param gives every top). */
+export function isInputLayer(type: string): boolean {
+  return sourceOf(type)?.allTopsInputs === true;
+}
+
 /** A layer reading its input from a data source (every source but the Input layer): CHaiDNN cannot parse it. */
 export function isDataSource(type: string): boolean {
   const s = sourceOf(type);

@@ -12,6 +12,9 @@ export const relu = defineLayer({
   forward: reluForward,
   chaidnn: 'hw',
   fixed: 'relu',
+  convFusion: 'relu',
+  /** any negative_slope (leaky ReLU too) */
+  channelHomogeneous: () => true,
   plan: 'producer',
   lint: { blockIgnored: true },
   rescale: { kind: 'equivariant' },

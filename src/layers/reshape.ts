@@ -8,6 +8,7 @@ export const reshape = defineLayer({
   forward: reshapeForward,
   chaidnn: 'sw',
   plan: 'pass',
+  keepsValues: true,
   rescale: { kind: 'equivariant' },
   shape(node, bottoms) {
     const b = bottom(node, bottoms, 0);

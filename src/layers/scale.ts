@@ -24,6 +24,7 @@ export const scale = defineLayer({
   chaidnn: 'hw',
   fixed: 'affine',
   plan: 'fold',
+  convFusion: 'scale',
   precision: { Xilinx: X_ACT, DynamicFixed: D_SCALE },
   shape: likeBottom,
   blobShapes(node, bottoms) {

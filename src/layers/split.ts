@@ -8,6 +8,7 @@ export const split = defineLayer({
   forward: splitForward,
   chaidnn: 'sw',
   plan: 'pass',
+  keepsValues: true,
   rescale: { kind: 'equivariant' },
   shape: likeBottom,
 });

@@ -111,6 +111,35 @@ export interface LayerDef {
   progressive?: 'weights' | 'bottom';
   /** blob 0 holds one row of weights per output channel (axis 0), given the layer's params */
   outputRows?(param: LayerParam): boolean;
+  /**
+   * Its part in the runtime's conv fusion (opt_conv_bn_scale, opt_relu; chaidnn-semantics §3.5, src/chaidnn/fusion.ts):
+   * 'conv' takes the chain written in place on its top; 'batchnorm' (mean, variance, factor; first in the chain)
+   * and 'scale' (gamma, beta) fold into its weights; 'relu' becomes its ReLU flag
+   */
+  convFusion?: 'conv' | 'batchnorm' | 'scale' | 'relu';
+  /** an ARM layer whose output is its input's values, rearranged at most: FPGA integers pass through unchanged */
+  keepsValues?: boolean;
+  /**
+   * Where blob 0 keeps the output channels: 'rows' (axis 0; absent), 'columns' (axis 1 of a (K, N) matrix),
+   * 'grouped' (deconvolution's (Cin, Cout/group, k...): output g·(Cout/g)+j gathers group g's inputs at j)
+   */
+  outputChannels?(param: LayerParam): 'rows' | 'columns' | 'grouped';
+  /**
+   * Positively homogeneous channel by channel (f(s·x) = s·f(x), s > 0 per channel) for this node: cross-layer
+   * equalization (src/recover/equalize.ts) may carry a per-channel factor through it
+   */
+  channelHomogeneous?(node: LayerNode): boolean;
+  /**
+   * How the layer takes a constant offset d[c] added to input channel c into its bias (src/quant/rewrite.ts,
+   * recenterInput): `add` gives the per-output bias increments (W·d), undefined when it cannot (padding, another
+   * axis); `biasParam` is the param message whose bias_term says whether blob 1 is used. Absent: it cannot.
+   */
+  absorbOffset?: {
+    biasParam: 'convolution_param' | 'inner_product_param';
+    add(node: LayerNode, W: Tensor, bottom: number[], offset: (c: number) => number): Float64Array | undefined;
+  };
+  /** writes detection rows, one per kept box: [image, label, score, xmin, ymin, xmax, ymax] (SSD DetectionOutput) */
+  detections?: boolean;
   /** lint's hardware facts */
   lint?: LintFacts;
   /** set on the data/input layers */

@@ -1,7 +1,7 @@
 import { parsePrototxtAll } from '../../grammar';
 import { bindMessageAll, locOf, fieldLocOf } from '../proto/bind';
 import { upgradeNet } from '../proto/upgrade';
-import { isTrainingOnly, keepsScale, lookupLayer, sharesInputs, sourceOf } from '../layers/registry';
+import { canonicalType, isTrainingOnly, keepsScale, lookupLayer, sharesInputs, sourceOf } from '../layers/registry';
 import { layerIncluded, locOfMsg } from '../graph/build';
 import { ChaiqError, SourceLoc } from '../errors';
 import type { LayerParam, Msg } from '../proto/message';
@@ -9,7 +9,7 @@ import type { LayerDef, QuantMode } from '../layers/types';
 import type { Tensor } from '../tensor';
 import { precisionBlock } from './diff';
 import { foldedWeightFl } from '../chaidnn/arith';
-import { convFusions } from '../chaidnn/fusion';
+import { convFusions, fusionRole } from '../chaidnn/fusion';
 import type { Fusions } from '../chaidnn/fusion';
 import { detectMode as detectNetMode } from '../chaidnn/mode';
 import { runtimeConvWeights } from '../chaidnn/conv-weights';
@@ -347,7 +347,7 @@ function checkFoldedFl(conv: LayerParam, chain: LayerParam[], weights: Map<strin
   if (!block || typeof block.fl_params !== 'number' || !blobs[0]) return;
   const sources = foldSources(chain, weights);
   if (!sources) return;
-  const folded = runtimeConvWeights({ name: conv.name ?? '', type: 'Convolution', blobs, param: conv }, blobs[0].shape[0], sources, conv.convolution_param?.bias_term !== false);
+  const folded = runtimeConvWeights({ name: conv.name ?? '', type: canonicalType(conv.type ?? ''), blobs, param: conv }, blobs[0].shape[0], sources, conv.convolution_param?.bias_term !== false);
   const runtime = foldedWeightFl(folded.W, block.bw_params ?? 8);
   if (runtime === block.fl_params) return;
   report('folded-fl-params', fieldLoc(conv, 'fl_params'),
@@ -357,7 +357,7 @@ function checkFoldedFl(conv: LayerParam, chain: LayerParam[], weights: Map<strin
 /** The fused BN/Scale layers with their trained blobs; undefined when some are missing (nothing to fold here). */
 function foldSources(chain: LayerParam[], weights: Map<string, Tensor[]>) {
   const sources = chain.map((c) => ({ name: c.name ?? '', type: lookupLayer(c.type ?? '')?.type ?? '', blobs: weights.get(c.name ?? '') ?? [], param: c }));
-  return sources.every((c) => c.blobs.length >= (c.type === 'BatchNorm' ? 2 : 1)) ? sources : undefined;
+  return sources.every((c) => c.blobs.length >= (fusionRole(c) === 'batchnorm' ? 2 : 1)) ? sources : undefined;
 }
 
 /** th_params against the weights the runtime quantizes (BN/Scale folded in when CHaiDNN fuses them, §3.5). */
@@ -366,7 +366,7 @@ function checkClipped(l: LayerParam, th: number[], blobs: Tensor[] | undefined, 
   if (!w || w.shape[0] !== th.length) return;
   const sources = foldSources(chain, weights);
   if (!sources) return;
-  const { W, folded } = runtimeConvWeights({ name: l.name ?? '', type: 'Convolution', blobs: blobs!, param: l }, th.length, sources);
+  const { W, folded } = runtimeConvWeights({ name: l.name ?? '', type: canonicalType(l.type ?? ''), blobs: blobs!, param: l }, th.length, sources);
   const per = W.length / th.length;
   for (let c = 0; c < th.length; c++) {
     let m = 0;

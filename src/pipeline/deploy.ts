@@ -17,6 +17,7 @@ import { parsePrototxt } from '../../grammar';
 import type { Preprocess } from '../io/images';
 import type { Msg, NetParam } from '../proto/message';
 import { netInputDims } from './input-dims';
+import { isInputLayer } from '../layers/registry';
 
 function arr<T>(v: T | T[] | undefined | null): T[] {
   return v === undefined || v === null ? [] : Array.isArray(v) ? v : [v];
@@ -42,7 +43,7 @@ export function transformOf(pre: Preprocess, meanFile: string | undefined): Msg 
 /** The net's Input layer with `t` as its transform_param (removed when undefined). */
 export function setInputTransform(net: NetParam, t: Msg | undefined): NetParam {
   const layer = net.layer.map((l) => {
-    if (l.type !== 'Input' || arr(l.bottom).length) return l;
+    if (!isInputLayer(l.type ?? '') || arr(l.bottom).length) return l;
     const c = { ...l };
     if (t) c.transform_param = t;
     else delete c.transform_param;

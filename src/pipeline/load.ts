@@ -15,6 +15,7 @@ import type { NetParam } from '../proto/message';
 import type { Tensor } from '../tensor';
 import { deployOfTrainTest } from './deploy';
 import type { TrainTestModel } from './deploy';
+import { isInputLayer } from '../layers/registry';
 
 export interface LoadOptions {
   /** the prototxt: a deploy net or a train/test net */
@@ -56,7 +57,7 @@ function checkDims(given: readonly number[] | undefined, netParam: NetParam, fil
       throw new OptionError(`{dims} ${d.join(',')} disagrees with {inputShape} ${override.join(',')}`);
     return d;
   }
-  const inputLayer = netParam.layer.find((l) => l.type === 'Input');
+  const inputLayer = netParam.layer.find((l) => isInputLayer(l.type ?? ''));
   const declared: number[] | undefined = inputLayer?.input_param?.shape?.[0]?.dim?.map(Number);
   if (declared && declared.length === 4 && d.some((x, i) => x !== declared[i + 1]))
     throw new OptionError(`{dims} ${d.join(',')} disagrees with the Input layer "${inputLayer!.name}" of shape (${declared.join(',')}); {inputShape} 1,${d.join(',')} runs the net at another size`, { file });

@@ -32,6 +32,7 @@ import type { Tensor } from '../tensor';
 import type { NetWithParam, RebuildContext } from './rewrite';
 import type { CalibrationInputs, PreprocessSpec, QuantMode, Reporter, ResolvedPreprocess } from './types';
 import { apiOptionName, noProgress } from './types';
+import { isInputLayer } from '../layers/registry';
 
 /** What to quantize and how. Only `mode`, `deploy` and `bitwidths` are required. */
 export interface QuantizeOptions extends Reporter {
@@ -204,7 +205,7 @@ function startQuantize(o: QuantizeOptions): RunSettings {
 function loadForQuantize(o: QuantizeOptions, s: RunSettings): LoadedNet & { shapeDims: [number, number, number] } {
   const loaded = loadNet({ deploy: o.deploy, weights: o.weights, dims: o.dims, inputShape: o.inputShape, warn: s.warn, allowNonfinite: o.allowNonfinite, nonfiniteHint: s.name('allowNonfinite') });
   // a batch other than 1 is rewritten to 1 by the printer (with its own warning)
-  if (!loaded.netParam.layer.some((l) => l.type === 'Input')) s.warn('XportDNN expects the input as an Input layer (CHaiDNN takes the first layer\'s th_layer_in)', { file: o.deploy });
+  if (!loaded.netParam.layer.some((l) => isInputLayer(l.type ?? ''))) s.warn('XportDNN expects the input as an Input layer (CHaiDNN takes the first layer\'s th_layer_in)', { file: o.deploy });
   const shape = singleInputShape(loaded.net, o.deploy);
   if (loaded.dims) return { ...loaded, shapeDims: loaded.dims };
   if (shape.length !== 4 || shape.some((x) => !(x > 0)))

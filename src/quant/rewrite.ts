@@ -12,7 +12,7 @@ import type { LayerParam, NetParam } from '../proto/message';
 import type { Tensor } from '../tensor';
 import { ChaiqError } from '../errors';
 import { foldBatchNorm } from '../chaidnn/arith';
-import { convGeometry } from '../layers/params';
+import { fusionRole } from '../chaidnn/fusion';
 import { foldTarget, bnFoldParams, scaleFoldParams } from '../chaidnn/weights';
 import { bottomVersion, versionKey } from './xilinx';
 import type { PrecisionPlan } from './plan';
@@ -73,7 +73,7 @@ export function foldBatchNormOffline(graph: Net, param: NetParam): Rewritten & {
     // one BN then one Scale is the runtime's pattern; longer chains compose the same way
     for (const li of chain) {
       const n = graph.layers[li];
-      const r = n.type === 'BatchNorm' ? foldBatchNorm(Wd, bd, outC, bnFoldParams(n), null) : foldBatchNorm(Wd, bd, outC, null, scaleFoldParams(n));
+      const r = fusionRole(n) === 'batchnorm' ? foldBatchNorm(Wd, bd, outC, bnFoldParams(n), null) : foldBatchNorm(Wd, bd, outC, null, scaleFoldParams(n));
       Wd = r.W;
       bd = r.b;
       drop.add(n.name);
@@ -252,7 +252,7 @@ export function foldInputScale(graph: Net, param: NetParam, s: number): (Rewritt
  * Shifts the input by a per-channel constant: the rewritten net takes x − delta[c] (e.g. pixels − 127, which
  * fill the signed 8-bit range, where pixels − 0 would saturate at 127) and its first layers add
  * delta back through their bias, b[o] += Σ delta[c]·ΣW[o,c,…]. Exact only when every reader of the input is a
- * Convolution without padding or an InnerProduct; undefined otherwise.
+ * layer that declares absorbOffset (a Convolution without padding, an InnerProduct); undefined otherwise.
  */
 export function recenterInput(graph: Net, param: NetParam, delta: readonly number[]): Rewritten | undefined {
   const src = inputLayer(graph);
@@ -265,43 +265,15 @@ export function recenterInput(graph: Net, param: NetParam, delta: readonly numbe
     const shape = l.bottomShapes[0];
     const W = l.blobs[0];
     if (!shape || !W || l.bottoms.length !== 1) return undefined;
-    const C = shape[1];
-    const spatial = shape.slice(2).reduce((a, b) => a * b, 1);
-    const chanOf = (c: number) => delta[delta.length === 1 ? 0 : c] ?? 0;
-    let add: Float64Array;
-    if (l.type === 'Convolution') {
-      const g = convGeometry(l, shape);
-      if (g.pad.some((x) => x !== 0) || g.axis !== 1) return undefined;
-      const O = W.shape[0];
-      const Cg = W.shape[1];
-      const per = W.data.length / (O * Cg);
-      const groups = C / Cg;
-      add = new Float64Array(O);
-      for (let o = 0; o < O; o++) {
-        const gi = Math.floor(o / (O / groups));
-        for (let j = 0; j < Cg; j++) {
-          let sum = 0;
-          for (let t = 0; t < per; t++) sum += W.data[(o * Cg + j) * per + t];
-          add[o] += chanOf(gi * Cg + j) * sum;
-        }
-      }
-    } else if (l.type === 'InnerProduct') {
-      const ip = l.param.inner_product_param ?? {};
-      if ((ip.axis ?? 1) !== 1) return undefined;
-      const K = C * spatial;
-      const N = W.data.length / K;
-      const at = ip.transpose ? (n: number, k: number) => W.data[k * N + n] : (n: number, k: number) => W.data[n * K + k];
-      add = new Float64Array(N);
-      for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) add[n] += chanOf(Math.floor(k / spatial)) * at(n, k);
-    } else {
-      return undefined;
-    }
-    const biasOn = l.type === 'Convolution' ? l.param.convolution_param?.bias_term !== false : l.param.inner_product_param?.bias_term !== false;
+    const absorb = l.def?.absorbOffset;
+    if (!absorb) return undefined;
+    const add = absorb.add(l, W, shape, (c) => delta[delta.length === 1 ? 0 : c] ?? 0);
+    if (!add) return undefined;
+    const biasOn = l.param[absorb.biasParam]?.bias_term !== false;
     const old = biasOn && l.blobs[1] ? l.blobs[1].data : new Float32Array(add.length);
     weights.set(l.name, [W, { shape: [add.length], data: Float32Array.from(old, (b, o) => b + add[o]) }, ...l.blobs.slice(2)]);
     const p = net.layer.find((x) => x.name === l.name)!;
-    if (l.type === 'Convolution' && p.convolution_param) delete p.convolution_param.bias_term;
-    if (l.type === 'InnerProduct' && p.inner_product_param) delete p.inner_product_param.bias_term;
+    if (p[absorb.biasParam]) delete p[absorb.biasParam].bias_term;
   }
   return { net, weights };
 }

@@ -38,7 +38,7 @@ export interface BiasCorrectionInput {
 
 /** Convolutions CHaiDNN runs in HW with a bias the correction can move. */
 function targets(net: Net, plan: PrecisionPlan): LayerNode[] {
-  return net.layers.filter((l) => l.type === 'Convolution' && plan.has(l.name) && l.blobs.length >= 2 && l.tops.length === 1 && l.param.convolution_param?.bias_term !== false);
+  return net.layers.filter((l) => l.def?.fixed === 'conv' && plan.has(l.name) && l.blobs.length >= 2 && l.tops.length === 1 && l.param.convolution_param?.bias_term !== false);
 }
 
 /** Per-channel means of a (1,C,H,W) blob, added into acc. */

@@ -11,7 +11,6 @@ import type { LayerNode, Net } from '../graph/types';
 import type { Tensor } from '../tensor';
 import type { NetParam } from '../proto/message';
 import { blobsOf } from '../quant/rewrite';
-import { poolGeometry } from '../layers/params';
 import type { Rewritten } from '../quant/rewrite';
 
 export interface EqualizedPair {
@@ -24,20 +23,14 @@ export interface EqualizedPair {
   maxFactor: number;
 }
 
-/**
- * Per-channel, positively homogeneous layers CLE may pass: ReLU with any negative_slope (leaky ReLU too),
- * MAX and AVE pooling.
- */
+/** Per-channel, positively homogeneous layers CLE may pass (declared per type: ReLU, MAX and AVE pooling). */
 function isHomogeneous(l: LayerNode): boolean {
   if (l.bottoms.length !== 1 || l.tops.length !== 1) return false;
-  if (l.type === 'ReLU') return true;
-  if (l.type !== 'Pooling' || !l.bottomShapes[0]) return false;
-  const pool = poolGeometry(l, l.bottomShapes[0]).pool;
-  return pool === 'MAX' || pool === 'AVE';
+  return l.def?.channelHomogeneous?.(l) ?? false;
 }
 
 function isConv(l: LayerNode): boolean {
-  return l.type === 'Convolution' && l.bottoms.length === 1 && l.tops.length === 1 && l.blobs.length >= 1 && l.blobs[0].shape.length === 4;
+  return l.def?.fixed === 'conv' && l.bottoms.length === 1 && l.tops.length === 1 && l.blobs.length >= 1 && l.blobs[0].shape.length === 4;
 }
 
 /**

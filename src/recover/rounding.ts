@@ -175,7 +175,7 @@ export async function optimizeRounding(inp: RoundingInput): Promise<{ weights: M
   for (const l of net.layers) {
     const blk = inp.plan.get(l.name);
     const W = l.blobs[0];
-    if (l.type !== 'Convolution' || !blk || !W || W.shape.length !== 4 || l.bottoms.length !== 1) continue;
+    if (l.def?.fixed !== 'conv' || !blk || !W || W.shape.length !== 4 || l.bottoms.length !== 1) continue;
     const grids = weightGrids(blk, W.shape[0]);
     if (!grids) continue;
     const group = Number(l.param.convolution_param?.group ?? 1);

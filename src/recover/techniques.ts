@@ -38,7 +38,7 @@ export async function biasCorrectionStage(
   net: Net, netParam: NetParam, plan: PrecisionPlan, images: Tensor[], rebuild: Rebuild,
   opts: { warn: WarnFn; info: (msg: string) => void; progress: (total: number, label: string) => Progress },
 ): Promise<Net> {
-  const n = net.layers.filter((l) => l.type === 'Convolution' && plan.has(l.name)).length;
+  const n = net.layers.filter((l) => l.def?.fixed === 'conv' && plan.has(l.name)).length;
   const bar = opts.progress(n, 'bias correction');
   let r;
   try {
@@ -61,7 +61,7 @@ export async function roundingStage(
   net: Net, netParam: NetParam, plan: PrecisionPlan, images: Tensor[], rebuild: Rebuild,
   opts: { seed: number; warn: WarnFn; info: (msg: string) => void; progress: (total: number, label: string) => Progress },
 ): Promise<Net> {
-  const n = net.layers.filter((l) => l.type === 'Convolution' && plan.has(l.name)).length;
+  const n = net.layers.filter((l) => l.def?.fixed === 'conv' && plan.has(l.name)).length;
   const bar = opts.progress(n, 'optimizing rounding');
   let r;
   try {

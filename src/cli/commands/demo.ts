@@ -14,6 +14,7 @@ import type { Preprocess } from '../../io/images';
 import { cliFlag } from '../flags';
 import { renderReport } from '../../report/html';
 import { addSimulation, quantizeReportLayers } from '../../report/build';
+import { lookupLayer } from '../../layers/registry';
 
 /**
  * `chaiq demo`: the shipped LeNet (models/lenet/) quantized three ways and simulated, as the board runs it, on
@@ -237,7 +238,7 @@ function convClips(layers: ReturnType<typeof quantizeReportLayers>): DemoNoteRow
   const out: DemoNoteRow['clips'] = [];
   for (const l of layers) {
     const am = l.histogram?.absMax;
-    if (l.type === 'Convolution' && l.thOut !== undefined && am) out.push({ layer: l.name, th: l.thOut, absMax: am });
+    if (lookupLayer(l.type)?.fixed === 'conv' && l.thOut !== undefined && am) out.push({ layer: l.name, th: l.thOut, absMax: am });
   }
   return out;
 }

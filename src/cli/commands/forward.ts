@@ -122,7 +122,7 @@ async function forward(args: ForwardArgs): Promise<void> {
       for (const name of graph.outputs) {
         const t = blobs.get(name);
         if (!t) continue;
-        const producer = graph.layers.find((l) => l.tops.includes(name) && l.type === 'DetectionOutput');
+        const producer = graph.layers.find((l) => l.tops.includes(name) && l.def?.detections);
         if (producer && t.shape[t.shape.length - 1] === 7) {
           out.push(`${name} (${t.shape.join('x')}): [image, label, score, xmin, ymin, xmax, ymax]`);
           for (let r = 0; r < t.data.length / 7 && r < Math.max(args.top, 1) * 10; r++) {
