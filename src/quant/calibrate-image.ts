@@ -5,7 +5,8 @@ import type { WarnFn } from '../errors';
 import { ChaiqError } from '../errors';
 import { runNet } from '../exec/executor';
 import { countNonFinite, nonFiniteActivationMessage } from '../graph/finite';
-import type { StatsCollector, StatsSettings } from '../calib/stats';
+import { StatsCollector } from '../calib/stats';
+import type { StatsSettings } from '../calib/stats';
 import type { ThresholdMethod } from '../calib/threshold';
 
 /**
@@ -59,4 +60,17 @@ export async function observeImage(net: Net, img: Tensor, k: number, stats: Stat
       });
     },
   });
+}
+
+/**
+ * The statistics to fill and the passes to run over `images` images: KL takes two (§4.3); continuing from merged
+ * pass-1 statistics runs the exact pass only.
+ */
+export function calibrationPasses(images: number, opts: CollectOptions): { stats: StatsCollector; first: 1 | 2; last: 1 | 2; total: number } {
+  const stats = opts.stats ?? new StatsCollector(opts.settings ?? {});
+  const first = stats.currentPass === 2 || opts.stats ? 2 : 1;
+  if (first === 2 && opts.stats && opts.stats.currentPass === 2) throw new ChaiqError('the statistics already hold the exact pass; nothing to add');
+  const last = opts.method === 'kl' && !opts.pass1Only ? 2 : 1;
+  if (first > last) throw new ChaiqError(`continuing from pass-1 statistics only makes sense for --th_method kl`);
+  return { stats, first, last, total: (last - first + 1) * images };
 }

@@ -6,14 +6,14 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { Worker } from 'worker_threads';
+import { runOnWorkers } from '../workers';
 import { ChaiqError } from '../errors';
 import type { SourceLoc } from '../errors';
 import type { Net } from '../graph/types';
 import type { Tensor } from '../tensor';
 import { StatsCollector } from '../calib/stats';
 import { setThreads } from '../kernels';
-import { observeImage } from './calibrate-image';
+import { calibrationPasses, observeImage } from './calibrate-image';
 import type { CollectOptions } from './calibrate-image';
 
 /** About what a worker thread takes to load chaiq and rebuild the net before its first image. */
@@ -53,12 +53,6 @@ export interface CalibWorkerSetup {
 /** Per image: blob key → [Σx, Σx²] of that image (pass 1). */
 export type ImageSums = Record<string, [number, number]>;
 
-type FromWorker =
-  | { type: 'ready' }
-  | { type: 'done'; index: number; sums?: ImageSums }
-  | { type: 'warn'; message: string; loc?: SourceLoc }
-  | { type: 'result'; stats: unknown }
-  | { type: 'error'; message: string; loc?: SourceLoc; exitCode: number; internal?: boolean };
 
 function workerScript(): string {
   const here = path.join(__dirname, 'calib-worker.js');
@@ -74,58 +68,17 @@ function workerScript(): string {
  */
 async function passOnWorkers(setup: CalibWorkerSetup, images: Tensor[], indices: number[], workers: number, pass1: unknown,
   opts: CollectOptions, onDone: () => void): Promise<{ stats: StatsCollector[]; sums: (ImageSums | undefined)[] }> {
-  const script = workerScript();
   const out: StatsCollector[] = [];
   const sums: (ImageSums | undefined)[] = new Array(images.length);
-  const warned = new Set<string>();
-  const pool: Worker[] = [];
-  let next = 0;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      let live = Math.min(workers, indices.length);
-      let failed = false;
-      const fail = (e: Error) => {
-        if (!failed) reject(e);
-        failed = true;
-      };
-      for (let w = 0; w < live; w++) {
-        const worker = new Worker(script, { workerData: { ...setup, pass1 } });
-        pool.push(worker);
-        const feed = () => {
-          if (failed) return;
-          if (next < indices.length) {
-            const k = indices[next++];
-            worker.postMessage({ type: 'run', index: k, image: images[k] });
-          } else worker.postMessage({ type: 'finish' });
-        };
-        worker.on('message', (m: FromWorker) => {
-          switch (m.type) {
-            case 'ready': feed(); break;
-            case 'done': sums[m.index] = m.sums; onDone(); feed(); break;
-            case 'warn': {
-              const key = `${m.message}\u0000${JSON.stringify(m.loc ?? {})}`;
-              if (!warned.has(key)) opts.warn?.(m.message, m.loc);
-              warned.add(key);
-              break;
-            }
-            case 'result':
-              out.push(StatsCollector.fromJSON(m.stats));
-              if (--live === 0) resolve();
-              break;
-            case 'error':
-              fail(m.internal ? new Error(m.message) : new ChaiqError(m.message, m.loc ?? {}, m.exitCode));
-              break;
-          }
-        });
-        worker.on('error', fail);
-        worker.on('exit', (code) => {
-          if (code !== 0) fail(new Error(`calibration worker exited with code ${code}`));
-        });
-      }
-    });
-  } finally {
-    await Promise.all(pool.map((w) => w.terminate()));
-  }
+  await runOnWorkers<{ sums?: ImageSums }, { stats: unknown }>({
+    script: workerScript(), workerData: { ...setup, pass1 }, workers, indices, what: 'calibration', warn: opts.warn,
+    job: (k) => ({ image: images[k] }),
+    onDone: (m) => {
+      sums[m.index] = m.sums;
+      onDone();
+    },
+    onResult: (m) => out.push(StatsCollector.fromJSON(m.stats)),
+  });
   return { stats: out, sums };
 }
 
@@ -135,12 +88,7 @@ async function passOnWorkers(setup: CalibWorkerSetup, images: Tensor[], indices:
  */
 export async function collectStatsOnWorkers(net: Net, images: Tensor[], opts: CollectOptions & { threads: number }, workers: number, kernelThreads: number): Promise<StatsCollector> {
   const threads = opts.threads;
-  const stats = opts.stats ?? new StatsCollector(opts.settings ?? {});
-  const first = stats.currentPass === 2 || opts.stats ? 2 : 1;
-  if (first === 2 && opts.stats && opts.stats.currentPass === 2) throw new ChaiqError('the statistics already hold the exact pass; nothing to add');
-  const last = opts.method === 'kl' && !opts.pass1Only ? 2 : 1;
-  if (first > last) throw new ChaiqError(`continuing from pass-1 statistics only makes sense for --th_method kl`);
-  const total = (last - first + 1) * images.length;
+  const { stats, first, last, total } = calibrationPasses(images.length, opts);
   let done = 0;
   const onDone = () => opts.onProgress?.(++done, total);
   const setup: CalibWorkerSetup = { net: netImage(net), settings: stats.settings, allowNonFinite: !!opts.allowNonFinite, kernelThreads };

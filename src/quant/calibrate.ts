@@ -7,7 +7,7 @@ import type { BlobStats } from '../calib/stats';
 import type { ThresholdMethod } from '../calib/threshold';
 import type { VersionThreshold } from './xilinx';
 import { splitThreads } from '../threads';
-import { observeImage, versionStatsKey } from './calibrate-image';
+import { calibrationPasses, observeImage, versionStatsKey } from './calibrate-image';
 import type { CollectOptions } from './calibrate-image';
 export { observeImage, versionStatsKey } from './calibrate-image';
 export type { CollectOptions } from './calibrate-image';
@@ -21,12 +21,7 @@ import { setThreads } from '../kernels';
  */
 export async function collectStats(net: Net, images: Tensor[], opts: CollectOptions): Promise<StatsCollector> {
   if (images.length === 0) throw new ChaiqError('no calibration images');
-  const stats = opts.stats ?? new StatsCollector(opts.settings ?? {});
-  const first = stats.currentPass === 2 || opts.stats ? 2 : 1;
-  if (first === 2 && opts.stats && opts.stats.currentPass === 2) throw new ChaiqError('the statistics already hold the exact pass; nothing to add');
-  const last = opts.method === 'kl' && !opts.pass1Only ? 2 : 1;
-  if (first > last) throw new ChaiqError(`continuing from pass-1 statistics only makes sense for --th_method kl`);
-  const total = (last - first + 1) * images.length;
+  const { stats, first, last, total } = calibrationPasses(images.length, opts);
   let done = 0;
   const warned = new Set<string>();
   const parallel = parallelCalibration(images.length, opts.threads);

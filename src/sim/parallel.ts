@@ -3,9 +3,8 @@
  * per worker, cli/sim-worker.ts). Images are handed out as workers free up; since every image's figures are
  * summed exactly (results.ts), the merged accumulators do not depend on which worker ran which image.
  */
-import { Worker } from 'worker_threads';
-import { ChaiqError } from '../errors';
-import type { WarnFn, SourceLoc } from '../errors';
+import { runOnWorkers } from '../workers';
+import type { WarnFn } from '../errors';
 import type { Net, LayerNode } from '../graph/types';
 import type { Tensor } from '../tensor';
 import { runNet } from '../exec/executor';
@@ -81,67 +80,17 @@ export interface WorkerSetup {
   kernelThreads: number;
 }
 
-type FromWorker =
-  | { type: 'ready' }
-  | { type: 'done'; index: number }
-  | { type: 'warn'; message: string; loc?: SourceLoc }
-  | { type: 'result'; acc: unknown }
-  | { type: 'error'; message: string; loc?: SourceLoc; exitCode: number; internal?: boolean };
 
 /**
  * Simulates the samples `indices` on `workers` worker threads, each of which rebuilds the run from `setup.args`
  * (the same code path as this thread). Worker warnings are printed once each; the first error ends the run.
  */
 export async function simulateOnWorkers(script: string, setup: WorkerSetup, indices: number[], workers: number, warn: WarnFn, onDone: () => void): Promise<SimAccumulators> {
-  const count = indices.length;
   const acc = newSimAccumulators();
-  const warned = new Set<string>();
-  let next = 0;
-  const pool: Worker[] = [];
-  try {
-    await new Promise<void>((resolve, reject) => {
-      let live = Math.min(workers, count);
-      let failed = false;
-      const fail = (e: Error) => {
-        if (failed) return;
-        failed = true;
-        reject(e);
-      };
-      for (let w = 0; w < live; w++) {
-        const worker = new Worker(script, { workerData: setup });
-        pool.push(worker);
-        const feed = () => {
-          if (failed) return;
-          if (next < count) worker.postMessage({ type: 'run', index: indices[next++] });
-          else worker.postMessage({ type: 'finish' });
-        };
-        worker.on('message', (m: FromWorker) => {
-          switch (m.type) {
-            case 'ready': feed(); break;
-            case 'done': onDone(); feed(); break;
-            case 'warn': {
-              const key = `${m.message}\u0000${JSON.stringify(m.loc ?? {})}`;
-              if (!warned.has(key)) warn(m.message, m.loc);
-              warned.add(key);
-              break;
-            }
-            case 'result':
-              mergeAccumulators(acc, accumulatorsFromJSON(m.acc));
-              if (--live === 0) resolve();
-              break;
-            case 'error':
-              fail(m.internal ? new Error(m.message) : new ChaiqError(m.message, m.loc ?? {}, m.exitCode));
-              break;
-          }
-        });
-        worker.on('error', fail);
-        worker.on('exit', (code) => {
-          if (code !== 0) fail(new Error(`simulation worker exited with code ${code}`));
-        });
-      }
-    });
-  } finally {
-    await Promise.all(pool.map((w) => w.terminate()));
-  }
+  await runOnWorkers<object, { acc: unknown }>({
+    script, workerData: setup, workers, indices, what: 'simulation', warn,
+    onDone: () => onDone(),
+    onResult: (m) => mergeAccumulators(acc, accumulatorsFromJSON(m.acc)),
+  });
   return acc;
 }
