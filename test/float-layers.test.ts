@@ -3,6 +3,7 @@
  * float, recovers most), in process on LeNet and over every corpus model with weights (acceptance 4 of issue 14).
  */
 import * as fs from 'fs';
+import { inputFormatOf } from '../src/sim/steps';
 import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
@@ -37,13 +38,12 @@ test('a layer in float: its dequantized input through the Caffe forward, requant
   const floatLayers = resolveFloatLayers(prog.steps, ['conv1'], () => {});
   const x = digit(1000);
   const r = await runSim(prog, x, { keep: 'all', floatLayers });
-  const steps = prog.steps as any[];
-  const fin: FixedFormat = steps.find((s) => s.node.name === 'conv1').conv.fin;
+  const fin: FixedFormat = inputFormatOf(prog.steps.find((s) => s.node.name === 'conv1')!)!;
   const xq = quantizeFloat(x.data, fin, true);
   const xd = Float32Array.from(xq, (v) => v * formatScale(fin));
   const conv1 = net.layers.find((l) => l.name === 'conv1')!;
   const [y] = await forwardOf('Convolution')!(conv1, [{ shape: x.shape, data: xd }], { warn: () => {} });
-  const pool1In: FixedFormat = steps.find((s) => s.node.name === 'pool1').fin;
+  const pool1In: FixedFormat = inputFormatOf(prog.steps.find((s) => s.node.name === 'pool1')!)!;
   expect(consumerFormat(net, prog.steps, net.layers.indexOf(conv1))).toEqual(pool1In);
   expect(Array.from(r.fixed.get('conv1')!)).toEqual(Array.from(quantizeFloat(y.data, pool1In, true)));
   // the all-fixed run differs there (integer conv), and nothing changes without the option

@@ -34,9 +34,12 @@ test('relaxed SIMD is detected on this Node and the FMA build runs by default', 
   expect(kernelStats().variant).toBe(relaxedSimdAvailable() && process.env.CHAIQ_FMA !== '0' ? 'fma' : 'simd128');
 });
 
-test('the selected build gives the same values on 1 and 2 threads (workers run it too)', () => {
+test('the selected build gives the same values on 1 and 2 threads (workers run it too)', async () => {
   const k = require('../src/kernels') as typeof import('../src/kernels');
   const one = convWith(k, 1);
+  // the workers report ready through this thread's event loop: start them before the synchronous calls
+  k.setThreads(2);
+  await k.initKernels();
   const two = convWith(k, 2);
   expect(two.workerJobs).toBeGreaterThan(0);
   expect(two.y).toEqual(one.y);
