@@ -6,5 +6,6 @@ export const softmax = defineLayer({
   type: 'Softmax',
   forward: softmaxForward,
   chaidnn: 'sw',
+  probabilities: true,
   shape: likeBottom,
 });

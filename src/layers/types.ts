@@ -140,6 +140,11 @@ export interface LayerDef {
   };
   /** writes detection rows, one per kept box: [image, label, score, xmin, ymin, xmax, ymax] (SSD DetectionOutput) */
   detections?: boolean;
+  /**
+   * its output is a probability distribution over its input (Softmax): compared at its input (the logits), and
+   * the score output of box/score detectors
+   */
+  probabilities?: boolean;
   /** lint's hardware facts */
   lint?: LintFacts;
   /** set on the data/input layers */

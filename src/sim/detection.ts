@@ -204,7 +204,7 @@ export type DetectorOutputs =
  */
 export function detectorOutputs(net: Net, inputDims: number[]): DetectorOutputs | undefined {
   const writer = (b: string) => [...net.layers].reverse().find((l) => l.tops.includes(b));
-  for (const b of net.outputs) if (writer(b)?.type === 'DetectionOutput') return { kind: 'ssd', blob: b };
+  for (const b of net.outputs) if (writer(b)?.def?.detections) return { kind: 'ssd', blob: b };
   const shapeOf = (b: string) => {
     const w = writer(b);
     return w?.topShapes?.[w.tops.indexOf(b)];
@@ -213,7 +213,7 @@ export function detectorOutputs(net: Net, inputDims: number[]): DetectorOutputs 
   if (!H || !W) return undefined;
   const n = ultraFacePriors(W, H).length / 4;
   const boxes = net.outputs.find((b) => { const s = shapeOf(b); return s?.length === 3 && s[1] === n && s[2] === 4; });
-  const scores = net.outputs.find((b) => { const s = shapeOf(b); return b !== boxes && s?.length === 3 && s[1] === n && s[2] >= 2 && writer(b)?.type === 'Softmax'; });
+  const scores = net.outputs.find((b) => { const s = shapeOf(b); return b !== boxes && s?.length === 3 && s[1] === n && s[2] >= 2 && !!writer(b)?.def?.probabilities; });
   return boxes && scores ? { kind: 'boxes-scores', scores, boxes, decoding: 'ultraface' } : undefined;
 }
 

@@ -65,7 +65,7 @@ function outcome(refs: Outputs[], fixed: Outputs[], labels: number[]): Outcome {
 export function rankingOutputs(net: Net): string[] {
   return net.outputs.map((b) => {
     const w = [...net.layers].reverse().find((l) => l.tops.includes(b));
-    return w && w.type === 'Softmax' && w.bottoms.length === 1 && w.bottoms[0] !== b ? w.bottoms[0] : b;
+    return w && w.def?.probabilities && w.bottoms.length === 1 && w.bottoms[0] !== b ? w.bottoms[0] : b;
   });
 }
 

@@ -340,7 +340,8 @@ function compileAffineDF(node: LayerNode, f: Fields, warn: WarnFn): AffineStep {
   const fout = dynamicFixedFormat(f, 'out');
   const trim = (v: ArrayLike<number>, bw: number, fl: number) => Float32Array.from(v, (x) => A.trim2FixedPoint(x, bw, fl));
   let affine: AffineStep['affine'];
-  if (node.type === 'BatchNorm') {
+  const bn = node.def?.convFusion === 'batchnorm';
+  if (bn) {
     const p = bnFoldParams(node);
     const k = p.factor === 0 ? 0 : 1 / p.factor;
     const mean = trim(Array.from(p.mean, (m) => m * k), f.bw('batchnorm_mean_bw'), f.fl('batchnorm_mean_fl'));
@@ -354,5 +355,5 @@ function compileAffineDF(node: LayerNode, f: Fields, warn: WarnFn): AffineStep {
     affine = { sub: new Float32Array(gamma.length), mul: gamma, add: beta };
   }
   f.report(warn);
-  return { kind: node.type === 'BatchNorm' ? 'bn' : 'scale', node, fin, fout, affine };
+  return { kind: bn ? 'bn' : 'scale', node, fin, fout, affine };
 }
