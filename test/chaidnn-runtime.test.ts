@@ -132,3 +132,22 @@ test('lint --weights on chaiq\'s ResNet-20 output (BatchNorm/Scale fused): no cl
   expect(l.stdout + l.stderr).toMatch(/0 error\(s\), 0 warning\(s\)/);
   expect(l.code).toBe(0);
 });
+
+// the weight checks of lint (clipped-weights, folded-fl-params) on chaiq's own outputs of the classifiers too
+const CLASSIFIERS: [string, string, string, string[]][] = [
+  ['LeNet (ahmdtaha)', 'lenet_mnist_ahmdtaha/mnist_deploy.prototxt', 'lenet_mnist_ahmdtaha/lenet_iter_10000.caffemodel', ['--mnist', path.join(CORPUS, 'data/mnist/t10k-images-idx3-ubyte.gz')]],
+  ['LeNet (everpeace)', 'lenet_mnist_v1_everpeace/lenet.prototxt', 'lenet_mnist_v1_everpeace/lenet_iter_10000.caffemodel', ['--mnist', path.join(CORPUS, 'data/mnist/t10k-images-idx3-ubyte.gz')]],
+  ['CIFAR-10 quick', 'cifar10_quick_v1_everpeace/cifar10_quick.prototxt', 'cifar10_quick_v1_everpeace/cifar10_quick_iter_5000.caffemodel', ['--calibration_directory', path.join(CORPUS, 'data/cifar10_test_jpg_subset/cat'), '--dims', '3,32,32']],
+  ['CIFAR-10 full', 'cifar10_full_v1_everpeace/cifar10_full.prototxt', 'cifar10_full_v1_everpeace/cifar10_full_iter_70000.caffemodel', ['--calibration_directory', path.join(CORPUS, 'data/cifar10_test_jpg_subset/cat'), '--dims', '3,32,32']],
+];
+
+describe.each(CLASSIFIERS)('%s: lint --weights on chaiq\'s output', (_label, proto, weights, calib) => {
+  test.each(['x8', 'df'])('%s: no weight warning', (mode) => {
+    const model = path.join(M, weights);
+    const out = path.join(tmp, path.basename(proto, '.prototxt') + '-w-' + mode + '.prototxt');
+    const q = runCli(['quantize', '-q', '--deploy_model', path.join(M, proto), '--weights', model, ...MODES[mode], ...calib, '--calibration_size', '1', '--quantized_deploy_model', out]);
+    expect(q.code).toBe(0);
+    const l = runCli(['lint', '--weights', model, out]);
+    expect(l.stdout + l.stderr).not.toMatch(/clipped-weights|folded-fl-params|nonfinite-weights/);
+  });
+});

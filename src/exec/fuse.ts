@@ -8,6 +8,7 @@
  * unexpected shapes, a layer def with its own forward) is left to the layers themselves.
  */
 import type { LayerNode, Net } from '../graph/types';
+import type { LayerDef } from '../layers/types';
 import { forwardOf } from '../layers/registry';
 import { arr, bool, num, pm } from '../layers/forward/util';
 import type { ConvEpilogue } from '../kernels';
@@ -29,10 +30,17 @@ const plans = new WeakMap<Net, { layers: LayerNode[]; byConv: Map<number, Fusion
 
 const fwdOf = (n: LayerNode) => n.def?.forward;
 
-/** in-place single-bottom layer of `type` on blob t at index i */
-function inPlace(net: Net, i: number, type: string, t: string): LayerNode | undefined {
+type ConvFusionRole = NonNullable<LayerDef['convFusion']>;
+
+/** A layer that declares `role` and runs its type's own forward (a def with another forward is left alone). */
+function hasRole(n: LayerNode | undefined, role: ConvFusionRole): n is LayerNode {
+  return !!n && n.def?.convFusion === role && fwdOf(n) === forwardOf(n.type);
+}
+
+/** in-place single-bottom layer of `role` on blob t at index i */
+function inPlace(net: Net, i: number, role: ConvFusionRole, t: string): LayerNode | undefined {
   const n = net.layers[i];
-  if (!n || n.type !== type || fwdOf(n) !== forwardOf(type)) return undefined;
+  if (!hasRole(n, role)) return undefined;
   if (n.bottoms.length !== 1 || n.tops.length !== 1 || n.bottoms[0] !== t || n.tops[0] !== t) return undefined;
   return n;
 }
@@ -59,16 +67,16 @@ export function fusionPlan(net: Net): Map<number, FusionCandidate> {
   const L = net.layers;
   for (let i = 0; i < L.length; i++) {
     const c = L[i];
-    if (c.type !== 'Convolution' || fwdOf(c) !== forwardOf('Convolution')) continue;
+    if (!hasRole(c, 'conv')) continue;
     if (c.bottoms.length !== 1 || c.tops.length !== 1 || c.tops[0] === c.bottoms[0]) continue;
     const t = c.tops[0];
     const cand: FusionCandidate = { conv: i };
     let j = i + 1;
-    if ((cand.bn = plainBn(inPlace(net, j, 'BatchNorm', t)))) j++;
-    if ((cand.scale = plainScale(inPlace(net, j, 'Scale', t)))) j++;
-    if ((cand.relu = plainRelu(inPlace(net, j, 'ReLU', t)))) j++;
+    if ((cand.bn = plainBn(inPlace(net, j, 'batchnorm', t)))) j++;
+    if ((cand.scale = plainScale(inPlace(net, j, 'scale', t)))) j++;
+    if ((cand.relu = plainRelu(inPlace(net, j, 'relu', t)))) j++;
     const e = L[j];
-    if (e && e.type === 'Eltwise' && fwdOf(e) === forwardOf('Eltwise') && e.bottoms.length === 2 && e.tops.length === 1) {
+    if (e && e.def?.residualAdd && fwdOf(e) === forwardOf(e.type) && e.bottoms.length === 2 && e.tops.length === 1) {
       const ep = pm(e, 'eltwise_param');
       const sum = ep.operation === undefined || String(ep.operation) === 'SUM';
       const k = e.bottoms.indexOf(t);
@@ -77,7 +85,7 @@ export function fusionPlan(net: Net): Map<number, FusionCandidate> {
       if (sum && arr(ep.coeff).length === 0 && k >= 0 && other !== t && u !== t && u !== other) {
         cand.eltwise = e;
         cand.residualBlob = other;
-        cand.reluAfter = plainRelu(inPlace(net, j + 1, 'ReLU', u));
+        cand.reluAfter = plainRelu(inPlace(net, j + 1, 'relu', u));
       }
     }
     if (cand.bn || cand.scale || cand.relu || cand.eltwise) byConv.set(i, cand);

@@ -10,6 +10,7 @@ export const eltwise = defineLayer({
   aliases: ['EltwiseRistretto'],
   chaidnn: 'hw',
   fixed: 'eltwise',
+  residualAdd: true,
   plan: 'shared-max',
   rescale: { kind: 'equivariant', when: (node) => enumName(sub(node, 'eltwise_param'), 'operation', ['PROD', 'SUM', 'MAX'], 'SUM') !== 'PROD' },
   precision: { Xilinx: X_ACT, DynamicFixed: D_ACT },

@@ -117,6 +117,8 @@ export interface LayerDef {
    * and 'scale' (gamma, beta) fold into its weights; 'relu' becomes its ReLU flag
    */
   convFusion?: 'conv' | 'batchnorm' | 'scale' | 'relu';
+  /** a two-bottom SUM of a conv's top with another blob can run in the float conv kernel's epilogue (src/exec/fuse.ts) */
+  residualAdd?: boolean;
   /** an ARM layer whose output is its input's values, rearranged at most: FPGA integers pass through unchanged */
   keepsValues?: boolean;
   /**
