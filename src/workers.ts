@@ -4,6 +4,8 @@
  * none are left and answers with its `result`; `warn` and `error` may come at any time. Warnings are said once each;
  * the first error ends the run.
  */
+import * as fs from 'fs';
+import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { ChaiqError } from './errors';
 import type { SourceLoc, WarnFn } from './errors';
@@ -83,4 +85,16 @@ export async function runOnWorkers<Done = object, Result = object>(o: WorkerPool
   } finally {
     await Promise.all(pool.map((w) => w.terminate()));
   }
+}
+
+/**
+ * The compiled worker script `<folder>/<name>.js` under `src/` (next to the caller when it runs from dist/, else
+ * from dist/ when it runs from the TypeScript sources, as in jest). `what` names the workers in the error.
+ */
+export function workerScript(callerDir: string, folder: string, name: string, what: string): string {
+  const here = path.join(callerDir, `${name}.js`);
+  if (fs.existsSync(here)) return here;
+  const built = path.resolve(callerDir, `../../dist/src/${folder}/${name}.js`);
+  if (fs.existsSync(built)) return built;
+  throw new ChaiqError(`internal: the ${what} worker script is missing (${here}); run \`npm run build\``, {}, 70);
 }

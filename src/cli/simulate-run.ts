@@ -2,9 +2,6 @@
  * `chaiq simulate` over many images: the thread split (--threads / CHAIQ_THREADS), image-level workers, the
  * progress bar, and the identity a results file carries (--save_results) so merge-results can check shards.
  */
-import * as fs from 'fs';
-import * as path from 'path';
-import { ChaiqError } from '../errors';
 import type { WarnFn } from '../errors';
 import { setThreads } from '../kernels';
 import { resolveThreads, splitThreads } from '../threads';
@@ -13,6 +10,7 @@ import type { ImageRunner, SimSample } from '../sim/parallel';
 import { fileSha256, inputListHash, mergeAccumulators, newSimAccumulators } from '../sim/results';
 import type { RunIdentity, SimAccumulators } from '../sim/results';
 import { makeProgress } from './progress';
+import { workerScript } from '../workers';
 
 /** About what a worker thread takes to load chaiq and the net before its first image. */
 const WORKER_START_MS = Number(process.env.CHAIQ_WORKER_START_MS ?? 1500);
@@ -50,7 +48,7 @@ export async function runImages(args: Record<string, any>, runner: ImageRunner, 
       setThreads(threads);
       const workerArgs = { ...workerSafeArgs(args), threads: split.kernelThreads };
       const rest = Array.from({ length: samples.length - k }, (_, i) => k + i);
-      mergeAccumulators(acc, await simulateOnWorkers(workerScript(), { args: workerArgs, kernelThreads: split.kernelThreads }, rest, split.workers, once, () => bar.tick(++done)));
+      mergeAccumulators(acc, await simulateOnWorkers(workerScript(__dirname, 'cli', 'sim-worker', 'simulation'), { args: workerArgs, kernelThreads: split.kernelThreads }, rest, split.workers, once, () => bar.tick(++done)));
     }
     return acc;
   } finally {
@@ -98,11 +96,3 @@ export function runIdentity(
   };
 }
 
-/** The compiled worker script (dist/), also when this module runs from the TypeScript sources (jest). */
-function workerScript(): string {
-  const here = path.join(__dirname, 'sim-worker.js');
-  if (fs.existsSync(here)) return here;
-  const built = path.resolve(__dirname, '../../dist/src/cli/sim-worker.js');
-  if (fs.existsSync(built)) return built;
-  throw new ChaiqError(`internal: the simulation worker script is missing (${here}); run \`npm run build\``, {}, 70);
-}

@@ -4,10 +4,7 @@
  * order-dependent figures, each blob's Σx and Σx², are re-added image by image in image order, so the
  * statistics (and the thresholds, and a --save_stats file) are those of the one-thread run, byte for byte.
  */
-import * as fs from 'fs';
-import * as path from 'path';
-import { runOnWorkers } from '../workers';
-import { ChaiqError } from '../errors';
+import { runOnWorkers, workerScript } from '../workers';
 import type { SourceLoc } from '../errors';
 import type { Net } from '../graph/types';
 import type { Tensor } from '../tensor';
@@ -54,13 +51,6 @@ export interface CalibWorkerSetup {
 export type ImageSums = Record<string, [number, number]>;
 
 
-function workerScript(): string {
-  const here = path.join(__dirname, 'calib-worker.js');
-  if (fs.existsSync(here)) return here;
-  const built = path.resolve(__dirname, '../../dist/src/quant/calib-worker.js');
-  if (fs.existsSync(built)) return built;
-  throw new ChaiqError(`internal: the calibration worker script is missing (${here}); run \`npm run build\``, {}, 70);
-}
 
 /**
  * One pass over `images` on `workers` threads. Pass 1 returns the merged collector and each image's sums;
@@ -71,7 +61,7 @@ async function passOnWorkers(setup: CalibWorkerSetup, images: Tensor[], indices:
   const out: StatsCollector[] = [];
   const sums: (ImageSums | undefined)[] = new Array(images.length);
   await runOnWorkers<{ sums?: ImageSums }, { stats: unknown }>({
-    script: workerScript(), workerData: { ...setup, pass1 }, workers, indices, what: 'calibration', warn: opts.warn,
+    script: workerScript(__dirname, 'quant', 'calib-worker', 'calibration'), workerData: { ...setup, pass1 }, workers, indices, what: 'calibration', warn: opts.warn,
     job: (k) => ({ image: images[k] }),
     onDone: (m) => {
       sums[m.index] = m.sums;
