@@ -3,13 +3,17 @@
 #   MNIST t10k: calibration draws from digits 0–999, evaluation on 1000–9999;
 #   CIFAR-10 2000-JPEG subset: calibration draws from the first 20 (sorted) of each class, evaluation on the
 #   other 180 of each (1800).
-# CI-sized by default (MNIST eval 1000–1999, CIFAR eval 10 per class of the 180); ACC_FULL=1 runs the full sets.
+#   Face detectors (UltraFace slim/RFB, YuFaceDetectNet): calibration on MTCNN's test1.jpg and test2.jpg, evaluation on
+#   UltraFace's imgs/1.jpg and imgs/2.jpg (the corpus' four face images); the cell is the recall of the float faces
+#   (score > 0.5) by the fixed net at IoU >= 0.5, with the precision.
+# CI-sized by default (MNIST eval 1000–1999, CIFAR eval 10 per class of the 180, face nets at 160×120); ACC_FULL=1
+# runs the full sets (face nets at their 320×240).
 #
 # usage: scripts/accuracy-table.sh [COLUMN ...]
 #   COLUMN = "label:quantize flags", e.g. "baseline:" (the default), "equalize:--equalize",
 #   "all:--equalize --bias_correction --optimize_rounding --optimized_weights". A column whose flags name
 #   --optimized_weights (no argument) writes the rewritten caffemodel and simulates it with the input its header names.
-# env: ACC_NETS (default "lenet quick full resnet20"), ACC_CONFIGS (default "X8 X6 DF8 DF6"), ACC_OUT (work dir, kept),
+# env: ACC_NETS (default "lenet quick full resnet20", more: "slim rfb yunet"), ACC_CONFIGS (default "X8 X6 DF8 DF6"), ACC_OUT (work dir, kept),
 #      CHAIQ (the command, default "node bin/chaiq.js"), ACC_CAL_MNIST (100), ACC_CAL_CIFAR (32).
 # Prints one markdown table per column: float top-1, and per config fixed top-1 (float/fixed top-1 agreement), in %.
 set -e
@@ -47,6 +51,10 @@ for d in "$CIF"/*/; do
   ls "$d" | sort | head -n 20 | while read -r f; do ln -s "$(cd "$d" && pwd)/$f" "$OUT/cifar_calib/$cls/$f"; done
   ls "$d" | sort | tail -n +21 | head -n "$CIFAR_EVAL_PER_CLASS" | while read -r f; do ln -s "$(cd "$d" && pwd)/$f" "$OUT/cifar_eval/$cls/$f"; done
 done
+rm -rf "$OUT/faces_calib" "$OUT/faces_eval"; mkdir -p "$OUT/faces_calib" "$OUT/faces_eval"
+for f in models/mtcnn_kpzhang93/test1.jpg models/mtcnn_kpzhang93/test2.jpg; do ln -s "$(cd "$C" && pwd)/$f" "$OUT/faces_calib/"; done
+for f in images/ultraface_imgs_1.jpg images/ultraface_imgs_2.jpg; do ln -s "$(cd "$C" && pwd)/$f" "$OUT/faces_eval/"; done
+if [ -n "$ACC_FULL" ]; then FACE_SHAPE=1,3,240,320; else FACE_SHAPE=1,3,120,160; fi
 N_MNIST_EVAL=$((MNIST_EVAL_END - 1000))
 N_CIFAR_EVAL=$((CIFAR_EVAL_PER_CLASS * 10))
 
@@ -67,6 +75,16 @@ net_args() { # sets D W PRE SIMPRE_OPT CAL EV
       esac
       SIMPRE_OPT="--dims 3,32,32 --channel_swap 0,1,2"
       CAL="--calibration_directory $OUT/cifar_calib --calibration_size $CAL_CIFAR"; EV="--calibration_directory $OUT/cifar_eval --labels_from_dirname" ;;
+    slim|rfb|yunet)
+      case $1 in
+        slim) D=$M/ultraface_slim320_linzaer/slim-320.prototxt; W=$M/ultraface_slim320_linzaer/slim-320.caffemodel ;;
+        rfb) D=$M/ultraface_rfb320_linzaer/RFB-320.prototxt; W=$M/ultraface_rfb320_linzaer/RFB-320.caffemodel ;;
+        yunet) D=$M/yufacedetectnet_v1_libfacedetection/yufacedetectnet-open-v1.prototxt; W=$M/yufacedetectnet_v1_libfacedetection/yufacedetectnet-open-v1.caffemodel ;;
+      esac
+      # UltraFace: RGB, (x − 127)/128; YuFaceDetectNet: BGR minus 104,117,123 (the corpus' SOURCES.md)
+      if [ "$1" = yunet ]; then PRE="--input_shape $FACE_SHAPE --mean_value 104,117,123"; SIMPRE_OPT="--input_shape $FACE_SHAPE"
+      else PRE="--input_shape $FACE_SHAPE --channel_swap 0,1,2 --raw_scale 255 --mean_value 127,127,127 --input_scale 0.0078125"; SIMPRE_OPT="--input_shape $FACE_SHAPE --channel_swap 0,1,2"; fi
+      CAL="--calibration_directory $OUT/faces_calib --calibration_size 2"; EV="--calibration_directory $OUT/faces_eval" ;;
     *) echo "unknown net $1" >&2; exit 2 ;;
   esac
 }
@@ -78,11 +96,18 @@ config_args() {
     *) echo "unknown config $1" >&2; exit 2 ;;
   esac
 }
-cell() { node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); const p = (x) => (100 * x).toFixed(2);
-  console.log(process.argv[2] === "float" ? p(r.accuracy.float.top1) + " %" : p(r.accuracy.fixed.top1) + " % (" + p(r.agreement.top1) + " %)");' "$1" "$2"; }
+# a detector's cells: the float faces, and the fixed net's recall of them (its precision)
+cell() { node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); const p = (x) => (x === null ? "-" : (100 * x).toFixed(2));
+  const d = r.detection, fl = process.argv[2] === "float";
+  if (d) console.log(fl ? d.float_detections + " faces" : "recall " + p(d.recall) + " % (" + d.matched + "/" + d.float_detections + "), precision " + p(d.precision) + " %");
+  else console.log(fl ? p(r.accuracy.float.top1) + " %" : p(r.accuracy.fixed.top1) + " % (" + p(r.agreement.top1) + " %)");' "$1" "$2"; }
 
 echo "Split: LeNet calibration $CAL_MNIST digits drawn (seed 0) from MNIST t10k 0–999, evaluation on t10k 1000–$((MNIST_EVAL_END - 1)) ($N_MNIST_EVAL);"
 echo "CIFAR-10 calibration $CAL_CIFAR images drawn (seed 0) from the first 20 per class of the 2000-JPEG subset, evaluation on $N_CIFAR_EVAL of the other 1800."
+case " $NETS " in *" slim "*|*" rfb "*|*" yunet "*)
+  echo "Face detectors at input shape $FACE_SHAPE: calibration on MTCNN test1.jpg, test2.jpg; evaluation on UltraFace imgs/1.jpg, imgs/2.jpg;"
+  echo "cell: recall of the float faces (score > 0.5) by the fixed net at IoU >= 0.5 (matched/float), and its precision." ;;
+esac
 for col in "$@"; do
   label=${col%%:*}; flags=${col#*:}
   echo

@@ -116,3 +116,34 @@ test('detectorOutputs: DetectionOutput nets, UltraFace-shaped scores/boxes, and 
   const cls = miniNet([{ name: 'data', type: 'Input', tops: ['data'] }, { name: 'prob', type: 'Softmax', bottoms: ['data'], tops: ['prob'] }]);
   expect(detectorOutputs(cls, [3, 32, 32])).toBeUndefined();
 });
+
+describe('the matching rule, hand-checked', () => {
+  test('each float box takes the unmatched fixed box of highest IoU, not the first one above 0.5', () => {
+    const ref = [det(1, 0.9, [0, 0, 2, 2]), det(1, 0.8, [0.6, 0, 2.6, 2])];
+    const fx = [det(1, 0.9, [0.6, 0, 2.6, 2]), det(1, 0.7, [0.2, 0, 2.2, 2])];
+    // ref 0 (score 0.9): fx 0 overlaps 1.4×2 = 2.8 of 8 − 2.8 → 0.538; fx 1 overlaps 1.8×2 = 3.6 of 4.4 → 0.818: fx 1
+    // ref 1 (score 0.8): fx 1 is taken; fx 0 is the same box: IoU 1
+    const m = matchDetections(ref, fx);
+    expect(m.map((x) => [x.ref, x.fixed])).toEqual([[0, 1], [1, 0]]);
+    expect(m[0].iou).toBeCloseTo(9 / 11, 12);
+    expect(m[1].iou).toBe(1);
+  });
+  test('greedy by float score (as VOC/COCO evaluation): a higher-scored box may take the only box a lower one could match', () => {
+    const ref = [det(1, 0.9, [0, 0, 2, 2]), det(1, 0.8, [1, 0, 3, 2])];
+    const fx = [det(1, 0.5, [0.5, 0, 2.5, 2]), det(1, 0.5, [-0.6, 0, 1.4, 2])];
+    // ref 0: fx 0 overlaps 1.5×2 = 3 of 8 − 3 → 0.6; fx 1 overlaps 1.4×2 = 2.8 of 8 − 2.8 → 0.538; takes fx 0.
+    // ref 1: fx 0 is taken; fx 1 overlaps 0.4×2 = 0.8 of 7.2 → 0.111 < 0.5: no match (an optimal assignment,
+    // ref 0 → fx 1 and ref 1 → fx 0, would match both; the metric counts the board's best-first view instead).
+    const m = matchDetections(ref, fx);
+    expect(m).toEqual([{ ref: 0, fixed: 0, iou: expect.closeTo(0.6, 12) }]);
+  });
+  test('the score threshold cuts both sides, strictly (UltraFace: probs > prob_threshold)', () => {
+    const s = newDetectionStats(0.5);
+    // a float face at exactly the threshold is not a reference; one at 0.55 whose fixed score fell to 0.5 is missed
+    addDetections(s, [det(1, 0.5, [0, 0, 1, 1]), det(1, 0.55, [2, 2, 3, 3])], [det(1, 0.6, [0, 0, 1, 1]), det(1, 0.5, [2, 2, 3, 3])]);
+    const r = summarizeDetections(s);
+    expect([r.float_detections, r.fixed_detections, r.matched]).toEqual([1, 1, 0]);
+    expect(r.recall).toBe(0);
+    expect(r.precision).toBe(0);
+  });
+});

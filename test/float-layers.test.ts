@@ -112,8 +112,8 @@ describe('CLI', () => {
 /**
  * Acceptance 4: every corpus model with weights, annotated on one input and ranked on one, the detectors
  * (UltraFace, YuFaceDetectNet) and MTCNN LNet included: their ARM layers run in float (src/chaidnn/partition.ts).
- * The 320×240 face nets run at 160×120 (fully convolutional; the suite stays fast). (SE-ResNet-20 has no float
- * Axpy in chaiq: it does not load, simulated or not.)
+ * The 320×240 face nets run at 160×120 (fully convolutional; the suite stays fast). SE-ResNet-20 runs from its
+ * test net (Data layer, Sigmoid and Axpy on the ARM side).
  */
 describe('--float_layers / ranking on every corpus model with weights', () => {
   const M = `${CORPUS}/models`;
@@ -124,6 +124,7 @@ describe('--float_layers / ranking on every corpus model with weights', () => {
     ['CIFAR-10 quick', `${M}/cifar10_quick_v1_everpeace/cifar10_quick.prototxt`, `${M}/cifar10_quick_v1_everpeace/cifar10_quick_iter_5000.caffemodel`, [3, 32, 32]],
     ['CIFAR-10 full', `${M}/cifar10_full_v1_everpeace/cifar10_full.prototxt`, `${M}/cifar10_full_v1_everpeace/cifar10_full_iter_70000.caffemodel`, [3, 32, 32]],
     ['ResNet-20', `${ROOT}/test/fixtures/quant/resnet20_deploy.prototxt`, R20, [3, 32, 32]],
+    ['SE-ResNet-20', `${M}/cifar10_se_resnet20_lijianfei/test_SE-ResNet_20.prototxt`, `${M}/cifar10_se_resnet20_lijianfei/cifar10_SE-ResNet_20_iter_53000.caffemodel`, [3, 32, 32]],
     ['MTCNN PNet', `${M}/mtcnn_kpzhang93/det1.prototxt`, `${M}/mtcnn_kpzhang93/det1.caffemodel`, [3, 12, 12]],
     ['MTCNN RNet', `${M}/mtcnn_kpzhang93/det2.prototxt`, `${M}/mtcnn_kpzhang93/det2.caffemodel`, [3, 24, 24]],
     ['MTCNN ONet', `${M}/mtcnn_kpzhang93/det3.prototxt`, `${M}/mtcnn_kpzhang93/det3.caffemodel`, [3, 48, 48]],

@@ -1,9 +1,28 @@
 import { defineLayer } from './define';
 import { check, count, bottom, fmt } from './params';
+import { alloc, fail } from './forward/util';
+import type { LayerNode } from './types';
+import type { Tensor } from '../tensor';
+
+/** SENet's Axpy (hujie-frank/SENet axpy_layer.cpp): top = a ⊙ x + y, a one scale per (n, c). */
+function axpyForward(node: LayerNode, bottoms: Tensor[]): Tensor[] {
+  if (bottoms.length !== 3) fail(node, `takes 3 bottoms (scale, x, y), got ${bottoms.length}`);
+  const [a, x, y] = bottoms;
+  const [N, C] = x.shape;
+  const spatial = x.data.length / (N * C);
+  if (a.data.length !== N * C || y.data.length !== x.data.length) fail(node, `scale ${fmt(a.shape)}, x ${fmt(x.shape)} and y ${fmt(y.shape)} do not fit`);
+  const out = alloc([...x.shape]);
+  for (let nc = 0; nc < N * C; nc++) {
+    const s = a.data[nc];
+    for (let i = nc * spatial, e = i + spatial; i < e; i++) out.data[i] = Math.fround(s * x.data[i]) + y.data[i];
+  }
+  return [out];
+}
 
 /** Axpy (SENet custom layer): y = a * x + b with a (N, C, 1, 1), x and b (N, C, H, W); shape of bottom 1. */
 export const axpy = defineLayer({
   type: 'Axpy',
+  forward: axpyForward,
   chaidnn: 'unsupported',
   shape(node, bottoms) {
     const a = bottom(node, bottoms, 0);
