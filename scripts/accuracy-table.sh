@@ -102,8 +102,13 @@ cell() { node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1
   if (d) console.log(fl ? d.float_detections + " faces" : "recall " + p(d.recall) + " % (" + d.matched + "/" + d.float_detections + "), precision " + p(d.precision) + " %");
   else console.log(fl ? p(r.accuracy.float.top1) + " %" : p(r.accuracy.fixed.top1) + " % (" + p(r.agreement.top1) + " %)");' "$1" "$2"; }
 
-echo "Split: LeNet calibration $CAL_MNIST digits drawn (seed 0) from MNIST t10k 0–999, evaluation on t10k 1000–$((MNIST_EVAL_END - 1)) ($N_MNIST_EVAL);"
-echo "CIFAR-10 calibration $CAL_CIFAR images drawn (seed 0) from the first 20 per class of the 2000-JPEG subset, evaluation on $N_CIFAR_EVAL of the other 1800."
+echo "Split (disjoint):"
+case " $NETS " in *" lenet "*)
+  echo "LeNet calibration $CAL_MNIST digits drawn (seed 0) from MNIST t10k 0–999, evaluation on t10k 1000–$((MNIST_EVAL_END - 1)) ($N_MNIST_EVAL);" ;;
+esac
+case " $NETS " in *" quick "*|*" full "*|*" resnet20 "*)
+  echo "CIFAR-10 calibration $CAL_CIFAR images drawn (seed 0) from the first 20 per class of the 2000-JPEG subset, evaluation on $N_CIFAR_EVAL of the other 1800." ;;
+esac
 case " $NETS " in *" slim "*|*" rfb "*|*" yunet "*)
   echo "Face detectors at input shape $FACE_SHAPE: calibration on MTCNN test1.jpg, test2.jpg; evaluation on UltraFace imgs/1.jpg, imgs/2.jpg;"
   echo "cell: recall of the float faces (score > 0.5) by the fixed net at IoU >= 0.5 (matched/float), and its precision." ;;

@@ -46,3 +46,41 @@ test('LeNet, Xilinx 8-bit, 50 held-out digits: the split, the table, the command
     expect(a.sort()[0]).toBe('0000.jpg');
   }
 }, 120_000);
+
+test('a column of all the techniques (rewritten weights, simulated as the board is fed): LeNet X6 and DF8, sane figures', () => {
+  const r = table({ ACC_NETS: 'lenet', ACC_CONFIGS: 'X6 DF8', ACC_MNIST_EVAL: '50', ACC_CAL_MNIST: '20' },
+    ['all:--equalize --bias_correction --optimize_rounding --optimized_weights']);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/Column 'all': quantize flags '--equalize --bias_correction --optimize_rounding --optimized_weights'/);
+  const row = r.stdout.split('\n').find((l) => l.startsWith('| lenet |'))!;
+  const [float, ...cells] = [...row.matchAll(/(\d+\.\d\d) %/g)].map((m) => +m[1]);
+  expect(cells).toHaveLength(4); // X6 and DF8: top-1 and agreement each
+  expect(float).toBeGreaterThan(90);
+  for (let k = 0; k < cells.length; k += 2) {
+    expect(Math.abs(cells[k] - float)).toBeLessThanOrEqual(6); // fixed top-1 near float on 50 digits
+    expect(cells[k + 1]).toBeGreaterThanOrEqual(90); // float/fixed agreement
+  }
+  const cmds = fs.readFileSync(path.join(tmp, 'commands.txt'), 'utf8');
+  expect(cmds).toMatch(/quantize .*--equalize --bias_correction --optimize_rounding --optimized_weights \S+\/all\/lenet-X6\/q\.caffemodel/);
+  expect(cmds).toMatch(/simulate .*--weights \S+\/all\/lenet-DF8\/q\.caffemodel/);
+}, 120_000);
+
+test('the face detector row: UltraFace slim, Xilinx 8-bit, CI-sized (160×120): the split and the recall of the float faces', () => {
+  const r = table({ ACC_NETS: 'slim', ACC_CONFIGS: 'X8' }, ['baseline:']);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/Face detectors at input shape 1,3,120,160: calibration on MTCNN test1\.jpg, test2\.jpg; evaluation on UltraFace imgs\/1\.jpg, imgs\/2\.jpg/);
+  expect(r.stdout).not.toMatch(/LeNet calibration|CIFAR-10 calibration/);
+  const m = r.stdout.match(/\| slim \| (\d+) faces \| recall (\d+\.\d\d) % \((\d+)\/(\d+)\), precision (\d+\.\d\d) % \|/);
+  expect(m).not.toBeNull();
+  const [, n, recall, matched, of, precision] = m!.map(Number);
+  expect(n).toBeGreaterThan(10); // imgs/1.jpg is a crowd
+  expect(of).toBe(n);
+  expect(recall).toBeCloseTo((100 * matched) / n, 2);
+  expect(recall).toBeGreaterThan(50);
+  expect(precision).toBeGreaterThan(50);
+  // calibration and evaluation images are disjoint
+  expect(fs.readdirSync(path.join(tmp, 'faces_calib')).sort()).toEqual(['test1.jpg', 'test2.jpg']);
+  expect(fs.readdirSync(path.join(tmp, 'faces_eval')).sort()).toEqual(['ultraface_imgs_1.jpg', 'ultraface_imgs_2.jpg']);
+}, 120_000);
