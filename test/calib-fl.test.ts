@@ -1,4 +1,4 @@
-import { chooseFl, ristrettoFl, trim2FixedPoint, quantMseValues } from '../src/calib/fl';
+import { chooseFl, ristrettoFl, ristrettoIl, trim2FixedPoint, quantMseValues } from '../src/calib/fl';
 import { StatsCollector } from '../src/calib/stats';
 import { absHistogram } from '../src/calib/threshold';
 
@@ -24,6 +24,51 @@ describe('Ristretto rule (calibration-algorithms.md §1.2)', () => {
     expect(ristrettoFl(4, 8, 'weights')).toBe(5); // log2 4 + 1 = 3
     expect(ristrettoFl(4, 8, 'activations')).toBe(6);
     expect(ristrettoFl(0, 8, 'weights')).toBe(7);
+  });
+
+  // IL by hand: weights ceil(log2 m) + 1, activations ceil(log2 m); 8-bit fl = 8 − IL
+  it.each([
+    // m, weights fl, activations fl
+    [0.5, 8, 9], // log2 = −1 exactly: weights IL 0 (127/256 < 0.5 saturates one LSB, as Ristretto)
+    [0.50000006, 7, 8], // float32 just above 0.5
+    [1, 7, 8],
+    [1.0000001, 6, 7], // float32 just above 1
+    [2, 6, 7],
+    [2.0000000000000004, 5, 6], // double just above 2: log2(m) + 1 rounds to 2 in double, the literal Ristretto sum gives 6
+    [8, 4, 5],
+    [8.000000000000002, 3, 4], // same at 8
+    [128, 0, 1],
+    [128.00000000000006, -1, 0], // and at 128
+    [1023, -3, -2],
+    [1024, -3, -2],
+    [1025, -4, -3],
+  ])('max %p: weights fl %p, activations fl %p', (m, w, a) => {
+    expect(ristrettoFl(m, 8, 'weights')).toBe(w);
+    expect(ristrettoFl(m, 8, 'activations')).toBe(a);
+    expect(ristrettoIl(m, 'weights')).toBe(8 - w);
+  });
+
+  it('no finite range (0, NaN, Inf) gives IL 1, so fl stays defined', () => {
+    for (const m of [0, NaN, Infinity]) for (const k of ['weights', 'activations'] as const) expect(ristrettoFl(m, 8, k)).toBe(7);
+  });
+
+  it('weights are Ristretto\'s ceil(log2(max) + 1) on every float32 max near a power of two', () => {
+    const f = new Float32Array(1);
+    const u = new Uint32Array(f.buffer);
+    for (let k = -140; k <= 127; k++) {
+      for (let d = -2; d <= 2; d++) {
+        f[0] = 2 ** k;
+        u[0] += d;
+        expect(ristrettoIl(f[0], 'weights')).toBe(Math.ceil(Math.log2(f[0]) + 1) + 0); // + 0: no −0
+      }
+    }
+  });
+
+  it('chooseFl leaves non-finite weights out of the range and the error (an Inf weight used to loop forever)', () => {
+    const r = chooseFl([Infinity, 0.3, -0.45, NaN], 8, { kind: 'weights', search: 1 });
+    expect(r.ruleFl).toBe(8); // from 0.45: IL 0
+    expect(r.candidates).toEqual([7, 8, 9]);
+    expect(r.mse.every(Number.isFinite)).toBe(true);
   });
 });
 

@@ -63,6 +63,18 @@ const triggers: Record<RuleId, { base: string; text: () => string; opts?: LintOp
   'folded-fl-params': { base: dynamic, text: () => edit(dynamic, 'layer {\n  name: "pool"', SCALE_ON_CONV1), opts: { weights: weightsFolded as any } },
 };
 
+test('fl above the bit width: with the weights, a warning only when values saturate, naming the largest', () => {
+  // fl_params 10 at 8 bit: range ±127/1024 = ±0.124; a half step more (0.1245) still rounds onto the range
+  const text = edit(dynamic, 'fl_params: 6', 'fl_params: 10');
+  const conv1 = (w: number[]) => new Map([['conv1', [{ shape: [2, 3, 3, 3], data: new Float32Array(54).fill(0.01).fill(w[0], 0, 1).fill(w[1], 1, 2) }]]]);
+  const flRange = (weights?: Map<string, any>) => lintText(text, 'x.prototxt', { weights }).filter((d) => d.rule === 'fl-range');
+  expect(flRange().map((d) => [d.severity, d.message])).toEqual([['warning', 'fl_params = 10 is above the bit width 8 (range ±0.1240234375); valid Q(bw,fl), check the values fit']]);
+  expect(flRange(conv1([0.124, -0.125]))).toEqual([]); // −128/1024 is in range too
+  expect(flRange(conv1([0.1245, -0.1])).map((d) => d.message)).toEqual([]);
+  expect(flRange(conv1([0.2, -0.15])).map((d) => d.message)).toEqual(['fl_params = 10 is above the bit width 8 (range ±0.1240234375): values up to 0.20000000298023224 saturate']);
+  expect(flRange(conv1([0.1, -0.3])).map((d) => d.message)).toEqual(['fl_params = 10 is above the bit width 8 (range ±0.1240234375): values up to 0.30000001192092896 saturate']);
+});
+
 test('folded-fl-params is silent when fl_params is the fl the runtime derives', () => {
   const text = edit(edit(dynamic, 'layer {\n  name: "pool"', SCALE_ON_CONV1), 'fl_params: 6', 'fl_params: 7');
   expect(rulesOf(text, { weights: weightsFolded as any })).not.toContain('folded-fl-params');

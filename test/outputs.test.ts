@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { writeFileAtomic } from '../src/io/atomic';
-import { checkOutputPaths, ensureOutputDir, writeAllOrNone } from '../src/io/outputs';
+import { checkFlagPaths, checkOutputPaths, ensureOutputDir, writeAllOrNone } from '../src/io/outputs';
 import { ROOT, runCli } from './helpers/cli';
 
 const L = path.join(ROOT, 'models/lenet');
@@ -89,6 +89,17 @@ describe('writeAllOrNone', () => {
 
   test('checkOutputPaths skips stdout and absent flags', () => {
     expect(() => checkOutputPaths([{ flag: '--o', path: '-' }, { flag: '--r', path: undefined }])).not.toThrow();
+  });
+
+  test('checkFlagPaths: inputs exist, outputs writable and never an input file (a directory input is no file to overwrite)', () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'flags-'));
+    const input = path.join(dir, 'in.prototxt');
+    fs.writeFileSync(input, '');
+    const ins = [{ flag: '--deploy_model', path: input }, { flag: '--calibration_directory', path: dir, dir: true }];
+    expect(() => checkFlagPaths(ins, [{ flag: '--report', path: path.join(dir, 'r.html') }])).not.toThrow();
+    expect(() => checkFlagPaths(ins, [{ flag: '--report', path: input }])).toThrow(/--report would overwrite the input --deploy_model/);
+    expect(() => checkFlagPaths([...ins, { flag: '--weights', path: path.join(dir, 'none') }], [])).toThrow(/--weights: file not found/);
+    expect(() => checkFlagPaths(ins, [{ flag: '--output_dir', path: dir, dir: true }])).not.toThrow();
   });
 });
 

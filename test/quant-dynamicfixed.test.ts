@@ -2,7 +2,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parsePrototxt } from '../grammar';
 import type { MessageNode, ScalarNode } from '../grammar/cst';
-import { buildDynamicFixedPlan, ristrettoFl } from '../src/quant/dynamicfixed';
+import { buildDynamicFixedPlan } from '../src/quant/dynamicfixed';
+import { ristrettoFl } from '../src/calib/fl';
 import { checkInvariants } from '../src/quant/invariants';
 import { miniNet, randTensor } from './quant-net';
 
@@ -72,9 +73,9 @@ test('BatchNorm / Scale parameter fields come from the weights', () => {
   expect(bn.batchnorm_variance_bw).toBe(8);
   const sc = plan.get('conv0/bn/bg')!;
   const g = net.layers[3].blobs[0].data;
-  expect(sc.scale_gamma_fl).toBe(ristrettoFl(Math.max(...Array.from(g, Math.abs)), 8));
+  expect(sc.scale_gamma_fl).toBe(ristrettoFl(Math.max(...Array.from(g, Math.abs)), 8, 'weights'));
   const byStd = Array.from(g, (x, c) => Math.abs(x / Math.sqrt([2, 0.5, 0.25, 0.125][c] + 1e-5)));
-  expect(sc.scale_gamma_by_std_fl).toBe(Math.max(0, ristrettoFl(Math.max(...byStd), 8)));
+  expect(sc.scale_gamma_by_std_fl).toBe(Math.max(0, ristrettoFl(Math.max(...byStd), 8, 'weights')));
 });
 
 test('auto mode: per-layer fl, datapath valid, negative fl clamped with a warning (error with strict)', () => {
@@ -85,7 +86,7 @@ test('auto mode: per-layer fl, datapath valid, negative fl clamped with a warnin
   const { plan } = buildDynamicFixedPlan(net, { bitwidths: { in: 8, params: 8, out: 8 }, fl: 'auto', actFl: act, warn: (m) => warns.push(m) });
   expect(checkInvariants(net, plan).filter((v) => v.severity === 'error')).toEqual([]);
   expect(plan.get('conv1/7x7_s2')!.fl_layer_in).toBe(2);
-  expect(plan.get('conv1/7x7_s2')!.fl_params).toBe(ristrettoFl(0.5, 8));
+  expect(plan.get('conv1/7x7_s2')!.fl_params).toBe(ristrettoFl(0.5, 8, 'weights'));
   // eltwise inputs and output share one fl (the smallest)
   const e = plan.get('group3/block1/eltwise')!;
   expect(e.fl_layer_in).toBe(e.fl_layer_out);

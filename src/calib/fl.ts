@@ -8,7 +8,6 @@ import { trim2FixedPoint } from '../chaidnn/arith';
 import type { BlobStats } from './stats';
 import { fineToAbsHistogram } from './stats';
 import type { AbsHistogram } from './threshold';
-import { absMaxOf } from './threshold';
 
 export type FlKind = 'weights' | 'activations';
 
@@ -33,27 +32,41 @@ export interface FlOptions {
 }
 
 /**
- * Ristretto integer length: weights ceil(log2(max|w|) + 1) (no saturation), activations ceil(log2(max|x|))
- * (one bit less: the top octave saturates on purpose). max 0 → IL 1 (any fl is exact; keep it defined).
+ * Ristretto's integer length incl. the sign bit (quantization.cpp `Quantize2DynamicFixedPoint`): weights
+ * ceil(log2 max|w|) + 1, no saturation but up to one LSB at an exact power of two; activations ceil(log2 max|x|),
+ * one bit less, so the top octave saturates on purpose. Ristretto writes the weights' rule ceil(log2(max) + 1) on
+ * a float max, where the + 1 is exact; on a double just above a power of two (2.0000000000000004) that sum rounds
+ * onto the power and loses a bit, so the + 1 comes after the ceil here. A max of 0 or a non-finite one (no
+ * finite range) gives IL 1, so the fl stays defined.
  */
 export function ristrettoIl(maxAbs: number, kind: FlKind): number {
-  if (!(maxAbs > 0)) return 1;
-  return kind === 'weights' ? Math.ceil(Math.log2(maxAbs) + 1) : Math.ceil(Math.log2(maxAbs));
+  if (!(maxAbs > 0) || !Number.isFinite(maxAbs)) return 1;
+  const il = Math.ceil(Math.log2(maxAbs));
+  return kind === 'weights' ? il + 1 : il;
 }
 
+/** Ristretto's fractional length fl = bw − IL. */
 export function ristrettoFl(maxAbs: number, bw: number, kind: FlKind): number {
   return bw - ristrettoIl(maxAbs, kind);
 }
 
-/** Mean squared Trim2FixedPoint error over raw values. */
+/** Mean squared Trim2FixedPoint error over the finite raw values (NaN/Inf ones, kept when non-finite weights are allowed, are left out). */
 export function quantMseValues(x: ArrayLike<number>, bw: number, fl: number): number {
-  if (x.length === 0) return 0;
   let e = 0;
+  let n = 0;
   for (let i = 0; i < x.length; i++) {
+    if (!Number.isFinite(x[i])) continue;
     const d = trim2FixedPoint(x[i], bw, fl) - x[i];
     e += d * d;
+    n++;
   }
-  return e / x.length;
+  return n ? e / n : 0;
+}
+
+function finiteAbsMax(x: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < x.length; i++) if (Number.isFinite(x[i])) m = Math.max(m, Math.abs(x[i]));
+  return m;
 }
 
 /**
@@ -100,7 +113,7 @@ export function chooseFl(input: Float32Array | number[] | AbsHistogram | BlobSta
     maxAbs = input.absMax;
     mseOf = (fl) => quantMseHistogram(input, bw, fl);
   } else {
-    maxAbs = absMaxOf(input);
+    maxAbs = finiteAbsMax(input);
     mseOf = (fl) => quantMseValues(input, bw, fl);
   }
   const il = ristrettoIl(maxAbs, kind);

@@ -50,7 +50,7 @@ export function scaleFoldParams(l: FoldSource) {
 }
 
 /** BatchNorm per-channel mean (blobs[0] / blobs[2][0]). */
-export function batchNormMean(l: LayerNode): Float32Array {
+export function batchNormMean(l: FoldSource): Float32Array {
   const [meanB, , factorB] = l.blobs;
   if (!meanB) throw new ChaiqError(`BatchNorm layer "${l.name}" has no trained blobs (mean, variance, factor)`, l.loc ?? {});
   const fac = factorB && factorB.data.length > 0 ? factorB.data[0] : 1;
@@ -59,7 +59,7 @@ export function batchNormMean(l: LayerNode): Float32Array {
 }
 
 /** BatchNorm per-channel variance (blobs[1] / blobs[2][0]). */
-export function batchNormVariance(l: LayerNode): Float32Array {
+export function batchNormVariance(l: FoldSource): Float32Array {
   const [, varB, factorB] = l.blobs;
   if (!varB) throw new ChaiqError(`BatchNorm layer "${l.name}" has no trained blobs (mean, variance, factor)`, l.loc ?? {});
   const fac = factorB && factorB.data.length > 0 ? factorB.data[0] : 1;

@@ -106,6 +106,15 @@ export function checkInputPaths(inputs: { flag: string; path: string | undefined
   }
 }
 
+/**
+ * A command's paths, before any file is read: the inputs exist (checkInputPaths), the outputs can be written
+ * and none of them is an input file (checkOutputPaths).
+ */
+export function checkFlagPaths(inputs: { flag: string; path: string | undefined; dir?: boolean }[], outputs: OutputPath[]): void {
+  checkInputPaths(inputs);
+  checkOutputPaths(outputs, inputs.filter((i) => !i.dir));
+}
+
 let seq = 0;
 function tempFor(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.chaiq-${process.pid}-${threadId}-${++seq}.tmp`);

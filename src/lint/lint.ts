@@ -8,7 +8,9 @@ import type { LayerParam, Msg } from '../proto/message';
 import type { LayerDef, QuantMode } from '../layers/types';
 import type { Tensor } from '../tensor';
 import { precisionBlock } from './diff';
-import { foldedWeightFl } from '../chaidnn/arith';
+import { foldedWeightFl, trim2FixedPoint } from '../chaidnn/arith';
+import { batchNormMean, batchNormVariance } from '../chaidnn/weights';
+import type { FoldSource } from '../chaidnn/weights';
 import { convFusions, fusionRole } from '../chaidnn/fusion';
 import type { Fusions } from '../chaidnn/fusion';
 import { detectMode as detectNetMode } from '../chaidnn/mode';
@@ -241,7 +243,8 @@ function checkRequiredFields({ report }: LintRun, l: LayerParam, def: LayerDef |
 }
 
 /** quant_type, fields of the other mode, bitwidths, thresholds and fractional lengths, each on its own. */
-function checkFieldValues({ report, fieldLoc, actBws, paramBws }: LintRun, l: LayerParam, block: Msg, layerMode: QuantMode) {
+function checkFieldValues(run: LintRun, l: LayerParam, block: Msg, layerMode: QuantMode) {
+  const { report, fieldLoc, actBws, paramBws } = run;
   const name = l.name ?? '';
   if ('quant_type' in block && block.quant_type !== 'Xilinx' && block.quant_type !== 'DynamicFixed') {
     report('quant-type', fieldLoc(l, 'quant_type'), `quant_type "${block.quant_type}" must be "Xilinx" or "DynamicFixed"`);
@@ -268,13 +271,61 @@ function checkFieldValues({ report, fieldLoc, actBws, paramBws }: LintRun, l: La
   for (const f of ['th_layer_in', 'th_layer_out']) {
     if (f in block && !(block[f] > 0)) report('bad-threshold', fieldLoc(l, f), `${f} = ${block[f]} in layer '${name}'`);
   }
+  checkFractionalLengths(run, l, block);
+}
+
+/**
+ * fl in [0, bw]. fl > bw is valid Q(bw, fl) (tiny weights, calibration-algorithms.md §1.2; Ristretto writes it):
+ * a warning, unless the weights are given and every value the field quantizes fits its range.
+ */
+function checkFractionalLengths({ report, fieldLoc, opts, layers, folds }: LintRun, l: LayerParam, block: Msg) {
+  // the runtime ignores a folded conv's fl_params (it takes max|W'|): checkFoldedFl compares the two
+  const folded = (folds.get(layers.indexOf(l))?.length ?? 0) > 0;
   for (const [f, bwField] of Object.entries(FL_OF_BW)) {
     if (!(f in block)) continue;
     const bw = block[bwField] ?? 8;
-    if (block[f] < 0) report('fl-range', fieldLoc(l, f), `${f} = ${block[f]} outside [0, ${bw}] (CHaiDNN's DynamicFixed path rejects negative fl)`);
-    // fl > bw is valid Q(bw, fl) (tiny weights, calibration-algorithms.md §1.2; Ristretto writes it): only a warning
-    else if (block[f] > bw) report('fl-range', fieldLoc(l, f), `${f} = ${block[f]} is above the bit width ${bw} (range ±${(2 ** (bw - 1) - 1) * 2 ** -block[f]}); valid Q(bw,fl), check the values fit`, 'warning');
+    const fl = block[f];
+    if (fl < 0) {
+      report('fl-range', fieldLoc(l, f), `${f} = ${fl} outside [0, ${bw}] (CHaiDNN's DynamicFixed path rejects negative fl)`);
+      continue;
+    }
+    if (!(fl > bw) || (f === 'fl_params' && folded && opts.weights)) continue;
+    const range = `${f} = ${fl} is above the bit width ${bw} (range ±${(2 ** (bw - 1) - 1) * 2 ** -fl})`;
+    const values = opts.weights ? quantizedValues(f, { name: l.name ?? '', type: l.type ?? '', param: l, blobs: opts.weights.get(l.name ?? '') ?? [] }) : undefined;
+    if (!values) report('fl-range', fieldLoc(l, f), `${range}; valid Q(bw,fl), check the values fit`, 'warning');
+    else {
+      const over = saturatedMax(values, bw, fl);
+      if (over !== undefined) report('fl-range', fieldLoc(l, f), `${range}: values up to ${over} saturate`, 'warning');
+    }
   }
+}
+
+/** The trained values a DynamicFixed weight field quantizes (chaidnn-semantics §3.4, §3.5); undefined when not read here. */
+function quantizedValues(field: string, l: FoldSource): ArrayLike<number> | undefined {
+  const [b0, b1] = l.blobs;
+  switch (field) {
+    case 'fl_params':
+    case 'scale_gamma_fl':
+      return b0?.data;
+    case 'scale_beta_fl':
+      return b1?.data;
+    case 'batchnorm_mean_fl':
+      return b0 ? batchNormMean(l) : undefined;
+    case 'batchnorm_variance_fl':
+      return b1 ? batchNormVariance(l) : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** The largest |v| that Trim2FixedPoint(v, bw, fl) saturates (moves by more than half a step), or undefined. */
+function saturatedMax(values: ArrayLike<number>, bw: number, fl: number): number | undefined {
+  let over: number | undefined;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (Number.isFinite(v) && Math.abs(trim2FixedPoint(v, bw, fl) - v) > 2 ** -fl / 2) over = Math.max(over ?? 0, Math.abs(v));
+  }
+  return over;
 }
 
 /** Layers the runtime executes without rescaling: in and out must agree (chaidnn-semantics §3.3). */

@@ -8,20 +8,10 @@ import { planRole, sharesInputs } from '../layers/registry';
 import type { Bitwidths } from './xilinx';
 import { batchNormInvStd, batchNormMean, batchNormVariance, foldFactors, perChannelAbsMax } from '../chaidnn/weights';
 import { foldedWeightFl } from '../chaidnn/arith';
+import { ristrettoFl } from '../calib/fl';
+import { absMaxOf } from '../calib/threshold';
 
 const f32 = Math.fround;
-
-/** Ristretto's rule: integer length il = ceil(log2(max|x|)) + 1 (sign included), fl = bw - il. */
-export function ristrettoFl(maxAbs: number, bw: number): number {
-  if (!(maxAbs > 0) || !Number.isFinite(maxAbs)) return bw - 1;
-  return bw - 1 - Math.ceil(Math.log2(maxAbs));
-}
-
-function absMax(d: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < d.length; i++) m = Math.max(m, Math.abs(d[i]));
-  return m;
-}
 
 export interface FlTriple {
   in: number;
@@ -71,7 +61,7 @@ export interface DynamicFixedRow {
  */
 export function buildDynamicFixedPlan(net: Net, opts: DynamicFixedOptions): { plan: PrecisionPlan; rows: DynamicFixedRow[] } {
   const clamp = fractionalLengthClamp(opts);
-  const wFl = opts.weightFl ?? ((d: Float32Array, b: number) => ristrettoFl(absMax(d), b));
+  const wFl = opts.weightFl ?? ((d: Float32Array, b: number) => ristrettoFl(absMaxOf(d), b, 'weights'));
   const groups = opts.fl === 'auto' ? activationFlGroups(net, requireActFl(opts)) : undefined;
   const plan: PrecisionPlan = new Map();
   const rows: DynamicFixedRow[] = [];

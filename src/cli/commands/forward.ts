@@ -6,7 +6,7 @@ import { runNet } from '../../exec/executor';
 import type { Net } from '../../graph/types';
 import { loadImageBatch } from '../../io/images';
 import { readNpy, writeNpy } from '../../io/npy';
-import { checkInputPaths, checkOutputPaths, ensureOutputDir, writeAllOrNone } from '../../io/outputs';
+import { checkFlagPaths, ensureOutputDir, writeAllOrNone } from '../../io/outputs';
 import { shutdownKernels } from '../../kernels';
 import type { Tensor } from '../../tensor';
 import { parseDims } from './info';
@@ -88,8 +88,7 @@ function checkForwardUsage(args: ForwardArgs): void {
   if (args.input_shape) parseDims(args.input_shape, '--input_shape');
   const files = args.input.flatMap((s) => String(s).split(',')).filter(Boolean);
   const inputs = [{ flag: '--deploy_model', path: args.deploy_model }, { flag: '--weights', path: args.weights }, { flag: '--mean_file', path: args.mean_file }, ...files.map((f) => ({ flag: '--input', path: f }))];
-  checkInputPaths(inputs);
-  checkOutputPaths([{ flag: '--output_dir', path: args.output_dir, dir: true }], inputs);
+  checkFlagPaths(inputs, [{ flag: '--output_dir', path: args.output_dir, dir: true }]);
 }
 
 async function forward(args: ForwardArgs): Promise<void> {

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { CommandModule } from 'yargs';
 import { writeFileAtomic } from '../../io/atomic';
-import { checkInputPaths, checkOutputPaths, writeAllOrNone } from '../../io/outputs';
+import { checkFlagPaths, checkInputPaths, checkOutputPaths, writeAllOrNone } from '../../io/outputs';
 import { ChaiqError, warnToStderr } from '../../errors';
 import type { WarnFn } from '../../errors';
 import { buildPreprocess, parseList, preprocessOptions } from '../preprocess';
@@ -90,28 +90,21 @@ function checkQuantizeUsage(args: QuantizeArgs, needCalib: boolean): void {
   const size = args.calibration_size;
   if (!Number.isInteger(size) || size < 1) throw usage(`--calibration_size must be a positive integer, got ${size}`);
   if (given.length > size) throw usage(`--calibration_indices lists ${given.length} images but --calibration_size is ${size}`);
-  checkInputPaths([
-    { flag: '--deploy_model', path: args.deploy_model },
-    { flag: '--weights', path: args.weights },
-    { flag: '--stats', path: args.stats },
-    { flag: '--mnist', path: args.mnist },
-    { flag: '--mean_file', path: args.mean_file },
-    { flag: '--calibration_directory', path: args.calibration_directory, dir: true },
-  ]);
-  checkOutputPaths(
-    [
-      { flag: '--quantized_deploy_model', path: args.quantized_deploy_model },
-      { flag: '--optimized_weights', path: args.optimized_weights },
-      { flag: '--save_stats', path: args.save_stats },
-      { flag: '--report', path: args.report },
-      { flag: '--output_json', path: args.output_json },
-    ],
+  checkFlagPaths(
     [
       { flag: '--deploy_model', path: args.deploy_model },
       { flag: '--weights', path: args.weights },
       { flag: '--stats', path: args.stats },
       { flag: '--mnist', path: args.mnist },
       { flag: '--mean_file', path: args.mean_file },
+      { flag: '--calibration_directory', path: args.calibration_directory, dir: true },
+    ],
+    [
+      { flag: '--quantized_deploy_model', path: args.quantized_deploy_model },
+      { flag: '--optimized_weights', path: args.optimized_weights },
+      { flag: '--save_stats', path: args.save_stats },
+      { flag: '--report', path: args.report },
+      { flag: '--output_json', path: args.output_json },
     ],
   );
 }

@@ -12,7 +12,7 @@ import type { LayerReport } from '../../sim/simulate';
 import type { ClassStats, ErrorSummary } from '../../sim/metrics';
 import { writeAtomic } from './quantize';
 import { fsErrorWords } from '../../io/fserr';
-import { checkInputPaths, checkOutputPaths, ensureOutputDir, writeAllOrNone } from '../../io/outputs';
+import { checkFlagPaths, ensureOutputDir, writeAllOrNone } from '../../io/outputs';
 import { boardInputWarning, boardMeanWarning, buildPreprocess, loadInputImage, loadModelWithDims, netInputDims, openMnist, preprocessOptions } from '../preprocess';
 import type { PreprocessArgs } from '../preprocess';
 import { applyInputHeader, boardInputFix, npySampleName, npySampleReader, npySamples as npyFileSamples, parseInputShape, readInputHeader, warnImageFlagsIgnored } from '../inputs';
@@ -247,12 +247,12 @@ function checkSimulateUsage(args: SimulateArgs): void {
   ];
   const t = args.detection_threshold;
   if (t !== undefined && !(Number.isFinite(t) && t >= 0 && t < 1)) throw usage(`--detection_threshold must be a score in [0, 1), got ${t}`);
-  checkInputPaths([...inputs, { flag: '--calibration_directory', path: args.calibration_directory, dir: true }]);
   const metrics = parseMetrics(args.metrics);
   if (args.report && metrics !== 'layers') throw usage(`--report needs the per-layer metrics; drop --metrics ${metrics}`);
   parseShard(args.shard);
   resolveThreads(args.threads);
-  checkOutputPaths([{ flag: '--report', path: args.report }, { flag: '--output_dir', path: args.output_dir, dir: true }, { flag: '--save_results', path: args.save_results }], inputs);
+  checkFlagPaths([...inputs, { flag: '--calibration_directory', path: args.calibration_directory, dir: true }],
+    [{ flag: '--report', path: args.report }, { flag: '--output_dir', path: args.output_dir, dir: true }, { flag: '--save_results', path: args.save_results }]);
 }
 
 /** A simulation ready to run: the net compiled, the inputs listed (this shard's and all). */
