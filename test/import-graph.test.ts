@@ -24,7 +24,7 @@ const RANK: Record<string, number> = {
   kernels: 3.5,
   proto: 3,
   grammar: 2,
-  io: 1, errors: 1, tensor: 1, threads: 1, workers: 1,
+  io: 1, errors: 1, tensor: 1, threads: 1, workers: 1, 'shared-weights': 1,
 };
 
 function sources(dir: string): string[] {

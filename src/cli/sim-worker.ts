@@ -11,6 +11,7 @@ import { nonFiniteGuard, prepareSimulate } from './commands/simulate';
 import { simulateImage } from '../sim/parallel';
 import type { WorkerSetup } from '../sim/parallel';
 import { accumulatorsJSON, newSimAccumulators } from '../sim/results';
+import { provideWeights } from '../shared-weights';
 
 async function serve(setup: WorkerSetup): Promise<void> {
   const port = parentPort!;
@@ -20,6 +21,7 @@ async function serve(setup: WorkerSetup): Promise<void> {
     else port.postMessage({ type: 'error', message: (e as Error)?.stack ?? String(e), exitCode: 70, internal: true });
   };
   try {
+    if (setup.weights) provideWeights(String(setup.args.weights), setup.weights);
     // the main thread has said the setup's warnings already
     const s = await prepareSimulate(setup.args as any, () => undefined);
     const warn: WarnFn = (message, loc) => port.postMessage({ type: 'warn', message, loc });

@@ -6,7 +6,8 @@ import type { WarnFn } from '../errors';
 import { setThreads } from '../kernels';
 import { resolveThreads, splitThreads } from '../threads';
 import { simulateImage, simulateOnWorkers } from '../sim/parallel';
-import type { ImageRunner, SimSample } from '../sim/parallel';
+import type { ImageRunner, SimSample, WorkerSetup } from '../sim/parallel';
+import { layerBlobs, shareWeights } from '../shared-weights';
 import { fileSha256, inputListHash, mergeAccumulators, newSimAccumulators } from '../sim/results';
 import type { RunIdentity, SimAccumulators } from '../sim/results';
 import { makeProgress } from './progress';
@@ -48,13 +49,18 @@ export async function runImages(args: Record<string, any>, runner: ImageRunner, 
       setThreads(threads);
       const workerArgs = { ...workerSafeArgs(args), threads: split.kernelThreads };
       const rest = Array.from({ length: samples.length - k }, (_, i) => k + i);
-      mergeAccumulators(acc, await simulateOnWorkers(workerScript(__dirname, 'cli', 'sim-worker', 'simulation'), { args: workerArgs, kernelThreads: split.kernelThreads }, rest, split.workers, once, () => bar.tick(++done)));
+      mergeAccumulators(acc, await simulateOnWorkers(workerScript(__dirname, 'cli', 'sim-worker', 'simulation'), simWorkerSetup(workerArgs, runner, split.kernelThreads), rest, split.workers, once, () => bar.tick(++done)));
     }
     return acc;
   } finally {
     runner.prog.warn = saved;
     bar.stop();
   }
+}
+
+/** What each simulation worker starts from: the arguments, its kernel threads, and the net's blobs shared once. */
+export function simWorkerSetup(args: Record<string, unknown>, runner: Pick<ImageRunner, 'net'>, kernelThreads: number): WorkerSetup {
+  return { args, kernelThreads, weights: shareWeights(layerBlobs(runner.net.layers)) };
 }
 
 /** The parsed arguments without what cannot cross to a worker (functions) or must not run there (outputs). */

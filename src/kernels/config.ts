@@ -37,11 +37,12 @@ export function kernelBackend(): 'wasm' | 'js' {
 
 /**
  * Which backend runs, which build of the wasm module ('fma': relaxed-SIMD multiply-add, 'simd128': multiply
- * then add; null on the JS path), how many threads it may use, and how many jobs went to worker threads so far.
+ * then add; null on the JS path), how many threads it may use, how many jobs went to worker threads so far and how
+ * often a worker went to sleep waiting for one (it polls CHAIQ_SPIN_US first).
  */
-export function kernelStats(): { backend: 'wasm' | 'js'; variant: 'fma' | 'simd128' | null; threads: number; workerJobs: number } {
+export function kernelStats(): { backend: 'wasm' | 'js'; variant: 'fma' | 'simd128' | null; threads: number; workerJobs: number; workerSleeps: number } {
   const r = rt();
-  return { backend: r ? 'wasm' : 'js', variant: r ? r.variant : null, threads, workerJobs: r ? r.workerJobs : 0 };
+  return { backend: r ? 'wasm' : 'js', variant: r ? r.variant : null, threads, workerJobs: r ? r.workerJobs : 0, workerSleeps: r ? r.workerSleeps() : 0 };
 }
 
 /** Start the worker pool now and wait until it takes jobs (otherwise it warms up during the first calls). Best effort. */

@@ -73,6 +73,7 @@ const SLOT = 32; // Int32 words of control block per worker: seq, done, state, c
 const MAX_WORKERS = 63;
 const COUNTER = MAX_WORKERS * SLOT; // the chunk counter of the running job
 const ARGS = 4;
+const SLEEPS = SLOT - 1; // times the worker went to sleep on Atomics.wait (tests, benches)
 const ZONE_START = 1 << 20; // below: the (unused) shadow stack lld reserves
 /**
  * [ZONE_START, HEAP_START): activation buffers handed out as Float32Array views (zoneView), so that kernels
@@ -81,19 +82,52 @@ const ZONE_START = 1 << 20; // below: the (unused) shadow stack lld reserves
 const ZONE_BYTES = 256 << 20;
 const HEAP_START = ZONE_START + ZONE_BYTES;
 
+/**
+ * How long a kernel thread polls for the other side before it sleeps on Atomics.wait (µs), from CHAIQ_SPIN_US
+ * (at most 10 ms). Off by default: on the loaded 2-core machine polling cost more than the wake-ups it saves
+ * (ResNet-50, load 28-31: 200 µs no better, 1000 µs 20-40 % slower); on an otherwise idle machine it keeps a
+ * worker awake between layers that follow each other within that time.
+ */
+export function spinMicros(env: NodeJS.ProcessEnv = process.env): number {
+  const e = env.CHAIQ_SPIN_US;
+  const v = Number(e);
+  return e !== undefined && e !== '' && Number.isFinite(v) && v >= 0 ? Math.min(v, 10000) : 0;
+}
+
+/** Polls c[i] for up to `us` µs while it equals v; returns its last value. */
+function spinSource(): string {
+  return `function spinWhile(c, i, v, us) {
+  let s = Atomics.load(c, i);
+  if (s !== v || us <= 0) return s;
+  const end = performance.now() + us / 1000;
+  do {
+    for (let k = 0; k < 64; k++) if ((s = Atomics.load(c, i)) !== v) return s;
+  } while (performance.now() < end);
+  return s;
+}`;
+}
+// eslint-disable-next-line @typescript-eslint/no-implied-eval
+const spinWhile = new Function(`${spinSource()}; return spinWhile;`)() as (c: Int32Array, i: number, v: number, us: number) => number;
+
 // Runs in each worker (eval'd, so it loads the same way from ts-jest and from dist/).
-const WORKER_SOURCE = `
+const workerSource = (spinUs: number): string => `
 const { workerData } = require('worker_threads');
+const { performance } = require('perf_hooks');
 const { module, memory, ctrl: sab, slot } = workerData;
 const c = new Int32Array(sab);
 const b = slot * ${SLOT};
 const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
 ${runJobSource()}
+${spinSource()}
 Atomics.store(c, b + 2, 1);
 let last = 0;
 for (;;) {
-  Atomics.wait(c, b, last);
-  const s = Atomics.load(c, b);
+  let s = spinWhile(c, b, last, ${spinUs});
+  if (s === last) {
+    Atomics.add(c, b + ${SLEEPS}, 1);
+    Atomics.wait(c, b, last);
+    s = Atomics.load(c, b);
+  }
   if (s === last) continue;
   last = s;
   const cmd = c[b + 3];
@@ -185,6 +219,8 @@ export class WasmRuntime {
   private base = HEAP_START;
   generation = 0;
   private noWorkers = false;
+  /** µs a thread polls before it sleeps (spinMicros) */
+  readonly spinUs = spinMicros();
   /** jobs handed to workers so far (for tests and benches) */
   workerJobs = 0;
   private f32 = new Float32Array(0);
@@ -358,9 +394,10 @@ export class WasmRuntime {
       Atomics.store(c, b, 0);
       Atomics.store(c, b + 1, 0);
       Atomics.store(c, b + 2, 0);
+      Atomics.store(c, b + SLEEPS, 0);
       let worker: Worker;
       try {
-        worker = new Worker(WORKER_SOURCE, {
+        worker = new Worker(workerSource(this.spinUs), {
           eval: true,
           workerData: { module: this.module, memory: this.memory, ctrl: this.ctrlSab, slot },
         });
@@ -372,6 +409,13 @@ export class WasmRuntime {
       worker.unref();
       this.workers.push({ worker, slot });
     }
+  }
+
+  /** How many times the workers went to sleep waiting for a job (not counting their start). */
+  workerSleeps(): number {
+    let n = 0;
+    for (let i = 0; i < this.workers.length; i++) n += Math.max(0, Atomics.load(this.ctrl, i * SLOT + SLEEPS) - 1);
+    return n;
   }
 
   /** Workers (indices) that are ready to take jobs right now, at most n. */
@@ -407,6 +451,8 @@ export class WasmRuntime {
   join(i: number, seq: number): void {
     const c = this.ctrl;
     const b = i * SLOT;
+    const d0 = Atomics.load(c, b + 1);
+    if (d0 !== seq) spinWhile(c, b + 1, d0, this.spinUs);
     const t0 = Date.now();
     for (;;) {
       const d = Atomics.load(c, b + 1);

@@ -16,6 +16,7 @@ import type { Tensor } from '../tensor';
 import { deployOfTrainTest } from './deploy';
 import type { TrainTestModel } from './deploy';
 import { isInputLayer } from '../layers/registry';
+import { providedWeights } from '../shared-weights';
 
 export interface LoadOptions {
   /** the prototxt: a deploy net or a train/test net */
@@ -37,7 +38,8 @@ export function loadModelWithDims(opts: LoadOptions): { model: LoadedModel; dims
   const t = loadNetText(opts.deploy, { warn: opts.warn });
   const dims = checkDims(opts.dims, t.net, opts.deploy, opts.inputShape);
   let weights: Map<string, Tensor[]> | undefined;
-  if (opts.weights) {
+  if (opts.weights) weights = providedWeights(opts.weights);
+  if (opts.weights && !weights) {
     const names = new Set(t.net.layer.map((l) => String(l.name ?? '')));
     weights = readCaffemodel(opts.weights, { only: (n) => names.has(n) }).weights;
   }

@@ -12,6 +12,7 @@ import { StatsCollector } from '../calib/stats';
 import { observeImage } from './calibrate-image';
 import type { CalibWorkerSetup, ImageSums } from './calibrate-parallel';
 import type { Tensor } from '../tensor';
+import { sharedWeightMap } from '../shared-weights';
 
 async function serve(setup: CalibWorkerSetup & { pass1?: unknown }): Promise<void> {
   const port = parentPort!;
@@ -22,7 +23,7 @@ async function serve(setup: CalibWorkerSetup & { pass1?: unknown }): Promise<voi
   try {
     setThreads(setup.kernelThreads);
     const n = setup.net;
-    const net = buildNet({ name: n.name, layer: n.layers } as any, { weights: new Map(n.weights), inputShape: n.inputShape, phase: n.phase });
+    const net = buildNet({ name: n.name, layer: n.layers } as any, { weights: sharedWeightMap(n.weights), inputShape: n.inputShape, phase: n.phase });
     net.layers.forEach((l, i) => (l.loc = n.locs[i]));
     net.file = n.file;
     const warn: WarnFn = (message, loc) => port.postMessage({ type: 'warn', message, loc });

@@ -12,6 +12,8 @@ import { StatsCollector } from '../calib/stats';
 import { setThreads } from '../kernels';
 import { calibrationPasses, observeImage } from './calibrate-image';
 import type { CollectOptions } from './calibrate-image';
+import { layerBlobs, shareWeights } from '../shared-weights';
+import type { SharedWeights } from '../shared-weights';
 
 /** About what a worker thread takes to load chaiq and rebuild the net before its first image. */
 const WORKER_START_MS = Number(process.env.CHAIQ_WORKER_START_MS ?? 1500);
@@ -20,7 +22,8 @@ const WORKER_START_MS = Number(process.env.CHAIQ_WORKER_START_MS ?? 1500);
 export interface NetImage {
   name: string;
   layers: unknown[];
-  weights: [string, Tensor[]][];
+  /** the blobs in one buffer that every worker shares */
+  weights: SharedWeights;
   inputShape: number[];
   phase?: 'TEST' | 'TRAIN';
   /** where each layer is in the prototxt, for the messages */
@@ -32,7 +35,7 @@ export function netImage(net: Net): NetImage {
   return {
     name: net.name,
     layers: net.layers.map((l) => l.param),
-    weights: net.layers.filter((l) => l.blobs.length).map((l) => [l.name, l.blobs]),
+    weights: shareWeights(layerBlobs(net.layers)),
     inputShape: net.inputs[0].shape,
     phase: net.phase,
     locs: net.layers.map((l) => l.loc),

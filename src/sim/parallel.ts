@@ -13,6 +13,7 @@ import { newSimStats, runSim } from './simulate';
 import type { SimProgram, SimResult } from './simulate';
 import { accumulatorsFromJSON, addFixedClassification, addImageStats, mergeAccumulators, newSimAccumulators } from './results';
 import type { MetricsLevel, SimAccumulators } from './results';
+import type { SharedWeights } from '../shared-weights';
 
 export interface SimSample {
   name: string;
@@ -78,6 +79,8 @@ export async function simulateImage(run: ImageRunner, s: SimSample, acc: SimAccu
 export interface WorkerSetup {
   args: Record<string, unknown>;
   kernelThreads: number;
+  /** the net's blobs, shared by every worker (read instead of the caffemodel) */
+  weights?: SharedWeights;
 }
 
 
