@@ -6,19 +6,20 @@
 import type { ForwardContext, LayerNode } from './types';
 import type { Tensor } from '../tensor';
 import { numel } from '../tensor';
-import { takeBuffer } from '../kernels/bufpool';
 import { canonicalAxis, convGeometry, count, fail, type ConvGeometry } from './params';
 
 export type Forward = (node: LayerNode, bottoms: Tensor[], ctx: ForwardContext) => Tensor[];
 
-/** A zeroed output tensor. */
-export function alloc(_ctx: ForwardContext, shape: number[]): Tensor {
-  return { shape, data: takeBuffer(numel(shape)) }; // zeroed; recycled under runNet's reuseBuffers
+/** A zeroed output tensor, from the context's buffers when it has some. */
+export function alloc(ctx: ForwardContext, shape: number[]): Tensor {
+  const n = numel(shape);
+  return { shape, data: ctx.buffers ? ctx.buffers.take(n, true) : new Float32Array(n) };
 }
 
 /** Like alloc, but a recycled buffer keeps stale values: only for outputs the caller writes entirely. */
-export function allocFull(_ctx: ForwardContext, shape: number[]): Tensor {
-  return { shape, data: takeBuffer(numel(shape), false) };
+export function allocFull(ctx: ForwardContext, shape: number[]): Tensor {
+  const n = numel(shape);
+  return { shape, data: ctx.buffers ? ctx.buffers.take(n, false) : new Float32Array(n) };
 }
 
 /** The i-th trained blob, or a ChaiqError naming the layer. */
