@@ -34,7 +34,7 @@ export interface RunOptions {
 }
 
 
-/** The float forward of a layer: its LayerDef's member, else the shared table. */
+/** The float forward of a layer: its LayerDef's member (written in its layer file). */
 export function forwardOf(node: LayerNode): LayerDef['forward'] {
   return node.def?.forward;
 }
