@@ -8,7 +8,7 @@ function inWasm(a: Float32Array): Float32Array {
   return w;
 }
 
-// The wasm loops must equal the JS forwards' arithmetic bit for bit (same as src/layers/forward/*.ts).
+// The wasm loops must equal the JS forwards' arithmetic bit for bit (same as the forwards in src/layers/*.ts).
 
 function rand(n: number, seed: number, special = true): Float32Array {
   const x = new Float32Array(n);
@@ -81,7 +81,7 @@ test.each([
   }
 });
 
-/** the JS pooling loops (src/layers/forward/pool.ts) */
+/** the JS pooling loops (src/layers/pooling.ts) */
 function poolRef(method: 'MAX' | 'AVE', X: Float32Array, planes: number, h: number, w: number, g: PoolGeom): Float32Array {
   const Y = new Float32Array(planes * g.oh * g.ow);
   for (let p = 0; p < planes; p++)
@@ -186,7 +186,7 @@ test.each([
     expect(lrn075InWasm(X, Ys, n, c, hw, size, k, a)).toBe(true);
     expect(same(Ys, Y)).toEqual([]);
   }
-  // the JS forward's arithmetic (src/layers/forward/basic.ts lrnForward)
+  // the JS forward's arithmetic (src/layers/lrn.ts lrnForward)
   const R = new Float32Array(X.length);
   const pre = (size - 1) / 2;
   for (let b = 0; b < n; b++)

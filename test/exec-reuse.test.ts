@@ -1,5 +1,5 @@
 import { runNet } from '../src/exec/executor';
-import { buffersInWasm, clearBufferPool, releaseDead, takeBuffer } from '../src/kernels/bufpool';
+import { BufferPool, sharedBufferPool } from '../src/kernels/bufpool';
 import { isWasmArray, kernelBackend, shutdownKernels } from '../src/kernels';
 import type { Tensor } from '../src/tensor';
 import { benchNet, randomInput, type BenchNet } from './bench/netutil';
@@ -34,7 +34,7 @@ async function versions(b: BenchNet, x: Tensor, reuse: boolean): Promise<{ sums:
 }
 
 test.each(['resnet18_priv.prototxt', 'mobilenet_ssd.prototxt'])('%s: same values with reuseBuffers', async (file) => {
-  clearBufferPool();
+  sharedBufferPool().clear();
   const b = benchNet(file, 5, 1);
   const x = randomInput(b.inputShape, 9);
   const x0 = Float32Array.from(x.data);
@@ -68,19 +68,13 @@ test('reuseBuffers: activations live in wasm memory during the run, the returned
 }, 60000);
 
 test('releaseDead: wasm arrays share one ArrayBuffer, only overlapping ones are busy', () => {
-  clearBufferPool();
-  buffersInWasm(true);
-  try {
-    const a = takeBuffer(4096);
-    const b = takeBuffer(4096);
-    if (!isWasmArray(a)) return; // no wasm here
-    expect(a.buffer).toBe(b.buffer);
-    const view = new Float32Array(a.buffer, a.byteOffset + 64, 16); // a live view into a
-    releaseDead(new Set([{ shape: [4096], data: a }, { shape: [4096], data: b }]), [{ shape: [16], data: view }], []);
-    expect(takeBuffer(4096)).toBe(b); // b was recycled, a (overlapped by a live view) was not
-    expect(takeBuffer(4096)).not.toBe(a);
-  } finally {
-    buffersInWasm(false);
-    clearBufferPool();
-  }
+  const pool = new BufferPool(true);
+  const a = pool.take(4096);
+  const b = pool.take(4096);
+  if (!isWasmArray(a)) return; // no wasm here
+  expect(a.buffer).toBe(b.buffer);
+  const view = new Float32Array(a.buffer, a.byteOffset + 64, 16); // a live view into a
+  pool.releaseDead(new Set([{ shape: [4096], data: a }, { shape: [4096], data: b }]), [{ shape: [16], data: view }], []);
+  expect(pool.take(4096)).toBe(b); // b was recycled, a (overlapped by a live view) was not
+  expect(pool.take(4096)).not.toBe(a);
 });

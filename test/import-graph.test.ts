@@ -4,7 +4,7 @@
  *   cli → pipeline → (quant, sim, lint, report, print, calib) → chaidnn → exec → (layers, graph) → kernels
  *   → proto → grammar → (io, errors, tensor)
  * kernels sits below layers: they are numeric routines with no layer knowledge, and the float forwards of
- * layers/forward call them.
+ * the layer files call them.
  */
 import * as fs from 'fs';
 import * as path from 'path';

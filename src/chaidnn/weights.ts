@@ -4,6 +4,7 @@ import { ChaiqError } from '../errors';
 import { quantizeXilinx, qmax } from './arith';
 import { foldTarget, fusionRole, netFusions } from './fusion';
 import { lookupLayer } from '../layers/registry';
+import { num } from '../layers/params';
 
 export { foldTarget };
 
@@ -13,7 +14,7 @@ const f32 = Math.fround;
 export function batchNormInvStd(l: LayerNode): Float32Array {
   const [, varB, factorB] = l.blobs;
   if (!varB) throw new ChaiqError(`BatchNorm layer "${l.name}" has no trained blobs (mean, variance, factor)`, l.loc ?? {});
-  const eps = l.param.batch_norm_param?.eps ?? 1e-5;
+  const eps = num(l.param.batch_norm_param, 'eps', 1e-5);
   const fac = factorB && factorB.data.length > 0 ? factorB.data[0] : 1;
   const k = fac === 0 ? 0 : f32(1 / fac);
   const out = new Float32Array(varB.data.length);
@@ -38,7 +39,7 @@ export function bnFoldParams(l: FoldSource) {
   const mean = foldBlob(l, 0, 'BatchNorm mean');
   const variance = foldBlob(l, 1, 'BatchNorm variance');
   const factor = l.blobs[2] ? l.blobs[2].data[0] : 1;
-  const eps = Number(l.param.batch_norm_param?.eps ?? 1e-5);
+  const eps = num(l.param.batch_norm_param, 'eps', 1e-5);
   return { mean, variance, factor, eps };
 }
 
@@ -104,7 +105,7 @@ export function perChannelAbsMax(l: LayerNode, W: Tensor, fold?: Float32Array, i
   let out: Float32Array;
   const layout = (l.def ?? lookupLayer(l.type))?.outputChannels?.(l.param) ?? 'rows';
   if (layout === 'grouped') {
-    const group = l.param.convolution_param?.group ?? 1;
+    const group = num(l.param.convolution_param, 'group', 1);
     const cin = shape[0];
     const coutG = shape[1];
     const k = shape.slice(2).reduce((a, b) => a * b, 1);

@@ -3,7 +3,7 @@ import type { LayerNode, Net } from '../graph/types';
 import type { ForwardContext, LayerDef } from '../layers/types';
 import type { Tensor } from '../tensor';
 import { shapeStr } from '../tensor';
-import { buffersInWasm, releaseDead } from '../kernels/bufpool';
+import { sharedBufferPool, type BufferPool } from '../kernels/bufpool';
 import { buildFusion, fusionPlan, type Fused } from './fuse';
 import { isWasmArray } from '../kernels';
 import { checkFiniteWeights } from '../graph/finite';
@@ -27,13 +27,14 @@ export interface RunOptions {
   fuse?: boolean;
   /**
    * recycle the buffers of blobs no later layer reads (src/kernels/bufpool.ts): faster, but then a tensor
-   * seen by onLayer is only valid during that call (statistics: fine; keeping the tensors: not)
+   * seen by onLayer is only valid during that call (statistics: fine; keeping the tensors: not). true: the
+   * thread's pool (sharedBufferPool, kept across runs); a BufferPool: that one
    */
-  reuseBuffers?: boolean;
+  reuseBuffers?: boolean | BufferPool;
 }
 
 
-/** The float forward of a layer: its LayerDef's member, else the shared table. */
+/** The float forward of a layer: its LayerDef's member (written in its layer file). */
 export function forwardOf(node: LayerNode): LayerDef['forward'] {
   return node.def?.forward;
 }
@@ -79,17 +80,11 @@ function bindInputs(net: Net, inputs: Record<string, Tensor> | Tensor, reshape: 
  * is dropped after its last reader unless kept. Returns the net outputs plus the kept blobs.
  */
 export async function runNet(net: Net, inputs: Record<string, Tensor> | Tensor, opts: RunOptions = {}): Promise<Map<string, Tensor>> {
-  if (!opts.reuseBuffers) return runLayers(net, inputs, opts);
-  // recycled buffers: new ones go to the kernels' wasm memory, where convolutions use them in place
-  buffersInWasm(true);
-  try {
-    return await runLayers(net, inputs, opts);
-  } finally {
-    buffersInWasm(false);
-  }
+  const pool = opts.reuseBuffers === true ? sharedBufferPool() : opts.reuseBuffers || undefined;
+  return runLayers(net, inputs, opts, pool);
 }
 
-async function runLayers(net: Net, inputs: Record<string, Tensor> | Tensor, opts: RunOptions): Promise<Map<string, Tensor>> {
+async function runLayers(net: Net, inputs: Record<string, Tensor> | Tensor, opts: RunOptions, pool: BufferPool | undefined): Promise<Map<string, Tensor>> {
   const warn = opts.warn ?? warnToStderr;
   checkNaN(net, warn);
   const blobs = bindInputs(net, inputs, !!opts.reshape);
@@ -98,8 +93,9 @@ async function runLayers(net: Net, inputs: Record<string, Tensor> | Tensor, opts
   for (const o of net.outputs) keep.add(o);
   const lastRead = new Map<string, number>();
   net.layers.forEach((l, i) => l.bottoms.forEach((b) => lastRead.set(b, i)));
-  const ctx: ForwardContext = { warn, threads: opts.threads };
-  const dead = opts.reuseBuffers ? new Set<Tensor>() : null;
+  // the forwards take their outputs from the pool (in the kernels' wasm memory, where convolutions use them in place)
+  const ctx: ForwardContext = { warn, threads: opts.threads, buffers: pool };
+  const dead = pool ? new Set<Tensor>() : null;
   const given = [...blobs.values()].map((t) => t.data);
   const plan = opts.fuse ?? !opts.onLayer ? fusionPlan(net) : null;
   /** tops of layers done by a fused conv, by layer index */
@@ -163,7 +159,7 @@ async function runLayers(net: Net, inputs: Record<string, Tensor> | Tensor, opts
         }
       }
     }
-    if (dead && dead.size) releaseDead(dead, blobs.values(), given);
+    if (pool && dead && dead.size) pool.releaseDead(dead, blobs.values(), given);
   }
   let out = blobs;
   if (!keepAll) {
@@ -173,7 +169,7 @@ async function runLayers(net: Net, inputs: Record<string, Tensor> | Tensor, opts
       if (t) out.set(k, t);
     }
   }
-  return dead ? outOfWasm(out, dead, given) : out;
+  return pool && dead ? outOfWasm(out, dead, given, pool) : out;
 }
 
 /**
@@ -181,7 +177,7 @@ async function runLayers(net: Net, inputs: Record<string, Tensor> | Tensor, opts
  * references the array object, which a caller's subarray of it would not prevent. Their wasm buffers go
  * back to the pool.
  */
-function outOfWasm(out: Map<string, Tensor>, dead: Set<Tensor>, given: Float32Array[]): Map<string, Tensor> {
+function outOfWasm(out: Map<string, Tensor>, dead: Set<Tensor>, given: Float32Array[], pool: BufferPool): Map<string, Tensor> {
   const copies = new Map<Float32Array, Float32Array>();
   const res = new Map<string, Tensor>();
   for (const [k, t] of out) {
@@ -194,6 +190,6 @@ function outOfWasm(out: Map<string, Tensor>, dead: Set<Tensor>, given: Float32Ar
     res.set(k, { shape: t.shape, data: c });
     dead.add(t);
   }
-  releaseDead(dead, res.values(), given);
+  pool.releaseDead(dead, res.values(), given);
   return res;
 }

@@ -10,7 +10,8 @@
 import type { LayerNode, Net } from '../graph/types';
 import type { LayerDef } from '../layers/types';
 import { forwardOf } from '../layers/registry';
-import { arr, bool, num, pm } from '../layers/forward/util';
+import { bool, num, nums, sub } from '../layers/params';
+import { eltwiseOperation } from '../layers/eltwise';
 import type { ConvEpilogue } from '../kernels';
 import type { Tensor } from '../tensor';
 
@@ -46,17 +47,17 @@ function inPlace(net: Net, i: number, role: ConvFusionRole, t: string): LayerNod
 }
 
 function plainRelu(n: LayerNode | undefined): LayerNode | undefined {
-  return n && num(pm(n, 'relu_param').negative_slope, 0) === 0 ? n : undefined;
+  return n && num(sub(n, 'relu_param'), 'negative_slope', 0) === 0 ? n : undefined;
 }
 
 function plainBn(n: LayerNode | undefined): LayerNode | undefined {
-  return n && bool(pm(n, 'batch_norm_param').use_global_stats, true) ? n : undefined;
+  return n && bool(sub(n, 'batch_norm_param'), 'use_global_stats', true) ? n : undefined;
 }
 
 function plainScale(n: LayerNode | undefined): LayerNode | undefined {
   if (!n) return undefined;
-  const sp = pm(n, 'scale_param');
-  return num(sp.axis, 1) === 1 && num(sp.num_axes, 1) === 1 ? n : undefined;
+  const sp = sub(n, 'scale_param');
+  return num(sp, 'axis', 1) === 1 && num(sp, 'num_axes', 1) === 1 ? n : undefined;
 }
 
 /** Fusion candidates of a net, by conv index (computed once per Net and layer list). */
@@ -77,12 +78,12 @@ export function fusionPlan(net: Net): Map<number, FusionCandidate> {
     if ((cand.relu = plainRelu(inPlace(net, j, 'relu', t)))) j++;
     const e = L[j];
     if (e && e.def?.residualAdd && fwdOf(e) === forwardOf(e.type) && e.bottoms.length === 2 && e.tops.length === 1) {
-      const ep = pm(e, 'eltwise_param');
-      const sum = ep.operation === undefined || String(ep.operation) === 'SUM';
+      const ep = sub(e, 'eltwise_param');
+      const sum = eltwiseOperation(e) === 'SUM';
       const k = e.bottoms.indexOf(t);
       const other = e.bottoms[1 - k];
       const u = e.tops[0];
-      if (sum && arr(ep.coeff).length === 0 && k >= 0 && other !== t && u !== t && u !== other) {
+      if (sum && nums(ep, 'coeff').length === 0 && k >= 0 && other !== t && u !== t && u !== other) {
         cand.eltwise = e;
         cand.residualBlob = other;
         cand.reluAfter = plainRelu(inPlace(net, j + 1, 'relu', u));
@@ -109,7 +110,7 @@ export interface Fused {
  */
 export function buildFusion(net: Net, c: FusionCandidate, x: Tensor, blobs: Map<string, Tensor>, mayDropTop: (t: string, eltwiseIndex: number) => boolean): Fused | null {
   const conv = net.layers[c.conv];
-  const outC = num(pm(conv, 'convolution_param').num_output, 0);
+  const outC = num(sub(conv, 'convolution_param'), 'num_output', 0);
   if (!(outC > 0) || x.shape.length !== 4) return null;
   const ep: ConvEpilogue = {};
   const layers: number[] = [];
@@ -117,7 +118,7 @@ export function buildFusion(net: Net, c: FusionCandidate, x: Tensor, blobs: Map<
     const n = c.bn;
     const [m, v, f] = n.blobs;
     if (!m || !v || !f || m.data.length !== outC || v.data.length !== outC || f.data.length < 1) return null;
-    const eps = num(pm(n, 'batch_norm_param').eps, 1e-5);
+    const eps = num(sub(n, 'batch_norm_param'), 'eps', 1e-5);
     const f0 = f.data[0];
     const sf = f0 === 0 ? 0 : 1 / f0;
     const mean = new Float64Array(outC);
@@ -132,7 +133,7 @@ export function buildFusion(net: Net, c: FusionCandidate, x: Tensor, blobs: Map<
   if (c.scale) {
     const n = c.scale;
     const s = n.blobs[0];
-    const hasBias = bool(pm(n, 'scale_param').bias_term, false);
+    const hasBias = bool(sub(n, 'scale_param'), 'bias_term', false);
     const b = hasBias ? n.blobs[1] : undefined;
     if (!s || s.data.length !== outC || (hasBias && (!b || b.data.length !== outC))) return null;
     ep.scale = { a: Float64Array.from(s.data), b: b ? Float64Array.from(b.data) : new Float64Array(outC) };

@@ -1,7 +1,33 @@
 import { defineLayer } from './define';
-import { canonicalAxis, check, has, num, sub, bottom, fmt } from './params';
+import { canonicalAxis, check, count, fail, has, num, sub, bottom, fmt } from './params';
 import { X_ACT } from './precision';
-import { concatForward } from './forward/basic';
+import { alloc, need, type Forward } from './forward';
+
+const concatForward: Forward = (node, bottoms, ctx) => {
+  need(node, bottoms, 1);
+  const cp = sub(node, 'concat_param');
+  const s0 = bottoms[0].shape;
+  const axis = has(cp, 'concat_dim') && !has(cp, 'axis') ? num(cp, 'concat_dim', 1) : canonicalAxis(node, num(cp, 'axis', 1), s0.length);
+  const shape = [...s0];
+  shape[axis] = 0;
+  for (const b of bottoms) {
+    if (b.shape.length !== s0.length || b.shape.some((d, i) => i !== axis && d !== s0[i])) {
+      fail(node, `bottom shapes (${s0}) and (${b.shape}) differ outside the concat axis ${axis}`);
+    }
+    shape[axis] += b.shape[axis];
+  }
+  const out = alloc(ctx, shape);
+  const outer = count(s0, 0, axis);
+  const inner = count(s0, axis + 1);
+  const rowOut = shape[axis] * inner;
+  let offAx = 0;
+  for (const b of bottoms) {
+    const rowIn = b.shape[axis] * inner;
+    for (let o = 0; o < outer; o++) out.data.set(b.data.subarray(o * rowIn, (o + 1) * rowIn), o * rowOut + offAx * inner);
+    offAx += b.shape[axis];
+  }
+  return [out];
+};
 
 /** Concat along concat_param.axis (default 1) or the legacy concat_dim; all other axes must agree. */
 export const concat = defineLayer({

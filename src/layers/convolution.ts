@@ -1,10 +1,44 @@
 import { defineLayer } from './define';
-import { biasTerm, rep, check, convGeometry, count, layerError, sameShape, fmt, bottom } from './params';
+import { biasTerm, rep, check, convGeometry, count, layerError, num, sameShape, fmt, bottom, spatialParam } from './params';
 import { D_CONV, X_PARAMS } from './precision';
 import type { LayerNode } from './types';
 import type { LayerParam } from '../proto/message';
+import type { ForwardContext } from './types';
 import type { Tensor } from '../tensor';
-import { convolutionForward } from './forward/conv';
+import { allocFull, blob, need, planarConv } from './forward';
+import { conv2dBatch, type Conv2dParams } from '../kernels';
+
+// module-level alias: global lookups are slow inside jest's vm context
+const { floor: M_floor } = Math;
+
+async function convolutionForward(node: LayerNode, bottoms: Tensor[], ctx: ForwardContext): Promise<Tensor[]> {
+  need(node, bottoms, 1);
+  const tops: Tensor[] = [];
+  for (const x of bottoms) {
+    const { n, c, h, w, g } = planarConv(node, x);
+    const [kh, kw] = g.kernel;
+    const [ph, pw] = g.pad;
+    const [sh, sw] = g.stride;
+    const [dh, dw] = g.dilation;
+    const o = g.numOutput;
+    const oh = M_floor((h + 2 * ph - (dh * (kh - 1) + 1)) / sh) + 1;
+    const ow = M_floor((w + 2 * pw - (dw * (kw - 1) + 1)) / sw) + 1;
+    if (oh <= 0 || ow <= 0) throw layerError(node, `kernel larger than the padded input (${h}x${w})`);
+    const wt = blob(node, 0, 'weights', o * (c / g.group) * kh * kw);
+    const bias = g.biasTerm ? blob(node, 1, 'bias', o).data : undefined;
+    const kp: Conv2dParams = {
+      inC: c, inH: h, inW: w, outC: o, outH: oh, outW: ow, kH: kh, kW: kw,
+      strideH: sh, strideW: sw, padH: ph, padW: pw, dilH: dh, dilW: dw, group: g.group,
+    };
+    const out = allocFull(ctx, [n, o, oh, ow]); // the kernels write every output
+    // a fused epilogue (one bottom only: it was built for that bottom's output)
+    const fused = bottoms.length === 1 ? ctx.convEpilogue : undefined;
+    await conv2dBatch(x.data, n, wt.data, bias ?? null, kp, out.data, fused?.ep);
+    if (fused) fused.taken = true;
+    tops.push(out);
+  }
+  return tops;
+}
 
 /** Top shape of a convolution (BaseConvolutionLayer::Reshape + ConvolutionLayer::compute_output_shape). */
 function convShape(node: LayerNode, bottoms: number[][]): number[][] {
@@ -34,17 +68,15 @@ const HW_KERNELS = new Set([1, 3, 5, 7, 11]);
 function convLimits(l: LayerParam): string[] {
   const out: string[] = [];
   const c = l.convolution_param ?? {};
-  const ks: number[] = c.kernel_size ?? [];
-  const kh = c.kernel_h ?? ks[0];
-  const kw = c.kernel_w ?? ks[1] ?? ks[0];
+  // the readings of convGeometry; lint does not judge what Caffe would refuse, only what the hardware takes
+  const [kh, kw] = spatialParam(c, 'kernel_size', 'kernel_h', 'kernel_w', 2, undefined).values ?? [];
   if ([kh, kw].some((k) => k !== undefined && !HW_KERNELS.has(k))) {
     out.push(`convolution '${l.name}' has a ${kh}x${kw} kernel; CHaiDNN's hardware takes 1, 3, 5, 7 or 11`);
   }
-  const ss: number[] = c.stride ?? [];
-  const sh = c.stride_h ?? ss[0] ?? 1;
-  const sw = c.stride_w ?? ss[1] ?? ss[0] ?? 1;
+  const [sh, sw] = spatialParam(c, 'stride', 'stride_h', 'stride_w', 2, 1).values ?? [1, 1];
   if (sh !== sw) out.push(`convolution '${l.name}' has strides ${sh}x${sw}; CHaiDNN needs equal h/w strides`);
-  if ((c.num_output ?? 0) >= 4096) out.push(`convolution '${l.name}' has ${c.num_output} output maps; CHaiDNN supports fewer than 4096`);
+  const maps = num(c, 'num_output', 0);
+  if (maps >= 4096) out.push(`convolution '${l.name}' has ${maps} output maps; CHaiDNN supports fewer than 4096`);
   return out;
 }
 

@@ -2,7 +2,32 @@ import { defineLayer } from './define';
 import { check, convGeometry, count, layerError, sameShape, fmt, bottom } from './params';
 import { X_PARAMS } from './precision';
 import type { LayerNode } from './types';
-import { deconvolutionForward } from './forward/conv';
+import { alloc, blob, need, planarConv, type Forward } from './forward';
+import { deconv2dRef, type ConvGeom } from '../kernels/reference';
+import type { Tensor } from '../tensor';
+
+const deconvolutionForward: Forward = (node, bottoms, ctx) => {
+  need(node, bottoms, 1);
+  const tops: Tensor[] = [];
+  for (const x of bottoms) {
+    const { n, c, h, w, g } = planarConv(node, x);
+    const [kh, kw] = g.kernel;
+    const [ph, pw] = g.pad;
+    const [sh, sw] = g.stride;
+    const [dh, dw] = g.dilation;
+    const o = g.numOutput;
+    const oh = sh * (h - 1) + (dh * (kh - 1) + 1) - 2 * ph;
+    const ow = sw * (w - 1) + (dw * (kw - 1) + 1) - 2 * pw;
+    if (oh <= 0 || ow <= 0) throw layerError(node, 'output size would be <= 0');
+    const wt = blob(node, 0, 'weights', c * (o / g.group) * kh * kw);
+    const bias = g.biasTerm ? blob(node, 1, 'bias', o).data : undefined;
+    const geom: ConvGeom = { c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw, group: g.group, oh, ow };
+    const out = alloc(ctx, [n, o, oh, ow]);
+    deconv2dRef(n, x.data, wt.data, bias, geom, out.data);
+    tops.push(out);
+  }
+  return tops;
+};
 
 /** DeconvolutionLayer::compute_output_shape: stride*(in-1) + extent - 2*pad. */
 function deconvShape(node: LayerNode, bottoms: number[][]): number[][] {

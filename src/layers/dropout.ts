@@ -1,6 +1,12 @@
 import { defineLayer } from './define';
 import { likeBottom } from './params';
-import { identityForward } from './forward/basic';
+import { need, type Forward } from './forward';
+
+const identityForward: Forward = (node, bottoms) => {
+  need(node, bottoms, 1);
+  return [bottoms[0]];
+};
+
 /** Dropout: identity at test time (Caffe scales during training). */
 export const dropout = defineLayer({
   type: 'Dropout',

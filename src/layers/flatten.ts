@@ -1,6 +1,15 @@
 import { defineLayer } from './define';
 import { canonicalAxis, check, count, num, sub, bottom } from './params';
-import { flattenForward } from './forward/basic';
+import { need, view, type Forward } from './forward';
+
+const flattenForward: Forward = (node, bottoms) => {
+  need(node, bottoms, 1);
+  const x = bottoms[0];
+  const fp = sub(node, 'flatten_param');
+  const a = canonicalAxis(node, num(fp, 'axis', 1), x.shape.length);
+  const e = canonicalAxis(node, num(fp, 'end_axis', -1), x.shape.length);
+  return [view(x, [...x.shape.slice(0, a), count(x.shape, a, e + 1), ...x.shape.slice(e + 1)])];
+};
 
 /** Flatten axes [axis, end_axis] (defaults 1, -1) into one. */
 export const flatten = defineLayer({

@@ -1,7 +1,8 @@
 import { defineLayer } from './define';
 import { biasTerm, bool, canonicalAxis, check, count, num, sub, bottom } from './params';
 import type { LayerNode } from './types';
-import { innerProductForward } from './forward/conv';
+import { alloc, blob, need, type Forward } from './forward';
+import { sgemm } from '../kernels';
 
 function geom(node: LayerNode, b: number[]) {
   const p = sub(node, 'inner_product_param');
@@ -10,6 +11,21 @@ function geom(node: LayerNode, b: number[]) {
   check(node, N > 0, 'num_output must be > 0');
   return { axis, N, K: count(b, axis), M: count(b, 0, axis), bias: bool(p, 'bias_term', true), transpose: bool(p, 'transpose', false) };
 }
+
+const innerProductForward: Forward = (node, bottoms, ctx) => {
+  need(node, bottoms, 1);
+  const x = bottoms[0];
+  const { axis, N, M, K, transpose, bias } = geom(node, x.shape);
+  const wt = blob(node, 0, 'weights', N * K);
+  const out = alloc(ctx, [...x.shape.slice(0, axis), N]);
+  // weights [N,K] (or [K,N] with transpose): y = x · Wᵀ
+  sgemm(M, N, K, x.data, wt.data, out.data, { transB: !transpose });
+  if (bias) {
+    const b = blob(node, 1, 'bias', N).data;
+    for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) out.data[i * N + j] += b[j];
+  }
+  return [out];
+};
 
 /**
  * InnerProduct: flattens axes [axis, end) into K and writes shape[0..axis) + [N].

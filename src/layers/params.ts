@@ -13,6 +13,11 @@ export function layerError(node: LayerNode, message: string): ChaiqError {
   return new ChaiqError(`layer '${node.name}' (${node.type}): ${message}`, node.loc ?? {});
 }
 
+/** Throws layerError: for expressions that must not go on (`return fail(...)`). */
+export function fail(node: LayerNode, message: string): never {
+  throw layerError(node, message);
+}
+
 /** `check(cond)` as Caffe's CHECK: a failed check is bad input, not a crash. */
 export function check(node: LayerNode, cond: boolean, message: string): void {
   if (!cond) throw layerError(node, message);
@@ -22,6 +27,11 @@ export function check(node: LayerNode, cond: boolean, message: string): void {
 export function rep<T = any>(v: T | T[] | undefined | null): T[] {
   if (v === undefined || v === null) return [];
   return Array.isArray(v) ? v : [v];
+}
+
+/** A repeated numeric field as numbers (absent → []). */
+export function nums(m: Msg | undefined, field: string): number[] {
+  return rep(m?.[field]).map(Number);
 }
 
 export function has(m: Msg | undefined, field: string): boolean {
@@ -109,22 +119,36 @@ export interface ConvGeometry {
   channels: number;
 }
 
-/** One spatial parameter (kernel/stride/pad) per Caffe's BaseConvolutionLayer::LayerSetUp. */
-function spatialParam(node: LayerNode, p: Msg, name: string, hName: string, wName: string,
-  numSpatial: number, def: number | undefined): number[] {
+/**
+ * One spatial parameter (kernel/stride/pad) with Caffe's precedence (BaseConvolutionLayer::LayerSetUp): the
+ * `_h`/`_w` pair when either is given, else the repeated field (one value for every axis, or one per axis), else
+ * `def`. `problem` says what Caffe refuses; `values` is still the reading (lint's hardware limits read it as is).
+ */
+export function spatialParam(p: Msg, name: string, hName: string, wName: string, numSpatial: number,
+  def: number | undefined): { values?: number[]; problem?: string } {
   const list = rep<number>(p[name]).map(Number);
   if (has(p, hName) || has(p, wName)) {
-    check(node, numSpatial === 2, `${hName} & ${wName} can only be used for 2D convolution`);
-    check(node, list.length === 0, `either ${name} or ${hName}/${wName} should be specified; not both`);
-    return [num(p, hName, 0), num(p, wName, 0)];
+    const values = [num(p, hName, 0), num(p, wName, 0)];
+    if (numSpatial !== 2) return { values, problem: `${hName} & ${wName} can only be used for 2D convolution` };
+    if (list.length !== 0) return { values, problem: `either ${name} or ${hName}/${wName} should be specified; not both` };
+    return { values };
   }
   if (list.length === 0) {
-    if (def === undefined) throw layerError(node, `${name} is required`);
-    return new Array(numSpatial).fill(def);
+    if (def === undefined) return { problem: `${name} is required` };
+    return { values: new Array(numSpatial).fill(def) };
   }
-  check(node, list.length === 1 || list.length === numSpatial,
-    `${name} must be specified once, or once per spatial dimension (${numSpatial}); got ${list.length}`);
-  return Array.from({ length: numSpatial }, (_, i) => list[list.length === 1 ? 0 : i]);
+  const values = Array.from({ length: numSpatial }, (_, i) => list[list.length === 1 ? 0 : Math.min(i, list.length - 1)]);
+  if (list.length !== 1 && list.length !== numSpatial) {
+    return { values, problem: `${name} must be specified once, or once per spatial dimension (${numSpatial}); got ${list.length}` };
+  }
+  return { values };
+}
+
+function checkedSpatial(node: LayerNode, p: Msg, name: string, hName: string, wName: string,
+  numSpatial: number, def: number | undefined): number[] {
+  const r = spatialParam(p, name, hName, wName, numSpatial, def);
+  if (r.problem !== undefined || !r.values) throw layerError(node, r.problem ?? `${name} is required`);
+  return r.values;
 }
 
 export function convGeometry(node: LayerNode, b: number[]): ConvGeometry {
@@ -132,9 +156,9 @@ export function convGeometry(node: LayerNode, b: number[]): ConvGeometry {
   const axis = canonicalAxis(node, num(p, 'axis', 1), b.length);
   const numSpatial = b.length - axis - 1;
   check(node, numSpatial >= 0, 'no spatial axes after the channel axis');
-  const kernel = spatialParam(node, p, 'kernel_size', 'kernel_h', 'kernel_w', numSpatial, undefined);
-  const stride = spatialParam(node, p, 'stride', 'stride_h', 'stride_w', numSpatial, 1);
-  const pad = spatialParam(node, p, 'pad', 'pad_h', 'pad_w', numSpatial, 0);
+  const kernel = checkedSpatial(node, p, 'kernel_size', 'kernel_h', 'kernel_w', numSpatial, undefined);
+  const stride = checkedSpatial(node, p, 'stride', 'stride_h', 'stride_w', numSpatial, 1);
+  const pad = checkedSpatial(node, p, 'pad', 'pad_h', 'pad_w', numSpatial, 0);
   const dl = rep<number>(p.dilation).map(Number);
   check(node, dl.length === 0 || dl.length === 1 || dl.length === numSpatial,
     `dilation must be specified once, or once per spatial dimension (${numSpatial}); got ${dl.length}`);

@@ -1,6 +1,40 @@
 import { defineLayer } from './define';
-import { check, count, num, rep, sub, bottom, fmt } from './params';
-import { reshapeForward } from './forward/basic';
+import { check, count, fail, num, nums, rep, sub, bottom, fmt } from './params';
+import { need, view, type Forward } from './forward';
+
+const reshapeForward: Forward = (node, bottoms) => {
+  need(node, bottoms, 1);
+  const x = bottoms[0];
+  const rp = sub(node, 'reshape_param');
+  const dims = nums(rp.shape, 'dim');
+  const nAx = x.shape.length;
+  const axisP = num(rp, 'axis', 0);
+  const start = axisP < 0 ? nAx + axisP + 1 : axisP;
+  if (start < 0 || start > nAx) fail(node, `reshape axis ${axisP} out of range`);
+  const numAxes = num(rp, 'num_axes', -1);
+  const end = numAxes === -1 ? nAx : start + numAxes;
+  if (end > nAx) fail(node, 'reshape num_axes out of range');
+  const mid: number[] = [];
+  let infer = -1;
+  dims.forEach((d, i) => {
+    if (d === 0) {
+      if (start + i >= nAx) fail(node, `dim ${i} is 0 (copy) but the bottom has no axis ${start + i}`);
+      mid.push(x.shape[start + i]);
+    } else if (d === -1) {
+      if (infer >= 0) fail(node, 'at most one -1 in reshape_param.shape');
+      infer = mid.length;
+      mid.push(1);
+    } else mid.push(d);
+  });
+  const shape = [...x.shape.slice(0, start), ...mid, ...x.shape.slice(end)];
+  const known = count(shape);
+  if (infer >= 0) {
+    if (known === 0 || x.data.length % known !== 0) fail(node, `cannot infer -1: ${x.data.length} values into (${shape})`);
+    shape[start + infer] = x.data.length / known;
+  }
+  if (count(shape) !== x.data.length) fail(node, `cannot reshape (${x.shape}) to (${shape})`);
+  return [view(x, shape)];
+};
 
 /** Reshape (ReshapeLayer::LayerSetUp/Reshape): 0 copies a bottom dim, one -1 is inferred; axis/num_axes select the replaced range. */
 export const reshape = defineLayer({

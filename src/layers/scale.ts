@@ -2,7 +2,42 @@ import { defineLayer } from './define';
 import { bool, canonicalAxis, check, count, num, sub, bottom, likeBottom, fmt } from './params';
 import { D_SCALE, X_ACT } from './precision';
 import type { LayerNode } from './types';
-import { scaleForward } from './forward/basic';
+import { allocFull, blob, broadcastDims, need, paramShapeLen, type Forward } from './forward';
+import { fastChannelAffine } from '../kernels/fastops';
+
+const scaleForward: Forward = (node, bottoms, ctx) => {
+  need(node, bottoms, 1);
+  const x = bottoms[0];
+  const sp = sub(node, 'scale_param');
+  const axisP = num(sp, 'axis', 1);
+  let scale: Float32Array;
+  let len: number;
+  let biasBlobIdx: number;
+  if (bottoms.length >= 2) {
+    scale = bottoms[1].data;
+    len = bottoms[1].shape.length;
+    biasBlobIdx = 0;
+  } else {
+    len = paramShapeLen(node, x, axisP, num(sp, 'num_axes', 1));
+    scale = blob(node, 0, 'scale').data;
+    biasBlobIdx = 1;
+  }
+  const { outer, mid, inner } = broadcastDims(node, x, axisP, len, scale.length);
+  const bias = bool(sp, 'bias_term', false) ? blob(node, biasBlobIdx, 'bias', mid).data : undefined;
+  const out = allocFull(ctx, [...x.shape]);
+  const X = x.data;
+  const Y = out.data;
+  if (fastChannelAffine(X, Y, outer, mid, inner, scale, bias ?? new Float64Array(mid), 'muladd')) return [out];
+  for (let o = 0; o < outer; o++)
+    for (let m = 0; m < mid; m++) {
+      const s = scale[m];
+      const bv = bias ? bias[m] : 0;
+      const off = (o * mid + m) * inner;
+      const end = off + inner;
+      for (let i = off; i < end; i++) Y[i] = X[i] * s + bv;
+    }
+  return [out];
+};
 
 /** Shape of the scale blob: bottom[axis .. axis+num_axes) (ScaleLayer::LayerSetUp); from bottom 1 when given. */
 export function scaleParamShape(node: LayerNode, bottoms: number[][], paramField: string): number[] {

@@ -1,5 +1,7 @@
 import { defineLayer } from './define';
-import { silenceForward } from './forward/basic';
+import type { Forward } from './forward';
+
+const silenceForward: Forward = () => [];
 
 /** Silence: consumes its bottoms, writes nothing. */
 export const silence = defineLayer({

@@ -1,6 +1,11 @@
 import { defineLayer } from './define';
 import { likeBottom } from './params';
-import { splitForward } from './forward/basic';
+import { need, type Forward } from './forward';
+
+const splitForward: Forward = (node, bottoms) => {
+  need(node, bottoms, 1);
+  return node.tops.map(() => bottoms[0]);
+};
 
 /** Split: every top shares bottom 0 (Caffe inserts these for blobs read by several layers). */
 export const split = defineLayer({

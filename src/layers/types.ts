@@ -15,10 +15,20 @@ export type ChaiRole = 'hw' | 'sw' | 'unsupported';
  */
 export type FixedKind = 'conv' | 'pool' | 'eltwise' | 'concat' | 'relu' | 'affine';
 
+/** Where a forward gets its output buffers (src/kernels/bufpool.ts BufferPool): `zero` false = stale values allowed. */
+export interface BufferAllocator {
+  take(n: number, zero: boolean): Float32Array;
+}
+
 export interface ForwardContext {
   warn: WarnFn;
   /** set by the executor: run heavy kernels on this many threads */
   threads?: number;
+  /**
+   * set by the executor under reuseBuffers: its pool of dead blobs' buffers (in the kernels' wasm memory when there
+   * is room). Absent: outputs are fresh arrays.
+   */
+  buffers?: BufferAllocator;
   /**
    * set by the executor's layer fusion (src/exec/fuse.ts) for one Convolution call: the in-place layers after
    * it, applied inside the kernel. The forward sets `taken` when it applied them (else those layers run).

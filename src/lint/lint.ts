@@ -7,6 +7,7 @@ import { ChaiqError, SourceLoc } from '../errors';
 import type { LayerParam, Msg } from '../proto/message';
 import type { LayerDef, QuantMode } from '../layers/types';
 import type { Tensor } from '../tensor';
+import { biasTerm } from '../layers/params';
 import { precisionBlock } from './diff';
 import { foldedWeightFl, trim2FixedPoint } from '../chaidnn/arith';
 import { batchNormMean, batchNormVariance } from '../chaidnn/weights';
@@ -398,7 +399,7 @@ function checkFoldedFl(conv: LayerParam, chain: LayerParam[], weights: Map<strin
   if (!block || typeof block.fl_params !== 'number' || !blobs[0]) return;
   const sources = foldSources(chain, weights);
   if (!sources) return;
-  const folded = runtimeConvWeights({ name: conv.name ?? '', type: canonicalType(conv.type ?? ''), blobs, param: conv }, blobs[0].shape[0], sources, conv.convolution_param?.bias_term !== false);
+  const folded = runtimeConvWeights({ name: conv.name ?? '', type: canonicalType(conv.type ?? ''), blobs, param: conv }, blobs[0].shape[0], sources, biasTerm(conv.convolution_param));
   const runtime = foldedWeightFl(folded.W, block.bw_params ?? 8);
   if (runtime === block.fl_params) return;
   report('folded-fl-params', fieldLoc(conv, 'fl_params'),
