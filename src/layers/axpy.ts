@@ -1,17 +1,17 @@
 import { defineLayer } from './define';
-import { check, count, bottom, fmt } from './params';
-import { alloc, fail } from './forward/util';
-import type { LayerNode } from './types';
+import { check, count, bottom, fmt, fail } from './params';
+import { alloc } from './forward';
+import type { ForwardContext, LayerNode } from './types';
 import type { Tensor } from '../tensor';
 
 /** SENet's Axpy (hujie-frank/SENet axpy_layer.cpp): top = a ⊙ x + y, a one scale per (n, c). */
-function axpyForward(node: LayerNode, bottoms: Tensor[]): Tensor[] {
+function axpyForward(node: LayerNode, bottoms: Tensor[], ctx: ForwardContext): Tensor[] {
   if (bottoms.length !== 3) fail(node, `takes 3 bottoms (scale, x, y), got ${bottoms.length}`);
   const [a, x, y] = bottoms;
   const [N, C] = x.shape;
   const spatial = x.data.length / (N * C);
   if (a.data.length !== N * C || y.data.length !== x.data.length) fail(node, `scale ${fmt(a.shape)}, x ${fmt(x.shape)} and y ${fmt(y.shape)} do not fit`);
-  const out = alloc([...x.shape]);
+  const out = alloc(ctx, [...x.shape]);
   for (let nc = 0; nc < N * C; nc++) {
     const s = a.data[nc];
     for (let i = nc * spatial, e = i + spatial; i < e; i++) out.data[i] = Math.fround(s * x.data[i]) + y.data[i];
