@@ -2,6 +2,7 @@
  * simulate --float_layers (named layers in float inside the fixed net) and --rank_layers (which layer, run alone in
  * float, recovers most), in process on LeNet and over every corpus model with weights (acceptance 4 of issue 14).
  */
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import { inputFormatOf } from '../src/sim/steps';
 import * as os from 'os';
@@ -133,32 +134,31 @@ describe('--float_layers / ranking on every corpus model with weights', () => {
     ['UltraFace RFB', `${M}/ultraface_rfb320_linzaer/RFB-320.prototxt`, `${M}/ultraface_rfb320_linzaer/RFB-320.caffemodel`, [3, 120, 160]],
     ['YuFaceDetectNet', `${M}/yufacedetectnet_v1_libfacedetection/yufacedetectnet-open-v1.prototxt`, `${M}/yufacedetectnet_v1_libfacedetection/yufacedetectnet-open-v1.caffemodel`, [3, 120, 160]],
   ];
-  const input = (dims: number[], seed: number): Tensor => {
-    const n = dims.reduce((a, b) => a * b, 1);
-    let s = seed;
-    return { shape: [1, ...dims], data: Float32Array.from({ length: n }, () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32)) };
-  };
+  // run on dist/ in a plain node process (test/helpers/float-layers-run.js): the simulator is several times slower in jest's sandbox
+  let got: Record<string, { setupError?: string; error?: string; floatable: number; outputs: { blob: string; finite: boolean; inReference: boolean }[]; ranked: number; nanSqnr: string[] }>;
+  beforeAll(() => {
+    const r = spawnSync(process.execPath, [path.join(__dirname, 'helpers/float-layers-run.js')], {
+      input: JSON.stringify(cases.map(([name, d, w, dims]) => ({ name, d, w, dims }))), encoding: 'utf8', maxBuffer: 1 << 26,
+    });
+    if (r.status !== 0) throw new Error(r.stderr);
+    got = JSON.parse(r.stdout);
+  }, 600_000);
   // rows as objects: a row shorter than the callback's parameter list would make jest pass `done`
-  test.each(cases.map(([name, d, w, dims, refused]) => ({ name, d, w, dims, refused })))('$name', async ({ d, w, dims, refused }) => {
-    const net = loadModel(d, w, { inputShape: [1, ...dims], warn: () => {} }).graph;
-    await annotateXilinx(net, [input(dims, 1)], 8, 'max');
-    let prog;
-    try {
-      prog = compileSim(net, { warn: () => {} });
-      const names = floatableLayers(prog.steps);
-      expect(names.length).toBeGreaterThan(0);
-      // all of them in float at once: the net output is the float one up to the requantized layer outputs
-      const all = await runSim(prog, input(dims, 2), { floatLayers: resolveFloatLayers(prog.steps, names, () => {}) });
-      for (const [b, t] of all.outputs) expect(t.data.every(Number.isFinite)).toBe(true), expect(all.reference.has(b)).toBe(true);
-      const r = await rankFloatLayers(prog, [input(dims, 2)], [-1], rankingOutputs(net), { key: 'sqnr' });
-      expect(r.layers.length).toBe(names.length);
-      for (const l of r.layers) expect(Number.isNaN(l.sqnrDb)).toBe(false);
-    } catch (e: any) {
-      if (!refused) throw e;
-      expect(e.message).toMatch(refused);
+  test.each(cases.map(([name, d, w, dims, refused]) => ({ name, d, w, dims, refused })))('$name', ({ name, refused }) => {
+    const g = got[name];
+    if (g.setupError) throw new Error(g.setupError);
+    if (g.error !== undefined) {
+      if (!refused) throw new Error(g.error);
+      expect(g.error).toMatch(refused);
       return;
     }
+    expect(g.floatable).toBeGreaterThan(0);
+    // all of them in float at once: the net output is the float one up to the requantized layer outputs
+    expect(g.outputs.length).toBeGreaterThan(0);
+    for (const o of g.outputs) expect(o).toEqual({ blob: o.blob, finite: true, inReference: true });
+    expect(g.ranked).toBe(g.floatable);
+    expect(g.nanSqnr).toEqual([]);
     // a refused net that now simulates: drop its expectation above
     expect(refused).toBeUndefined();
-  }, 120_000);
+  });
 });

@@ -2,13 +2,14 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { mulberry32 } from '../src/io/calibset';
+import { rng } from './helpers/rng';
 import {
   clearWeightCache, conv2d, conv2dBatch, Conv2dParams, initKernels, kernelBackend, kernelStats, setThreads, setUseWasm, setWeightCacheBytes, sgemm,
   shutdownKernels,
 } from '../src/kernels';
 
-const rng = mulberry32;
+// bound once: jest's sandbox makes each global lookup slow, and the float64 references call abs once per term
+const { abs, floor, max, sqrt } = Math;
 
 function randArr(n: number, r: () => number): Float32Array {
   const a = new Float32Array(n);
@@ -31,11 +32,11 @@ function convRef(x: Float32Array, w: Float32Array, bias: Float32Array | null, p:
   const y = new Float64Array(p.outC * p.outH * p.outW);
   const mag = new Float64Array(y.length);
   for (let o = 0; o < p.outC; o++) {
-    const g = Math.floor(o / og);
+    const g = floor(o / og);
     for (let oy = 0; oy < p.outH; oy++) {
       for (let ox = 0; ox < p.outW; ox++) {
         let s = bias ? bias[o] : 0;
-        let m = Math.abs(s);
+        let m = abs(s);
         for (let c = 0; c < cg; c++) {
           for (let ki = 0; ki < p.kH; ki++) {
             const iy = oy * p.strideH - p.padH + ki * p.dilH;
@@ -45,7 +46,7 @@ function convRef(x: Float32Array, w: Float32Array, bias: Float32Array | null, p:
               if (ix < 0 || ix >= p.inW) continue;
               const t = w[((o * cg + c) * p.kH + ki) * p.kW + kj] * x[((g * cg + c) * p.inH + iy) * p.inW + ix];
               s += t;
-              m += Math.abs(t);
+              m += abs(t);
             }
           }
         }
@@ -63,18 +64,18 @@ function makeParams(q: Partial<Conv2dParams> & { inC: number; inH: number; inW: 
     strideH: 1, strideW: 1, padH: 0, padW: 0, dilH: 1, dilW: 1, group: 1, outH: 0, outW: 0, ...q,
   };
   // Caffe's output size rule
-  p.outH = Math.floor((p.inH + 2 * p.padH - (p.dilH * (p.kH - 1) + 1)) / p.strideH) + 1;
-  p.outW = Math.floor((p.inW + 2 * p.padW - (p.dilW * (p.kW - 1) + 1)) / p.strideW) + 1;
+  p.outH = floor((p.inH + 2 * p.padH - (p.dilH * (p.kH - 1) + 1)) / p.strideH) + 1;
+  p.outW = floor((p.inW + 2 * p.padW - (p.dilW * (p.kW - 1) + 1)) / p.strideW) + 1;
   return p;
 }
 
 function expectClose(got: Float32Array, ref: Float64Array, mag: Float64Array, K: number, what: string): void {
-  const tol = 1e-6 * Math.sqrt(K) * 4;
+  const tol = 1e-6 * sqrt(K) * 4;
   let worst = 0;
   for (let i = 0; i < ref.length; i++) {
-    const e = Math.abs(got[i] - ref[i]) / (mag[i] + 1e-30);
-    if (!(e <= tol) && !(Math.abs(got[i] - ref[i]) < 1e-7)) throw new Error(`${what}: index ${i} got ${got[i]} want ${ref[i]} (rel-to-|terms| ${e}, tol ${tol})`);
-    worst = Math.max(worst, e);
+    const e = abs(got[i] - ref[i]) / (mag[i] + 1e-30);
+    if (!(e <= tol) && !(abs(got[i] - ref[i]) < 1e-7)) throw new Error(`${what}: index ${i} got ${got[i]} want ${ref[i]} (rel-to-|terms| ${e}, tol ${tol})`);
+    worst = max(worst, e);
   }
   expect(worst).toBeLessThanOrEqual(tol);
 }
@@ -183,11 +184,11 @@ describe('kernels', () => {
               for (let i = 0; i < M; i++) {
                 for (let j = 0; j < N; j++) {
                   let s = accumulate ? C0[i * N + j] : 0;
-                  let m = Math.abs(s);
+                  let m = abs(s);
                   for (let k = 0; k < K; k++) {
                     const t = A[i * K + k] * (transB ? B[j * K + k] : B[k * N + j]);
                     s += t;
-                    m += Math.abs(t);
+                    m += abs(t);
                   }
                   ref[i * N + j] = s;
                   mag[i * N + j] = m;

@@ -74,10 +74,23 @@ const fls = (text: string) => [...text.matchAll(/\bfl_[a-z_]+: (-?\d+)/g)].map((
 
 describe('DynamicFixed auto with --optimized_weights, 8-bit', () => {
   const subset = FULL ? CIF : cifarSubset(30);
+  /** each case's optimized model and its simulation as the board feeds it, made once: two tests read resnet20's */
+  const made = new Map<string, { out: string; q: ReturnType<typeof quantize>; s?: ReturnType<typeof simulate> }>();
+  const optimized = (c: Case) => {
+    if (!made.has(c.id)) {
+      const out = path.join(tmp(), 'q');
+      made.set(c.id, { out, q: quantize(c, out, true) });
+    }
+    return made.get(c.id)!;
+  };
+  const simulated = (c: Case) => {
+    const m = optimized(c);
+    expect(m.q.code).toBe(0);
+    m.s ??= simulate(c, `${m.out}.prototxt`, `${m.out}.caffemodel`, subset, c.mnist && !FULL ? 2000 : undefined, c.boardPre ?? c.pre);
+    return m.s;
+  };
   test.each(CASES)('$id: valid blocks, zero lint errors on the precision, simulated top-1 near float', (c) => {
-    const d = tmp();
-    const out = path.join(d, 'q');
-    const q = quantize(c, out, true);
+    const { out, q } = optimized(c);
     expect(q.stderr.split('\n').filter((l) => /error/.test(l))).toEqual([]);
     expect(q.code).toBe(0);
     const text = fs.readFileSync(`${out}.prototxt`, 'utf8');
@@ -92,10 +105,9 @@ describe('DynamicFixed auto with --optimized_weights, 8-bit', () => {
     // cifar10_full's LRN is a layer CHaiDNN cannot run at all, not a precision problem
     const lint = runCli(['lint', `${out}.prototxt`, '--weights', `${out}.caffemodel`, '--disable', 'unsupported-layer']);
     expect(lint.stdout + lint.stderr).toMatch(/\b0 error\(s\)/);
-    const limit = c.mnist && !FULL ? 2000 : undefined;
     // an input scale the board does not apply is folded into the first layers
     if (c.boardPre) expect(text.split('\n')[1]).toMatch(/^# input: pixels 0\.\.255 minus .*, no scale/);
-    const s = simulate(c, `${out}.prototxt`, `${out}.caffemodel`, subset, limit, c.boardPre ?? c.pre);
+    const s = simulated(c);
     console.log(`${c.id} (${s.images} images): float ${s.float.toFixed(2)} %, DynamicFixed auto optimized ${s.fixed.toFixed(2)} %, agreement ${s.agreement.toFixed(2)} %`);
     expect(Math.abs(s.float - s.fixed)).toBeLessThanOrEqual(FULL ? 0.5 : 1.0);
     expect(s.agreement).toBeGreaterThan(c.mnist ? 99 : 88);
@@ -104,12 +116,11 @@ describe('DynamicFixed auto with --optimized_weights, 8-bit', () => {
   test('resnet20: the optimized model agrees with float more often than the runtime-folded one', () => {
     const c = CASES[3];
     const d = tmp();
-    expect(quantize(c, path.join(d, 'opt'), true).code).toBe(0);
     const plainRun = quantize(c, path.join(d, 'plain'), false);
     expect(plainRun.code).toBe(0);
     // without the rewrite, the input scale is the application's job: said once
     expect(plainRun.stderr).toMatch(/warning: CHaiDNN's image reader feeds pixels \(0\.\.255\) minus the mean, with no raw_scale \(here 255\) or input_scale \(here 0\.00390625\): the board's input is 256× the one used here/);
-    const opt = simulate(c, path.join(d, 'opt.prototxt'), path.join(d, 'opt.caffemodel'), subset, undefined, c.boardPre);
+    const opt = simulated(c);
     const plain = simulate(c, path.join(d, 'plain.prototxt'), c.weights, subset);
     console.log(`resnet20 agreement: optimized ${opt.agreement.toFixed(2)} %, runtime-folded ${plain.agreement.toFixed(2)} %`);
     expect(opt.agreement).toBeGreaterThan(plain.agreement + 2);

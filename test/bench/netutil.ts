@@ -8,9 +8,10 @@ import * as path from 'path';
 import { loadNetText } from '../../src/graph/load';
 import { buildNet } from '../../src/graph/build';
 import type { Net } from '../../src/graph/types';
+import type { LayerParam } from '../../src/proto/message';
 import type { Tensor } from '../../src/tensor';
 import { numel } from '../../src/tensor';
-import { mulberry32 } from '../../src/io/calibset';
+import { rng } from '../helpers/rng';
 
 /** A corpus file: /work/shared/corpus beside the repo, found by walking up (works from test/ and dist/), or $CHAIQ_CORPUS. */
 export function corpusFile(rel: string): string {
@@ -22,8 +23,8 @@ export function corpusFile(rel: string): string {
   }
 }
 
-/** mulberry32, the same seeded PRNG the calibration choice uses */
-export const rng = mulberry32;
+/** mulberry32, the seeded PRNG the calibration choice uses */
+export { rng };
 
 function uniform(n: number, r: () => number, lo: number, hi: number): Float32Array {
   const d = new Float32Array(n);
@@ -64,13 +65,13 @@ export interface BenchNet {
   inputShape: number[];
 }
 
-/** Build a corpus net (file under corpus/prototxt/) with seeded random weights. */
-export function benchNet(prototxtName: string, seed = 1, batch = 1): BenchNet {
-  const file = corpusFile(path.join('prototxt', prototxtName));
-  const t = loadNetText(file, { warn: () => {} });
-  const inputShape0 = buildNet(t.net, { file, warn: () => {} }).inputs[0].shape;
-  const inputShape = [batch, ...inputShape0.slice(1)];
-  const net = buildNet(t.net, { file, warn: () => {}, inputShape });
+/**
+ * Build a corpus net (file under corpus/prototxt/) with seeded random weights. `size` runs the same layers on an
+ * input of size×size: a pooling window that covers its whole full-size input (GoogLeNet's, ResNet-50's final 7×7)
+ * becomes global pooling, the same layer at full size, so the net still builds.
+ */
+export function benchNet(prototxtName: string, seed = 1, batch = 1, size?: number): BenchNet {
+  const { net, inputShape } = benchTopology(prototxtName, batch, size);
   const r = rng(seed);
   let macs = 0;
   const macsByType: Record<string, number> = {};
@@ -86,6 +87,32 @@ export function benchNet(prototxtName: string, seed = 1, batch = 1): BenchNet {
     }
   }
   return { net, macs, macsByType, inputShape };
+}
+
+/** benchNet without the weights (what a fusion plan or a shape reads): the random blobs are most of its cost. */
+export function benchTopology(prototxtName: string, batch = 1, size?: number): { net: Net; inputShape: number[] } {
+  const file = corpusFile(path.join('prototxt', prototxtName));
+  const t = loadNetText(file, { warn: () => {} });
+  const full = buildNet(t.net, { file, warn: () => {} });
+  const inputShape0 = full.inputs[0].shape;
+  const inputShape = [batch, inputShape0[1], ...(size ? [size, size] : inputShape0.slice(2))];
+  const text = size ? { ...t.net, layer: t.net.layer.map((l) => (coversInput(full, l.name) ? globalPooling(l) : l)) } : t.net;
+  return { net: buildNet(text, { file, warn: () => {}, inputShape }), inputShape };
+}
+
+/** A Pooling layer whose unpadded window is its whole bottom at the prototxt's size. */
+function coversInput(net: Net, name: string | undefined): boolean {
+  const node = name === undefined ? undefined : net.layers.find((n) => n.name === name);
+  const p = node?.type === 'Pooling' ? node.param.pooling_param : undefined;
+  const b = node?.bottomShapes[0];
+  if (!p || !b || p.global_pooling || p.pad || p.pad_h || p.pad_w) return false;
+  const kh = p.kernel_h ?? p.kernel_size;
+  const kw = p.kernel_w ?? p.kernel_size;
+  return kh === b[2] && kw === b[3];
+}
+
+function globalPooling(l: LayerParam): LayerParam {
+  return { ...l, pooling_param: { pool: l.pooling_param?.pool, global_pooling: true } };
 }
 
 /** A seeded random input image batch in [-1,1) (roughly a mean-subtracted, scaled image). */

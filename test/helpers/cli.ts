@@ -19,3 +19,34 @@ export function runCli(args: string[], opts: { cwd?: string; input?: string; bin
 export function withoutBoardWarnings(stderr: string): string {
   return stderr.split('\n').filter((l) => !/CHaiDNN's image reader/.test(l)).join('\n');
 }
+
+/**
+ * The CLI's main() in this process, stdout and stderr captured: what runCli gives without a node start and a
+ * load of dist/ per call (most of the cost of a small command). For tests about what a command computes; the
+ * process boundary itself (bin/chaiq.js, exit status, stdin) is runCli's.
+ */
+export async function runMain(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { main } = await import('../../src/cli/main');
+  let stdout = '';
+  let stderr = '';
+  const ow = process.stdout.write;
+  const ew = process.stderr.write;
+  const cap = (add: (s: string) => void) =>
+    ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      add(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+      const cb = rest.find((x) => typeof x === 'function') as (() => void) | undefined;
+      if (cb) cb();
+      return true;
+    }) as typeof process.stdout.write;
+  process.stdout.write = cap((s) => (stdout += s));
+  process.stderr.write = cap((s) => (stderr += s));
+  process.exitCode = undefined;
+  try {
+    const code = await main(args);
+    return { code, stdout, stderr };
+  } finally {
+    process.stdout.write = ow;
+    process.stderr.write = ew;
+    process.exitCode = undefined;
+  }
+}
