@@ -115,6 +115,12 @@ async function probeError(annotated: NetParam, weights: Map<string, Tensor[]>, p
   return ref > 0 ? err / ref : err;
 }
 
+function samePlan(a: PrecisionPlan, b: PrecisionPlan): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (JSON.stringify(v) !== JSON.stringify(b.get(k))) return false;
+  return true;
+}
+
 /**
  * The thresholds after the search (a VersionThreshold for planXilinx) and, per calibrated blob, what was
  * chosen. The plan built from them is what the caller writes.
@@ -145,16 +151,25 @@ export async function searchThresholds(inp: ThresholdSearchInput): Promise<{ thO
     const base = inp.thOf(li, ti);
     const cands = thresholdCandidates(versionStats(net, inp.stats, li, ti), inp.method, base, bw, haveExact);
     const probe = probeOf(net, inp.netParam, li, ti, inp.objective);
+    // a version whose threshold the plan does not use (a conv's output before its in-place ReLU) is not searched
+    const plans = cands.map((c) => {
+      chosen.set(key, c.th);
+      return planWith();
+    });
+    const same = plans.map((p) => samePlan(p, plans[0]));
     let best = { method: inp.method as string, th: base, err: Infinity };
     let before = NaN;
-    for (const c of cands) {
-      chosen.set(key, c.th);
-      const err = await probeError(applyPlanToNetParam(inp.netParam, planWith()), weights, probe, inp.images);
-      if (c.method === inp.method && c.th === base) before = err;
-      if (err < best.err) best = { ...c, err };
+    if (same.every((x) => x)) chosen.delete(key);
+    else {
+      for (const [i, c] of cands.entries()) {
+        if (i > 0 && same[i]) continue;
+        const err = await probeError(applyPlanToNetParam(inp.netParam, plans[i]), weights, probe, inp.images);
+        if (i === 0) before = err;
+        if (err < best.err) best = { ...c, err };
+      }
+      chosen.set(key, best.th);
+      result.push({ key, method: best.method, th: best.th, before, after: best.err });
     }
-    chosen.set(key, best.th);
-    result.push({ key, method: best.method, th: best.th, before, after: best.err });
     inp.onThreshold?.(key, order.length);
   }
   const plan = buildXilinxPlan(net, thOf, { bitwidths: inp.bitwidths, pow2: inp.pow2, warn }).plan;
