@@ -229,7 +229,7 @@ export interface RoundingInput {
    */
   netParam?: NetParam;
   seed?: number;
-  /** sampled output positions per image and layer */
+  /** sampled output positions per image and layer (default 64: with 16, 200 images give too few patches for a 576-weight channel) */
   samples?: number;
   warn?: WarnFn;
   onLayer?: (name: string) => void;
@@ -250,7 +250,7 @@ export interface RoundedLayer {
  */
 export async function optimizeRounding(inp: RoundingInput): Promise<{ weights: Map<string, Tensor[]>; layers: RoundedLayer[] }> {
   const net = inp.net;
-  const samples = inp.samples ?? 16;
+  const samples = inp.samples ?? 64;
   const seed = inp.seed ?? 0;
   const asymmetric = !!inp.netParam;
   const byProducer = new Map<number, number[]>();
