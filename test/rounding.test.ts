@@ -3,7 +3,7 @@
  * layers), and the written float weights round to the chosen integers under the runtime's rules (both modes).
  */
 import { buildNet } from '../src/graph/build';
-import { optimizeChannel, optimizeRounding, quadError, weightGrids } from '../src/recover/rounding';
+import { asymmetricError, optimizeChannel, optimizeRounding, quadError, weightGrids } from '../src/recover/rounding';
 import { quantizeDynamicFixed, quantizeWeightsXilinx } from '../src/chaidnn/arith';
 import { setThreads } from '../src/kernels';
 import type { NetParam } from '../src/proto/message';
@@ -22,6 +22,48 @@ describe('optimized rounding', () => {
     expect(Array.from(q)).toEqual([2, 1]);
     expect(quadError(H, [-0.04, -0.04])).toBeCloseTo(0.0064, 10);
     expect(quadError(H, [2 * 0.1 - 0.14, 0.1 - 0.14])).toBeCloseTo(0.0004, 10);
+  });
+
+  test('hand-checked asymmetric: float input 1, quantized 0.9, w = 0.14 on a 0.1 grid → 2 (error 0.0025 → 0.0016), where the float fit keeps 1', () => {
+    const grid = { step: 0.1, lo: -31, hi: 31, quantize: (w: number) => Math.round(w / 0.1) };
+    // H = x_q², b = x_q·y with y = w·x_float = 0.14, c = y²
+    const H = Float64Array.of(0.81);
+    const b = [0.9 * 0.14];
+    const c = 0.14 * 0.14;
+    expect(Array.from(optimizeChannel([0.14], H, grid, 4, b))).toEqual([2]);
+    expect(asymmetricError(H, b, c, [0.1])).toBeCloseTo(0.0025, 12);
+    expect(asymmetricError(H, b, c, [0.2])).toBeCloseTo(0.0016, 12);
+    // on the float input (H = 1, b = H·w) the nearest, 1, is already the best
+    expect(Array.from(optimizeChannel([0.14], Float64Array.of(1), grid))).toEqual([1]);
+  });
+
+  test('asymmetric: never increases ‖X_q v − y‖² (40 random channels with noisy inputs)', () => {
+    for (let s = 0; s < 40; s++) {
+      const K = 3 + (s % 9);
+      const X = randTensor([20, K], 7 + s).data;
+      const N = randTensor([20, K], 300 + s, 0.1).data;
+      const w = randTensor([K], 1000 + s, 0.5).data;
+      const H = new Float64Array(K * K);
+      const b = new Float64Array(K);
+      let c = 0;
+      for (let n = 0; n < 20; n++) {
+        let y = 0;
+        for (let a = 0; a < K; a++) y += w[a] * X[n * K + a];
+        c += y * y;
+        for (let a = 0; a < K; a++) {
+          const xa = X[n * K + a] + N[n * K + a];
+          b[a] += xa * y;
+          for (let bb = 0; bb < K; bb++) H[a * K + bb] += xa * (X[n * K + bb] + N[n * K + bb]);
+        }
+      }
+      const step = 0.5 / 31;
+      const grid = { step, lo: -31, hi: 31, quantize: (v: number) => Math.max(-31, Math.min(31, Math.round(v / step))) };
+      const q = optimizeChannel(w, H, grid, 4, b);
+      const near = asymmetricError(H, b, c, Array.from(w, (v) => grid.quantize(v) * step));
+      const got = asymmetricError(H, b, c, Array.from(q, (v) => v * step));
+      expect(got).toBeLessThanOrEqual(near + 1e-12);
+      q.forEach((x, k) => expect(Math.abs(x - w[k] / step)).toBeLessThan(1));
+    }
   });
 
   test('never increases the layer error it optimises (40 random channels), and moves only to floor/ceil', () => {
@@ -53,13 +95,14 @@ describe('optimized rounding', () => {
   const images = [0, 1, 2, 3].map((s) => randTensor([1, 3, 5, 5], 50 + s, 2));
   const th = Array.from({ length: 4 }, (_, o) => Math.max(...Array.from(W.data.subarray(o * 27, (o + 1) * 27), Math.abs)));
 
-  test.each([
+  test.each(([
     ['Xilinx 6', { quant_type: 'Xilinx', bw_layer_in: 6, th_layer_in: 2, bw_params: 6, th_params: th.map(Math.fround), bw_layer_out: 6, th_layer_out: 4 }],
     ['DynamicFixed 8', { quant_type: 'DynamicFixed', bw_layer_in: 8, fl_layer_in: 5, bw_params: 8, fl_params: 7, bw_layer_out: 8, fl_layer_out: 4 }],
-  ] as [string, Record<string, unknown>][])('%s: the written weights round to the chosen integers under the runtime rule; each layer error ≤ round to nearest; deterministic', async (_, block) => {
+  ] as [string, Record<string, unknown>][]).flatMap(([n, b]) => [[n, b, false], [n + ' (quantized inputs)', b, true]] as [string, Record<string, unknown>, boolean][]))('%s: the written weights round to the chosen integers under the runtime rule; each layer error ≤ round to nearest; deterministic', async (_, block, quantizedInputs) => {
     const net = buildNet(param, { weights, warn: quiet });
     const plan: PrecisionPlan = new Map([['c', block]]);
-    const r = await optimizeRounding({ net, plan, images, seed: 3, samples: 25 });
+    const np = quantizedInputs ? param : undefined;
+    const r = await optimizeRounding({ net, netParam: np, plan, images, seed: 3, samples: 25 });
     const out = r.weights.get('c')![0].data;
     const grids = weightGrids(block, 4)!;
     // the runtime's integers of the written weights, and back: exactly the written values
@@ -69,7 +112,7 @@ describe('optimized rounding', () => {
     expect(r.layers[0].after).toBeLessThanOrEqual(r.layers[0].before);
     expect(r.layers[0].flipped).toBeGreaterThan(0);
     expect(r.layers[0].after).toBeLessThan(r.layers[0].before);
-    const again = await optimizeRounding({ net, plan, images, seed: 3, samples: 25 });
+    const again = await optimizeRounding({ net, netParam: np, plan, images, seed: 3, samples: 25 });
     expect(Array.from(again.weights.get('c')![0].data)).toEqual(Array.from(out));
     // the original blobs are untouched
     expect(net.layers[1].blobs[0].data).toBe(W.data);

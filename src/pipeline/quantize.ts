@@ -33,6 +33,8 @@ import type { NetWithParam, RebuildContext } from './rewrite';
 import type { CalibrationInputs, PreprocessSpec, QuantMode, Reporter, ResolvedPreprocess } from './types';
 import { apiOptionName, noProgress } from './types';
 import { isInputLayer } from '../layers/registry';
+import type { ThresholdSearch } from '../recover/threshold-search';
+import { thresholdSearchPlan } from './threshold-search';
 
 /** What to quantize and how. Only `mode`, `deploy` and `bitwidths` are required. */
 export interface QuantizeOptions extends Reporter {
@@ -62,6 +64,10 @@ export interface QuantizeOptions extends Reporter {
   optimizeRounding?: boolean;
   /** iterative bias correction on the calibration images (needs forBoard) */
   biasCorrection?: boolean;
+  /** Xilinx: choose each activation threshold among the methods' candidates by the next layers' or the net's output error */
+  thSearch?: ThresholdSearch;
+  /** how many of the calibration images the threshold search measures on (default 32, the first ones) */
+  thSearchImages?: number;
   /** seed of the rounding's patch sampling (default 0) */
   seed?: number;
   /** threads for calibration (default: the kernels' count); many images run on worker threads, same statistics */
@@ -112,6 +118,8 @@ export async function quantize(o: QuantizeOptions): Promise<QuantizeResult> {
   const s = startQuantize(o);
   for (const t of ['equalize', 'optimizeRounding', 'biasCorrection'] as const)
     if (o[t] && !o.forBoard) throw new OptionError(`{${t}} rewrites the weights: it needs {forBoard}`);
+  if (o.thSearch && (o.mode !== 'Xilinx' || o.calibration === 'progressive' || !o.inputs))
+    throw new OptionError(`{thSearch} chooses Xilinx thresholds from statistics of the float net on calibration images: it needs Xilinx mode, float calibration and {inputs}`);
   const loaded = loadForQuantize(o, s);
   const rebuildCtx: RebuildContext = { deploy: o.deploy, dims: loaded.dims, warn: s.warn };
   let m: NetWithParam = { net: loaded.net, netParam: loaded.netParam };
@@ -143,7 +151,8 @@ export async function quantize(o: QuantizeOptions): Promise<QuantizeResult> {
     }
   }
 
-  const planned = await planFor(o, s, m.net, stats, netPre, loaded);
+  let planned = await planFor(o, s, m.net, stats, netPre, loaded);
+  if (o.thSearch) planned = await searchedPlan(o, s, m, stats!, await loadInputs(o, s, netPre));
   assertPlanValid(m.net, planned.plan, o.deploy, { acceptFlMismatch: s.flMismatch });
   if (o.forBoard) m = await recoverAccuracy(o, s, m, planned.plan, await loadInputs(o, s, netPre), rebuildCtx);
 
@@ -162,6 +171,13 @@ export async function quantize(o: QuantizeOptions): Promise<QuantizeResult> {
     caffemodel: o.forBoard ? printCaffemodel(m.net, netParam) : undefined,
     input: netPre !== input.pre ? { rawScale: netPre.rawScale, mean: Array.from(netPre.mean), inputScale: netPre.inputScale } : undefined,
   };
+}
+
+/** --th_search on the first thSearchImages calibration images. */
+async function searchedPlan(o: QuantizeOptions, s: RunSettings, m: NetWithParam, stats: StatsCollector, images: Tensor[]): Promise<PlanResult> {
+  return thresholdSearchPlan(m.net, m.netParam, stats, images.slice(0, o.thSearchImages ?? 32), {
+    objective: o.thSearch!, method: s.method, bitwidths: o.bitwidths, pow2: !!o.pow2, warn: s.warn, info: s.info, progress: o.progress,
+  });
 }
 
 /** --optimize_rounding, then --bias_correction: both keep the plan and rewrite the weights. */

@@ -65,7 +65,7 @@ export async function roundingStage(
   const bar = opts.progress(n, 'optimizing rounding');
   let r;
   try {
-    r = await optimizeRounding({ net, plan, images, seed: opts.seed, warn: opts.warn, onLayer: () => bar.tick(1) });
+    r = await optimizeRounding({ net, netParam, plan, images, seed: opts.seed, warn: opts.warn, onLayer: () => bar.tick(1) });
   } finally {
     bar.stop();
   }

@@ -20,6 +20,7 @@ import type { FlTriple } from '../../quant/dynamicfixed';
 import { makeProgress } from '../progress';
 import { withTransformDefaults } from '../traintest';
 import { cliFlag, withFlags } from '../flags';
+import { THRESHOLD_SEARCHES, type ThresholdSearch } from '../../recover/threshold-search';
 import { resolveThreads } from '../../threads';
 import { quantize } from '../../pipeline/quantize';
 import type { QuantizeOptions, QuantizeResult } from '../../pipeline/quantize';
@@ -42,6 +43,8 @@ interface QuantizeArgs extends PreprocessArgs {
   calibration_seed: number;
   calibration_indices?: string;
   th_method?: string;
+  th_search?: string;
+  th_search_images?: number;
   pow2: boolean;
   save_stats?: string;
   stats?: string;
@@ -145,6 +148,22 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
   return r;
 }
 
+/** --th_search layer|net: Xilinx mode, float calibration from images. */
+function thresholdSearchOf(args: QuantizeArgs, qt: string): ThresholdSearch | undefined {
+  if (args.th_search_images !== undefined && (!Number.isInteger(args.th_search_images) || args.th_search_images < 1)) throw usage(`--th_search_images must be a positive integer, got '${args.th_search_images}'`);
+  if (args.th_search === undefined) {
+    if (args.th_search_images !== undefined) throw usage('--th_search_images needs --th_search layer|net');
+    return undefined;
+  }
+  const v = args.th_search as ThresholdSearch;
+  if (!THRESHOLD_SEARCHES.includes(v)) throw usage(`--th_search must be one of ${THRESHOLD_SEARCHES.join(', ')}, got '${args.th_search}'`);
+  if (qt !== 'Xilinx') throw usage('--th_search chooses Xilinx thresholds; it needs --quant_type Xilinx');
+  if (args.stats) throw usage('--th_search measures on calibration images; it cannot run from --stats');
+  if (args.calibration === 'progressive') throw usage('--th_search chooses among thresholds of the float net\'s statistics; it needs --calibration float');
+  if (!args.calibration_directory && !args.mnist) throw usage('--th_search needs calibration images (--calibration_directory or --mnist)');
+  return v;
+}
+
 /** The flags as the pipeline's options: every usage error (and the flag warnings) before any file is read. */
 function quantizeOptionsOf(args: QuantizeArgs, warn: WarnFn, defaultCalibration: CalibrationMode): QuantizeOptions {
   const qt = args.quant_type.replace(/^["']|["']$/g, '');
@@ -154,6 +173,7 @@ function quantizeOptionsOf(args: QuantizeArgs, warn: WarnFn, defaultCalibration:
   // KL is XportDNN's; the DynamicFixed rescale (--optimized_weights) matches its MSE fl choice
   const method = (args.th_method ?? (args.optimized_weights && qt === 'DynamicFixed' ? 'mse' : 'kl')) as ThresholdMethod;
   if (!THRESHOLD_METHODS.includes(method)) throw usage(`--th_method must be one of ${THRESHOLD_METHODS.join(', ')}, got '${args.th_method}'`);
+  const thSearch = thresholdSearchOf(args, qt);
   // flags first: a warning (mixed bitwidths) comes only once no usage error can follow
   const bw = parseBitwidths(args.bitwidths, () => undefined, args.strict);
   const flAuto = String(args.fl_bitwidths).trim() === 'auto';
@@ -178,6 +198,7 @@ function quantizeOptionsOf(args: QuantizeArgs, warn: WarnFn, defaultCalibration:
   return {
     mode: qt, deploy: args.deploy_model, weights: args.weights, bitwidths: bw, fl: flAuto ? 'auto' : flUniform, thMethod: method, calibration,
     pow2: args.pow2, strict: args.strict, allowNonfinite: !!args.allow_nonfinite, threads: resolveThreads(args.threads),
+    thSearch, thSearchImages: args.th_search_images,
     equalize: !!args.equalize, optimizeRounding: !!args.optimize_rounding, biasCorrection: !!args.bias_correction, seed: args.calibration_seed,
     dims: args.dims !== undefined ? parseList(args.dims, 'dims', 3) : undefined,
     inputShape: parseInputShape(args.input_shape, { batchOne: true }),
@@ -258,6 +279,8 @@ function builder(y: any, calibrationDefault: CalibrationMode = 'float') {
     .option('calibration_seed', { type: 'number', default: 0, describe: 'seed of the (deterministic) image choice' })
     .option('calibration_indices', { type: 'string', describe: 'comma list of image indices to use first' })
     .option('th_method', { type: 'string', describe: `activation threshold method: ${THRESHOLD_METHODS.join('|')}; default kl (mse for the DynamicFixed rescale of --optimized_weights)` })
+    .option('th_search', { type: 'string', describe: `Xilinx: choose each activation threshold among the --th_method candidates (${THRESHOLD_METHODS.join(', ')}) by the error of the layers that read it (layer) or of the net's outputs (net), simulated on the first --th_search_images calibration images` })
+    .option('th_search_images', { type: 'number', describe: 'calibration images the threshold search measures on (default 32)' })
     .option('pow2', { type: 'boolean', default: false, describe: 'snap thresholds to (2^(bw-1)-1)·2^k' })
     .option('save_stats', {
       type: 'string',
@@ -275,7 +298,7 @@ function builder(y: any, calibrationDefault: CalibrationMode = 'float') {
     })
     .option('equalize', { type: 'boolean', default: false, describe: 'with --optimized_weights: cross-layer equalization (Nagel et al. 2019) of conv → (ReLU) → conv pairs before calibration, function-preserving' })
     .option('bias_correction', { type: 'boolean', default: false, describe: 'with --optimized_weights: remove each conv\'s mean output error on the calibration images from its bias, layer by layer with the quantized layers before it (IBC)' })
-    .option('optimize_rounding', { type: 'boolean', default: false, describe: 'with --optimized_weights: round each conv weight up or down to minimise the layer\'s output error on the calibration images (AdaRound objective, greedy), on the grid of the written th_params/fl_params' })
+    .option('optimize_rounding', { type: 'boolean', default: false, describe: 'with --optimized_weights: round each conv weight up or down to minimise the layer\'s output error on the calibration images, with the quantized layers before it (AdaRound\'s asymmetric objective, greedy), on the grid of the written th_params/fl_params' })
     .option('output_json', { type: 'string', describe: 'also write the ML-Suite quantizer\'s JSON (thresholds, scale factors and xDNN multipliers of the convolutions) to FILE.json' })
     .option('report', { type: 'string', describe: 'also write an HTML report (histograms with thresholds, weight ranges) to FILE.html' })
     .epilog(thresholdSourceHelp());
