@@ -14,7 +14,7 @@ export const PSUM18_MAX = 131071;
 /** loadsf_avg_pool: bias_fbits = 16. */
 export const AVG_POOL_SHIFT = 16;
 
-import { conv2d } from '../kernels';
+import { conv2d, convInt } from '../kernels';
 
 const f32 = Math.fround;
 const TWO22 = 2 ** 22;
@@ -350,45 +350,82 @@ export function convAccumulate(x: Int32Array, w: Int32Array, g: ConvGeom, psum18
   return acc;
 }
 
-let useFloatKernel = true;
-/** 'auto' (default): exact integer conv on the float32 kernels when provably exact; 'js': always the JS loops. */
-export function setIntConvBackend(b: 'auto' | 'js'): void {
-  useFloatKernel = b === 'auto';
+/**
+ * Which kernel computes the accumulators: 'auto' (default) the exact-float32 SIMD kernel where it is provably
+ * exact, else the int16 dot-product kernel where its int32 sums cannot overflow, else the JS loops; 'float' the
+ * float kernel or JS (no integer kernel); 'int' the integer kernel wherever it fits, else JS; 'js' always JS.
+ */
+export type IntConvBackend = 'auto' | 'float' | 'int' | 'js';
+let intConvBackend: IntConvBackend = 'auto';
+export function setIntConvBackend(b: IntConvBackend): void {
+  intConvBackend = b;
 }
 
-const floatWeights = new WeakMap<Int32Array, { wf: Float32Array; maxRowAbsSum: number }>();
+/** How many convolutions each path computed (tests and the bench read it). */
+export const intConvPaths = { float: 0, int: 0, js: 0 };
+
+interface WeightBounds {
+  wf?: Float32Array;
+  /** max over output channels of Σ|w_c|: every partial sum of channel c is at most max|x|·Σ|w_c| in magnitude */
+  maxRowAbsSum: number;
+  /** every weight is an int16 */
+  int16: boolean;
+}
+const weightBounds = new WeakMap<Int32Array, WeightBounds>();
+
+function boundsOf(w: Int32Array, outC: number): WeightBounds {
+  let b = weightBounds.get(w);
+  if (b) return b;
+  const per = w.length / outC;
+  let m = 0;
+  let int16 = true;
+  for (let c = 0; c < outC; c++) {
+    let s = 0;
+    for (let i = c * per; i < (c + 1) * per; i++) {
+      const v = w[i] < 0 ? -w[i] : w[i];
+      s += v;
+      if (v > 32767) int16 = false;
+    }
+    if (s > m) m = s;
+  }
+  b = { maxRowAbsSum: m, int16 };
+  weightBounds.set(w, b);
+  return b;
+}
+
+function maxAbs(x: Int32Array): number {
+  let mx = 0;
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i] < 0 ? -x[i] : x[i];
+    if (v > mx) mx = v;
+  }
+  return mx;
+}
 
 /**
- * The accumulators, computed on the float32 SIMD kernels when every partial sum is an integer below 2^24
- * (K·max|x|·max|w| < 2^24: then float32 adds are exact in any order), else by convAccumulate.
- * psum18 always takes the JS path (its order matters).
+ * The exact accumulators. On the float32 SIMD kernels when every partial sum is an integer below 2^24
+ * (max|x|·Σ|w_c| < 2^24: float32 adds are then exact in any order); else on the int16 dot-product kernel when
+ * the operands are int16 and max|x|·Σ|w_c| < 2^31 (its int32 sums wrap mod 2^32, so a final sum below 2^31 is
+ * exact); else by convAccumulate. psum18 always takes the JS path (its order matters).
  */
 export function convAccumulateAuto(x: Int32Array, w: Int32Array, g: ConvGeom, psum18 = false): ArrayLike<number> {
-  if (!psum18 && useFloatKernel) {
-    let fw = floatWeights.get(w);
-    if (!fw) {
-      // every partial sum of output channel c is at most max|x|·Σ|w_c|, whatever the summation order
-      const per = w.length / g.outC;
-      let m = 0;
-      for (let c = 0; c < g.outC; c++) {
-        let s = 0;
-        for (let i = c * per; i < (c + 1) * per; i++) s += w[i] < 0 ? -w[i] : w[i];
-        if (s > m) m = s;
-      }
-      fw = { wf: Float32Array.from(w), maxRowAbsSum: m };
-      floatWeights.set(w, fw);
-    }
-    let mx = 0;
-    for (let i = 0; i < x.length; i++) {
-      const v = x[i] < 0 ? -x[i] : x[i];
-      if (v > mx) mx = v;
-    }
-    if (mx * fw.maxRowAbsSum < 2 ** 24) {
+  const be = intConvBackend;
+  if (!psum18 && be !== 'js') {
+    const b = boundsOf(w, g.outC);
+    const bound = maxAbs(x) * b.maxRowAbsSum;
+    if (be !== 'int' && bound < 2 ** 24) {
+      b.wf ??= Float32Array.from(w);
       const out = new Float32Array(g.outC * g.outH * g.outW);
-      conv2d(Float32Array.from(x), fw.wf, null, g, out);
+      conv2d(Float32Array.from(x), b.wf, null, g, out);
+      intConvPaths.float++;
       return out;
     }
+    if (be !== 'float' && b.int16 && bound < 2 ** 31) {
+      intConvPaths.int++;
+      return convInt(x, w, g);
+    }
   }
+  intConvPaths.js++;
   return convAccumulate(x, w, g, psum18);
 }
 
