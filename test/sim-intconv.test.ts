@@ -99,3 +99,49 @@ describe.each(fx.cases.map((c: any) => [c.name, c]) as [string, any][])('net %s 
     }
   });
 });
+
+describe('MAX pooling on the float32 pooling kernel equals the integer loop', () => {
+  const cases: Array<[string, A.PoolGeom]> = [
+    ['3x3 stride 2, ceil-mode border', { C: 16, inH: 29, inW: 29, outH: 14, outW: 14, kH: 3, kW: 3, strideH: 2, strideW: 2, padH: 0, padW: 0 }],
+    ['3x3 stride 1 pad 1', { C: 12, inH: 20, inW: 23, outH: 20, outW: 23, kH: 3, kW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 }],
+    ['2x2 stride 2', { C: 8, inH: 32, inW: 32, outH: 16, outW: 16, kH: 2, kW: 2, strideH: 2, strideW: 2, padH: 0, padW: 0 }],
+  ];
+  it.each(cases)('%s', (_n, g) => {
+    const x = ints(g.C * g.inH * g.inW, -128, 127, g.inH);
+    expect(Array.from(A.maxPoolInt(x, g))).toEqual(Array.from(A.maxPoolIntJs(x, g)));
+    x[7] = 1 << 25; // beyond float32's integers: the loop
+    expect(Array.from(A.maxPoolInt(x, g))).toEqual(Array.from(A.maxPoolIntJs(x, g)));
+  });
+});
+
+describe('requantization in wasm int64 equals the JS loops (exact doubles, BigInt past 2^52)', () => {
+  it('Xilinx: int32 and float32 accumulators, S up to 2^31-1, ReLU or not', () => {
+    const { requantXilinxInt } = require('../src/kernels');
+    const C = 6, plane = 50;
+    const acc = ints(C * plane, -(2 ** 31), 2 ** 31 - 1, 11);
+    const accF = new Float32Array(ints(C * plane, -(2 ** 24), 2 ** 24, 12));
+    const S = [1, 12345, 2 ** 22, 2 ** 24 + 3, 2 ** 31 - 1, 0];
+    const bq = [-128, 127, 0, 5, -7, 1];
+    for (const a of [acc, accF]) for (const [bw, relu] of [[8, false], [8, true], [6, false]] as const) {
+      const lo = relu ? 0 : -(2 ** (bw - 1)), hi = 2 ** (bw - 1) - 1;
+      const want = new Int32Array(a.length);
+      for (let c = 0; c < C; c++) A.requantXilinx(Float64Array.from(a.subarray(c * plane, (c + 1) * plane)), S[c], bq[c], bw, relu, want, c * plane);
+      expect(Array.from(requantXilinxInt(a, S, bq, C, lo, hi))).toEqual(Array.from(want));
+    }
+    expect(requantXilinxInt(acc, [2 ** 31, 1, 1, 1, 1, 1], bq, C, -128, 127)).toBeNull();
+  });
+
+  it('DynamicFixed: shifts from -30 to 61', () => {
+    const { requantDynamicFixedInt } = require('../src/kernels');
+    const C = 3, plane = 40;
+    const acc = ints(C * plane, -(2 ** 31), 2 ** 31 - 1, 13);
+    acc[0] = 0; acc[1] = 1; acc[2] = -1; acc[3] = 2 ** 20; acc[4] = -(2 ** 20) - 1;
+    const bias = Int32Array.from([-(2 ** 31), 2 ** 31 - 1, 3]);
+    for (const shift of [-30, -3, 0, 1, 7, 22, 33, 61]) for (const relu of [false, true]) {
+      const want = new Int32Array(acc.length);
+      for (let c = 0; c < C; c++) A.requantDynamicFixed(Float64Array.from(acc.subarray(c * plane, (c + 1) * plane)), bias[c], shift, 8, relu, want, c * plane);
+      expect(Array.from(requantDynamicFixedInt(acc, bias, shift, C, relu ? 0 : -128, 127))).toEqual(Array.from(want));
+    }
+    expect(requantDynamicFixedInt(acc, bias, 62, C, -128, 127)).toBeNull();
+  });
+});
