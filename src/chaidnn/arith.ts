@@ -14,7 +14,7 @@ export const PSUM18_MAX = 131071;
 /** loadsf_avg_pool: bias_fbits = 16. */
 export const AVG_POOL_SHIFT = 16;
 
-import { conv2d } from '../kernels';
+import { conv2d, convInt, intAbsMax, kernelBackend, poolInWasm, requantDynamicFixedInt, requantXilinxInt } from '../kernels';
 
 const f32 = Math.fround;
 const TWO22 = 2 ** 22;
@@ -160,6 +160,15 @@ export function requantXilinx(acc: ArrayLike<number>, S: number, bq: number, bw:
   const hi = 2 ** (bw - 1) - 1;
   const lo = relu ? 0 : -(2 ** (bw - 1));
   const babs = Math.abs(bterm);
+  if (!(acc instanceof Float64Array) && S * 2 ** 31 + babs < SAFE) {
+    // int32 / float32 accumulators (|a| ≤ 2^31): t is exact in a double, no BigInt check per value
+    for (let i = 0; i < n; i++) {
+      const t = acc[accOff + i] * S + bterm;
+      const y = t >= 0 ? Math.floor((t + TWO21) / TWO22) : -Math.floor((TWO21 - t) / TWO22);
+      out[outOff + i] = y > hi ? hi : y < lo ? lo : y;
+    }
+    return;
+  }
   for (let i = 0; i < n; i++) {
     const a = acc[accOff + i];
     let y: number;
@@ -350,46 +359,80 @@ export function convAccumulate(x: Int32Array, w: Int32Array, g: ConvGeom, psum18
   return acc;
 }
 
-let useFloatKernel = true;
-/** 'auto' (default): exact integer conv on the float32 kernels when provably exact; 'js': always the JS loops. */
-export function setIntConvBackend(b: 'auto' | 'js'): void {
-  useFloatKernel = b === 'auto';
+/**
+ * Which kernel computes the accumulators: 'auto' (default) the exact-float32 SIMD kernel where it is provably
+ * exact, else the int16 dot-product kernel where its int32 sums cannot overflow, else the JS loops; 'float' the
+ * float kernel or JS (no integer kernel); 'int' the integer kernel wherever it fits, else JS; 'js' always JS.
+ */
+export type IntConvBackend = 'auto' | 'float' | 'int' | 'js';
+let intConvBackend: IntConvBackend = 'auto';
+export function setIntConvBackend(b: IntConvBackend): void {
+  intConvBackend = b;
 }
 
-const floatWeights = new WeakMap<Int32Array, { wf: Float32Array; maxRowAbsSum: number }>();
+/** How many convolutions each path computed (tests and the bench read it). */
+export const intConvPaths = { float: 0, int: 0, js: 0 };
+
+interface WeightBounds {
+  wf?: Float32Array;
+  /** max over output channels of Σ|w_c|: every partial sum of channel c is at most max|x|·Σ|w_c| in magnitude */
+  maxRowAbsSum: number;
+  /** every weight is an int16 */
+  int16: boolean;
+}
+const weightBounds = new WeakMap<Int32Array, WeightBounds>();
+
+function boundsOf(w: Int32Array, outC: number): WeightBounds {
+  let b = weightBounds.get(w);
+  if (b) return b;
+  const per = w.length / outC;
+  let m = 0;
+  let int16 = true;
+  for (let c = 0; c < outC; c++) {
+    let s = 0;
+    for (let i = c * per; i < (c + 1) * per; i++) {
+      const v = w[i] < 0 ? -w[i] : w[i];
+      s += v;
+      if (v > 32767) int16 = false;
+    }
+    if (s > m) m = s;
+  }
+  b = { maxRowAbsSum: m, int16 };
+  weightBounds.set(w, b);
+  return b;
+}
 
 /**
- * The accumulators, computed on the float32 SIMD kernels when every partial sum is an integer below 2^24
- * (K·max|x|·max|w| < 2^24: then float32 adds are exact in any order), else by convAccumulate.
- * psum18 always takes the JS path (its order matters).
+ * The exact accumulators. On the float32 SIMD kernels when every partial sum is an integer below 2^24
+ * (max|x|·Σ|w_c| < 2^24: float32 adds are then exact in any order); else on the int16 dot-product kernel when
+ * the operands are int16 and max|x|·Σ|w_c| < 2^31 (its int32 sums wrap mod 2^32, so a final sum below 2^31 is
+ * exact); else by convAccumulate. psum18 always takes the JS path (its order matters).
  */
 export function convAccumulateAuto(x: Int32Array, w: Int32Array, g: ConvGeom, psum18 = false): ArrayLike<number> {
-  if (!psum18 && useFloatKernel) {
-    let fw = floatWeights.get(w);
-    if (!fw) {
-      // every partial sum of output channel c is at most max|x|·Σ|w_c|, whatever the summation order
-      const per = w.length / g.outC;
-      let m = 0;
-      for (let c = 0; c < g.outC; c++) {
-        let s = 0;
-        for (let i = c * per; i < (c + 1) * per; i++) s += w[i] < 0 ? -w[i] : w[i];
-        if (s > m) m = s;
-      }
-      fw = { wf: Float32Array.from(w), maxRowAbsSum: m };
-      floatWeights.set(w, fw);
-    }
-    let mx = 0;
-    for (let i = 0; i < x.length; i++) {
-      const v = x[i] < 0 ? -x[i] : x[i];
-      if (v > mx) mx = v;
-    }
-    if (mx * fw.maxRowAbsSum < 2 ** 24) {
+  const be = intConvBackend;
+  if (!psum18 && be !== 'js') {
+    const b = boundsOf(w, g.outC);
+    const bound = intAbsMax(x) * b.maxRowAbsSum;
+    if (be !== 'int' && bound < 2 ** 24) {
+      b.wf ??= Float32Array.from(w);
       const out = new Float32Array(g.outC * g.outH * g.outW);
-      conv2d(Float32Array.from(x), fw.wf, null, g, out);
+      conv2d(new Float32Array(x), b.wf, null, g, out);
+      intConvPaths.float++;
       return out;
     }
+    if (be !== 'float' && b.int16 && bound < 2 ** 31) {
+      intConvPaths.int++;
+      return convInt(x, w, g);
+    }
   }
+  intConvPaths.js++;
   return convAccumulate(x, w, g, psum18);
+}
+
+let wasmRequant = true;
+/** Requantize conv accumulators in wasm (default) or in the JS loops (tests compare the two). */
+export function setWasmRequant(on: boolean): void {
+  wasmRequant = on;
 }
 
 /** Full Xilinx-mode conv on one image: accumulate, then requant channel by channel. */
@@ -398,6 +441,9 @@ export function convXilinx(
   bwOut: number, relu: boolean, psum18 = false,
 ): Int32Array {
   const acc = convAccumulateAuto(x, w, g, psum18);
+  const fast = wasmRequant && (acc instanceof Float32Array || acc instanceof Int32Array)
+    ? requantXilinxInt(acc, S, bq, g.outC, relu ? 0 : -(2 ** (bwOut - 1)), 2 ** (bwOut - 1) - 1) : null;
+  if (fast) return fast;
   const plane = g.outH * g.outW;
   const out = new Int32Array(acc.length);
   for (let c = 0; c < g.outC; c++) {
@@ -412,6 +458,9 @@ export function convDynamicFixed(
   bwOut: number, relu: boolean, psum18 = false,
 ): Int32Array {
   const acc = convAccumulateAuto(x, w, g, psum18);
+  const fast = wasmRequant && (acc instanceof Float32Array || acc instanceof Int32Array)
+    ? requantDynamicFixedInt(acc, biasInt, shift, g.outC, relu ? 0 : -(2 ** (bwOut - 1)), 2 ** (bwOut - 1) - 1) : null;
+  if (fast) return fast;
   const plane = g.outH * g.outW;
   const out = new Int32Array(acc.length);
   for (let c = 0; c < g.outC; c++) {
@@ -435,8 +484,37 @@ export function poolOutSize(inSize: number, k: number, pad: number, stride: numb
   return o;
 }
 
+/** Whether every pooling window of one axis overlaps the image (first and last window suffice). */
+function windowsNonEmpty(inS: number, outS: number, k: number, stride: number, pad: number): boolean {
+  const last = (outS - 1) * stride - pad;
+  return outS >= 1 && k - pad > 0 && last < inS;
+}
+
+/**
+ * MAX pooling on the float32 pooling kernel (both threads): exact on integers below 2^24 in magnitude, since
+ * float32 holds them and max commutes with the conversion. undefined when it does not apply.
+ */
+function maxPoolOnFloatKernel(x: Int32Array, g: PoolGeom): Int32Array | undefined {
+  if (kernelBackend() !== 'wasm' || x.length < 4096) return undefined;
+  if (!windowsNonEmpty(g.inH, g.outH, g.kH, g.strideH, g.padH) || !windowsNonEmpty(g.inW, g.outW, g.kW, g.strideW, g.padW)) return undefined;
+  if (intAbsMax(x) > 16777216) return undefined;
+  const y = new Float32Array(g.C * g.outH * g.outW);
+  try {
+    const geo = { kh: g.kH, kw: g.kW, ph: g.padH, pw: g.padW, sh: g.strideH, sw: g.strideW, oh: g.outH, ow: g.outW };
+    if (!poolInWasm(true, new Float32Array(x), y, g.C, g.inH, g.inW, geo)) return undefined;
+  } catch (e) {
+    if (e instanceof RangeError) return undefined; // memory cannot grow
+    throw e;
+  }
+  return new Int32Array(y);
+}
+
 /** MAX pooling on integers: the max over the window clipped to the image (Caffe semantics; exact). */
 export function maxPoolInt(x: Int32Array, g: PoolGeom): Int32Array {
+  return maxPoolOnFloatKernel(x, g) ?? maxPoolIntJs(x, g);
+}
+
+export function maxPoolIntJs(x: Int32Array, g: PoolGeom): Int32Array {
   const { C, inH, inW, outH, outW, kH, kW, strideH, strideW, padH, padW } = g;
   const out = new Int32Array(C * outH * outW);
   for (let c = 0; c < C; c++) {
@@ -515,17 +593,27 @@ export function avePoolInt(x: Int32Array, g: PoolGeom, bwOut: number, extraShift
 export function eltwiseAddInt(inputs: Int32Array[], bw: number, relu = false): Int32Array {
   const n = inputs[0].length;
   const out = new Int32Array(n);
+  const hi = 2 ** (bw - 1) - 1;
+  const lo = relu ? 0 : -(2 ** (bw - 1));
+  if (inputs.length === 2) {
+    const [a, b] = inputs;
+    for (let i = 0; i < n; i++) {
+      const s = a[i] + b[i];
+      out[i] = s > hi ? hi : s < lo ? lo : s;
+    }
+    return out;
+  }
   for (let i = 0; i < n; i++) {
     let s = 0;
     for (const a of inputs) s += a[i];
-    s = saturate(s, bw);
-    out[i] = relu && s < 0 ? 0 : s;
+    out[i] = s > hi ? hi : s < lo ? lo : s;
   }
   return out;
 }
 
-export function reluInt(x: Int32Array): Int32Array {
-  const out = new Int32Array(x.length);
+/** max(x, 0), into `out` (which may be x itself). */
+export function reluInt(x: Int32Array, into?: Int32Array): Int32Array {
+  const out = into ?? new Int32Array(x.length);
   for (let i = 0; i < x.length; i++) out[i] = x[i] > 0 ? x[i] : 0;
   return out;
 }

@@ -16,5 +16,5 @@ export { clearWeightCache, isWasmArray, setWeightCacheBytes, wasmFloat32Array } 
 export { conv2d, conv2dBatch } from './conv';
 export { sgemm } from './gemm';
 export { add2InWasm, chanAffineInWasm, lrn075InWasm, poolInWasm, reluInWasm } from './layer-ops';
-export { convInt, convIntJs, type IntOperand } from './int-conv';
+export { convInt, convIntJs, intAbsMax, requantDynamicFixedInt, requantXilinxInt, type IntOperand } from './int-conv';
 export { relaxedSimdAvailable } from './wasm-features';

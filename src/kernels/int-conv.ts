@@ -133,3 +133,74 @@ export function convInt(x: IntOperand, w: IntOperand, p: Conv2dParams, out?: Int
   res.set(r.I32().subarray(pout >>> 2, (pout >>> 2) + p.outC * N));
   return res;
 }
+
+interface RequantExports {
+  requant_xilinx(acc: number, isF32: number, out: number, C: number, plane: number, S: number, bq: number, lo: number, hi: number): void;
+  requant_dynfixed(acc: number, isF32: number, out: number, C: number, plane: number, bias: number, shift: number, lo: number, hi: number): void;
+}
+
+/** Stages acc in wasm memory, runs `f(accAddr, isF32, outAddr)`, returns the int32 results; null without wasm or room. */
+function requantStaged(acc: Float32Array | Int32Array, extraFloats: number, f: (r: WasmRuntime, ex: RequantExports, a: number, isF32: number, o: number) => void): Int32Array | null {
+  const r = rt();
+  const n = acc.length;
+  if (!r || !r.canHold(8 * n + 4 * extraFloats + 4096)) return null;
+  r.reset();
+  const a = r.alloc(n);
+  if (acc instanceof Float32Array) r.F32().set(acc, a >>> 2);
+  else r.I32().set(acc, a >>> 2);
+  const o = r.alloc(n);
+  f(r, r.ex as unknown as RequantExports, a, acc instanceof Float32Array ? 1 : 0, o);
+  return r.I32().slice(o >>> 2, (o >>> 2) + n);
+}
+
+/**
+ * Xilinx requantization of exact integer accumulators [C][plane] (int32, or float32 holding integers), in
+ * wasm int64 arithmetic: y = clamp(sign(t)·((|t|+2^21)>>22)), t = acc·S[c] + bq[c]·2^22, clamped to [lo, hi].
+ * null (the caller's JS loop runs) without wasm, or when some S[c] or |bq[c]| is 2^31 or more.
+ */
+export function requantXilinxInt(acc: Float32Array | Int32Array, S: ArrayLike<number>, bq: ArrayLike<number> | null, C: number, lo: number, hi: number): Int32Array | null {
+  for (let c = 0; c < C; c++) {
+    if (!(S[c] >= 0 && S[c] < 2 ** 31 && Number.isInteger(S[c]))) return null;
+    if (bq && !(Math.abs(bq[c]) < 2 ** 31)) return null;
+  }
+  const plane = acc.length / C;
+  return requantStaged(acc, 4 * C, (r, ex, a, isF32, o) => {
+    const pS = r.putF64(Float64Array.from(S));
+    const pB = r.putF64(bq ? Float64Array.from(bq) : new Float64Array(C));
+    ex.requant_xilinx(a, isF32, o, C, plane, pS, pB, lo, hi);
+  });
+}
+
+/**
+ * DynamicFixed requantization: t = acc + bias[c]; y = sign(t)·((|t| + 2^(shift-1)) >> shift), or t·2^-shift when
+ * shift ≤ 0, clamped to [lo, hi]. null without wasm or for a shift outside [-30, 61].
+ */
+export function requantDynamicFixedInt(acc: Float32Array | Int32Array, bias: Int32Array | null, shift: number, C: number, lo: number, hi: number): Int32Array | null {
+  if (!(shift >= -30 && shift <= 61)) return null;
+  const plane = acc.length / C;
+  return requantStaged(acc, C, (r, ex, a, isF32, o) => {
+    const pB = r.alloc(C);
+    if (bias) r.I32().set(bias.subarray(0, C), pB >>> 2);
+    else r.I32().fill(0, pB >>> 2, (pB >>> 2) + C);
+    ex.requant_dynfixed(a, isF32, o, C, plane, pB, shift, lo, hi);
+  });
+}
+
+/** max |x[i]| (2^31 for a -2^31), on the wasm SIMD loop when available. */
+export function intAbsMax(x: Int32Array): number {
+  const r = rt();
+  const n = x.length;
+  if (r && n >= 1024 && r.canHold(4 * n + 4096)) {
+    r.reset();
+    const a = r.alloc(n);
+    r.I32().set(x, a >>> 2);
+    const m = (r.ex as unknown as { iabsmax(x: number, n: number): number }).iabsmax(a, n);
+    return m < 0 ? 2 ** 31 : m;
+  }
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    const v = x[i] < 0 ? -x[i] : x[i];
+    if (v > m) m = v;
+  }
+  return m;
+}

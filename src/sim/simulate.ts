@@ -123,7 +123,7 @@ function poolGeomOf(node: LayerNode, shape: number[]): A.PoolGeom {
 type HwStep = ConvStep | PoolStep | EltwiseStep | ConcatStep;
 
 /** One HW step on integer inputs → integer output(s). */
-function runHw(p: SimProgram, st: HwStep, ins: Int32Array[], inShapes: number[][], inFmts: (FixedFormat | undefined)[]): { q: Int32Array; shape: number[]; fmt: FixedFormat } {
+function runHw(p: SimProgram, st: HwStep, ins: Int32Array[], inShapes: number[][], inFmts: (FixedFormat | undefined)[], reluAfter = false): { q: Int32Array; shape: number[]; fmt: FixedFormat } {
   const node = st.node;
   switch (st.kind) {
     case 'conv': {
@@ -132,9 +132,10 @@ function runHw(p: SimProgram, st: HwStep, ins: Int32Array[], inShapes: number[][
       if (g.inC * g.kH * g.kW * (st.outC / g.group) !== w.wq.length * 1 || g.inC % g.group !== 0) {
         throw new ChaiqError(`layer '${node.name}': weights do not match the input (${g.inC} channels, group ${g.group})`, node.loc ?? {});
       }
+      const relu = st.relu || reluAfter;
       const q = w.mode === 'Xilinx'
-        ? A.convXilinx(ins[0], w.wq, w.bq, w.S, g, st.fout.bw, st.relu, p.psum18)
-        : A.convDynamicFixed(ins[0], w.wq, w.biasInt, w.shift, g, st.fout.bw, st.relu, p.psum18);
+        ? A.convXilinx(ins[0], w.wq, w.bq, w.S, g, st.fout.bw, relu, p.psum18)
+        : A.convDynamicFixed(ins[0], w.wq, w.biasInt, w.shift, g, st.fout.bw, relu, p.psum18);
       return { q, shape: [1, st.outC, g.outH, g.outW], fmt: st.fout };
     }
     case 'pool': {
@@ -184,6 +185,8 @@ export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}
   const obs = opts.reference !== false ? new ReferenceObserver(stats, p.warn, opts.onReference) : undefined;
   const vals = new Map<string, Val>();
   const inNode = feedInput(p, input, vals, stats, obs);
+  // without the reference nobody reads a conv's output before its in-place ReLU: the conv applies it (hints)
+  const reluDone = new WeakSet<Int32Array>();
   for (let i = 0; i < p.steps.length; i++) {
     const st = p.steps[i];
     const node = st.node;
@@ -206,7 +209,11 @@ export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}
     });
     const { out, local } = opts.floatLayers?.has(node.name) && FLOATABLE_KINDS.has(st.kind)
       ? await floatStep(p, i, st, bvals, !!obs)
-      : await execStep(p, st, bvals, floatBottoms);
+      : await execStep(p, st, bvals, floatBottoms, obs ? {} : {
+        inPlace: st.kind === 'relu' && soleHolder(vals, node.bottoms[0], node.tops[0]),
+        reluAfter: st.kind === 'conv' && reluFollows(p, i),
+        reluDone,
+      });
     node.tops.forEach((t, k) => vals.set(t, out[k]));
     if (st.kind === 'conv' && st.absorbed.length) obs?.holdFused(node, i, st.absorbed[st.absorbed.length - 1], out[0], local);
     else node.tops.forEach((t, k) => obs?.record(node, i, t, out[k], k === 0 ? local : undefined));
@@ -236,8 +243,39 @@ function feedInput(p: SimProgram, input: Tensor, vals: Map<string, Val>, stats: 
   return firstHw ? net.layers.find((l) => l.tops.includes(inName)) : undefined;
 }
 
+/**
+ * An in-place layer (top = bottom) whose bottom's integers no other blob shares (a pass-through layer's top
+ * shares its bottom's array) may overwrite them: nothing reads the old value after it.
+ */
+function soleHolder(vals: Map<string, Val>, bottom: string, top: string): boolean {
+  if (bottom !== top) return false;
+  const q = vals.get(bottom)?.q;
+  if (!q) return false;
+  for (const [b, v] of vals) if (b !== bottom && v.q === q) return false;
+  return true;
+}
+
+/** Step i is a conv whose only top goes next into an in-place ReLU run on the integers (nothing reads it between). */
+function reluFollows(p: SimProgram, i: number): boolean {
+  const st = p.steps[i];
+  const nx = p.steps[i + 1];
+  if (st.kind !== 'conv' || !nx || nx.kind !== 'relu' || st.node.tops.length !== 1) return false;
+  const top = st.node.tops[0];
+  return nx.node.bottoms.length === 1 && nx.node.bottoms[0] === top && nx.node.tops[0] === top;
+}
+
+/** What a run without the float reference may do faster (the same integers). */
+interface ExecHints {
+  /** the step may overwrite its input's integers (see soleHolder) */
+  inPlace?: boolean;
+  /** a conv applies the in-place ReLU that follows it (reluFollows); its output goes into reluDone */
+  reluAfter?: boolean;
+  /** integers a conv already passed through the ReLU: the ReLU step keeps them */
+  reluDone?: WeakSet<Int32Array>;
+}
+
 /** One step on its bottoms' values; `floatBottoms` (the reference) also gives the layer's local result. */
-async function execStep(p: SimProgram, st: Step, bvals: Val[], floatBottoms?: Tensor[]): Promise<{ out: Val[]; local?: Val }> {
+async function execStep(p: SimProgram, st: Step, bvals: Val[], floatBottoms?: Tensor[], hints: ExecHints = {}): Promise<{ out: Val[]; local?: Val }> {
   const node = st.node;
   let out: Val[];
   let local: Val | undefined;
@@ -260,7 +298,9 @@ async function execStep(p: SimProgram, st: Step, bvals: Val[], floatBottoms?: Te
           }
         });
       }
-      const r = runHw(p, st, ins, bvals.map((v) => v.shape), inFmts);
+      const reluAfter = st.kind === 'conv' && !!hints.reluAfter && !!hints.reluDone;
+      const r = runHw(p, st, ins, bvals.map((v) => v.shape), inFmts, reluAfter);
+      if (reluAfter) hints.reluDone?.add(r.q);
       out = [{ shape: r.shape, q: r.q, fmt: r.fmt }];
       if (floatBottoms) {
         // the layer alone: float reference inputs quantized with the formats the layer reads
@@ -272,8 +312,10 @@ async function execStep(p: SimProgram, st: Step, bvals: Val[], floatBottoms?: Te
     }
     case 'relu': {
       const v = bvals[0];
-      if (v.q) {
-        out = [{ shape: v.shape, q: A.reluInt(v.q), fmt: v.fmt }]; // fused into the producer; its block is ignored
+      if (v.q && hints.reluDone?.has(v.q)) {
+        out = [v];
+      } else if (v.q) {
+        out = [{ shape: v.shape, q: A.reluInt(v.q, hints.inPlace ? v.q : undefined), fmt: v.fmt }]; // fused into the producer; its block is ignored
       } else {
         const t = await floatForward(node, [{ shape: v.shape, data: dequant(v) }], p.warn);
         out = [{ shape: t[0].shape, f: t[0].data }];

@@ -1,8 +1,8 @@
 /**
  * What `simulate --metrics` costs per image: the fixed chain alone (none), plus the float net's output for
  * the agreement figures (agreement), or the float net in lockstep with per-layer local/cumulative metrics
- * (layers, the default), against the float forward alone. LeNet × MNIST, cifar10_quick and a random-weight
- * GoogLeNet, Xilinx 8-bit; rounds interleaved, medians.
+ * (layers, the default), against the float forward alone. LeNet × MNIST and cifar10_quick, Xilinx 8-bit; rounds
+ * interleaved, medians. The ImageNet-size nets (GoogLeNet, ResNet-50, MobileNet v1): sim.bench.ts.
  */
 import * as fs from 'fs';
 import * as zlib from 'zlib';
@@ -17,7 +17,7 @@ import type { MetricsLevel } from '../../src/sim/results';
 import type { Net } from '../../src/graph/types';
 import { initKernels } from '../../src/kernels';
 import type { Tensor } from '../../src/tensor';
-import { benchNet, corpusFile, median, nowMs, randomInput } from './netutil';
+import { corpusFile, median, nowMs, randomInput } from './netutil';
 
 async function perImage(inputs: Tensor[], f: (x: Tensor) => Promise<unknown>): Promise<number> {
   const t0 = nowMs();
@@ -61,9 +61,5 @@ export async function run(): Promise<Record<string, number | string>> {
   const cifar = loadModel(corpusFile('models/cifar10_quick_v1_everpeace/cifar10_quick.prototxt'),
     corpusFile('models/cifar10_quick_v1_everpeace/cifar10_quick_iter_5000.caffemodel'), { warn: () => {} }).graph;
   await measure('cifar10_quick', cifar, Array.from({ length: 30 }, (_, i) => randomInput([1, 3, 32, 32], 100 + i)), 5, out);
-  if (process.env.CHAIQ_BENCH_QUICK !== '1') {
-    const g = benchNet('bvlc_googlenet.prototxt');
-    await measure('googlenet (random weights)', g.net, Array.from({ length: 3 }, (_, i) => randomInput(g.inputShape, 200 + i)), 3, out);
-  }
   return out;
 }

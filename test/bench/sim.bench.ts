@@ -1,67 +1,102 @@
 /**
- * Fixed-point simulator throughput on real nets (LeNet × MNIST, cifar10_quick × random CIFAR-sized inputs),
- * Xilinx 8-bit, against the float forward (runNet) of the same net in the same run.
- * "sim" = integers only (reference off); "sim+metrics" = with the float run and per-layer local/cumulative metrics.
+ * The simulator against the float forward on ImageNet-size nets (GoogLeNet, ResNet-50, MobileNet v1, seeded
+ * random weights), 8-bit Xilinx and DynamicFixed: time per image of `simulate --metrics none` (the fixed chain
+ * alone) and `--metrics layers` (the float net in lockstep, per-layer local and cumulative metrics), each ÷
+ * the float forward's (runNet, reused buffers) in the same run. Rounds interleave float / none / layers;
+ * figures are medians over rounds, wall clock and process CPU (all threads: what counts on a loaded machine).
+ * Also how many convolutions took each accumulator path (exact float32, int16 dot products, JS loops).
+ * Small nets (LeNet, cifar10_quick) and `--metrics agreement`: sim-metrics.bench.ts.
  */
-import * as fs from 'fs';
-import * as path from 'path';
-import * as zlib from 'zlib';
-import { loadModel } from '../../src/graph/load';
 import { runNet } from '../../src/exec/executor';
-import { annotateXilinx } from '../../src/sim/annotate';
-import { compileSim, newSimStats, runSim } from '../../src/sim/simulate';
+import * as A from '../../src/chaidnn/arith';
+import { annotateXilinx, applyPlan } from '../../src/sim/annotate';
+import { buildDynamicFixedPlan, ristrettoFl } from '../../src/quant/dynamicfixed';
+import { compileSim, runSim } from '../../src/sim/simulate';
+import { simulateImage, type ImageRunner } from '../../src/sim/parallel';
+import { newSimAccumulators, type MetricsLevel } from '../../src/sim/results';
 import type { Net } from '../../src/graph/types';
-import { initKernels, kernelBackend } from '../../src/kernels';
+import { initKernels } from '../../src/kernels';
 import type { Tensor } from '../../src/tensor';
+import { benchNet, median, nowMs, randomInput } from './netutil';
 
-// compiled to dist/test/bench/: the repo is three levels up, the corpus beside it
-const SRC_CORPUS = [path.resolve(__dirname, '../../../../shared/corpus'), path.resolve(__dirname, '../../../shared/corpus')]
-  .find((p) => fs.existsSync(p)) ?? '/work/shared/corpus';
+const cpuMs = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e3;
+};
 
-async function timePerImage(n: number, f: (i: number) => Promise<unknown>): Promise<number> {
-  for (let i = 0; i < Math.min(5, n); i++) await f(i); // warm-up
-  const t0 = process.hrtime.bigint();
-  for (let i = 0; i < n; i++) await f(i);
-  return Number(process.hrtime.bigint() - t0) / 1e6 / n;
+/** DynamicFixed 8-bit with per-layer fl from the max |x| of each blob version over the calibration inputs (auto). */
+async function annotateDynamicFixed(net: Net, calib: Tensor[], bw: number): Promise<void> {
+  const maxAbs = new Map<string, number>();
+  for (const x of calib) {
+    await runNet(net, x, {
+      warn: () => {},
+      onLayer: (node, tops) => tops.forEach((t, ti) => {
+        const k = `${node.index}/${ti}`;
+        let m = maxAbs.get(k) ?? 0;
+        for (let i = 0; i < t.data.length; i++) m = Math.max(m, Math.abs(t.data[i]));
+        maxAbs.set(k, m);
+      }),
+    });
+  }
+  const { plan } = buildDynamicFixedPlan(net, {
+    bitwidths: { in: bw, params: bw, out: bw }, fl: 'auto', warn: () => {},
+    actFl: (li, ti) => Math.max(0, ristrettoFl(maxAbs.get(`${li}/${ti}`) ?? 0, bw)),
+  });
+  applyPlan(net, plan);
 }
 
-async function measure(name: string, net: Net, inputs: Tensor[], out: Record<string, number | string>): Promise<void> {
-  await annotateXilinx(net, inputs.slice(0, 20), 8);
-  const prog = compileSim(net, {});
-  const n = inputs.length;
-  // three interleaved rounds, best of each: the machine may be shared
-  let tFloat = Infinity, tSim = Infinity, tFull = Infinity;
-  for (let round = 0; round < 3; round++) {
-    tFloat = Math.min(tFloat, await timePerImage(n, (i) => runNet(net, inputs[i], { warn: () => {} })));
-    tSim = Math.min(tSim, await timePerImage(n, (i) => runSim(prog, inputs[i], { reference: false })));
-    const stats = newSimStats();
-    tFull = Math.min(tFull, await timePerImage(n, (i) => runSim(prog, inputs[i], { stats })));
+interface Times { wall: number[]; cpu: number[] }
+
+async function timed(t: Times, n: number, f: () => Promise<unknown>): Promise<void> {
+  const w0 = nowMs();
+  const c0 = cpuMs();
+  for (let i = 0; i < n; i++) await f();
+  t.wall.push((nowMs() - w0) / n);
+  t.cpu.push((cpuMs() - c0) / n);
+}
+
+async function measure(key: string, file: string, mode: 'Xilinx' | 'DynamicFixed', images: number, rounds: number, out: Record<string, number | string>): Promise<void> {
+  const b = benchNet(file);
+  const inputs = Array.from({ length: images }, (_, i) => randomInput(b.inputShape, 300 + i));
+  if (mode === 'Xilinx') await annotateXilinx(b.net, inputs.slice(0, 1), 8, 'max');
+  else await annotateDynamicFixed(b.net, inputs.slice(0, 1), 8);
+  const net = b.net;
+  const prog = compileSim(net, { mode });
+  const runner = (metrics: MetricsLevel): ImageRunner => ({ net, prog, outBlob: net.outputs[0], metrics, top: 5, warn: () => {}, guard: () => () => {} });
+  const acc = newSimAccumulators();
+  let k = 0;
+  const next = (): Tensor => inputs[k++ % inputs.length];
+  const sample = (x: Tensor) => ({ name: 'x', label: 0, load: async () => x });
+  const run = {
+    float: () => runNet(net, next(), { warn: () => {}, reuseBuffers: true }),
+    none: () => simulateImage(runner('none'), sample(next()), acc),
+    layers: () => simulateImage(runner('layers'), sample(next()), acc),
+  };
+  const before = { ...A.intConvPaths };
+  await runSim(prog, inputs[0], { reference: false }); // warm-up, and the conv paths of one image
+  const paths = `${A.intConvPaths.float - before.float} float32 / ${A.intConvPaths.int - before.int} int16 / ${A.intConvPaths.js - before.js} JS`;
+  for (const f of Object.values(run)) await f();
+  const t: Record<keyof typeof run, Times> = { float: { wall: [], cpu: [] }, none: { wall: [], cpu: [] }, layers: { wall: [], cpu: [] } };
+  for (let r = 0; r < rounds; r++) {
+    for (const m of ['float', 'none', 'layers'] as const) await timed(t[m], images, run[m]);
   }
-  out[`${name}: float forward images/s`] = 1000 / tFloat;
-  out[`${name}: sim (fixed only) images/s`] = 1000 / tSim;
-  out[`${name}: sim+metrics images/s`] = 1000 / tFull;
-  out[`${name}: sim / float time ratio`] = tSim / tFloat;
-  out[`${name}: sim+metrics / float time ratio`] = tFull / tFloat;
+  const name = `${key} ${mode} 8-bit`;
+  const fw = median(t.float.wall), fc = median(t.float.cpu);
+  out[`${name}: float forward ms/image (wall, CPU)`] = `${fw.toFixed(0)}, ${fc.toFixed(0)}`;
+  for (const m of ['none', 'layers'] as const) {
+    out[`${name}: --metrics ${m} / float (wall, CPU)`] = `${(median(t[m].wall) / fw).toFixed(2)}×, ${(median(t[m].cpu) / fc).toFixed(2)}×`;
+  }
+  out[`${name}: conv paths`] = paths;
 }
 
 export async function run(): Promise<Record<string, number | string>> {
   const out: Record<string, number | string> = {};
   await initKernels();
-  out['kernel backend'] = kernelBackend();
-  const C = SRC_CORPUS;
-  const lenet = loadModel(`${C}/models/lenet_mnist_v1_everpeace/lenet.prototxt`, `${C}/models/lenet_mnist_v1_everpeace/lenet_iter_10000.caffemodel`,
-    { inputShape: [1, 1, 28, 28], warn: () => {} }).graph;
-  const img = zlib.gunzipSync(fs.readFileSync(`${C}/data/mnist/t10k-images-idx3-ubyte.gz`));
-  const digits = Array.from({ length: 300 }, (_, i): Tensor => ({
-    shape: [1, 1, 28, 28], data: Float32Array.from(img.subarray(16 + i * 784, 16 + (i + 1) * 784), (v) => v / 255),
-  }));
-  await measure('lenet', lenet, digits, out);
-
-  const cifar = loadModel(`${C}/models/cifar10_quick_v1_everpeace/cifar10_quick.prototxt`,
-    `${C}/models/cifar10_quick_v1_everpeace/cifar10_quick_iter_5000.caffemodel`, { warn: () => {} }).graph;
-  let s = 12345;
-  const rnd = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32) * 255 - 128;
-  const pics = Array.from({ length: 100 }, (): Tensor => ({ shape: [1, 3, 32, 32], data: Float32Array.from({ length: 3072 }, rnd) }));
-  await measure('cifar10_quick', cifar, pics, out);
+  const quick = process.env.CHAIQ_BENCH_QUICK === '1';
+  const nets: Array<[string, string]> = [['googlenet', 'bvlc_googlenet.prototxt'], ['resnet50', 'resnet50.prototxt'], ['mobilenet_v1', 'mobilenet_v1.prototxt']];
+  for (const [key, file] of quick ? nets.slice(0, 1) : nets) {
+    for (const mode of ['Xilinx', 'DynamicFixed'] as const) await measure(key, file, mode, 2, quick ? 1 : 3, out);
+  }
+  out['load average at the end (1, 5, 15 min)'] = require('os').loadavg().map((v: number) => v.toFixed(2)).join(', ');
   return out;
 }

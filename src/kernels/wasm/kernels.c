@@ -827,3 +827,62 @@ EXPORT(iconv_part) void iconv_part(const ConvP* p, const int16_t* x, const int16
     }
   }
 }
+
+// ---- the simulator's requantization of exact integer accumulators (int32, or float32 holding integers), per
+// output channel c of `plane` values, into saturated integers [lo, hi] (lo = 0 with a fused ReLU). In int64, exact
+// while |acc|·S + |b| < 2^63 (the caller checks S, b < 2^31·2^22).
+static inline int64_t iacc(const void* acc, int isF32, long i) {
+  return isF32 ? (int64_t)((const float*)acc)[i] : (int64_t)((const int32_t*)acc)[i];
+}
+static inline int32_t clamp64(int64_t y, int32_t lo, int32_t hi) { return y > hi ? hi : y < lo ? lo : (int32_t)y; }
+
+// Xilinx: t = acc·S[c] + bq[c]·2^22; y = sign(t)·((|t| + 2^21) >> 22)
+EXPORT(requant_xilinx) void requant_xilinx(const void* acc, int isF32, int32_t* out, int C, int plane, const double* S,
+                                           const double* bq, int lo, int hi) {
+  for (int c = 0; c < C; c++) {
+    const int64_t s = (int64_t)S[c], b = (int64_t)bq[c] * (1LL << 22);
+    const long o = (long)c * plane;
+    for (int i = 0; i < plane; i++) {
+      const int64_t t = iacc(acc, isF32, o + i) * s + b;
+      const int64_t y = t >= 0 ? (t + (1LL << 21)) >> 22 : -((-t + (1LL << 21)) >> 22);
+      out[o + i] = clamp64(y, lo, hi);
+    }
+  }
+}
+
+// DynamicFixed: t = acc + bias[c]; shift > 0: y = sign(t)·((|t| + 2^(shift-1)) >> shift); shift <= 0: t·2^-shift
+// (the caller keeps shift in [-30, 61]: |t| < 2^33)
+EXPORT(requant_dynfixed) void requant_dynfixed(const void* acc, int isF32, int32_t* out, int C, int plane, const int32_t* bias,
+                                               int shift, int lo, int hi) {
+  for (int c = 0; c < C; c++) {
+    const int64_t b = bias[c];
+    const long o = (long)c * plane;
+    if (shift > 0) {
+      const int64_t h = 1LL << (shift - 1);
+      for (int i = 0; i < plane; i++) {
+        const int64_t t = iacc(acc, isF32, o + i) + b;
+        out[o + i] = clamp64(t >= 0 ? (t + h) >> shift : -((-t + h) >> shift), lo, hi);
+      }
+    } else {
+      for (int i = 0; i < plane; i++) out[o + i] = clamp64((iacc(acc, isF32, o + i) + b) * (1LL << -shift), lo, hi);
+    }
+  }
+}
+
+// max |x| over n int32 values (|INT32_MIN| wraps: the caller treats a negative result as "too large")
+EXPORT(iabsmax) int32_t iabsmax(const int32_t* x, int n) {
+  v128_t m = wasm_i32x4_splat(0);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) m = wasm_u32x4_max(m, wasm_i32x4_abs(wasm_v128_load(x + i)));
+  uint32_t r = 0;
+  for (int l = 0; l < 4; l++) {
+    uint32_t v = (uint32_t)wasm_i32x4_extract_lane(m, 0);
+    if (v > r) r = v;
+    m = wasm_i32x4_shuffle(m, m, 1, 2, 3, 0);
+  }
+  for (; i < n; i++) {
+    uint32_t v = x[i] < 0 ? 0u - (uint32_t)x[i] : (uint32_t)x[i];
+    if (v > r) r = v;
+  }
+  return r > 0x7fffffffu ? -1 : (int32_t)r;
+}
