@@ -10,7 +10,8 @@
 import { runNet } from '../../src/exec/executor';
 import * as A from '../../src/chaidnn/arith';
 import { annotateXilinx, applyPlan } from '../../src/sim/annotate';
-import { buildDynamicFixedPlan, ristrettoFl } from '../../src/quant/dynamicfixed';
+import { buildDynamicFixedPlan } from '../../src/quant/dynamicfixed';
+import { ristrettoFl } from '../../src/calib/fl';
 import { compileSim, runSim } from '../../src/sim/simulate';
 import { simulateImage, type ImageRunner } from '../../src/sim/parallel';
 import { newSimAccumulators, type MetricsLevel } from '../../src/sim/results';
@@ -40,7 +41,7 @@ async function annotateDynamicFixed(net: Net, calib: Tensor[], bw: number): Prom
   }
   const { plan } = buildDynamicFixedPlan(net, {
     bitwidths: { in: bw, params: bw, out: bw }, fl: 'auto', warn: () => {},
-    actFl: (li, ti) => Math.max(0, ristrettoFl(maxAbs.get(`${li}/${ti}`) ?? 0, bw)),
+    actFl: (li, ti) => Math.max(0, ristrettoFl(maxAbs.get(`${li}/${ti}`) ?? 0, bw, 'activations')),
   });
   applyPlan(net, plan);
 }
