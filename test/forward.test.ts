@@ -235,13 +235,16 @@ describe('chaiq forward (CLI)', () => {
     oneLine(r.stderr);
   });
 
-  test('a layer type without an implementation (Axpy) → one-line error naming type and layer', () => {
-    const M = path.join(CORPUS, 'models/cifar10_se_resnet20_lijianfei');
-    const inp = path.join(tmp, 'cifar.npy');
-    writeNpy(inp, { shape: [1, 3, 32, 32], data: new Float32Array(3072) });
-    const r = runCli(['forward', '--deploy_model', path.join(M, 'test_SE-ResNet_20.prototxt'), '--weights', path.join(M, 'cifar10_SE-ResNet_20_iter_53000.caffemodel'), '--input_shape', '1,3,32,32', '--input', inp]);
+  test('a layer type without an implementation (Upsample) → one-line error naming type and layer', () => {
+    const proto = path.join(tmp, 'upsample.prototxt');
+    fs.writeFileSync(proto, [
+      'layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 1 dim: 4 dim: 4 } } }',
+      'layer { name: "up" type: "Upsample" bottom: "data" top: "up" upsample_param { scale: 2 } }', ''].join('\n'));
+    const inp = path.join(tmp, 'up.npy');
+    writeNpy(inp, { shape: [1, 1, 4, 4], data: new Float32Array(16) });
+    const r = runCli(['forward', '--deploy_model', proto, '--input', inp]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^.*error: layer '[^']+': type 'Axpy' has no float implementation/m);
+    expect(r.stderr).toMatch(/^.*upsample\.prototxt:2:\d+: error: layer 'up': type 'Upsample' has no float implementation/m);
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
