@@ -214,15 +214,33 @@ export function trim2FixedPoint(d: number, bw: number, fl: number): number {
   return roundHalfAway(c / step) * step;
 }
 
+/** The DynamicFixed conv bias word: HCONV_BIAS_TYPE is a C `short` (hw_settings.h), read by the HW as ap_int<16>. */
+export const DF_BIAS_MIN = -32768;
+export const DF_BIAS_MAX = 32767;
+
+/** The bias before it is stored: Trim2FixedPoint(b, opBw, opFl), then ConvertToFP(·, ipFl+wtFl) = (int)(b·2^fbits), a truncating C cast. */
+export function dynamicFixedBiasValue(b: number, opBw: number, opFl: number, ipFl: number, wtFl: number): number {
+  return Math.trunc(trim2FixedPoint(b, opBw, opFl) * 2 ** (ipFl + wtFl));
+}
+
 /**
- * DynamicFixed bias: Trim2FixedPoint(b, opBw, opFl), then ConvertToFP(·, ipFl+wtFl) = (int)(b·2^fbits),
- * a C cast that truncates. The result is added to the accumulator directly.
+ * DynamicFixed bias as the HW adds it to the accumulator: dynamicFixedBiasValue stored in a 16-bit word, which
+ * wraps (two's complement, as the ARM's int → short conversion) when the value does not fit.
  */
 export function quantizeBiasDynamicFixed(b: ArrayLike<number>, opBw: number, opFl: number, ipFl: number, wtFl: number): Int32Array {
   const out = new Int32Array(b.length);
-  const p = 2 ** (ipFl + wtFl);
-  for (let i = 0; i < b.length; i++) out[i] = Math.trunc(trim2FixedPoint(b[i], opBw, opFl) * p);
+  for (let i = 0; i < b.length; i++) out[i] = (dynamicFixedBiasValue(b[i], opBw, opFl, ipFl, wtFl) << 16) >> 16;
   return out;
+}
+
+/** Channels whose DynamicFixed bias does not fit the 16-bit word (they wrap on the board). */
+export function dynamicFixedBiasOverflows(b: ArrayLike<number>, opBw: number, opFl: number, ipFl: number, wtFl: number): number[] {
+  const over: number[] = [];
+  for (let i = 0; i < b.length; i++) {
+    const v = dynamicFixedBiasValue(b[i], opBw, opFl, ipFl, wtFl);
+    if (v > DF_BIAS_MAX || v < DF_BIAS_MIN) over.push(i);
+  }
+  return over;
 }
 
 /**

@@ -7,7 +7,7 @@ import { bottomVersion, isActivation, versionKey } from './xilinx';
 import { planRole, sharesInputs } from '../layers/registry';
 import type { Bitwidths } from './xilinx';
 import { batchNormInvStd, batchNormMean, batchNormVariance, foldFactors, perChannelAbsMax } from '../chaidnn/weights';
-import { foldedWeightFl } from '../chaidnn/arith';
+import { dynamicFixedBiasOverflows, foldedWeightFl } from '../chaidnn/arith';
 import { ristrettoFl } from '../calib/fl';
 import { absMaxOf } from '../calib/threshold';
 
@@ -199,8 +199,21 @@ function autoLayerFl(net: Net, l: LayerNode, fields: readonly string[], groups: 
     // with BN/Scale folded in, CHaiDNN ignores fl_params and derives the fl from max|W'| (§3.5): write that one
     const S = foldFactors(net, l.index);
     fl.params = S ? foldedWeightFl(perChannelAbsMax(l, W, S), bw.params) : clamp(wFl(W.data, bw.params), 'fl_params', l, bw.params);
+    if (!S) fl.params = biasFittingFl(l, fl, bw.out);
   }
   return fl;
+}
+
+/**
+ * The largest fl_params ≤ the chosen one at which every bias fits CHaiDNN's 16-bit bias word (it is stored at
+ * 2^(fl_layer_in + fl_params) and would wrap); never below 0.
+ */
+function biasFittingFl(l: LayerNode, fl: LayerFl, bwOut: number): number {
+  const b = l.blobs[1]?.data;
+  let p = fl.params!;
+  if (!b || fl.in === undefined || fl.out === undefined) return p;
+  while (p > 0 && dynamicFixedBiasOverflows(b, bwOut, fl.out, fl.in, p).length) p--;
+  return p;
 }
 
 /** The block of the requested fields: bitwidths, fractional lengths, and BatchNorm/Scale parameter fields. */

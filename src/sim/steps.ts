@@ -206,11 +206,19 @@ function compileConv(net: Net, i: number, mode: QuantMode, warn: WarnFn, folded:
     const wtFl = !folded.length ? f.fl('fl_params', DEFAULT_BW - 1) : foldedFl === 'mse' ? chooseFl(W, bwP, { kind: 'weights' }).fl : A.foldedWeightFl(W, bwP);
     const wq = A.quantizeDynamicFixed(W, bwP, wtFl);
     const biasInt = b ? A.quantizeBiasDynamicFixed(b, fout.bw, fout.fl, fin.fl, wtFl) : new Int32Array(outC);
+    if (b) warnBiasOverflow(node, A.dynamicFixedBiasOverflows(b, fout.bw, fout.fl, fin.fl, wtFl), fin.fl + wtFl, warn);
     parts = { fin, fout, outC, weights: { mode, wq, biasInt, shift: fin.fl + wtFl - fout.fl } };
   }
   f.report(warn);
   if (lastBlock !== f) lastBlock.report(warn);
   return parts;
+}
+
+/** A DynamicFixed bias beyond the 16-bit word at 2^(fl_layer_in + fl_params) wraps on the board (simulated so). */
+function warnBiasOverflow(node: LayerNode, over: number[], fbits: number, warn: WarnFn): void {
+  if (!over.length) return;
+  warn(`layer '${node.name}': the bias of ${over.length} channel(s) (first: ${over[0]}) does not fit CHaiDNN's 16-bit bias word at ` +
+    `2^${fbits} (fl_layer_in + fl_params) and wraps on the board; simulated wrapped (a smaller fl_params or fl_layer_in avoids it)`, node.loc);
 }
 
 /** CHaiDNN's `int final_op_th = ...th_layer_out` for a conv with BN/Scale fused (xtract_opt.cpp): C truncation. */
