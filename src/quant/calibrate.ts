@@ -1,10 +1,11 @@
-import type { Net } from '../graph/types';
+import type { LayerNode, Net } from '../graph/types';
 import type { Tensor } from '../tensor';
 import type { WarnFn } from '../errors';
 import { ChaiqError } from '../errors';
 import { StatsCollector, thresholdFromStatsDetailed } from '../calib/stats';
 import type { BlobStats } from '../calib/stats';
 import type { ThresholdMethod } from '../calib/threshold';
+import { bottomVersion } from './xilinx';
 import type { VersionThreshold } from './xilinx';
 import { splitThreads } from '../threads';
 import { calibrationPasses, observeImage, versionStatsKey } from './calibrate-image';
@@ -63,6 +64,18 @@ export interface ThresholdReport {
   method: Map<string, string>;
 }
 
+/**
+ * A tensor that is zero on every calibration image would get threshold 0, a division by zero on the board
+ * (sf = th / (2^(bw-1) - 1)): it takes the threshold of the tensor its layer reads instead (1 when there is
+ * none), and the user is told to calibrate on more images.
+ */
+export function zeroTensorThreshold(l: LayerNode, ti: number, inputTh: number | undefined, warn: WarnFn): number {
+  const th = inputTh !== undefined && inputTh > 0 ? inputTh : 1;
+  warn(`blob "${l.tops[ti]}" (layer "${l.name}") is zero on every calibration image: th_layer_out ${th} taken from ${
+    inputTh !== undefined && inputTh > 0 ? 'its input' : 'nothing (1)'} (calibrate on more images)`, l.loc ?? {});
+  return th;
+}
+
 /** thOf(li, ti) for buildXilinxPlan from collected statistics; fallbacks (e.g. KL → max) are warned once. */
 export function thresholdsFromStats(
   net: Net,
@@ -78,13 +91,20 @@ export function thresholdsFromStats(
     const hit = cache.get(key);
     if (hit !== undefined) return hit;
     const r = thresholdFromStatsDetailed(versionStats(net, stats, li, ti), method, bw);
+    const l = net.layers[li];
     if (r.fallback) {
-      const l = net.layers[li];
       warn(`threshold of blob "${l.tops[ti]}" (layer "${l.name}"): ${r.fallback}`, l.loc ?? {});
       report.method.set(key, `${method}→max`);
     } else report.method.set(key, method);
-    cache.set(key, r.th);
-    return r.th;
+    let th = r.th;
+    if (!(th > 0)) {
+      const bv = l.bottoms.length ? bottomVersion(net, li, 0) : undefined;
+      const [bl, bt] = bv ? bv.split('/').map(Number) : [];
+      th = zeroTensorThreshold(l, ti, bv ? thOf(bl, bt) : undefined, warn);
+      report.method.set(key, 'input');
+    }
+    cache.set(key, th);
+    return th;
   };
   return { thOf, report };
 }

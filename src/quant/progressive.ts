@@ -18,6 +18,7 @@ import { computeThreshold } from '../calib/threshold';
 import type { ThresholdMethod } from '../calib/threshold';
 import { snapPow2, versionKey } from './xilinx';
 import { planRole } from '../layers/registry';
+import { zeroTensorThreshold } from './calibrate';
 import type { Bitwidths, VersionThreshold } from './xilinx';
 import { foldFactors, foldTarget, perChannelAbsMax } from '../chaidnn/weights';
 
@@ -157,7 +158,13 @@ export async function progressiveThresholds(net: Net, batch: Tensor, opts: Progr
       warn(`threshold of blob "${l.tops[ti]}" (layer "${l.name}"): ${r.fallback}`, l.loc ?? {});
       method.set(key, `${opts.method}→max`);
     } else method.set(key, opts.method);
-    const v = opts.pow2 ? snapPow2(f32(r.th), bwOut) : r.th;
+    let t0 = r.th;
+    if (!(t0 > 0)) {
+      const bv = l.bottoms.length ? verOf.get(l.bottoms[0]) : undefined;
+      t0 = zeroTensorThreshold(l, ti, bv !== undefined ? th.get(bv) : undefined, warn);
+      method.set(key, 'input');
+    }
+    const v = opts.pow2 ? snapPow2(f32(t0), bwOut) : t0;
     calibrated.set(versionKey(l.index, ti), v);
     opts.onThreshold?.(l.index, ti, t, v);
     return v;
