@@ -4,7 +4,8 @@
  * facts it states: the net's layer types and kernels (CHaiDNN cannot run them: the net, not the file, is the
  * problem), fractional lengths above the bit width (really above it; with the weights, values that really saturate)
  * and, for uniform DynamicFixed, a folded conv's fl_params that the runtime ignores. The models are quantized and
- * linted through the built library in one plain node process (test/helpers/lint-own-run.js).
+ * linted through the built library in one plain node process (test/helpers/lint-own-run.js), and each output is
+ * simulated on one input: every net that quantize writes and lint passes also simulates.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -45,13 +46,13 @@ const NETS: [string, string, string, object, object, Mode[]][] = [
   ['CIFAR-10 full', 'cifar10_full_v1_everpeace/cifar10_full.prototxt', 'cifar10_full_v1_everpeace/cifar10_full_iter_70000.caffemodel', CIFAR_IMG, { dims: [3, 32, 32] }, ['x8', 'df']],
   ['ResNet-20', 'cifar10_resnet20_lijianfei/test_ResNet_20.prototxt', 'cifar10_resnet20_lijianfei/cifar10_ResNet_20_iter_53500.caffemodel', CIFAR_IMG, { inputShape: [1, 3, 32, 32] }, ['x8', 'df', 'dfu']],
   ['SE-ResNet-20', 'cifar10_se_resnet20_lijianfei/test_SE-ResNet_20.prototxt', 'cifar10_se_resnet20_lijianfei/cifar10_SE-ResNet_20_iter_53000.caffemodel', CIFAR_IMG, { inputShape: [1, 3, 32, 32] }, ['x8', 'df', 'dfu']],
-  ['MTCNN det1', 'mtcnn_kpzhang93/det1.prototxt', 'mtcnn_kpzhang93/det1.caffemodel', FACE_IMG, {}, ['x8', 'df']],
-  ['MTCNN det2', 'mtcnn_kpzhang93/det2.prototxt', 'mtcnn_kpzhang93/det2.caffemodel', FACE_IMG, {}, ['x8', 'df']],
-  ['MTCNN det3', 'mtcnn_kpzhang93/det3.prototxt', 'mtcnn_kpzhang93/det3.caffemodel', FACE_IMG, {}, ['x8', 'df']],
+  ['MTCNN det1', 'mtcnn_kpzhang93/det1.prototxt', 'mtcnn_kpzhang93/det1.caffemodel', FACE_IMG, {}, ['x8', 'x6', 'df']],
+  ['MTCNN det2', 'mtcnn_kpzhang93/det2.prototxt', 'mtcnn_kpzhang93/det2.caffemodel', FACE_IMG, {}, ['x8', 'x6', 'df']],
+  ['MTCNN det3', 'mtcnn_kpzhang93/det3.prototxt', 'mtcnn_kpzhang93/det3.caffemodel', FACE_IMG, {}, ['x8', 'x6', 'df']],
   ['MTCNN det4', 'mtcnn_kpzhang93/det4.prototxt', 'mtcnn_kpzhang93/det4.caffemodel', PATCHES, {}, ['x8', 'df']],
-  ['UltraFace slim', 'ultraface_slim320_linzaer/slim-320.prototxt', 'ultraface_slim320_linzaer/slim-320.caffemodel', FACE_IMG, {}, ['x8', 'df']],
-  ['UltraFace RFB', 'ultraface_rfb320_linzaer/RFB-320.prototxt', 'ultraface_rfb320_linzaer/RFB-320.caffemodel', FACE_IMG, {}, ['x8', 'df']],
-  ['YuFaceDetectNet', 'yufacedetectnet_v1_libfacedetection/yufacedetectnet-open-v1.prototxt', 'yufacedetectnet_v1_libfacedetection/yufacedetectnet-open-v1.caffemodel', FACE_IMG, {}, ['x8', 'df']],
+  ['UltraFace slim', 'ultraface_slim320_linzaer/slim-320.prototxt', 'ultraface_slim320_linzaer/slim-320.caffemodel', FACE_IMG, {}, ['x8', 'x6', 'df']],
+  ['UltraFace RFB', 'ultraface_rfb320_linzaer/RFB-320.prototxt', 'ultraface_rfb320_linzaer/RFB-320.caffemodel', FACE_IMG, {}, ['x8', 'x6', 'df']],
+  ['YuFaceDetectNet', 'yufacedetectnet_v1_libfacedetection/yufacedetectnet-open-v1.prototxt', 'yufacedetectnet_v1_libfacedetection/yufacedetectnet-open-v1.caffemodel', FACE_IMG, {}, ['x8', 'x6', 'df']],
 ];
 
 interface NetLayer { name: string; type: string; bottoms: string[]; tops: string[]; kernel?: number }
@@ -61,6 +62,7 @@ interface Result {
   plan: Record<string, Record<string, any>>;
   layers: NetLayer[];
   diagnostics: LintDiagnostic[];
+  simulated?: string;
   error?: { message: string; chaiq: boolean; exitCode: number };
 }
 const results = new Map<string, Result>();
@@ -168,6 +170,8 @@ describe.each(NETS)('%s: lint --weights on chaiq\'s output', (label, _proto, wei
     // the errors left are the net's own (layers and kernels CHaiDNN has not), never one about chaiq's blocks
     for (const d of q.diagnostics.filter((x) => x.severity === 'error')) expect(['unsupported-layer', 'hw-limits']).toContain(d.rule);
     if (mode.startsWith('x')) expect(q.diagnostics.filter((d) => d.severity === 'warning')).toEqual([]);
+    // and what quantize wrote also simulates (one input)
+    expect(q.simulated).toBe('ok');
   });
 });
 
