@@ -65,15 +65,17 @@ net_args() { # sets D W PRE SIMPRE_OPT CAL EV
     lenet) D=models/lenet/lenet.prototxt; W=models/lenet/lenet_iter_10000.caffemodel; PRE=""; SIMPRE_OPT=""
       CAL="--mnist $OUT/mnist_calib.idx3 --calibration_size $CAL_MNIST"; EV="--mnist $OUT/mnist_eval.idx3 --mnist_labels $OUT/mnist_eval.idx1" ;;
     quick|full|resnet20)
+      MEANOPT="--mean_file $M/cifar10_resnet20_lijianfei/cifar10_mean.binaryproto"
       case $1 in
         quick) D=$M/cifar10_quick_v1_everpeace/cifar10_quick.prototxt; W=$M/cifar10_quick_v1_everpeace/cifar10_quick_iter_5000.caffemodel
           PRE="$CIFPRE --mean_file $M/cifar10_resnet20_lijianfei/cifar10_mean.binaryproto" ;;
         full) D=$M/cifar10_full_v1_everpeace/cifar10_full.prototxt; W=$M/cifar10_full_v1_everpeace/cifar10_full_iter_70000.caffemodel
           PRE="$CIFPRE --mean_file $M/cifar10_resnet20_lijianfei/cifar10_mean.binaryproto" ;;
         resnet20) D=test/fixtures/quant/resnet20_deploy.prototxt; W=$M/cifar10_resnet20_lijianfei/cifar10_ResNet_20_iter_53500.caffemodel
-          PRE="$CIFPRE --mean_value 125.3,122.9,113.8 --input_scale 0.00390625" ;;
+          PRE="$CIFPRE --mean_value 125.3,122.9,113.8 --input_scale 0.00390625"; MEANOPT="" ;;
       esac
-      SIMPRE_OPT="--dims 3,32,32 --channel_swap 0,1,2"
+      # a rewritten net whose header names a mean image takes that image again
+      SIMPRE_OPT="--dims 3,32,32 --channel_swap 0,1,2 $MEANOPT"
       CAL="--calibration_directory $OUT/cifar_calib --calibration_size $CAL_CIFAR"; EV="--calibration_directory $OUT/cifar_eval --labels_from_dirname" ;;
     slim|rfb|yunet)
       case $1 in

@@ -84,3 +84,12 @@ test('the face detector row: UltraFace slim, Xilinx 8-bit, CI-sized (160×120): 
   expect(fs.readdirSync(path.join(tmp, 'faces_calib')).sort()).toEqual(['test1.jpg', 'test2.jpg']);
   expect(fs.readdirSync(path.join(tmp, 'faces_eval')).sort()).toEqual(['ultraface_imgs_1.jpg', 'ultraface_imgs_2.jpg']);
 }, 120_000);
+
+test('CIFAR-10 quick with --optimized_weights: the rewritten net names a mean image, and its simulation is given it', () => {
+  const r = table({ ACC_NETS: 'quick', ACC_CONFIGS: 'X8', ACC_CIFAR_EVAL_PER_CLASS: '1', ACC_CAL_CIFAR: '4' }, ['ow:--optimized_weights']);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/\| quick \| \d+\.\d\d % \| \d+\.\d\d % \(\d+\.\d\d %\) \|/);
+  const cmds = fs.readFileSync(path.join(tmp, 'commands.txt'), 'utf8');
+  expect(cmds).toMatch(/simulate .*q\.caffemodel .*--mean_file \S+cifar10_mean\.binaryproto/);
+}, 120_000);
