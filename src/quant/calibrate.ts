@@ -70,9 +70,10 @@ export interface ThresholdReport {
  * none), and the user is told to calibrate on more images.
  */
 export function zeroTensorThreshold(l: LayerNode, ti: number, inputTh: number | undefined, warn: WarnFn): number {
-  const th = inputTh !== undefined && inputTh > 0 ? inputTh : 1;
+  const fromInput = inputTh !== undefined && inputTh > 0;
+  const th = fromInput ? inputTh : 1;
   warn(`blob "${l.tops[ti]}" (layer "${l.name}") is zero on every calibration image: th_layer_out ${th} taken from ${
-    inputTh !== undefined && inputTh > 0 ? 'its input' : 'nothing (1)'} (calibrate on more images)`, l.loc ?? {});
+    fromInput ? 'its input' : 'nothing (1)'} (calibrate on more images)`, l.loc ?? {});
   return th;
 }
 
