@@ -8,7 +8,8 @@ import type { WarnFn } from '../errors';
 import { ChaiqError } from '../errors';
 import type { LayerNode } from '../graph/types';
 import type { Tensor } from '../tensor';
-import { accumulateError, newErrorAcc } from './metrics';
+import { accumulateError, accumulateFixedError, newErrorAcc, type ErrorAcc } from './metrics';
+import { formatScale } from '../chaidnn/format';
 import { dequant, type SimStats, type Val } from './result';
 
 export async function floatForward(node: LayerNode, bottoms: Tensor[], warn: WarnFn): Promise<Tensor[]> {
@@ -42,10 +43,10 @@ export class ReferenceObserver {
       ls = { index: idx, name: node.name, type: node.type, blob, where: fixed.q ? 'hw' : 'sw', cumulative: newErrorAcc() };
       this.stats.layers.set(idx, ls);
     }
-    accumulateError(ls.cumulative, ref.data, dequant(fixed), fixed.q, fixed.fmt?.bw);
+    addError(ls.cumulative, ref.data, fixed);
     if (local) {
       if (!ls.local) ls.local = newErrorAcc();
-      accumulateError(ls.local, ref.data, dequant(local), local.q, local.fmt?.bw);
+      addError(ls.local, ref.data, local);
     }
   }
 
@@ -62,4 +63,9 @@ export class ReferenceObserver {
       this.pending.delete(ci);
     }
   }
+}
+
+function addError(acc: ErrorAcc, ref: Float32Array, v: Val): void {
+  if (v.q && v.fmt) accumulateFixedError(acc, ref, v.q, formatScale(v.fmt), v.fmt.bw);
+  else accumulateError(acc, ref, dequant(v), v.q, v.fmt?.bw);
 }
