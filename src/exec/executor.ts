@@ -4,7 +4,7 @@ import type { ForwardContext, LayerDef } from '../layers/types';
 import type { Tensor } from '../tensor';
 import { shapeStr } from '../tensor';
 import { sharedBufferPool, type BufferPool } from '../kernels/bufpool';
-import { buildFusion, fusionPlan, type Fused } from './fuse';
+import { buildFusion, fusionPlan, type Fused, type FusionCandidate } from './fuse';
 import { isWasmArray } from '../kernels';
 import { checkFiniteWeights } from '../graph/finite';
 import { sourceOf } from '../layers/registry';
@@ -25,6 +25,8 @@ export interface RunOptions {
    * sees a fused conv's top already through the fused layers (then each fused layer, right after, with no time).
    */
   fuse?: boolean;
+  /** the fusions to do instead of all of fusionPlan(net) (a subset of it: the simulator's float reference) */
+  fusion?: Map<number, FusionCandidate>;
   /**
    * recycle the buffers of blobs no later layer reads (src/kernels/bufpool.ts): faster, but then a tensor
    * seen by onLayer is only valid during that call (statistics: fine; keeping the tensors: not). true: the
@@ -97,7 +99,7 @@ async function runLayers(net: Net, inputs: Record<string, Tensor> | Tensor, opts
   const ctx: ForwardContext = { warn, threads: opts.threads, buffers: pool };
   const dead = pool ? new Set<Tensor>() : null;
   const given = [...blobs.values()].map((t) => t.data);
-  const plan = opts.fuse ?? !opts.onLayer ? fusionPlan(net) : null;
+  const plan = opts.fusion ?? (opts.fuse ?? !opts.onLayer ? fusionPlan(net) : null);
   /** tops of layers done by a fused conv, by layer index */
   const done = new Map<number, Tensor[]>();
   const mayDropTop = (t: string, at: number): boolean => !keepAll && !keep.has(t) && lastRead.get(t) === at;

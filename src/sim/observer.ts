@@ -10,6 +10,7 @@ import type { LayerNode } from '../graph/types';
 import type { Tensor } from '../tensor';
 import { accumulateError, accumulateFixedError, newErrorAcc, type ErrorAcc } from './metrics';
 import { formatScale } from '../chaidnn/format';
+import type { ReferenceRun } from './reference';
 import { dequant, type SimStats, type Val } from './result';
 
 export async function floatForward(node: LayerNode, bottoms: Tensor[], warn: WarnFn): Promise<Tensor[]> {
@@ -23,15 +24,21 @@ export class ReferenceObserver {
   /** fused convs waiting for the last layer they absorb: conv index → its result */
   private pending = new Map<number, { node: LayerNode; last: number; fixed: Val; local?: Val }>();
 
-  constructor(private stats: SimStats, private warn: WarnFn, private onReference?: (node: LayerNode, tops: Tensor[]) => void) {}
+  /** `run`: the float net on the executor, in lockstep (reference.ts); without it each layer's forward runs here */
+  constructor(private stats: SimStats, private warn: WarnFn, private onReference?: (node: LayerNode, tops: Tensor[]) => void, private run?: ReferenceRun) {}
 
   /** The layer's float reference: its bottoms' reference values (returned) and its tops (stored). */
   async forward(node: LayerNode): Promise<Tensor[]> {
     const bottoms = node.bottoms.map((b) => this.refs.get(b)!);
-    const tops = await floatForward(node, bottoms, this.warn);
+    const tops = this.run ? await this.run.until(node) : await floatForward(node, bottoms, this.warn);
     this.onReference?.(node, tops);
     node.tops.forEach((t, k) => this.refs.set(t, tops[k]));
     return bottoms;
+  }
+
+  /** The reference values of the kept blobs, at the end of the run. */
+  async final(): Promise<Map<string, Tensor>> {
+    return this.run ? await this.run.finish() : this.refs;
   }
 
   /** A layer's fixed result (and its local result) against the reference of `blob`. */

@@ -17,6 +17,7 @@ import type { QuantMode } from '../layers/types';
 import { absorbedOf, compileSteps, inputFormatOf, netMode, outputFormatOf, type ConcatStep, type ConvStep, type EltwiseStep, type PoolStep, type Step, type StepKind } from './steps';
 import { dequant, newSimStats, packageResult, type SimResult, type SimStats, type Val } from './result';
 import { ReferenceObserver, floatForward } from './observer';
+import { ReferenceRun } from './reference';
 import { addInputClip } from './input-range';
 import { FLOATABLE_KINDS, consumerFormat, floatLayerForward } from './float-layers';
 
@@ -182,7 +183,7 @@ export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}
   if (net.inputs.length !== 1) throw new ChaiqError(`CHaiDNN runs nets with exactly one input; this net has ${net.inputs.length}`);
   if (input.shape[0] !== 1) throw new ChaiqError(`the simulator runs batch 1 (CHaiDNN's only batch size); got input shape (${input.shape})`);
   const stats = opts.stats ?? newSimStats();
-  const obs = opts.reference !== false ? new ReferenceObserver(stats, p.warn, opts.onReference) : undefined;
+  const obs = opts.reference !== false ? new ReferenceObserver(stats, p.warn, opts.onReference, referenceRun(p, input, opts.keep)) : undefined;
   const vals = new Map<string, Val>();
   const inNode = feedInput(p, input, vals, stats, obs);
   // without the reference nobody reads a conv's output before its in-place ReLU: the conv applies it (hints)
@@ -218,7 +219,12 @@ export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}
     if (st.kind === 'conv' && st.absorbed.length) obs?.holdFused(node, i, st.absorbed[st.absorbed.length - 1], out[0], local);
     else node.tops.forEach((t, k) => obs?.record(node, i, t, out[k], k === 0 ? local : undefined));
   }
-  return packageResult(vals, obs?.refs ?? new Map(), keepSet(net, opts.keep), stats);
+  return packageResult(vals, obs ? await obs.final() : new Map(), keepSet(net, opts.keep), stats);
+}
+
+/** The float reference on the executor (reference.ts), keeping the blobs the result returns. */
+function referenceRun(p: SimProgram, input: Tensor, keep: SimOptions['keep']): ReferenceRun {
+  return new ReferenceRun(p.net, input, p.steps, keep === 'all' ? 'all' : Array.isArray(keep) ? keep : [], p.warn);
 }
 
 /** A layer run in float (--float_layers): float forward on the dequantized input, output in the format its consumers read. */
