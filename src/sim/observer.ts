@@ -11,6 +11,7 @@ import type { Tensor } from '../tensor';
 import { accumulateError, accumulateFixedError, newErrorAcc, type ErrorAcc } from './metrics';
 import { formatScale } from '../chaidnn/format';
 import type { ReferenceRun } from './reference';
+import { forgetQuantized } from './local';
 import { dequant, type SimStats, type Val } from './result';
 
 export async function floatForward(node: LayerNode, bottoms: Tensor[], warn: WarnFn): Promise<Tensor[]> {
@@ -32,7 +33,10 @@ export class ReferenceObserver {
     const bottoms = node.bottoms.map((b) => this.refs.get(b)!);
     const tops = this.run ? await this.run.until(node) : await floatForward(node, bottoms, this.warn);
     this.onReference?.(node, tops);
-    node.tops.forEach((t, k) => this.refs.set(t, tops[k]));
+    node.tops.forEach((t, k) => {
+      forgetQuantized(tops[k]);
+      this.refs.set(t, tops[k]);
+    });
     return bottoms;
   }
 

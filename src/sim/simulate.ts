@@ -18,6 +18,7 @@ import { absorbedOf, compileSteps, inputFormatOf, netMode, outputFormatOf, type 
 import { dequant, newSimStats, packageResult, type SimResult, type SimStats, type Val } from './result';
 import { ReferenceObserver, floatForward } from './observer';
 import { ReferenceRun } from './reference';
+import { quantizedReference, sameAsFixed } from './local';
 import { addInputClip } from './input-range';
 import { FLOATABLE_KINDS, consumerFormat, floatLayerForward } from './float-layers';
 
@@ -308,12 +309,7 @@ async function execStep(p: SimProgram, st: Step, bvals: Val[], floatBottoms?: Te
       const r = runHw(p, st, ins, bvals.map((v) => v.shape), inFmts, reluAfter);
       if (reluAfter) hints.reluDone?.add(r.q);
       out = [{ shape: r.shape, q: r.q, fmt: r.fmt }];
-      if (floatBottoms) {
-        // the layer alone: float reference inputs quantized with the formats the layer reads
-        const lins = floatBottoms.map((t, k) => quantizeFloat(t.data, formatOrThrow(fins[k] ?? inFmts[k], node), true));
-        const lr = runHw(p, st, lins, floatBottoms.map((t) => t.shape), fins.map((f, k) => f ?? inFmts[k]));
-        local = { shape: lr.shape, q: lr.q, fmt: lr.fmt };
-      }
+      if (floatBottoms) local = localRun(p, st, floatBottoms, fins.map((f, k) => f ?? inFmts[k]), ins, inFmts, out[0], reluAfter);
       break;
     }
     case 'relu': {
@@ -356,6 +352,17 @@ async function execStep(p: SimProgram, st: Step, bvals: Val[], floatBottoms?: Te
       throw new Error(`runSim: ${st.kind}`);
   }
   return { out, local };
+}
+
+/**
+ * The layer alone: the float reference inputs quantized with the formats the layer reads (local.ts), or the
+ * fixed result when those are the fixed chain's inputs.
+ */
+function localRun(p: SimProgram, st: HwStep, floatBottoms: Tensor[], fmts: (FixedFormat | undefined)[], ins: Int32Array[], inFmts: (FixedFormat | undefined)[], fixed: Val, reluAfter: boolean): Val {
+  const lins = floatBottoms.map((t, k) => quantizedReference(t, formatOrThrow(fmts[k], st.node)));
+  if (!reluAfter && sameAsFixed(lins, ins, fmts, inFmts)) return fixed;
+  const lr = runHw(p, st, lins, floatBottoms.map((t) => t.shape), fmts);
+  return { shape: lr.shape, q: lr.q, fmt: lr.fmt };
 }
 
 /** compileSim + runSim for one image. */
