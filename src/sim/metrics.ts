@@ -2,6 +2,7 @@
  * Error metrics of a fixed-point run against the float run, accumulated over many images:
  * SQNR dB = 10·log10(Σx²/Σ(x−x̂)²), cosine similarity, max |x−x̂|, fraction of values on the rails.
  */
+import { fixedErrorSums } from '../kernels/sim-metrics';
 
 export interface ErrorAcc {
   n: number;
@@ -52,6 +53,13 @@ export function accumulateFixedError(acc: ErrorAcc, ref: Float32Array, q: Int32A
   }
   const n = q.length;
   const m = 2 ** (bw - 1) - 1;
+  const w = fixedErrorSums(ref, q, scale, m);
+  if (w) {
+    addSums(acc, n, w.sumRef2, w.sumFix2, w.sumDot, w.sumErr2, Math.max(acc.maxAbsErr, w.maxAbsErr));
+    acc.saturated += w.saturated;
+    acc.nFixed += n;
+    return;
+  }
   const f32 = Math.fround;
   let r2 = 0, f2 = 0, d = 0, e2 = 0, mx = acc.maxAbsErr, sat = 0;
   for (let i = 0; i < n; i++) {

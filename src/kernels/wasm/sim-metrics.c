@@ -1,0 +1,59 @@
+// The simulator's error sums (src/sim/metrics.ts accumulateFixedError): float reference x against fixed
+// integers q dequantized as the JS does, b = (float)(q * scale). Each sum is added in index order, as the JS
+// loop adds it (one lane of an f64x2 per sum), so the results are the JS ones bit for bit; the maximum and
+// the count of values on the rails do not depend on the order.
+// out: [Σx², Σb², Σx·b, Σ(x−b)², max|x−b| (NaN if any is NaN), #(|q| ≥ m)]
+EXPORT(err_sums_fixed) void err_sums_fixed(const float* x, const int32_t* q, int n, double scale, int32_t m, double* out) {
+  v128_t rf = wasm_f64x2_splat(0.0); // (Σx², Σb²)
+  v128_t de = wasm_f64x2_splat(0.0); // (Σx·b, Σe²)
+  v128_t mx = wasm_f64x2_splat(0.0);
+  v128_t sat = wasm_i32x4_splat(0);
+  const v128_t S = wasm_f64x2_splat(scale);
+  const v128_t M = wasm_i32x4_splat(m);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    v128_t x4 = wasm_v128_load(x + i);
+    v128_t q4 = wasm_v128_load(q + i);
+    sat = wasm_i32x4_sub(sat, wasm_u32x4_ge(wasm_i32x4_abs(q4), M)); // |INT32_MIN| is 2^31 unsigned
+    v128_t qlo = wasm_f64x2_convert_low_i32x4(q4);
+    v128_t qhi = wasm_f64x2_convert_low_i32x4(wasm_i32x4_shuffle(q4, q4, 2, 3, 2, 3));
+    v128_t blo = wasm_f64x2_promote_low_f32x4(wasm_f32x4_demote_f64x2_zero(wasm_f64x2_mul(qlo, S)));
+    v128_t bhi = wasm_f64x2_promote_low_f32x4(wasm_f32x4_demote_f64x2_zero(wasm_f64x2_mul(qhi, S)));
+    v128_t xlo = wasm_f64x2_promote_low_f32x4(x4);
+    v128_t xhi = wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(x4, x4, 2, 3, 2, 3));
+    v128_t elo = wasm_f64x2_sub(xlo, blo);
+    v128_t ehi = wasm_f64x2_sub(xhi, bhi);
+    mx = wasm_f64x2_max(mx, wasm_f64x2_abs(elo));
+    mx = wasm_f64x2_max(mx, wasm_f64x2_abs(ehi));
+    // element k: (x, b)·(x, b) into (Σx², Σb²), (x, e)·(b, e) into (Σx·b, Σe²), k = 0..3 in order
+    v128_t xb, xe, be;
+    xb = wasm_i64x2_shuffle(xlo, blo, 0, 2); xe = wasm_i64x2_shuffle(xlo, elo, 0, 2); be = wasm_i64x2_shuffle(blo, elo, 0, 2);
+    rf = wasm_f64x2_add(rf, wasm_f64x2_mul(xb, xb)); de = wasm_f64x2_add(de, wasm_f64x2_mul(xe, be));
+    xb = wasm_i64x2_shuffle(xlo, blo, 1, 3); xe = wasm_i64x2_shuffle(xlo, elo, 1, 3); be = wasm_i64x2_shuffle(blo, elo, 1, 3);
+    rf = wasm_f64x2_add(rf, wasm_f64x2_mul(xb, xb)); de = wasm_f64x2_add(de, wasm_f64x2_mul(xe, be));
+    xb = wasm_i64x2_shuffle(xhi, bhi, 0, 2); xe = wasm_i64x2_shuffle(xhi, ehi, 0, 2); be = wasm_i64x2_shuffle(bhi, ehi, 0, 2);
+    rf = wasm_f64x2_add(rf, wasm_f64x2_mul(xb, xb)); de = wasm_f64x2_add(de, wasm_f64x2_mul(xe, be));
+    xb = wasm_i64x2_shuffle(xhi, bhi, 1, 3); xe = wasm_i64x2_shuffle(xhi, ehi, 1, 3); be = wasm_i64x2_shuffle(bhi, ehi, 1, 3);
+    rf = wasm_f64x2_add(rf, wasm_f64x2_mul(xb, xb)); de = wasm_f64x2_add(de, wasm_f64x2_mul(xe, be));
+  }
+  double r2 = wasm_f64x2_extract_lane(rf, 0), f2 = wasm_f64x2_extract_lane(rf, 1);
+  double d = wasm_f64x2_extract_lane(de, 0), e2 = wasm_f64x2_extract_lane(de, 1);
+  double m0 = wasm_f64x2_extract_lane(mx, 0), m1 = wasm_f64x2_extract_lane(mx, 1);
+  double amax = (m0 != m0 || m1 != m1) ? m0 + m1 : (m0 > m1 ? m0 : m1);
+  int s = wasm_i32x4_extract_lane(sat, 0) + wasm_i32x4_extract_lane(sat, 1) + wasm_i32x4_extract_lane(sat, 2) + wasm_i32x4_extract_lane(sat, 3);
+  for (; i < n; i++) {
+    double a = x[i];
+    double b = (float)((double)q[i] * scale);
+    double e = a - b;
+    r2 += a * a;
+    f2 += b * b;
+    d += a * b;
+    e2 += e * e;
+    double ae = e < 0 ? -e : e;
+    if (ae != ae) amax = ae;
+    else if (ae > amax) amax = ae;
+    uint32_t v = q[i] < 0 ? 0u - (uint32_t)q[i] : (uint32_t)q[i];
+    if (v >= (uint32_t)m) s++;
+  }
+  out[0] = r2; out[1] = f2; out[2] = d; out[3] = e2; out[4] = amax; out[5] = s;
+}
