@@ -39,6 +39,15 @@ export function referenceFusion(net: Net, steps: Step[]): Map<number, FusionCand
 
 const fusions = new WeakMap<Step[], Map<number, FusionCandidate>>();
 
+let onExecutor = true;
+/** The float reference on runNet (default), or each layer's forward on fresh arrays (tests compare the two). */
+export function setReferenceOnExecutor(on: boolean): void {
+  onExecutor = on;
+}
+export function referenceOnExecutor(): boolean {
+  return onExecutor;
+}
+
 interface Delivery {
   node: LayerNode;
   tops: Tensor[];

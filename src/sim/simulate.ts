@@ -17,7 +17,7 @@ import type { QuantMode } from '../layers/types';
 import { absorbedOf, compileSteps, inputFormatOf, netMode, outputFormatOf, type ConcatStep, type ConvStep, type EltwiseStep, type PoolStep, type Step, type StepKind } from './steps';
 import { dequant, newSimStats, packageResult, type SimResult, type SimStats, type Val } from './result';
 import { ReferenceObserver, floatForward } from './observer';
-import { ReferenceRun } from './reference';
+import { ReferenceRun, referenceOnExecutor } from './reference';
 import { quantizedReference, sameAsFixed } from './local';
 import { addInputClip } from './input-range';
 import { FLOATABLE_KINDS, consumerFormat, floatLayerForward } from './float-layers';
@@ -224,7 +224,8 @@ export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}
 }
 
 /** The float reference on the executor (reference.ts), keeping the blobs the result returns. */
-function referenceRun(p: SimProgram, input: Tensor, keep: SimOptions['keep']): ReferenceRun {
+function referenceRun(p: SimProgram, input: Tensor, keep: SimOptions['keep']): ReferenceRun | undefined {
+  if (!referenceOnExecutor()) return undefined;
   return new ReferenceRun(p.net, input, p.steps, keep === 'all' ? 'all' : Array.isArray(keep) ? keep : [], p.warn);
 }
 
