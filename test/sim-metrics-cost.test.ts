@@ -108,6 +108,15 @@ describe('branch-free rounding', () => {
     expect(sameInts(A.quantizeXilinxPack(x, th, 8), pack)).toBe(true);
     expect(sameInts(A.quantizeDynamicFixed(x, 8, 5), dfx)).toBe(true);
   });
+
+  test('reluInt is max(x, 0), in place too', () => {
+    const x = Int32Array.from({ length: 5001 }, (_, i) => ((i * 7919) % 257) - 128);
+    x[0] = -(2 ** 31);
+    x[1] = 2 ** 31 - 1;
+    const want = Int32Array.from(x, (v) => (v > 0 ? v : 0));
+    expect(sameInts(A.reluInt(x), want)).toBe(true);
+    expect(sameInts(A.reluInt(x, x), want)).toBe(true);
+  });
 });
 
 describe('local inputs', () => {

@@ -622,7 +622,10 @@ export function eltwiseAddInt(inputs: Int32Array[], bw: number, relu = false): I
 /** max(x, 0), into `out` (which may be x itself). */
 export function reluInt(x: Int32Array, into?: Int32Array): Int32Array {
   const out = into ?? new Int32Array(x.length);
-  for (let i = 0; i < x.length; i++) out[i] = x[i] > 0 ? x[i] : 0;
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i];
+    out[i] = v & ~(v >> 31); // max(v, 0) without a branch on the sign
+  }
   return out;
 }
 
