@@ -3,33 +3,30 @@
  * seeded random weights: ms/image at batch 1 (median after warm-up), effective GFLOP/s (2·conv+fc MACs
  * from the registry / time), a batch-8 GoogLeNet figure, and where the time goes (per-layer-type profile).
  * Baseline in the same run: the same executor on the plain-JS kernels (setUseWasm(false), what
- * CHAIQ_NO_WASM=1 selects) for MobileNet v1 and GoogLeNet. Reference: real Caffe + OpenBLAS, 2 threads,
- * batch 1 on this 2-core machine (test/bench/baseline.json: the figures and the commands that measured them;
- * batch-8 figures per image are compared with Caffe's batch-1 time per image). Wall figures depend on other load; CPU figures do not: the
+ * CHAIQ_NO_WASM=1 selects) for MobileNet v1 and GoogLeNet. Reference: real Caffe + OpenBLAS, 2 threads, batch 1
+ * and batch 8 (test/bench/baseline.json: the figures per machine and the commands that measured them; the bench
+ * uses the entry of a CPU like this one and says which), and where the entry has them, Caffe's main-thread CPU
+ * at 2 threads and its CPU time on one thread, which other load hardly moves: the bench measures chaiq on one
+ * thread too for that ratio. Wall figures depend on other load; CPU figures do not: the
  * main thread's CPU time is the critical path (it runs every layer and its share of each conv, and
  * sleeps while waiting for the worker), i.e. the wall time an otherwise idle machine would show, or close. Standalone: `node dist/test/bench/forward.bench.js [quick]`.
  */
 import * as fs from 'fs';
 import * as os from 'os';
-import * as path from 'path';
 import { runNet } from '../../src/exec/executor';
 import { profileNet, summarize, type LayerTime } from '../../src/exec/profile';
-import { getThreads, initKernels, kernelBackend, kernelStats, setUseWasm, shutdownKernels } from '../../src/kernels';
+import { getThreads, initKernels, kernelBackend, kernelStats, setThreads, setUseWasm, shutdownKernels } from '../../src/kernels';
+import { chooseBaseline, loadBaselineFile, thisCpu, type CaffeBaseline, type CaffeNetTimes } from './baseline';
 import { benchNet, median, nowMs, randomInput, type BenchNet } from './netutil';
 
 interface NetSpec {
   key: string;
   file: string;
-  /** Caffe + OpenBLAS batch-1 forward on this machine, ms per image */
-  caffeMs: number;
+  times: CaffeNetTimes;
 }
 
-/** test/bench/baseline.json (read from the source tree: dist/ holds no JSON) */
-function loadBaseline(): NetSpec[] {
-  const f = [path.join(__dirname, 'baseline.json'), path.join(__dirname, '../../../test/bench/baseline.json')].find((p) => fs.existsSync(p));
-  if (!f) throw new Error('test/bench/baseline.json not found');
-  const j = JSON.parse(fs.readFileSync(f, 'utf8')) as { nets: Record<string, { file: string; caffeMsB1: number }> };
-  return Object.entries(j.nets).map(([key, v]) => ({ key, file: v.file, caffeMs: v.caffeMsB1 }));
+function netSpecs(b: CaffeBaseline): NetSpec[] {
+  return Object.entries(b.nets).map(([key, times]) => ({ key, file: times.file, times }));
 }
 
 // the executor's fast mode: dead blobs' buffers are recycled (nothing here keeps a tensor)
@@ -110,7 +107,13 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
   const out: Record<string, number | string> = {};
   setUseWasm(true);
   await initKernels();
-  const NETS = loadBaseline();
+  const chosen = chooseBaseline(loadBaselineFile(), thisCpu());
+  const NETS = netSpecs(chosen.baseline);
+  out['Caffe baseline'] = chosen.note;
+  const id = `baseline.json ${chosen.baseline.id}`;
+  if (NETS.some((n) => n.times.caffeMsB1 === undefined)) {
+    out['Caffe wall figures'] = `none measured on a quiet machine in ${id}: the ratios are of CPU times (main thread at 2 threads, and 1 thread)`;
+  }
   out.backend = `${kernelBackend()} (${kernelStats().variant ?? 'js'}) x${getThreads()} threads, node ${process.version}`;
   // wall figures suffer when other jobs share the 2 cores: say how loaded the machine was
   out['load average (1 min) at start'] = r3(os.loadavg()[0]);
@@ -129,22 +132,62 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
       out[`${spec.key} b1 CPU ms/image (all threads)`] = r3(cpuMs);
       out[`${spec.key} b1 main-thread CPU ms/image`] = r3(mainMs);
       out[`${spec.key} b1 GFLOP/s (main-thread CPU: idle-machine estimate)`] = r3(gflops(b.macs, mainMs));
-      out[`${spec.key} b1 Caffe ms/image (baseline.json)`] = spec.caffeMs;
-      out[`${spec.key} b1 chaiq/Caffe time ratio (wall)`] = r3(ms / spec.caffeMs);
-      out[`${spec.key} b1 chaiq/Caffe time ratio (main-thread CPU)`] = r3(mainMs / spec.caffeMs);
+      const c = spec.times;
+      if (c.caffeMsB1 !== undefined) {
+        out[`${spec.key} b1 Caffe ms/image (${id})`] = c.caffeMsB1;
+        out[`${spec.key} b1 chaiq/Caffe time ratio (wall)`] = r3(ms / c.caffeMsB1);
+      }
+      if (c.caffeMainCpuMsB1 !== undefined) {
+        out[`${spec.key} b1 Caffe main-thread CPU ms/image (${id})`] = c.caffeMainCpuMsB1;
+        out[`${spec.key} b1 chaiq/Caffe main-thread CPU ratio`] = r3(mainMs / c.caffeMainCpuMsB1);
+      } else if (c.caffeMsB1 !== undefined) {
+        out[`${spec.key} b1 chaiq main-thread CPU / Caffe wall ratio`] = r3(mainMs / c.caffeMsB1);
+      }
       const p = await profileString(b, quick ? 1 : 3);
       out[`${spec.key} conv+fc share of wall time`] = r3(p.convShare);
       out[`${spec.key} profile (wall)`] = p.wall;
       out[`${spec.key} profile (CPU)`] = p.cpu;
     }
-    // batch 8 (calibration runs batches), per image against Caffe's batch-1 time
+    // batch 8 (calibration runs batches), per image against Caffe's batch 8 (its batch 1 when not measured)
     for (const spec of quick ? NETS.slice(0, 1) : NETS) {
       const b8 = benchNet(spec.file, 1, 8);
       const { ms, mainMs } = await timeNet(b8, 1, quick ? 2 : 3, 10000);
       out[`${spec.key} b8 ms/image (wall)`] = r3(ms / 8);
       out[`${spec.key} b8 GFLOP/s (wall)`] = r3(gflops(b8.macs * 8, ms));
       out[`${spec.key} b8 main-thread CPU ms/image`] = r3(mainMs / 8);
-      out[`${spec.key} b8 chaiq/Caffe-b1 time ratio per image (wall)`] = r3(ms / 8 / spec.caffeMs);
+      const c = spec.times;
+      if (c.caffeMsB8PerImage !== undefined) {
+        out[`${spec.key} b8 Caffe ms/image (${id})`] = c.caffeMsB8PerImage;
+        out[`${spec.key} b8 chaiq/Caffe-b8 time ratio per image (wall)`] = r3(ms / 8 / c.caffeMsB8PerImage);
+      } else if (c.caffeMsB1 !== undefined && c.caffeMainCpuMsB8PerImage === undefined) {
+        out[`${spec.key} b8 chaiq/Caffe-b1 time ratio per image (wall; no Caffe batch-8 figure)`] = r3(ms / 8 / c.caffeMsB1);
+      }
+      if (c.caffeMainCpuMsB8PerImage !== undefined) {
+        out[`${spec.key} b8 Caffe main-thread CPU ms/image (${id})`] = c.caffeMainCpuMsB8PerImage;
+        out[`${spec.key} b8 chaiq/Caffe-b8 main-thread CPU ratio`] = r3(mainMs / 8 / c.caffeMainCpuMsB8PerImage);
+      }
+    }
+    // one thread on both sides, CPU time: a like-for-like ratio that other load on the machine hardly moves
+    const oneThread = NETS.filter((n) => n.times.caffeCpuMsB1OneThread !== undefined);
+    if (oneThread.length > 0) {
+      const threads = getThreads();
+      setThreads(1);
+      try {
+        for (const spec of quick ? oneThread.slice(0, 1) : oneThread) {
+          const c = spec.times;
+          const one = await timeNet(benchNet(spec.file, 1, 1), 1, quick ? 1 : 3, 0);
+          out[`${spec.key} b1 1-thread CPU ms/image`] = r3(one.mainMs);
+          out[`${spec.key} b1 Caffe 1-thread CPU ms/image (${id})`] = c.caffeCpuMsB1OneThread!;
+          out[`${spec.key} b1 chaiq/Caffe 1-thread CPU time ratio`] = r3(one.mainMs / c.caffeCpuMsB1OneThread!);
+          if (quick || c.caffeCpuMsB8PerImageOneThread === undefined) continue;
+          const eight = await timeNet(benchNet(spec.file, 1, 8), 1, 1, 0);
+          out[`${spec.key} b8 1-thread CPU ms/image`] = r3(eight.mainMs / 8);
+          out[`${spec.key} b8 Caffe 1-thread CPU ms/image (${id})`] = c.caffeCpuMsB8PerImageOneThread;
+          out[`${spec.key} b8 chaiq/Caffe-b8 1-thread CPU time ratio`] = r3(eight.mainMs / 8 / c.caffeCpuMsB8PerImageOneThread);
+        }
+      } finally {
+        setThreads(threads);
+      }
     }
     // naive baseline in the same run: the same executor on the plain-JS kernels
     setUseWasm(false);
