@@ -28,6 +28,10 @@ export interface KernelExports {
   iconv_ws_bytes(p: number): number;
   iconv_pack_w(p: number, w: number, wp: number): void;
   iconv_part(p: number, x: number, wp: number, out: number, n0: number, n1: number, ws: number): void;
+  wino_w_floats(p: number): number;
+  wino_ws_floats(p: number, R: number): number;
+  wino_pack_w(p: number, w: number, Up: number, k0: number, k1: number): void;
+  wino_part(p: number, x: number, Up: number, bias: number, out: number, R: number, b0: number, b1: number, ws: number, ep: number): void;
 }
 
 // lib "ES2022" has no WebAssembly typings (they live in lib.dom): the few pieces used here.
@@ -52,7 +56,9 @@ const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
  *  JOB_GEMM:  [M, N, K, Ap, B, transB, C, accumulate, dim, chunk, nChunks, ws]
  *  JOB_PACK:   [p, w, Ap, chunk, nChunks]                                 (chunks of MR-row weight panels)
  *  JOB_GEMV_T: [M, N, K, A, B, C, accumulate, chunk, nChunks]           (chunks of columns)
- *  JOB_CONV_IMAGES: [isDw, p, x, wOrAp, bias, out, xStrideBytes, outStrideBytes, nImages, ws, ep, epStrideBytes]  (one image a chunk)
+ *  JOB_CONV_IMAGES: [kind (0: GEMM, 1: depthwise, 2: Winograd), p, x, wOrAp, bias, out, xStrideBytes, outStrideBytes, nImages, ws, ep,
+ *                    epStrideBytes, R (Winograd: tile rows per block)]  (one image a chunk)
+ *  JOB_WINO:  [p, x, Up, bias, out, R, nBlocks, chunk, nChunks, ws, ep]   (chunks of blocks of R tile rows)
  *  JOB_POOL:  [isMax, x, y, planes, h, w, oh, ow, kh, kw, sh, sw, ph, pw, chunk, nChunks]   (chunks of planes)
  *  JOB_LRN:   [x, y, c, hw, size, kaAddr (two doubles k, a), acc, chunk, nChunks]   (chunks of pixels)
  *  JOB_ICONV: [p, x, wp, out, N, chunk, nChunks, ws]                        (chunks of output pixels)
@@ -68,6 +74,7 @@ export const JOB_PACK = 6;
 export const JOB_POOL = 7;
 export const JOB_LRN = 8;
 export const JOB_ICONV = 9;
+export const JOB_WINO = 16;
 
 const SLOT = 32; // Int32 words of control block per worker: seq, done, state, cmd, args...
 const MAX_WORKERS = 63;
@@ -179,6 +186,9 @@ function runJobSource(): string {
   } else if (cmd === ${JOB_ICONV}) {
     const N = a[o+4], ch = a[o+5], nc = a[o+6];
     while ((i = next()) < nc) ex.iconv_part(a[o], a[o+1], a[o+2], a[o+3], i * ch, Math.min(N, (i + 1) * ch), a[o+7]);
+  } else if (cmd === ${JOB_WINO}) {
+    const nb = a[o+6], ch = a[o+7], nc = a[o+8];
+    while ((i = next()) < nc) ex.wino_part(a[o], a[o+1], a[o+2], a[o+3], a[o+4], a[o+5], i * ch, Math.min(nb, (i + 1) * ch), a[o+9], a[o+10]);
   } else if (cmd === ${JOB_CONV_IMAGES}) {
     const isDw = a[o], p = a[o+1], x = a[o+2], w = a[o+3], bias = a[o+4], out = a[o+5];
     const xs = a[o+6], os = a[o+7], n = a[o+8], ws = a[o+9], ep0 = a[o+10], eps = a[o+11];
@@ -186,7 +196,8 @@ function runJobSource(): string {
     const N = i32[4] * i32[5], C = i32[3], mg = i32[3] / i32[14];
     while ((i = next()) < n) {
       const ep = ep0 ? ep0 + i * eps : 0;
-      if (isDw) ex.dw_part(p, x + i * xs, w, bias, out + i * os, 0, C, ws, ep);
+      if (isDw === 2) ex.wino_part(p, x + i * xs, w, bias, out + i * os, a[o+12], 0, N, ws, ep);
+      else if (isDw) ex.dw_part(p, x + i * xs, w, bias, out + i * os, 0, C, ws, ep);
       else ex.conv_part(p, x + i * xs, w, bias, out + i * os, 0, mg, 0, N, ws, ep);
     }
   }

@@ -886,3 +886,6 @@ EXPORT(iabsmax) int32_t iabsmax(const int32_t* x, int n) {
   }
   return r > 0x7fffffffu ? -1 : (int32_t)r;
 }
+
+// Winograd F(2x2,3x3) for 3x3 stride-1 convs (uses ukernel and epilogue above)
+#include "winograd.c"
