@@ -9,7 +9,7 @@ import { EPI_BYTES, epilogueJs, stageEpilogue, writeEpi } from './epilogue';
 import type { Conv2dParams, ConvEpilogue } from './types';
 import { cachedOperand } from './weight-cache';
 import { JOB_CONV, JOB_CONV_IMAGES, JOB_DW, JOB_PACK, JOB_WINO, type WasmRuntime } from './wasm-runtime';
-import { cachedWinoWeights, putWinoWeights, winoBlocks, winoExtraBytes, winogradApplies, winoRows } from './winograd';
+import { cachedWinoWeights, countWinograd, putWinoWeights, winoBlocks, winoExtraBytes, winogradApplies, winoRows } from './winograd';
 
 /** output-pixel chunks per thread (finer chunks measured no better: the wait is the worker's wake-up) */
 const DIM0_PER_THREAD = 2;
@@ -180,6 +180,7 @@ function conv2dOne(x: Float32Array, w: Float32Array, bias: Float32Array | null, 
   if (wino) {
     const nb = winoBlocks(p, R);
     r.parallel(JOB_WINO, ws.map((wsT) => [pP, px, pw, pb, pout, R, nb, 1, nb, wsT, pep]), idle);
+    countWinograd(1);
   } else if (isDepthwise(p)) {
     const [ch, nc] = chunks(p.outC, T, 1, 1);
     r.parallel(JOB_DW, ws.map((wsT) => [pP, px, pw, pb, pout, p.outC, ch, nc, wsT, pep]), idle);
@@ -271,6 +272,7 @@ export async function conv2dBatch(x: Float32Array, n: number, w: Float32Array, b
     if (pres) r.F32().set(ep!.residual!.subarray(i0 * outSize, (i0 + cnt) * outSize), pres >>> 2);
     if (st) for (let i = 0; i < cnt; i++) writeEpi(r, pep + i * EPI_BYTES, st, presr ? presr + i * outSize * 4 : 0);
     r.parallel(JOB_CONV_IMAGES, ws.map((wsT) => [kind, pP, pxr, pw, pb, poutr, inSize * 4, outSize * 4, cnt, wsT, pep, EPI_BYTES, R]), idle);
+    if (wino) countWinograd(cnt);
     if (oa < 0) r.get(pout, out.subarray(i0 * outSize, (i0 + cnt) * outSize));
   }
   for (let i = nWhole; i < n; i++) one(i);

@@ -10,6 +10,17 @@ import { cachedOperand } from './weight-cache';
 import type { WasmRuntime } from './wasm-runtime';
 
 let wanted = process.env.CHAIQ_WINOGRAD !== '0';
+let calls = 0;
+
+/** Convolutions (images) run on the Winograd path so far (tests, benches). */
+export function winogradCalls(): number {
+  return calls;
+}
+
+/** Count n images run on the Winograd path. */
+export function countWinograd(n: number): void {
+  calls += n;
+}
 
 /** Allow (true) or forbid (false) the Winograd path. Initial value: CHAIQ_WINOGRAD !== '0'. */
 export function setWinograd(on: boolean): void {
