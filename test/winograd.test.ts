@@ -3,13 +3,14 @@ import {
   conv2d, conv2dBatch, initKernels, setThreads, setWinograd, shutdownKernels, winogradCalls, winogradEnabled, type Conv2dParams,
 } from '../src/kernels';
 import { conv2dRef } from '../src/kernels/reference';
-import { winogradApplies } from '../src/kernels/winograd';
+import { winogradApplies, winoShared, winoTile } from '../src/kernels/winograd';
 import { rng } from './helpers/rng';
 import { benchNet, randomInput } from './bench/netutil';
 
-// Winograd F(2x2,3x3) on the float layer path (conv2dBatch): against the float64 reference on odd shapes,
-// paddings 0/1/2 and channel counts that are not multiples of 4, on one and two threads and in batches; through
-// the executor with the fused epilogues; and never on conv2d, whose integer sums the simulator needs exact.
+// Winograd F(2x2,3x3) and F(4x4,3x3) on the float layer path (conv2dBatch): against the float64 reference on odd
+// shapes, paddings 0/1/2 and channel counts that are not multiples of 4, on one and two threads (blocks of tile rows,
+// or the map shared step by step) and in batches; through the executor with the fused epilogues; and never on
+// conv2d, whose integer sums the simulator needs exact.
 
 afterAll(async () => {
   setWinograd(true);
@@ -41,15 +42,26 @@ const SHAPES: Array<[number, number, number, number, number]> = [
   [16, 5, 5, 16, 1], [17, 7, 9, 19, 0], [33, 14, 14, 30, 1], [20, 13, 6, 21, 1], [16, 3, 3, 18, 2], [24, 9, 11, 40, 0], [37, 4, 27, 23, 1], [19, 30, 30, 17, 1],
 ];
 
-describe.each([1, 2])('%i thread(s)', (threads) => {
+/** F(4x4,3x3) rounds more (its transforms have entries up to 8 and 1/24): still 10x below the goldens' 1e-4 */
+const TOL = { 2: 2e-6, 4: 2e-5 };
+
+describe.each([[1, '2', '2'], [2, '2', '2'], [1, '4', '4'], [2, '4', '4']])('%i thread(s), output tiles %sx%s', (threads, tile, _same) => {
+  const saved = process.env.CHAIQ_WINOGRAD;
   beforeAll(async () => {
+    process.env.CHAIQ_WINOGRAD = tile;
     setThreads(threads);
     await initKernels();
   });
-  afterAll(() => setThreads(2));
+  afterAll(() => {
+    setThreads(2);
+    if (saved === undefined) delete process.env.CHAIQ_WINOGRAD;
+    else process.env.CHAIQ_WINOGRAD = saved;
+  });
   test.each(SHAPES)('%i x %i x %i -> %i, pad %i: 1 and 3 images match the reference', async (inC, h, w, outC, pad) => {
     const p = params(inC, h, w, outC, pad);
     expect(winogradApplies(p)).toBe(true);
+    const m = winoTile(p);
+    expect(m).toBe(Number(tile));
     const wt = rand(outC * inC * 9, 2);
     const bias = rand(outC, 3);
     for (const n of [1, 3]) {
@@ -61,9 +73,18 @@ describe.each([1, 2])('%i thread(s)', (threads) => {
       await conv2dBatch(x, n, wt, bias, p, y);
       expect(winogradCalls() - before).toBe(n);
       // the direct path is at ~1e-6 here (float32 sums of up to 37·9 products); the transforms add less than that
-      expect(relErr(y, ref)).toBeLessThan(2e-6);
+      expect(relErr(y, ref)).toBeLessThan(TOL[m]);
     }
   });
+});
+
+test('both ways of sharing one image between threads are used: blocks of tile rows on large maps, steps on small ones', () => {
+  expect(winoShared(params(19, 30, 30, 17, 1), 2, 2)).toBe(false);
+  expect(winoShared(params(33, 14, 14, 30, 1), 2, 2)).toBe(true);
+  expect(winoShared(params(33, 14, 14, 30, 1), 2, 1)).toBe(false);
+  // the default tile: F(4x4,3x3) from 12x12 outputs, F(2x2,3x3) below
+  expect(winoTile(params(16, 14, 14, 16, 0))).toBe(4);
+  expect(winoTile(params(16, 7, 7, 16, 1))).toBe(2);
 });
 
 test('only 3x3 stride-1 dilation-1 ungrouped convs of enough channels take it; setWinograd(false) turns it off', async () => {

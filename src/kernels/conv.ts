@@ -8,8 +8,8 @@ import { chunks, DW_PAR_MIN_MACS, getThreads, PAR_MIN_MACS, rt, workersFor } fro
 import { EPI_BYTES, epilogueJs, stageEpilogue, writeEpi } from './epilogue';
 import type { Conv2dParams, ConvEpilogue } from './types';
 import { cachedOperand } from './weight-cache';
-import { JOB_CONV, JOB_CONV_IMAGES, JOB_DW, JOB_PACK, JOB_WINO, type WasmRuntime } from './wasm-runtime';
-import { cachedWinoWeights, countWinograd, putWinoWeights, winoBlocks, winoExtraBytes, winogradApplies, winoRows } from './winograd';
+import { JOB_CONV, JOB_CONV_IMAGES, JOB_DW, JOB_PACK, JOB_WINO, JOB_WINO_PHASE, type WasmRuntime } from './wasm-runtime';
+import { cachedWinoWeights, countWinograd, putWinoWeights, winoBlocks, winoExtraBytes, winogradApplies, winoRows, winoShared, winoTile } from './winograd';
 
 /** output-pixel chunks per thread (finer chunks measured no better: the wait is the worker's wake-up) */
 const DIM0_PER_THREAD = 2;
@@ -142,7 +142,8 @@ function conv2dOne(x: Float32Array, w: Float32Array, bias: Float32Array | null, 
   const mg = p.outC / p.group;
   const macs = p.outC * (p.inC / p.group) * p.kH * p.kW * N;
   const idle = workersFor(r, isDepthwise(p) ? macs * (PAR_MIN_MACS / DW_PAR_MIN_MACS) : macs);
-  let pw = wino ? cachedWinoWeights(r, w, p, (rr) => writeParams(rr, p, false)) : cachedWeights(r, w, p, idle);
+  const m = wino ? winoTile(p) : 0;
+  let pw = wino ? cachedWinoWeights(r, w, p, m, (rr) => writeParams(rr, p, false)) : cachedWeights(r, w, p, idle);
   if (pw >= 0 && !fits(r, need)) {
     // the cache left too little room for this call's operands
     r.flushCache();
@@ -163,7 +164,7 @@ function conv2dOne(x: Float32Array, w: Float32Array, bias: Float32Array | null, 
   const xa = overlaps(xa0, inSize, oa0, outSize) ? -1 : xa0;
   const px = xa >= 0 ? xa : r.put(x.subarray(0, inSize));
   const pb = bias ? r.put(bias.subarray(0, p.outC)) : 0;
-  if (pw < 0) pw = wino ? putWinoWeights(r, pP, w, p) : putWeights(r, pP, w, p, idle, rawA);
+  if (pw < 0) pw = wino ? putWinoWeights(r, pP, w, p, m) : putWeights(r, pP, w, p, idle, rawA);
   const oa = oa0;
   const pout = oa >= 0 ? oa : r.alloc(outSize);
   let pep = 0;
@@ -174,12 +175,23 @@ function conv2dOne(x: Float32Array, w: Float32Array, bias: Float32Array | null, 
     writeEpi(r, pep, st, res ? (ra >= 0 ? ra : r.put(res.subarray(0, outSize))) : 0);
   }
   const T = idle.length + 1;
-  const R = wino ? winoRows(p, T) : 0;
-  const wsF = wino ? r.ex.wino_ws_floats(pP, R) : wsFloats(r, pP, p);
+  const shared = wino && winoShared(p, m, T);
+  const R = !wino ? 0 : shared ? Math.ceil(p.outH / m) : winoRows(p, m);
+  const wsF = wino ? r.ex.wino_ws_floats(pP, m, R) : wsFloats(r, pP, p);
   const ws = Array.from({ length: T }, () => r.alloc(wsF));
-  if (wino) {
-    const nb = winoBlocks(p, R);
-    r.parallel(JOB_WINO, ws.map((wsT) => [pP, px, pw, pb, pout, R, nb, 1, nb, wsT, pep]), idle);
+  if (shared) {
+    const pV = r.alloc(r.ex.wino_shared_floats(pP, m));
+    const step = (phase: number, n: number): void => {
+      const [ch, nc] = chunks(n, T, 1, 1);
+      r.parallel(JOB_WINO_PHASE, ws.map((wsT) => [pP, m, phase, px, pw, pb, pout, pV, n, ch, nc, wsT, pep]), idle);
+    };
+    step(1, p.inC);
+    step(2, (m + 2) * (m + 2));
+    step(4, p.outC);
+    countWinograd(1);
+  } else if (wino) {
+    const nb = winoBlocks(p, m, R);
+    r.parallel(JOB_WINO, ws.map((wsT) => [pP, m, px, pw, pb, pout, R, p.outC, p.outC, 1, nb, wsT, pep]), idle);
     countWinograd(1);
   } else if (isDepthwise(p)) {
     const [ch, nc] = chunks(p.outC, T, 1, 1);
@@ -231,7 +243,8 @@ export async function conv2dBatch(x: Float32Array, n: number, w: Float32Array, b
   const T = threads;
   const idle = r.readyWorkers(T - 1);
   const need = convBytes(p, threads) + (ep?.residual ? 4 * threads * outSize : 0) + extra;
-  let pw = wino ? cachedWinoWeights(r, w, p, (rr) => writeParams(rr, p, false)) : cachedWeights(r, w, p, idle);
+  const m = wino ? winoTile(p) : 0;
+  let pw = wino ? cachedWinoWeights(r, w, p, m, (rr) => writeParams(rr, p, false)) : cachedWeights(r, w, p, idle);
   if (pw >= 0 && !fits(r, need)) {
     r.flushCache();
     pw = -1;
@@ -243,9 +256,9 @@ export async function conv2dBatch(x: Float32Array, n: number, w: Float32Array, b
   r.reset();
   const pP = writeParams(r, p, false);
   const pb = bias ? r.put(bias.subarray(0, p.outC)) : 0;
-  if (pw < 0) pw = wino ? putWinoWeights(r, pP, w, p) : putWeights(r, pP, w, p, idle, false);
-  const R = wino ? winoRows(p, 1) : 0;
-  const wsF = wino ? r.ex.wino_ws_floats(pP, R) : wsFloats(r, pP, p);
+  if (pw < 0) pw = wino ? putWinoWeights(r, pP, w, p, m) : putWeights(r, pP, w, p, idle, false);
+  const R = wino ? winoRows(p, m) : 0;
+  const wsF = wino ? r.ex.wino_ws_floats(pP, m, R) : wsFloats(r, pP, p);
   const ws = Array.from({ length: T }, () => r.alloc(wsF));
   // whole rounds of T images per core; the last n % T images are split across the cores by conv2d
   const nWhole = n - (n % T);
@@ -271,7 +284,7 @@ export async function conv2dBatch(x: Float32Array, n: number, w: Float32Array, b
     if (xa < 0) r.F32().set(x.subarray(i0 * inSize, (i0 + cnt) * inSize), px >>> 2);
     if (pres) r.F32().set(ep!.residual!.subarray(i0 * outSize, (i0 + cnt) * outSize), pres >>> 2);
     if (st) for (let i = 0; i < cnt; i++) writeEpi(r, pep + i * EPI_BYTES, st, presr ? presr + i * outSize * 4 : 0);
-    r.parallel(JOB_CONV_IMAGES, ws.map((wsT) => [kind, pP, pxr, pw, pb, poutr, inSize * 4, outSize * 4, cnt, wsT, pep, EPI_BYTES, R]), idle);
+    r.parallel(JOB_CONV_IMAGES, ws.map((wsT) => [kind, pP, pxr, pw, pb, poutr, inSize * 4, outSize * 4, cnt, wsT, pep, EPI_BYTES, R, m]), idle);
     if (wino) countWinograd(cnt);
     if (oa < 0) r.get(pout, out.subarray(i0 * outSize, (i0 + cnt) * outSize));
   }

@@ -7,23 +7,73 @@
 //   Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]   G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]   Aᵀ = [1 1 1 0; 0 1 -1 -1]
 // Weights, transformed once (in double, then rounded): Up[xi][K panel][c][MR], K rounded up to MR (zero rows).
 
+// m: output tile size (2: F(2x2,3x3), 16 transform points; 4: F(4x4,3x3), 36 points)
 static inline int wino_kp(const ConvP* p) { return ((p->outC + MR - 1) / MR) * MR; }
-static inline int wino_tiles_w(const ConvP* p) { return (p->outW + 1) / 2; }
-// columns of the zero-padded strip of input rows one channel of a block reads (tile groups of 4, 10 columns each)
-static inline int wino_strip_w(const ConvP* p) { return 2 * ((wino_tiles_w(p) + 3) & ~3) + 8; }
-static inline int wino_nbp(const ConvP* p, int R) { return ((R * wino_tiles_w(p) + NR - 1) / NR) * NR; }
+static inline int wino_tiles_w(const ConvP* p, int m) { return (p->outW + m - 1) / m; }
+// columns of the zero-padded strip of input rows one channel of a block reads (groups of 4 tiles, 4m+2 columns each)
+static inline int wino_strip_w(const ConvP* p, int m) { return m * ((wino_tiles_w(p, m) + 3) & ~3) + 8; }
+static inline int wino_nbp(const ConvP* p, int m, int R) { return ((R * wino_tiles_w(p, m) + NR - 1) / NR) * NR; }
+static inline int wino_pts(int m) { return (m + 2) * (m + 2); }
 
 // floats of the transformed weights
-EXPORT(wino_w_floats) int wino_w_floats(const ConvP* p) { return 16 * wino_kp(p) * p->inC; }
+EXPORT(wino_w_floats) int wino_w_floats(const ConvP* p, int m) { return wino_pts(m) * wino_kp(p) * p->inC; }
 
-// workspace floats of one thread for blocks of R tile rows: strip, V [16][C][NBp], M [16][Kp][NBp] (+ slack)
-EXPORT(wino_ws_floats) int wino_ws_floats(const ConvP* p, int R) {
-  const int nbp = wino_nbp(p, R);
-  return (2 * R + 2) * wino_strip_w(p) + 16 * nbp * (p->inC + wino_kp(p)) + MR + 64;
+// workspace floats of one thread for blocks of R tile rows: strip, MR zeros, V [pts][C][NBp], M [pts][Kp][NBp] (+ slack)
+EXPORT(wino_ws_floats) int wino_ws_floats(const ConvP* p, int m, int R) {
+  const int nbp = wino_nbp(p, m, R);
+  return (m * R + 2) * wino_strip_w(p, m) + 16 + wino_pts(m) * nbp * (p->inC + wino_kp(p)) + 64;
 }
 
+// floats of the V and M one image shares between the threads in wino_phase (the whole map as one block)
+EXPORT(wino_shared_floats) int wino_shared_floats(const ConvP* p, int m) {
+  const int nbp = wino_nbp(p, m, (p->outH + m - 1) / m);
+  return wino_pts(m) * nbp * (p->inC + wino_kp(p)) + 64;
+}
+
+// strip rows [0, srows) = input rows ih0.. of channel xc, zero padded (pW zeros on the left, zeros past the row)
+static void wino_strip(const ConvP* p, const float* xc, float* strip, int ih0, int srows, int SW) {
+  const int H = p->inH, W = p->inW;
+  for (int r = 0; r < srows; r++) {
+    float* s = strip + r * SW;
+    const int ih = ih0 + r;
+    if ((unsigned)ih >= (unsigned)H) {
+      for (int i = 0; i < SW; i++) s[i] = 0.f;
+      continue;
+    }
+    const float* xr = xc + ih * W;
+    const int a = MIN(p->pW, SW), b = MIN(p->pW + W, SW);
+    for (int i = 0; i < a; i++) s[i] = 0.f;
+    for (int i = a; i < b; i++) s[i] = xr[i - p->pW];
+    for (int i = b; i < SW; i++) s[i] = 0.f;
+  }
+}
+
+// M[xi] = U[xi] · V[xi] for transform points [xi0,xi1): rows [i0,i1) of Kp x NB, inner dimension C in KC blocks
+static void wino_gemms(const float* Up, const float* V, float* M, int C, int Kp, int i0, int i1, int NB, int NBp, int xi0,
+                       int xi1, const float* zeros) {
+  for (int xi = xi0; xi < xi1; xi++) {
+    const float* U = Up + (long)xi * Kp * C;
+    const float* Vx = V + (long)xi * C * NBp;
+    float* Mx = M + (long)xi * Kp * NBp;
+    for (int pc = 0; pc < C; pc += KC) {
+      const int kc = MIN(KC, C - pc);
+      for (int i = i0; i < i1; i += MR) {
+        const float* a = U + (long)(i / MR) * C * MR + pc * MR;
+        for (int jp = 0; jp < NB; jp += NR)
+          ukernel(kc, a, Vx + (long)jp * C + pc * NR, Mx + (long)i * NBp + jp, NBp, pc == 0 ? zeros : 0);
+      }
+    }
+  }
+}
+
+static void wino4_pack_w(const ConvP* p, const float* w, float* Up, int k0, int k1);
+
 // U = G g Gᵀ of output channels [k0,k1) (raw weights w [K][C][3][3])
-EXPORT(wino_pack_w) void wino_pack_w(const ConvP* p, const float* w, float* Up, int k0, int k1) {
+EXPORT(wino_pack_w) void wino_pack_w(const ConvP* p, int m, const float* w, float* Up, int k0, int k1) {
+  if (m == 4) {
+    wino4_pack_w(p, w, Up, k0, k1);
+    return;
+  }
   const int C = p->inC, K = p->outC, Kp = wino_kp(p);
   if (k1 > Kp) k1 = Kp;
   for (int k = k0; k < k1; k++) {
@@ -53,10 +103,10 @@ EXPORT(wino_pack_w) void wino_pack_w(const ConvP* p, const float* w, float* Up, 
   }
 }
 
-// store the first n lanes of v at d[0], d[s(1)], ... where lane l goes to tile t+l of the NR-column panels
+// the first n lanes of v to tiles t.. of channel c in the NR-column panels (one store unless they straddle two)
 static inline void wino_store_v(float* V, int C, int c, int t, v128_t v, int n) {
 #define WPUT(l) if (n > l) V[((t + l) / NR) * C * NR + c * NR + ((t + l) % NR)] = wasm_f32x4_extract_lane(v, l);
-  if (n == 4 && (t & 3) == 0) wasm_v128_store(V + (t / NR) * C * NR + c * NR + (t % NR), v);
+  if (n == 4 && t % NR <= NR - 4) wasm_v128_store(V + (t / NR) * C * NR + c * NR + (t % NR), v);
   else { WPUT(0) WPUT(1) WPUT(2) WPUT(3) }
 #undef WPUT
 }
@@ -68,34 +118,26 @@ static inline void wino_store_v(float* V, int C, int c, int t, v128_t v, int n) 
     const v128_t e2 = wasm_i32x4_shuffle(e0, v2, 1, 2, 3, 4), o3 = wasm_i32x4_shuffle(o1, v2, 1, 2, 3, 5); \
     d0 = wasm_f32x4_sub(e0, e2); d1 = wasm_f32x4_add(o1, e2); d2 = wasm_f32x4_sub(e2, o1); d3 = wasm_f32x4_sub(o1, o3); }
 
-// tile rows [tr0, tr0+R) of the output (R = tile rows per block; the last block may have fewer)
+// Tile rows [tr0, tr0+R) (R = tile rows per block; the last block may have fewer), in steps (phases): 1: the input
+// transform of channels [c0,c1), 2: the GEMMs of points [xi0,xi1) for output channels [k0,k1) (k0 a multiple of MR),
+// 4: the inverse transform and epilogue of output channels [k0,k1). V, M: 0 (in ws) or shared by the threads.
 static void wino_block(const ConvP* p, const float* x, const float* Up, const float* bias, float* out, int tr0, int R,
-                       float* ws, const EpiP* ep) {
+                       int k0, int k1, int c0, int c1, int xi0, int xi1, int phases, float* V, float* M, float* ws,
+                       const EpiP* ep) {
   const int C = p->inC, K = p->outC, Kp = wino_kp(p), H = p->inH, W = p->inW, OH = p->outH, OW = p->outW;
-  const int TW = wino_tiles_w(p), TH = (OH + 1) / 2, SW = wino_strip_w(p);
-  const int rows = MIN(R, TH - tr0), NBp = wino_nbp(p, R), NB = rows * TW;
+  const int TW = wino_tiles_w(p, 2), TH = (OH + 1) / 2, SW = wino_strip_w(p, 2);
+  const int rows = MIN(R, TH - tr0), NBp = wino_nbp(p, 2, R), NB = rows * TW;
   float* strip = ws;
-  float* V = strip + (2 * R + 2) * SW;
-  float* M = V + 16 * C * NBp;
-  float* zeros = M + 16 * Kp * NBp + 8;
+  float* zeros = strip + (2 * R + 2) * SW;
   for (int r = 0; r < MR; r++) zeros[r] = 0.f;
+  if (!V) {
+    V = zeros + 16;
+    M = V + 16 * C * NBp;
+  }
   const int ih0 = 2 * tr0 - p->pH, srows = 2 * rows + 2;
   // 1. input transform, channel by channel through the zero-padded strip
-  for (int c = 0; c < C; c++) {
-    const float* xc = x + (long)c * H * W;
-    for (int r = 0; r < srows; r++) {
-      float* s = strip + r * SW;
-      const int ih = ih0 + r;
-      if ((unsigned)ih >= (unsigned)H) {
-        for (int i = 0; i < SW; i++) s[i] = 0.f;
-        continue;
-      }
-      const float* xr = xc + ih * W;
-      const int a = MIN(p->pW, SW), b = MIN(p->pW + W, SW);
-      for (int i = 0; i < a; i++) s[i] = 0.f;
-      for (int i = a; i < b; i++) s[i] = xr[i - p->pW];
-      for (int i = b; i < SW; i++) s[i] = 0.f;
-    }
+  for (int c = c0; c < c1 && (phases & 1); c++) {
+    wino_strip(p, x + (long)c * H * W, strip, ih0, srows, SW);
     for (int tr = 0; tr < rows; tr++) {
       const float* s0 = strip + 2 * tr * SW;
       for (int tc = 0; tc < TW; tc += 4) {
@@ -116,24 +158,12 @@ static void wino_block(const ConvP* p, const float* x, const float* Up, const fl
       }
     }
   }
-  // 2. M[xi] = U[xi] · V[xi]: Kp x NB, inner dimension C in KC blocks
-  for (int xi = 0; xi < 16; xi++) {
-    const float* U = Up + (long)xi * Kp * C;
-    const float* Vx = V + (long)xi * C * NBp;
-    float* Mx = M + (long)xi * Kp * NBp;
-    for (int pc = 0; pc < C; pc += KC) {
-      const int kc = MIN(KC, C - pc);
-      for (int i = 0; i < Kp; i += MR) {
-        const float* a = U + (long)(i / MR) * C * MR + pc * MR;
-        for (int jp = 0; jp < NB; jp += NR)
-          ukernel(kc, a, Vx + (long)jp * C + pc * NR, Mx + (long)i * NBp + jp, NBp, pc == 0 ? zeros : 0);
-      }
-    }
-  }
+  // 2. the 16 GEMMs
+  if (phases & 2) wino_gemms(Up, V, M, C, Kp, k0, MIN(Kp, (k1 + MR - 1) / MR * MR), NB, NBp, xi0, xi1, zeros);
   // 3. Y = Aᵀ M A + bias, then the epilogue of the block's output rows
   const long PM = (long)Kp * NBp;
   const int oh0 = 2 * tr0, oh1 = MIN(OH, 2 * (tr0 + rows));
-  for (int k = 0; k < K; k++) {
+  for (int k = k0; k < MIN(k1, K) && (phases & 4); k++) {
     const float* mk = M + (long)k * NBp;
     float* ok = out + (long)k * OH * OW;
     const v128_t vb = wasm_f32x4_splat(bias ? bias[k] : 0.f);
@@ -178,9 +208,27 @@ static void wino_block(const ConvP* p, const float* x, const float* Up, const fl
   }
 }
 
-// blocks [b0,b1) of R tile rows each
-EXPORT(wino_part) void wino_part(const ConvP* p, const float* x, const float* Up, const float* bias, float* out, int R,
-                                 int b0, int b1, float* ws, const EpiP* ep) {
-  const int TH = (p->outH + 1) / 2;
-  for (int b = b0; b < b1 && b * R < TH; b++) wino_block(p, x, Up, bias, out, b * R, R, ws, ep);
+#include "winograd4.c"
+
+// output channels [k0,k1) (k0 a multiple of MR) of blocks [b0,b1) of R tile rows each (tiles of m x m outputs)
+EXPORT(wino_part) void wino_part(const ConvP* p, int m, const float* x, const float* Up, const float* bias, float* out, int R,
+                                 int b0, int b1, int k0, int k1, float* ws, const EpiP* ep) {
+  const int TH = (p->outH + m - 1) / m;
+  for (int b = b0; b < b1 && b * R < TH; b++) {
+    if (m == 4) wino4_block(p, x, Up, bias, out, b * R, R, k0, k1, 0, p->inC, 0, 36, 7, 0, 0, ws, ep);
+    else wino_block(p, x, Up, bias, out, b * R, R, k0, k1, 0, p->inC, 0, 16, 7, 0, 0, ws, ep);
+  }
+}
+
+// One step of a whole map shared by the threads (one block; V, M: wino_shared_floats at V): phase 1: the input
+// transform of channels [lo,hi); 2: the GEMMs of transform points [lo,hi); 4: the output channels [lo,hi).
+EXPORT(wino_phase) void wino_phase(const ConvP* p, int m, int phase, const float* x, const float* Up, const float* bias,
+                                   float* out, float* V, int lo, int hi, float* ws, const EpiP* ep) {
+  const int TH = (p->outH + m - 1) / m, C = p->inC, K = p->outC;
+  float* M = V + (long)wino_pts(m) * C * wino_nbp(p, m, TH);
+  const int k0 = phase == 4 ? lo : 0, k1 = phase == 4 ? hi : K;
+  const int c0 = phase == 1 ? lo : 0, c1 = phase == 1 ? hi : C;
+  const int xi0 = phase == 2 ? lo : 0, xi1 = phase == 2 ? hi : wino_pts(m);
+  if (m == 4) wino4_block(p, x, Up, bias, out, 0, TH, k0, k1, c0, c1, xi0, xi1, phase, V, M, ws, ep);
+  else wino_block(p, x, Up, bias, out, 0, TH, k0, k1, c0, c1, xi0, xi1, phase, V, M, ws, ep);
 }
