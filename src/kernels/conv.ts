@@ -143,7 +143,7 @@ function conv2dOne(x: Float32Array, w: Float32Array, bias: Float32Array | null, 
   const macs = p.outC * (p.inC / p.group) * p.kH * p.kW * N;
   const idle = workersFor(r, isDepthwise(p) ? macs * (PAR_MIN_MACS / DW_PAR_MIN_MACS) : macs);
   const m = wino ? winoTile(p) : 0;
-  let pw = wino ? cachedWinoWeights(r, w, p, m, (rr) => writeParams(rr, p, false)) : cachedWeights(r, w, p, idle);
+  let pw = wino ? cachedWinoWeights(r, w, p, m, (rr) => writeParams(rr, p, false), idle) : cachedWeights(r, w, p, idle);
   if (pw >= 0 && !fits(r, need)) {
     // the cache left too little room for this call's operands
     r.flushCache();
@@ -164,7 +164,7 @@ function conv2dOne(x: Float32Array, w: Float32Array, bias: Float32Array | null, 
   const xa = overlaps(xa0, inSize, oa0, outSize) ? -1 : xa0;
   const px = xa >= 0 ? xa : r.put(x.subarray(0, inSize));
   const pb = bias ? r.put(bias.subarray(0, p.outC)) : 0;
-  if (pw < 0) pw = wino ? putWinoWeights(r, pP, w, p, m) : putWeights(r, pP, w, p, idle, rawA);
+  if (pw < 0) pw = wino ? putWinoWeights(r, pP, w, p, m, idle) : putWeights(r, pP, w, p, idle, rawA);
   const oa = oa0;
   const pout = oa >= 0 ? oa : r.alloc(outSize);
   let pep = 0;
@@ -244,7 +244,7 @@ export async function conv2dBatch(x: Float32Array, n: number, w: Float32Array, b
   const idle = r.readyWorkers(T - 1);
   const need = convBytes(p, threads) + (ep?.residual ? 4 * threads * outSize : 0) + extra;
   const m = wino ? winoTile(p) : 0;
-  let pw = wino ? cachedWinoWeights(r, w, p, m, (rr) => writeParams(rr, p, false)) : cachedWeights(r, w, p, idle);
+  let pw = wino ? cachedWinoWeights(r, w, p, m, (rr) => writeParams(rr, p, false), idle) : cachedWeights(r, w, p, idle);
   if (pw >= 0 && !fits(r, need)) {
     r.flushCache();
     pw = -1;
@@ -256,7 +256,7 @@ export async function conv2dBatch(x: Float32Array, n: number, w: Float32Array, b
   r.reset();
   const pP = writeParams(r, p, false);
   const pb = bias ? r.put(bias.subarray(0, p.outC)) : 0;
-  if (pw < 0) pw = wino ? putWinoWeights(r, pP, w, p, m) : putWeights(r, pP, w, p, idle, false);
+  if (pw < 0) pw = wino ? putWinoWeights(r, pP, w, p, m, idle) : putWeights(r, pP, w, p, idle, false);
   const R = wino ? winoRows(p, m) : 0;
   const wsF = wino ? r.ex.wino_ws_floats(pP, m, R) : wsFloats(r, pP, p);
   const ws = Array.from({ length: T }, () => r.alloc(wsF));

@@ -66,6 +66,7 @@ const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
  *             output channels [kChunk·(i % nK), +kChunk))
  *  JOB_WINO_PHASE: [p, m, phase, x, Up, bias, out, V, n, chunk, nChunks, ws, ep]  (one step of a map shared by the
  *             threads: chunks of input channels, transform points or output channels)
+ *  JOB_WINO_PACK: [p, m, w, Up, Kp, chunk, nChunks]                 (the weight transform, chunks of output channels)
  *  JOB_POOL:  [isMax, x, y, planes, h, w, oh, ow, kh, kw, sh, sw, ph, pw, chunk, nChunks]   (chunks of planes)
  *  JOB_LRN:   [x, y, c, hw, size, kaAddr (two doubles k, a), acc, chunk, nChunks]   (chunks of pixels)
  *  JOB_ICONV: [p, x, wp, out, N, chunk, nChunks, ws]                        (chunks of output pixels)
@@ -83,6 +84,7 @@ export const JOB_LRN = 8;
 export const JOB_ICONV = 9;
 export const JOB_WINO = 16;
 export const JOB_WINO_PHASE = 17;
+export const JOB_WINO_PACK = 18;
 
 const SLOT = 32; // Int32 words of control block per worker: seq, done, state, cmd, args...
 const MAX_WORKERS = 63;
@@ -203,6 +205,9 @@ function runJobSource(): string {
   } else if (cmd === ${JOB_WINO_PHASE}) {
     const n = a[o+8], ch = a[o+9], nc = a[o+10];
     while ((i = next()) < nc) ex.wino_phase(a[o], a[o+1], a[o+2], a[o+3], a[o+4], a[o+5], a[o+6], a[o+7], i * ch, Math.min(n, (i + 1) * ch), a[o+11], a[o+12]);
+  } else if (cmd === ${JOB_WINO_PACK}) {
+    const n = a[o+4], ch = a[o+5], nc = a[o+6];
+    while ((i = next()) < nc) ex.wino_pack_w(a[o], a[o+1], a[o+2], a[o+3], i * ch, Math.min(n, (i + 1) * ch));
   } else if (cmd === ${JOB_CONV_IMAGES}) {
     const isDw = a[o], p = a[o+1], x = a[o+2], w = a[o+3], bias = a[o+4], out = a[o+5];
     const xs = a[o+6], os = a[o+7], n = a[o+8], ws = a[o+9], ep0 = a[o+10], eps = a[o+11];

@@ -4,10 +4,10 @@
  * transforms round), so it serves conv2dBatch only; conv2d, whose integer-valued sums the simulator relies on
  * being exact, never takes it. CHAIQ_WINOGRAD=0 (or setWinograd(false)) turns it off.
  */
-import { getThreads } from './config';
+import { chunks, getThreads } from './config';
 import type { Conv2dParams } from './types';
 import { cachedOperand } from './weight-cache';
-import type { WasmRuntime } from './wasm-runtime';
+import { JOB_WINO_PACK, type WasmRuntime } from './wasm-runtime';
 
 let wanted = process.env.CHAIQ_WINOGRAD !== '0';
 let calls = 0;
@@ -99,11 +99,11 @@ export function winoExtraBytes(p: Conv2dParams): number {
  * The transformed weights of conv p (tiles of m) in wasm memory, from the cache when possible (call before anything
  * else is allocated in the arena: a miss resets it); -1 when the cache cannot take them.
  */
-export function cachedWinoWeights(r: WasmRuntime, w: Float32Array, p: Conv2dParams, m: number, pP: (r: WasmRuntime) => number): number {
+export function cachedWinoWeights(r: WasmRuntime, w: Float32Array, p: Conv2dParams, m: number, pP: (r: WasmRuntime) => number, idle: number[]): number {
   const wLen = p.outC * p.inC * 9;
   return cachedOperand(r, w, wLen, `wino${m}:${p.outC}:${p.inC}:${r.MR}`, winoWeightFloats(r, p, m), (addr) => {
     r.reset();
-    transformWeights(r, pP(r), r.put(w.subarray(0, wLen)), addr, p, m);
+    transformWeights(r, pP(r), r.put(w.subarray(0, wLen)), addr, p, m, idle);
   });
 }
 
@@ -111,14 +111,22 @@ function winoWeightFloats(r: WasmRuntime, p: Conv2dParams, m: number): number {
   return pts(m) * Math.ceil(p.outC / r.MR) * r.MR * p.inC;
 }
 
-function transformWeights(r: WasmRuntime, pP: number, pw: number, pU: number, p: Conv2dParams, m: number): void {
-  r.ex.wino_pack_w(pP, m, pw, pU, 0, Math.ceil(p.outC / r.MR) * r.MR);
+/** U = G g Gᵀ of every output channel (in double: ~50 ns a weight), on the idle workers too when there are many. */
+function transformWeights(r: WasmRuntime, pP: number, pw: number, pU: number, p: Conv2dParams, m: number, idle: number[]): void {
+  const kp = Math.ceil(p.outC / r.MR) * r.MR;
+  const T = p.outC * p.inC >= 1 << 14 ? idle.length + 1 : 1;
+  if (T === 1) {
+    r.ex.wino_pack_w(pP, m, pw, pU, 0, kp);
+    return;
+  }
+  const [ch, nc] = chunks(kp, T, r.MR, r.MR);
+  r.parallel(JOB_WINO_PACK, Array.from({ length: T }, () => [pP, m, pw, pU, kp, ch, nc]), idle);
 }
 
 /** The transformed weights in the arena (no cache); returns the address. */
-export function putWinoWeights(r: WasmRuntime, pP: number, w: Float32Array, p: Conv2dParams, m: number): number {
+export function putWinoWeights(r: WasmRuntime, pP: number, w: Float32Array, p: Conv2dParams, m: number, idle: number[]): number {
   const pw = r.put(w.subarray(0, p.outC * p.inC * 9));
   const pU = r.alloc(winoWeightFloats(r, p, m));
-  transformWeights(r, pP, pw, pU, p, m);
+  transformWeights(r, pP, pw, pU, p, m, idle);
   return pU;
 }

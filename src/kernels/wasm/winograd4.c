@@ -16,9 +16,11 @@ static void wino4_pack_w(const ConvP* p, const float* w, float* Up, int k0, int 
         continue;
       }
       const float* g = w + ((long)k * C + c) * 9;
+      // products with the rounded reciprocals (divisions are slow; the result is rounded to float32 anyway)
+      const double i6 = 1.0 / 6, i12 = 1.0 / 12, i24 = 1.0 / 24;
 #define G6(a, b, e, o) \
-      o##0 = (a) / 4; o##1 = -((a) + (b) + (e)) / 6; o##2 = -((a) - (b) + (e)) / 6; \
-      o##3 = (a) / 24 + (b) / 12 + (e) / 6; o##4 = (a) / 24 - (b) / 12 + (e) / 6; o##5 = (e);
+      o##0 = 0.25 * (a); o##1 = -((a) + (b) + (e)) * i6; o##2 = -((a) - (b) + (e)) * i6; \
+      o##3 = (a) * i24 + (b) * i12 + (e) * i6; o##4 = (a) * i24 - (b) * i12 + (e) * i6; o##5 = (e);
       double r0_0, r0_1, r0_2, r0_3, r0_4, r0_5, r1_0, r1_1, r1_2, r1_3, r1_4, r1_5, r2_0, r2_1, r2_2, r2_3, r2_4, r2_5;
       // columns j of G g (G along the kernel rows)
       G6((double)g[0], (double)g[3], (double)g[6], r0_)
