@@ -8,7 +8,8 @@ import { chunks, DW_PAR_MIN_MACS, getThreads, PAR_MIN_MACS, rt, workersFor } fro
 import { EPI_BYTES, epilogueJs, stageEpilogue, writeEpi } from './epilogue';
 import type { Conv2dParams, ConvEpilogue } from './types';
 import { cachedOperand } from './weight-cache';
-import { JOB_CONV, JOB_CONV_IMAGES, JOB_DW, JOB_PACK, type WasmRuntime } from './wasm-runtime';
+import { JOB_CONV, JOB_CONV_IMAGES, JOB_DW, JOB_PACK, JOB_WINO, JOB_WINO_PHASE, type WasmRuntime } from './wasm-runtime';
+import { cachedWinoWeights, countWinograd, putWinoWeights, winoBlocks, winoExtraBytes, winogradApplies, winoRows, winoShared, winoTile } from './winograd';
 
 /** output-pixel chunks per thread (finer chunks measured no better: the wait is the worker's wake-up) */
 const DIM0_PER_THREAD = 2;
@@ -120,19 +121,20 @@ export function gemmChunks(M: number, N: number, t: number, r: WasmRuntime): [nu
  */
 export function conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, p: Conv2dParams, out: Float32Array): void {
   checkConv(x, w, bias, p, out, 1);
-  conv2dOne(x, w, bias, p, out, null, null);
+  conv2dOne(x, w, bias, p, out, null, null, false);
 }
 
-/** conv2d (checked) plus an epilogue (res: this image's residual). */
+/** conv2d (checked) plus an epilogue (res: this image's residual); wino: on the Winograd path (winograd.ts). */
 function conv2dOne(x: Float32Array, w: Float32Array, bias: Float32Array | null, p: Conv2dParams, out: Float32Array,
-  ep: ConvEpilogue | null, res: Float32Array | null): void {
+  ep: ConvEpilogue | null, res: Float32Array | null, wino: boolean): void {
   const r = rt();
   const outSize = p.outC * p.outH * p.outW;
+  const need = convBytes(p, 1) + (res ? 4 * outSize : 0) + (wino ? winoExtraBytes(p) : 0);
   const js = (): void => {
     conv2dJs(x, w, bias, p, out);
     if (ep) epilogueJs(ep, out, p.outC, p.outH * p.outW, res);
   };
-  if (!r || !fits(r, convBytes(p, 1) + (res ? 4 * outSize : 0))) {
+  if (!r || !fits(r, need)) {
     js();
     return;
   }
@@ -140,18 +142,19 @@ function conv2dOne(x: Float32Array, w: Float32Array, bias: Float32Array | null, 
   const mg = p.outC / p.group;
   const macs = p.outC * (p.inC / p.group) * p.kH * p.kW * N;
   const idle = workersFor(r, isDepthwise(p) ? macs * (PAR_MIN_MACS / DW_PAR_MIN_MACS) : macs);
-  let pw = cachedWeights(r, w, p, idle);
-  if (pw >= 0 && !fits(r, convBytes(p, 1) + (res ? 4 * outSize : 0))) {
+  const m = wino ? winoTile(p) : 0;
+  let pw = wino ? cachedWinoWeights(r, w, p, m, (rr) => writeParams(rr, p, false), idle) : cachedWeights(r, w, p, idle);
+  if (pw >= 0 && !fits(r, need)) {
     // the cache left too little room for this call's operands
     r.flushCache();
     pw = -1;
-    if (!fits(r, convBytes(p, 1) + (res ? 4 * outSize : 0))) {
+    if (!fits(r, need)) {
       js();
       return;
     }
   }
   r.reset();
-  const rawA = pw < 0 && N <= RAW_A_MAX_N;
+  const rawA = !wino && pw < 0 && N <= RAW_A_MAX_N;
   const pP = writeParams(r, p, rawA);
   const inSize = p.inC * p.inH * p.inW;
   // operands already in wasm memory (zone views: runNet's activations) are used in place
@@ -161,7 +164,7 @@ function conv2dOne(x: Float32Array, w: Float32Array, bias: Float32Array | null, 
   const xa = overlaps(xa0, inSize, oa0, outSize) ? -1 : xa0;
   const px = xa >= 0 ? xa : r.put(x.subarray(0, inSize));
   const pb = bias ? r.put(bias.subarray(0, p.outC)) : 0;
-  if (pw < 0) pw = putWeights(r, pP, w, p, idle, rawA);
+  if (pw < 0) pw = wino ? putWinoWeights(r, pP, w, p, m, idle) : putWeights(r, pP, w, p, idle, rawA);
   const oa = oa0;
   const pout = oa >= 0 ? oa : r.alloc(outSize);
   let pep = 0;
@@ -172,9 +175,25 @@ function conv2dOne(x: Float32Array, w: Float32Array, bias: Float32Array | null, 
     writeEpi(r, pep, st, res ? (ra >= 0 ? ra : r.put(res.subarray(0, outSize))) : 0);
   }
   const T = idle.length + 1;
-  const wsF = wsFloats(r, pP, p);
+  const shared = wino && winoShared(p, m, T);
+  const R = !wino ? 0 : shared ? Math.ceil(p.outH / m) : winoRows(p, m);
+  const wsF = wino ? r.ex.wino_ws_floats(pP, m, R) : wsFloats(r, pP, p);
   const ws = Array.from({ length: T }, () => r.alloc(wsF));
-  if (isDepthwise(p)) {
+  if (shared) {
+    const pV = r.alloc(r.ex.wino_shared_floats(pP, m));
+    const step = (phase: number, n: number): void => {
+      const [ch, nc] = chunks(n, T, 1, 1);
+      r.parallel(JOB_WINO_PHASE, ws.map((wsT) => [pP, m, phase, px, pw, pb, pout, pV, n, ch, nc, wsT, pep]), idle);
+    };
+    step(1, p.inC);
+    step(2, (m + 2) * (m + 2));
+    step(4, p.outC);
+    countWinograd(1);
+  } else if (wino) {
+    const nb = winoBlocks(p, m, R);
+    r.parallel(JOB_WINO, ws.map((wsT) => [pP, m, px, pw, pb, pout, R, p.outC, p.outC, 1, nb, wsT, pep]), idle);
+    countWinograd(1);
+  } else if (isDepthwise(p)) {
     const [ch, nc] = chunks(p.outC, T, 1, 1);
     r.parallel(JOB_DW, ws.map((wsT) => [pP, px, pw, pb, pout, p.outC, ch, nc, wsT, pep]), idle);
   } else {
@@ -199,15 +218,17 @@ export async function conv2dBatch(x: Float32Array, n: number, w: Float32Array, b
   const inSize = p.inC * p.inH * p.inW;
   const outSize = p.outC * p.outH * p.outW;
   const resOf = (i: number): Float32Array | null => (ep?.residual ? ep.residual.subarray(i * outSize, (i + 1) * outSize) : null);
+  const wino = winogradApplies(p);
   const one = (i: number): void =>
-    conv2dOne(x.subarray(i * inSize, (i + 1) * inSize), w, bias, p, out.subarray(i * outSize, (i + 1) * outSize), ep, resOf(i));
+    conv2dOne(x.subarray(i * inSize, (i + 1) * inSize), w, bias, p, out.subarray(i * outSize, (i + 1) * outSize), ep, resOf(i), wino);
   const r = rt();
   if (!r) {
     for (let i = 0; i < n; i++) one(i);
     return;
   }
   const threads = getThreads();
-  let pooled = n > 1 && threads > 1 && fits(r, convBytes(p, getThreads()));
+  const extra = wino ? winoExtraBytes(p) : 0;
+  let pooled = n > 1 && threads > 1 && fits(r, convBytes(p, getThreads()) + extra);
   if (pooled) {
     try {
       await r.whenReady(threads - 1);
@@ -221,8 +242,9 @@ export async function conv2dBatch(x: Float32Array, n: number, w: Float32Array, b
   }
   const T = threads;
   const idle = r.readyWorkers(T - 1);
-  const need = convBytes(p, threads) + (ep?.residual ? 4 * threads * outSize : 0);
-  let pw = cachedWeights(r, w, p, idle);
+  const need = convBytes(p, threads) + (ep?.residual ? 4 * threads * outSize : 0) + extra;
+  const m = wino ? winoTile(p) : 0;
+  let pw = wino ? cachedWinoWeights(r, w, p, m, (rr) => writeParams(rr, p, false), idle) : cachedWeights(r, w, p, idle);
   if (pw >= 0 && !fits(r, need)) {
     r.flushCache();
     pw = -1;
@@ -234,14 +256,15 @@ export async function conv2dBatch(x: Float32Array, n: number, w: Float32Array, b
   r.reset();
   const pP = writeParams(r, p, false);
   const pb = bias ? r.put(bias.subarray(0, p.outC)) : 0;
-  if (pw < 0) pw = putWeights(r, pP, w, p, idle, false);
-  const wsF = wsFloats(r, pP, p);
+  if (pw < 0) pw = wino ? putWinoWeights(r, pP, w, p, m, idle) : putWeights(r, pP, w, p, idle, false);
+  const R = wino ? winoRows(p, m) : 0;
+  const wsF = wino ? r.ex.wino_ws_floats(pP, m, R) : wsFloats(r, pP, p);
   const ws = Array.from({ length: T }, () => r.alloc(wsF));
   // whole rounds of T images per core; the last n % T images are split across the cores by conv2d
   const nWhole = n - (n % T);
   const resF = ep?.residual ? outSize : 0;
   let round = Math.max(T, Math.min(nWhole, Math.floor(BATCH_ROUND_BYTES / ((inSize + outSize + resF) * 4 * T)) * T));
-  if (!fits(r, convBytes(p, round) + 4 * round * resF)) round = T;
+  if (!fits(r, convBytes(p, round) + 4 * round * resF + extra)) round = T;
   // in place only when nothing overlaps the output
   const oa = r.addrOf(out);
   const apart = (a: Float32Array): boolean => oa < 0 || r.addrOf(a) < 0 || r.addrOf(a) >= oa + out.byteLength || r.addrOf(a) + a.byteLength <= oa;
@@ -252,7 +275,7 @@ export async function conv2dBatch(x: Float32Array, n: number, w: Float32Array, b
   const pres = resF && rsa < 0 ? r.alloc(round * resF) : 0;
   const st = ep ? stageEpilogue(r, ep, p.outC) : null;
   const pep = st ? r.alloc((round * EPI_BYTES) / 4) : 0;
-  const isDw = isDepthwise(p) ? 1 : 0;
+  const kind = wino ? 2 : isDepthwise(p) ? 1 : 0;
   for (let i0 = 0; i0 < nWhole; i0 += round) {
     const cnt = Math.min(round, nWhole - i0);
     const pxr = xa >= 0 ? xa + 4 * i0 * inSize : px;
@@ -261,7 +284,8 @@ export async function conv2dBatch(x: Float32Array, n: number, w: Float32Array, b
     if (xa < 0) r.F32().set(x.subarray(i0 * inSize, (i0 + cnt) * inSize), px >>> 2);
     if (pres) r.F32().set(ep!.residual!.subarray(i0 * outSize, (i0 + cnt) * outSize), pres >>> 2);
     if (st) for (let i = 0; i < cnt; i++) writeEpi(r, pep + i * EPI_BYTES, st, presr ? presr + i * outSize * 4 : 0);
-    r.parallel(JOB_CONV_IMAGES, ws.map((wsT) => [isDw, pP, pxr, pw, pb, poutr, inSize * 4, outSize * 4, cnt, wsT, pep, EPI_BYTES]), idle);
+    r.parallel(JOB_CONV_IMAGES, ws.map((wsT) => [kind, pP, pxr, pw, pb, poutr, inSize * 4, outSize * 4, cnt, wsT, pep, EPI_BYTES, R, m]), idle);
+    if (wino) countWinograd(cnt);
     if (oa < 0) r.get(pout, out.subarray(i0 * outSize, (i0 + cnt) * outSize));
   }
   for (let i = nWhole; i < n; i++) one(i);

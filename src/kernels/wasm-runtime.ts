@@ -28,6 +28,14 @@ export interface KernelExports {
   iconv_ws_bytes(p: number): number;
   iconv_pack_w(p: number, w: number, wp: number): void;
   iconv_part(p: number, x: number, wp: number, out: number, n0: number, n1: number, ws: number): void;
+  wino_w_floats(p: number, m: number): number;
+  wino_ws_floats(p: number, m: number, R: number): number;
+  wino_pack_w(p: number, m: number, w: number, Up: number, k0: number, k1: number): void;
+  wino_part(p: number, m: number, x: number, Up: number, bias: number, out: number, R: number, b0: number, b1: number, k0: number, k1: number,
+    ws: number, ep: number): void;
+  wino_shared_floats(p: number, m: number): number;
+  wino_phase(p: number, m: number, phase: number, x: number, Up: number, bias: number, out: number, V: number, lo: number, hi: number,
+    ws: number, ep: number): void;
 }
 
 // lib "ES2022" has no WebAssembly typings (they live in lib.dom): the few pieces used here.
@@ -52,7 +60,13 @@ const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
  *  JOB_GEMM:  [M, N, K, Ap, B, transB, C, accumulate, dim, chunk, nChunks, ws]
  *  JOB_PACK:   [p, w, Ap, chunk, nChunks]                                 (chunks of MR-row weight panels)
  *  JOB_GEMV_T: [M, N, K, A, B, C, accumulate, chunk, nChunks]           (chunks of columns)
- *  JOB_CONV_IMAGES: [isDw, p, x, wOrAp, bias, out, xStrideBytes, outStrideBytes, nImages, ws, ep, epStrideBytes]  (one image a chunk)
+ *  JOB_CONV_IMAGES: [kind (0: GEMM, 1: depthwise, 2: Winograd), p, x, wOrAp, bias, out, xStrideBytes, outStrideBytes, nImages, ws, ep,
+ *                    epStrideBytes, R, m (Winograd: tile rows per block, tile size)]  (one image a chunk)
+ *  JOB_WINO:  [p, m, x, Up, bias, out, R, K, kChunk, nK, nChunks, ws, ep]  (chunk i: block i / nK of R tile rows,
+ *             output channels [kChunk·(i % nK), +kChunk))
+ *  JOB_WINO_PHASE: [p, m, phase, x, Up, bias, out, V, n, chunk, nChunks, ws, ep]  (one step of a map shared by the
+ *             threads: chunks of input channels, transform points or output channels)
+ *  JOB_WINO_PACK: [p, m, w, Up, Kp, chunk, nChunks]                 (the weight transform, chunks of output channels)
  *  JOB_POOL:  [isMax, x, y, planes, h, w, oh, ow, kh, kw, sh, sw, ph, pw, chunk, nChunks]   (chunks of planes)
  *  JOB_LRN:   [x, y, c, hw, size, kaAddr (two doubles k, a), acc, chunk, nChunks]   (chunks of pixels)
  *  JOB_ICONV: [p, x, wp, out, N, chunk, nChunks, ws]                        (chunks of output pixels)
@@ -68,6 +82,9 @@ export const JOB_PACK = 6;
 export const JOB_POOL = 7;
 export const JOB_LRN = 8;
 export const JOB_ICONV = 9;
+export const JOB_WINO = 16;
+export const JOB_WINO_PHASE = 17;
+export const JOB_WINO_PACK = 18;
 
 const SLOT = 32; // Int32 words of control block per worker: seq, done, state, cmd, args...
 const MAX_WORKERS = 63;
@@ -179,6 +196,18 @@ function runJobSource(): string {
   } else if (cmd === ${JOB_ICONV}) {
     const N = a[o+4], ch = a[o+5], nc = a[o+6];
     while ((i = next()) < nc) ex.iconv_part(a[o], a[o+1], a[o+2], a[o+3], i * ch, Math.min(N, (i + 1) * ch), a[o+7]);
+  } else if (cmd === ${JOB_WINO}) {
+    const K = a[o+7], kch = a[o+8], nk = a[o+9], nc = a[o+10];
+    while ((i = next()) < nc) {
+      const b = (i / nk) | 0, k0 = (i - b * nk) * kch;
+      ex.wino_part(a[o], a[o+1], a[o+2], a[o+3], a[o+4], a[o+5], a[o+6], b, b + 1, k0, Math.min(K, k0 + kch), a[o+11], a[o+12]);
+    }
+  } else if (cmd === ${JOB_WINO_PHASE}) {
+    const n = a[o+8], ch = a[o+9], nc = a[o+10];
+    while ((i = next()) < nc) ex.wino_phase(a[o], a[o+1], a[o+2], a[o+3], a[o+4], a[o+5], a[o+6], a[o+7], i * ch, Math.min(n, (i + 1) * ch), a[o+11], a[o+12]);
+  } else if (cmd === ${JOB_WINO_PACK}) {
+    const n = a[o+4], ch = a[o+5], nc = a[o+6];
+    while ((i = next()) < nc) ex.wino_pack_w(a[o], a[o+1], a[o+2], a[o+3], i * ch, Math.min(n, (i + 1) * ch));
   } else if (cmd === ${JOB_CONV_IMAGES}) {
     const isDw = a[o], p = a[o+1], x = a[o+2], w = a[o+3], bias = a[o+4], out = a[o+5];
     const xs = a[o+6], os = a[o+7], n = a[o+8], ws = a[o+9], ep0 = a[o+10], eps = a[o+11];
@@ -186,7 +215,8 @@ function runJobSource(): string {
     const N = i32[4] * i32[5], C = i32[3], mg = i32[3] / i32[14];
     while ((i = next()) < n) {
       const ep = ep0 ? ep0 + i * eps : 0;
-      if (isDw) ex.dw_part(p, x + i * xs, w, bias, out + i * os, 0, C, ws, ep);
+      if (isDw === 2) ex.wino_part(p, a[o+13], x + i * xs, w, bias, out + i * os, a[o+12], 0, N, 0, C, ws, ep);
+      else if (isDw) ex.dw_part(p, x + i * xs, w, bias, out + i * os, 0, C, ws, ep);
       else ex.conv_part(p, x + i * xs, w, bias, out + i * os, 0, mg, 0, N, ws, ep);
     }
   }

@@ -3,14 +3,17 @@
  * Rows per net: naive JS direct loops (the baseline; run on a subset of layers and scaled by MACs),
  * JS im2col+GEMM (subset, scaled), wasm SIMD on 1 thread, on 2 threads (each conv split), and
  * conv2dBatch (whole images per core, batch 4). Figures: conv-only ms per image, GFLOP/s (2·MACs/time),
- * speed-up over the naive baseline. Bar (real Caffe + OpenBLAS, this machine): ResNet-50 69 GFLOP/s.
+ * speed-up over the naive baseline. Bar (real Caffe + OpenBLAS, this machine): ResNet-50 69 GFLOP/s. Then, per 3x3
+ * stride-1 layer, one image through conv2dBatch on 2 threads on the direct path and on Winograd (interleaved runs,
+ * medians of main-thread and process CPU; conv2d, the rows above, never takes Winograd).
  * Wall figures depend on whatever else runs on the 2 cores; the main thread's CPU time (Linux schedstat) is
  * the critical path — it sleeps while waiting for the worker — so it estimates the wall time of an idle
  * machine, and the speed-ups are computed from it. Standalone: node dist/test/bench/kernels.bench.js
  */
 import * as fs from 'fs';
 import * as os from 'os';
-import { conv2d, conv2dBatch, Conv2dParams, initKernels, setThreads, setUseWasm, shutdownKernels } from '../../src/kernels';
+import { conv2d, conv2dBatch, Conv2dParams, initKernels, setThreads, setUseWasm, setWinograd, shutdownKernels } from '../../src/kernels';
+import { winogradApplies, winoTile } from '../../src/kernels/winograd';
 import { NETS } from './conv-shapes';
 
 interface Layer {
@@ -110,6 +113,40 @@ async function timePass(ls: Layer[], totalMacs: number, reps: number, f: (l: Lay
   return { wall: best.wall * scale, main: best.main * scale };
 }
 
+const medianOf = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+/** Per 3x3 stride-1 layer (first of each shape): direct vs Winograd, one image, interleaved, medians. */
+async function winogradRows(net: string, ls: Layer[], reps: number, res: Record<string, number | string>): Promise<void> {
+  const seen = new Set<string>();
+  const r3 = (v: number): number => +v.toPrecision(3);
+  for (const l of ls) {
+    const key = JSON.stringify(l.p);
+    if (seen.has(key) || !winogradApplies(l.p)) continue;
+    seen.add(key);
+    // one weight array per path: the cache keeps one layout per array
+    const ws = [l.w, Float32Array.from(l.w)];
+    const t: Array<{ main: number[]; cpu: number[] }> = [{ main: [], cpu: [] }, { main: [], cpu: [] }];
+    for (let i = 0; i <= reps; i++) {
+      for (const k of [0, 1]) {
+        setWinograd(k === 1);
+        const m0 = mainCpuMs();
+        const c0 = process.cpuUsage();
+        await conv2dBatch(l.x, 1, ws[k], l.bias, l.p, l.out);
+        const c = process.cpuUsage(c0);
+        if (i > 0) {
+          t[k].main.push(mainCpuMs() - m0);
+          t[k].cpu.push((c.user + c.system) / 1e3);
+        }
+      }
+    }
+    setWinograd(true);
+    const name = `${net} ${l.name} ${l.p.inC}x${l.p.outH}x${l.p.outW}->${l.p.outC} F(${winoTile(l.p)}x${winoTile(l.p)},3x3)`;
+    const [d, w] = [0, 1].map((k) => medianOf(t[k].main));
+    res[`${name} direct / winograd main-thread CPU ms`] = `${r3(d)} / ${r3(w)} (x${r3(d / w)})`;
+    res[`${name} direct / winograd process CPU ms`] = `${r3(medianOf(t[0].cpu))} / ${r3(medianOf(t[1].cpu))}`;
+  }
+}
+
 export async function run(): Promise<Record<string, number | string>> {
   const res: Record<string, number | string> = {};
   const quick = process.env.CHAIQ_BENCH_QUICK === '1';
@@ -155,6 +192,7 @@ export async function run(): Promise<Record<string, number | string>> {
         await conv2dBatch(batch[i].xb, B, l.w, l.bias, l.p, batch[i].ob);
       });
       report(`wasm SIMD 2 threads conv2dBatch(${B})`, { wall: tb.wall / B, main: tb.main / B });
+      await winogradRows(net, ls, quick ? 3 : 9, res);
     }
   } finally {
     setUseWasm(true);
