@@ -185,7 +185,7 @@ async function recoverAccuracy(o: QuantizeOptions, s: RunSettings, m: NetWithPar
   const progress = (n: number, label: string) => (o.progress ?? noProgress)(n, label, 'layers');
   let net = m.net;
   if (o.optimizeRounding) net = await roundingStage(net, m.netParam, plan, images, (r) => rebuild(r, ctx), { seed: o.seed ?? 0, warn: s.warn, info: s.info, progress });
-  if (o.biasCorrection) net = await biasCorrectionStage(net, m.netParam, plan, images, (r) => rebuild(r, ctx), { warn: s.warn, info: s.info, progress });
+  if (o.biasCorrection) net = await biasCorrectionStage(net, m.netParam, plan, images, (r) => rebuild(r, ctx), { warn: s.warn, info: s.info, progress, reference: m.net });
   return { net, netParam: m.netParam };
 }
 

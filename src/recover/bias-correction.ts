@@ -31,6 +31,12 @@ export interface BiasCorrectionInput {
   netParam: NetParam;
   plan: PrecisionPlan;
   images: Tensor[];
+  /**
+   * The float net whose outputs the fixed net should match (default `net`): after --optimize_rounding, `net`
+   * holds the rounded weights and the reference stays the original float net, so the correction also
+   * removes the mean error of the rounding rather than aiming at the rounded net's float output.
+   */
+  reference?: Net;
   warn?: WarnFn;
   /** called once per corrected layer (progress) */
   onLayer?: (name: string) => void;
@@ -76,7 +82,7 @@ export async function correctBiases(inp: BiasCorrectionInput): Promise<{ weights
   const warn = inp.warn ?? (() => undefined);
   const weights = blobsOf(inp.net);
   const layers = targets(inp.net, inp.plan);
-  const ref = await floatMeans(inp.net, layers, inp.images, warn);
+  const ref = await floatMeans(inp.reference ?? inp.net, layers, inp.images, warn);
   const annotated = applyPlanToNetParam(inp.netParam, inp.plan);
   const corrected: CorrectedLayer[] = [];
   for (const l of layers) {

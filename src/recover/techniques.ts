@@ -33,16 +33,16 @@ export function equalizeStage(net: Net, netParam: NetParam, rebuild: Rebuild, in
   return rebuild(r);
 }
 
-/** --bias_correction: IBC on the calibration images, after the plan is made; the plan stays valid. */
+/** --bias_correction: IBC on the calibration images, after the plan is made; the plan stays valid. `opts.reference`: the float net to match, when `net` was already rewritten (rounded). */
 export async function biasCorrectionStage(
   net: Net, netParam: NetParam, plan: PrecisionPlan, images: Tensor[], rebuild: Rebuild,
-  opts: { warn: WarnFn; info: (msg: string) => void; progress: (total: number, label: string) => Progress },
+  opts: { warn: WarnFn; info: (msg: string) => void; progress: (total: number, label: string) => Progress; reference?: Net },
 ): Promise<Net> {
   const n = net.layers.filter((l) => l.def?.fixed === 'conv' && plan.has(l.name)).length;
   const bar = opts.progress(n, 'bias correction');
   let r;
   try {
-    r = await correctBiases({ net, netParam, plan, images, warn: opts.warn, onLayer: () => bar.tick(1) });
+    r = await correctBiases({ net, netParam, plan, images, reference: opts.reference, warn: opts.warn, onLayer: () => bar.tick(1) });
   } finally {
     bar.stop();
   }
