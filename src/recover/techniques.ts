@@ -6,7 +6,7 @@ import type { Net } from '../graph/types';
 import type { NetParam } from '../proto/message';
 import type { Rewritten } from '../quant/rewrite';
 import { equalizeNet } from './equalize';
-import { correctBiases } from './bias-correction';
+import { biasCorrector, correctBiases } from './bias-correction';
 import { optimizeRounding } from './rounding';
 import type { PrecisionPlan } from '../quant/plan';
 import type { Tensor } from '../tensor';
@@ -56,22 +56,35 @@ export async function biasCorrectionStage(
   return rebuild({ net: netParam, weights: r.weights }).net;
 }
 
-/** --optimize_rounding: each HW conv's weights rounded to minimise its output error, on the plan's grids. */
+/**
+ * --optimize_rounding: each HW conv's weights rounded to minimise its output error, on the plan's grids. With
+ * `biasCorrection` (both flags), the two run in one sweep in net order: each conv is fitted with the convs
+ * before it rounded and bias-corrected, on the error about its mean (the bias correction after it removes the
+ * mean), then its bias is corrected against the original float net.
+ */
 export async function roundingStage(
   net: Net, netParam: NetParam, plan: PrecisionPlan, images: Tensor[], rebuild: Rebuild,
-  opts: { seed: number; warn: WarnFn; info: (msg: string) => void; progress: (total: number, label: string) => Progress },
+  opts: { seed: number; warn: WarnFn; info: (msg: string) => void; progress: (total: number, label: string) => Progress; biasCorrection?: boolean },
 ): Promise<Net> {
-  const n = net.layers.filter((l) => l.def?.fixed === 'conv' && plan.has(l.name)).length;
-  const bar = opts.progress(n, 'optimizing rounding');
+  const convs = net.layers.filter((l) => l.def?.fixed === 'conv' && plan.has(l.name)).length;
+  const bar = opts.progress(opts.biasCorrection ? 2 * convs : convs, opts.biasCorrection ? 'optimizing rounding, bias correction' : 'optimizing rounding');
   let r;
+  let bc;
   try {
-    r = await optimizeRounding({ net, netParam, plan, images, seed: opts.seed, warn: opts.warn, onLayer: () => bar.tick(1) });
+    bc = opts.biasCorrection ? await biasCorrector({ net, netParam, plan, images, warn: opts.warn, onLayer: () => bar.tick(1) }) : undefined;
+    const joint = bc ? { centered: process.env.CHAIQ_XP_CENTERED !== '0', beforeLayer: (node: { index: number }, w: Map<string, Tensor[]>) => bc!.run(w, node.index) } : {};
+    r = await optimizeRounding({ net, netParam, plan, images, seed: opts.seed, warn: opts.warn, onLayer: () => bar.tick(1), ...joint });
+    await bc?.run(r.weights);
   } finally {
     bar.stop();
   }
   const before = r.layers.reduce((a, l) => a + l.before, 0);
   const after = r.layers.reduce((a, l) => a + l.after, 0);
   const flipped = r.layers.reduce((a, l) => a + l.flipped, 0);
-  opts.info(`optimized rounding of ${r.layers.length} convolutions: ${flipped} weights rounded the other way, summed output MSE ${before.toPrecision(3)} → ${after.toPrecision(3)} on ${images.length} images`);
+  opts.info(`optimized rounding of ${r.layers.length} convolutions: ${flipped} weights rounded the other way, summed output ${bc ? 'error variance' : 'MSE'} ${before.toPrecision(3)} → ${after.toPrecision(3)} on ${images.length} images`);
+  if (bc) {
+    const worst = Math.max(0, ...bc.corrected.map((c) => Math.max(...Array.from(c.meanError, Math.abs))));
+    opts.info(`bias correction of ${bc.corrected.length} convolutions, each after the rounding of those before it (largest mean error measured ${worst.toPrecision(3)})`);
+  }
   return rebuild({ net: netParam, weights: r.weights }).net;
 }
