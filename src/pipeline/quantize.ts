@@ -184,7 +184,7 @@ async function searchedPlan(o: QuantizeOptions, s: RunSettings, m: NetWithParam,
 async function recoverAccuracy(o: QuantizeOptions, s: RunSettings, m: NetWithParam, plan: PrecisionPlan, images: Tensor[], ctx: RebuildContext): Promise<NetWithParam> {
   const progress = (n: number, label: string) => (o.progress ?? noProgress)(n, label, 'layers');
   let net = m.net;
-  const joint = o.optimizeRounding && o.biasCorrection && process.env.CHAIQ_XP_SEQ !== '1';
+  const joint = !!(o.optimizeRounding && o.biasCorrection);
   if (o.optimizeRounding) net = await roundingStage(net, m.netParam, plan, images, (r) => rebuild(r, ctx), { seed: o.seed ?? 0, warn: s.warn, info: s.info, progress, biasCorrection: joint });
   if (o.biasCorrection && !joint) net = await biasCorrectionStage(net, m.netParam, plan, images, (r) => rebuild(r, ctx), { warn: s.warn, info: s.info, progress, reference: m.net });
   return { net, netParam: m.netParam };

@@ -6,7 +6,7 @@ import type { Net } from '../graph/types';
 import type { NetParam } from '../proto/message';
 import type { Rewritten } from '../quant/rewrite';
 import { equalizeNet } from './equalize';
-import { biasCorrector, correctBiases } from './bias-correction';
+import { biasCorrector, correctBiases, type CorrectedLayer } from './bias-correction';
 import { optimizeRounding } from './rounding';
 import type { PrecisionPlan } from '../quant/plan';
 import type { Tensor } from '../tensor';
@@ -46,14 +46,19 @@ export async function biasCorrectionStage(
   } finally {
     bar.stop();
   }
-  const moved = r.corrected.filter((c) => {
+  reportBiasCorrection(net, r.corrected, r.weights, images.length, opts.info, '');
+  return rebuild({ net: netParam, weights: r.weights }).net;
+}
+
+/** The summary line of a bias correction: how many convs moved their bias, and the largest mean error measured. */
+function reportBiasCorrection(net: Net, corrected: CorrectedLayer[], weights: Map<string, Tensor[]>, images: number, info: (msg: string) => void, how: string): void {
+  const moved = corrected.filter((c) => {
     const before = net.layers.find((l) => l.name === c.layer)!.blobs[1].data;
-    const after = r.weights.get(c.layer)![1].data;
+    const after = weights.get(c.layer)![1].data;
     return before.some((v, i) => v !== after[i]);
   }).length;
-  const worst = Math.max(0, ...r.corrected.map((c) => Math.max(...Array.from(c.meanError, Math.abs))));
-  opts.info(`bias correction: ${moved} of ${r.corrected.length} convolutions moved their bias (largest mean error measured ${worst.toPrecision(3)}) on ${images.length} images`);
-  return rebuild({ net: netParam, weights: r.weights }).net;
+  const worst = Math.max(0, ...corrected.map((c) => Math.max(...Array.from(c.meanError, Math.abs))));
+  info(`bias correction: ${moved} of ${corrected.length} convolutions moved their bias (largest mean error measured ${worst.toPrecision(3)}) on ${images} images${how}`);
 }
 
 /**
@@ -72,7 +77,7 @@ export async function roundingStage(
   let bc;
   try {
     bc = opts.biasCorrection ? await biasCorrector({ net, netParam, plan, images, warn: opts.warn, onLayer: () => bar.tick(1) }) : undefined;
-    const joint = bc ? { centered: process.env.CHAIQ_XP_CENTERED !== '0', beforeLayer: (node: { index: number }, w: Map<string, Tensor[]>) => bc!.run(w, node.index) } : {};
+    const joint = bc ? { centered: true, beforeLayer: (node: { index: number }, w: Map<string, Tensor[]>) => bc!.run(w, node.index) } : {};
     r = await optimizeRounding({ net, netParam, plan, images, seed: opts.seed, warn: opts.warn, onLayer: () => bar.tick(1), ...joint });
     await bc?.run(r.weights);
   } finally {
@@ -82,9 +87,6 @@ export async function roundingStage(
   const after = r.layers.reduce((a, l) => a + l.after, 0);
   const flipped = r.layers.reduce((a, l) => a + l.flipped, 0);
   opts.info(`optimized rounding of ${r.layers.length} convolutions: ${flipped} weights rounded the other way, summed output ${bc ? 'error variance' : 'MSE'} ${before.toPrecision(3)} → ${after.toPrecision(3)} on ${images.length} images`);
-  if (bc) {
-    const worst = Math.max(0, ...bc.corrected.map((c) => Math.max(...Array.from(c.meanError, Math.abs))));
-    opts.info(`bias correction of ${bc.corrected.length} convolutions, each after the rounding of those before it (largest mean error measured ${worst.toPrecision(3)})`);
-  }
+  if (bc) reportBiasCorrection(net, bc.corrected, r.weights, images.length, opts.info, ', each after the rounding of the convolutions before it');
   return rebuild({ net: netParam, weights: r.weights }).net;
 }
