@@ -9,6 +9,8 @@
  * runtime's round-to-nearest, one weight flips at a time when that lowers the error, so the error never
  * grows. The result is written as float weights q·sf, which the runtime's rounding turns back into exactly q;
  * the plan (th_params / fl_params) is kept as it is.
+ * With `centered` (bias correction follows), the error is taken about its mean, as AdaQuant fits weights and bias
+ * jointly: the flips do not chase a mean shift the bias then removes exactly.
  * Greedy flips, rather than AdaRound's gradient descent on a relaxed variable, keep it deterministic and fast
  * without a training loop; the sampled patches depend only on the seed.
  */
