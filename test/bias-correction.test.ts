@@ -56,6 +56,26 @@ describe('iterative bias correction', () => {
     for (const v of after) expect(Math.abs(v)).toBeLessThanOrEqual(0.05);
   });
 
+  test('after a rewrite of the weights (the rounding), the error is measured against the reference float net, not the rewritten one', async () => {
+    // ch0's weight moved to the grid point 30·sf_w (as --optimize_rounding writes it): the fixed outputs stay
+    // 1.0 and 0.2, the rewritten net's float ones become 1.5216 and 0.1455
+    const sfW = 0.3 / 31;
+    const moved = new Map(weights);
+    moved.set('c', [{ shape: [2, 1, 1, 1], data: Float32Array.of(30 * sfW, -0.15) }, weights.get('c')![1]]);
+    const rewritten = buildNet(param, { weights: moved, warn: quiet });
+    const reference = buildNet(param, { weights, warn: quiet });
+    const own = await correctBiases({ net: rewritten, netParam: param, plan, images });
+    const f0 = Math.fround(30 * sfW);
+    expect(own.corrected[0].meanError[0]).toBeCloseTo((1.0 + 0.2 - (5 * f0 + Math.fround(0.07)) - (0.26 * f0 + Math.fround(0.07))) / 2, 5);
+    const r = await correctBiases({ net: rewritten, netParam: param, plan, images, reference });
+    // against the original float outputs 1.57 and 0.148: −0.259 as in the net without the rewrite
+    expect(r.corrected[0].meanError[0]).toBeCloseTo(-0.259, 5);
+    expect(r.corrected[0].meanError[1]).toBeCloseTo(0.1445, 5);
+    expect(Array.from(quantizeXilinx(r.weights.get('c')![1].data, 3.1, 6))).toEqual([4, 1]);
+    // the rewritten weights are the ones kept
+    expect(r.weights.get('c')![0].data[0]).toBe(f0);
+  });
+
   test('the corrected float bias rounds to the chosen integer under the runtime rule, both modes, and stays in range', () => {
     const x = biasFormat({ quant_type: 'Xilinx', bw_layer_out: 8, th_layer_out: 7.3 });
     const b = Float32Array.of(0.01, -2.5, 7, 0.3);

@@ -117,4 +117,61 @@ describe('optimized rounding', () => {
     // the original blobs are untouched
     expect(net.layers[1].blobs[0].data).toBe(W.data);
   });
+  test('hand-checked centred (with bias correction after it): the flip that only moves the mean is left to the bias', async () => {
+    // 1×1 conv, inputs (a, b), one output; input grid 1/16 (th 31/16), weight grid 1/32 (th 31/32), 6 bit.
+    // a: float 1.03, quantized 1.0, w_a = 15/32 on the grid: a constant error −0.0140625 (a mean shift).
+    // b ∈ {0.5, 1.5} on the grid, w_b = 0.2 = 6.4/32: nearest 6 (Δ −0.0125), other 7 (Δ +0.01875).
+    // ‖X_q v − y‖²: 6 → 0.0203² + 0.0328² = 1.49e-3, 7 → 0.0047² + 0.0141² = 2.2e-4: it flips to 7 to
+    // offset the mean; about the mean (Δ·(b − 1), b − 1 = ±0.5): 6 → 7.8e-5, 7 → 1.76e-4: it keeps 6.
+    const p2: NetParam = {
+      name: 'centred',
+      layer: [
+        { name: 'data', type: 'Input', top: ['data'], input_param: { shape: [{ dim: [1, 2, 1, 1] }] } },
+        { name: 'c', type: 'Convolution', bottom: ['data'], top: ['c'], convolution_param: { num_output: 1, kernel_size: [1] } },
+      ],
+    };
+    const w2 = new Map<string, Tensor[]>([['c', [{ shape: [1, 2, 1, 1], data: Float32Array.of(15 / 32, 0.2) }, { shape: [1], data: Float32Array.of(0) }]]]);
+    const net = buildNet(p2, { weights: w2, warn: quiet });
+    const plan: PrecisionPlan = new Map([['c', { quant_type: 'Xilinx', bw_layer_in: 6, th_layer_in: 31 / 16, bw_params: 6, th_params: [31 / 32], bw_layer_out: 6, th_layer_out: 4 }]]);
+    const img = (a: number, b: number): Tensor => ({ shape: [1, 2, 1, 1], data: Float32Array.of(a, b) });
+    const images = [img(1.03, 0.5), img(1.03, 1.5)];
+    const q = (r: { weights: Map<string, Tensor[]> }) => Array.from(r.weights.get('c')![0].data, (v) => Math.round(v * 32));
+    const plain = await optimizeRounding({ net, netParam: p2, plan, images });
+    expect(q(plain)).toEqual([15, 7]);
+    // reported per image × 64 samples
+    expect(plain.layers[0].before * 128).toBeCloseTo(0.0203125 ** 2 + 0.0328125 ** 2, 7);
+    expect(plain.layers[0].after * 128).toBeCloseTo(0.0046875 ** 2 + 0.0140625 ** 2, 7);
+    const centred = await optimizeRounding({ net, netParam: p2, plan, images, centered: true });
+    expect(q(centred)).toEqual([15, 6]);
+    expect(centred.layers[0].before * 128).toBeCloseTo(2 * 0.00625 ** 2, 7);
+    expect(centred.layers[0].after).toBe(centred.layers[0].before);
+  });
+
+  test('beforeLayer sees the weights rounded so far, once per fitted conv, in net order', async () => {
+    const p3: NetParam = {
+      name: 'two',
+      layer: [
+        { name: 'data', type: 'Input', top: ['data'], input_param: { shape: [{ dim: [1, 1, 1, 1] }] } },
+        { name: 'c1', type: 'Convolution', bottom: ['data'], top: ['c1'], convolution_param: { num_output: 1, kernel_size: [1] } },
+        { name: 'c2', type: 'Convolution', bottom: ['c1'], top: ['c2'], convolution_param: { num_output: 1, kernel_size: [1] } },
+      ],
+    };
+    const w3 = new Map<string, Tensor[]>([
+      ['c1', [{ shape: [1, 1, 1, 1], data: Float32Array.of(0.3) }, { shape: [1], data: Float32Array.of(0) }]],
+      ['c2', [{ shape: [1, 1, 1, 1], data: Float32Array.of(0.7) }, { shape: [1], data: Float32Array.of(0) }]],
+    ]);
+    const net = buildNet(p3, { weights: w3, warn: quiet });
+    const blk = (th: number) => ({ quant_type: 'Xilinx', bw_layer_in: 6, th_layer_in: 2, bw_params: 6, th_params: [th], bw_layer_out: 6, th_layer_out: 2 });
+    const plan: PrecisionPlan = new Map([['c1', blk(0.3)], ['c2', blk(0.7)]]);
+    const seen: [string, number][] = [];
+    const r = await optimizeRounding({
+      net, netParam: p3, plan, images: [{ shape: [1, 1, 1, 1], data: Float32Array.of(1) }],
+      beforeLayer: async (node, w) => {
+        seen.push([node.name, w.get('c1')![0].data[0]]);
+      },
+    });
+    expect(seen.map((s) => s[0])).toEqual(['c1', 'c2']);
+    // c2's hook sees c1's written weight (31 steps of 0.3/31)
+    expect(seen[1][1]).toBe(r.weights.get('c1')![0].data[0]);
+  });
 });

@@ -180,12 +180,13 @@ async function searchedPlan(o: QuantizeOptions, s: RunSettings, m: NetWithParam,
   });
 }
 
-/** --optimize_rounding, then --bias_correction: both keep the plan and rewrite the weights. */
+/** --optimize_rounding and --bias_correction (one sweep when both): both keep the plan and rewrite the weights. */
 async function recoverAccuracy(o: QuantizeOptions, s: RunSettings, m: NetWithParam, plan: PrecisionPlan, images: Tensor[], ctx: RebuildContext): Promise<NetWithParam> {
   const progress = (n: number, label: string) => (o.progress ?? noProgress)(n, label, 'layers');
   let net = m.net;
-  if (o.optimizeRounding) net = await roundingStage(net, m.netParam, plan, images, (r) => rebuild(r, ctx), { seed: o.seed ?? 0, warn: s.warn, info: s.info, progress });
-  if (o.biasCorrection) net = await biasCorrectionStage(net, m.netParam, plan, images, (r) => rebuild(r, ctx), { warn: s.warn, info: s.info, progress });
+  const joint = !!(o.optimizeRounding && o.biasCorrection);
+  if (o.optimizeRounding) net = await roundingStage(net, m.netParam, plan, images, (r) => rebuild(r, ctx), { seed: o.seed ?? 0, warn: s.warn, info: s.info, progress, biasCorrection: joint });
+  if (o.biasCorrection && !joint) net = await biasCorrectionStage(net, m.netParam, plan, images, (r) => rebuild(r, ctx), { warn: s.warn, info: s.info, progress, reference: m.net });
   return { net, netParam: m.netParam };
 }
 

@@ -31,6 +31,12 @@ export interface BiasCorrectionInput {
   netParam: NetParam;
   plan: PrecisionPlan;
   images: Tensor[];
+  /**
+   * The float net whose outputs the fixed net should match (default `net`): after --optimize_rounding, `net`
+   * holds the rounded weights and the reference stays the original float net, so the correction also
+   * removes the mean error of the rounding rather than aiming at the rounded net's float output.
+   */
+  reference?: Net;
   warn?: WarnFn;
   /** called once per corrected layer (progress) */
   onLayer?: (name: string) => void;
@@ -73,20 +79,40 @@ async function floatMeans(net: Net, layers: LayerNode[], images: Tensor[], warn:
  * The plan is unchanged: Xilinx th_params and DynamicFixed fl_params depend on the weights, not the bias.
  */
 export async function correctBiases(inp: BiasCorrectionInput): Promise<{ weights: Map<string, Tensor[]>; corrected: CorrectedLayer[] }> {
-  const warn = inp.warn ?? (() => undefined);
   const weights = blobsOf(inp.net);
+  const bc = await biasCorrector(inp);
+  await bc.run(weights);
+  return { weights, corrected: bc.corrected };
+}
+
+/** Bias correction run in steps, so that another layer-by-layer technique can interleave with it. */
+export interface BiasCorrector {
+  /** correct, in net order, every target before net layer index `before` (all when omitted) not done yet, in `weights` */
+  run(weights: Map<string, Tensor[]>, before?: number): Promise<void>;
+  corrected: CorrectedLayer[];
+}
+
+/** The float reference means are taken once; each `run` measures with the weights it is given at that time. */
+export async function biasCorrector(inp: BiasCorrectionInput): Promise<BiasCorrector> {
+  const warn = inp.warn ?? (() => undefined);
   const layers = targets(inp.net, inp.plan);
-  const ref = await floatMeans(inp.net, layers, inp.images, warn);
+  const ref = await floatMeans(inp.reference ?? inp.net, layers, inp.images, warn);
   const annotated = applyPlanToNetParam(inp.netParam, inp.plan);
   const corrected: CorrectedLayer[] = [];
-  for (const l of layers) {
-    const err = await meanFixedError(annotated, weights, l.name, l.tops[0], inp.images, ref.get(l.name)!);
-    const [W, b, ...rest] = weights.get(l.name)!;
-    weights.set(l.name, [W, { shape: [...b.shape], data: correctedBias(b.data, err, biasFormat(inp.plan.get(l.name)!)) }, ...rest]);
-    corrected.push({ layer: l.name, meanError: err });
-    inp.onLayer?.(l.name);
-  }
-  return { weights, corrected };
+  let next = 0;
+  return {
+    corrected,
+    async run(weights, before = Infinity) {
+      for (; next < layers.length && layers[next].index < before; next++) {
+        const l = layers[next];
+        const err = await meanFixedError(annotated, weights, l.name, l.tops[0], inp.images, ref.get(l.name)!);
+        const [W, b, ...rest] = weights.get(l.name)!;
+        weights.set(l.name, [W, { shape: [...b.shape], data: correctedBias(b.data, err, biasFormat(inp.plan.get(l.name)!)) }, ...rest]);
+        corrected.push({ layer: l.name, meanError: err });
+        inp.onLayer?.(l.name);
+      }
+    },
+  };
 }
 
 /** The grid the runtime puts a conv's bias on: its output format (§3.3, §3.4). */

@@ -9,6 +9,8 @@
  * runtime's round-to-nearest, one weight flips at a time when that lowers the error, so the error never
  * grows. The result is written as float weights q·sf, which the runtime's rounding turns back into exactly q;
  * the plan (th_params / fl_params) is kept as it is.
+ * With `centered` (bias correction follows), the error is taken about its mean, as AdaQuant fits weights and bias
+ * jointly: the flips do not chase a mean shift the bias then removes exactly.
  * Greedy flips, rather than AdaRound's gradient descent on a relaxed variable, keep it deterministic and fast
  * without a training loop; the sampled patches depend only on the seed.
  */
@@ -138,6 +140,10 @@ interface Target {
   c?: Float64Array;
   /** asymmetric objective: per image, the float outputs y (samples × O) at the sampled positions */
   y?: Float64Array[];
+  /** centred objective: per group Σ x (K), per output channel Σ y (O), and the number of patches */
+  sx?: Float64Array[];
+  sy?: Float64Array;
+  n: number;
 }
 
 /** im2col of one input (1,C,H,W) at output position pos, group gi, into p (K). */
@@ -180,6 +186,34 @@ function addOuter(H: Float64Array, p: Float64Array, K: number): void {
   }
 }
 
+/** Σ x of the centred objective (group 0 also counts the patches). */
+function addPatchSum(t: Target, gi: number, p: Float64Array): void {
+  if (gi === 0) t.n++;
+  const sx = t.sx?.[gi];
+  if (sx) for (let k = 0; k < t.K; k++) sx[k] += p[k];
+}
+
+/**
+ * The centred statistics, in place: H − sx sxᵀ/n, b − sx sy/n, c − sy²/n, the second moments about the
+ * means, so that the error optimised is the variance of the output error, whose mean the bias removes.
+ */
+function centre(t: Target): void {
+  if (!t.sx || t.n === 0) return;
+  const K = t.K;
+  const og = (t.b ? t.b.length / K : 0) / t.group;
+  for (let gi = 0; gi < t.group; gi++) {
+    const H = t.H[gi];
+    const sx = t.sx[gi];
+    for (let a = 0; a < K; a++) for (let b = 0; b < K; b++) H[a * K + b] -= (sx[a] * sx[b]) / t.n;
+    if (!t.b) continue;
+    for (let o = gi * og; o < (gi + 1) * og; o++) {
+      const sy = t.sy![o];
+      for (let k = 0; k < K; k++) t.b[o * K + k] -= (sx[k] * sy) / t.n;
+      t.c![o] -= (sy * sy) / t.n;
+    }
+  }
+}
+
 /** The float input of target ti on one image: its patches go into H (float objective) or give y = W·x (asymmetric). */
 function addFloatInput(t: Target, ti: number, image: number, x: Tensor, seed: number, samples: number, W: Tensor): void {
   const pos = positions(seed, ti, image, outputPositions(t.node, x.shape), samples);
@@ -192,6 +226,7 @@ function addFloatInput(t: Target, ti: number, image: number, x: Tensor, seed: nu
       patchAt(t.node, x, pos[s], gi, p);
       if (!y) {
         addOuter(t.H[gi], p, t.K);
+        addPatchSum(t, gi, p);
         continue;
       }
       for (let o = gi * og; o < (gi + 1) * og; o++) y[s * O + o] = dot(W.data.subarray(o * t.K, (o + 1) * t.K), p);
@@ -209,8 +244,10 @@ function addQuantizedInput(t: Target, ti: number, image: number, x: Tensor, seed
     for (let gi = 0; gi < t.group; gi++) {
       patchAt(t.node, x, pos[s], gi, p);
       addOuter(t.H[gi], p, t.K);
+      addPatchSum(t, gi, p);
       for (let o = gi * og; o < (gi + 1) * og; o++) {
         const v = y[s * O + o];
+        if (t.sy) t.sy[o] += v;
         const row = t.b!.subarray(o * t.K, (o + 1) * t.K);
         for (let k = 0; k < t.K; k++) row[k] += p[k] * v;
         t.c![o] += v * v;
@@ -231,6 +268,13 @@ export interface RoundingInput {
   seed?: number;
   /** sampled output positions per image and layer (default 64: with 16, 200 images give too few patches for a 576-weight channel) */
   samples?: number;
+  /**
+   * Fit the output error about its mean (AdaQuant's joint weights and bias, with the bias left to the bias
+   * correction that follows): the rounding does not spend flips on a mean shift the bias removes exactly.
+   */
+  centered?: boolean;
+  /** called before each layer is fitted, with the weights so far (the bias correction of the layers before it) */
+  beforeLayer?: (node: LayerNode, weights: Map<string, Tensor[]>) => Promise<void>;
   warn?: WarnFn;
   onLayer?: (name: string) => void;
 }
@@ -267,8 +311,9 @@ export async function optimizeRounding(inp: RoundingInput): Promise<{ weights: M
     const K = W.shape[1] * W.shape[2] * W.shape[3];
     const O = W.shape[0];
     const t: Target = {
-      node: l, grids, group, K, H: Array.from({ length: group }, () => new Float64Array(K * K)),
+      node: l, grids, group, K, H: Array.from({ length: group }, () => new Float64Array(K * K)), n: 0,
       ...(asymmetric ? { b: new Float64Array(O * K), c: new Float64Array(O), y: [] } : {}),
+      ...(inp.centered ? { sx: Array.from({ length: group }, () => new Float64Array(K)), sy: asymmetric ? new Float64Array(O) : undefined } : {}),
     };
     byProducer.set(p, [...(byProducer.get(p) ?? []), all.length]);
     all.push(t);
@@ -299,9 +344,11 @@ export async function optimizeRounding(inp: RoundingInput): Promise<{ weights: M
   const nSamples = Math.max(1, inp.images.length * samples);
   for (let ti = 0; ti < all.length; ti++) {
     const t = all[ti];
+    await inp.beforeLayer?.(t.node, weights);
     const [W, ...rest] = weights.get(t.node.name)!;
     if (annotated) await addQuantizedInputs(annotated, weights, t, ti, inp.images, seed, samples);
     for (const H of t.H) for (let a = 0; a < t.K; a++) for (let b = a + 1; b < t.K; b++) H[b * t.K + a] = H[a * t.K + b];
+    centre(t);
     const O = W.shape[0];
     const og = O / t.group;
     const out = new Float32Array(W.data.length);
@@ -332,6 +379,7 @@ export async function optimizeRounding(inp: RoundingInput): Promise<{ weights: M
     // the patches' statistics are done with
     t.H = [];
     t.y = undefined;
+    t.sx = undefined;
     layers.push({ layer: t.node.name, before: before / nSamples, after: after / nSamples, flipped });
     inp.onLayer?.(t.node.name);
   }

@@ -6,7 +6,7 @@ import type { Net } from '../graph/types';
 import type { NetParam } from '../proto/message';
 import type { Rewritten } from '../quant/rewrite';
 import { equalizeNet } from './equalize';
-import { correctBiases } from './bias-correction';
+import { biasCorrector, correctBiases, type CorrectedLayer } from './bias-correction';
 import { optimizeRounding } from './rounding';
 import type { PrecisionPlan } from '../quant/plan';
 import type { Tensor } from '../tensor';
@@ -33,45 +33,60 @@ export function equalizeStage(net: Net, netParam: NetParam, rebuild: Rebuild, in
   return rebuild(r);
 }
 
-/** --bias_correction: IBC on the calibration images, after the plan is made; the plan stays valid. */
+/** --bias_correction: IBC on the calibration images, after the plan is made; the plan stays valid. `opts.reference`: the float net to match, when `net` was already rewritten (rounded). */
 export async function biasCorrectionStage(
   net: Net, netParam: NetParam, plan: PrecisionPlan, images: Tensor[], rebuild: Rebuild,
-  opts: { warn: WarnFn; info: (msg: string) => void; progress: (total: number, label: string) => Progress },
+  opts: { warn: WarnFn; info: (msg: string) => void; progress: (total: number, label: string) => Progress; reference?: Net },
 ): Promise<Net> {
   const n = net.layers.filter((l) => l.def?.fixed === 'conv' && plan.has(l.name)).length;
   const bar = opts.progress(n, 'bias correction');
   let r;
   try {
-    r = await correctBiases({ net, netParam, plan, images, warn: opts.warn, onLayer: () => bar.tick(1) });
+    r = await correctBiases({ net, netParam, plan, images, reference: opts.reference, warn: opts.warn, onLayer: () => bar.tick(1) });
   } finally {
     bar.stop();
   }
-  const moved = r.corrected.filter((c) => {
-    const before = net.layers.find((l) => l.name === c.layer)!.blobs[1].data;
-    const after = r.weights.get(c.layer)![1].data;
-    return before.some((v, i) => v !== after[i]);
-  }).length;
-  const worst = Math.max(0, ...r.corrected.map((c) => Math.max(...Array.from(c.meanError, Math.abs))));
-  opts.info(`bias correction: ${moved} of ${r.corrected.length} convolutions moved their bias (largest mean error measured ${worst.toPrecision(3)}) on ${images.length} images`);
+  reportBiasCorrection(net, r.corrected, r.weights, images.length, opts.info, '');
   return rebuild({ net: netParam, weights: r.weights }).net;
 }
 
-/** --optimize_rounding: each HW conv's weights rounded to minimise its output error, on the plan's grids. */
+/** The summary line of a bias correction: how many convs moved their bias, and the largest mean error measured. */
+function reportBiasCorrection(net: Net, corrected: CorrectedLayer[], weights: Map<string, Tensor[]>, images: number, info: (msg: string) => void, how: string): void {
+  const moved = corrected.filter((c) => {
+    const before = net.layers.find((l) => l.name === c.layer)!.blobs[1].data;
+    const after = weights.get(c.layer)![1].data;
+    return before.some((v, i) => v !== after[i]);
+  }).length;
+  const worst = Math.max(0, ...corrected.map((c) => Math.max(...Array.from(c.meanError, Math.abs))));
+  info(`bias correction: ${moved} of ${corrected.length} convolutions moved their bias (largest mean error measured ${worst.toPrecision(3)}) on ${images} images${how}`);
+}
+
+/**
+ * --optimize_rounding: each HW conv's weights rounded to minimise its output error, on the plan's grids. With
+ * `biasCorrection` (both flags), the two run in one sweep in net order: each conv is fitted with the convs
+ * before it rounded and bias-corrected, on the error about its mean (the bias correction after it removes the
+ * mean), then its bias is corrected against the original float net.
+ */
 export async function roundingStage(
   net: Net, netParam: NetParam, plan: PrecisionPlan, images: Tensor[], rebuild: Rebuild,
-  opts: { seed: number; warn: WarnFn; info: (msg: string) => void; progress: (total: number, label: string) => Progress },
+  opts: { seed: number; warn: WarnFn; info: (msg: string) => void; progress: (total: number, label: string) => Progress; biasCorrection?: boolean },
 ): Promise<Net> {
-  const n = net.layers.filter((l) => l.def?.fixed === 'conv' && plan.has(l.name)).length;
-  const bar = opts.progress(n, 'optimizing rounding');
+  const convs = net.layers.filter((l) => l.def?.fixed === 'conv' && plan.has(l.name)).length;
+  const bar = opts.progress(opts.biasCorrection ? 2 * convs : convs, opts.biasCorrection ? 'optimizing rounding, bias correction' : 'optimizing rounding');
   let r;
+  let bc;
   try {
-    r = await optimizeRounding({ net, netParam, plan, images, seed: opts.seed, warn: opts.warn, onLayer: () => bar.tick(1) });
+    bc = opts.biasCorrection ? await biasCorrector({ net, netParam, plan, images, warn: opts.warn, onLayer: () => bar.tick(1) }) : undefined;
+    const joint = bc ? { centered: true, beforeLayer: (node: { index: number }, w: Map<string, Tensor[]>) => bc!.run(w, node.index) } : {};
+    r = await optimizeRounding({ net, netParam, plan, images, seed: opts.seed, warn: opts.warn, onLayer: () => bar.tick(1), ...joint });
+    await bc?.run(r.weights);
   } finally {
     bar.stop();
   }
   const before = r.layers.reduce((a, l) => a + l.before, 0);
   const after = r.layers.reduce((a, l) => a + l.after, 0);
   const flipped = r.layers.reduce((a, l) => a + l.flipped, 0);
-  opts.info(`optimized rounding of ${r.layers.length} convolutions: ${flipped} weights rounded the other way, summed output MSE ${before.toPrecision(3)} → ${after.toPrecision(3)} on ${images.length} images`);
+  opts.info(`optimized rounding of ${r.layers.length} convolutions: ${flipped} weights rounded the other way, summed output ${bc ? 'error variance' : 'MSE'} ${before.toPrecision(3)} → ${after.toPrecision(3)} on ${images.length} images`);
+  if (bc) reportBiasCorrection(net, bc.corrected, r.weights, images.length, opts.info, ', each after the rounding of the convolutions before it');
   return rebuild({ net: netParam, weights: r.weights }).net;
 }
