@@ -88,7 +88,9 @@ function fractionalLengthClamp(opts: DynamicFixedOptions): Clamp {
     const why = `${what} of layer "${l.name}" would be ${fl} (CHaiDNN does not accept negative fractional lengths)`;
     const sat = `values beyond ±${2 ** (b - 1) - 1} saturate (up to ${2 ** -fl}× of the range lost)`;
     if (opts.strict) throw new ChaiqError(`${why}; clamping it to 0 would make ${sat} (--strict)`, l.loc ?? {});
-    warn(`${why}; clamped to 0, so ${sat}`, l.loc ?? {});
+    // the net input: the image reader of a DynamicFixed first layer has no other scale; a Xilinx one has
+    const hint = l.bottoms.length === 0 ? '; --df_input xilinx reads the input in Xilinx mode, at any threshold' : '';
+    warn(`${why}; clamped to 0, so ${sat}${hint}`, l.loc ?? {});
     return 0;
   };
 }
