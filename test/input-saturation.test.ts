@@ -20,7 +20,7 @@ test('input ranges: DynamicFixed [-2^(bw-1), 2^(bw-1)-1]·2^-fl, Xilinx ±th; va
   expect(clippedCount([0.5, 1, 1.01], { mode: 'DynamicFixed', bw: 8, fl: 7 })).toBe(1);
   const fmt = { mode: 'DynamicFixed' as const, bw: 8, fl: 0 };
   expect(inputClipWarning({ blob: 'data', layer: 'conv1', fmt, clipped: 1, total: 100 })).toBeUndefined();
-  expect(inputClipWarning({ blob: 'data', layer: 'conv1', fmt, clipped: 2, total: 100 })).toMatch(/2\.0 % .*fl 0 is the smallest CHaiDNN accepts/);
+  expect(inputClipWarning({ blob: 'data', layer: 'conv1', fmt, clipped: 2, total: 100 })).toMatch(/2\.0 % .*fl 0 is the smallest CHaiDNN accepts; a first layer in Xilinx mode reads the input at any threshold \(quantize --df_input xilinx\)/);
 });
 
 describe('CIFAR-10 quick, DynamicFixed 8-bit with XportDNN\'s default fl 2,5,2 on pixels minus the mean', () => {

@@ -21,7 +21,19 @@ export function formatScale(f: FixedFormat): number {
 export function sameFormat(a: FixedFormat, b: FixedFormat): boolean {
   if (a.mode === 'Xilinx' && b.mode === 'Xilinx') return a.bw === b.bw && Math.fround(a.th) === Math.fround(b.th);
   if (a.mode === 'DynamicFixed' && b.mode === 'DynamicFixed') return a.bw === b.bw && a.fl === b.fl;
-  return false;
+  const x = a.mode === 'Xilinx' ? a : (b as Extract<FixedFormat, { mode: 'Xilinx' }>);
+  const d = a.mode === 'DynamicFixed' ? a : (b as Extract<FixedFormat, { mode: 'DynamicFixed' }>);
+  return x.bw === d.bw && Math.fround(x.th) === xilinxThresholdOfFl(d.bw, d.fl);
+}
+
+/**
+ * The Xilinx threshold whose integers are exactly DynamicFixed integers at `fl`: (2^(bw-1)-1)·2^-fl, so that
+ * sf = th/(2^(bw-1)-1) = 2^-fl. Each HW layer runs in its own block's quant_type and reads the integers in its
+ * input buffer as they are (xi_init.cpp convInit), so a Xilinx layer writing at this threshold feeds a
+ * DynamicFixed layer reading fl without any conversion, and the other way round.
+ */
+export function xilinxThresholdOfFl(bw: number, fl: number): number {
+  return Math.fround((2 ** (bw - 1) - 1) * 2 ** -fl);
 }
 
 export function formatString(f: FixedFormat): string {
@@ -43,4 +55,25 @@ export function dequantize(q: Int32Array, fmt: FixedFormat): Float32Array {
   const out = new Float32Array(q.length);
   for (let i = 0; i < out.length; i++) out[i] = q[i] * s;
   return out;
+}
+
+/**
+ * A producer block and a consumer block of different modes (a Xilinx layer next to a DynamicFixed one): the
+ * consumer reads the producer's integers as they are, so the two must name one scale, th = (2^(bw-1)-1)·2^-fl.
+ * What is wrong when they do not; undefined when they agree, are of one mode, or lack the fields.
+ */
+export function modeBoundaryMismatch(out: Record<string, any>, inp: Record<string, any>): { field: 'th_layer_in' | 'fl_layer_in'; message: string } | undefined {
+  const bw = Number(inp.bw_layer_in ?? out.bw_layer_out ?? DEFAULT_BW);
+  const isNum = (v: unknown): v is number => typeof v === 'number';
+  if (isNum(out.th_layer_out) && !isNum(out.fl_layer_out) && isNum(inp.fl_layer_in) && !isNum(inp.th_layer_in)) {
+    const want = xilinxThresholdOfFl(bw, inp.fl_layer_in);
+    if (Math.fround(out.th_layer_out) === want) return undefined;
+    return { field: 'fl_layer_in', message: `fl_layer_in ${inp.fl_layer_in} reads the integers of th_layer_out ${out.th_layer_out} (a Xilinx layer) at the scale of threshold ${want}` };
+  }
+  if (isNum(out.fl_layer_out) && !isNum(out.th_layer_out) && isNum(inp.th_layer_in) && !isNum(inp.fl_layer_in)) {
+    const have = xilinxThresholdOfFl(bw, out.fl_layer_out);
+    if (Math.fround(inp.th_layer_in) === have) return undefined;
+    return { field: 'th_layer_in', message: `th_layer_in ${inp.th_layer_in} reads the integers of fl_layer_out ${out.fl_layer_out} (a DynamicFixed layer, threshold ${have}) at another scale` };
+  }
+  return undefined;
 }

@@ -16,6 +16,7 @@ import { convFusions, fusionRole } from '../chaidnn/fusion';
 import type { Fusions } from '../chaidnn/fusion';
 import { detectMode as detectNetMode } from '../chaidnn/mode';
 import { runtimeConvWeights } from '../chaidnn/conv-weights';
+import { modeBoundaryMismatch } from '../chaidnn/format';
 import { LintDiagnostic, RULES, RuleId, Severity } from './rules';
 import { findNonFinite, nonFiniteMessage } from '../graph/finite';
 
@@ -201,6 +202,7 @@ function checkLayer(run: LintRun, l: LayerParam, li: number) {
   if (!def) return;
   checkNoRescale(run, l, def, block, layerMode);
   checkProducerAgreement(run, l, li, def, block, layerMode);
+  checkModeBoundary(run, l, li, block);
   for (const message of def.lint?.limits?.(l) ?? []) run.report('hw-limits', locOfMsg(l), message);
   checkFold(run, l, li, def, layerMode);
   if (run.opts.weights && Array.isArray(block.th_params) && def.lint?.channelThresholds) {
@@ -359,6 +361,25 @@ function checkProducerAgreement({ layers, producers, report, fieldLoc }: LintRun
   }
   if (sharesInputs(def.plan ?? 'none') && new Set(prodOuts.map((p) => f32(p.v))).size > 1) {
     report('shared-threshold', locOfMsg(l), `inputs of ${def.type} '${name}' have different ${outField}: ${prodOuts.map((p) => `${p.name}=${p.v}`).join(', ')}; they must share one`);
+  }
+}
+
+/**
+ * A layer reading the output of a layer of the other mode (CHaiDNN runs each layer in its own quant_type and
+ * passes the integers on unconverted): th and fl must name one scale. Looks through in-place layers without a
+ * block (a ReLU the runtime fuses into its producer).
+ */
+function checkModeBoundary({ layers, producers, report, fieldLoc }: LintRun, l: LayerParam, li: number, block: Msg) {
+  for (const [bi, p0] of producers[li].entries()) {
+    let p = p0;
+    const seen = new Set<number>();
+    while (p >= 0 && !precisionBlock(layers[p]) && !seen.has(p) && (layers[p].bottom ?? []).length === 1 && (layers[p].top ?? [])[0] === (layers[p].bottom ?? [])[0]) {
+      seen.add(p);
+      p = producers[p][0];
+    }
+    const pb = p >= 0 ? precisionBlock(layers[p]) : undefined;
+    const m = pb && modeBoundaryMismatch(pb, block);
+    if (m) report(m.field === 'th_layer_in' ? 'th-mismatch' : 'fl-mismatch', fieldLoc(l, m.field), `'${l.name ?? ''}' ${m.message} of its producer '${layers[p].name}' (blob '${(l.bottom ?? [])[bi]}')`);
   }
 }
 

@@ -39,7 +39,7 @@ export function planXilinx(net: Net, th: Thresholds, o: { bitwidths: Bitwidths; 
 }
 
 /** DynamicFixed mode: one fl triple everywhere, or `auto` (activations' fl from the statistics, weights' from their values). */
-export function planDynamicFixed(net: Net, o: { bitwidths: Bitwidths; fl: FlTriple | 'auto'; stats?: StatsCollector; strict: boolean; warn: WarnFn }): PlanResult {
+export function planDynamicFixed(net: Net, o: { bitwidths: Bitwidths; fl: FlTriple | 'auto'; stats?: StatsCollector; strict: boolean; warn: WarnFn; xilinxInput?: boolean }): PlanResult {
   const auto = o.fl === 'auto';
   const bw = o.bitwidths;
   const r = buildDynamicFixedPlan(net, {
@@ -49,6 +49,7 @@ export function planDynamicFixed(net: Net, o: { bitwidths: Bitwidths; fl: FlTrip
     weightFl: auto ? (d, b) => chooseFl(d, b, { kind: 'weights' }).fl : undefined,
     strict: o.strict,
     warn: o.warn,
+    xilinxInput: o.xilinxInput,
   });
   const summary = [['layer', 'type', 'fl_in', 'fl_out', 'fl_params']];
   for (const row of r.rows) summary.push([row.layer, row.type, String(row.flIn ?? '-'), String(row.flOut ?? '-'), String(row.flParams ?? '-')]);

@@ -35,6 +35,8 @@ import { apiOptionName, noProgress } from './types';
 import { isInputLayer } from '../layers/registry';
 import type { ThresholdSearch } from '../recover/threshold-search';
 import { thresholdSearchPlan } from './threshold-search';
+import type { DfInputMode } from '../quant/xilinx-input';
+import { checkDfInputOption, xilinxInputStage } from './df-input';
 
 /** What to quantize and how. Only `mode`, `deploy` and `bitwidths` are required. */
 export interface QuantizeOptions extends Reporter {
@@ -64,6 +66,8 @@ export interface QuantizeOptions extends Reporter {
   optimizeRounding?: boolean;
   /** iterative bias correction on the calibration images (needs forBoard) */
   biasCorrection?: boolean;
+  /** DynamicFixed auto: the layers reading the net input in Xilinx mode, so the image reader does not clip it at fl >= 0 */
+  dfInput?: DfInputMode;
   /** Xilinx: choose each activation threshold among the methods' candidates by the next layers' or the net's output error */
   thSearch?: ThresholdSearch;
   /** how many of the calibration images the threshold search measures on (default 32, the first ones) */
@@ -116,6 +120,7 @@ export interface QuantizeResult {
 /** Quantize a model: see QuantizeOptions. Throws ChaiqError (OptionError for a bad option) on bad input. */
 export async function quantize(o: QuantizeOptions): Promise<QuantizeResult> {
   const s = startQuantize(o);
+  checkDfInputOption(o.dfInput, o.mode, s.flAuto);
   for (const t of ['equalize', 'optimizeRounding', 'biasCorrection'] as const)
     if (o[t] && !o.forBoard) throw new OptionError(`{${t}} rewrites the weights: it needs {forBoard}`);
   if (o.thSearch && (o.mode !== 'Xilinx' || o.calibration === 'progressive' || !o.inputs))
@@ -305,7 +310,9 @@ async function planFor(o: QuantizeOptions, s: RunSettings, net: Net, stats: Stat
       : thresholdsOf(net, stats!, s.method, o.bitwidths.out, s.warn);
     return planXilinx(net, th, { bitwidths: o.bitwidths, method: s.method, pow2: !!o.pow2, warn: s.warn });
   }
-  const r = planDynamicFixed(net, { bitwidths: o.bitwidths, fl: s.flAuto ? 'auto' : o.fl as FlTriple, stats, strict: !!o.strict, warn: s.warn });
+  const xilinxInput = o.dfInput === 'xilinx';
+  const r = planDynamicFixed(net, { bitwidths: o.bitwidths, fl: s.flAuto ? 'auto' : o.fl as FlTriple, stats, strict: !!o.strict, warn: s.warn, xilinxInput });
+  if (xilinxInput) return xilinxInputStage(net, r, thresholdsOf(net, stats!, s.method, o.bitwidths.out, () => undefined), o.bitwidths, s.warn);
   if (!s.flAuto && o.inputs) {
     // XportDNN's fl are chosen without data: where inputs are given, say how much of the input they clip
     // the preprocessing as given first, then what the inputs are (the order a front end's messages expect)

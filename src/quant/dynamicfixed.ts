@@ -42,6 +42,8 @@ export interface DynamicFixedOptions {
   weightFl?: (data: Float32Array, bw: number) => number;
   /** negative fractional lengths are an error instead of a warning */
   strict?: boolean;
+  /** auto: the net input is read in Xilinx mode (--df_input xilinx), so its fl is neither used nor clamped */
+  xilinxInput?: boolean;
   warn?: WarnFn;
 }
 
@@ -68,7 +70,7 @@ export function buildDynamicFixedPlan(net: Net, opts: DynamicFixedOptions): { pl
   for (const l of net.layers) {
     const fields = precisionFields(l, 'DynamicFixed');
     if (fields.length === 0) continue;
-    const fl = groups ? autoLayerFl(net, l, fields, groups, opts.bitwidths, wFl, clamp) : uniformLayerFl(opts.fl as FlTriple);
+    const fl = groups ? autoLayerFl(net, l, fields, groups, opts.bitwidths, wFl, clamp, opts.xilinxInput) : uniformLayerFl(opts.fl as FlTriple);
     const block = dynamicFixedBlock(net, l, fields, fl, opts.bitwidths, groups !== undefined, wFl, clamp);
     plan.set(l.name, block);
     rows.push({ layer: l.name, type: l.type, flIn: block.fl_layer_in, flOut: block.fl_layer_out, flParams: block.fl_params });
@@ -86,7 +88,9 @@ function fractionalLengthClamp(opts: DynamicFixedOptions): Clamp {
     const why = `${what} of layer "${l.name}" would be ${fl} (CHaiDNN does not accept negative fractional lengths)`;
     const sat = `values beyond ±${2 ** (b - 1) - 1} saturate (up to ${2 ** -fl}× of the range lost)`;
     if (opts.strict) throw new ChaiqError(`${why}; clamping it to 0 would make ${sat} (--strict)`, l.loc ?? {});
-    warn(`${why}; clamped to 0, so ${sat}`, l.loc ?? {});
+    // the net input: the image reader of a DynamicFixed first layer has no other scale; a Xilinx one has
+    const hint = l.bottoms.length === 0 ? '; --df_input xilinx reads the input in Xilinx mode, at any threshold' : '';
+    warn(`${why}; clamped to 0, so ${sat}${hint}`, l.loc ?? {});
     return 0;
   };
 }
@@ -186,11 +190,11 @@ function uniformLayerFl(u: FlTriple): LayerFl {
 }
 
 /** auto: the layer's activation fl from its groups (negative ones clamped), fl_params from its weights. */
-function autoLayerFl(net: Net, l: LayerNode, fields: readonly string[], groups: FlGroups, bw: Bitwidths, wFl: WFl, clamp: Clamp): LayerFl {
+function autoLayerFl(net: Net, l: LayerNode, fields: readonly string[], groups: FlGroups, bw: Bitwidths, wFl: WFl, clamp: Clamp, xilinxInput = false): LayerFl {
   const li = l.index;
   const vin = l.bottoms.length ? bottomVersion(net, li, 0) : undefined;
   const vout = l.tops.length ? versionKey(li, 0) : undefined;
-  groups.clampOnce(net, vin, clamp, bw.out);
+  if (!(xilinxInput && l.bottoms[0] === net.inputs[0]?.name)) groups.clampOnce(net, vin, clamp, bw.out);
   groups.clampOnce(net, vout, clamp, bw.out);
   const fl: LayerFl = { in: groups.flOf(vin), out: groups.flOf(vout) };
   if (fields.includes('fl_params')) {

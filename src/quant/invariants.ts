@@ -1,6 +1,7 @@
 import type { Net } from '../graph/types';
 import type { PrecisionPlan, PrecisionBlock } from './plan';
 import { keepsScale, planRole, sharesInputs } from '../layers/registry';
+import { modeBoundaryMismatch } from '../chaidnn/format';
 
 export interface InvariantViolation {
   layer: string;
@@ -29,6 +30,19 @@ function blockProducers(net: Net, plan: PrecisionPlan, li: number, bi: number, s
   if (!keepsScale(role)) return [];
   const bis = sharesInputs(role) ? pl.bottoms.map((_, i) => i) : pl.bottoms.length ? [0] : [];
   return bis.flatMap((b) => blockProducers(net, plan, p, b, seen));
+}
+
+/** A Xilinx producer read by a DynamicFixed consumer (or the other way round) must write at the scale it is read at. */
+function modeBoundaryViolations(net: Net, plan: PrecisionPlan, li: number, b: PrecisionBlock): InvariantViolation[] {
+  const l = net.layers[li];
+  const out: InvariantViolation[] = [];
+  for (let bi = 0; bi < l.bottoms.length; bi++) {
+    for (const p of blockProducers(net, plan, li, bi)) {
+      const m = modeBoundaryMismatch(plan.get(net.layers[p].name)!, b);
+      if (m) out.push({ layer: l.name, severity: 'error', kind: m.field === 'th_layer_in' ? 'th' : 'fl', message: `"${l.name}" ${m.message} of its producer "${net.layers[p].name}"` });
+    }
+  }
+  return out;
 }
 
 /**
@@ -75,6 +89,7 @@ export function checkInvariants(net: Net, plan: PrecisionPlan): InvariantViolati
           out.push({ layer: l.name, severity: 'error', kind, message: `${l.type} "${l.name}" must have ${fi} == ${fo} (${b[fi]} vs ${b[fo]}): it does not rescale` });
       }
     }
+    out.push(...modeBoundaryViolations(net, plan, l.index, b));
     if (Array.isArray(b.th_params) && b.th_params.some((x: number) => !(x >= 0) || !Number.isFinite(x)))
       out.push({ layer: l.name, severity: 'error', message: `th_params of "${l.name}" must be finite and >= 0` });
     for (const k of ['th_layer_in', 'th_layer_out'])

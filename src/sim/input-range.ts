@@ -79,7 +79,7 @@ export function inputClipWarning(c: InputClip | undefined): string | undefined {
   const [lo, hi] = formatRange(c.fmt);
   return `the net input "${c.blob}" saturates: ${pct(f)} of its values lie beyond ${lo}..${hi}, the range of fl_layer_in ${c.fmt.fl} ` +
     `(bw ${c.fmt.bw}) of layer "${c.layer}", and are clipped on the board; ` +
-    (c.fmt.fl > 0 ? 'quantize with --fl_bitwidths auto, or a smaller input fl' : 'fl 0 is the smallest CHaiDNN accepts: only an input nearer 0 clips less');
+    (c.fmt.fl > 0 ? 'quantize with --fl_bitwidths auto, or a smaller input fl' : 'fl 0 is the smallest CHaiDNN accepts; a first layer in Xilinx mode reads the input at any threshold (quantize --df_input xilinx)');
 }
 
 /** The clipped fraction of `images` at the input format of `plan` (quantize: a uniform DynamicFixed fl meets data). */

@@ -250,9 +250,6 @@ export function compileSteps(net: Net, mode: QuantMode, warn: WarnFn, opts: Step
   for (let i = 0; i < net.layers.length; i++) {
     const node = net.layers[i];
     const blk = precisionBlock(node);
-    if (blk && typeof blk.quant_type === 'string' && blk.quant_type !== '' && blk.quant_type !== mode) {
-      warn(`layer '${node.name}': quant_type "${blk.quant_type}" differs from the net's mode "${mode}" (CHaiDNN needs one mode); simulated as ${mode}`, node.loc);
-    }
     const t = node.type;
     const where = part.place[i];
     const fixed = node.def?.fixed;
@@ -264,13 +261,22 @@ export function compileSteps(net: Net, mode: QuantMode, warn: WarnFn, opts: Step
       if (node.def?.chaidnn === 'hw' && !fixed) warn(`layer '${node.name}' (${t}): not modelled in fixed point; run in float`, node.loc);
       steps[i] = { kind: 'sw', node };
     } else {
-      steps[i] = compileFixed(net, i, fixed, mode, new Fields(node, blk), warn, opts, {
+      steps[i] = compileFixed(net, i, fixed, layerMode(blk, mode), new Fields(node, blk), warn, opts, {
         fusion: fusions.byConv.get(i),
         packsInput: !part.fixedIn[i][0] || node.bottoms[0] === inName,
       });
     }
   }
   return steps;
+}
+
+/**
+ * The mode the runtime runs a layer in: its own block's quant_type (parsed per layer, caffe_network_parser.cpp
+ * ExtractPrecisionParameters; each HW layer's init and kernel take it from there), else the net's. A layer of the
+ * other mode reads the integers as they come (a mismatched scale is warned where they are read).
+ */
+function layerMode(blk: Msg | undefined, mode: QuantMode): QuantMode {
+  return blk?.quant_type === 'Xilinx' || blk?.quant_type === 'DynamicFixed' ? blk.quant_type : mode;
 }
 
 interface FixedContext {

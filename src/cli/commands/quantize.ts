@@ -58,6 +58,7 @@ interface QuantizeArgs extends PreprocessArgs {
   equalize?: boolean;
   optimize_rounding?: boolean;
   bias_correction?: boolean;
+  df_input?: string;
 }
 
 const usage = (msg: string) => new ChaiqError(msg, {}, 2);
@@ -198,7 +199,7 @@ function quantizeOptionsOf(args: QuantizeArgs, warn: WarnFn, defaultCalibration:
   return {
     mode: qt, deploy: args.deploy_model, weights: args.weights, bitwidths: bw, fl: flAuto ? 'auto' : flUniform, thMethod: method, calibration,
     pow2: args.pow2, strict: args.strict, allowNonfinite: !!args.allow_nonfinite, threads: resolveThreads(args.threads),
-    thSearch, thSearchImages: args.th_search_images,
+    thSearch, thSearchImages: args.th_search_images, dfInput: args.df_input as QuantizeOptions['dfInput'],
     equalize: !!args.equalize, optimizeRounding: !!args.optimize_rounding, biasCorrection: !!args.bias_correction, seed: args.calibration_seed,
     dims: args.dims !== undefined ? parseList(args.dims, 'dims', 3) : undefined,
     inputShape: parseInputShape(args.input_shape, { batchOne: true }),
@@ -299,6 +300,7 @@ function builder(y: any, calibrationDefault: CalibrationMode = 'float') {
     .option('equalize', { type: 'boolean', default: false, describe: 'with --optimized_weights: cross-layer equalization (Nagel et al. 2019) of conv → (ReLU) → conv pairs before calibration, function-preserving' })
     .option('bias_correction', { type: 'boolean', default: false, describe: 'with --optimized_weights: remove each conv\'s mean output error on the calibration images from its bias, layer by layer with the quantized layers before it (IBC)' })
     .option('optimize_rounding', { type: 'boolean', default: false, describe: 'with --optimized_weights: round each conv weight up or down to minimise the layer\'s output error on the calibration images, with the quantized layers before it (AdaRound\'s asymmetric objective, greedy), on the grid of the written th_params/fl_params' })
+    .option('df_input', { type: 'string', describe: 'DynamicFixed, --fl_bitwidths auto: dynamicfixed (default), or xilinx: the convolutions that read the net input run in Xilinx mode (input at th_layer_in, th_layer_out on the next layers\' fl grid), so the image reader does not clip the input at fl >= 0' })
     .option('output_json', { type: 'string', describe: 'also write the ML-Suite quantizer\'s JSON (thresholds, scale factors and xDNN multipliers of the convolutions) to FILE.json' })
     .option('report', { type: 'string', describe: 'also write an HTML report (histograms with thresholds, weight ranges) to FILE.html' })
     .epilog(thresholdSourceHelp());
