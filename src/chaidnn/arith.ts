@@ -14,7 +14,7 @@ export const PSUM18_MAX = 131071;
 /** loadsf_avg_pool: bias_fbits = 16. */
 export const AVG_POOL_SHIFT = 16;
 
-import { conv2d, convInt, intAbsMax, kernelBackend, poolInWasm, requantDynamicFixedInt, requantXilinxInt } from '../kernels';
+import { conv2d, convInt, convRequantResident, intAbsMax, invalidateResident, kernelBackend, poolInWasm, requantDynamicFixedInt, requantXilinxInt, type Requant } from '../kernels';
 
 const f32 = Math.fround;
 const TWO22 = 2 ** 22;
@@ -453,11 +453,28 @@ export function setWasmRequant(on: boolean): void {
   wasmRequant = on;
 }
 
+/**
+ * The exact-float32 path with its input and output kept in wasm memory and the requantization in the same
+ * memory (src/kernels/sim-conv.ts): the same integers as convAccumulateAuto + requant. null when it does not
+ * apply (psum18, a forced backend, JS requant, no wasm or room, the 2^24 bound).
+ */
+function residentConv(x: Int32Array, w: Int32Array, g: ConvGeom, psum18: boolean, rq: Requant, lo: number, hi: number): Int32Array | null {
+  if (psum18 || !wasmRequant || (intConvBackend !== 'auto' && intConvBackend !== 'float')) return null;
+  const b = boundsOf(w, g.outC);
+  b.wf ??= Float32Array.from(w);
+  const q = convRequantResident(x, b.wf, g, b.maxRowAbsSum, rq, lo, hi);
+  if (q) intConvPaths.float++;
+  return q;
+}
+
 /** Full Xilinx-mode conv on one image: accumulate, then requant channel by channel. */
 export function convXilinx(
   x: Int32Array, w: Int32Array, bq: Int32Array | null, S: ArrayLike<number>, g: ConvGeom,
   bwOut: number, relu: boolean, psum18 = false,
 ): Int32Array {
+  const lo = relu ? 0 : -(2 ** (bwOut - 1));
+  const res = residentConv(x, w, g, psum18, { mode: 'Xilinx', S, bq }, lo, 2 ** (bwOut - 1) - 1);
+  if (res) return res;
   const acc = convAccumulateAuto(x, w, g, psum18);
   const fast = wasmRequant && (acc instanceof Float32Array || acc instanceof Int32Array)
     ? requantXilinxInt(acc, S, bq, g.outC, relu ? 0 : -(2 ** (bwOut - 1)), 2 ** (bwOut - 1) - 1) : null;
@@ -475,6 +492,9 @@ export function convDynamicFixed(
   x: Int32Array, w: Int32Array, biasInt: Int32Array | null, shift: number, g: ConvGeom,
   bwOut: number, relu: boolean, psum18 = false,
 ): Int32Array {
+  const lo = relu ? 0 : -(2 ** (bwOut - 1));
+  const res = residentConv(x, w, g, psum18, { mode: 'DynamicFixed', bias: biasInt, shift }, lo, 2 ** (bwOut - 1) - 1);
+  if (res) return res;
   const acc = convAccumulateAuto(x, w, g, psum18);
   const fast = wasmRequant && (acc instanceof Float32Array || acc instanceof Int32Array)
     ? requantDynamicFixedInt(acc, biasInt, shift, g.outC, relu ? 0 : -(2 ** (bwOut - 1)), 2 ** (bwOut - 1) - 1) : null;
@@ -631,6 +651,7 @@ export function eltwiseAddInt(inputs: Int32Array[], bw: number, relu = false): I
 
 /** max(x, 0), into `out` (which may be x itself). */
 export function reluInt(x: Int32Array, into?: Int32Array): Int32Array {
+  if (into) invalidateResident(into);
   const out = into ?? new Int32Array(x.length);
   for (let i = 0; i < x.length; i++) out[i] = x[i] > 0 ? x[i] : 0;
   return out;

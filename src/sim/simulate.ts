@@ -19,6 +19,7 @@ import { dequant, newSimStats, packageResult, type SimResult, type SimStats, typ
 import { ReferenceObserver, floatForward } from './observer';
 import { addInputClip } from './input-range';
 import { FLOATABLE_KINDS, consumerFormat, floatLayerForward } from './float-layers';
+import { releaseDeadBlobs } from './fixed-chain';
 
 export { layerReports, newSimStats, type LayerReport, type LayerStats, type SimResult, type SimStats } from './result';
 export { DEFAULT_BW, DEFAULT_FL, DEFAULT_TH, formatScale, quantizeFloat, type FixedFormat };
@@ -187,6 +188,7 @@ export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}
   const inNode = feedInput(p, input, vals, stats, obs);
   // without the reference nobody reads a conv's output before its in-place ReLU: the conv applies it (hints)
   const reluDone = new WeakSet<Int32Array>();
+  const keep = keepSet(net, opts.keep);
   for (let i = 0; i < p.steps.length; i++) {
     const st = p.steps[i];
     const node = st.node;
@@ -217,8 +219,9 @@ export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}
     node.tops.forEach((t, k) => vals.set(t, out[k]));
     if (st.kind === 'conv' && st.absorbed.length) obs?.holdFused(node, i, st.absorbed[st.absorbed.length - 1], out[0], local);
     else node.tops.forEach((t, k) => obs?.record(node, i, t, out[k], k === 0 ? local : undefined));
+    if (!obs) releaseDeadBlobs(p, i, vals, keep);
   }
-  return packageResult(vals, obs?.refs ?? new Map(), keepSet(net, opts.keep), stats);
+  return packageResult(vals, obs?.refs ?? new Map(), keep, stats);
 }
 
 /** A layer run in float (--float_layers): float forward on the dequantized input, output in the format its consumers read. */
@@ -255,10 +258,12 @@ function soleHolder(vals: Map<string, Val>, bottom: string, top: string): boolea
   return true;
 }
 
-/** Step i is a conv whose only top goes next into an in-place ReLU run on the integers (nothing reads it between). */
+/** Step i is a conv whose only top goes next (after its folded BN/Scale) into an in-place ReLU run on the integers (nothing reads it between). */
 function reluFollows(p: SimProgram, i: number): boolean {
   const st = p.steps[i];
-  const nx = p.steps[i + 1];
+  let j = i + 1;
+  while (p.steps[j]?.kind === 'absorbed') j++; // its folded BN/Scale: computed by the conv
+  const nx = p.steps[j];
   if (st.kind !== 'conv' || !nx || nx.kind !== 'relu' || st.node.tops.length !== 1) return false;
   const top = st.node.tops[0];
   return nx.node.bottoms.length === 1 && nx.node.bottoms[0] === top && nx.node.tops[0] === top;

@@ -886,3 +886,5 @@ EXPORT(iabsmax) int32_t iabsmax(const int32_t* x, int n) {
   }
   return r > 0x7fffffffu ? -1 : (int32_t)r;
 }
+
+#include "sim.c"
