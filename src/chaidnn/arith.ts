@@ -14,7 +14,7 @@ export const PSUM18_MAX = 131071;
 /** loadsf_avg_pool: bias_fbits = 16. */
 export const AVG_POOL_SHIFT = 16;
 
-import { conv2d, convInt, convRequantResident, intAbsMax, invalidateResident, kernelBackend, poolInWasm, requantDynamicFixedInt, requantXilinxInt, type Requant } from '../kernels';
+import { concatResident, conv2d, convInt, convRequantResident, intAbsMax, invalidateResident, kernelBackend, maxPoolResident, poolInWasm, requantDynamicFixedInt, requantXilinxInt, type Requant } from '../kernels';
 
 const f32 = Math.fround;
 const TWO22 = 2 ** 22;
@@ -549,6 +549,11 @@ function maxPoolOnFloatKernel(x: Int32Array, g: PoolGeom): Int32Array | undefine
 
 /** MAX pooling on integers: the max over the window clipped to the image (Caffe semantics; exact). */
 export function maxPoolInt(x: Int32Array, g: PoolGeom): Int32Array {
+  if (windowsNonEmpty(g.inH, g.outH, g.kH, g.strideH, g.padH) && windowsNonEmpty(g.inW, g.outW, g.kW, g.strideW, g.padW)) {
+    const geo = { kh: g.kH, kw: g.kW, ph: g.padH, pw: g.padW, sh: g.strideH, sw: g.strideW, oh: g.outH, ow: g.outW };
+    const res = maxPoolResident(x, g.C, g.inH, g.inW, geo); // on the float twin in wasm memory (src/kernels/sim-conv.ts)
+    if (res) return res;
+  }
   return maxPoolOnFloatKernel(x, g) ?? maxPoolIntJs(x, g);
 }
 
@@ -659,6 +664,8 @@ export function reluInt(x: Int32Array, into?: Int32Array): Int32Array {
 
 /** Concat along channels (axis 1) for one image: CHaiDNN deletes it, producers write one buffer. */
 export function concatInt(inputs: Int32Array[]): Int32Array {
+  const res = concatResident(inputs); // the twins too, in wasm memory (src/kernels/sim-conv.ts)
+  if (res) return res;
   let n = 0;
   for (const a of inputs) n += a.length;
   const out = new Int32Array(n);

@@ -19,7 +19,7 @@ import { dequant, newSimStats, packageResult, type SimResult, type SimStats, typ
 import { ReferenceObserver, floatForward } from './observer';
 import { addInputClip } from './input-range';
 import { FLOATABLE_KINDS, consumerFormat, floatLayerForward } from './float-layers';
-import { releaseDeadBlobs } from './fixed-chain';
+import { detachKept, quantizeForChain, releaseDeadBlobs } from './fixed-chain';
 
 export { layerReports, newSimStats, type LayerReport, type LayerStats, type SimResult, type SimStats } from './result';
 export { DEFAULT_BW, DEFAULT_FL, DEFAULT_TH, formatScale, quantizeFloat, type FixedFormat };
@@ -92,7 +92,7 @@ function toFixed(p: SimProgram, v: Val, fin: FixedFormat, node: LayerNode, blob:
     }
     return v.q;
   }
-  return quantizeFloat(dequant(v), fin, !!v.isNetInput);
+  return quantizeForChain(dequant(v), fin, !!v.isNetInput);
 }
 
 function convGeomOf(node: LayerNode, shape: number[], outC: number): A.ConvGeom {
@@ -221,6 +221,7 @@ export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}
     else node.tops.forEach((t, k) => obs?.record(node, i, t, out[k], k === 0 ? local : undefined));
     if (!obs) releaseDeadBlobs(p, i, vals, keep);
   }
+  detachKept(vals, keep);
   return packageResult(vals, obs?.refs ?? new Map(), keep, stats);
 }
 
@@ -239,7 +240,7 @@ function feedInput(p: SimProgram, input: Tensor, vals: Map<string, Val>, stats: 
   const firstHw = p.steps.find((st) => st.node.bottoms.includes(inName) && inputFormatOf(st));
   const inFmt = firstHw ? inputFormatOf(firstHw) : undefined;
   vals.set(inName, inFmt
-    ? { shape: input.shape.slice(), q: quantizeFloat(input.data, inFmt, true), fmt: inFmt }
+    ? { shape: input.shape.slice(), q: quantizeForChain(input.data, inFmt, true), fmt: inFmt }
     : { shape: input.shape.slice(), f: input.data, isNetInput: true });
   obs?.refs.set(inName, input);
   if (firstHw && inFmt) stats.input = addInputClip(stats.input, input.data, inName, firstHw.node.name, inFmt);

@@ -129,3 +129,62 @@ EXPORT(sim_requant_dynfixed) int32_t sim_requant_dynfixed(const float* acc, int3
   const int32_t m = hmax_u32(mx);
   return m > ms ? m : ms;
 }
+
+// float32 holding integers (a pooled twin) → int32, returns max |x| (the values are below 2^24)
+EXPORT(sim_f32_to_i32) int32_t sim_f32_to_i32(const float* src, int32_t* dst, int n) {
+  v128_t m = wasm_i32x4_splat(0);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v128_t v = wasm_i32x4_trunc_sat_f32x4(wasm_v128_load(src + i));
+    m = wasm_u32x4_max(m, wasm_i32x4_abs(v));
+    wasm_v128_store(dst + i, v);
+  }
+  int32_t r = hmax_u32(m);
+  for (; i < n; i++) {
+    const int32_t v = (int32_t)src[i];
+    const int32_t a = v < 0 ? -v : v;
+    if (a > r) r = a;
+    dst[i] = v;
+  }
+  return r;
+}
+
+// C round() of a float32 value: |v| + 0.5 is exact in double (v has 24 significant bits; below 2^-28 the floor is 0)
+static inline double round_away(double v) {
+  const double a = __builtin_floor((v < 0 ? -v : v) + 0.5);
+  return v < 0 ? -a : a;
+}
+
+// The quantizers of a float (ARM) value read by a HW layer, as chaidnn/arith.ts, into int32 q and its float32 twin:
+// kind 0: DynamicFixed, q = clamp(round(clamp(d, minv, maxv)·p), lo, hi) in double;
+// kind 1: Xilinx network input, q = clamp(round(float(clamp(d, ±th) / sf)), ±m);
+// kind 2: Xilinx SW→HW pack, q = clamp(floor(float(float(clamp(d, ±th)·inv) + 0.5)), ±m). NaN gives 0.
+// a, b: (minv, maxv), (th, sf) or (th, inv); c: p (kind 0). Returns max |q|.
+EXPORT(sim_quantize) int32_t sim_quantize(int kind, const float* x, int32_t* q, float* f, int n, double a, double b, double c,
+                                          int lo, int hi) {
+  int32_t r = 0;
+  for (int i = 0; i < n; i++) {
+    double d = x[i];
+    double v;
+    if (d != d) {
+      v = 0;
+    } else if (kind == 0) {
+      if (d > b) d = b;
+      else if (d < a) d = a;
+      v = round_away(d * c);
+    } else {
+      if (d > a) d = a;
+      else if (d < -a) d = -a;
+      if (kind == 1) v = round_away((double)(float)(d / b));
+      else v = __builtin_floor((double)(float)((double)(float)(d * b) + 0.5));
+    }
+    if (v > hi) v = hi;
+    else if (v < lo) v = lo;
+    const int32_t y = (int32_t)v;
+    q[i] = y;
+    f[i] = (float)y;
+    const int32_t ay = y < 0 ? -y : y;
+    if (ay > r) r = ay;
+  }
+  return r;
+}
