@@ -32,7 +32,7 @@ const residents = new WeakMap<Int32Array, Resident>();
 /** cap on idle pooled zone memory */
 const MAX_POOLED_BYTES = 96 << 20;
 /** below this, staging is cheap and a block not worth it */
-const MIN_FLOATS = 1024;
+const MIN_FLOATS = 16;
 
 const free = new Map<number, Float32Array[]>();
 let pooledBytes = 0;
