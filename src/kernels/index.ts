@@ -18,4 +18,4 @@ export { sgemm } from './gemm';
 export { add2InWasm, chanAffineInWasm, lrn075InWasm, poolInWasm, reluInWasm } from './layer-ops';
 export { convInt, convIntJs, intAbsMax, requantDynamicFixedInt, requantXilinxInt, type IntOperand } from './int-conv';
 export { relaxedSimdAvailable } from './wasm-features';
-export { clearResidentPool, concatResident, convRequantResident, invalidateResident, maxPoolResident, quantizeResident, releaseResident, residentStats, setResidentChain, type QuantizeSpec, type Requant } from './sim-conv';
+export { clearResidentPool, concatResident, convRequantResident, invalidateResident, maxPoolResident, quantizeResident, releaseResident, residentStats, setResidentChain, setResidentWanted, type QuantizeSpec, type Requant } from './sim-conv';

@@ -43,9 +43,20 @@ export function setResidentChain(on: boolean): void {
   enabled = on;
 }
 
+let wanted = true;
+/**
+ * Whether the caller's run wants the resident paths (the simulator: only without the float reference, whose
+ * per-layer runs make arrays the pool never gets back); returns the previous value.
+ */
+export function setResidentWanted(on: boolean): boolean {
+  const prev = wanted;
+  wanted = on;
+  return prev;
+}
+
 /** The runtime when the resident paths are on. */
 function residentRt(): WasmRuntime | null {
-  return enabled ? rt() : null;
+  return enabled && wanted ? rt() : null;
 }
 
 /** How often the resident path ran and why it did not (benches, tests). */

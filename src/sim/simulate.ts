@@ -20,6 +20,7 @@ import { ReferenceObserver, floatForward } from './observer';
 import { addInputClip } from './input-range';
 import { FLOATABLE_KINDS, consumerFormat, floatLayerForward } from './float-layers';
 import { detachKept, quantizeForChain, releaseDeadBlobs } from './fixed-chain';
+import { setResidentWanted } from '../kernels';
 
 export { layerReports, newSimStats, type LayerReport, type LayerStats, type SimResult, type SimStats } from './result';
 export { DEFAULT_BW, DEFAULT_FL, DEFAULT_TH, formatScale, quantizeFloat, type FixedFormat };
@@ -185,6 +186,8 @@ export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}
   const stats = opts.stats ?? newSimStats();
   const obs = opts.reference !== false ? new ReferenceObserver(stats, p.warn, opts.onReference) : undefined;
   const vals = new Map<string, Val>();
+  // the integer chain in wasm memory (fixed-chain.ts) only without the reference, which keeps every blob
+  const residentBefore = setResidentWanted(!obs);
   const inNode = feedInput(p, input, vals, stats, obs);
   // without the reference nobody reads a conv's output before its in-place ReLU: the conv applies it (hints)
   const reluDone = new WeakSet<Int32Array>();
@@ -222,6 +225,7 @@ export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}
     if (!obs) releaseDeadBlobs(p, i, vals, keep);
   }
   detachKept(vals, keep);
+  setResidentWanted(residentBefore);
   return packageResult(vals, obs?.refs ?? new Map(), keep, stats);
 }
 
