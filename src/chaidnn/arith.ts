@@ -14,7 +14,7 @@ export const PSUM18_MAX = 131071;
 /** loadsf_avg_pool: bias_fbits = 16. */
 export const AVG_POOL_SHIFT = 16;
 
-import { conv2d, convInt, intAbsMax, kernelBackend, poolInWasm, requantDynamicFixedInt, requantXilinxInt } from '../kernels';
+import { concatResident, conv2d, convInt, convRequantResident, intAbsMax, invalidateResident, kernelBackend, maxPoolResident, poolInWasm, requantDynamicFixedInt, requantXilinxInt, type Requant } from '../kernels';
 
 const f32 = Math.fround;
 const TWO22 = 2 ** 22;
@@ -443,11 +443,28 @@ export function setWasmRequant(on: boolean): void {
   wasmRequant = on;
 }
 
+/**
+ * The exact-float32 path with its input and output kept in wasm memory and the requantization in the same
+ * memory (src/kernels/sim-conv.ts): the same integers as convAccumulateAuto + requant. null when it does not
+ * apply (psum18, a forced backend, JS requant, no wasm or room, the 2^24 bound).
+ */
+function residentConv(x: Int32Array, w: Int32Array, g: ConvGeom, psum18: boolean, rq: Requant, lo: number, hi: number): Int32Array | null {
+  if (psum18 || !wasmRequant || (intConvBackend !== 'auto' && intConvBackend !== 'float')) return null;
+  const b = boundsOf(w, g.outC);
+  b.wf ??= Float32Array.from(w);
+  const q = convRequantResident(x, b.wf, g, b.maxRowAbsSum, rq, lo, hi);
+  if (q) intConvPaths.float++;
+  return q;
+}
+
 /** Full Xilinx-mode conv on one image: accumulate, then requant channel by channel. */
 export function convXilinx(
   x: Int32Array, w: Int32Array, bq: Int32Array | null, S: ArrayLike<number>, g: ConvGeom,
   bwOut: number, relu: boolean, psum18 = false,
 ): Int32Array {
+  const lo = relu ? 0 : -(2 ** (bwOut - 1));
+  const res = residentConv(x, w, g, psum18, { mode: 'Xilinx', S, bq }, lo, 2 ** (bwOut - 1) - 1);
+  if (res) return res;
   const acc = convAccumulateAuto(x, w, g, psum18);
   const fast = wasmRequant && (acc instanceof Float32Array || acc instanceof Int32Array)
     ? requantXilinxInt(acc, S, bq, g.outC, relu ? 0 : -(2 ** (bwOut - 1)), 2 ** (bwOut - 1) - 1) : null;
@@ -465,6 +482,9 @@ export function convDynamicFixed(
   x: Int32Array, w: Int32Array, biasInt: Int32Array | null, shift: number, g: ConvGeom,
   bwOut: number, relu: boolean, psum18 = false,
 ): Int32Array {
+  const lo = relu ? 0 : -(2 ** (bwOut - 1));
+  const res = residentConv(x, w, g, psum18, { mode: 'DynamicFixed', bias: biasInt, shift }, lo, 2 ** (bwOut - 1) - 1);
+  if (res) return res;
   const acc = convAccumulateAuto(x, w, g, psum18);
   const fast = wasmRequant && (acc instanceof Float32Array || acc instanceof Int32Array)
     ? requantDynamicFixedInt(acc, biasInt, shift, g.outC, relu ? 0 : -(2 ** (bwOut - 1)), 2 ** (bwOut - 1) - 1) : null;
@@ -519,6 +539,11 @@ function maxPoolOnFloatKernel(x: Int32Array, g: PoolGeom): Int32Array | undefine
 
 /** MAX pooling on integers: the max over the window clipped to the image (Caffe semantics; exact). */
 export function maxPoolInt(x: Int32Array, g: PoolGeom): Int32Array {
+  if (windowsNonEmpty(g.inH, g.outH, g.kH, g.strideH, g.padH) && windowsNonEmpty(g.inW, g.outW, g.kW, g.strideW, g.padW)) {
+    const geo = { kh: g.kH, kw: g.kW, ph: g.padH, pw: g.padW, sh: g.strideH, sw: g.strideW, oh: g.outH, ow: g.outW };
+    const res = maxPoolResident(x, g.C, g.inH, g.inW, geo); // on the float twin in wasm memory (src/kernels/sim-conv.ts)
+    if (res) return res;
+  }
   return maxPoolOnFloatKernel(x, g) ?? maxPoolIntJs(x, g);
 }
 
@@ -621,6 +646,7 @@ export function eltwiseAddInt(inputs: Int32Array[], bw: number, relu = false): I
 
 /** max(x, 0), into `out` (which may be x itself). */
 export function reluInt(x: Int32Array, into?: Int32Array): Int32Array {
+  if (into) invalidateResident(into);
   const out = into ?? new Int32Array(x.length);
   for (let i = 0; i < x.length; i++) {
     const v = x[i];
@@ -631,6 +657,8 @@ export function reluInt(x: Int32Array, into?: Int32Array): Int32Array {
 
 /** Concat along channels (axis 1) for one image: CHaiDNN deletes it, producers write one buffer. */
 export function concatInt(inputs: Int32Array[]): Int32Array {
+  const res = concatResident(inputs); // the twins too, in wasm memory (src/kernels/sim-conv.ts)
+  if (res) return res;
   let n = 0;
   for (const a of inputs) n += a.length;
   const out = new Int32Array(n);

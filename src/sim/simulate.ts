@@ -21,6 +21,8 @@ import { ReferenceRun, referenceOnExecutor } from './reference';
 import { quantizedReference, sameAsFixed } from './local';
 import { addInputClip } from './input-range';
 import { FLOATABLE_KINDS, consumerFormat, floatLayerForward } from './float-layers';
+import { detachKept, quantizeForChain, releaseDeadBlobs } from './fixed-chain';
+import { setResidentWanted } from '../kernels';
 
 export { layerReports, newSimStats, type LayerReport, type LayerStats, type SimResult, type SimStats } from './result';
 export { DEFAULT_BW, DEFAULT_FL, DEFAULT_TH, formatScale, quantizeFloat, type FixedFormat };
@@ -93,7 +95,7 @@ function toFixed(p: SimProgram, v: Val, fin: FixedFormat, node: LayerNode, blob:
     }
     return v.q;
   }
-  return quantizeFloat(dequant(v), fin, !!v.isNetInput);
+  return quantizeForChain(dequant(v), fin, !!v.isNetInput);
 }
 
 function convGeomOf(node: LayerNode, shape: number[], outC: number): A.ConvGeom {
@@ -186,9 +188,12 @@ export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}
   const stats = opts.stats ?? newSimStats();
   const obs = opts.reference !== false ? new ReferenceObserver(stats, p.warn, opts.onReference, referenceRun(p, input, opts.keep)) : undefined;
   const vals = new Map<string, Val>();
+  // the integer chain in wasm memory (fixed-chain.ts) only without the reference, which keeps every blob
+  const residentBefore = setResidentWanted(!obs);
   const inNode = feedInput(p, input, vals, stats, obs);
   // without the reference nobody reads a conv's output before its in-place ReLU: the conv applies it (hints)
   const reluDone = new WeakSet<Int32Array>();
+  const keep = keepSet(net, opts.keep);
   for (let i = 0; i < p.steps.length; i++) {
     const st = p.steps[i];
     const node = st.node;
@@ -219,8 +224,11 @@ export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}
     node.tops.forEach((t, k) => vals.set(t, out[k]));
     if (st.kind === 'conv' && st.absorbed.length) obs?.holdFused(node, i, st.absorbed[st.absorbed.length - 1], out[0], local);
     else node.tops.forEach((t, k) => obs?.record(node, i, t, out[k], k === 0 ? local : undefined));
+    if (!obs) releaseDeadBlobs(p, i, vals, keep);
   }
-  return packageResult(vals, obs ? await obs.final() : new Map(), keepSet(net, opts.keep), stats);
+  detachKept(vals, keep);
+  setResidentWanted(residentBefore);
+  return packageResult(vals, obs ? await obs.final() : new Map(), keep, stats);
 }
 
 /** The float reference on the executor (reference.ts), keeping the blobs the result returns. */
@@ -244,7 +252,7 @@ function feedInput(p: SimProgram, input: Tensor, vals: Map<string, Val>, stats: 
   const firstHw = p.steps.find((st) => st.node.bottoms.includes(inName) && inputFormatOf(st));
   const inFmt = firstHw ? inputFormatOf(firstHw) : undefined;
   vals.set(inName, inFmt
-    ? { shape: input.shape.slice(), q: quantizeFloat(input.data, inFmt, true), fmt: inFmt }
+    ? { shape: input.shape.slice(), q: quantizeForChain(input.data, inFmt, true), fmt: inFmt }
     : { shape: input.shape.slice(), f: input.data, isNetInput: true });
   obs?.refs.set(inName, input);
   if (firstHw && inFmt) stats.input = addInputClip(stats.input, input.data, inName, firstHw.node.name, inFmt);
@@ -263,10 +271,12 @@ function soleHolder(vals: Map<string, Val>, bottom: string, top: string): boolea
   return true;
 }
 
-/** Step i is a conv whose only top goes next into an in-place ReLU run on the integers (nothing reads it between). */
+/** Step i is a conv whose only top goes next (after its folded BN/Scale) into an in-place ReLU run on the integers (nothing reads it between). */
 function reluFollows(p: SimProgram, i: number): boolean {
   const st = p.steps[i];
-  const nx = p.steps[i + 1];
+  let j = i + 1;
+  while (p.steps[j]?.kind === 'absorbed') j++; // its folded BN/Scale: computed by the conv
+  const nx = p.steps[j];
   if (st.kind !== 'conv' || !nx || nx.kind !== 'relu' || st.node.tops.length !== 1) return false;
   const top = st.node.tops[0];
   return nx.node.bottoms.length === 1 && nx.node.bottoms[0] === top && nx.node.tops[0] === top;

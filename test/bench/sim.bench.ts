@@ -16,7 +16,7 @@ import { compileSim, runSim } from '../../src/sim/simulate';
 import { simulateImage, type ImageRunner } from '../../src/sim/parallel';
 import { newSimAccumulators, type MetricsLevel } from '../../src/sim/results';
 import type { Net } from '../../src/graph/types';
-import { initKernels } from '../../src/kernels';
+import { initKernels, residentStats } from '../../src/kernels';
 import type { Tensor } from '../../src/tensor';
 import { benchNet, median, nowMs, randomInput } from './netutil';
 
@@ -74,8 +74,9 @@ async function measure(key: string, file: string, mode: 'Xilinx' | 'DynamicFixed
     layers: () => simulateImage(runner('layers'), sample(next()), acc),
   };
   const before = { ...A.intConvPaths };
+  const res0 = residentStats.convs;
   await runSim(prog, inputs[0], { reference: false }); // warm-up, and the conv paths of one image
-  const paths = `${A.intConvPaths.float - before.float} float32 / ${A.intConvPaths.int - before.int} int16 / ${A.intConvPaths.js - before.js} JS`;
+  const paths = `${A.intConvPaths.float - before.float} float32 (${residentStats.convs - res0} resident) / ${A.intConvPaths.int - before.int} int16 / ${A.intConvPaths.js - before.js} JS`;
   for (const f of Object.values(run)) await f();
   const t: Record<keyof typeof run, Times> = { float: { wall: [], cpu: [] }, none: { wall: [], cpu: [] }, layers: { wall: [], cpu: [] } };
   for (let r = 0; r < rounds; r++) {

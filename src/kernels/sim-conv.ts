@@ -1,0 +1,295 @@
+/**
+ * The simulator's fixed chain kept in wasm memory: an integer blob written by a convolution lives in the zone
+ * twice, as int32 (what the JS layers read) and as float32 holding the same integers (its "twin", exact below
+ * 2^24), with its max |x|. A convolution reads the twin in place on the float kernels, writes its accumulators
+ * into the next twin, and requantizes them there (int32 and float32 in one pass): no copies in or out, no
+ * conversion, no max |x| pass. Blocks come from a pool and go back to it when the simulator says a blob is dead
+ * (releaseResident); otherwise the garbage collector frees them with the arrays.
+ */
+import { rt } from './config';
+import { conv2d } from './conv';
+import { poolInWasm } from './layer-ops';
+import type { Conv2dParams } from './types';
+import type { WasmRuntime } from './wasm-runtime';
+
+interface SimExports {
+  sim_i32_to_f32(src: number, dst: number, n: number): number;
+  sim_requant_xilinx(acc: number, outQ: number, outF: number, C: number, plane: number, S: number, bq: number, lo: number, hi: number, amax: number): number;
+  sim_requant_dynfixed(acc: number, outQ: number, outF: number, C: number, plane: number, bias: number, shift: number, lo: number, hi: number, amax: number): number;
+  sim_f32_to_i32(src: number, dst: number, n: number): number;
+  sim_quantize(kind: number, x: number, q: number, f: number, n: number, a: number, b: number, c: number, lo: number, hi: number): number;
+}
+
+/** What the zone holds for an int32 array: its own block (when it lives there), its float twin, max |x|. */
+interface Resident {
+  qBlock?: Float32Array;
+  f?: Float32Array;
+  absMax: number;
+}
+
+const residents = new WeakMap<Int32Array, Resident>();
+
+/** cap on idle pooled zone memory */
+const MAX_POOLED_BYTES = 96 << 20;
+/** below this, staging is cheap and a block not worth it */
+const MIN_FLOATS = 16;
+
+const free = new Map<number, Float32Array[]>();
+let pooledBytes = 0;
+
+let enabled = true;
+/** Turn the resident paths off (false: every caller takes its staged path; tests compare the two) or on. */
+export function setResidentChain(on: boolean): void {
+  enabled = on;
+}
+
+let wanted = true;
+/**
+ * Whether the caller's run wants the resident paths (the simulator: only without the float reference, whose
+ * per-layer runs make arrays the pool never gets back); returns the previous value.
+ */
+export function setResidentWanted(on: boolean): boolean {
+  const prev = wanted;
+  wanted = on;
+  return prev;
+}
+
+/** The runtime when the resident paths are on. */
+function residentRt(): WasmRuntime | null {
+  return enabled && wanted ? rt() : null;
+}
+
+/** How often the resident path ran and why it did not (benches, tests). */
+export const residentStats = { convs: 0, staged: 0, noRoom: 0 };
+
+function take(r: WasmRuntime, n: number): Float32Array | null {
+  const list = free.get(n);
+  if (list && list.length) {
+    const a = list.pop()!;
+    pooledBytes -= a.byteLength;
+    return a;
+  }
+  return r.zoneView(n);
+}
+
+function give(a: Float32Array | undefined): void {
+  if (!a || pooledBytes + a.byteLength > MAX_POOLED_BYTES) return;
+  let list = free.get(a.length);
+  if (!list) free.set(a.length, (list = []));
+  list.push(a);
+  pooledBytes += a.byteLength;
+}
+
+/** The blocks of a dead int32 array go back to the pool (the caller guarantees nothing reads `q` again). */
+export function releaseResident(q: Int32Array): void {
+  const res = residents.get(q);
+  if (!res) return;
+  residents.delete(q);
+  give(res.f);
+  give(res.qBlock);
+}
+
+/** `q` is about to change in place: its twin no longer holds the same integers. */
+export function invalidateResident(q: Int32Array): void {
+  const res = residents.get(q);
+  if (!res || !res.f) return;
+  give(res.f);
+  res.f = undefined;
+}
+
+/** Drop the pool (tests, memory pressure). */
+export function clearResidentPool(): void {
+  free.clear();
+  pooledBytes = 0;
+}
+
+/**
+ * The float twin of q and max |q|. A resident array (one these functions returned) keeps the twin it is given;
+ * any other array gets a temporary one (`temp`: the caller gives it back), since its owner may change it in place.
+ * null without room.
+ */
+function twinOf(r: WasmRuntime, q: Int32Array): { res: Resident; temp: boolean } | null {
+  const res = residents.get(q);
+  if (res?.f) return { res, temp: false };
+  if (q.length < MIN_FLOATS) return null;
+  const f = take(r, q.length);
+  if (!f) {
+    residentStats.noRoom++;
+    return null;
+  }
+  const ex = r.ex as unknown as SimExports;
+  const qa = res ? r.addrOf(q as unknown as Float32Array) : -1;
+  let src = qa;
+  if (qa < 0) {
+    new Int32Array(f.buffer, f.byteOffset, q.length).set(q);
+    src = f.byteOffset;
+  }
+  const m = ex.sim_i32_to_f32(src, f.byteOffset, q.length);
+  residentStats.staged++;
+  const absMax = m < 0 ? 2 ** 31 : m;
+  if (!res) return { res: { f, absMax }, temp: true };
+  res.f = f;
+  res.absMax = absMax;
+  return { res, temp: false };
+}
+
+function doneWith(t: { res: Resident; temp: boolean }): void {
+  if (t.temp) give(t.res.f);
+}
+
+/** How a convolution's accumulators become integers (the two modes' requantization, per output channel). */
+export type Requant =
+  | { mode: 'Xilinx'; S: ArrayLike<number>; bq: ArrayLike<number> | null }
+  | { mode: 'DynamicFixed'; bias: Int32Array | null; shift: number };
+
+/**
+ * conv + requantization of one image on exact float32 accumulators, the result resident (see the file comment).
+ * `maxRowAbsSum`: the largest Σ|w| of an output channel; the path runs only when max|x|·maxRowAbsSum < 2^24
+ * (every partial sum an integer float32 holds exactly). null (nothing done) when it does not apply: no wasm,
+ * no room in the zone, the bound, or a multiplier / shift the requantization kernels do not take.
+ */
+export function convRequantResident(x: Int32Array, wf: Float32Array, p: Conv2dParams, maxRowAbsSum: number, rq: Requant, lo: number, hi: number): Int32Array | null {
+  const r = residentRt();
+  if (!r) return null;
+  const C = p.outC;
+  const plane = p.outH * p.outW;
+  const n = C * plane;
+  if (n < MIN_FLOATS || x.length < p.inC * p.inH * p.inW) return null;
+  if (rq.mode === 'Xilinx') {
+    for (let c = 0; c < C; c++) {
+      if (!(rq.S[c] >= 0 && rq.S[c] < 2 ** 31 && Number.isInteger(rq.S[c]))) return null;
+      if (rq.bq && !(Math.abs(rq.bq[c]) < 2 ** 31)) return null;
+    }
+  } else if (!(rq.shift >= -30 && rq.shift <= 61)) return null;
+  const t = twinOf(r, x);
+  if (!t) return null;
+  const tw = t.res;
+  const f = tw.absMax * maxRowAbsSum < 2 ** 24 ? take(r, n) : null;
+  const qb = f ? take(r, n) : null;
+  if (!f || !qb) {
+    if (f) residentStats.noRoom++;
+    give(f ?? undefined);
+    doneWith(t);
+    return null;
+  }
+  conv2d(tw.f!, wf, null, p, f);
+  doneWith(t);
+  const ex = r.ex as unknown as SimExports;
+  r.reset();
+  let m: number;
+  if (rq.mode === 'Xilinx') {
+    const pS = r.putF64(Float64Array.from(rq.S));
+    const pB = r.putF64(rq.bq ? Float64Array.from(rq.bq) : new Float64Array(C));
+    m = ex.sim_requant_xilinx(f.byteOffset, qb.byteOffset, f.byteOffset, C, plane, pS, pB, lo, hi, tw.absMax * maxRowAbsSum);
+  } else {
+    const pB = r.alloc(C);
+    if (rq.bias) r.I32().set(rq.bias.subarray(0, C), pB >>> 2);
+    else r.I32().fill(0, pB >>> 2, (pB >>> 2) + C);
+    m = ex.sim_requant_dynfixed(f.byteOffset, qb.byteOffset, f.byteOffset, C, plane, pB, rq.shift, lo, hi, tw.absMax * maxRowAbsSum);
+  }
+  const q = new Int32Array(qb.buffer, qb.byteOffset, n);
+  residents.set(q, { qBlock: qb, f, absMax: m });
+  residentStats.convs++;
+  return q;
+}
+
+/** A new resident pair of n values (int32 block and float twin), or null without room. */
+function takePair(r: WasmRuntime, n: number): { f: Float32Array; qb: Float32Array } | null {
+  const f = take(r, n);
+  const qb = f ? take(r, n) : null;
+  if (!f || !qb) {
+    give(f ?? undefined);
+    residentStats.noRoom++;
+    return null;
+  }
+  return { f, qb };
+}
+
+function adopt(pair: { f: Float32Array; qb: Float32Array }, n: number, absMax: number): Int32Array {
+  const q = new Int32Array(pair.qb.buffer, pair.qb.byteOffset, n);
+  residents.set(q, { qBlock: pair.qb, f: pair.f, absMax });
+  return q;
+}
+
+/**
+ * MAX pooling of integers on the float pooling kernel, reading x's twin in place (exact: the integers are below
+ * 2^24 and max commutes with the conversion); the result resident. Every window must overlap the image (the
+ * caller checks). null when it does not apply.
+ */
+export function maxPoolResident(x: Int32Array, C: number, h: number, w: number,
+  g: { kh: number; kw: number; ph: number; pw: number; sh: number; sw: number; oh: number; ow: number }): Int32Array | null {
+  const r = residentRt();
+  const n = C * g.oh * g.ow;
+  if (!r || n < MIN_FLOATS || x.length < C * h * w) return null;
+  const t = twinOf(r, x);
+  if (!t) return null;
+  const pair = t.res.absMax <= 2 ** 24 ? takePair(r, n) : null;
+  const ok = !!pair && poolInWasm(true, t.res.f!, pair.f, C, h, w, g);
+  doneWith(t);
+  if (!pair || !ok) {
+    give(pair?.f);
+    give(pair?.qb);
+    return null;
+  }
+  const m = (r.ex as unknown as SimExports).sim_f32_to_i32(pair.f.byteOffset, pair.qb.byteOffset, n);
+  return adopt(pair, n, m);
+}
+
+/** Concat of integer blobs (and of their twins), resident. null when it does not apply. */
+export function concatResident(inputs: Int32Array[]): Int32Array | null {
+  const r = residentRt();
+  let n = 0;
+  for (const a of inputs) n += a.length;
+  if (!r || n < MIN_FLOATS) return null;
+  const tws: Array<{ res: Resident; temp: boolean }> = [];
+  const fail = (): null => {
+    tws.forEach(doneWith);
+    return null;
+  };
+  for (const a of inputs) {
+    const t = a.length >= MIN_FLOATS ? twinOf(r, a) : null;
+    if (!t) return fail();
+    tws.push(t);
+    if (!(t.res.absMax <= 2 ** 24)) return fail();
+  }
+  const pair = takePair(r, n);
+  if (!pair) return fail();
+  const q = new Int32Array(pair.qb.buffer, pair.qb.byteOffset, n);
+  let off = 0;
+  let m = 0;
+  inputs.forEach((a, k) => {
+    q.set(a, off);
+    pair.f.set(tws[k].res.f!.subarray(0, a.length), off);
+    off += a.length;
+    m = Math.max(m, tws[k].res.absMax);
+  });
+  tws.forEach(doneWith);
+  residents.set(q, { qBlock: pair.qb, f: pair.f, absMax: m });
+  return q;
+}
+
+/** How a float value is quantized for a HW layer (chaidnn/arith.ts quantizeDynamicFixed / quantizeXilinx / quantizeXilinxPack). */
+export type QuantizeSpec =
+  | { kind: 'DynamicFixed'; minv: number; maxv: number; p: number; lo: number; hi: number }
+  | { kind: 'XilinxInput'; th: number; sf: number; m: number }
+  | { kind: 'XilinxPack'; th: number; inv: number; m: number };
+
+/** Quantizes x in wasm into a resident int32 blob (with its twin); null when it does not apply. */
+export function quantizeResident(x: Float32Array, spec: QuantizeSpec): Int32Array | null {
+  const r = residentRt();
+  const n = x.length;
+  if (!r || n < MIN_FLOATS) return null;
+  const pair = takePair(r, n);
+  if (!pair) return null;
+  let xa = r.addrOf(x);
+  if (xa < 0) {
+    r.reset();
+    xa = r.put(x);
+  }
+  const ex = r.ex as unknown as SimExports;
+  let m: number;
+  if (spec.kind === 'DynamicFixed') m = ex.sim_quantize(0, xa, pair.qb.byteOffset, pair.f.byteOffset, n, spec.minv, spec.maxv, spec.p, spec.lo, spec.hi);
+  else if (spec.kind === 'XilinxInput') m = ex.sim_quantize(1, xa, pair.qb.byteOffset, pair.f.byteOffset, n, spec.th, spec.sf, 0, -spec.m, spec.m);
+  else m = ex.sim_quantize(2, xa, pair.qb.byteOffset, pair.f.byteOffset, n, spec.th, spec.inv, 0, -spec.m, spec.m);
+  return adopt(pair, n, m);
+}

@@ -1,0 +1,181 @@
+/**
+ * The fixed chain kept in wasm memory (src/kernels/sim-conv.ts, src/sim/fixed-chain.ts): resident int32 blobs
+ * with exact float32 twins, SIMD requantization, wasm quantizers, MAX pooling and Concat on the twins. Every
+ * path gives the integers of the staged / JS paths it replaces, and `--metrics none` runs take it.
+ */
+import * as A from '../src/chaidnn/arith';
+import { quantizeFloat, type FixedFormat } from '../src/chaidnn/format';
+import { residentStats, setResidentChain, shutdownKernels } from '../src/kernels';
+import { compileSim, runSim } from '../src/sim/simulate';
+import { quantizeForChain } from '../src/sim/fixed-chain';
+import { annotateXilinx, applyPlan } from '../src/sim/annotate';
+import { buildDynamicFixedPlan } from '../src/quant/dynamicfixed';
+import { ristrettoFl } from '../src/calib/fl';
+import { runNet } from '../src/exec/executor';
+import { mulberry32 } from '../src/io/calibset';
+import type { Net } from '../src/graph/types';
+import { benchNet, randomInput } from './bench/netutil';
+
+afterAll(() => shutdownKernels());
+afterEach(() => {
+  setResidentChain(true);
+  A.setWasmRequant(true);
+});
+
+function ints(n: number, lo: number, hi: number, seed: number): Int32Array {
+  const r = mulberry32(seed);
+  return Int32Array.from({ length: n }, () => lo + Math.floor(r() * (hi - lo + 1)));
+}
+
+function geom(inC: number, H: number, outC: number, k: number, group = 1): A.ConvGeom {
+  const pad = (k - 1) >> 1;
+  return { inC, inH: H, inW: H, outC, outH: H, outW: H, kH: k, kW: k, strideH: 1, strideW: 1, padH: pad, padW: pad, dilH: 1, dilW: 1, group };
+}
+
+/** f with the resident chain, then with the staged path and the JS requantization loops. */
+function bothWays<T>(f: () => T): [T, T] {
+  const a = f();
+  setResidentChain(false);
+  A.setWasmRequant(false);
+  const b = f();
+  setResidentChain(true);
+  A.setWasmRequant(true);
+  return [a, b];
+}
+
+describe('resident convolutions requantize as the JS loops', () => {
+  // 7x7 planes (not a multiple of 4), negative accumulators, S from 1 to 2^31-1 (past 2^53 the int64 loop)
+  const g = geom(24, 7, 24, 3);
+  const x = ints(24 * 49, -128, 127, 1);
+  const w = ints(24 * 24 * 9, -20, 20, 2);
+  // max|x|·Σ|w| between 2^22 and 2^24: with S = 2^31-1, |t| passes 2^53
+  const gBig = geom(64, 7, 24, 3);
+  const xBig = ints(64 * 49, -128, 127, 9);
+  const wBig = ints(24 * 64 * 9, -127, 127, 10);
+
+
+  it('Xilinx, with and without ReLU, bw 8 and 6', () => {
+    const S = Float64Array.from({ length: 24 }, (_, c) => [1, 4000, 2 ** 22, 2 ** 24 + 3, 2 ** 31 - 1, 77][c % 6]);
+    const bq = Int32Array.from({ length: 24 }, (_, c) => [-128, 127, 0, 5, -7, 1][c % 6]);
+    for (const [bw, relu] of [[8, false], [8, true], [6, false]] as const) {
+      const before = residentStats.convs;
+      const [fast, slow] = bothWays(() => A.convXilinx(x, w, bq, S, g, bw, relu));
+      const [fastBig, slowBig] = bothWays(() => A.convXilinx(xBig, wBig, bq, S, gBig, bw, relu));
+      expect(residentStats.convs).toBe(before + 2);
+      expect(Array.from(fast)).toEqual(Array.from(slow));
+      expect(Array.from(fastBig)).toEqual(Array.from(slowBig));
+    }
+  });
+
+  it('DynamicFixed, shifts from -3 to 61 (the int32 lanes and the int64 loop)', () => {
+    const bias = Int32Array.from({ length: 24 }, (_, c) => [-32768, 32767, 0, 3, -5, 100][c % 6]);
+    for (const shift of [-3, 0, 1, 7, 22, 30, 31, 61]) for (const relu of [false, true]) {
+      const before = residentStats.convs;
+      const [fast, slow] = bothWays(() => A.convDynamicFixed(x, w, bias, shift, g, 8, relu));
+      expect(residentStats.convs).toBe(before + 1);
+      expect(Array.from(fast)).toEqual(Array.from(slow));
+    }
+  });
+
+  it('a conv reads another resident conv\'s output, depthwise too', () => {
+    const S = Float64Array.from({ length: 24 }, (_, c) => 3000 + 17 * c);
+    const w1 = ints(24 * 24 * 9, -20, 20, 3);
+    const wd = ints(24 * 9, -60, 60, 4);
+    const [fast, slow] = bothWays(() => {
+      const y = A.convXilinx(x, w1, null, S, geom(24, 7, 24, 3), 8, true);
+      return A.convXilinx(y, wd, null, S, geom(24, 7, 24, 3, 24), 8, false);
+    });
+    expect(Array.from(fast)).toEqual(Array.from(slow));
+  });
+});
+
+describe('the wasm quantizers equal quantizeFloat', () => {
+  const r = mulberry32(5);
+  const x = Float32Array.from({ length: 4099 }, () => (r() - 0.5) * 40);
+  // ties, rails, specials
+  const special = [0, -0, 0.5, -0.5, 1.5, -2.5, 0.49999997, -0.49999997, 15.875, -16, 16, 1e30, -1e30, Infinity, -Infinity, NaN, 1e-40];
+  special.forEach((v, i) => (x[i] = v));
+  for (let i = 0; i < 64; i++) x[100 + i] = (i - 32) / 16 + 1 / 32; // halfway at fl 4
+  const formats: FixedFormat[] = [
+    { mode: 'DynamicFixed', bw: 8, fl: 3 }, { mode: 'DynamicFixed', bw: 8, fl: 4 }, { mode: 'DynamicFixed', bw: 16, fl: 10 },
+    { mode: 'DynamicFixed', bw: 8, fl: -2 }, { mode: 'Xilinx', bw: 8, th: 12.7 }, { mode: 'Xilinx', bw: 6, th: 3.1 }, { mode: 'Xilinx', bw: 8, th: 0 },
+  ];
+  it.each(formats.map((f) => [JSON.stringify(f), f] as const))('%s', (_n, fmt) => {
+    for (const netInput of [true, false]) {
+      expect(Array.from(quantizeForChain(x, fmt, netInput))).toEqual(Array.from(quantizeFloat(x, fmt, netInput)));
+    }
+  });
+});
+
+describe('MAX pooling and Concat on resident blobs', () => {
+  it('equal the integer loops, also after the input changes in place', () => {
+    const x = ints(16 * 15 * 15, -100, 100, 6);
+    const g: A.PoolGeom = { C: 16, inH: 15, inW: 15, outH: 7, outW: 7, kH: 3, kW: 3, strideH: 2, strideW: 2, padH: 0, padW: 0 };
+    expect(Array.from(A.maxPoolInt(x, g))).toEqual(Array.from(A.maxPoolIntJs(x, g)));
+    x[3] = 1000;
+    expect(Array.from(A.maxPoolInt(x, g))).toEqual(Array.from(A.maxPoolIntJs(x, g)));
+    const y = A.convXilinx(x, ints(16 * 16 * 9, -5, 5, 7), null, new Float64Array(16).fill(50000), geom(16, 15, 16, 3), 8, false);
+    const p = A.maxPoolInt(y, g);
+    expect(Array.from(p)).toEqual(Array.from(A.maxPoolIntJs(y, g)));
+    const cat = A.concatInt([y, x, y]);
+    expect(Array.from(cat)).toEqual([...y, ...x, ...y]);
+    // a conv reading the concatenation: its twin
+    const g3 = geom(48, 15, 8, 1);
+    const w3 = ints(8 * 48, -9, 9, 8);
+    const [fast, slow] = bothWays(() => A.convXilinx(A.concatInt([y, x, y]), w3, null, new Float64Array(8).fill(9000), g3, 8, false));
+    expect(Array.from(fast)).toEqual(Array.from(slow));
+  });
+});
+
+async function annotateDynamicFixed(net: Net, x: ReturnType<typeof randomInput>): Promise<void> {
+  const maxAbs = new Map<string, number>();
+  await runNet(net, x, {
+    warn: () => {},
+    onLayer: (node, tops) => tops.forEach((t, ti) => {
+      let m = 0;
+      for (let i = 0; i < t.data.length; i++) m = Math.max(m, Math.abs(t.data[i]));
+      maxAbs.set(`${node.index}/${ti}`, m);
+    }),
+  });
+  const { plan } = buildDynamicFixedPlan(net, {
+    bitwidths: { in: 8, params: 8, out: 8 }, fl: 'auto', warn: () => {},
+    actFl: (li, ti) => Math.max(0, ristrettoFl(maxAbs.get(`${li}/${ti}`) ?? 0, 8, 'activations')),
+  });
+  applyPlan(net, plan);
+}
+
+describe('--metrics none on ImageNet nets (32x32): the resident chain, the same integers as the staged one', () => {
+  jest.setTimeout(60000);
+  const cases: Array<[string, string, 'Xilinx' | 'DynamicFixed']> = [
+    ['MobileNet v1', 'mobilenet_v1.prototxt', 'Xilinx'], ['GoogLeNet', 'bvlc_googlenet.prototxt', 'DynamicFixed'],
+  ];
+  it.each(cases)('%s %s', async (_n, file, mode) => {
+    const b = benchNet(file, 1, 1, 32);
+    const x = randomInput(b.inputShape, 3);
+    if (mode === 'Xilinx') await annotateXilinx(b.net, [x], 8, 'max');
+    else await annotateDynamicFixed(b.net, x);
+    const prog = compileSim(b.net, { mode });
+    const convs = prog.steps.filter((s) => s.kind === 'conv').length;
+    const relu = jest.spyOn(A, 'reluInt');
+    const before = { ...residentStats };
+    const out = await runSim(prog, x, { reference: false, keep: 'all' });
+    const fast = await runSim(prog, x, { reference: false });
+    // never out of room; MobileNet: every conv resident (both runs), the ReLUs after folded BN/Scale applied by
+    // the convs; GoogLeNet: a few convs are past the float32 bound (on the integer kernel)
+    expect(residentStats.noRoom).toBe(before.noRoom);
+    if (file.startsWith('mobilenet')) {
+      expect(residentStats.convs - before.convs).toBe(2 * convs);
+      expect(relu).not.toHaveBeenCalled();
+    } else expect(residentStats.convs - before.convs).toBeGreaterThan(1.5 * convs);
+    relu.mockRestore();
+    setResidentChain(false);
+    A.setWasmRequant(false);
+    const slow = await runSim(prog, x, { reference: false, keep: 'all' });
+    expect([...out.fixed.keys()].sort()).toEqual([...slow.fixed.keys()].sort());
+    for (const [k, q] of slow.fixed) expect(Array.from(out.fixed.get(k)!)).toEqual(Array.from(q));
+    const o = b.net.outputs[0];
+    expect(Array.from(fast.outputs.get(o)!.data)).toEqual(Array.from(slow.outputs.get(o)!.data));
+    // results do not share the pool's memory
+    for (const q of fast.fixed.values()) expect(q.buffer instanceof SharedArrayBuffer).toBe(false);
+  });
+});
