@@ -16,7 +16,8 @@
 # env: ACC_NETS (default "lenet quick full resnet20", more: "slim rfb yunet"), ACC_CONFIGS (default "X8 X6 DF8 DF6"), ACC_OUT (work dir, kept),
 #      CHAIQ (the command, default "node bin/chaiq.js"), ACC_CAL_MNIST (100), ACC_CAL_CIFAR (32),
 #      ACC_SIM_FLAGS (extra simulate flags, e.g. "--metrics agreement"), ACC_KEEP_GOING=1 (a failing run is a
-#      "failed" cell, not the end), ACC_RESUME=1 (keep a cell already simulated with the same flags and split).
+#      "failed" cell, not the end), ACC_RESUME=1 (keep a cell already simulated with the same flags and split),
+#      ACC_REPORT_ONLY=1 (print the cells already simulated, run nothing; the others are "not run").
 # Prints one markdown table per column: float top-1, and per config fixed top-1 (float/fixed top-1 agreement), in %.
 set -e
 cd "$(dirname "$0")/.."
@@ -36,6 +37,8 @@ if [ -n "$ACC_FULL" ]; then MNIST_EVAL_END=10000; CIFAR_EVAL_PER_CLASS=180; else
 # smaller still (the suite's run): ACC_MNIST_EVAL digits from 1000 on, ACC_CIFAR_EVAL_PER_CLASS JPEGs after the 20th
 [ -n "$ACC_MNIST_EVAL" ] && MNIST_EVAL_END=$((1000 + ACC_MNIST_EVAL))
 [ -n "$ACC_CIFAR_EVAL_PER_CLASS" ] && CIFAR_EVAL_PER_CLASS=$ACC_CIFAR_EVAL_PER_CLASS
+# ACC_REPORT_ONLY=1 prints the table of the cells already run (a long run, stopped or still going) and runs nothing
+if [ -z "$ACC_REPORT_ONLY" ]; then
 node -e '
 const fs = require("fs"), zlib = require("zlib");
 const [imgF, labF, out, evalEnd] = process.argv.slice(1);
@@ -65,6 +68,7 @@ for (const cls of fs.readdirSync(cif).sort()) {
 rm -rf "$OUT/faces_calib" "$OUT/faces_eval"; mkdir -p "$OUT/faces_calib" "$OUT/faces_eval"
 for f in models/mtcnn_kpzhang93/test1.jpg models/mtcnn_kpzhang93/test2.jpg; do ln -s "$(cd "$C" && pwd)/$f" "$OUT/faces_calib/"; done
 for f in images/ultraface_imgs_1.jpg images/ultraface_imgs_2.jpg; do ln -s "$(cd "$C" && pwd)/$f" "$OUT/faces_eval/"; done
+fi
 if [ -n "$ACC_FULL" ]; then FACE_SHAPE=1,3,240,320; else FACE_SHAPE=1,3,120,160; fi
 N_MNIST_EVAL=$((MNIST_EVAL_END - 1000))
 N_CIFAR_EVAL=$((CIFAR_EVAL_PER_CLASS * 10))
@@ -144,11 +148,14 @@ for col in "$@"; do
         if [ "$t" = "--optimized_weights" ]; then qflags="$qflags --optimized_weights $dir/q.caffemodel"; simw=$dir/q.caffemodel; simpre=$SIMPRE_OPT
         else qflags="$qflags $t"; fi
       done
-      echo "+ chaiq quantize --deploy_model $D --weights $W $CAL $PRE $Q$qflags --quantized_deploy_model q.prototxt" >> "$OUT/commands.txt"
-      echo "+ chaiq simulate --deploy_model q.prototxt --weights $simw $EV $simpre $SIMFLAGS --format json" >> "$OUT/commands.txt"
+      if [ -z "$ACC_REPORT_ONLY" ]; then
+        echo "+ chaiq quantize --deploy_model $D --weights $W $CAL $PRE $Q$qflags --quantized_deploy_model q.prototxt" >> "$OUT/commands.txt"
+        echo "+ chaiq simulate --deploy_model q.prototxt --weights $simw $EV $simpre $SIMFLAGS --format json" >> "$OUT/commands.txt"
+      fi
       # ACC_RESUME=1 keeps a cell already simulated with the same flags and split (a long run, continued)
       rc=0; stamp="$Q$qflags|$CAL|$PRE|$EV|$N_MNIST_EVAL|$N_CIFAR_EVAL|$FACE_SHAPE|$SIMFLAGS"
-      if [ -n "$ACC_RESUME" ] && [ -s "$dir/sim.json" ] && [ "$(cat "$dir/stamp" 2>/dev/null)" = "$stamp" ]; then :
+      if { [ -n "$ACC_RESUME" ] || [ -n "$ACC_REPORT_ONLY" ]; } && [ -s "$dir/sim.json" ] && [ "$(cat "$dir/stamp" 2>/dev/null)" = "$stamp" ]; then :
+      elif [ -n "$ACC_REPORT_ONLY" ]; then row="$row not run |"; continue
       else
         rm -f "$dir/sim.json" "$dir/stamp"; : > "$dir/log"; t0=$(date +%s)
         $CHAIQ quantize -q --deploy_model "$D" --weights "$W" $CAL $PRE $Q $qflags --quantized_deploy_model "$dir/q.prototxt" 2>> "$dir/log" || rc=$?

@@ -7,7 +7,8 @@
 # usage: scripts/technique-table.sh
 # env: TT_ROWS (net:config list, default the README's rows), TT_COLUMNS (default "none equalize bias_correction
 #      optimize_rounding th_search all"; also "optimized_weights", the rewrite alone), TT_DETECTOR_BLOCKS ("default
-#      max": detectors also with --th_method max), and accuracy-table.sh's ACC_OUT, ACC_FULL, ACC_CAL_*, ACC_RESUME.
+#      max": detectors also with --th_method max), and accuracy-table.sh's ACC_OUT, ACC_FULL, ACC_CAL_*, ACC_RESUME,
+#      ACC_REPORT_ONLY (the table of the cells a run, stopped or going, has finished; nothing is run).
 # Prints the markdown table, row by row as they finish; a run that fails is a "failed" cell (its log named).
 set -e
 cd "$(dirname "$0")/.."
@@ -51,7 +52,7 @@ for c in $COLUMNS; do column_flags "$c" X8 > /dev/null; done
 cell() { # $1 float json, $2 cell json ("" = not run), $3 float|fixed
   node -e 'const fs = require("fs"); const [fj, cj, what] = process.argv.slice(1);
   const p = (x) => (100 * x).toFixed(2), rd = (f) => JSON.parse(fs.readFileSync(f, "utf8"));
-  if (!fs.existsSync(fj) || (what === "fixed" && !fs.existsSync(cj))) { console.log("failed"); process.exit(0); }
+  if (!fs.existsSync(fj) || (what === "fixed" && !fs.existsSync(cj))) { console.log(process.env.ACC_REPORT_ONLY ? "not run" : "failed"); process.exit(0); }
   const f = rd(fj);
   if (what === "float") { console.log(f.detection ? f.detection.float_detections + " faces" : p(f.accuracy.float.top1) + " %"); process.exit(0); }
   const r = rd(cj), d = r.detection;
@@ -94,4 +95,5 @@ echo
 echo "Split (disjoint):"; awk '!seen[$0]++' "$OUT/splits.txt"
 echo "Cell: fixed top-1 (loss in pt against the float top-1 of the same images); detectors: recall of the float faces."
 echo "Flags: $(for c in $COLUMNS; do printf '%s = "%s"; ' "$c" "$(column_flags "$c" X6)"; done)DynamicFixed: all without th_search."
+echo "Run time: $(find "$OUT" -name seconds -exec cat {} + | awk '{ s += $1 } END { printf "%.0f", s / 60 }') min, the sum of the cells' (their seconds files)."
 echo "(commands: $OUT/commands.txt; per-run logs, JSON and seconds under $OUT)"

@@ -53,6 +53,14 @@ test('LeNet X6 and DF6, CIFAR-10 quick X6: the table, its losses against float, 
   const again = run('technique-table.sh', { ...env, ACC_RESUME: '1', CHAIQ: 'false' });
   expect(again.code).toBe(0);
   expect(again.stdout).toBe(r.stdout);
+  // ACC_REPORT_ONLY=1: the table of what a run has finished, nothing run ("not run" for a column never run)
+  const before = fs.readFileSync(path.join(out, 'commands.txt'), 'utf8');
+  const report = run('technique-table.sh', { ...env, ACC_REPORT_ONLY: '1', CHAIQ: 'false', TT_COLUMNS: 'none th_search bias_correction' });
+  expect(report.code).toBe(0);
+  const rrows = report.stdout.split('\n').filter((l) => /^\| (LeNet|CIFAR)/.test(l));
+  expect(rrows).toHaveLength(3);
+  rrows.forEach((l, k) => expect(l).toBe(`${rows[k]} not run |`));
+  expect(fs.readFileSync(path.join(out, 'commands.txt'), 'utf8')).toBe(before);
 }, 240_000);
 
 test('accuracy-table.sh with ACC_KEEP_GOING=1: a run that fails is a "failed" cell naming its log, the others go on', () => {
