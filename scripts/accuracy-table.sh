@@ -14,7 +14,10 @@
 #   "all:--equalize --bias_correction --optimize_rounding --optimized_weights". A column whose flags name
 #   --optimized_weights (no argument) writes the rewritten caffemodel and simulates it with the input its header names.
 # env: ACC_NETS (default "lenet quick full resnet20", more: "slim rfb yunet"), ACC_CONFIGS (default "X8 X6 DF8 DF6"), ACC_OUT (work dir, kept),
-#      CHAIQ (the command, default "node bin/chaiq.js"), ACC_CAL_MNIST (100), ACC_CAL_CIFAR (32).
+#      CHAIQ (the command, default "node bin/chaiq.js"), ACC_CAL_MNIST (100), ACC_CAL_CIFAR (32),
+#      ACC_SIM_FLAGS (extra simulate flags, e.g. "--metrics agreement"), ACC_KEEP_GOING=1 (a failing run is a
+#      "failed" cell, not the end), ACC_RESUME=1 (keep a cell already simulated with the same flags and split),
+#      ACC_REPORT_ONLY=1 (print the cells already simulated, run nothing; the others are "not run").
 # Prints one markdown table per column: float top-1, and per config fixed top-1 (float/fixed top-1 agreement), in %.
 set -e
 cd "$(dirname "$0")/.."
@@ -25,6 +28,7 @@ NETS=${ACC_NETS:-lenet quick full resnet20}
 CONFIGS=${ACC_CONFIGS:-X8 X6 DF8 DF6}
 CAL_MNIST=${ACC_CAL_MNIST:-100}
 CAL_CIFAR=${ACC_CAL_CIFAR:-32}
+SIMFLAGS=${ACC_SIM_FLAGS:-}
 [ $# -eq 0 ] && set -- "baseline:"
 mkdir -p "$OUT"
 
@@ -33,6 +37,8 @@ if [ -n "$ACC_FULL" ]; then MNIST_EVAL_END=10000; CIFAR_EVAL_PER_CLASS=180; else
 # smaller still (the suite's run): ACC_MNIST_EVAL digits from 1000 on, ACC_CIFAR_EVAL_PER_CLASS JPEGs after the 20th
 [ -n "$ACC_MNIST_EVAL" ] && MNIST_EVAL_END=$((1000 + ACC_MNIST_EVAL))
 [ -n "$ACC_CIFAR_EVAL_PER_CLASS" ] && CIFAR_EVAL_PER_CLASS=$ACC_CIFAR_EVAL_PER_CLASS
+# ACC_REPORT_ONLY=1 prints the table of the cells already run (a long run, stopped or still going) and runs nothing
+if [ -z "$ACC_REPORT_ONLY" ]; then
 node -e '
 const fs = require("fs"), zlib = require("zlib");
 const [imgF, labF, out, evalEnd] = process.argv.slice(1);
@@ -44,16 +50,25 @@ fs.writeFileSync(out + "/mnist_eval.idx3", idx3(1000, +evalEnd));
 fs.writeFileSync(out + "/mnist_eval.idx1", idx1(1000, +evalEnd));
 ' "$C/data/mnist/t10k-images-idx3-ubyte.gz" "$C/data/mnist/t10k-labels-idx1-ubyte.gz" "$OUT" "$MNIST_EVAL_END"
 CIF=$C/data/cifar10_test_jpg_subset
-rm -rf "$OUT/cifar_calib" "$OUT/cifar_eval"
-for d in "$CIF"/*/; do
-  cls=$(basename "$d")
-  mkdir -p "$OUT/cifar_calib/$cls" "$OUT/cifar_eval/$cls"
-  ls "$d" | sort | head -n 20 | while read -r f; do ln -s "$(cd "$d" && pwd)/$f" "$OUT/cifar_calib/$cls/$f"; done
-  ls "$d" | sort | tail -n +21 | head -n "$CIFAR_EVAL_PER_CLASS" | while read -r f; do ln -s "$(cd "$d" && pwd)/$f" "$OUT/cifar_eval/$cls/$f"; done
-done
+# symlinks made in one node process (not one ln per image: this runs once per call, and callers loop)
+node -e '
+const fs = require("fs"), path = require("path");
+const [cif, out, perClass] = process.argv.slice(1);
+for (const s of ["cifar_calib", "cifar_eval"]) fs.rmSync(path.join(out, s), { recursive: true, force: true });
+for (const cls of fs.readdirSync(cif).sort()) {
+  const d = path.resolve(cif, cls);
+  if (!fs.statSync(d).isDirectory()) continue;
+  const files = fs.readdirSync(d).sort();
+  for (const [s, list] of [["cifar_calib", files.slice(0, 20)], ["cifar_eval", files.slice(20, 20 + +perClass)]]) {
+    fs.mkdirSync(path.join(out, s, cls), { recursive: true });
+    for (const f of list) fs.symlinkSync(path.join(d, f), path.join(out, s, cls, f));
+  }
+}
+' "$CIF" "$OUT" "$CIFAR_EVAL_PER_CLASS"
 rm -rf "$OUT/faces_calib" "$OUT/faces_eval"; mkdir -p "$OUT/faces_calib" "$OUT/faces_eval"
 for f in models/mtcnn_kpzhang93/test1.jpg models/mtcnn_kpzhang93/test2.jpg; do ln -s "$(cd "$C" && pwd)/$f" "$OUT/faces_calib/"; done
 for f in images/ultraface_imgs_1.jpg images/ultraface_imgs_2.jpg; do ln -s "$(cd "$C" && pwd)/$f" "$OUT/faces_eval/"; done
+fi
 if [ -n "$ACC_FULL" ]; then FACE_SHAPE=1,3,240,320; else FACE_SHAPE=1,3,120,160; fi
 N_MNIST_EVAL=$((MNIST_EVAL_END - 1000))
 N_CIFAR_EVAL=$((CIFAR_EVAL_PER_CLASS * 10))
@@ -133,14 +148,29 @@ for col in "$@"; do
         if [ "$t" = "--optimized_weights" ]; then qflags="$qflags --optimized_weights $dir/q.caffemodel"; simw=$dir/q.caffemodel; simpre=$SIMPRE_OPT
         else qflags="$qflags $t"; fi
       done
-      : > "$dir/log"
-      echo "+ chaiq quantize --deploy_model $D --weights $W $CAL $PRE $Q$qflags --quantized_deploy_model q.prototxt" >> "$OUT/commands.txt"
-      $CHAIQ quantize -q --deploy_model "$D" --weights "$W" $CAL $PRE $Q $qflags --quantized_deploy_model "$dir/q.prototxt" 2>> "$dir/log"
-      echo "+ chaiq simulate --deploy_model q.prototxt --weights $simw $EV $simpre --format json" >> "$OUT/commands.txt"
-      $CHAIQ simulate --deploy_model "$dir/q.prototxt" --weights "$simw" $EV $simpre --top 1 --format json > "$dir/sim.json" 2>> "$dir/log"
+      if [ -z "$ACC_REPORT_ONLY" ]; then
+        echo "+ chaiq quantize --deploy_model $D --weights $W $CAL $PRE $Q$qflags --quantized_deploy_model q.prototxt" >> "$OUT/commands.txt"
+        echo "+ chaiq simulate --deploy_model q.prototxt --weights $simw $EV $simpre $SIMFLAGS --format json" >> "$OUT/commands.txt"
+      fi
+      # ACC_RESUME=1 keeps a cell already simulated with the same flags and split (a long run, continued)
+      rc=0; stamp="$Q$qflags|$CAL|$PRE|$EV|$N_MNIST_EVAL|$N_CIFAR_EVAL|$FACE_SHAPE|$SIMFLAGS"
+      if { [ -n "$ACC_RESUME" ] || [ -n "$ACC_REPORT_ONLY" ]; } && [ -s "$dir/sim.json" ] && [ "$(cat "$dir/stamp" 2>/dev/null)" = "$stamp" ]; then :
+      elif [ -n "$ACC_REPORT_ONLY" ]; then row="$row not run |"; continue
+      else
+        rm -f "$dir/sim.json" "$dir/stamp"; : > "$dir/log"; t0=$(date +%s)
+        $CHAIQ quantize -q --deploy_model "$D" --weights "$W" $CAL $PRE $Q $qflags --quantized_deploy_model "$dir/q.prototxt" 2>> "$dir/log" || rc=$?
+        [ $rc -eq 0 ] && { $CHAIQ simulate --deploy_model "$dir/q.prototxt" --weights "$simw" $EV $simpre $SIMFLAGS --top 1 --format json > "$dir/sim.json.tmp" 2>> "$dir/log" || rc=$?; }
+        if [ $rc -ne 0 ]; then
+          rm -f "$dir/sim.json.tmp"
+          [ -n "$ACC_KEEP_GOING" ] || { cat "$dir/log" >&2; exit $rc; }
+          row="$row failed (exit $rc: $dir/log) |"; continue
+        fi
+        mv "$dir/sim.json.tmp" "$dir/sim.json"; printf '%s' "$stamp" > "$dir/stamp"; echo $(($(date +%s) - t0)) > "$dir/seconds"
+      fi
       [ -z "$floatcell" ] && floatcell=$(cell "$dir/sim.json" float)
       row="$row $(cell "$dir/sim.json" fixed) |"
     done
+    if [ -z "$floatcell" ]; then floatcell=failed; fi
     echo "| $n | $floatcell |${row#"| $n |"}"
   done
 done
