@@ -145,7 +145,9 @@ for col in "$@"; do
       dir=$OUT/$label/$n-$c; mkdir -p "$dir"
       qflags=""; simw=$W; simpre=$PRE
       for t in $flags; do
-        if [ "$t" = "--optimized_weights" ]; then qflags="$qflags --optimized_weights $dir/q.caffemodel"; simw=$dir/q.caffemodel; simpre=$SIMPRE_OPT
+        if [ "$t" = "--optimized_weights" ]; then
+          [ "$simw" = "$dir/q.caffemodel" ] && continue # named twice (a row's flags and a column's)
+          qflags="$qflags --optimized_weights $dir/q.caffemodel"; simw=$dir/q.caffemodel; simpre=$SIMPRE_OPT
         else qflags="$qflags $t"; fi
       done
       if [ -z "$ACC_REPORT_ONLY" ]; then

@@ -17,6 +17,8 @@ ROWS=${TT_ROWS:-resnet20:X6 resnet20:X8 resnet20:DF6 quick:X6 full:X6 lenet:X6 l
 COLUMNS=${TT_COLUMNS:-none equalize bias_correction optimize_rounding th_search all}
 BLOCKS=${TT_DETECTOR_BLOCKS:-default max}
 # classifiers need only the float/fixed top-1 (--metrics agreement, twice as fast); detectors' metric needs the default
+# DynamicFixed rows: the flags every column adds (TT_DF_FLAGS="" for the image reader's own DynamicFixed input)
+DF_PRE=${TT_DF_FLAGS-"--df_input xilinx --optimized_weights "}
 SIM_CLASSIFIER=${ACC_SIM_FLAGS:---metrics agreement}; SIM_DETECTOR=${ACC_SIM_FLAGS:-}
 export ACC_OUT=$OUT ACC_KEEP_GOING=1
 mkdir -p "$OUT"
@@ -72,6 +74,8 @@ for r in $ROWS; do
   for b in $blocks; do
     pre=""; lp=""; title=$(net_title "$n")
     if [ "$b" = max ]; then pre="--th_method max "; lp="max-"; title="$title, \`--th_method max\`"; fi
+    # DynamicFixed: the board's image reader clips a 0..255 input at fl >= 0; every column reads it in Xilinx mode
+    case $cfg in DF*) pre="$pre$DF_PRE"; lp="${lp}dfx-" ;; esac
     set --
     for c in $COLUMNS; do
       f=$(column_flags "$c" "$cfg")
@@ -94,6 +98,6 @@ done
 echo
 echo "Split (disjoint):"; awk '!seen[$0]++' "$OUT/splits.txt"
 echo "Cell: fixed top-1 (loss in pt against the float top-1 of the same images); detectors: recall of the float faces."
-echo "Flags: $(for c in $COLUMNS; do printf '%s = "%s"; ' "$c" "$(column_flags "$c" X6)"; done)DynamicFixed: all without th_search."
+echo "Flags: $(for c in $COLUMNS; do printf '%s = "%s"; ' "$c" "$(column_flags "$c" X6)"; done)DynamicFixed: all without th_search, every column with \"$DF_PRE\"."
 echo "Run time: $(find "$OUT" -name seconds -exec cat {} + | awk '{ s += $1 } END { printf "%.0f", s / 60 }') min, the sum of the cells' (their seconds files)."
 echo "(commands: $OUT/commands.txt; per-run logs, JSON and seconds under $OUT)"
