@@ -126,7 +126,7 @@ describe('quantize --th_search', () => {
   const base = ['quantize', '--deploy_model', DEPLOY, '--weights', WEIGHTS, '--mnist', MNIST, '--calibration_size', '20', '--bitwidths', '6,6,6'];
 
   test.each([
-    [['--th_search', 'tensor'], /--th_search must be one of layer, net, got 'tensor'/],
+    [['--th_search', 'tensor'], /--th_search must be one of layer, net, group, got 'tensor'/],
     [['--th_search', 'layer', '--quant_type', 'DynamicFixed', '--fl_bitwidths', 'auto'], /--th_search chooses Xilinx thresholds; it needs --quant_type Xilinx/],
     [['--th_search', 'net', '--calibration', 'progressive'], /it needs --calibration float/],
     [['--th_search_images', '4'], /--th_search_images needs --th_search layer\|net/],

@@ -68,6 +68,8 @@ export function calibrationSettings(pre: Preprocess, deploy: string, o: { tensor
 export interface Thresholds {
   thOf: ReturnType<typeof thresholdsFromStats>['thOf'];
   report: { method: Map<string, string> };
+  /** shared groups' thresholds chosen by --th_search group (buildXilinxPlan's groupTh) */
+  groupTh?: ReadonlyMap<string, number>;
 }
 
 /** Thresholds from statistics (`method` on each blob's histogram). */

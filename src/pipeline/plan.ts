@@ -26,7 +26,7 @@ export interface PlanResult {
  * from (the method, `relu`, `concat`, `fold`...; `+pow2` when snapped).
  */
 export function planXilinx(net: Net, th: Thresholds, o: { bitwidths: Bitwidths; method: string; pow2: boolean; warn: WarnFn }): PlanResult {
-  const r = buildXilinxPlan(net, th.thOf, { bitwidths: o.bitwidths, pow2: o.pow2, warn: o.warn });
+  const r = buildXilinxPlan(net, th.thOf, { bitwidths: o.bitwidths, pow2: o.pow2, warn: o.warn, groupTh: th.groupTh });
   const summary = [['layer', 'type', 'th_in', 'th_out', 'method']];
   for (const row of r.rows) {
     if (!r.plan.has(row.layer)) continue;

@@ -6,7 +6,8 @@ import type { ThresholdMethod } from '../calib/threshold';
 import type { WarnFn } from '../errors';
 import type { Tensor } from '../tensor';
 import type { Bitwidths } from '../quant/xilinx';
-import { searchThresholds, type ThresholdSearch } from '../recover/threshold-search';
+import { searchGroupThresholds, searchThresholds, type ThresholdSearch } from '../recover/threshold-search';
+import { formatPy2Float } from '../io/floatfmt';
 import { thresholdsOf } from './calibrate';
 import { planXilinx, type PlanResult } from './plan';
 import type { ProgressFactory } from './types';
@@ -18,6 +19,7 @@ export async function thresholdSearchPlan(
   o: { objective: ThresholdSearch; method: ThresholdMethod; bitwidths: Bitwidths; pow2: boolean; warn: WarnFn; info: (msg: string) => void; progress?: ProgressFactory },
 ): Promise<PlanResult> {
   const base = thresholdsOf(net, stats, o.method, o.bitwidths.out, o.warn);
+  if (o.objective === 'group') return groupSearchPlan(net, netParam, base, images, o);
   let bar: ReturnType<ProgressFactory> | undefined;
   let r;
   try {
@@ -36,4 +38,25 @@ export async function thresholdSearchPlan(
   const list = [...by].map(([m, n]) => `${m} ${n}`).join(', ');
   o.info(`threshold search (${o.objective} error, ${images.length} images): ${changed.length} of ${r.chosen.length} thresholds changed from ${o.method}${list ? ` (${list})` : ''}`);
   return planXilinx(net, { thOf: r.thOf, report: { method } }, { bitwidths: o.bitwidths, method: o.method, pow2: o.pow2, warn: o.warn });
+}
+
+/** --th_search group: the shared groups' thresholds chosen by the net-output error. */
+async function groupSearchPlan(
+  net: Net, netParam: NetParam, base: ReturnType<typeof thresholdsOf>, images: Tensor[],
+  o: { method: ThresholdMethod; bitwidths: Bitwidths; pow2: boolean; warn: WarnFn; info: (msg: string) => void; progress?: ProgressFactory },
+): Promise<PlanResult> {
+  let bar: ReturnType<ProgressFactory> | undefined;
+  let r;
+  try {
+    r = await searchGroupThresholds({
+      net, netParam, thOf: base.thOf, bitwidths: o.bitwidths, pow2: o.pow2, images, warn: o.warn,
+      onThreshold: (_, total) => (bar ??= (o.progress ?? noProgress)(total, 'choosing shared thresholds (net error)', 'groups')).tick(1),
+    });
+  } finally {
+    bar?.stop();
+  }
+  const changed = r.chosen.filter((c) => c.th !== c.base);
+  const list = changed.map((c) => `${c.blobs[0]}… ${formatPy2Float(c.base)} → ${formatPy2Float(c.th)}`).join(', ');
+  o.info(`threshold search (group, net error, ${images.length} images): ${changed.length} of ${r.chosen.length} shared thresholds lowered${list ? ` (${list})` : ''}`);
+  return planXilinx(net, { ...base, groupTh: r.groupTh }, { bitwidths: o.bitwidths, method: o.method, pow2: o.pow2, warn: o.warn });
 }

@@ -22,6 +22,16 @@ export interface XilinxOptions {
   /** snap thresholds to (2^(bw-1)-1)·2^k (§4.8) */
   pow2?: boolean;
   warn?: WarnFn;
+  /** thresholds that replace shared groups' own (Concat/Eltwise), keyed by the group's id (XilinxGroup) */
+  groupTh?: ReadonlyMap<string, number>;
+}
+
+/** A threshold shared by several producers (a Concat's or an Eltwise's inputs and output). */
+export interface XilinxGroup {
+  /** the first member in net order (`${li}/${ti}`) */
+  id: string;
+  members: string[];
+  th: number;
 }
 
 /**
@@ -47,6 +57,8 @@ export interface XilinxResult {
   rows: XilinxRow[];
   /** group threshold per blob version key `${li}/${ti}` */
   versionTh: Map<string, number>;
+  /** the shared groups in net order (of their first member), with the threshold each got */
+  groups: XilinxGroup[];
 }
 
 /** Union-find over blob versions; every group carries one threshold (the invariants of §3.3 by construction). */
@@ -56,6 +68,9 @@ class Groups {
   private source = new Map<string, string>();
   /** roots of groups that joined several producers (Concat / Eltwise) */
   private merged = new Set<string>();
+  keys(): string[] {
+    return [...this.parent.keys()];
+  }
   isMerged(k: string): boolean {
     return this.merged.has(this.find(k));
   }
@@ -175,6 +190,14 @@ export function buildXilinxPlan(net: Net, thOf: VersionThreshold, opts: XilinxOp
     if (l.def && l.def.chaidnn === 'unsupported') warn(`layer "${l.name}" (${type}) is not supported by CHaiDNN`, l.loc ?? {});
   }
 
+  const groups = sharedGroups(g);
+  for (const gr of groups) {
+    const th = opts.groupTh?.get(gr.id);
+    if (th === undefined) continue;
+    g.set(gr.members[0], snapA(th), `${g.src(gr.members[0])}+search`);
+    gr.th = g.get(gr.members[0])!;
+  }
+
   // CHaiDNN keeps a fused conv's th_layer_out in `int final_op_th` (xtract_opt.cpp, §3.5), truncating it while
   // its consumers keep the float: round those groups up to integers so the truncation changes nothing
   const rounded: string[] = [];
@@ -215,7 +238,30 @@ export function buildXilinxPlan(net: Net, thOf: VersionThreshold, opts: XilinxOp
     });
     plan.set(l.name, block);
   }
-  return { plan, rows, versionTh };
+  return { plan, rows, versionTh, groups };
+}
+
+/** The merged groups, each with its members in net order, ordered by their first member. */
+function sharedGroups(g: Groups): XilinxGroup[] {
+  const order = (k: string) => k.split('/').map(Number);
+  const byRoot = new Map<string, string[]>();
+  for (const k of g.keys()) {
+    if (!g.isMerged(k)) continue;
+    const r = g.find(k);
+    const list = byRoot.get(r) ?? [];
+    list.push(k);
+    byRoot.set(r, list);
+  }
+  const cmp = (a: string, b: string) => {
+    const [al, at] = order(a);
+    const [bl, bt] = order(b);
+    return al - bl || at - bt;
+  };
+  const out = [...byRoot.values()].map((m) => {
+    m.sort(cmp);
+    return { id: m[0], members: m, th: g.get(m[0]) ?? 0 };
+  });
+  return out.sort((a, b) => cmp(a.id, b.id));
 }
 
 /** Per-output-channel th_params from the (BN/Scale-folded) weights; Normalize: |gamma| (CHaiDNN's fallback). */

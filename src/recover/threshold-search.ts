@@ -26,8 +26,8 @@ import { compileSim, runSim } from '../sim/simulate';
 import { applyPlanToNetParam } from '../print/precision';
 import { blobsOf } from '../quant/rewrite';
 
-export type ThresholdSearch = 'layer' | 'net';
-export const THRESHOLD_SEARCHES: readonly ThresholdSearch[] = ['layer', 'net'];
+export type ThresholdSearch = 'layer' | 'net' | 'group';
+export const THRESHOLD_SEARCHES: readonly ThresholdSearch[] = ['layer', 'net', 'group'];
 
 export interface ThresholdSearchInput {
   net: Net;
@@ -174,4 +174,61 @@ export async function searchThresholds(inp: ThresholdSearchInput): Promise<{ thO
   }
   const plan = buildXilinxPlan(net, thOf, { bitwidths: inp.bitwidths, pow2: inp.pow2, warn }).plan;
   return { thOf, chosen: result, plan };
+}
+
+/** The factors of a shared group's threshold tried by the group search (1 first: the current one wins ties). */
+export const GROUP_FACTORS: readonly number[] = [1, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.55, 0.5];
+
+export interface SearchedGroup {
+  id: string;
+  /** the blob names of the group's members */
+  blobs: string[];
+  /** the max-rule threshold, and the one chosen */
+  base: number;
+  th: number;
+  before: number;
+  after: number;
+}
+
+/**
+ * `--th_search group`: the threshold each shared group carries (an Eltwise's inputs and output, a Concat's,
+ * CHaiDNN's plain integer add or copy needs them equal, §3.3) is the max (Eltwise) or the output's (Concat)
+ * calibrated threshold, which a per-member search cannot lower. Here each group in net order tries factors of
+ * its threshold, judged by the net-output error on the images with the earlier groups' choices in place; a
+ * factor replaces the current threshold only when it lowers that error strictly.
+ */
+export async function searchGroupThresholds(inp: Omit<ThresholdSearchInput, 'objective' | 'stats' | 'method'> & { factors?: readonly number[] }): Promise<{ groupTh: Map<string, number>; chosen: SearchedGroup[]; plan: PrecisionPlan }> {
+  const net = inp.net;
+  const opts = (groupTh: Map<string, number>) => ({ bitwidths: inp.bitwidths, pow2: inp.pow2, warn: () => undefined, groupTh });
+  const groupTh = new Map<string, number>();
+  const groups = buildXilinxPlan(net, inp.thOf, opts(groupTh)).groups;
+  const weights = blobsOf(net);
+  const probe = probeOf(net, inp.netParam, 0, 0, 'net');
+  const blobName = (k: string) => {
+    const [li, ti] = k.split('/').map(Number);
+    return net.layers[li].tops[ti];
+  };
+  const chosen: SearchedGroup[] = [];
+  for (const gr of groups) {
+    const tried: PrecisionPlan[] = [];
+    let best = { th: gr.th, err: Infinity };
+    let before = NaN;
+    for (const f of inp.factors ?? GROUP_FACTORS) {
+      const th = Math.fround(gr.th * f);
+      if (!(th > 0)) continue;
+      const trial = new Map(groupTh).set(gr.id, th);
+      const plan = buildXilinxPlan(net, inp.thOf, opts(trial)).plan;
+      // a factor the plan does not see (pow2 snapping, integer rounding) is measured once
+      if (tried.some((p) => samePlan(p, plan))) continue;
+      tried.push(plan);
+      const err = await probeError(applyPlanToNetParam(inp.netParam, plan), weights, probe, inp.images);
+      if (tried.length === 1) before = err;
+      if (err < best.err) best = { th, err };
+    }
+    if (best.th !== gr.th) groupTh.set(gr.id, best.th);
+    chosen.push({ id: gr.id, blobs: [...new Set(gr.members.map(blobName))], base: gr.th, th: best.th, before, after: best.err });
+    inp.onThreshold?.(gr.id, groups.length);
+  }
+  const plan = buildXilinxPlan(net, inp.thOf, { ...opts(groupTh), warn: inp.warn ?? (() => undefined) }).plan;
+  return { groupTh, chosen, plan };
 }

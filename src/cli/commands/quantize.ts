@@ -149,11 +149,11 @@ export async function runQuantize(args: QuantizeArgs, warn: WarnFn = warnToStder
   return r;
 }
 
-/** --th_search layer|net: Xilinx mode, float calibration from images. */
+/** --th_search layer|net|group: Xilinx mode, float calibration from images. */
 function thresholdSearchOf(args: QuantizeArgs, qt: string): ThresholdSearch | undefined {
   if (args.th_search_images !== undefined && (!Number.isInteger(args.th_search_images) || args.th_search_images < 1)) throw usage(`--th_search_images must be a positive integer, got '${args.th_search_images}'`);
   if (args.th_search === undefined) {
-    if (args.th_search_images !== undefined) throw usage('--th_search_images needs --th_search layer|net');
+    if (args.th_search_images !== undefined) throw usage('--th_search_images needs --th_search layer|net|group');
     return undefined;
   }
   const v = args.th_search as ThresholdSearch;
@@ -280,7 +280,7 @@ function builder(y: any, calibrationDefault: CalibrationMode = 'float') {
     .option('calibration_seed', { type: 'number', default: 0, describe: 'seed of the (deterministic) image choice' })
     .option('calibration_indices', { type: 'string', describe: 'comma list of image indices to use first' })
     .option('th_method', { type: 'string', describe: `activation threshold method: ${THRESHOLD_METHODS.join('|')}; default kl (mse for the DynamicFixed rescale of --optimized_weights)` })
-    .option('th_search', { type: 'string', describe: `Xilinx: choose each activation threshold among the --th_method candidates (${THRESHOLD_METHODS.join(', ')}) by the error of the layers that read it (layer) or of the net's outputs (net), simulated on the first --th_search_images calibration images` })
+    .option('th_search', { type: 'string', describe: `Xilinx: choose each activation threshold among the --th_method candidates (${THRESHOLD_METHODS.join(', ')}) by the error of the layers that read it (layer) or of the net's outputs (net); group: lower each shared Concat/Eltwise threshold by the factor (1 to 0.5) that minimises the net-output error; simulated on the first --th_search_images calibration images` })
     .option('th_search_images', { type: 'number', describe: 'calibration images the threshold search measures on (default 32)' })
     .option('pow2', { type: 'boolean', default: false, describe: 'snap thresholds to (2^(bw-1)-1)·2^k' })
     .option('save_stats', {
