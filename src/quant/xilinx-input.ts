@@ -38,7 +38,7 @@ export function xilinxInputPlan(net: Net, df: PrecisionPlan, xilinx: PrecisionPl
     const l = net.layers[li];
     const d = df.get(l.name);
     const x = xilinx.get(l.name);
-    if (l.def?.fixed !== 'conv' || l.type !== 'Convolution' || !d || !x) {
+    if (l.def?.fixed !== 'conv' || !d || !x) {
       throw new ChaiqError(`--df_input xilinx runs the layers that read the net input in Xilinx mode, and only a convolution can; ` +
         `layer "${l.name}" (${l.type}) reads it`, l.loc ?? {});
     }

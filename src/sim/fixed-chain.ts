@@ -6,8 +6,13 @@
 import { quantizeResident, releaseResident, type QuantizeSpec } from '../kernels';
 import { qmax, scaleFactor } from '../chaidnn/arith';
 import { quantizeFloat, type FixedFormat } from '../chaidnn/format';
-import type { SimProgram } from './simulate';
+import type { Step } from './steps';
 import type { Val } from './result';
+
+/** What the chain needs of a compiled program (simulate.ts's SimProgram; named here to keep the imports one way). */
+interface SimProgram {
+  steps: Step[];
+}
 
 const f32 = Math.fround;
 
