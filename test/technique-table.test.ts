@@ -45,7 +45,9 @@ test('LeNet X6 and DF6, CIFAR-10 quick X6: the table, its losses against float, 
   expect(r.stdout).toMatch(/CIFAR-10 calibration 4 images drawn \(seed 0\) from the first 20 per class of the 2000-JPEG subset, evaluation on 20 of the other 1800/);
   const cmds = fs.readFileSync(path.join(out, 'commands.txt'), 'utf8');
   expect(cmds).toMatch(/quantize .*--bitwidths 6,6,6 --calibration float --th_search layer --optimized_weights \S+\/th_search\/lenet-X6\/q\.caffemodel/);
-  expect(cmds).toMatch(/quantize .*--quant_type DynamicFixed --fl_bitwidths auto --quantized_deploy_model/);
+  // DynamicFixed rows read the board's 0..255 input in Xilinx mode, every column (--optimized_weights named once)
+  expect(cmds).toMatch(/quantize .*--quant_type DynamicFixed --fl_bitwidths auto --df_input xilinx --optimized_weights \S+\/dfx-none\/lenet-DF6\/q\.caffemodel --quantized_deploy_model/);
+  expect(cmds).not.toMatch(/--optimized_weights \S+ .*--optimized_weights/);
   expect(cmds).toMatch(/simulate .*--weights \S+\/th_search\/quick-X6\/q\.caffemodel .*--mean_file/);
   expect(cmds).not.toMatch(/th_search\/lenet-DF6/);
   expect(cmds).toMatch(/simulate .*--metrics agreement/);
