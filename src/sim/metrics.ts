@@ -2,17 +2,11 @@
  * Error metrics of a fixed-point run against the float run, accumulated over many images:
  * SQNR dB = 10·log10(Σx²/Σ(x−x̂)²), cosine similarity, max |x−x̂|, fraction of values on the rails.
  */
-import { fixedErrorSums } from '../kernels/sim-metrics';
+import { fixedErrorSums, type ErrorSums } from '../kernels/sim-metrics';
 
-export interface ErrorAcc {
+/** The sums of ErrorSums (saturated: values at the integer rails |q| ≥ 2^(bw-1)-1, fixed blobs only) over many blobs. */
+export interface ErrorAcc extends ErrorSums {
   n: number;
-  sumRef2: number;
-  sumFix2: number;
-  sumDot: number;
-  sumErr2: number;
-  maxAbsErr: number;
-  /** values at the integer rails (|q| ≥ 2^(bw-1)-1); only for fixed blobs */
-  saturated: number;
   /** how many values had an integer representation (denominator of the saturation fraction) */
   nFixed: number;
 }

@@ -869,17 +869,23 @@ EXPORT(requant_dynfixed) void requant_dynfixed(const void* acc, int isF32, int32
   }
 }
 
-// max |x| over n int32 values (|INT32_MIN| wraps: the caller treats a negative result as "too large")
-EXPORT(iabsmax) int32_t iabsmax(const int32_t* x, int n) {
-  v128_t m = wasm_i32x4_splat(0);
-  int i = 0;
-  for (; i + 4 <= n; i += 4) m = wasm_u32x4_max(m, wasm_i32x4_abs(wasm_v128_load(x + i)));
+// the largest of four unsigned lanes
+static inline uint32_t hmax_u32(v128_t m) {
   uint32_t r = 0;
   for (int l = 0; l < 4; l++) {
     uint32_t v = (uint32_t)wasm_i32x4_extract_lane(m, 0);
     if (v > r) r = v;
     m = wasm_i32x4_shuffle(m, m, 1, 2, 3, 0);
   }
+  return r;
+}
+
+// max |x| over n int32 values (|INT32_MIN| wraps: the caller treats a negative result as "too large")
+EXPORT(iabsmax) int32_t iabsmax(const int32_t* x, int n) {
+  v128_t m = wasm_i32x4_splat(0);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) m = wasm_u32x4_max(m, wasm_i32x4_abs(wasm_v128_load(x + i)));
+  uint32_t r = hmax_u32(m);
   for (; i < n; i++) {
     uint32_t v = x[i] < 0 ? 0u - (uint32_t)x[i] : (uint32_t)x[i];
     if (v > r) r = v;

@@ -11,12 +11,7 @@ EXPORT(sim_i32_to_f32) int32_t sim_i32_to_f32(const int32_t* src, float* dst, in
     m = wasm_u32x4_max(m, wasm_i32x4_abs(v));
     wasm_v128_store(dst + i, wasm_f32x4_convert_i32x4(v));
   }
-  uint32_t r = 0;
-  for (int l = 0; l < 4; l++) {
-    uint32_t v = (uint32_t)wasm_i32x4_extract_lane(m, 0);
-    if (v > r) r = v;
-    m = wasm_i32x4_shuffle(m, m, 1, 2, 3, 0);
-  }
+  uint32_t r = hmax_u32(m);
   for (; i < n; i++) {
     const int32_t x = src[i];
     uint32_t v = x < 0 ? 0u - (uint32_t)x : (uint32_t)x;
@@ -24,16 +19,6 @@ EXPORT(sim_i32_to_f32) int32_t sim_i32_to_f32(const int32_t* src, float* dst, in
     dst[i] = (float)x;
   }
   return r > 0x7fffffffu ? -1 : (int32_t)r;
-}
-
-static inline int32_t hmax_u32(v128_t m) {
-  uint32_t r = 0;
-  for (int l = 0; l < 4; l++) {
-    uint32_t v = (uint32_t)wasm_i32x4_extract_lane(m, 0);
-    if (v > r) r = v;
-    m = wasm_i32x4_shuffle(m, m, 1, 2, 3, 0);
-  }
-  return (int32_t)r;
 }
 
 // Xilinx requantization of float32 accumulators holding integers with |acc| <= amax (acc may be outF), as
@@ -81,7 +66,7 @@ EXPORT(sim_requant_xilinx) int32_t sim_requant_xilinx(const float* acc, int32_t*
       outF[o + i] = (float)y;
     }
   }
-  const int32_t m = hmax_u32(mx);
+  const int32_t m = (int32_t)hmax_u32(mx);
   return m > ms ? m : ms;
 }
 
@@ -126,7 +111,7 @@ EXPORT(sim_requant_dynfixed) int32_t sim_requant_dynfixed(const float* acc, int3
       outF[o + i] = (float)y;
     }
   }
-  const int32_t m = hmax_u32(mx);
+  const int32_t m = (int32_t)hmax_u32(mx);
   return m > ms ? m : ms;
 }
 
@@ -139,7 +124,7 @@ EXPORT(sim_f32_to_i32) int32_t sim_f32_to_i32(const float* src, int32_t* dst, in
     m = wasm_u32x4_max(m, wasm_i32x4_abs(v));
     wasm_v128_store(dst + i, v);
   }
-  int32_t r = hmax_u32(m);
+  int32_t r = (int32_t)hmax_u32(m);
   for (; i < n; i++) {
     const int32_t v = (int32_t)src[i];
     const int32_t a = v < 0 ? -v : v;
