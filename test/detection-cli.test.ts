@@ -9,6 +9,7 @@ import { writeCaffemodel } from '../src/proto/write-caffemodel';
 import { writeNpy } from '../src/io/npy';
 import { randTensor } from './quant-net';
 import { runCli } from './helpers/cli';
+import { formatDetectionText } from '../src/sim/detection';
 
 const PROTOTXT = `name: "tiny_ssd"
 layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 3 dim: 8 dim: 8 } } }
@@ -72,6 +73,26 @@ describe('simulate on a synthetic SSD', () => {
     const t = runCli(['simulate', '--deploy_model', q, '--weights', model, '--calibration_directory', inputs, '--detection_threshold', '0.6']);
     expect(t.code).toBe(0);
     expect(t.stdout).toMatch(/detections \(DetectionOutput 'detection_out'\): float detections with score > 0\.6 matched by fixed ones at IoU ≥ 0\.5: precision \d/);
+  });
+
+  test('--metrics agreement reports the detection agreement of --metrics layers; --metrics none reports none', () => {
+    const q = path.join(tmp, 'q8m.prototxt');
+    expect(runCli(['quantize', '-q', '--deploy_model', proto, '--weights', model, '--calibration_directory', inputs, '--calibration_size', '4',
+      '--bitwidths', '8,8,8', '--quantized_deploy_model', q]).code).toBe(0);
+    const sim = (metrics: string, format: string) => {
+      const r = runCli(['simulate', '--deploy_model', q, '--weights', model, '--calibration_directory', inputs, '--metrics', metrics, '--format', format]);
+      expect(r.stderr).not.toMatch(/error/);
+      expect(r.code).toBe(0);
+      return r.stdout;
+    };
+    const layers = JSON.parse(sim('layers', 'json'));
+    const agreement = JSON.parse(sim('agreement', 'json'));
+    expect(layers.detection.float_detections).toBeGreaterThan(0);
+    expect(agreement.detection).toEqual(layers.detection);
+    expect(agreement.agreement).toEqual(layers.agreement);
+    const detLines = sim('agreement', 'text').split('\n').filter((l) => l.startsWith('detections ('));
+    expect(detLines).toEqual([formatDetectionText(layers.detection.outputs, layers.detection).trimEnd()]);
+    expect(sim('none', 'text')).not.toMatch(/detections/);
   });
 
   test('--detection_threshold outside [0, 1) is a usage error', () => {

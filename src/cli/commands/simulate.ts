@@ -334,7 +334,7 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   const lastWriter = new Map<string, string>();
   for (const l of net.layers) for (const t of l.tops) lastWriter.set(t, `${t}@${l.name}`);
   // detectors are scored on the float and fixed outputs of each image, the ranking reruns the images: one thread, in order
-  const detector = metrics === 'layers' ? detectorOutputs(net, setup.dims) : undefined;
+  const detector = metrics !== 'none' ? detectorOutputs(net, setup.dims) : undefined;
   const detThreshold = args.detection_threshold ?? 0.5;
   const dstats = detector ? newDetectionStats(detThreshold) : undefined;
   const sequential = !!(dump || seen || detector || args.rank_layers);
