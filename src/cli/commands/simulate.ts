@@ -357,6 +357,7 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   };
   // --output_dir and --report gather every blob of every image: one thread, in order
   const acc = await runImages(args, runner, samples, { sequential, warn });
+  if (detector) acc.detection = { outputs: detector, stats: dstats! };
   const stats = toSimStats(acc);
   const cls = acc.classification;
   const clip = inputClipWarning(stats.input);
