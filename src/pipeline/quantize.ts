@@ -129,7 +129,7 @@ export async function quantize(o: QuantizeOptions): Promise<QuantizeResult> {
   const rebuildCtx: RebuildContext = { deploy: o.deploy, dims: loaded.dims, warn: s.warn };
   let m: NetWithParam = { net: loaded.net, netParam: loaded.netParam };
   if (o.forBoard) m = foldBatchNormForBoard(m, rebuildCtx, s.info);
-  if (o.forBoard && o.equalize) m = equalizeStage(m.net, m.netParam, (r) => rebuild(r, rebuildCtx), s.info);
+  if (o.forBoard && o.equalize) m = equalizeStage(m.net, m.netParam, (r) => rebuild(r, rebuildCtx), { info: s.info, warn: s.warn, flag: s.name('equalize'), file: o.deploy });
   const input = resolveInput(o, s, loaded);
   const board = o.forBoard && input.readsImages ? boardInput(m, input.pre, rebuildCtx, s) : { m, pre: input.pre };
   if (!o.forBoard) warnBoardInput(input, o.deploy, s, `feed the input scaled yourself, or fold the scale into the first layers with ${s.name('optimizedWeights')}`);
