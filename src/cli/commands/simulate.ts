@@ -27,6 +27,7 @@ import type { SimProgram } from '../../sim/simulate';
 import { parseMetrics, parseShard } from '../../sim/results';
 import type { MetricsLevel } from '../../sim/results';
 import { runImages, runIdentity } from '../simulate-run';
+import { checkRuntimeBitwidths } from '../sim-bitwidths';
 import { makeProgress } from '../progress';
 import { resolveThreads } from '../../threads';
 import { resultsFile, shardSlice, toSimStats } from '../../sim/results';
@@ -291,6 +292,7 @@ export async function prepareSimulate(args: SimulateArgs, warn: WarnFn = warnToS
   const trainTest = deployOfTrainTest(m, args.deploy_model, given, warn);
   const net = trainTest?.net ?? m.graph;
   checkFiniteWeights(net, args.weights, { allow: !!args.allow_nonfinite, warn, flag: '--allow_nonfinite' });
+  checkRuntimeBitwidths(net, args.deploy_model);
   if (net.inputs.length !== 1) throw new ChaiqError(`the net has ${net.inputs.length} inputs; CHaiDNN needs exactly one`, { file: args.deploy_model });
   const dims = given ?? netInputDims(net) ?? [3, 224, 224];
   const header = readInputHeader(args.deploy_model, warn);
