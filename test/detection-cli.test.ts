@@ -109,6 +109,13 @@ describe('simulate on a synthetic SSD', () => {
       const merged = runCli(['merge-results', ...shards, '--format', 'json']);
       expect(merged.code).toBe(0);
       expect(JSON.parse(merged.stdout).detection).toEqual(layers.detection);
+      // a shard without detection figures (an older chaiq's) is not merged with those that have them
+      const old = JSON.parse(fs.readFileSync(shards[1], 'utf8'));
+      delete old.accumulators.detection;
+      fs.writeFileSync(path.join(tmp, 'agreement-old.json'), JSON.stringify(old));
+      const mixed = runCli(['merge-results', shards[0], path.join(tmp, 'agreement-old.json')]);
+      expect(mixed.code).toBe(1);
+      expect(mixed.stderr).toMatch(/agreement-old\.json: error: not a shard of the same run as .*: one of them has detection figures and the other none/);
       const whole = runCli(['merge-results', path.join(tmp, 'layers.json')]);
       expect(whole.code).toBe(0);
       expect(whole.stdout).toContain(formatDetectionText(layers.detection.outputs, layers.detection).trimEnd());

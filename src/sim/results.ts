@@ -370,6 +370,7 @@ export function mergeResultsFiles(files: string[], warn: (msg: string) => void):
     const r = i === 0 ? first : readResultsFile(f);
     const diff = i === 0 ? undefined : identityDifference(first.identity, r.identity);
     if (diff) throw new ChaiqError(`not a shard of the same run as ${files[0]}: ${diff}`, { file: f });
+    if (!!r.acc.detection !== !!first.acc.detection) throw new ChaiqError(`not a shard of the same run as ${files[0]}: one of them has detection figures and the other none (written by another chaiq?)`, { file: f });
     if (r.shards === null) {
       whole++;
       if (files.length > 1) throw new ChaiqError('this file holds a run over all inputs (no --shard); merging it with others would count images twice', { file: f });
