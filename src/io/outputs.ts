@@ -91,15 +91,15 @@ export function checkOutputPaths(outputs: OutputPath[], inputs: { flag: string; 
   }
 }
 
-/**
- * Inputs named by flags exist (a path that does not is a usage error, exit 2), checked with the
- * other flags so that no work or warning comes first. A directory flag must name a directory.
- */
 /** A path flag given several times arrives as a list (yargs): say so, rather than look for a file named "a,b". */
 function givenOnce(flag: string, p: unknown): void {
   if (Array.isArray(p)) throw usage(`${flag} is given ${p.length} times (${p.join(', ')}); give it once`);
 }
 
+/**
+ * Inputs named by flags exist (a path that does not is a usage error, exit 2), checked with the
+ * other flags so that no work or warning comes first. A directory flag must name a directory.
+ */
 export function checkInputPaths(inputs: { flag: string; path: string | undefined; dir?: boolean }[]): void {
   for (const i of inputs) {
     const p = i.path;
