@@ -7,6 +7,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ChaiqError, OptionError } from '../errors';
+import { fsErrorWords } from './fserr';
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg'];
 /** net inputs as they are (no image preprocessing): one sample (C,H,W / 1,C,H,W) or a stack (N,C,H,W) */
@@ -78,7 +79,12 @@ function listFiles(dir: string, recursive: boolean, extensions: string[]): strin
       } else if (extensions.includes(path.extname(e.name).toLowerCase())) {
         let isFile = e.isFile();
         if (e.isSymbolicLink()) {
-          try { isFile = fs.statSync(path.join(dir, r)).isFile(); } catch { isFile = false; }
+          // a link to an image that is not there is a missing image, not a file to skip silently
+          try {
+            isFile = fs.statSync(path.join(dir, r)).isFile();
+          } catch (err) {
+            throw new ChaiqError(`cannot read this input: it is a symbolic link and its target cannot be read (${fsErrorWords(err)})`, { file: path.join(dir, r) });
+          }
         }
         if (isFile) out.push(r);
       }

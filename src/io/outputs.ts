@@ -63,6 +63,7 @@ export function checkOutputPaths(outputs: OutputPath[], inputs: { flag: string; 
   for (const o of outputs) {
     const p = o.path;
     if (p === undefined || p === '-') continue;
+    givenOnce(o.flag, p);
     if (p === '') throw usage(`${o.flag}: give a file name`);
     const st = statOrUndefined(p);
     if (o.dir) {
@@ -90,6 +91,11 @@ export function checkOutputPaths(outputs: OutputPath[], inputs: { flag: string; 
   }
 }
 
+/** A path flag given several times arrives as a list (yargs): say so, rather than look for a file named "a,b". */
+function givenOnce(flag: string, p: unknown): void {
+  if (Array.isArray(p)) throw usage(`${flag} is given ${p.length} times (${p.join(', ')}); give it once`);
+}
+
 /**
  * Inputs named by flags exist (a path that does not is a usage error, exit 2), checked with the
  * other flags so that no work or warning comes first. A directory flag must name a directory.
@@ -98,6 +104,7 @@ export function checkInputPaths(inputs: { flag: string; path: string | undefined
   for (const i of inputs) {
     const p = i.path;
     if (p === undefined || p === '-') continue;
+    givenOnce(i.flag, p);
     if (p === '') throw usage(`${i.flag}: give a ${i.dir ? 'directory' : 'file'} name`);
     const st = statOrUndefined(p);
     if (!st) throw usage(`${i.flag}: ${i.dir ? 'directory' : 'file'} not found`, p);

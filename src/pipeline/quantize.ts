@@ -126,10 +126,10 @@ export async function quantize(o: QuantizeOptions): Promise<QuantizeResult> {
   if (o.thSearch && (o.mode !== 'Xilinx' || o.calibration === 'progressive' || !o.inputs))
     throw new OptionError(`{thSearch} chooses Xilinx thresholds from statistics of the float net on calibration images: it needs Xilinx mode, float calibration and {inputs}`);
   const loaded = loadForQuantize(o, s);
-  const rebuildCtx: RebuildContext = { deploy: o.deploy, dims: loaded.dims, warn: s.warn };
+  const rebuildCtx: RebuildContext = { deploy: o.deploy, dims: loaded.dims, warn: s.warn, source: loaded.netParam };
   let m: NetWithParam = { net: loaded.net, netParam: loaded.netParam };
   if (o.forBoard) m = foldBatchNormForBoard(m, rebuildCtx, s.info);
-  if (o.forBoard && o.equalize) m = equalizeStage(m.net, m.netParam, (r) => rebuild(r, rebuildCtx), s.info);
+  if (o.forBoard && o.equalize) m = equalizeStage(m.net, m.netParam, (r) => rebuild(r, rebuildCtx), { info: s.info, warn: s.warn, flag: s.name('equalize'), file: o.deploy });
   const input = resolveInput(o, s, loaded);
   const board = o.forBoard && input.readsImages ? boardInput(m, input.pre, rebuildCtx, s) : { m, pre: input.pre };
   if (!o.forBoard) warnBoardInput(input, o.deploy, s, `feed the input scaled yourself, or fold the scale into the first layers with ${s.name('optimizedWeights')}`);

@@ -9,6 +9,7 @@ import type { Net } from '../graph/types';
 import type { Preprocess } from '../io/images';
 import { formatPy2Float } from '../io/floatfmt';
 import type { NetParam } from '../proto/message';
+import { copyLocations, locations } from '../proto/schema';
 import { foldBatchNormOffline, foldInputScale, gridFactors, recenterInput, rescaleActivations } from '../quant/rewrite';
 import type { Rewritten } from '../quant/rewrite';
 import { buildXilinxPlan } from '../quant/xilinx';
@@ -26,12 +27,25 @@ export interface RebuildContext {
   deploy: string;
   dims?: readonly number[];
   warn: WarnFn;
+  /** the NetParameter as read: its layers' source locations go to the rewritten layers of the same name */
+  source?: NetParam;
 }
 
 /** The executable net of a rewritten model. */
 export function rebuild(r: Rewritten, ctx: RebuildContext): NetWithParam {
+  if (ctx.source) carryLayerLocations(ctx.source, r.net);
   const net = buildNet(r.net, { file: ctx.deploy, weights: r.weights, warn: ctx.warn, ...(ctx.dims ? { inputShape: [1, ...ctx.dims] } : {}) });
   return { net, netParam: r.net };
+}
+
+/** Errors in a rewritten net name the line of the layer in the user's prototxt, as they do before the rewrite. */
+function carryLayerLocations(from: NetParam, to: NetParam): void {
+  const byName = new Map<string, object>();
+  for (const l of from.layer ?? []) if (l.name !== undefined && !byName.has(l.name)) byName.set(l.name, l);
+  for (const l of to.layer ?? []) {
+    const src = l.name !== undefined ? byName.get(l.name) : undefined;
+    if (src && src !== l && !locations.has(l)) copyLocations(src, l);
+  }
 }
 
 /** BatchNorm/Scale in place after a convolution folded into it; `info` says how many. */

@@ -33,6 +33,27 @@ function isConv(l: LayerNode): boolean {
   return l.def?.fixed === 'conv' && l.bottoms.length === 1 && l.tops.length === 1 && l.blobs.length >= 1 && l.blobs[0].shape.length === 4;
 }
 
+/** Where the walk from conv A ends: its partner B, or why A has none (in words, naming the layer in the way). */
+function partnerOf(net: Net, a: LayerNode): { b: number } | { why: string } {
+  let cons = net.consumers(a.index, 0);
+  let at = a;
+  for (;;) {
+    if (cons.length === 0) return { why: at === a ? `${a.name}'s output is a net output` : `${at.type} '${at.name}' after ${a.name} ends the net` };
+    if (cons.length > 1) return { why: `${at === a ? a.name : `'${at.name}' after ${a.name}`} is read by ${cons.length} layers` };
+    const next = net.layers[cons[0]];
+    if (isConv(next)) {
+      if (next.index === a.index) return { why: `${a.name} reads its own output` };
+      // the channel count B sees must be A's output channels
+      const group = Number(next.param.convolution_param?.group ?? 1);
+      if (next.blobs[0].shape[1] * group !== a.blobs[0].shape[0]) return { why: `${a.name} → ${next.name}: the channels do not match` };
+      return { b: next.index };
+    }
+    if (!isHomogeneous(next)) return { why: `${next.type} '${next.name}' after ${a.name}` };
+    at = next;
+    cons = net.consumers(next.index, 0);
+  }
+}
+
 /**
  * The convolution pairs (A, B) that equalization may rescale: A's only reader is B, or a chain of ReLU and
  * pooling layers, each the only reader of the one before, ending in B; B reads nothing else, and A's output is no net output.
@@ -41,22 +62,21 @@ export function equalizablePairs(net: Net): [number, number][] {
   const pairs: [number, number][] = [];
   for (const a of net.layers) {
     if (!isConv(a)) continue;
-    let cons = net.consumers(a.index, 0);
-    if (cons.length !== 1) continue;
-    let next = net.layers[cons[0]];
-    while (isHomogeneous(next)) {
-      cons = net.consumers(next.index, 0);
-      if (cons.length !== 1) break;
-      next = net.layers[cons[0]];
-    }
-    if (cons.length !== 1 || !isConv(next) || next.index === a.index) continue;
-    // the channel count B sees must be A's output channels
-    const C = a.blobs[0].shape[0];
-    const group = Number(next.param.convolution_param?.group ?? 1);
-    if (next.blobs[0].shape[1] * group !== C) continue;
-    pairs.push([a.index, next.index]);
+    const p = partnerOf(net, a);
+    if ('b' in p) pairs.push([a.index, p.b]);
   }
   return pairs;
+}
+
+/** Per convolution that starts no pair, why (in net order): what --equalize says when it finds none. */
+export function unpairedConvolutions(net: Net): string[] {
+  const out: string[] = [];
+  for (const a of net.layers) {
+    if (!isConv(a)) continue;
+    const p = partnerOf(net, a);
+    if ('why' in p) out.push(p.why);
+  }
+  return out;
 }
 
 /** Per input channel c of conv B (weights O×(C/g)×k): the indices of the weights that read c. */

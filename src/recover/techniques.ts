@@ -5,7 +5,7 @@
 import type { Net } from '../graph/types';
 import type { NetParam } from '../proto/message';
 import type { Rewritten } from '../quant/rewrite';
-import { equalizeNet } from './equalize';
+import { equalizeNet, unpairedConvolutions } from './equalize';
 import { biasCorrector, correctBiases, type CorrectedLayer } from './bias-correction';
 import { optimizeRounding } from './rounding';
 import type { PrecisionPlan } from '../quant/plan';
@@ -21,16 +21,24 @@ export interface Progress {
 type Rebuild = (r: Rewritten) => { net: Net; netParam: NetParam };
 
 /** --equalize: cross-layer equalization of every eligible conv pair. */
-export function equalizeStage(net: Net, netParam: NetParam, rebuild: Rebuild, info: (msg: string) => void): { net: Net; netParam: NetParam } {
+export function equalizeStage(net: Net, netParam: NetParam, rebuild: Rebuild, opts: { info: (msg: string) => void; warn: WarnFn; flag: string; file?: string }): { net: Net; netParam: NetParam } {
   const r = equalizeNet(net, netParam);
   if (!r.pairs.length) {
-    info('equalization: no conv → (ReLU) → conv pair to equalize');
+    // the flag was asked for and changes nothing: a warning, with what stands in the way
+    opts.warn(`${opts.flag}: ${noPairReason(unpairedConvolutions(net))}; nothing equalized`, opts.file ? { file: opts.file } : {});
     return { net, netParam };
   }
   const lo = Math.min(...r.pairs.map((p) => p.minFactor));
   const hi = Math.max(...r.pairs.map((p) => p.maxFactor));
-  info(`equalized ${r.pairs.length} convolution pairs (channel factors ${lo.toPrecision(3)} to ${hi.toPrecision(3)})`);
+  opts.info(`equalized ${r.pairs.length} convolution pairs (channel factors ${lo.toPrecision(3)} to ${hi.toPrecision(3)})`);
   return rebuild(r);
+}
+
+/** Why no pair was found, the first few convolutions' reasons named. */
+function noPairReason(why: string[]): string {
+  if (!why.length) return 'the net has no convolution with weights';
+  const shown = why.slice(0, 4).join(', ') + (why.length > 4 ? `, and ${why.length - 4} more` : '');
+  return `no conv → conv pair with only ReLU or pooling layers between them (${shown})`;
 }
 
 /** --bias_correction: IBC on the calibration images, after the plan is made; the plan stays valid. `opts.reference`: the float net to match, when `net` was already rewritten (rounded). */

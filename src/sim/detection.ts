@@ -11,6 +11,7 @@
  */
 import type { Net } from '../graph/types';
 import type { Tensor } from '../tensor';
+import { ExactSum, type ExactSumJSON } from './exact-sum';
 
 /** A box in corner form [xmin, ymin, xmax, ymax] (normalized to the image). */
 export type Box = [number, number, number, number];
@@ -67,12 +68,56 @@ export interface DetectionStats {
   /** fixed detections above the threshold */
   fixedCount: number;
   matched: number;
-  iouSum: number;
-  scoreErrSum: number;
+  /** summed exactly, so that shards merge to the figures of one run */
+  iouSum: ExactSum;
+  scoreErrSum: ExactSum;
 }
 
 export function newDetectionStats(scoreThreshold: number, iouThreshold = 0.5): DetectionStats {
-  return { scoreThreshold, iouThreshold, images: 0, floatCount: 0, fixedCount: 0, matched: 0, iouSum: 0, scoreErrSum: 0 };
+  return { scoreThreshold, iouThreshold, images: 0, floatCount: 0, fixedCount: 0, matched: 0, iouSum: new ExactSum(), scoreErrSum: new ExactSum() };
+}
+
+/** Adds the counts and sums of `from` (another shard or worker of the same run) to `into`. */
+export function mergeDetectionStats(into: DetectionStats, from: DetectionStats): void {
+  into.images += from.images;
+  into.floatCount += from.floatCount;
+  into.fixedCount += from.fixedCount;
+  into.matched += from.matched;
+  into.iouSum.addSum(from.iouSum);
+  into.scoreErrSum.addSum(from.scoreErrSum);
+}
+
+export interface DetectionStatsJSON {
+  score_threshold: number;
+  iou_threshold: number;
+  images: number;
+  float_detections: number;
+  fixed_detections: number;
+  matched: number;
+  iou_sum: ExactSumJSON;
+  score_error_sum: ExactSumJSON;
+}
+
+export function detectionStatsJSON(s: DetectionStats): DetectionStatsJSON {
+  return {
+    score_threshold: s.scoreThreshold, iou_threshold: s.iouThreshold, images: s.images, float_detections: s.floatCount,
+    fixed_detections: s.fixedCount, matched: s.matched, iou_sum: s.iouSum.toJSON(), score_error_sum: s.scoreErrSum.toJSON(),
+  };
+}
+
+/** The stats of a results file, or a description of what is wrong with them. */
+export function detectionStatsFromJSON(j: any): DetectionStats | string {
+  if (!j || typeof j !== 'object') return 'detection is not an object';
+  const count = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+  for (const k of ['images', 'float_detections', 'fixed_detections', 'matched']) if (!count(j[k])) return `detection.${k} is not a count`;
+  for (const k of ['score_threshold', 'iou_threshold']) if (typeof j[k] !== 'number' || !Number.isFinite(j[k])) return `detection.${k} is not a number`;
+  const iouSum = ExactSum.fromJSON(j.iou_sum);
+  const scoreErrSum = ExactSum.fromJSON(j.score_error_sum);
+  if (!iouSum || !scoreErrSum) return 'detection sums are not exact sums';
+  return {
+    scoreThreshold: j.score_threshold, iouThreshold: j.iou_threshold, images: j.images, floatCount: j.float_detections,
+    fixedCount: j.fixed_detections, matched: j.matched, iouSum, scoreErrSum,
+  };
 }
 
 /** One image: both sides cut at the score threshold, then matched. */
@@ -85,8 +130,8 @@ export function addDetections(s: DetectionStats, floatDets: Detection[], fixedDe
   s.fixedCount += fx.length;
   s.matched += m.length;
   for (const x of m) {
-    s.iouSum += x.iou;
-    s.scoreErrSum += Math.abs(ref[x.ref].score - fx[x.fixed].score);
+    s.iouSum.add(x.iou);
+    s.scoreErrSum.add(Math.abs(ref[x.ref].score - fx[x.fixed].score));
   }
 }
 
@@ -110,7 +155,7 @@ export function summarizeDetections(s: DetectionStats): DetectionSummary {
     images: s.images, score_threshold: s.scoreThreshold, iou_threshold: s.iouThreshold,
     float_detections: s.floatCount, fixed_detections: s.fixedCount, matched: s.matched,
     precision: q(s.matched, s.fixedCount), recall: q(s.matched, s.floatCount),
-    mean_iou: q(s.iouSum, s.matched), mean_score_error: q(s.scoreErrSum, s.matched),
+    mean_iou: q(s.iouSum.value(), s.matched), mean_score_error: q(s.scoreErrSum.value(), s.matched),
   };
 }
 

@@ -63,6 +63,8 @@ export async function simulateImage(run: ImageRunner, s: SimSample, acc: SimAccu
   // the fixed chain alone; the float net (the fast executor) only for the agreement figures
   const stats = newSimStats();
   const r = await runSim(run.prog, x, { stats, keep, reference: false, floatLayers: run.floatLayers });
+  // 'agreement': the float net's outputs stand in as the result's reference (detection agreement reads them)
+  if (run.metrics === 'agreement') for (const [b, t] of await runNet(run.net, x, { keep: [run.outBlob], warn: run.warn, reuseBuffers: true })) r.reference.set(b, t);
   run.onResult?.(r);
   if (stats.input) addImageStats(acc, { layers: new Map(), input: stats.input });
   const fx = r.outputs.get(run.outBlob);
@@ -71,7 +73,7 @@ export async function simulateImage(run: ImageRunner, s: SimSample, acc: SimAccu
     addFixedClassification(acc.classification, fx.data, label, run.top);
     return;
   }
-  const fl = (await runNet(run.net, x, { keep: [run.outBlob], warn: run.warn, reuseBuffers: true })).get(run.outBlob);
+  const fl = r.reference.get(run.outBlob);
   if (fl) addClassification(acc.classification, fl.data, fx.data, label, run.top);
 }
 

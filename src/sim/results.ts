@@ -14,6 +14,8 @@ import type { ClassStats, ErrorAcc } from './metrics';
 import type { InputClip } from './input-range';
 import type { SimStats } from './simulate';
 import { ExactSum } from './exact-sum';
+import { detectionStatsFromJSON, detectionStatsJSON, mergeDetectionStats, newDetectionStats } from './detection';
+import type { DetectionStats, DetectorOutputs } from './detection';
 
 export const RESULTS_FORMAT = 'chaiq-sim-results';
 export const RESULTS_VERSION = 1;
@@ -108,6 +110,8 @@ export interface SimAccumulators {
   classification: ClassStats;
   layers: Map<number, LayerAcc>;
   input?: InputClip;
+  /** detectors: the float/fixed detection agreement (how the outputs are read, and the counts) */
+  detection?: { outputs: DetectorOutputs; stats: DetectionStats };
 }
 
 export function newSimAccumulators(): SimAccumulators {
@@ -158,6 +162,10 @@ export function mergeAccumulators(into: SimAccumulators, from: SimAccumulators):
     if (l.local) mergeExactErrorAcc((a.local ??= newExactErrorAcc()), l.local);
   }
   if (from.input) mergeInputClip(into, from.input);
+  if (from.detection) {
+    into.detection ??= { outputs: from.detection.outputs, stats: newDetectionStats(from.detection.stats.scoreThreshold, from.detection.stats.iouThreshold) };
+    mergeDetectionStats(into.detection.stats, from.detection.stats);
+  }
 }
 
 function cloneExact(a: ExactErrorAcc): ExactErrorAcc {
@@ -197,6 +205,7 @@ export function accumulatorsJSON(acc: SimAccumulators) {
     layers: [...acc.layers.values()].sort((a, b) => a.index - b.index).map((l) => ({
       index: l.index, name: l.name, type: l.type, blob: l.blob, where: l.where, cumulative: exactJSON(l.cumulative), local: l.local ? exactJSON(l.local) : null,
     })),
+    ...(acc.detection ? { detection: { outputs: acc.detection.outputs, ...detectionStatsJSON(acc.detection.stats) } } : {}),
   };
 }
 
@@ -250,6 +259,16 @@ export function accumulatorsFromJSON(j: any, file?: string): SimAccumulators {
       cumulative: exactFromJSON(l.cumulative, file, `layer '${l.name}' cumulative`),
       local: l.local ? exactFromJSON(l.local, file, `layer '${l.name}' local`) : undefined,
     });
+  }
+  if (j.detection !== undefined) {
+    const stats = detectionStatsFromJSON(j.detection);
+    if (typeof stats === 'string') throw corrupt(file, stats);
+    const o = j.detection.outputs;
+    const outputs: DetectorOutputs | undefined = o?.kind === 'ssd' && typeof o.blob === 'string' ? { kind: 'ssd', blob: o.blob }
+      : o?.kind === 'boxes-scores' && typeof o.scores === 'string' && typeof o.boxes === 'string' && o.decoding === 'ultraface' ? { kind: 'boxes-scores', scores: o.scores, boxes: o.boxes, decoding: 'ultraface' }
+      : undefined;
+    if (!outputs) throw corrupt(file, 'detection.outputs is malformed');
+    acc.detection = { outputs, stats };
   }
   return acc;
 }
@@ -351,6 +370,7 @@ export function mergeResultsFiles(files: string[], warn: (msg: string) => void):
     const r = i === 0 ? first : readResultsFile(f);
     const diff = i === 0 ? undefined : identityDifference(first.identity, r.identity);
     if (diff) throw new ChaiqError(`not a shard of the same run as ${files[0]}: ${diff}`, { file: f });
+    if (!!r.acc.detection !== !!first.acc.detection) throw new ChaiqError(`not a shard of the same run as ${files[0]}: one of them has detection figures and the other none (written by another chaiq?)`, { file: f });
     if (r.shards === null) {
       whole++;
       if (files.length > 1) throw new ChaiqError('this file holds a run over all inputs (no --shard); merging it with others would count images twice', { file: f });

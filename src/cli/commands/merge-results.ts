@@ -9,6 +9,7 @@ import { formatSimulateText, simulateReportJson } from './simulate';
 import type { SimulateReport } from './simulate';
 import { writeAtomic } from './quantize';
 import { ChaiqError } from '../../errors';
+import { summarizeDetections } from '../../sim/detection';
 
 interface MergeResultsArgs {
   files: string[];
@@ -34,6 +35,7 @@ export function mergeResults(args: MergeResultsArgs, warn: WarnFn = warnToStderr
     classification: m.acc.classification, layers: id.metrics === 'layers' ? layerReports(stats) : [],
   };
   if (id.metrics !== 'layers') r.metrics = id.metrics;
+  if (m.acc.detection) r.detection = { outputs: m.acc.detection.outputs, summary: summarizeDetections(m.acc.detection.stats) };
   return r;
 }
 

@@ -27,6 +27,7 @@ import type { SimProgram } from '../../sim/simulate';
 import { parseMetrics, parseShard } from '../../sim/results';
 import type { MetricsLevel } from '../../sim/results';
 import { runImages, runIdentity } from '../simulate-run';
+import { checkRuntimeBitwidths } from '../sim-bitwidths';
 import { makeProgress } from '../progress';
 import { resolveThreads } from '../../threads';
 import { resultsFile, shardSlice, toSimStats } from '../../sim/results';
@@ -291,6 +292,7 @@ export async function prepareSimulate(args: SimulateArgs, warn: WarnFn = warnToS
   const trainTest = deployOfTrainTest(m, args.deploy_model, given, warn);
   const net = trainTest?.net ?? m.graph;
   checkFiniteWeights(net, args.weights, { allow: !!args.allow_nonfinite, warn, flag: '--allow_nonfinite' });
+  checkRuntimeBitwidths(net, args.deploy_model);
   if (net.inputs.length !== 1) throw new ChaiqError(`the net has ${net.inputs.length} inputs; CHaiDNN needs exactly one`, { file: args.deploy_model });
   const dims = given ?? netInputDims(net) ?? [3, 224, 224];
   const header = readInputHeader(args.deploy_model, warn);
@@ -334,7 +336,7 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   const lastWriter = new Map<string, string>();
   for (const l of net.layers) for (const t of l.tops) lastWriter.set(t, `${t}@${l.name}`);
   // detectors are scored on the float and fixed outputs of each image, the ranking reruns the images: one thread, in order
-  const detector = metrics === 'layers' ? detectorOutputs(net, setup.dims) : undefined;
+  const detector = metrics !== 'none' ? detectorOutputs(net, setup.dims) : undefined;
   const detThreshold = args.detection_threshold ?? 0.5;
   const dstats = detector ? newDetectionStats(detThreshold) : undefined;
   const sequential = !!(dump || seen || detector || args.rank_layers);
@@ -357,6 +359,7 @@ export async function runSimulate(args: SimulateArgs, warn: WarnFn = warnToStder
   };
   // --output_dir and --report gather every blob of every image: one thread, in order
   const acc = await runImages(args, runner, samples, { sequential, warn });
+  if (detector) acc.detection = { outputs: detector, stats: dstats! };
   const stats = toSimStats(acc);
   const cls = acc.classification;
   const clip = inputClipWarning(stats.input);
