@@ -105,12 +105,49 @@ export interface Fused {
 }
 
 /**
+ * What buildFusion reads of a candidate's layer parameters, and the per-channel arrays it refills on every call
+ * (allocated once: a forward of ResNet-50 at batch 1 otherwise allocates ~200 small off-heap Float64Arrays, and
+ * the values are recomputed from the blobs each time, so weights changed in place are still seen).
+ */
+interface CandidateParams {
+  outC: number;
+  eps: number;
+  hasBias: boolean;
+  mean: Float64Array;
+  sd: Float64Array;
+  a: Float64Array;
+  b: Float64Array;
+}
+const candidateParams = new WeakMap<FusionCandidate, CandidateParams>();
+
+function paramsOf(net: Net, c: FusionCandidate): CandidateParams {
+  let q = candidateParams.get(c);
+  if (!q) {
+    const outC = num(sub(net.layers[c.conv], 'convolution_param'), 'num_output', 0);
+    const n = outC > 0 ? outC : 0;
+    q = {
+      outC,
+      eps: c.bn ? num(sub(c.bn, 'batch_norm_param'), 'eps', 1e-5) : 0,
+      hasBias: c.scale ? bool(sub(c.scale, 'scale_param'), 'bias_term', false) : false,
+      mean: new Float64Array(c.bn ? n : 0),
+      sd: new Float64Array(c.bn ? n : 0),
+      a: new Float64Array(c.scale ? n : 0),
+      b: new Float64Array(c.scale ? n : 0),
+    };
+    candidateParams.set(c, q);
+  }
+  return q;
+}
+
+/**
  * The epilogue for one call of candidate `c` (conv bottom x), or null. `mayDropTop`: whether the conv's top
- * may stop existing as a separate blob (an Eltwise is fused only then: its value becomes the sum).
+ * may stop existing as a separate blob (an Eltwise is fused only then: its value becomes the sum). Its arrays are
+ * the candidate's own, refilled here: valid until the next call for the same candidate.
  */
 export function buildFusion(net: Net, c: FusionCandidate, x: Tensor, blobs: Map<string, Tensor>, mayDropTop: (t: string, eltwiseIndex: number) => boolean): Fused | null {
   const conv = net.layers[c.conv];
-  const outC = num(sub(conv, 'convolution_param'), 'num_output', 0);
+  const q = paramsOf(net, c);
+  const outC = q.outC;
   if (!(outC > 0) || x.shape.length !== 4) return null;
   const ep: ConvEpilogue = {};
   const layers: number[] = [];
@@ -118,11 +155,10 @@ export function buildFusion(net: Net, c: FusionCandidate, x: Tensor, blobs: Map<
     const n = c.bn;
     const [m, v, f] = n.blobs;
     if (!m || !v || !f || m.data.length !== outC || v.data.length !== outC || f.data.length < 1) return null;
-    const eps = num(sub(n, 'batch_norm_param'), 'eps', 1e-5);
+    const eps = q.eps;
     const f0 = f.data[0];
     const sf = f0 === 0 ? 0 : 1 / f0;
-    const mean = new Float64Array(outC);
-    const sd = new Float64Array(outC);
+    const { mean, sd } = q;
     for (let i = 0; i < outC; i++) {
       mean[i] = m.data[i] * sf;
       sd[i] = Math.sqrt(v.data[i] * sf + eps);
@@ -133,10 +169,15 @@ export function buildFusion(net: Net, c: FusionCandidate, x: Tensor, blobs: Map<
   if (c.scale) {
     const n = c.scale;
     const s = n.blobs[0];
-    const hasBias = bool(sub(n, 'scale_param'), 'bias_term', false);
+    const hasBias = q.hasBias;
     const b = hasBias ? n.blobs[1] : undefined;
     if (!s || s.data.length !== outC || (hasBias && (!b || b.data.length !== outC))) return null;
-    ep.scale = { a: Float64Array.from(s.data), b: b ? Float64Array.from(b.data) : new Float64Array(outC) };
+    const { a: sa, b: sb } = q;
+    for (let i = 0; i < outC; i++) {
+      sa[i] = s.data[i];
+      sb[i] = b ? b.data[i] : 0;
+    }
+    ep.scale = { a: sa, b: sb };
     layers.push(n.index);
   }
   if (c.relu) {

@@ -895,5 +895,6 @@ EXPORT(iabsmax) int32_t iabsmax(const int32_t* x, int n) {
 
 #include "sim-metrics.c"
 // Winograd F(2x2,3x3) for 3x3 stride-1 convs (uses ukernel and epilogue above)
+#include "winograd-pack.c"
 #include "winograd.c"
 #include "sim.c"

@@ -76,6 +76,7 @@ EXPORT(wino_pack_w) void wino_pack_w(const ConvP* p, int m, const float* w, floa
   }
   const int C = p->inC, K = p->outC, Kp = wino_kp(p);
   if (k1 > Kp) k1 = Kp;
+  k0 = wino_pack_w_simd(p, 2, w, Up, k0, k1);
   for (int k = k0; k < k1; k++) {
     float* dst = Up + (k / MR) * C * MR + (k % MR);
     for (int c = 0; c < C; c++, dst += MR) {

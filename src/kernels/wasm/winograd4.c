@@ -8,6 +8,7 @@ static void wino4_pack_w(const ConvP* p, const float* w, float* Up, int k0, int 
   const int C = p->inC, K = p->outC, Kp = wino_kp(p);
   const long P = (long)Kp * C;
   if (k1 > Kp) k1 = Kp;
+  k0 = wino_pack_w_simd(p, 4, w, Up, k0, k1);
   for (int k = k0; k < k1; k++) {
     float* dst = Up + (k / MR) * C * MR + (k % MR);
     for (int c = 0; c < C; c++, dst += MR) {
