@@ -35,11 +35,11 @@ export function quantizeForChain(x: Float32Array, fmt: FixedFormat, netInput: bo
   return (spec && quantizeResident(x, spec)) ?? quantizeFloat(x, fmt, netInput);
 }
 
-const deadCache = new WeakMap<SimProgram, string[][]>();
+const deadCache = new WeakMap<Step[], string[][]>();
 
 /** Per step, the blobs no later step reads (by name; a blob rewritten in place is still live under its name). */
-function deadAfterSteps(p: SimProgram): string[][] {
-  let d = deadCache.get(p);
+export function deadAfterSteps(p: SimProgram): string[][] {
+  let d = deadCache.get(p.steps);
   if (d) return d;
   const last = new Map<string, number>();
   p.steps.forEach((st, i) => st.node.bottoms.forEach((b) => last.set(b, i)));
@@ -47,7 +47,7 @@ function deadAfterSteps(p: SimProgram): string[][] {
   for (const [b, i] of last) {
     if (!p.steps[i].node.tops.includes(b)) d[i].push(b);
   }
-  deadCache.set(p, d);
+  deadCache.set(p.steps, d);
   return d;
 }
 
