@@ -18,6 +18,8 @@ interface SimExports {
   sim_requant_dynfixed(acc: number, outQ: number, outF: number, C: number, plane: number, bias: number, shift: number, lo: number, hi: number, amax: number): number;
   sim_f32_to_i32(src: number, dst: number, n: number): number;
   sim_quantize(kind: number, x: number, q: number, f: number, n: number, a: number, b: number, c: number, lo: number, hi: number): number;
+  /** sim_quantize on SIMD lanes (wasm/sim-quantize.c), the same results */
+  sim_quantize4(kind: number, x: number, q: number, f: number, n: number, a: number, b: number, c: number, lo: number, hi: number): number;
 }
 
 /** What the zone holds for an int32 array: its own block (when it lives there), its float twin, max |x|. */
@@ -288,8 +290,8 @@ export function quantizeResident(x: Float32Array, spec: QuantizeSpec): Int32Arra
   }
   const ex = r.ex as unknown as SimExports;
   let m: number;
-  if (spec.kind === 'DynamicFixed') m = ex.sim_quantize(0, xa, pair.qb.byteOffset, pair.f.byteOffset, n, spec.minv, spec.maxv, spec.p, spec.lo, spec.hi);
-  else if (spec.kind === 'XilinxInput') m = ex.sim_quantize(1, xa, pair.qb.byteOffset, pair.f.byteOffset, n, spec.th, spec.sf, 0, -spec.m, spec.m);
-  else m = ex.sim_quantize(2, xa, pair.qb.byteOffset, pair.f.byteOffset, n, spec.th, spec.inv, 0, -spec.m, spec.m);
+  if (spec.kind === 'DynamicFixed') m = ex.sim_quantize4(0, xa, pair.qb.byteOffset, pair.f.byteOffset, n, spec.minv, spec.maxv, spec.p, spec.lo, spec.hi);
+  else if (spec.kind === 'XilinxInput') m = ex.sim_quantize4(1, xa, pair.qb.byteOffset, pair.f.byteOffset, n, spec.th, spec.sf, 0, -spec.m, spec.m);
+  else m = ex.sim_quantize4(2, xa, pair.qb.byteOffset, pair.f.byteOffset, n, spec.th, spec.inv, 0, -spec.m, spec.m);
   return adopt(pair, n, m);
 }
