@@ -19,6 +19,7 @@ interface SimExports {
   sim_f32_to_i32(src: number, dst: number, n: number): number;
   sim_quantize(kind: number, x: number, q: number, f: number, n: number, a: number, b: number, c: number, lo: number, hi: number): number;
   /** sim_quantize on SIMD lanes (wasm/sim-quantize.c), the same results */
+  sim_relu_twin(q: number, f: number, n: number): number;
   sim_quantize4(kind: number, x: number, q: number, f: number, n: number, a: number, b: number, c: number, lo: number, hi: number): number;
 }
 
@@ -97,6 +98,18 @@ export function invalidateResident(q: Int32Array): void {
   if (!res || !res.f) return;
   give(res.f);
   res.f = undefined;
+}
+
+/**
+ * max(q, 0) in place on a resident array and its twin (wasm/sim-twin-ops.c), which stays valid for the next
+ * convolution; false when q has no twin (the caller runs the JS loop and drops it).
+ */
+export function reluResidentInPlace(q: Int32Array): boolean {
+  const r = residentRt();
+  const res = residents.get(q);
+  if (!r || !res?.f || r.addrOf(q as unknown as Float32Array) < 0 || res.f.length !== q.length) return false;
+  res.absMax = (r.ex as unknown as SimExports).sim_relu_twin(q.byteOffset, res.f.byteOffset, q.length);
+  return true;
 }
 
 /** Drop the pool (tests, memory pressure). */

@@ -7,7 +7,8 @@
 typedef struct {
   v128_t rf; // (Σx², Σb²)
   v128_t de; // (Σx·b, Σe²)
-  v128_t mx;
+  v128_t mx;  // max |e| of the non-NaN errors (pmax: one instruction, where max propagates NaN in several)
+  v128_t nan; // some error was NaN
   v128_t sat;
 } ErrSums4;
 
@@ -15,6 +16,7 @@ static inline __attribute__((always_inline)) void err_sums_init(ErrSums4* a) {
   a->rf = wasm_f64x2_splat(0.0);
   a->de = wasm_f64x2_splat(0.0);
   a->mx = wasm_f64x2_splat(0.0);
+  a->nan = wasm_i32x4_splat(0);
   a->sat = wasm_i32x4_splat(0);
 }
 
@@ -27,19 +29,18 @@ static inline __attribute__((always_inline)) void err_sums_add4(ErrSums4* a, v12
   v128_t bhi = wasm_f64x2_promote_low_f32x4(wasm_f32x4_demote_f64x2_zero(wasm_f64x2_mul(qhi, S)));
   v128_t elo = wasm_f64x2_sub(xlo, blo);
   v128_t ehi = wasm_f64x2_sub(xhi, bhi);
-  a->mx = wasm_f64x2_max(a->mx, wasm_f64x2_abs(elo));
-  a->mx = wasm_f64x2_max(a->mx, wasm_f64x2_abs(ehi));
-  // element k: (x, b)·(x, b) into (Σx², Σb²), (x, e)·(b, e) into (Σx·b, Σe²), k = 0..3 in order
+  a->mx = wasm_f64x2_pmax(a->mx, wasm_f64x2_abs(elo));
+  a->mx = wasm_f64x2_pmax(a->mx, wasm_f64x2_abs(ehi));
+  a->nan = wasm_v128_or(a->nan, wasm_v128_or(wasm_f64x2_ne(elo, elo), wasm_f64x2_ne(ehi, ehi)));
+  // element k: (x², b²) into (Σx², Σb²), (x·b, e²) into (Σx·b, Σe²), k = 0..3 in order; the products of two
+  // elements at once, then paired by element
   v128_t rf = a->rf, de = a->de;
-  v128_t xb, xe, be;
-  xb = wasm_i64x2_shuffle(xlo, blo, 0, 2); xe = wasm_i64x2_shuffle(xlo, elo, 0, 2); be = wasm_i64x2_shuffle(blo, elo, 0, 2);
-  rf = wasm_f64x2_add(rf, wasm_f64x2_mul(xb, xb)); de = wasm_f64x2_add(de, wasm_f64x2_mul(xe, be));
-  xb = wasm_i64x2_shuffle(xlo, blo, 1, 3); xe = wasm_i64x2_shuffle(xlo, elo, 1, 3); be = wasm_i64x2_shuffle(blo, elo, 1, 3);
-  rf = wasm_f64x2_add(rf, wasm_f64x2_mul(xb, xb)); de = wasm_f64x2_add(de, wasm_f64x2_mul(xe, be));
-  xb = wasm_i64x2_shuffle(xhi, bhi, 0, 2); xe = wasm_i64x2_shuffle(xhi, ehi, 0, 2); be = wasm_i64x2_shuffle(bhi, ehi, 0, 2);
-  rf = wasm_f64x2_add(rf, wasm_f64x2_mul(xb, xb)); de = wasm_f64x2_add(de, wasm_f64x2_mul(xe, be));
-  xb = wasm_i64x2_shuffle(xhi, bhi, 1, 3); xe = wasm_i64x2_shuffle(xhi, ehi, 1, 3); be = wasm_i64x2_shuffle(bhi, ehi, 1, 3);
-  rf = wasm_f64x2_add(rf, wasm_f64x2_mul(xb, xb)); de = wasm_f64x2_add(de, wasm_f64x2_mul(xe, be));
+  v128_t xx = wasm_f64x2_mul(xlo, xlo), bb = wasm_f64x2_mul(blo, blo), xb = wasm_f64x2_mul(xlo, blo), ee = wasm_f64x2_mul(elo, elo);
+  rf = wasm_f64x2_add(rf, wasm_i64x2_shuffle(xx, bb, 0, 2)); de = wasm_f64x2_add(de, wasm_i64x2_shuffle(xb, ee, 0, 2));
+  rf = wasm_f64x2_add(rf, wasm_i64x2_shuffle(xx, bb, 1, 3)); de = wasm_f64x2_add(de, wasm_i64x2_shuffle(xb, ee, 1, 3));
+  xx = wasm_f64x2_mul(xhi, xhi); bb = wasm_f64x2_mul(bhi, bhi); xb = wasm_f64x2_mul(xhi, bhi); ee = wasm_f64x2_mul(ehi, ehi);
+  rf = wasm_f64x2_add(rf, wasm_i64x2_shuffle(xx, bb, 0, 2)); de = wasm_f64x2_add(de, wasm_i64x2_shuffle(xb, ee, 0, 2));
+  rf = wasm_f64x2_add(rf, wasm_i64x2_shuffle(xx, bb, 1, 3)); de = wasm_f64x2_add(de, wasm_i64x2_shuffle(xb, ee, 1, 3));
   a->rf = rf;
   a->de = de;
 }
@@ -49,7 +50,7 @@ static inline __attribute__((always_inline)) void err_sums_finish(const ErrSums4
   double r2 = wasm_f64x2_extract_lane(a->rf, 0), f2 = wasm_f64x2_extract_lane(a->rf, 1);
   double d = wasm_f64x2_extract_lane(a->de, 0), e2 = wasm_f64x2_extract_lane(a->de, 1);
   double m0 = wasm_f64x2_extract_lane(a->mx, 0), m1 = wasm_f64x2_extract_lane(a->mx, 1);
-  double amax = (m0 != m0 || m1 != m1) ? m0 + m1 : (m0 > m1 ? m0 : m1);
+  double amax = wasm_v128_any_true(a->nan) ? __builtin_nan("") : (m0 > m1 ? m0 : m1);
   int s = wasm_i32x4_extract_lane(a->sat, 0) + wasm_i32x4_extract_lane(a->sat, 1) + wasm_i32x4_extract_lane(a->sat, 2) + wasm_i32x4_extract_lane(a->sat, 3);
   for (; i < n; i++) {
     double xa = x[i];

@@ -1,5 +1,7 @@
-// sim_quantize (sim.c) on f64x2 lanes, the same operations per value, so the same integers and twins: the
-// quantizers of the float reference's blobs for the per-layer local runs and of float values read by HW layers.
+// Operations on resident int32 blobs and their float32 twins (src/kernels/sim-conv.ts) for the simulator's
+// per-layer runs: sim_quantize (sim.c) on f64x2 lanes, the same operations per value, so the same integers and
+// twins (the float reference's blobs quantized for the local runs, float values read by HW layers); the ReLU of
+// a blob in place on both.
 
 static inline __attribute__((always_inline)) v128_t squant_round_away(v128_t v) {
   v128_t a = wasm_f64x2_floor(wasm_f64x2_add(wasm_f64x2_abs(v), wasm_f64x2_splat(0.5)));
@@ -49,4 +51,27 @@ EXPORT(sim_quantize4) int32_t sim_quantize4(int kind, const float* x, int32_t* q
   r4 = wasm_i32x4_max(r4, wasm_i32x4_shuffle(r4, r4, 1, 0, 3, 2));
   const int32_t v = wasm_i32x4_extract_lane(r4, 0);
   return v > r ? v : r;
+}
+
+// max(q, 0) in place on q and on its twin f ((float)max(q,0) is max((float)q, 0)); returns max |q| after it
+EXPORT(sim_relu_twin) int32_t sim_relu_twin(int32_t* q, float* f, int n) {
+  const v128_t z = wasm_i32x4_splat(0);
+  v128_t m = z;
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v128_t v = wasm_i32x4_max(wasm_v128_load(q + i), z);
+    wasm_v128_store(q + i, v);
+    wasm_v128_store(f + i, wasm_f32x4_convert_i32x4(v));
+    m = wasm_i32x4_max(m, v);
+  }
+  m = wasm_i32x4_max(m, wasm_i32x4_shuffle(m, m, 2, 3, 0, 1));
+  m = wasm_i32x4_max(m, wasm_i32x4_shuffle(m, m, 1, 0, 3, 2));
+  int32_t r = wasm_i32x4_extract_lane(m, 0);
+  for (; i < n; i++) {
+    const int32_t v = q[i] > 0 ? q[i] : 0;
+    q[i] = v;
+    f[i] = (float)v;
+    if (v > r) r = v;
+  }
+  return r;
 }
