@@ -7,7 +7,8 @@
 import * as A from '../src/chaidnn/arith';
 import { initKernels, isWasmArray, residentStats, setResidentChain, shutdownKernels, wasmFloat32Array } from '../src/kernels';
 import { fixedErrorSums, fixedErrorSumsOf } from '../src/kernels/sim-metrics';
-import { quantizedReference } from '../src/sim/local';
+import { quantizedReference, sameInts } from '../src/sim/local';
+import { quantizeFloat, type FixedFormat } from '../src/chaidnn/format';
 import { quantizeForChain } from '../src/sim/fixed-chain';
 import { randomInput } from './bench/netutil';
 import { spawnSync } from 'child_process';
@@ -48,6 +49,31 @@ describe('the local runs\' inputs', () => {
     const q = quantizedReference(t, { mode: 'Xilinx', bw: 8, th: 0.9 });
     expect(isWasmArray(q as unknown as Float32Array)).toBe(true);
     expect(Array.from(q)).toEqual(Array.from(A.quantizeXilinx(t.data, 0.9, 8)));
+  });
+});
+
+describe('the wasm quantizers (float32 lanes for the Xilinx input) equal quantizeFloat', () => {
+  const r = rng(21);
+  const x = Float32Array.from({ length: 20011 }, () => (r() - 0.5) * 30);
+  const special = [0, -0, 0.5, -0.5, 1.5, -2.5, 1e-40, -1e-40, 1e-45, 3e38, -3e38, Infinity, -Infinity, NaN, 12.7, -12.7, 12.700001];
+  special.forEach((v, i) => (x[i] = v));
+  const formats: FixedFormat[] = [
+    { mode: 'Xilinx', bw: 8, th: 12.7 }, { mode: 'Xilinx', bw: 8, th: 0.3 }, { mode: 'Xilinx', bw: 6, th: 3.1 }, { mode: 'Xilinx', bw: 16, th: 7 },
+    { mode: 'Xilinx', bw: 24, th: 1 }, { mode: 'Xilinx', bw: 8, th: -2 }, { mode: 'Xilinx', bw: 8, th: 1e-30 }, { mode: 'DynamicFixed', bw: 8, fl: 4 },
+  ];
+  // ties of the rounding: (k + 0.5)·sf in float32, as many as the scale allows
+  const tiesOf = (fmt: FixedFormat): Float32Array => {
+    if (fmt.mode !== 'Xilinx') return x;
+    const sf = A.scaleFactor(Math.fround(fmt.th), fmt.bw);
+    const t = x.slice();
+    for (let k = 0; k < 4000; k++) t[100 + k] = Math.fround((k - 2000 + 0.5) * sf);
+    return t;
+  };
+  test.each(formats.map((f) => [JSON.stringify(f), f] as const))('%s', (_n, fmt) => {
+    const xs = tiesOf(fmt);
+    for (const netInput of [true, false]) {
+      expect(sameInts(quantizeForChain(xs, fmt, netInput), quantizeFloat(xs, fmt, netInput))).toBe(true);
+    }
   });
 });
 

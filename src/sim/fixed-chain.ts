@@ -16,7 +16,7 @@ interface SimProgram {
 
 const f32 = Math.fround;
 
-/** The constants of quantizeFloat's loops (chaidnn/arith.ts), for the same quantizer in wasm; null: a threshold of 0. */
+/** The constants of quantizeFloat's loops (chaidnn/arith.ts), for the same quantizer in wasm; null: a threshold ≤ 0. */
 function quantizeSpec(fmt: FixedFormat, netInput: boolean): QuantizeSpec | null {
   if (fmt.mode === 'DynamicFixed') {
     const hi = 2 ** (fmt.bw - 1) - 1;
@@ -24,7 +24,7 @@ function quantizeSpec(fmt: FixedFormat, netInput: boolean): QuantizeSpec | null 
     return { kind: 'DynamicFixed', minv: lo * 2 ** -fmt.fl, maxv: hi * 2 ** -fmt.fl, p: 2 ** fmt.fl, lo, hi };
   }
   const th = f32(fmt.th);
-  if (th === 0 || !Number.isFinite(th)) return null;
+  if (!(th > 0) || !Number.isFinite(th)) return null; // a threshold ≤ 0: the JS loops' clamp order (the wasm one differs)
   const sf = scaleFactor(th, fmt.bw);
   return netInput ? { kind: 'XilinxInput', th, sf, m: qmax(fmt.bw) } : { kind: 'XilinxPack', th, inv: f32(1 / sf), m: qmax(fmt.bw) };
 }

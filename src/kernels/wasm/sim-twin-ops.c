@@ -31,12 +31,41 @@ static inline __attribute__((always_inline)) v128_t squant2(int kind, v128_t d, 
   return wasm_v128_andnot(v, nan);
 }
 
+// kind 1 on float32 lanes, four values at once: with th and sf float32 values the clamp is the same, and the
+// float32 quotient is (float)(d / sf) (a double holds 2·24 + 2 bits: rounding twice is rounding once); C round() of
+// a float t is trunc(t) + trunc(2·(t − trunc(t))), each step exact. The rails must be float32 integers (|m| ≤ 2^24).
+static inline __attribute__((always_inline)) v128_t squant_input_f32(v128_t x4, v128_t A, v128_t B, v128_t LO, v128_t HI) {
+  const v128_t nan = wasm_f32x4_ne(x4, x4);
+  v128_t d = wasm_f32x4_pmin(x4, A);
+  d = wasm_f32x4_pmax(d, wasm_f32x4_neg(A));
+  const v128_t t = wasm_f32x4_div(d, B);
+  const v128_t tr = wasm_f32x4_trunc(t);
+  const v128_t fr = wasm_f32x4_sub(t, tr);
+  v128_t v = wasm_f32x4_add(tr, wasm_f32x4_trunc(wasm_f32x4_add(fr, fr)));
+  v = wasm_f32x4_pmin(v, HI);
+  v = wasm_f32x4_pmax(v, LO);
+  return wasm_i32x4_trunc_sat_f32x4(wasm_v128_andnot(v, nan));
+}
+
 EXPORT(sim_quantize4) int32_t sim_quantize4(int kind, const float* x, int32_t* q, float* f, int n, double a, double b, double c,
                                             int lo, int hi) {
+  // a threshold ≤ 0 (or NaN): the scalar loop's order of the two clamps matters
+  if (kind != 0 && !(a > 0)) return sim_quantize(kind, x, q, f, n, a, b, c, lo, hi);
   const v128_t A = wasm_f64x2_splat(a), B = wasm_f64x2_splat(b), C = wasm_f64x2_splat(c);
   const v128_t LO = wasm_f64x2_splat((double)lo), HI = wasm_f64x2_splat((double)hi);
   v128_t r4 = wasm_i32x4_splat(0);
   int i = 0;
+  const int f32ok = kind == 1 && (double)(float)a == a && (double)(float)b == b && b != 0 && lo >= -16777216 && hi <= 16777216;
+  if (f32ok) {
+    const v128_t A4 = wasm_f32x4_splat((float)a), B4 = wasm_f32x4_splat((float)b);
+    const v128_t LO4 = wasm_f32x4_splat((float)lo), HI4 = wasm_f32x4_splat((float)hi);
+    for (; i + 4 <= n; i += 4) {
+      const v128_t y = squant_input_f32(wasm_v128_load(x + i), A4, B4, LO4, HI4);
+      wasm_v128_store(q + i, y);
+      wasm_v128_store(f + i, wasm_f32x4_convert_i32x4(y));
+      r4 = wasm_i32x4_max(r4, wasm_i32x4_abs(y));
+    }
+  }
   for (; i + 4 <= n; i += 4) {
     v128_t x4 = wasm_v128_load(x + i);
     v128_t lo2 = squant2(kind, wasm_f64x2_promote_low_f32x4(x4), A, B, C, LO, HI);
