@@ -14,7 +14,7 @@ export const PSUM18_MAX = 131071;
 /** loadsf_avg_pool: bias_fbits = 16. */
 export const AVG_POOL_SHIFT = 16;
 
-import { concatResident, conv2d, convInt, convRequantResident, intAbsMax, invalidateResident, kernelBackend, maxPoolResident, poolInWasm, requantDynamicFixedInt, requantXilinxInt, type Requant } from '../kernels';
+import { concatResident, conv2d, convInt, convRequantResident, intAbsMax, invalidateResident, kernelBackend, reluResidentInPlace, maxPoolResident, poolInWasm, requantDynamicFixedInt, requantXilinxInt, type Requant } from '../kernels';
 
 const f32 = Math.fround;
 const TWO22 = 2 ** 22;
@@ -646,6 +646,7 @@ export function eltwiseAddInt(inputs: Int32Array[], bw: number, relu = false): I
 
 /** max(x, 0), into `out` (which may be x itself). */
 export function reluInt(x: Int32Array, into?: Int32Array): Int32Array {
+  if (into === x && reluResidentInPlace(x)) return x; // its twin too, in wasm memory
   if (into) invalidateResident(into);
   const out = into ?? new Int32Array(x.length);
   for (let i = 0; i < x.length; i++) {

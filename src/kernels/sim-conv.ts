@@ -18,6 +18,10 @@ interface SimExports {
   sim_requant_dynfixed(acc: number, outQ: number, outF: number, C: number, plane: number, bias: number, shift: number, lo: number, hi: number, amax: number): number;
   sim_f32_to_i32(src: number, dst: number, n: number): number;
   sim_quantize(kind: number, x: number, q: number, f: number, n: number, a: number, b: number, c: number, lo: number, hi: number): number;
+  /** max(q, 0) on q and its twin in place (wasm/sim-twin-ops.c) */
+  sim_relu_twin(q: number, f: number, n: number): number;
+  /** sim_quantize on SIMD lanes (wasm/sim-twin-ops.c), the same results */
+  sim_quantize4(kind: number, x: number, q: number, f: number, n: number, a: number, b: number, c: number, lo: number, hi: number): number;
 }
 
 /** What the zone holds for an int32 array: its own block (when it lives there), its float twin, max |x|. */
@@ -95,6 +99,18 @@ export function invalidateResident(q: Int32Array): void {
   if (!res || !res.f) return;
   give(res.f);
   res.f = undefined;
+}
+
+/**
+ * max(q, 0) in place on a resident array and its twin (wasm/sim-twin-ops.c), which stays valid for the next
+ * convolution; false when q has no twin (the caller runs the JS loop and drops it).
+ */
+export function reluResidentInPlace(q: Int32Array): boolean {
+  const r = residentRt();
+  const res = residents.get(q);
+  if (!r || !res?.f || r.addrOf(q as unknown as Float32Array) < 0 || res.f.length !== q.length) return false;
+  res.absMax = (r.ex as unknown as SimExports).sim_relu_twin(q.byteOffset, res.f.byteOffset, q.length);
+  return true;
 }
 
 /** Drop the pool (tests, memory pressure). */
@@ -288,8 +304,8 @@ export function quantizeResident(x: Float32Array, spec: QuantizeSpec): Int32Arra
   }
   const ex = r.ex as unknown as SimExports;
   let m: number;
-  if (spec.kind === 'DynamicFixed') m = ex.sim_quantize(0, xa, pair.qb.byteOffset, pair.f.byteOffset, n, spec.minv, spec.maxv, spec.p, spec.lo, spec.hi);
-  else if (spec.kind === 'XilinxInput') m = ex.sim_quantize(1, xa, pair.qb.byteOffset, pair.f.byteOffset, n, spec.th, spec.sf, 0, -spec.m, spec.m);
-  else m = ex.sim_quantize(2, xa, pair.qb.byteOffset, pair.f.byteOffset, n, spec.th, spec.inv, 0, -spec.m, spec.m);
+  if (spec.kind === 'DynamicFixed') m = ex.sim_quantize4(0, xa, pair.qb.byteOffset, pair.f.byteOffset, n, spec.minv, spec.maxv, spec.p, spec.lo, spec.hi);
+  else if (spec.kind === 'XilinxInput') m = ex.sim_quantize4(1, xa, pair.qb.byteOffset, pair.f.byteOffset, n, spec.th, spec.sf, 0, -spec.m, spec.m);
+  else m = ex.sim_quantize4(2, xa, pair.qb.byteOffset, pair.f.byteOffset, n, spec.th, spec.inv, 0, -spec.m, spec.m);
   return adopt(pair, n, m);
 }

@@ -16,7 +16,7 @@ interface SimProgram {
 
 const f32 = Math.fround;
 
-/** The constants of quantizeFloat's loops (chaidnn/arith.ts), for the same quantizer in wasm; null: a threshold of 0. */
+/** The constants of quantizeFloat's loops (chaidnn/arith.ts), for the same quantizer in wasm; null: a threshold ≤ 0. */
 function quantizeSpec(fmt: FixedFormat, netInput: boolean): QuantizeSpec | null {
   if (fmt.mode === 'DynamicFixed') {
     const hi = 2 ** (fmt.bw - 1) - 1;
@@ -24,7 +24,7 @@ function quantizeSpec(fmt: FixedFormat, netInput: boolean): QuantizeSpec | null 
     return { kind: 'DynamicFixed', minv: lo * 2 ** -fmt.fl, maxv: hi * 2 ** -fmt.fl, p: 2 ** fmt.fl, lo, hi };
   }
   const th = f32(fmt.th);
-  if (th === 0 || !Number.isFinite(th)) return null;
+  if (!(th > 0) || !Number.isFinite(th)) return null; // a threshold ≤ 0: the JS loops' clamp order (the wasm one differs)
   const sf = scaleFactor(th, fmt.bw);
   return netInput ? { kind: 'XilinxInput', th, sf, m: qmax(fmt.bw) } : { kind: 'XilinxPack', th, inv: f32(1 / sf), m: qmax(fmt.bw) };
 }
@@ -35,11 +35,11 @@ export function quantizeForChain(x: Float32Array, fmt: FixedFormat, netInput: bo
   return (spec && quantizeResident(x, spec)) ?? quantizeFloat(x, fmt, netInput);
 }
 
-const deadCache = new WeakMap<SimProgram, string[][]>();
+const deadCache = new WeakMap<Step[], string[][]>();
 
 /** Per step, the blobs no later step reads (by name; a blob rewritten in place is still live under its name). */
-function deadAfterSteps(p: SimProgram): string[][] {
-  let d = deadCache.get(p);
+export function deadAfterSteps(p: SimProgram): string[][] {
+  let d = deadCache.get(p.steps);
   if (d) return d;
   const last = new Map<string, number>();
   p.steps.forEach((st, i) => st.node.bottoms.forEach((b) => last.set(b, i)));
@@ -47,7 +47,7 @@ function deadAfterSteps(p: SimProgram): string[][] {
   for (const [b, i] of last) {
     if (!p.steps[i].node.tops.includes(b)) d[i].push(b);
   }
-  deadCache.set(p, d);
+  deadCache.set(p.steps, d);
   return d;
 }
 

@@ -5,23 +5,34 @@
  * those of the fixed chain is not run again (it is the fixed result: the first layer on the net input).
  */
 import type { Tensor } from '../tensor';
-import { formatString, quantizeFloat, sameFormat, type FixedFormat } from '../chaidnn/format';
+import { formatString, sameFormat, type FixedFormat } from '../chaidnn/format';
+import { releaseResident } from '../kernels';
+import { quantizeForChain } from './fixed-chain';
 
 /** Quantized versions of a reference tensor, by format; dropped when the observer replaces the tensor's blob. */
 const quantized = new WeakMap<Tensor, Map<string, Int32Array>>();
 
-/** `t` (a blob's reference) is new or was overwritten in place: its quantized versions are stale. */
+/**
+ * `t` (a blob's reference) is new, was overwritten in place, or nothing reads it any more: its quantized
+ * versions are stale, and their wasm blocks go back to the pool (only the local runs read them).
+ */
 export function forgetQuantized(t: Tensor): void {
+  const m = quantized.get(t);
+  if (!m) return;
   quantized.delete(t);
+  for (const q of m.values()) releaseResident(q);
 }
 
-/** quantizeFloat(t.data, fmt, true), computed once per tensor and format. */
+/**
+ * quantizeFloat(t.data, fmt, true), computed once per tensor and format, in wasm memory with its float twin
+ * when it can (fixed-chain.ts), so the local convolution reads it in place as the fixed chain reads its blobs.
+ */
 export function quantizedReference(t: Tensor, fmt: FixedFormat): Int32Array {
   let m = quantized.get(t);
   if (!m) quantized.set(t, (m = new Map()));
   const key = formatString(fmt) + (fmt.mode === 'DynamicFixed' ? ' dfx' : ' xil');
   let q = m.get(key);
-  if (!q) m.set(key, (q = quantizeFloat(t.data, fmt, true)));
+  if (!q) m.set(key, (q = quantizeForChain(t.data, fmt, true)));
   return q;
 }
 

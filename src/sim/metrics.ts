@@ -2,7 +2,7 @@
  * Error metrics of a fixed-point run against the float run, accumulated over many images:
  * SQNR dB = 10·log10(Σx²/Σ(x−x̂)²), cosine similarity, max |x−x̂|, fraction of values on the rails.
  */
-import { fixedErrorSums, type ErrorSums } from '../kernels/sim-metrics';
+import { fixedErrorSumsOf, type ErrorSums } from '../kernels/sim-metrics';
 
 /** The sums of ErrorSums (saturated: values at the integer rails |q| ≥ 2^(bw-1)-1, fixed blobs only) over many blobs. */
 export interface ErrorAcc extends ErrorSums {
@@ -39,23 +39,61 @@ export function accumulateError(acc: ErrorAcc, ref: ArrayLike<number>, fix: Arra
  * same float32 values (q·scale rounded to float32) summed in the same order, so the same sums bit for bit.
  */
 export function accumulateFixedError(acc: ErrorAcc, ref: Float32Array, q: Int32Array, scale: number, bw: number): void {
-  if (ref.length !== q.length) {
-    const fix = new Float32Array(q.length);
-    for (let i = 0; i < q.length; i++) fix[i] = q[i] * scale;
-    accumulateError(acc, ref, fix, q, bw);
-    return;
-  }
+  accumulateFixedErrors(ref, [{ acc, q, scale, bw }]);
+}
+
+/** One fixed version of a reference and the accumulator its sums go to. */
+export interface FixedErrorTerm {
+  acc: ErrorAcc;
+  q: Int32Array;
+  scale: number;
+  bw: number;
+}
+
+/**
+ * accumulateFixedError for each term, against one reference: two terms (a layer's cumulative and local results)
+ * in one pass over it on the wasm loop; a term whose integers and scale are the one before's adds its sums.
+ */
+export function accumulateFixedErrors(ref: Float32Array, terms: FixedErrorTerm[]): void {
+  const distinct = terms.filter((t, k) => k === 0 || !sameTerm(t, terms[k - 1]));
+  const w = distinct.every((t) => t.q.length === ref.length)
+    ? fixedErrorSumsOf(ref, distinct.map((t) => ({ q: t.q, scale: t.scale, m: 2 ** (t.bw - 1) - 1 })))
+    : null;
+  let j = -1;
+  let sums: ErrorSums | undefined;
+  terms.forEach((t, k) => {
+    if (k === 0 || !sameTerm(t, terms[k - 1])) {
+      j++;
+      sums = w ? w[j] : fixedErrorSumsJs(ref, t.q, t.scale, t.bw);
+    }
+    if (!sums) {
+      accumulateMismatched(t.acc, ref, t.q, t.scale, t.bw);
+      return;
+    }
+    addSums(t.acc, t.q.length, sums.sumRef2, sums.sumFix2, sums.sumDot, sums.sumErr2, Math.max(t.acc.maxAbsErr, sums.maxAbsErr));
+    t.acc.saturated += sums.saturated;
+    t.acc.nFixed += t.q.length;
+  });
+}
+
+function sameTerm(a: FixedErrorTerm, b: FixedErrorTerm): boolean {
+  return a.q === b.q && a.scale === b.scale && a.bw === b.bw;
+}
+
+/** A reference whose length is not the integers' (accumulateError's min length). */
+function accumulateMismatched(acc: ErrorAcc, ref: Float32Array, q: Int32Array, scale: number, bw: number): void {
+  const fix = new Float32Array(q.length);
+  for (let i = 0; i < q.length; i++) fix[i] = q[i] * scale;
+  accumulateError(acc, ref, fix, q, bw);
+}
+
+/** The JS loop of the sums (maxAbsErr from 0: Math.max with the accumulator's is the same); undefined on a length mismatch. */
+function fixedErrorSumsJs(ref: Float32Array, q: Int32Array, scale: number, bw: number): ErrorSums | undefined {
+  if (ref.length !== q.length) return undefined;
   const n = q.length;
   const m = 2 ** (bw - 1) - 1;
-  const w = fixedErrorSums(ref, q, scale, m);
-  if (w) {
-    addSums(acc, n, w.sumRef2, w.sumFix2, w.sumDot, w.sumErr2, Math.max(acc.maxAbsErr, w.maxAbsErr));
-    acc.saturated += w.saturated;
-    acc.nFixed += n;
-    return;
-  }
   const f32 = Math.fround;
-  let r2 = 0, f2 = 0, d = 0, e2 = 0, mx = acc.maxAbsErr, sat = 0;
+  let r2 = 0, f2 = 0, d = 0, e2 = 0, mx = 0, sat = 0;
   for (let i = 0; i < n; i++) {
     const a = ref[i];
     const qi = q[i];
@@ -68,9 +106,7 @@ export function accumulateFixedError(acc: ErrorAcc, ref: Float32Array, q: Int32A
     mx = Math.max(mx, Math.abs(e));
     sat += Math.abs(qi) >= m ? 1 : 0;
   }
-  addSums(acc, n, r2, f2, d, e2, mx);
-  acc.saturated += sat;
-  acc.nFixed += n;
+  return { sumRef2: r2, sumFix2: f2, sumDot: d, sumErr2: e2, maxAbsErr: mx, saturated: sat };
 }
 
 /** A NaN error makes the maximum +Infinity (Math.max gives NaN). */

@@ -8,11 +8,14 @@ import type { WarnFn } from '../errors';
 import { ChaiqError } from '../errors';
 import type { LayerNode } from '../graph/types';
 import type { Tensor } from '../tensor';
-import { accumulateError, accumulateFixedError, newErrorAcc, type ErrorAcc } from './metrics';
+import { accumulateError, accumulateFixedErrors, newErrorAcc, type FixedErrorTerm } from './metrics';
 import { formatScale } from '../chaidnn/format';
 import type { ReferenceRun } from './reference';
 import { forgetQuantized } from './local';
 import { dequant, type SimStats, type Val } from './result';
+import { releaseResident } from '../kernels';
+import { deadAfterSteps } from './fixed-chain';
+import type { Step } from './steps';
 
 export async function floatForward(node: LayerNode, bottoms: Tensor[], warn: WarnFn): Promise<Tensor[]> {
   const fwd = node.def?.forward;
@@ -40,25 +43,43 @@ export class ReferenceObserver {
     return bottoms;
   }
 
-  /** The reference values of the kept blobs, at the end of the run. */
+  /** The reference values of the kept blobs, at the end of the run; the quantized versions go back to the pool. */
   async final(): Promise<Map<string, Tensor>> {
+    for (const t of this.refs.values()) forgetQuantized(t);
     return this.run ? await this.run.finish() : this.refs;
+  }
+
+  /** After step i: the quantized versions of the blobs no later step reads go back to the pool. */
+  afterStep(steps: Step[], i: number): void {
+    for (const b of deadAfterSteps({ steps })[i]) {
+      const t = this.refs.get(b);
+      if (t) forgetQuantized(t);
+    }
   }
 
   /** A layer's fixed result (and its local result) against the reference of `blob`. */
   record(node: LayerNode, idx: number, blob: string, fixed: Val, local?: Val): void {
     const ref = this.refs.get(blob);
-    if (!ref) return;
+    if (ref) this.add(node, idx, blob, ref, fixed, local);
+    // a local run's integers are read only here (the fixed ones go on down the chain)
+    if (local?.q && local.q !== fixed.q) releaseResident(local.q);
+  }
+
+  private add(node: LayerNode, idx: number, blob: string, ref: Tensor, fixed: Val, local?: Val): void {
     let ls = this.stats.layers.get(idx);
     if (!ls) {
       ls = { index: idx, name: node.name, type: node.type, blob, where: fixed.q ? 'hw' : 'sw', cumulative: newErrorAcc() };
       this.stats.layers.set(idx, ls);
     }
-    addError(ls.cumulative, ref.data, fixed);
-    if (local) {
-      if (!ls.local) ls.local = newErrorAcc();
-      addError(ls.local, ref.data, local);
+    if (local && !ls.local) ls.local = newErrorAcc();
+    const terms: FixedErrorTerm[] = [];
+    for (const [acc, v] of [[ls.cumulative, fixed], [ls.local, local]] as const) {
+      if (!acc || !v) continue;
+      if (v.q && v.fmt) terms.push({ acc, q: v.q, scale: formatScale(v.fmt), bw: v.fmt.bw });
+      else accumulateError(acc, ref.data, dequant(v), v.q, v.fmt?.bw);
     }
+    // the cumulative and local sums in one pass over the reference
+    if (terms.length) accumulateFixedErrors(ref.data, terms);
   }
 
   /** A conv's result, compared once the layer at `last` (the end of its fused chain) has its reference. */
@@ -74,9 +95,4 @@ export class ReferenceObserver {
       this.pending.delete(ci);
     }
   }
-}
-
-function addError(acc: ErrorAcc, ref: Float32Array, v: Val): void {
-  if (v.q && v.fmt) accumulateFixedError(acc, ref, v.q, formatScale(v.fmt), v.fmt.bw);
-  else accumulateError(acc, ref, dequant(v), v.q, v.fmt?.bw);
 }

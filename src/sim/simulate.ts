@@ -188,8 +188,8 @@ export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}
   const stats = opts.stats ?? newSimStats();
   const obs = opts.reference !== false ? new ReferenceObserver(stats, p.warn, opts.onReference, referenceRun(p, input, opts.keep)) : undefined;
   const vals = new Map<string, Val>();
-  // the integer chain in wasm memory (fixed-chain.ts) only without the reference, which keeps every blob
-  const residentBefore = setResidentWanted(!obs);
+  // the integer chain in wasm memory (fixed-chain.ts); the local runs' arrays go back to the pool too (observer.ts)
+  const residentBefore = setResidentWanted(true);
   const inNode = feedInput(p, input, vals, stats, obs);
   // without the reference nobody reads a conv's output before its in-place ReLU: the conv applies it (hints)
   const reluDone = new WeakSet<Int32Array>();
@@ -216,15 +216,12 @@ export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}
     });
     const { out, local } = opts.floatLayers?.has(node.name) && FLOATABLE_KINDS.has(st.kind)
       ? await floatStep(p, i, st, bvals, !!obs)
-      : await execStep(p, st, bvals, floatBottoms, obs ? {} : {
-        inPlace: st.kind === 'relu' && soleHolder(vals, node.bottoms[0], node.tops[0]),
-        reluAfter: st.kind === 'conv' && reluFollows(p, i),
-        reluDone,
-      });
+      : await execStep(p, st, bvals, floatBottoms, execHints(p, i, vals, !!obs, reluDone));
     node.tops.forEach((t, k) => vals.set(t, out[k]));
     if (st.kind === 'conv' && st.absorbed.length) obs?.holdFused(node, i, st.absorbed[st.absorbed.length - 1], out[0], local);
     else node.tops.forEach((t, k) => obs?.record(node, i, t, out[k], k === 0 ? local : undefined));
-    if (!obs) releaseDeadBlobs(p, i, vals, keep);
+    releaseDeadBlobs(p, i, vals, keep);
+    obs?.afterStep(p.steps, i);
   }
   detachKept(vals, keep);
   setResidentWanted(residentBefore);
@@ -282,7 +279,20 @@ function reluFollows(p: SimProgram, i: number): boolean {
   return nx.node.bottoms.length === 1 && nx.node.bottoms[0] === top && nx.node.tops[0] === top;
 }
 
-/** What a run without the float reference may do faster (the same integers). */
+/**
+ * What step i may do faster (the same integers). With the reference, a conv's output is compared before the
+ * ReLU after it, so the conv does not apply it; an in-place ReLU still may overwrite integers nothing else holds
+ * (its producer's metrics were taken when the producer, or the last layer it absorbs, ran).
+ */
+function execHints(p: SimProgram, i: number, vals: Map<string, Val>, reference: boolean, reluDone: WeakSet<Int32Array>): ExecHints {
+  const st = p.steps[i];
+  const node = st.node;
+  const inPlace = st.kind === 'relu' && soleHolder(vals, node.bottoms[0], node.tops[0]);
+  if (reference) return { inPlace };
+  return { inPlace, reluAfter: st.kind === 'conv' && reluFollows(p, i), reluDone };
+}
+
+/** What a run may do faster (the same integers). */
 interface ExecHints {
   /** the step may overwrite its input's integers (see soleHolder) */
   inPlace?: boolean;

@@ -898,3 +898,4 @@ EXPORT(iabsmax) int32_t iabsmax(const int32_t* x, int n) {
 #include "winograd-pack.c"
 #include "winograd.c"
 #include "sim.c"
+#include "sim-twin-ops.c"
