@@ -897,3 +897,4 @@ EXPORT(iabsmax) int32_t iabsmax(const int32_t* x, int n) {
 // Winograd F(2x2,3x3) for 3x3 stride-1 convs (uses ukernel and epilogue above)
 #include "winograd.c"
 #include "sim.c"
+#include "sim-winograd.c"

@@ -1,0 +1,180 @@
+/**
+ * Exact integer Winograd F(2x2,3x3) for the simulator's 3x3, stride-1, dilation-1, group-1 convolutions
+ * (wasm/sim-winograd.c): transformed weights U' = G'gG'ᵀ with G' = 2G (integers, |U'| ≤ 9·max|w|), transformed
+ * input V = BᵀdB (|V| ≤ 4·max|x|), both int16, per-point channel sums on i32x4.dot_i16x8_s, and an output
+ * transform that gives 4y in int32 sums wrapping mod 2^32: exact (in any order) whenever 4·max|x|·Σ|w_c| < 2^31.
+ * 16 multiplications per 2x2 outputs instead of 36. Writes int32 sums equal to convIntJs's, integer for integer.
+ */
+import { rt, workersFor } from './config';
+import type { IntOperand } from './int-conv';
+import type { Conv2dParams } from './types';
+import { cachedOperand } from './weight-cache';
+import { JOB_SIM_WINO, type WasmRuntime } from './wasm-runtime';
+
+interface SimWinoExports {
+  simw_w_words(p: number): number;
+  simw_ws_words(p: number, R: number): number;
+  simw_pack_w(p: number, w: number, Up: number): void;
+  simw_part(p: number, x: number, Up: number, out: number, R: number, b: number, k0: number, k1: number, ws: number): void;
+}
+
+let enabled = process.env.CHAIQ_SIM_WINOGRAD !== '0';
+/** Allow (true) or forbid (false) the integer Winograd path; initial value CHAIQ_SIM_WINOGRAD !== '0'. */
+export function setSimWinograd(on: boolean): boolean {
+  const prev = enabled;
+  enabled = on;
+  return prev;
+}
+
+/** Convolutions (images) run on the integer Winograd path (tests, benches). */
+export const simWinogradStats = { convs: 0 };
+
+/** Largest operands whose transforms fit int16: |V| ≤ 4·max|x|, |U'| ≤ 9·max|w|. */
+export const SIMW_MAX_X = 8191;
+export const SIMW_MAX_W = 3640;
+
+/** Whether conv p has the shape the kernel takes (and the path is on). */
+export function simWinogradShape(p: Conv2dParams): boolean {
+  return enabled && p.kH === 3 && p.kW === 3 && p.strideH === 1 && p.strideW === 1 && p.dilH === 1 && p.dilW === 1 &&
+    p.group === 1 && p.outH >= MIN_OUT && p.outW >= MIN_OUT && p.inC >= MIN_IN_C && p.outC >= MIN_OUT_C;
+}
+
+/** Below these the transforms do not pay (measured on the sim bench's shapes). */
+const MIN_OUT = 2;
+const MIN_IN_C = 8;
+const MIN_OUT_C = 8;
+
+/**
+ * Whether the sums are exact for inputs with max |x| = xAbsMax and weights with max |w| = wAbsMax and largest
+ * Σ|w_c| = maxRowAbsSum: int16 transforms and 4·|y| < 2^31.
+ */
+export function simWinogradFits(xAbsMax: number, wAbsMax: number, maxRowAbsSum: number): boolean {
+  return xAbsMax <= SIMW_MAX_X && wAbsMax <= SIMW_MAX_W && 4 * xAbsMax * maxRowAbsSum < 2 ** 31;
+}
+
+const wMax = new WeakMap<IntOperand, number>();
+/** max |w| of a weight array (cached: the simulator's weights do not change). */
+export function weightAbsMax(w: IntOperand): number {
+  let m = wMax.get(w);
+  if (m !== undefined) return m;
+  m = 0;
+  for (let i = 0; i < w.length; i++) {
+    const v = w[i] < 0 ? -w[i] : w[i];
+    if (v > m) m = v;
+  }
+  wMax.set(w, m);
+  return m;
+}
+
+const TILES_PER_BLOCK = 64;
+/** transformed input of a block within this (it is read once per 4 output channels) */
+const V_BYTES = 512 << 10;
+
+function blockRows(p: Conv2dParams): number {
+  const tw = Math.ceil(p.outW / 2);
+  const th = Math.ceil(p.outH / 2);
+  let R = Math.max(1, Math.min(th, Math.round(TILES_PER_BLOCK / tw)));
+  while (R > 1 && 16 * 2 * Math.ceil(p.inC / 2) * 2 * Math.ceil((R * tw) / 8) * 8 > V_BYTES) R--;
+  return R;
+}
+
+function writeParams(r: WasmRuntime, p: Conv2dParams): number {
+  const a = r.alloc(16);
+  r.I32().set([p.inC, p.inH, p.inW, p.outC, p.outH, p.outW, p.kH, p.kW, p.strideH, p.strideW, p.padH, p.padW, p.dilH, p.dilW, p.group, 0], a >>> 2);
+  return a;
+}
+
+/** Upper bound of the arena bytes a call needs besides x and out (weights, workspaces). */
+function arenaBytes(p: Conv2dParams, threads: number): number {
+  const kp = Math.ceil(p.outC / 4) * 4;
+  const c2 = Math.ceil(p.inC / 2);
+  const R = blockRows(p);
+  const nbp = Math.ceil((R * Math.ceil(p.outW / 2)) / 8) * 8;
+  const sw = 2 * (Math.ceil(Math.ceil(p.outW / 2) / 4) * 4) + 8;
+  const ws = 2 * (2 * R + 2) * sw + 16 * c2 * nbp + 64 * nbp + 64;
+  return 4 * (16 * kp * c2 + p.outC * p.inC * 9 + (threads + 1) * (ws + 16) + 256) + 4096;
+}
+
+/**
+ * out = conv(x, w) for x int32 at byte address xAddr and out int32 at outAddr (both outside the arena: zone blocks
+ * or the caller's staging), on the calling thread and idle workers. The caller has checked simWinogradShape and
+ * simWinogradFits. Resets the arena. false (nothing done) without room.
+ */
+export function simWinogradAt(r: WasmRuntime, xAddr: number, w: Int32Array, p: Conv2dParams, outAddr: number): boolean {
+  const ex = r.ex as unknown as SimWinoExports;
+  const wLen = p.outC * p.inC * 9;
+  const idle = workersFor(r, wLen * p.outH * p.outW);
+  const T = idle.length + 1;
+  if (!r.canHold(arenaBytes(p, T))) return false;
+  const wWords = 16 * Math.ceil(p.outC / 4) * 4 * Math.ceil(p.inC / 2);
+  // packs into addr with scratch allocated from the arena's current top (the caller resets it afterwards)
+  const pack = (addr: number): void => {
+    const top = writeParams(r, p);
+    const raw = r.alloc(wLen);
+    r.I32().set(w.subarray(0, wLen), raw >>> 2);
+    ex.simw_pack_w(top, raw, addr);
+  };
+  r.reset();
+  let pU = cachedOperand(r, w, wLen, `simw:${p.outC}:${p.inC}`, wWords, (addr) => {
+    r.reset();
+    pack(addr);
+  });
+  if (pU >= 0 && !r.canHold(arenaBytes(p, T))) {
+    r.flushCache();
+    pU = -1;
+  }
+  r.reset();
+  if (pU < 0) {
+    // uncached: the packed weights stay at the arena's start, the scratch of the packing is dropped after it
+    pU = r.alloc(wWords);
+    const mark = r.alloc(0);
+    pack(pU);
+    r.reset();
+    r.alloc((mark - pU) / 4);
+  }
+  const pP = writeParams(r, p);
+  const R = blockRows(p);
+  const wsW = ex.simw_ws_words(pP, R);
+  const ws = Array.from({ length: T }, () => r.alloc(wsW));
+  const nb = Math.ceil(Math.ceil(p.outH / 2) / R);
+  const panels = Math.ceil(p.outC / 4);
+  // few blocks for the threads: each chunk also takes a share of the output channels (and redoes the block's input transform)
+  const nk = T === 1 ? 1 : Math.min(panels, Math.ceil((3 * T) / nb));
+  const kch = Math.ceil(panels / nk) * 4;
+  const nK = Math.ceil(p.outC / kch);
+  r.parallel(JOB_SIM_WINO, ws.map((wsT) => [pP, xAddr, pU, outAddr, R, nK, kch, nb * nK, wsT]), idle);
+  simWinogradStats.convs++;
+  return true;
+}
+
+/**
+ * The integer Winograd convolution of one image with staged operands: acc[oc, oh, ow] as convInt / convIntJs
+ * (int32, wrapping). null when it does not apply (no wasm, the shape, the int16 / 2^31 bounds, no room).
+ * xAbsMax: max |x| when the caller knows it.
+ */
+export function convIntWinograd(x: Int32Array, w: Int32Array, p: Conv2dParams, maxRowAbsSum: number, xAbsMax?: number, out?: Int32Array): Int32Array | null {
+  const r = rt();
+  if (!r || !simWinogradShape(p)) return null;
+  const inSize = p.inC * p.inH * p.inW;
+  const n = p.outC * p.outH * p.outW;
+  if (x.length < inSize || w.length < p.outC * p.inC * 9 || (out && out.length < n)) return null;
+  let m = xAbsMax;
+  if (m === undefined) {
+    m = 0;
+    for (let i = 0; i < inSize; i++) {
+      const v = x[i] < 0 ? -x[i] : x[i];
+      if (v > m) m = v;
+    }
+  }
+  if (!simWinogradFits(m, weightAbsMax(w), maxRowAbsSum)) return null;
+  // x and the output live in a zone block (the arena is the kernel's)
+  const buf = r.zoneView(inSize + n);
+  if (!buf) return null;
+  const xa = buf.byteOffset;
+  new Int32Array(buf.buffer, xa, inSize).set(x.subarray(0, inSize));
+  const oa = xa + 4 * inSize;
+  if (!simWinogradAt(r, xa, w, p, oa)) return null;
+  const res = out ?? new Int32Array(n);
+  res.set(new Int32Array(r.F32().buffer, oa, n));
+  return res;
+}

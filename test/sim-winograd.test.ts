@@ -1,0 +1,122 @@
+/**
+ * The simulator's integer Winograd F(2x2,3x3) (kernels/sim-winograd.ts): the same int32 sums as convIntJs on
+ * random shapes (odd sizes, pads 0/1/2, channel counts not multiples of 8), 1 and 2 threads, and it takes a conv
+ * exactly when its int16 transforms and the 2^31 bound of 4y hold.
+ */
+import { convIntJs, getThreads, initKernels, kernelStats, setThreads, shutdownKernels } from '../src/kernels';
+import { convIntWinograd, simWinogradFits, SIMW_MAX_W, SIMW_MAX_X } from '../src/kernels/sim-winograd';
+import { mulberry32 } from '../src/io/calibset';
+import type { Conv2dParams } from '../src/kernels/types';
+
+const threads0 = getThreads();
+afterAll(async () => {
+  setThreads(threads0);
+  await shutdownKernels();
+});
+
+function geom(inC: number, H: number, W: number, outC: number, pad: number): Conv2dParams {
+  return { inC, inH: H, inW: W, outC, outH: H + 2 * pad - 2, outW: W + 2 * pad - 2, kH: 3, kW: 3, strideH: 1, strideW: 1, padH: pad, padW: pad, dilH: 1, dilW: 1, group: 1 };
+}
+
+function ints(n: number, lo: number, hi: number, seed: number): Int32Array {
+  const r = mulberry32(seed);
+  return Int32Array.from({ length: n }, () => lo + Math.floor(r() * (hi - lo + 1)));
+}
+
+function rowAbsMax(w: Int32Array, outC: number): number {
+  const per = w.length / outC;
+  let m = 0;
+  for (let c = 0; c < outC; c++) {
+    let s = 0;
+    for (let i = c * per; i < (c + 1) * per; i++) s += Math.abs(w[i]);
+    m = Math.max(m, s);
+  }
+  return m;
+}
+
+function check(p: Conv2dParams, xr: number, wr: number, seed: number): void {
+  const x = ints(p.inC * p.inH * p.inW, -xr, xr, seed);
+  const w = ints(p.outC * p.inC * 9, -wr, wr, seed + 1);
+  const got = convIntWinograd(x, w, p, rowAbsMax(w, p.outC));
+  expect(got).not.toBeNull();
+  const want = new Int32Array(p.outC * p.outH * p.outW);
+  convIntJs(x, w, p, want);
+  expect(got!.length).toBe(want.length);
+  let bad = -1;
+  for (let i = 0; i < want.length && bad < 0; i++) if (got![i] !== want[i]) bad = i;
+  expect(bad).toBe(-1);
+}
+
+describe('integer Winograd F(2x2,3x3) equals convIntJs', () => {
+  for (const T of [1, 2]) {
+    it(`random shapes, ${T} thread(s)`, async () => {
+      setThreads(T);
+      await initKernels();
+      const r = mulberry32(42 + T);
+      const pick = (a: number, b: number): number => a + Math.floor(r() * (b - a + 1));
+      for (let k = 0; k < 12; k++) {
+        const pad = k % 3;
+        const H = pick(3, 17), W = pick(3, 17);
+        if (H + 2 * pad - 2 < 2 || W + 2 * pad - 2 < 2) continue;
+        check(geom(pick(8, 27), H, W, pick(8, 21), pad), 128, 127, 100 * T + k);
+      }
+      // past 2^20 MACs (workers help): several blocks and output-channel shares; one block cut by channels only
+      const jobs0 = kernelStats().workerJobs;
+      check(geom(24, 30, 29, 21, 1), 127, 127, 7);
+      check(geom(41, 7, 7, 64, 1), 127, 127, 8);
+      check(geom(13, 45, 11, 17, 2), 255, 255, 9);
+      if (T === 2 && kernelStats().threads === 2) expect(kernelStats().workerJobs).toBeGreaterThan(jobs0);
+    });
+  }
+
+  it('operands at the int16 edges of the transforms', () => {
+    setThreads(1);
+    const p = geom(9, 9, 11, 10, 1);
+    // max|x| = 8191 and max|w| = 3640 with sums far below 2^31 (few large values)
+    const x = ints(p.inC * p.inH * p.inW, -3, 3, 11);
+    const w = ints(p.outC * p.inC * 9, -3, 3, 12);
+    for (let i = 0; i < x.length; i += 37) x[i] = i % 2 ? SIMW_MAX_X : -SIMW_MAX_X;
+    for (let i = 0; i < w.length; i += 41) w[i] = i % 2 ? SIMW_MAX_W : -SIMW_MAX_W;
+    const got = convIntWinograd(x, w, p, rowAbsMax(w, p.outC));
+    expect(got).not.toBeNull();
+    const want = new Int32Array(got!.length);
+    convIntJs(x, w, p, want);
+    expect(Array.from(got!)).toEqual(Array.from(want));
+    // one past either edge: not taken
+    const x2 = Int32Array.from(x);
+    x2[0] = SIMW_MAX_X + 1;
+    expect(convIntWinograd(x2, w, p, rowAbsMax(w, p.outC))).toBeNull();
+    const w2 = Int32Array.from(w);
+    w2[1] = -(SIMW_MAX_W + 1);
+    expect(convIntWinograd(x, w2, p, rowAbsMax(w2, p.outC))).toBeNull();
+  });
+
+  it('the 2^31 bound of 4y: taken just below it (sums that wrap in int32 on the way), not at it', () => {
+    setThreads(1);
+    // every x = 8191, every w = 3640 over 8 channels: Σ|w_c| = 72·3640, 4·max|x|·Σ|w_c| ≈ 2^33: not taken
+    const p = geom(8, 6, 6, 8, 1);
+    const xF = new Int32Array(8 * 36).fill(SIMW_MAX_X);
+    const wF = new Int32Array(8 * 8 * 9).fill(SIMW_MAX_W);
+    expect(convIntWinograd(xF, wF, p, rowAbsMax(wF, 8))).toBeNull();
+    // the largest row sum S with 4·8191·S < 2^31: weights of that total in every row, the sums near 2^29
+    const S = Math.floor((2 ** 31 - 1) / (4 * SIMW_MAX_X));
+    expect(simWinogradFits(SIMW_MAX_X, SIMW_MAX_W, S)).toBe(true);
+    expect(simWinogradFits(SIMW_MAX_X, SIMW_MAX_W, S + 1)).toBe(false);
+    const w = new Int32Array(8 * 8 * 9);
+    for (let o = 0; o < 8; o++) {
+      let left = S;
+      for (let i = 0; i < 72 && left > 0; i++) {
+        const v = Math.min(SIMW_MAX_W, left);
+        w[o * 72 + i] = o % 2 ? -v : v;
+        left -= v;
+      }
+    }
+    expect(rowAbsMax(w, 8)).toBe(S);
+    const got = convIntWinograd(xF, w, p, S);
+    expect(got).not.toBeNull();
+    const want = new Int32Array(got!.length);
+    convIntJs(xF, w, p, want);
+    expect(Array.from(got!)).toEqual(Array.from(want));
+    expect(convIntWinograd(xF, w, p, S + 1)).toBeNull();
+  });
+});
