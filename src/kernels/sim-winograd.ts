@@ -18,11 +18,15 @@ interface SimWinoExports {
   simw_part(p: number, x: number, Up: number, out: number, R: number, b: number, k0: number, k1: number, ws: number): void;
 }
 
-let enabled = process.env.CHAIQ_SIM_WINOGRAD !== '0';
-/** Allow (true) or forbid (false) the integer Winograd path; initial value CHAIQ_SIM_WINOGRAD !== '0'. */
-export function setSimWinograd(on: boolean): boolean {
-  const prev = enabled;
-  enabled = on;
+export type SimWinogradMode = 'auto' | 'force' | 'off';
+let mode: SimWinogradMode = process.env.CHAIQ_SIM_WINOGRAD === '0' ? 'off' : 'auto';
+/**
+ * 'auto' (default; CHAIQ_SIM_WINOGRAD=0 makes it 'off'): the integer Winograd path where its shape pays;
+ * 'force': wherever the kernel takes the shape (tests); 'off': never. Returns the previous mode.
+ */
+export function setSimWinograd(m: SimWinogradMode): SimWinogradMode {
+  const prev = mode;
+  mode = m;
   return prev;
 }
 
@@ -33,10 +37,10 @@ export const simWinogradStats = { convs: 0 };
 export const SIMW_MAX_X = 8191;
 export const SIMW_MAX_W = 3640;
 
-/** Whether conv p has the shape the kernel takes (and the path is on). */
+/** Whether conv p takes the integer Winograd path (its shape, and the mode). */
 export function simWinogradShape(p: Conv2dParams): boolean {
-  return enabled && p.kH === 3 && p.kW === 3 && p.strideH === 1 && p.strideW === 1 && p.dilH === 1 && p.dilW === 1 &&
-    p.group === 1 && p.outH >= MIN_OUT && p.outW >= MIN_OUT && p.inC >= MIN_IN_C && p.outC >= MIN_OUT_C;
+  if (mode === 'off' || !(p.kH === 3 && p.kW === 3 && p.strideH === 1 && p.strideW === 1 && p.dilH === 1 && p.dilW === 1 && p.group === 1)) return false;
+  return mode === 'force' || (p.outH >= MIN_OUT && p.outW >= MIN_OUT && p.inC >= MIN_IN_C && p.outC >= MIN_OUT_C);
 }
 
 /** Below these the transforms do not pay (measured on the sim bench's shapes). */
