@@ -44,7 +44,7 @@ export function simWinogradShape(p: Conv2dParams): boolean {
 }
 
 /** Below these the transforms do not pay (measured on the sim bench's shapes). */
-const MIN_OUT = 2;
+const MIN_OUT = 3;
 const MIN_IN_C = 8;
 const MIN_OUT_C = 8;
 
@@ -82,21 +82,25 @@ function blockRows(p: Conv2dParams): number {
   return R;
 }
 
+/** ConvP (kernels.c) and, in word 16, the address of the transformed input the threads share (simw_part) */
 function writeParams(r: WasmRuntime, p: Conv2dParams): number {
-  const a = r.alloc(16);
+  const a = r.alloc(17);
   r.I32().set([p.inC, p.inH, p.inW, p.outC, p.outH, p.outW, p.kH, p.kW, p.strideH, p.strideW, p.padH, p.padW, p.dilH, p.dilW, p.group, 0], a >>> 2);
   return a;
 }
 
-/** Upper bound of the arena bytes a call needs besides x and out (weights, workspaces). */
+/** Upper bound of the arena bytes a call needs besides x and out (weights, workspaces, the shared input transform). */
 function arenaBytes(p: Conv2dParams, threads: number): number {
   const kp = Math.ceil(p.outC / 4) * 4;
   const c2 = Math.ceil(p.inC / 2);
-  const R = blockRows(p);
-  const nbp = Math.ceil((R * Math.ceil(p.outW / 2)) / 8) * 8;
-  const sw = 2 * (Math.ceil(Math.ceil(p.outW / 2) / 4) * 4) + 8;
-  const ws = 2 * (2 * R + 2) * sw + 16 * c2 * nbp + 64 * nbp + 64;
-  return 4 * (16 * kp * c2 + p.outC * p.inC * 9 + (threads + 1) * (ws + 16) + 256) + 4096;
+  const tw = Math.ceil(p.outW / 2);
+  const sw = 2 * (Math.ceil(tw / 4) * 4) + 8;
+  const ws = (R: number): number => {
+    const nbp = Math.ceil((R * tw) / 8) * 8;
+    return 2 * (2 * R + 2) * sw + 16 * c2 * nbp + 64 * nbp + 64;
+  };
+  const R = Math.max(blockRows(p), Math.ceil(p.outH / 2));
+  return 4 * (16 * kp * c2 + p.outC * p.inC * 9 + (threads + 1) * (ws(R) + 16) + ws(R) + 256) + 4096;
 }
 
 /**
@@ -137,16 +141,29 @@ export function simWinogradAt(r: WasmRuntime, xAddr: number, w: Int32Array, p: C
     r.alloc((mark - pU) / 4);
   }
   const pP = writeParams(r, p);
-  const R = blockRows(p);
+  const R0 = blockRows(p);
+  const th = Math.ceil(p.outH / 2);
+  const nb = Math.ceil(th / R0);
+  // too few blocks to go round: the threads share the map step by step (input transform by channel pairs, then
+  // output channels), rather than each redoing a block's input transform for a share of the output channels
+  const shared = T > 1 && nb < 2 * T;
+  const R = shared ? th : R0;
   const wsW = ex.simw_ws_words(pP, R);
   const ws = Array.from({ length: T }, () => r.alloc(wsW));
-  const nb = Math.ceil(Math.ceil(p.outH / 2) / R);
-  const panels = Math.ceil(p.outC / 4);
-  // few blocks for the threads: each chunk also takes a share of the output channels (and redoes the block's input transform)
-  const nk = T === 1 ? 1 : Math.min(panels, Math.ceil((3 * T) / nb));
-  const kch = Math.ceil(panels / nk) * 4;
-  const nK = Math.ceil(p.outC / kch);
-  r.parallel(JOB_SIM_WINO, ws.map((wsT) => [pP, xAddr, pU, outAddr, R, nK, kch, nb * nK, wsT]), idle);
+  const job = (Rarg: number, nb: number, n: number, align: number): void => {
+    const ch = !shared ? n : Math.max(align, Math.ceil(n / (4 * T) / align) * align);
+    const nK = Math.ceil(n / ch);
+    r.parallel(JOB_SIM_WINO, ws.map((wsT) => [pP, xAddr, pU, outAddr, Rarg, nK, ch, nb * nK, wsT]), idle);
+  };
+  if (shared) {
+    const nbp = Math.ceil((th * Math.ceil(p.outW / 2)) / 8) * 8;
+    const pV = r.alloc(16 * Math.ceil(p.inC / 2) * nbp + 64);
+    r.I32()[(pP >>> 2) + 16] = pV;
+    job(-1, 1, Math.ceil(p.inC / 2), 1);
+    job(-2, 1, p.outC, 4);
+  } else {
+    job(R, nb, p.outC, 4);
+  }
   simWinogradStats.convs++;
   return true;
 }

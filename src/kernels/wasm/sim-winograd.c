@@ -126,22 +126,19 @@ static inline void simw_store_lanes(int32_t* d, v128_t v, int n) {
   if (n > 2) d[2] = wasm_i32x4_extract_lane(v, 2);
 }
 
-// Block b of R tile rows, output channels [k0, k1) (k0 a multiple of 4): x int32 [C][H][W], out int32 [K][OH][OW]
-EXPORT(simw_part) void simw_part(const ConvP* p, const int32_t* x, const int32_t* Up, int32_t* out, int R, int b, int k0,
-                                 int k1, int32_t* ws) {
+// Tile rows [tr0, tr0 + R) (fewer in the last block): with phases & 1 the input transform of channel pairs [cp0, cp1)
+// into V; with phases & 2 the GEMMs and output transform of output channels [k0, k1) (k0 a multiple of 4) from V.
+static void simw_block(const ConvP* p, const int32_t* x, const int32_t* Up, int32_t* out, int tr0, int R, int cp0,
+                       int cp1, int k0, int k1, int phases, int32_t* V, int32_t* Mb, int32_t* sa, int32_t* sb) {
   const int C = p->inC, K = p->outC, C2 = simw_c2(p), KP4 = simw_kp(p) / 4, H = p->inH, W = p->inW;
   const int OH = p->outH, OW = p->outW, TW = simw_tw(p), TH = (OH + 1) / 2, SW = simw_sw(p);
-  const int tr0 = b * R;
   if (tr0 >= TH) return;
   if (k1 > K) k1 = K;
+  if (cp1 > C2) cp1 = C2;
   const int rows = MIN(R, TH - tr0), NBp = simw_nbp(p, R), NP = NBp / 8, NB = rows * TW;
   const int srows = 2 * rows + 2, ih0 = 2 * tr0 - p->pH;
-  int32_t* sa = ws;
-  int32_t* sb = sa + (2 * R + 2) * SW;
-  int32_t* V = sb + (2 * R + 2) * SW;
-  int32_t* Mb = V + 16 * C2 * NBp;
   // 1. input transform, a channel pair at a time
-  for (int cp = 0; cp < C2; cp++) {
+  for (int cp = cp0; cp < cp1 && (phases & 1); cp++) {
     simw_strip(p, x + (long)(2 * cp) * H * W, sa, ih0, srows, SW);
     simw_strip(p, 2 * cp + 1 < C ? x + (long)(2 * cp + 1) * H * W : 0, sb, ih0, srows, SW);
     for (int tr = 0; tr < rows; tr++) {
@@ -169,7 +166,7 @@ EXPORT(simw_part) void simw_part(const ConvP* p, const int32_t* x, const int32_t
   }
   // 2. per panel of 4 output channels: the 16 point GEMMs, then 4y = Aᵀ M A, y = 4y >> 2
   const long PM = 4L * NBp;
-  for (int kp = k0 / 4; kp * 4 < k1; kp++) {
+  for (int kp = k0 / 4; kp * 4 < k1 && (phases & 2); kp++) {
     for (int xi = 0; xi < 16; xi++) {
       const int32_t* u = Up + ((long)xi * KP4 + kp) * C2 * 4;
       for (int jp = 0; jp < (NB + 7) / 8; jp++) simw_ukernel(C2, u, V + ((long)xi * NP + jp) * C2 * 8, Mb + xi * PM + jp * 8, NBp);
@@ -215,4 +212,19 @@ EXPORT(simw_part) void simw_part(const ConvP* p, const int32_t* x, const int32_t
       }
     }
   }
+}
+
+// Block b of R tile rows, output channels [k0, k1) (k0 a multiple of 4), in the thread's workspace ws.
+// R = -1 / -2: one step of the whole map shared by the threads, V at the address in params word 16: -1 the input
+// transform of channel pairs [k0, k1), -2 the output channels [k0, k1) (b = 0).
+EXPORT(simw_part) void simw_part(const ConvP* p, const int32_t* x, const int32_t* Up, int32_t* out, int R, int b, int k0,
+                                 int k1, int32_t* ws) {
+  const int shared = R < 0, Rb = shared ? (p->outH + 1) / 2 : R, SW = simw_sw(p);
+  int32_t* sa = ws;
+  int32_t* sb = sa + (2 * Rb + 2) * SW;
+  int32_t* V = shared ? (int32_t*)(long)((const int32_t*)p)[16] : sb + (2 * Rb + 2) * SW;
+  int32_t* Mb = shared ? sb + (2 * Rb + 2) * SW : V + 16 * simw_c2(p) * simw_nbp(p, Rb);
+  if (!shared) simw_block(p, x, Up, out, b * R, R, 0, simw_c2(p), k0, k1, 3, V, Mb, sa, sb);
+  else if (R == -1) simw_block(p, x, Up, out, 0, Rb, k0, k1, 0, 0, 1, V, Mb, sa, sb);
+  else simw_block(p, x, Up, out, 0, Rb, 0, 0, k0, k1, 2, V, Mb, sa, sb);
 }
