@@ -178,7 +178,7 @@ export function convRequantResident(x: Int32Array, wf: Float32Array, p: Conv2dPa
     return null;
   }
   // integer Winograd: the int32 sums go to qb, requantized there in place
-  const accI32 = wino && simWinogradAt(r, xa, w!, p, qb.byteOffset);
+  const accI32 = wino && simWinogradAt(r, xa, w!, p, qb.byteOffset) >= 0;
   if (!accI32) {
     if (!(tw.absMax * maxRowAbsSum < 2 ** 24)) {
       give(f);

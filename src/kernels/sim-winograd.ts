@@ -104,16 +104,20 @@ function arenaBytes(p: Conv2dParams, threads: number): number {
 }
 
 /**
- * out = conv(x, w) for x int32 at byte address xAddr and out int32 at outAddr (both outside the arena: zone blocks
- * or the caller's staging), on the calling thread and idle workers. The caller has checked simWinogradShape and
- * simWinogradFits. Resets the arena. false (nothing done) without room.
+ * out = conv(x, w), int32, on the calling thread and idle workers. x: the byte address of the input outside the
+ * arena (a zone block), or an array to stage in the arena; outAddr: the output's address outside the arena, or -1
+ * for one in the arena. The caller has checked simWinogradShape and simWinogradFits. Resets the arena. Returns
+ * the output's address, or -1 (nothing done) without room.
  */
-export function simWinogradAt(r: WasmRuntime, xAddr: number, w: Int32Array, p: Conv2dParams, outAddr: number): boolean {
+export function simWinogradAt(r: WasmRuntime, x: number | Int32Array, w: Int32Array, p: Conv2dParams, outAddr: number): number {
   const ex = r.ex as unknown as SimWinoExports;
   const wLen = p.outC * p.inC * 9;
   const idle = workersFor(r, wLen * p.outH * p.outW);
   const T = idle.length + 1;
-  if (!r.canHold(arenaBytes(p, T))) return false;
+  const inSize = p.inC * p.inH * p.inW;
+  const staged = 4 * ((typeof x === 'number' ? 0 : inSize + 16) + (outAddr < 0 ? p.outC * p.outH * p.outW + 16 : 0));
+  const need = arenaBytes(p, T) + staged;
+  if (!r.canHold(need)) return -1;
   const wWords = 16 * Math.ceil(p.outC / 4) * 4 * Math.ceil(p.inC / 2);
   // packs into addr with scratch allocated from the arena's current top (the caller resets it afterwards)
   const pack = (addr: number): void => {
@@ -127,7 +131,7 @@ export function simWinogradAt(r: WasmRuntime, xAddr: number, w: Int32Array, p: C
     r.reset();
     pack(addr);
   });
-  if (pU >= 0 && !r.canHold(arenaBytes(p, T))) {
+  if (pU >= 0 && !r.canHold(need)) {
     r.flushCache();
     pU = -1;
   }
@@ -141,6 +145,12 @@ export function simWinogradAt(r: WasmRuntime, xAddr: number, w: Int32Array, p: C
     r.alloc((mark - pU) / 4);
   }
   const pP = writeParams(r, p);
+  let xAddr = x as number;
+  if (typeof x !== 'number') {
+    xAddr = r.alloc(inSize);
+    r.I32().set(x.subarray(0, inSize), xAddr >>> 2);
+  }
+  if (outAddr < 0) outAddr = r.alloc(p.outC * p.outH * p.outW);
   const R0 = blockRows(p);
   const th = Math.ceil(p.outH / 2);
   const nb = Math.ceil(th / R0);
@@ -165,7 +175,7 @@ export function simWinogradAt(r: WasmRuntime, xAddr: number, w: Int32Array, p: C
     job(R, nb, p.outC, 4);
   }
   simWinogradStats.convs++;
-  return true;
+  return outAddr;
 }
 
 /**
@@ -188,14 +198,9 @@ export function convIntWinograd(x: Int32Array, w: Int32Array, p: Conv2dParams, m
     }
   }
   if (!simWinogradFits(m, weightAbsMax(w), maxRowAbsSum)) return null;
-  // x and the output live in a zone block (the arena is the kernel's)
-  const buf = r.zoneView(inSize + n);
-  if (!buf) return null;
-  const xa = buf.byteOffset;
-  new Int32Array(buf.buffer, xa, inSize).set(x.subarray(0, inSize));
-  const oa = xa + 4 * inSize;
-  if (!simWinogradAt(r, xa, w, p, oa)) return null;
+  const oa = simWinogradAt(r, x, w, p, -1);
+  if (oa < 0) return null;
   const res = out ?? new Int32Array(n);
-  res.set(new Int32Array(r.F32().buffer, oa, n));
+  res.set(r.I32().subarray(oa >>> 2, (oa >>> 2) + n));
   return res;
 }
