@@ -1,10 +1,10 @@
 /**
  * The simulator's integer Winograd F(2x2,3x3) (kernels/sim-winograd.ts): the same int32 sums as convIntJs on
  * random shapes (odd sizes, pads 0/1/2, channel counts not multiples of 8), 1 and 2 threads, and it takes a conv
- * exactly when its int16 transforms and the 2^31 bound of 4y hold.
+ * exactly when its int16 transforms and the 2^31 bound of 4y hold. The 1x1 integer GEMM on the same micro-kernel too.
  */
 import { convIntJs, getThreads, initKernels, kernelStats, setThreads, shutdownKernels } from '../src/kernels';
-import { convIntWinograd, simWinogradFits, SIMW_MAX_W, SIMW_MAX_X } from '../src/kernels/sim-winograd';
+import { convIntGemm, convIntWinograd, simGemmFits, simWinogradFits, SIMW_MAX_W, SIMW_MAX_X } from '../src/kernels/sim-winograd';
 import { mulberry32 } from '../src/io/calibset';
 import type { Conv2dParams } from '../src/kernels/types';
 
@@ -118,5 +118,53 @@ describe('integer Winograd F(2x2,3x3) equals convIntJs', () => {
     convIntJs(xF, w, p, want);
     expect(Array.from(got!)).toEqual(Array.from(want));
     expect(convIntWinograd(xF, w, p, S + 1)).toBeNull();
+  });
+});
+
+describe('1x1 integer GEMM equals convIntJs', () => {
+  const g1 = (inC: number, H: number, W: number, outC: number): Conv2dParams =>
+    ({ inC, inH: H, inW: W, outC, outH: H, outW: W, kH: 1, kW: 1, strideH: 1, strideW: 1, padH: 0, padW: 0, dilH: 1, dilW: 1, group: 1 });
+  const check1 = (p: Conv2dParams, xr: number, wr: number, seed: number): void => {
+    const x = ints(p.inC * p.inH * p.inW, -xr, xr, seed);
+    const w = ints(p.outC * p.inC, -wr, wr, seed + 1);
+    const got = convIntGemm(x, w, p, rowAbsMax(w, p.outC));
+    expect(got).not.toBeNull();
+    const want = new Int32Array(p.outC * p.outH * p.outW);
+    convIntJs(x, w, p, want);
+    expect(Array.from(got!)).toEqual(Array.from(want));
+  };
+  for (const T of [1, 2]) {
+    it(`random shapes, ${T} thread(s)`, async () => {
+      setThreads(T);
+      await initKernels();
+      const r = mulberry32(7 + T);
+      const pick = (a: number, b: number): number => a + Math.floor(r() * (b - a + 1));
+      for (let k = 0; k < 10; k++) check1(g1(pick(8, 45), pick(1, 19), pick(1, 19), pick(8, 30)), 128, 127, 50 * T + k);
+      // several pixel blocks; one block cut by output channels
+      check1(g1(96, 30, 31, 40), 127, 127, 3);
+      check1(g1(600, 5, 7, 90), 127, 127, 4);
+    });
+  }
+  it('int16 operands and the 2^31 bound: sums that wrap on the way, taken just below, not at it', () => {
+    setThreads(1);
+    const p = g1(8, 3, 5, 8);
+    const x = new Int32Array(8 * 15).fill(32767);
+    const S = Math.floor((2 ** 31 - 1) / 32767);
+    expect(simGemmFits(32767, 32767, S)).toBe(true);
+    expect(simGemmFits(32767, 32767, S + 1)).toBe(false);
+    const w = new Int32Array(64);
+    for (let o = 0; o < 8; o++) {
+      // 32767, 32767, -4: Σ|w| = S, the partial sum passes 2^31 before the last term brings it back
+      w[o * 8] = 32767; w[o * 8 + 1] = 32767; w[o * 8 + 2] = -(S - 2 * 32767);
+    }
+    const got = convIntGemm(x, w, p, S);
+    expect(got).not.toBeNull();
+    const want = new Int32Array(got!.length);
+    convIntJs(x, w, p, want);
+    expect(Array.from(got!)).toEqual(Array.from(want));
+    expect(convIntGemm(x, w, p, S + 1)).toBeNull();
+    const x2 = Int32Array.from(x);
+    x2[3] = 32768;
+    expect(convIntGemm(x2, w, p, 1)).toBeNull();
   });
 });

@@ -14,7 +14,7 @@ export const PSUM18_MAX = 131071;
 /** loadsf_avg_pool: bias_fbits = 16. */
 export const AVG_POOL_SHIFT = 16;
 
-import { concatResident, conv2d, convInt, convIntWinograd, convRequantResident, intAbsMax, invalidateResident, kernelBackend, maxPoolResident, poolInWasm, requantDynamicFixedInt, requantXilinxInt, setSimWinograd, simWinogradStats, type Requant, type SimWinogradMode } from '../kernels';
+import { concatResident, conv2d, convInt, convIntGemm, convIntWinograd, convRequantResident, intAbsMax, invalidateResident, kernelBackend, maxPoolResident, poolInWasm, requantDynamicFixedInt, requantXilinxInt, setSimWinograd, simGemmStats, simWinogradStats, type Requant, type SimWinogradMode } from '../kernels';
 
 const f32 = Math.fround;
 const TWO22 = 2 ** 22;
@@ -375,7 +375,7 @@ export function convAccumulate(x: Int32Array, w: Int32Array, g: ConvGeom, psum18
 export type IntConvBackend = 'auto' | 'float' | 'int' | 'js' | 'wino';
 let intConvBackend: IntConvBackend = 'auto';
 let winoMode0: SimWinogradMode | null = null;
-/** 'wino': the integer Winograd kernel (kernels/sim-winograd.ts) on every 3x3 stride-1 conv it can take, else as 'auto'. */
+/** 'wino': the integer Winograd kernel (kernels/sim-winograd.ts) on every 3x3 stride-1 conv it can take, the 1x1 integer GEMM on every 1x1 stride-1 one, else as 'auto'. */
 export function setIntConvBackend(b: IntConvBackend): void {
   intConvBackend = b;
   if (b === 'wino' && winoMode0 === null) winoMode0 = setSimWinograd('force');
@@ -386,7 +386,7 @@ export function setIntConvBackend(b: IntConvBackend): void {
 }
 
 /** How many convolutions each path computed (tests and the bench read it). */
-export const intConvPaths = { float: 0, int: 0, js: 0, wino: 0 };
+export const intConvPaths = { float: 0, int: 0, js: 0, wino: 0, gemm: 0 };
 
 interface WeightBounds {
   wf?: Float32Array;
@@ -434,6 +434,11 @@ export function convAccumulateAuto(x: Int32Array, w: Int32Array, g: ConvGeom, ps
       intConvPaths.wino++;
       return wino;
     }
+    const gemm = (be === 'auto' || be === 'wino') && b.int16 ? convIntGemm(x, w, g, b.maxRowAbsSum, xMax) : null;
+    if (gemm) {
+      intConvPaths.gemm++;
+      return gemm;
+    }
     if (be !== 'int' && bound < 2 ** 24) {
       b.wf ??= Float32Array.from(w);
       const out = new Float32Array(g.outC * g.outH * g.outW);
@@ -466,8 +471,9 @@ function residentConv(x: Int32Array, w: Int32Array, g: ConvGeom, psum18: boolean
   const b = boundsOf(w, g.outC);
   b.wf ??= Float32Array.from(w);
   const w0 = simWinogradStats.convs;
+  const g0 = simGemmStats.convs;
   const q = convRequantResident(x, b.wf, g, b.maxRowAbsSum, rq, lo, hi, intConvBackend !== 'float' ? w : undefined);
-  if (q) intConvPaths[simWinogradStats.convs > w0 ? 'wino' : 'float']++;
+  if (q) intConvPaths[simWinogradStats.convs > w0 ? 'wino' : simGemmStats.convs > g0 ? 'gemm' : 'float']++;
   return q;
 }
 

@@ -10,7 +10,7 @@ import { rt } from './config';
 import { conv2d } from './conv';
 import { poolInWasm } from './layer-ops';
 import type { Conv2dParams } from './types';
-import { simWinogradAt, simWinogradFits, simWinogradShape, weightAbsMax } from './sim-winograd';
+import { simGemmAt, simGemmFits, simGemmShape, simWinogradAt, simWinogradFits, simWinogradShape, weightAbsMax } from './sim-winograd';
 import type { WasmRuntime } from './wasm-runtime';
 
 interface SimExports {
@@ -146,7 +146,8 @@ export type Requant =
 /**
  * conv + requantization of one image, the result resident (see the file comment). `maxRowAbsSum`: the largest
  * Σ|w| of an output channel. A 3x3 stride-1 conv whose integer weights `w` are given runs the exact integer
- * Winograd (sim-winograd.ts) when its bounds hold and x's int32 lives in the zone; otherwise the float kernels
+ * Winograd (sim-winograd.ts), a 1x1 stride-1 one the integer GEMM, when their bounds hold and x's int32 lives in
+ * the zone; otherwise the float kernels
  * on exact float32 accumulators, when max|x|·maxRowAbsSum < 2^24 (every partial sum an integer float32 holds
  * exactly). null (nothing done) when neither applies: no wasm, no room in the zone, the bounds, or a multiplier /
  * shift the requantization kernels do not take.
@@ -169,7 +170,8 @@ export function convRequantResident(x: Int32Array, wf: Float32Array, p: Conv2dPa
   const tw = t.res;
   const xa = tw.qBlock ? r.addrOf(x as unknown as Float32Array) : -1;
   const wino = !!w && xa >= 0 && simWinogradShape(p) && simWinogradFits(tw.absMax, weightAbsMax(w), maxRowAbsSum);
-  const f = wino || tw.absMax * maxRowAbsSum < 2 ** 24 ? take(r, n) : null;
+  const gemm = !wino && !!w && xa >= 0 && simGemmShape(p) && simGemmFits(tw.absMax, weightAbsMax(w), maxRowAbsSum);
+  const f = wino || gemm || tw.absMax * maxRowAbsSum < 2 ** 24 ? take(r, n) : null;
   const qb = f ? take(r, n) : null;
   if (!f || !qb) {
     if (f) residentStats.noRoom++;
@@ -177,8 +179,8 @@ export function convRequantResident(x: Int32Array, wf: Float32Array, p: Conv2dPa
     doneWith(t);
     return null;
   }
-  // integer Winograd: the int32 sums go to qb, requantized there in place
-  const accI32 = wino && simWinogradAt(r, xa, w!, p, qb.byteOffset) >= 0;
+  // integer Winograd or 1x1 GEMM: the int32 sums go to qb, requantized there in place
+  const accI32 = (wino && simWinogradAt(r, xa, w!, p, qb.byteOffset) >= 0) || (gemm && simGemmAt(r, xa, w!, p, qb.byteOffset) >= 0);
   if (!accI32) {
     if (!(tw.absMax * maxRowAbsSum < 2 ** 24)) {
       give(f);

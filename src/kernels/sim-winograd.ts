@@ -16,6 +16,9 @@ interface SimWinoExports {
   simw_ws_words(p: number, R: number): number;
   simw_pack_w(p: number, w: number, Up: number): void;
   simw_part(p: number, x: number, Up: number, out: number, R: number, b: number, k0: number, k1: number, ws: number): void;
+  simg_w_words(p: number): number;
+  simg_ws_words(p: number, NB: number): number;
+  simg_pack_w(p: number, w: number, Wp: number): void;
 }
 
 export type SimWinogradMode = 'auto' | 'force' | 'off';
@@ -82,10 +85,10 @@ function blockRows(p: Conv2dParams): number {
   return R;
 }
 
-/** ConvP (kernels.c) and, in word 16, the address of the transformed input the threads share (simw_part) */
+/** ConvP (kernels.c); word 16: the address of the transformed input the threads share, 17: a 1x1 conv's pixel block (simw_part) */
 function writeParams(r: WasmRuntime, p: Conv2dParams): number {
-  const a = r.alloc(17);
-  r.I32().set([p.inC, p.inH, p.inW, p.outC, p.outH, p.outW, p.kH, p.kW, p.strideH, p.strideW, p.padH, p.padW, p.dilH, p.dilW, p.group, 0], a >>> 2);
+  const a = r.alloc(18);
+  r.I32().set([p.inC, p.inH, p.inW, p.outC, p.outH, p.outW, p.kH, p.kW, p.strideH, p.strideW, p.padH, p.padW, p.dilH, p.dilW, p.group, 0, 0, 0], a >>> 2);
   return a;
 }
 
@@ -199,6 +202,108 @@ export function convIntWinograd(x: Int32Array, w: Int32Array, p: Conv2dParams, m
   }
   if (!simWinogradFits(m, weightAbsMax(w), maxRowAbsSum)) return null;
   const oa = simWinogradAt(r, x, w, p, -1);
+  if (oa < 0) return null;
+  const res = out ?? new Int32Array(n);
+  res.set(r.I32().subarray(oa >>> 2, (oa >>> 2) + n));
+  return res;
+}
+
+// ---- 1x1 stride-1 convolutions on the same micro-kernel (wasm/sim-winograd.c simg_block): a GEMM of int16 pairs
+
+/** Whether conv p is a 1x1 stride-1 unpadded ungrouped conv the integer GEMM takes (and the mode allows it). */
+export function simGemmShape(p: Conv2dParams): boolean {
+  return mode !== 'off' && p.kH === 1 && p.kW === 1 && p.strideH === 1 && p.strideW === 1 && p.padH === 0 && p.padW === 0 &&
+    p.group === 1 && p.outH === p.inH && p.outW === p.inW && (mode === 'force' || (p.inC >= 8 && p.outC >= 8));
+}
+
+/** Exact int32 sums of int16 operands: max|x|·Σ|w_c| < 2^31. */
+export function simGemmFits(xAbsMax: number, wAbsMax: number, maxRowAbsSum: number): boolean {
+  return xAbsMax <= 32767 && wAbsMax <= 32767 && xAbsMax * maxRowAbsSum < 2 ** 31;
+}
+
+/** Convolutions (images) run on the 1x1 integer GEMM. */
+export const simGemmStats = { convs: 0 };
+
+/** pixels of a block: its packed input within ~256 KB, a multiple of 8 */
+function gemmBlock(p: Conv2dParams): number {
+  const n = p.outH * p.outW;
+  const nb = Math.floor((256 << 10) / (4 * Math.ceil(p.inC / 2)) / 8) * 8;
+  return Math.max(8, Math.min(256, nb, Math.ceil(n / 8) * 8));
+}
+
+/** As simWinogradAt, for a conv of simGemmShape. */
+export function simGemmAt(r: WasmRuntime, x: number | Int32Array, w: Int32Array, p: Conv2dParams, outAddr: number): number {
+  const ex = r.ex as unknown as SimWinoExports;
+  const C = p.inC, Kc = p.outC, N = p.outH * p.outW;
+  const wLen = Kc * C;
+  const idle = workersFor(r, wLen * N);
+  const T = idle.length + 1;
+  const NB = gemmBlock(p);
+  const c2 = Math.ceil(C / 2);
+  const wWords = Math.ceil(Kc / 4) * 4 * c2;
+  const wsW = c2 * NB + 96;
+  const need = 4 * (wWords + wLen + (T + 1) * (wsW + 16) + (typeof x === 'number' ? 0 : C * N + 16) + (outAddr < 0 ? Kc * N + 16 : 0) + 256) + 4096;
+  if (!r.canHold(need)) return -1;
+  const pack = (addr: number): void => {
+    const top = writeParams(r, p);
+    const raw = r.alloc(wLen);
+    r.I32().set(w.subarray(0, wLen), raw >>> 2);
+    ex.simg_pack_w(top, raw, addr);
+  };
+  r.reset();
+  let pU = cachedOperand(r, w, wLen, `simg:${Kc}:${C}`, wWords, (addr) => {
+    r.reset();
+    pack(addr);
+  });
+  if (pU >= 0 && !r.canHold(need)) {
+    r.flushCache();
+    pU = -1;
+  }
+  r.reset();
+  if (pU < 0) {
+    pU = r.alloc(wWords);
+    const mark = r.alloc(0);
+    pack(pU);
+    r.reset();
+    r.alloc((mark - pU) / 4);
+  }
+  const pP = writeParams(r, p);
+  r.I32()[(pP >>> 2) + 17] = NB;
+  let xAddr = x as number;
+  if (typeof x !== 'number') {
+    xAddr = r.alloc(C * N);
+    r.I32().set(x.subarray(0, C * N), xAddr >>> 2);
+  }
+  if (outAddr < 0) outAddr = r.alloc(Kc * N);
+  const ws = Array.from({ length: T }, () => r.alloc(wsW));
+  const nb = Math.ceil(N / NB);
+  const panels = Math.ceil(Kc / 4);
+  // few pixel blocks for the threads: each chunk takes a share of the output channels too (and repacks its block)
+  const nk = T === 1 || nb >= 2 * T ? 1 : Math.min(panels, Math.ceil((3 * T) / nb));
+  const kch = Math.ceil(panels / nk) * 4;
+  const nK = Math.ceil(Kc / kch);
+  r.parallel(JOB_SIM_WINO, ws.map((wsT) => [pP, xAddr, pU, outAddr, -3, nK, kch, nb * nK, wsT]), idle);
+  simGemmStats.convs++;
+  return outAddr;
+}
+
+/** The 1x1 integer GEMM of one image with staged operands (as convIntWinograd); null when it does not apply. */
+export function convIntGemm(x: Int32Array, w: Int32Array, p: Conv2dParams, maxRowAbsSum: number, xAbsMax?: number, out?: Int32Array): Int32Array | null {
+  const r = rt();
+  if (!r || !simGemmShape(p)) return null;
+  const inSize = p.inC * p.inH * p.inW;
+  const n = p.outC * p.outH * p.outW;
+  if (x.length < inSize || w.length < p.outC * p.inC || (out && out.length < n)) return null;
+  let m = xAbsMax;
+  if (m === undefined) {
+    m = 0;
+    for (let i = 0; i < inSize; i++) {
+      const v = x[i] < 0 ? -x[i] : x[i];
+      if (v > m) m = v;
+    }
+  }
+  if (!simGemmFits(m, weightAbsMax(w), maxRowAbsSum)) return null;
+  const oa = simGemmAt(r, x, w, p, -1);
   if (oa < 0) return null;
   const res = out ?? new Int32Array(n);
   res.set(r.I32().subarray(oa >>> 2, (oa >>> 2) + n));

@@ -214,11 +214,19 @@ static void simw_block(const ConvP* p, const int32_t* x, const int32_t* Up, int3
   }
 }
 
+static void simg_block(const ConvP* p, const int32_t* x, const int32_t* Wp, int32_t* out, int NB, int b, int k0, int k1,
+                       int32_t* ws);
+
 // Block b of R tile rows, output channels [k0, k1) (k0 a multiple of 4), in the thread's workspace ws.
 // R = -1 / -2: one step of the whole map shared by the threads, V at the address in params word 16: -1 the input
-// transform of channel pairs [k0, k1), -2 the output channels [k0, k1) (b = 0).
+// transform of channel pairs [k0, k1), -2 the output channels [k0, k1) (b = 0). R = -3: a 1x1 conv (simg_block),
+// pixel block b of the block size in params word 17.
 EXPORT(simw_part) void simw_part(const ConvP* p, const int32_t* x, const int32_t* Up, int32_t* out, int R, int b, int k0,
                                  int k1, int32_t* ws) {
+  if (R == -3) {
+    simg_block(p, x, Up, out, ((const int32_t*)p)[17], b, k0, k1, ws);
+    return;
+  }
   const int shared = R < 0, Rb = shared ? (p->outH + 1) / 2 : R, SW = simw_sw(p);
   int32_t* sa = ws;
   int32_t* sb = sa + (2 * Rb + 2) * SW;
@@ -227,4 +235,66 @@ EXPORT(simw_part) void simw_part(const ConvP* p, const int32_t* x, const int32_t
   if (!shared) simw_block(p, x, Up, out, b * R, R, 0, simw_c2(p), k0, k1, 3, V, Mb, sa, sb);
   else if (R == -1) simw_block(p, x, Up, out, 0, Rb, k0, k1, 0, 0, 1, V, Mb, sa, sb);
   else simw_block(p, x, Up, out, 0, Rb, 0, 0, k0, k1, 2, V, Mb, sa, sb);
+}
+
+// ---- 1x1 stride-1 convolutions on the same dot_i16x8 micro-kernel: out[k][n] = Σ_c w[k][c]·x[c][n], int32 sums
+// that wrap (exact when max|x|·Σ|w_c| < 2^31, int16 operands: the caller checks). Weights Wp[K/4 panel][C2][4]
+// (pairs of channels), the pixels of a block packed as V[NB/8 panel][C2][8].
+
+// int32 words of the packed weights, and of one thread's workspace for blocks of NB pixels (NB a multiple of 8)
+EXPORT(simg_w_words) int simg_w_words(const ConvP* p) { return simw_kp(p) * simw_c2(p); }
+EXPORT(simg_ws_words) int simg_ws_words(const ConvP* p, int NB) { return simw_c2(p) * NB + 4 * 8 + 64; }
+
+EXPORT(simg_pack_w) void simg_pack_w(const ConvP* p, const int32_t* w, int32_t* Wp) {
+  const int C = p->inC, K = p->outC, C2 = simw_c2(p), KP = simw_kp(p);
+  int16_t* U = (int16_t*)Wp;
+  for (int k = 0; k < KP; k++)
+    for (int c = 0; c < 2 * C2; c++) U[2 * (((long)(k / 4) * C2 + c / 2) * 4 + (k & 3)) + (c & 1)] = k < K && c < C ? (int16_t)w[(long)k * C + c] : 0;
+}
+
+// pixel block b of NB pixels, output channels [k0, k1) (k0 a multiple of 4)
+static void simg_block(const ConvP* p, const int32_t* x, const int32_t* Wp, int32_t* out, int NB, int b, int k0, int k1,
+                       int32_t* ws) {
+  const int C = p->inC, K = p->outC, C2 = simw_c2(p), N = p->outH * p->outW, n0 = b * NB;
+  if (n0 >= N) return;
+  if (k1 > K) k1 = K;
+  const int nb = MIN(NB, N - n0), NP = (nb + 7) / 8;
+  int32_t* V = ws;
+  int32_t* tmp = V + C2 * NB;
+  for (int cp = 0; cp < C2; cp++) {
+    const int32_t* xa = x + (long)(2 * cp) * N + n0;
+    const int32_t* xb = 2 * cp + 1 < C ? xa + N : 0;
+    for (int j = 0; j < NP * 8; j += 4) {
+      v128_t a, bv;
+      if (j + 4 <= nb) {
+        a = wasm_v128_load(xa + j);
+        bv = xb ? wasm_v128_load(xb + j) : wasm_i32x4_splat(0);
+      } else {
+        int32_t ta[4], tb[4];
+        for (int l = 0; l < 4; l++) {
+          ta[l] = j + l < nb ? xa[j + l] : 0;
+          tb[l] = xb && j + l < nb ? xb[j + l] : 0;
+        }
+        a = wasm_i32x4_make(ta[0], ta[1], ta[2], ta[3]);
+        bv = wasm_i32x4_make(tb[0], tb[1], tb[2], tb[3]);
+      }
+      const v128_t nv = wasm_i16x8_narrow_i32x4(a, bv);
+      wasm_v128_store(V + ((long)(j >> 3) * C2 + cp) * 8 + (j & 7),
+                      wasm_i8x16_shuffle(nv, nv, 0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15));
+    }
+  }
+  for (int kp = k0 / 4; kp * 4 < k1; kp++) {
+    const int32_t* u = Wp + (long)kp * C2 * 4;
+    const int nk = MIN(4, k1 - kp * 4);
+    for (int jp = 0; jp < NP; jp++) {
+      const int n = n0 + jp * 8;
+      if (nk == 4 && n + 8 <= N) {
+        simw_ukernel(C2, u, V + (long)jp * C2 * 8, out + (long)(kp * 4) * N + n, N);
+        continue;
+      }
+      simw_ukernel(C2, u, V + (long)jp * C2 * 8, tmp, 8);
+      for (int j = 0; j < nk; j++)
+        for (int l = 0; l < 8 && n + l < N; l++) out[(long)(kp * 4 + j) * N + n + l] = tmp[j * 8 + l];
+    }
+  }
 }
