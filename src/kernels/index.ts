@@ -8,7 +8,7 @@
  *
  * Layout: types.ts (operand shapes), config.ts (backend, threads, worker pool), wasm-features.ts (which build
  * of the module), wasm-runtime.ts (memory, arena, job protocol), weight-cache.ts (operands kept in wasm
- * memory), epilogue.ts (fused conv epilogue), conv.ts, winograd.ts, gemm.ts, layer-ops.ts, int-conv.ts, js.ts (plain JS),
+ * memory), epilogue.ts (fused conv epilogue), conv.ts, winograd.ts, gemm.ts, layer-ops.ts, int-conv.ts, sim-conv.ts, sim-winograd.ts (the simulator's integer Winograd and 1x1 GEMM), js.ts (plain JS),
  * reference.ts. This folder imports nothing outside it.
  */
 export type { Conv2dParams, ConvEpilogue } from './types';
