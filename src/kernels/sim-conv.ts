@@ -147,10 +147,9 @@ export type Requant =
  * conv + requantization of one image, the result resident (see the file comment). `maxRowAbsSum`: the largest
  * Σ|w| of an output channel. A 3x3 stride-1 conv whose integer weights `w` are given runs the exact integer
  * Winograd (sim-winograd.ts), a 1x1 stride-1 one the integer GEMM, when their bounds hold and x's int32 lives in
- * the zone; otherwise the float kernels
- * on exact float32 accumulators, when max|x|·maxRowAbsSum < 2^24 (every partial sum an integer float32 holds
- * exactly). null (nothing done) when neither applies: no wasm, no room in the zone, the bounds, or a multiplier /
- * shift the requantization kernels do not take.
+ * the zone; otherwise the float kernels on exact float32 accumulators, when max|x|·maxRowAbsSum < 2^24 (every
+ * partial sum an integer float32 holds exactly). null (nothing done) when neither applies: no wasm, no room in
+ * the zone, the bounds, or a multiplier / shift the requantization kernels do not take.
  */
 export function convRequantResident(x: Int32Array, wf: Float32Array, p: Conv2dParams, maxRowAbsSum: number, rq: Requant, lo: number, hi: number, w?: Int32Array): Int32Array | null {
   const r = residentRt();
