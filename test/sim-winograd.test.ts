@@ -7,6 +7,11 @@ import { convIntJs, getThreads, initKernels, kernelStats, setThreads, shutdownKe
 import { convIntGemm, convIntWinograd, simGemmFits, simWinogradFits, SIMW_MAX_W, SIMW_MAX_X } from '../src/kernels/sim-winograd';
 import { mulberry32 } from '../src/io/calibset';
 import type { Conv2dParams } from '../src/kernels/types';
+import { setSimWinograd } from '../src/kernels';
+import * as A from '../src/chaidnn/arith';
+import { annotateXilinx } from '../src/sim/annotate';
+import { compileSim, runSim } from '../src/sim/simulate';
+import { benchNet, randomInput } from './bench/netutil';
 
 const threads0 = getThreads();
 afterAll(async () => {
@@ -166,5 +171,25 @@ describe('1x1 integer GEMM equals convIntJs', () => {
     const x2 = Int32Array.from(x);
     x2[3] = 32768;
     expect(convIntGemm(x2, w, p, 1)).toBeNull();
+  });
+});
+
+describe('GoogLeNet (32x32, 8-bit Xilinx) on the integer kernels: the integers of the float32 / int16 paths', () => {
+  jest.setTimeout(120000);
+  it.each([['bvlc_googlenet.prototxt']])('%s', async (file) => {
+    setThreads(threads0);
+    const b = benchNet(file, 1, 1, 32);
+    const x = randomInput(b.inputShape, 5);
+    await annotateXilinx(b.net, [x], 8, 'max');
+    const prog = compileSim(b.net, { mode: 'Xilinx' });
+    const before = { ...A.intConvPaths };
+    const fast = await runSim(prog, x, { reference: false, keep: 'all' });
+    expect(A.intConvPaths.wino - before.wino).toBeGreaterThan(0);
+    expect(A.intConvPaths.gemm - before.gemm).toBeGreaterThan(0);
+    const prev = setSimWinograd('off');
+    const slow = await runSim(prog, x, { reference: false, keep: 'all' });
+    setSimWinograd(prev);
+    expect([...fast.fixed.keys()].sort()).toEqual([...slow.fixed.keys()].sort());
+    for (const [k, q] of slow.fixed) expect(`${k}: ${Array.from(fast.fixed.get(k)!).join(',')}`).toBe(`${k}: ${Array.from(q).join(',')}`);
   });
 });
