@@ -10,11 +10,14 @@ import { simulateNet } from '../src/sim/simulate';
 import { loadNetText } from '../src/graph/load';
 import { buildNet } from '../src/graph/build';
 import { mulberry32 } from '../src/io/calibset';
-import { shutdownKernels } from '../src/kernels';
+import { setSimWinograd, shutdownKernels } from '../src/kernels';
 import type { Tensor } from '../src/tensor';
 
 afterAll(() => shutdownKernels());
-afterEach(() => A.setIntConvBackend('auto'));
+afterEach(() => {
+  A.setIntConvBackend('auto');
+  setSimWinograd('auto');
+});
 
 const fx = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures/sim/nets.json'), 'utf8'));
 
@@ -29,14 +32,29 @@ function ints(n: number, lo: number, hi: number, seed: number): Int32Array {
   return Int32Array.from({ length: n }, () => lo + Math.floor(r() * (hi - lo + 1)));
 }
 
-function paths<T>(f: () => T): [T, typeof A.intConvPaths] {
+function paths<T>(f: () => T): [T, Omit<typeof A.intConvPaths, 'wino' | 'gemm'>] {
   const before = { ...A.intConvPaths };
   const v = f();
   return [v, { float: A.intConvPaths.float - before.float, int: A.intConvPaths.int - before.int, js: A.intConvPaths.js - before.js }];
 }
 
 describe('convAccumulateAuto picks the kernel by the accumulator bound', () => {
+  it('3x3 stride-1 convs take the integer Winograd (past 2^24 too), equal to the JS loops; 16-bit sums past 2^31 do not', () => {
+    for (const [g, r] of [[geom(256, 9, 16, 3), 127], [geom(32, 10, 8, 3), 31], [geom(24, 7, 40, 3), 2000]] as const) {
+      const x = ints(g.inC * g.inH * g.inW, -r, r, 21);
+      const w = ints(g.outC * g.inC * 9, -127, 127, 22);
+      const before = A.intConvPaths.wino;
+      const [acc, p] = paths(() => A.convAccumulateAuto(x, w, g));
+      expect([p, A.intConvPaths.wino - before]).toEqual([{ float: 0, int: 0, js: 0 }, 1]);
+      expect(Array.from(acc)).toEqual(Array.from(A.convAccumulate(x, w, g)));
+    }
+    const g = geom(64, 5, 4, 3);
+    const [, p] = paths(() => A.convAccumulateAuto(ints(64 * 25, -32767, 32767, 5), ints(4 * 64 * 9, -32767, 32767, 6), g));
+    expect(p).toEqual({ float: 0, int: 0, js: 1 });
+  });
+
   it('8-bit operands, K = 3·3·256: past 2^24, on the integer kernel, equal to the JS loops', () => {
+    setSimWinograd('off');
     const g = geom(256, 9, 16, 3);
     const x = ints(256 * 81, -128, 127, 1);
     const w = ints(16 * 256 * 9, -127, 127, 2);
@@ -47,6 +65,7 @@ describe('convAccumulateAuto picks the kernel by the accumulator bound', () => {
   });
 
   it('small operands stay on the exact-float32 kernel; depthwise and strided too', () => {
+    setSimWinograd('off');
     for (const g of [geom(32, 10, 8, 3), geom(16, 11, 16, 3, 2, 16)]) {
       const x = ints(g.inC * g.inH * g.inW, -31, 31, 3);
       const w = ints(g.outC * (g.inC / g.group) * 9, -31, 31, 4);
@@ -81,14 +100,14 @@ describe('convAccumulateAuto picks the kernel by the accumulator bound', () => {
   });
 });
 
-describe.each(fx.cases.map((c: any) => [c.name, c]) as [string, any][])('net %s on the integer kernel: every blob integer for integer', (_name, c: any) => {
+describe.each(fx.cases.flatMap((c: any) => [[c.name, 'int', c], [c.name, 'wino', c]]) as [string, 'int' | 'wino', any][])('net %s on the %s kernel: every blob integer for integer', (_name, be, c: any) => {
   test('matches the numpy reference', async () => {
     const weights = new Map<string, Tensor[]>();
     for (const [k, v] of Object.entries(c.weights as Record<string, any[]>)) weights.set(k, v.map((b) => ({ shape: b.shape, data: Float32Array.from(b.data) })));
     const net = buildNet(loadNetText(`${c.name}.prototxt`, { text: c.prototxt }).net, { weights, file: `${c.name}.prototxt` });
     const input: Tensor = { shape: c.input.shape, data: Float32Array.from(c.input.data) };
-    A.setIntConvBackend('int');
-    const [r, p] = await (async () => { const before = A.intConvPaths.int; const r = await simulateNet(net, input, { keep: 'all', psum18: c.psum18, reference: false }); return [r, A.intConvPaths.int - before] as const; })();
+    A.setIntConvBackend(be);
+    const [r, p] = await (async () => { const before = A.intConvPaths[be]; const r = await simulateNet(net, input, { keep: 'all', psum18: c.psum18, reference: false }); return [r, A.intConvPaths[be] - before] as const; })();
     if (!c.psum18) expect(p).toBeGreaterThan(0);
     for (const [blob, e] of Object.entries(c.expected as Record<string, any>)) {
       const got = r.fixed.get(blob)!;

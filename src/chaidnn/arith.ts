@@ -14,7 +14,7 @@ export const PSUM18_MAX = 131071;
 /** loadsf_avg_pool: bias_fbits = 16. */
 export const AVG_POOL_SHIFT = 16;
 
-import { concatResident, conv2d, convInt, convRequantResident, intAbsMax, invalidateResident, kernelBackend, reluResidentInPlace, maxPoolResident, poolInWasm, requantDynamicFixedInt, requantXilinxInt, type Requant } from '../kernels';
+import { concatResident, conv2d, convInt, convIntGemm, convIntWinograd, convRequantResident, intAbsMax, invalidateResident, kernelBackend, maxPoolResident, poolInWasm, reluResidentInPlace, requantDynamicFixedInt, requantXilinxInt, setSimWinograd, simGemmStats, simWinogradStats, type Requant, type SimWinogradMode } from '../kernels';
 
 const f32 = Math.fround;
 const TWO22 = 2 ** 22;
@@ -372,14 +372,21 @@ export function convAccumulate(x: Int32Array, w: Int32Array, g: ConvGeom, psum18
  * exact, else the int16 dot-product kernel where its int32 sums cannot overflow, else the JS loops; 'float' the
  * float kernel or JS (no integer kernel); 'int' the integer kernel wherever it fits, else JS; 'js' always JS.
  */
-export type IntConvBackend = 'auto' | 'float' | 'int' | 'js';
+export type IntConvBackend = 'auto' | 'float' | 'int' | 'js' | 'wino';
 let intConvBackend: IntConvBackend = 'auto';
+let winoMode0: SimWinogradMode | null = null;
+/** 'wino': the integer Winograd kernel (kernels/sim-winograd.ts) on every 3x3 stride-1 conv it can take, the 1x1 integer GEMM on every 1x1 stride-1 one, else as 'auto'. */
 export function setIntConvBackend(b: IntConvBackend): void {
   intConvBackend = b;
+  if (b === 'wino' && winoMode0 === null) winoMode0 = setSimWinograd('force');
+  else if (b !== 'wino' && winoMode0 !== null) {
+    setSimWinograd(winoMode0);
+    winoMode0 = null;
+  }
 }
 
 /** How many convolutions each path computed (tests and the bench read it). */
-export const intConvPaths = { float: 0, int: 0, js: 0 };
+export const intConvPaths = { float: 0, int: 0, js: 0, wino: 0, gemm: 0 };
 
 interface WeightBounds {
   wf?: Float32Array;
@@ -420,7 +427,18 @@ export function convAccumulateAuto(x: Int32Array, w: Int32Array, g: ConvGeom, ps
   const be = intConvBackend;
   if (!psum18 && be !== 'js') {
     const b = boundsOf(w, g.outC);
-    const bound = intAbsMax(x) * b.maxRowAbsSum;
+    const xMax = intAbsMax(x);
+    const bound = xMax * b.maxRowAbsSum;
+    const wino = (be === 'auto' || be === 'wino') && b.int16 ? convIntWinograd(x, w, g, b.maxRowAbsSum, xMax) : null;
+    if (wino) {
+      intConvPaths.wino++;
+      return wino;
+    }
+    const gemm = (be === 'auto' || be === 'wino') && b.int16 ? convIntGemm(x, w, g, b.maxRowAbsSum, xMax) : null;
+    if (gemm) {
+      intConvPaths.gemm++;
+      return gemm;
+    }
     if (be !== 'int' && bound < 2 ** 24) {
       b.wf ??= Float32Array.from(w);
       const out = new Float32Array(g.outC * g.outH * g.outW);
@@ -449,11 +467,13 @@ export function setWasmRequant(on: boolean): void {
  * apply (psum18, a forced backend, JS requant, no wasm or room, the 2^24 bound).
  */
 function residentConv(x: Int32Array, w: Int32Array, g: ConvGeom, psum18: boolean, rq: Requant, lo: number, hi: number): Int32Array | null {
-  if (psum18 || !wasmRequant || (intConvBackend !== 'auto' && intConvBackend !== 'float')) return null;
+  if (psum18 || !wasmRequant || (intConvBackend !== 'auto' && intConvBackend !== 'float' && intConvBackend !== 'wino')) return null;
   const b = boundsOf(w, g.outC);
   b.wf ??= Float32Array.from(w);
-  const q = convRequantResident(x, b.wf, g, b.maxRowAbsSum, rq, lo, hi);
-  if (q) intConvPaths.float++;
+  const w0 = simWinogradStats.convs;
+  const g0 = simGemmStats.convs;
+  const q = convRequantResident(x, b.wf, g, b.maxRowAbsSum, rq, lo, hi, intConvBackend !== 'float' ? w : undefined);
+  if (q) intConvPaths[simWinogradStats.convs > w0 ? 'wino' : simGemmStats.convs > g0 ? 'gemm' : 'float']++;
   return q;
 }
 

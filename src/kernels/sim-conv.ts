@@ -10,12 +10,13 @@ import { rt } from './config';
 import { conv2d } from './conv';
 import { poolInWasm } from './layer-ops';
 import type { Conv2dParams } from './types';
+import { simGemmAt, simGemmFits, simGemmShape, simWinogradAt, simWinogradFits, simWinogradShape, weightAbsMax } from './sim-winograd';
 import type { WasmRuntime } from './wasm-runtime';
 
 interface SimExports {
   sim_i32_to_f32(src: number, dst: number, n: number): number;
-  sim_requant_xilinx(acc: number, outQ: number, outF: number, C: number, plane: number, S: number, bq: number, lo: number, hi: number, amax: number): number;
-  sim_requant_dynfixed(acc: number, outQ: number, outF: number, C: number, plane: number, bias: number, shift: number, lo: number, hi: number, amax: number): number;
+  sim_requant_xilinx(acc: number, accI32: number, outQ: number, outF: number, C: number, plane: number, S: number, bq: number, lo: number, hi: number, amax: number): number;
+  sim_requant_dynfixed(acc: number, accI32: number, outQ: number, outF: number, C: number, plane: number, bias: number, shift: number, lo: number, hi: number, amax: number): number;
   sim_f32_to_i32(src: number, dst: number, n: number): number;
   sim_quantize(kind: number, x: number, q: number, f: number, n: number, a: number, b: number, c: number, lo: number, hi: number): number;
   /** max(q, 0) on q and its twin in place (wasm/sim-twin-ops.c) */
@@ -159,12 +160,14 @@ export type Requant =
   | { mode: 'DynamicFixed'; bias: Int32Array | null; shift: number };
 
 /**
- * conv + requantization of one image on exact float32 accumulators, the result resident (see the file comment).
- * `maxRowAbsSum`: the largest Σ|w| of an output channel; the path runs only when max|x|·maxRowAbsSum < 2^24
- * (every partial sum an integer float32 holds exactly). null (nothing done) when it does not apply: no wasm,
- * no room in the zone, the bound, or a multiplier / shift the requantization kernels do not take.
+ * conv + requantization of one image, the result resident (see the file comment). `maxRowAbsSum`: the largest
+ * Σ|w| of an output channel. A 3x3 stride-1 conv whose integer weights `w` are given runs the exact integer
+ * Winograd (sim-winograd.ts), a 1x1 stride-1 one the integer GEMM, when their bounds hold and x's int32 lives in
+ * the zone; otherwise the float kernels on exact float32 accumulators, when max|x|·maxRowAbsSum < 2^24 (every
+ * partial sum an integer float32 holds exactly). null (nothing done) when neither applies: no wasm, no room in
+ * the zone, the bounds, or a multiplier / shift the requantization kernels do not take.
  */
-export function convRequantResident(x: Int32Array, wf: Float32Array, p: Conv2dParams, maxRowAbsSum: number, rq: Requant, lo: number, hi: number): Int32Array | null {
+export function convRequantResident(x: Int32Array, wf: Float32Array, p: Conv2dParams, maxRowAbsSum: number, rq: Requant, lo: number, hi: number, w?: Int32Array): Int32Array | null {
   const r = residentRt();
   if (!r) return null;
   const C = p.outC;
@@ -180,7 +183,10 @@ export function convRequantResident(x: Int32Array, wf: Float32Array, p: Conv2dPa
   const t = twinOf(r, x);
   if (!t) return null;
   const tw = t.res;
-  const f = tw.absMax * maxRowAbsSum < 2 ** 24 ? take(r, n) : null;
+  const xa = tw.qBlock ? r.addrOf(x as unknown as Float32Array) : -1;
+  const wino = !!w && xa >= 0 && simWinogradShape(p) && simWinogradFits(tw.absMax, weightAbsMax(w), maxRowAbsSum);
+  const gemm = !wino && !!w && xa >= 0 && simGemmShape(p) && simGemmFits(tw.absMax, weightAbsMax(w), maxRowAbsSum);
+  const f = wino || gemm || tw.absMax * maxRowAbsSum < 2 ** 24 ? take(r, n) : null;
   const qb = f ? take(r, n) : null;
   if (!f || !qb) {
     if (f) residentStats.noRoom++;
@@ -188,20 +194,31 @@ export function convRequantResident(x: Int32Array, wf: Float32Array, p: Conv2dPa
     doneWith(t);
     return null;
   }
-  conv2d(tw.f!, wf, null, p, f);
+  // integer Winograd or 1x1 GEMM: the int32 sums go to qb, requantized there in place
+  const accI32 = (wino && simWinogradAt(r, xa, w!, p, qb.byteOffset) >= 0) || (gemm && simGemmAt(r, xa, w!, p, qb.byteOffset) >= 0);
+  if (!accI32) {
+    if (!(tw.absMax * maxRowAbsSum < 2 ** 24)) {
+      give(f);
+      give(qb);
+      doneWith(t);
+      return null;
+    }
+    conv2d(tw.f!, wf, null, p, f);
+  }
   doneWith(t);
+  const acc = accI32 ? qb.byteOffset : f.byteOffset;
   const ex = r.ex as unknown as SimExports;
   r.reset();
   let m: number;
   if (rq.mode === 'Xilinx') {
     const pS = r.putF64(Float64Array.from(rq.S));
     const pB = r.putF64(rq.bq ? Float64Array.from(rq.bq) : new Float64Array(C));
-    m = ex.sim_requant_xilinx(f.byteOffset, qb.byteOffset, f.byteOffset, C, plane, pS, pB, lo, hi, tw.absMax * maxRowAbsSum);
+    m = ex.sim_requant_xilinx(acc, accI32 ? 1 : 0, qb.byteOffset, f.byteOffset, C, plane, pS, pB, lo, hi, tw.absMax * maxRowAbsSum);
   } else {
     const pB = r.alloc(C);
     if (rq.bias) r.I32().set(rq.bias.subarray(0, C), pB >>> 2);
     else r.I32().fill(0, pB >>> 2, (pB >>> 2) + C);
-    m = ex.sim_requant_dynfixed(f.byteOffset, qb.byteOffset, f.byteOffset, C, plane, pB, rq.shift, lo, hi, tw.absMax * maxRowAbsSum);
+    m = ex.sim_requant_dynfixed(acc, accI32 ? 1 : 0, qb.byteOffset, f.byteOffset, C, plane, pB, rq.shift, lo, hi, tw.absMax * maxRowAbsSum);
   }
   const q = new Int32Array(qb.buffer, qb.byteOffset, n);
   residents.set(q, { qBlock: qb, f, absMax: m });

@@ -85,6 +85,8 @@ export const JOB_ICONV = 9;
 export const JOB_WINO = 16;
 export const JOB_WINO_PHASE = 17;
 export const JOB_WINO_PACK = 18;
+/** [p, x, Up, out, R, nK, kChunk, nChunks, ws]: sim-winograd.ts (chunk i: block i / nK, output channels (i % nK)·kChunk..) */
+export const JOB_SIM_WINO = 19;
 
 const SLOT = 32; // Int32 words of control block per worker: seq, done, state, cmd, args...
 const MAX_WORKERS = 63;
@@ -208,6 +210,8 @@ function runJobSource(): string {
   } else if (cmd === ${JOB_WINO_PACK}) {
     const n = a[o+4], ch = a[o+5], nc = a[o+6];
     while ((i = next()) < nc) ex.wino_pack_w(a[o], a[o+1], a[o+2], a[o+3], i * ch, Math.min(n, (i + 1) * ch));
+  } else if (cmd === ${JOB_SIM_WINO}) {
+    while ((i = next()) < a[o+7]) { const b = (i / a[o+5]) | 0, k0 = (i - b * a[o+5]) * a[o+6]; ex.simw_part(a[o], a[o+1], a[o+2], a[o+3], a[o+4], b, k0, k0 + a[o+6], a[o+8]); }
   } else if (cmd === ${JOB_CONV_IMAGES}) {
     const isDw = a[o], p = a[o+1], x = a[o+2], w = a[o+3], bias = a[o+4], out = a[o+5];
     const xs = a[o+6], os = a[o+7], n = a[o+8], ws = a[o+9], ep0 = a[o+10], eps = a[o+11];

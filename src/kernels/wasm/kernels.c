@@ -899,3 +899,4 @@ EXPORT(iabsmax) int32_t iabsmax(const int32_t* x, int n) {
 #include "winograd.c"
 #include "sim.c"
 #include "sim-twin-ops.c"
+#include "sim-winograd.c"

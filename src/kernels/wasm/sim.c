@@ -25,8 +25,10 @@ EXPORT(sim_i32_to_f32) int32_t sim_i32_to_f32(const int32_t* src, float* dst, in
 // requant_xilinx: t = acc·S[c] + bq[c]·2^22, y = clamp(sign(t)·((|t| + 2^21) >> 22), lo, hi); written as int32 to
 // outQ and as float32 to outF. A channel whose |t| stays below 2^53 runs in f64x2 (exact there: t, t + 2^21 and
 // the scaling by 2^-22 are exact, floor is exact), else in int64. Returns max |y|.
-EXPORT(sim_requant_xilinx) int32_t sim_requant_xilinx(const float* acc, int32_t* outQ, float* outF, int C, int plane,
-                                                      const double* S, const double* bq, int lo, int hi, double amax) {
+// accI32: acc holds int32 (the integer Winograd's sums, sim-winograd.c) instead of float32; outQ may be acc
+static inline __attribute__((always_inline)) int32_t requant_xilinx_body(const void* acc0, int accI32, int32_t* outQ,
+    float* outF, int C, int plane, const double* S, const double* bq, int lo, int hi, double amax) {
+  const float* acc = (const float*)acc0;
   v128_t mx = wasm_i32x4_splat(0);
   int32_t ms = 0;
   const v128_t half = wasm_f64x2_splat(2097152.0), inv = wasm_f64x2_splat(1.0 / 4194304.0);
@@ -40,8 +42,9 @@ EXPORT(sim_requant_xilinx) int32_t sim_requant_xilinx(const float* acc, int32_t*
       const v128_t sv = wasm_f64x2_splat(s), bv = wasm_f64x2_splat(b);
       for (; i + 4 <= plane; i += 4) {
         const v128_t a = wasm_v128_load(acc + o + i);
-        const v128_t lo2 = wasm_f64x2_promote_low_f32x4(a);
-        const v128_t hi2 = wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(a, a, 2, 3, 0, 1));
+        const v128_t a2 = wasm_i32x4_shuffle(a, a, 2, 3, 0, 1);
+        const v128_t lo2 = accI32 ? wasm_f64x2_convert_low_i32x4(a) : wasm_f64x2_promote_low_f32x4(a);
+        const v128_t hi2 = accI32 ? wasm_f64x2_convert_low_i32x4(a2) : wasm_f64x2_promote_low_f32x4(a2);
         v128_t t0 = wasm_f64x2_add(wasm_f64x2_mul(lo2, sv), bv);
         v128_t t1 = wasm_f64x2_add(wasm_f64x2_mul(hi2, sv), bv);
         v128_t y0 = wasm_f64x2_floor(wasm_f64x2_mul(wasm_f64x2_add(wasm_f64x2_abs(t0), half), inv));
@@ -58,7 +61,7 @@ EXPORT(sim_requant_xilinx) int32_t sim_requant_xilinx(const float* acc, int32_t*
     }
     const int64_t si = (int64_t)s, bi = (int64_t)bq[c] * (1LL << 22);
     for (; i < plane; i++) {
-      const int64_t t = (int64_t)acc[o + i] * si + bi;
+      const int64_t t = iacc(acc0, !accI32, o + i) * si + bi;
       const int32_t y = clamp64(t >= 0 ? (t + (1LL << 21)) >> 22 : -((-t + (1LL << 21)) >> 22), lo, hi);
       const int32_t ay = y < 0 ? -y : y;
       if (ay > ms) ms = ay;
@@ -69,13 +72,19 @@ EXPORT(sim_requant_xilinx) int32_t sim_requant_xilinx(const float* acc, int32_t*
   const int32_t m = (int32_t)hmax_u32(mx);
   return m > ms ? m : ms;
 }
+EXPORT(sim_requant_xilinx) int32_t sim_requant_xilinx(const void* acc, int accI32, int32_t* outQ, float* outF, int C, int plane,
+                                                      const double* S, const double* bq, int lo, int hi, double amax) {
+  return accI32 ? requant_xilinx_body(acc, 1, outQ, outF, C, plane, S, bq, lo, hi, amax)
+                : requant_xilinx_body(acc, 0, outQ, outF, C, plane, S, bq, lo, hi, amax);
+}
 
 // DynamicFixed requantization of float32 accumulators holding integers with |acc| <= amax, as requant_dynfixed:
 // t = acc + bias[c]; y = clamp(sign(t)·((|t| + 2^(shift-1)) >> shift), lo, hi) (shift <= 0: t·2^-shift), to outQ
 // (int32) and outF (float32). In int32 lanes while |t| + 2^(shift-1) < 2^31 (1 <= shift <= 30), else int64.
 // Returns max |y|.
-EXPORT(sim_requant_dynfixed) int32_t sim_requant_dynfixed(const float* acc, int32_t* outQ, float* outF, int C, int plane,
-                                                          const int32_t* bias, int shift, int lo, int hi, double amax) {
+static inline __attribute__((always_inline)) int32_t requant_dynfixed_body(const void* acc0, int accI32, int32_t* outQ,
+    float* outF, int C, int plane, const int32_t* bias, int shift, int lo, int hi, double amax) {
+  const float* acc = (const float*)acc0;
   v128_t mx = wasm_i32x4_splat(0);
   int32_t ms = 0;
   const v128_t lov = wasm_i32x4_splat(lo), hiv = wasm_i32x4_splat(hi);
@@ -86,7 +95,8 @@ EXPORT(sim_requant_dynfixed) int32_t sim_requant_dynfixed(const float* acc, int3
     if (shift >= 1 && shift <= 30 && amax + (b < 0 ? -(double)b : (double)b) + (double)(1 << (shift - 1)) < 2147483648.0) {
       const v128_t bv = wasm_i32x4_splat(b), hv = wasm_i32x4_splat(1 << (shift - 1));
       for (; i + 4 <= plane; i += 4) {
-        const v128_t t = wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(wasm_v128_load(acc + o + i)), bv);
+        const v128_t a = wasm_v128_load(acc + o + i);
+        const v128_t t = wasm_i32x4_add(accI32 ? a : wasm_i32x4_trunc_sat_f32x4(a), bv);
         const v128_t neg = wasm_i32x4_shr(t, 31);
         const v128_t r = wasm_u32x4_shr(wasm_i32x4_add(wasm_i32x4_abs(t), hv), shift);
         v128_t y = wasm_i32x4_sub(wasm_v128_xor(r, neg), neg);
@@ -97,7 +107,7 @@ EXPORT(sim_requant_dynfixed) int32_t sim_requant_dynfixed(const float* acc, int3
       }
     }
     for (; i < plane; i++) {
-      const int64_t t = (int64_t)acc[o + i] + b;
+      const int64_t t = iacc(acc0, !accI32, o + i) + b;
       int32_t y;
       if (shift > 0) {
         const int64_t h = 1LL << (shift - 1);
@@ -113,6 +123,11 @@ EXPORT(sim_requant_dynfixed) int32_t sim_requant_dynfixed(const float* acc, int3
   }
   const int32_t m = (int32_t)hmax_u32(mx);
   return m > ms ? m : ms;
+}
+EXPORT(sim_requant_dynfixed) int32_t sim_requant_dynfixed(const void* acc, int accI32, int32_t* outQ, float* outF, int C, int plane,
+                                                          const int32_t* bias, int shift, int lo, int hi, double amax) {
+  return accI32 ? requant_dynfixed_body(acc, 1, outQ, outF, C, plane, bias, shift, lo, hi, amax)
+                : requant_dynfixed_body(acc, 0, outQ, outF, C, plane, bias, shift, lo, hi, amax);
 }
 
 // float32 holding integers (a pooled twin) → int32, returns max |x| (the values are below 2^24)

@@ -1,0 +1,311 @@
+/**
+ * Exact integer Winograd F(2x2,3x3) for the simulator's 3x3, stride-1, dilation-1, group-1 convolutions
+ * (wasm/sim-winograd.c): transformed weights U' = G'gG'ᵀ with G' = 2G (integers, |U'| ≤ 9·max|w|), transformed
+ * input V = BᵀdB (|V| ≤ 4·max|x|), both int16, per-point channel sums on i32x4.dot_i16x8_s, and an output
+ * transform that gives 4y in int32 sums wrapping mod 2^32: exact (in any order) whenever 4·max|x|·Σ|w_c| < 2^31.
+ * 16 multiplications per 2x2 outputs instead of 36. Writes int32 sums equal to convIntJs's, integer for integer.
+ */
+import { rt, workersFor } from './config';
+import type { IntOperand } from './int-conv';
+import type { Conv2dParams } from './types';
+import { cachedOperand } from './weight-cache';
+import { JOB_SIM_WINO, type WasmRuntime } from './wasm-runtime';
+
+interface SimWinoExports {
+  simw_w_words(p: number): number;
+  simw_ws_words(p: number, R: number): number;
+  simw_pack_w(p: number, w: number, Up: number): void;
+  simw_part(p: number, x: number, Up: number, out: number, R: number, b: number, k0: number, k1: number, ws: number): void;
+  simg_w_words(p: number): number;
+  simg_ws_words(p: number, NB: number): number;
+  simg_pack_w(p: number, w: number, Wp: number): void;
+}
+
+export type SimWinogradMode = 'auto' | 'force' | 'off';
+let mode: SimWinogradMode = process.env.CHAIQ_SIM_WINOGRAD === '0' ? 'off' : 'auto';
+/**
+ * 'auto' (default; CHAIQ_SIM_WINOGRAD=0 makes it 'off'): the integer Winograd path where its shape pays;
+ * 'force': wherever the kernel takes the shape (tests); 'off': never. Returns the previous mode.
+ */
+export function setSimWinograd(m: SimWinogradMode): SimWinogradMode {
+  const prev = mode;
+  mode = m;
+  return prev;
+}
+
+/** Convolutions (images) run on the integer Winograd path (tests, benches). */
+export const simWinogradStats = { convs: 0 };
+
+/** Largest operands whose transforms fit int16: |V| ≤ 4·max|x|, |U'| ≤ 9·max|w|. */
+export const SIMW_MAX_X = 8191;
+export const SIMW_MAX_W = 3640;
+
+/** Whether conv p takes the integer Winograd path (its shape, and the mode). */
+export function simWinogradShape(p: Conv2dParams): boolean {
+  if (mode === 'off' || !(p.kH === 3 && p.kW === 3 && p.strideH === 1 && p.strideW === 1 && p.dilH === 1 && p.dilW === 1 && p.group === 1)) return false;
+  return mode === 'force' || (p.outH >= MIN_OUT && p.outW >= MIN_OUT && p.inC >= MIN_IN_C && p.outC >= MIN_OUT_C);
+}
+
+/** Below these the transforms do not pay (measured on the sim bench's shapes). */
+const MIN_OUT = 3;
+const MIN_IN_C = 8;
+const MIN_OUT_C = 8;
+
+/**
+ * Whether the sums are exact for inputs with max |x| = xAbsMax and weights with max |w| = wAbsMax and largest
+ * Σ|w_c| = maxRowAbsSum: int16 transforms and 4·|y| < 2^31.
+ */
+export function simWinogradFits(xAbsMax: number, wAbsMax: number, maxRowAbsSum: number): boolean {
+  return xAbsMax <= SIMW_MAX_X && wAbsMax <= SIMW_MAX_W && 4 * xAbsMax * maxRowAbsSum < 2 ** 31;
+}
+
+const wMax = new WeakMap<IntOperand, number>();
+/** max |w| of a weight array (cached: the simulator's weights do not change). */
+export function weightAbsMax(w: IntOperand): number {
+  let m = wMax.get(w);
+  if (m !== undefined) return m;
+  m = 0;
+  for (let i = 0; i < w.length; i++) {
+    const v = w[i] < 0 ? -w[i] : w[i];
+    if (v > m) m = v;
+  }
+  wMax.set(w, m);
+  return m;
+}
+
+const TILES_PER_BLOCK = 64;
+/** transformed input of a block within this (it is read once per 4 output channels) */
+const V_BYTES = 512 << 10;
+
+function blockRows(p: Conv2dParams): number {
+  const tw = Math.ceil(p.outW / 2);
+  const th = Math.ceil(p.outH / 2);
+  let R = Math.max(1, Math.min(th, Math.round(TILES_PER_BLOCK / tw)));
+  while (R > 1 && 16 * 2 * Math.ceil(p.inC / 2) * 2 * Math.ceil((R * tw) / 8) * 8 > V_BYTES) R--;
+  return R;
+}
+
+/** ConvP (kernels.c); word 16: the address of the transformed input the threads share, 17: a 1x1 conv's pixel block (simw_part) */
+function writeParams(r: WasmRuntime, p: Conv2dParams): number {
+  const a = r.alloc(18);
+  r.I32().set([p.inC, p.inH, p.inW, p.outC, p.outH, p.outW, p.kH, p.kW, p.strideH, p.strideW, p.padH, p.padW, p.dilH, p.dilW, p.group, 0, 0, 0], a >>> 2);
+  return a;
+}
+
+/** Upper bound of the arena bytes a call needs besides x and out (weights, workspaces, the shared input transform). */
+function arenaBytes(p: Conv2dParams, threads: number): number {
+  const kp = Math.ceil(p.outC / 4) * 4;
+  const c2 = Math.ceil(p.inC / 2);
+  const tw = Math.ceil(p.outW / 2);
+  const sw = 2 * (Math.ceil(tw / 4) * 4) + 8;
+  const ws = (R: number): number => {
+    const nbp = Math.ceil((R * tw) / 8) * 8;
+    return 2 * (2 * R + 2) * sw + 16 * c2 * nbp + 64 * nbp + 64;
+  };
+  const R = Math.max(blockRows(p), Math.ceil(p.outH / 2));
+  return 4 * (16 * kp * c2 + p.outC * p.inC * 9 + (threads + 1) * (ws(R) + 16) + ws(R) + 256) + 4096;
+}
+
+/**
+ * out = conv(x, w), int32, on the calling thread and idle workers. x: the byte address of the input outside the
+ * arena (a zone block), or an array to stage in the arena; outAddr: the output's address outside the arena, or -1
+ * for one in the arena. The caller has checked simWinogradShape and simWinogradFits. Resets the arena. Returns
+ * the output's address, or -1 (nothing done) without room.
+ */
+export function simWinogradAt(r: WasmRuntime, x: number | Int32Array, w: Int32Array, p: Conv2dParams, outAddr: number): number {
+  const ex = r.ex as unknown as SimWinoExports;
+  const wLen = p.outC * p.inC * 9;
+  const idle = workersFor(r, wLen * p.outH * p.outW);
+  const T = idle.length + 1;
+  const inSize = p.inC * p.inH * p.inW;
+  const staged = 4 * ((typeof x === 'number' ? 0 : inSize + 16) + (outAddr < 0 ? p.outC * p.outH * p.outW + 16 : 0));
+  const need = arenaBytes(p, T) + staged;
+  if (!r.canHold(need)) return -1;
+  const wWords = 16 * Math.ceil(p.outC / 4) * 4 * Math.ceil(p.inC / 2);
+  // packs into addr with scratch allocated from the arena's current top (the caller resets it afterwards)
+  const pack = (addr: number): void => {
+    const top = writeParams(r, p);
+    const raw = r.alloc(wLen);
+    r.I32().set(w.subarray(0, wLen), raw >>> 2);
+    ex.simw_pack_w(top, raw, addr);
+  };
+  r.reset();
+  let pU = cachedOperand(r, w, wLen, `simw:${p.outC}:${p.inC}`, wWords, (addr) => {
+    r.reset();
+    pack(addr);
+  });
+  if (pU >= 0 && !r.canHold(need)) {
+    r.flushCache();
+    pU = -1;
+  }
+  r.reset();
+  if (pU < 0) {
+    // uncached: the packed weights stay at the arena's start, the scratch of the packing is dropped after it
+    pU = r.alloc(wWords);
+    const mark = r.alloc(0);
+    pack(pU);
+    r.reset();
+    r.alloc((mark - pU) / 4);
+  }
+  const pP = writeParams(r, p);
+  let xAddr = x as number;
+  if (typeof x !== 'number') {
+    xAddr = r.alloc(inSize);
+    r.I32().set(x.subarray(0, inSize), xAddr >>> 2);
+  }
+  if (outAddr < 0) outAddr = r.alloc(p.outC * p.outH * p.outW);
+  const R0 = blockRows(p);
+  const th = Math.ceil(p.outH / 2);
+  const nb = Math.ceil(th / R0);
+  // too few blocks to go round: the threads share the map step by step (input transform by channel pairs, then
+  // output channels), rather than each redoing a block's input transform for a share of the output channels
+  const shared = T > 1 && nb < 2 * T;
+  const R = shared ? th : R0;
+  const wsW = ex.simw_ws_words(pP, R);
+  const ws = Array.from({ length: T }, () => r.alloc(wsW));
+  const job = (Rarg: number, nb: number, n: number, align: number): void => {
+    const ch = !shared ? n : Math.max(align, Math.ceil(n / (4 * T) / align) * align);
+    const nK = Math.ceil(n / ch);
+    r.parallel(JOB_SIM_WINO, ws.map((wsT) => [pP, xAddr, pU, outAddr, Rarg, nK, ch, nb * nK, wsT]), idle);
+  };
+  if (shared) {
+    const nbp = Math.ceil((th * Math.ceil(p.outW / 2)) / 8) * 8;
+    const pV = r.alloc(16 * Math.ceil(p.inC / 2) * nbp + 64);
+    r.I32()[(pP >>> 2) + 16] = pV;
+    job(-1, 1, Math.ceil(p.inC / 2), 1);
+    job(-2, 1, p.outC, 4);
+  } else {
+    job(R, nb, p.outC, 4);
+  }
+  simWinogradStats.convs++;
+  return outAddr;
+}
+
+/**
+ * The integer Winograd convolution of one image with staged operands: acc[oc, oh, ow] as convInt / convIntJs
+ * (int32, wrapping). null when it does not apply (no wasm, the shape, the int16 / 2^31 bounds, no room).
+ * xAbsMax: max |x| when the caller knows it.
+ */
+export function convIntWinograd(x: Int32Array, w: Int32Array, p: Conv2dParams, maxRowAbsSum: number, xAbsMax?: number, out?: Int32Array): Int32Array | null {
+  const r = rt();
+  if (!r || !simWinogradShape(p)) return null;
+  const inSize = p.inC * p.inH * p.inW;
+  const n = p.outC * p.outH * p.outW;
+  if (x.length < inSize || w.length < p.outC * p.inC * 9 || (out && out.length < n)) return null;
+  let m = xAbsMax;
+  if (m === undefined) {
+    m = 0;
+    for (let i = 0; i < inSize; i++) {
+      const v = x[i] < 0 ? -x[i] : x[i];
+      if (v > m) m = v;
+    }
+  }
+  if (!simWinogradFits(m, weightAbsMax(w), maxRowAbsSum)) return null;
+  const oa = simWinogradAt(r, x, w, p, -1);
+  if (oa < 0) return null;
+  const res = out ?? new Int32Array(n);
+  res.set(r.I32().subarray(oa >>> 2, (oa >>> 2) + n));
+  return res;
+}
+
+// ---- 1x1 stride-1 convolutions on the same micro-kernel (wasm/sim-winograd.c simg_block): a GEMM of int16 pairs
+
+/** Whether conv p is a 1x1 stride-1 unpadded ungrouped conv the integer GEMM takes (and the mode allows it). */
+export function simGemmShape(p: Conv2dParams): boolean {
+  return mode !== 'off' && p.kH === 1 && p.kW === 1 && p.strideH === 1 && p.strideW === 1 && p.padH === 0 && p.padW === 0 &&
+    p.group === 1 && p.outH === p.inH && p.outW === p.inW && (mode === 'force' || (p.inC >= 8 && p.outC >= 8));
+}
+
+/** Exact int32 sums of int16 operands: max|x|·Σ|w_c| < 2^31. */
+export function simGemmFits(xAbsMax: number, wAbsMax: number, maxRowAbsSum: number): boolean {
+  return xAbsMax <= 32767 && wAbsMax <= 32767 && xAbsMax * maxRowAbsSum < 2 ** 31;
+}
+
+/** Convolutions (images) run on the 1x1 integer GEMM. */
+export const simGemmStats = { convs: 0 };
+
+/** pixels of a block: its packed input within ~256 KB, a multiple of 8 */
+function gemmBlock(p: Conv2dParams): number {
+  const n = p.outH * p.outW;
+  const nb = Math.floor((256 << 10) / (4 * Math.ceil(p.inC / 2)) / 8) * 8;
+  return Math.max(8, Math.min(256, nb, Math.ceil(n / 8) * 8));
+}
+
+/** As simWinogradAt, for a conv of simGemmShape. */
+export function simGemmAt(r: WasmRuntime, x: number | Int32Array, w: Int32Array, p: Conv2dParams, outAddr: number): number {
+  const ex = r.ex as unknown as SimWinoExports;
+  const C = p.inC, Kc = p.outC, N = p.outH * p.outW;
+  const wLen = Kc * C;
+  const idle = workersFor(r, wLen * N);
+  const T = idle.length + 1;
+  const NB = gemmBlock(p);
+  const c2 = Math.ceil(C / 2);
+  const wWords = Math.ceil(Kc / 4) * 4 * c2;
+  const wsW = c2 * NB + 96;
+  const need = 4 * (wWords + wLen + (T + 1) * (wsW + 16) + (typeof x === 'number' ? 0 : C * N + 16) + (outAddr < 0 ? Kc * N + 16 : 0) + 256) + 4096;
+  if (!r.canHold(need)) return -1;
+  const pack = (addr: number): void => {
+    const top = writeParams(r, p);
+    const raw = r.alloc(wLen);
+    r.I32().set(w.subarray(0, wLen), raw >>> 2);
+    ex.simg_pack_w(top, raw, addr);
+  };
+  r.reset();
+  let pU = cachedOperand(r, w, wLen, `simg:${Kc}:${C}`, wWords, (addr) => {
+    r.reset();
+    pack(addr);
+  });
+  if (pU >= 0 && !r.canHold(need)) {
+    r.flushCache();
+    pU = -1;
+  }
+  r.reset();
+  if (pU < 0) {
+    pU = r.alloc(wWords);
+    const mark = r.alloc(0);
+    pack(pU);
+    r.reset();
+    r.alloc((mark - pU) / 4);
+  }
+  const pP = writeParams(r, p);
+  r.I32()[(pP >>> 2) + 17] = NB;
+  let xAddr = x as number;
+  if (typeof x !== 'number') {
+    xAddr = r.alloc(C * N);
+    r.I32().set(x.subarray(0, C * N), xAddr >>> 2);
+  }
+  if (outAddr < 0) outAddr = r.alloc(Kc * N);
+  const ws = Array.from({ length: T }, () => r.alloc(wsW));
+  const nb = Math.ceil(N / NB);
+  const panels = Math.ceil(Kc / 4);
+  // few pixel blocks for the threads: each chunk takes a share of the output channels too (and repacks its block)
+  const nk = T === 1 || nb >= 2 * T ? 1 : Math.min(panels, Math.ceil((3 * T) / nb));
+  const kch = Math.ceil(panels / nk) * 4;
+  const nK = Math.ceil(Kc / kch);
+  r.parallel(JOB_SIM_WINO, ws.map((wsT) => [pP, xAddr, pU, outAddr, -3, nK, kch, nb * nK, wsT]), idle);
+  simGemmStats.convs++;
+  return outAddr;
+}
+
+/** The 1x1 integer GEMM of one image with staged operands (as convIntWinograd); null when it does not apply. */
+export function convIntGemm(x: Int32Array, w: Int32Array, p: Conv2dParams, maxRowAbsSum: number, xAbsMax?: number, out?: Int32Array): Int32Array | null {
+  const r = rt();
+  if (!r || !simGemmShape(p)) return null;
+  const inSize = p.inC * p.inH * p.inW;
+  const n = p.outC * p.outH * p.outW;
+  if (x.length < inSize || w.length < p.outC * p.inC || (out && out.length < n)) return null;
+  let m = xAbsMax;
+  if (m === undefined) {
+    m = 0;
+    for (let i = 0; i < inSize; i++) {
+      const v = x[i] < 0 ? -x[i] : x[i];
+      if (v > m) m = v;
+    }
+  }
+  if (!simGemmFits(m, weightAbsMax(w), maxRowAbsSum)) return null;
+  const oa = simGemmAt(r, x, w, p, -1);
+  if (oa < 0) return null;
+  const res = out ?? new Int32Array(n);
+  res.set(r.I32().subarray(oa >>> 2, (oa >>> 2) + n));
+  return res;
+}
