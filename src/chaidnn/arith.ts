@@ -14,7 +14,7 @@ export const PSUM18_MAX = 131071;
 /** loadsf_avg_pool: bias_fbits = 16. */
 export const AVG_POOL_SHIFT = 16;
 
-import { concatResident, conv2d, convInt, convIntGemm, convIntWinograd, convRequantResident, intAbsMax, invalidateResident, kernelBackend, maxPoolResident, poolInWasm, reluResidentInPlace, requantDynamicFixedInt, requantXilinxInt, setSimWinograd, simGemmStats, simWinogradStats, type Requant, type SimWinogradMode } from '../kernels';
+import { concatResident, conv2d, convInt, convIntGemm, convIntWinograd, convRequantResident, convRequantResidentPair, intAbsMax, invalidateResident, kernelBackend, maxPoolResident, poolInWasm, reluResidentInPlace, requantDynamicFixedInt, requantXilinxInt, setSimWinograd, simGemmStats, simWinogradStats, type Requant, type SimWinogradMode } from '../kernels';
 
 const f32 = Math.fround;
 const TWO22 = 2 ** 22;
@@ -475,6 +475,40 @@ function residentConv(x: Int32Array, w: Int32Array, g: ConvGeom, psum18: boolean
   const q = convRequantResident(x, b.wf, g, b.maxRowAbsSum, rq, lo, hi, intConvBackend !== 'float' ? w : undefined);
   if (q) intConvPaths[simWinogradStats.convs > w0 ? 'wino' : simGemmStats.convs > g0 ? 'gemm' : 'float']++;
   return q;
+}
+
+let convPairs = true;
+/** Whether convPair runs its two inputs in one call when it can (default) or always one after the other (tests compare). */
+export function setConvPairs(on: boolean): void {
+  convPairs = on;
+}
+
+/** Conv weights and requantization of one layer, in either mode (convPair). */
+export type ConvLayer =
+  | { mode: 'Xilinx'; w: Int32Array; bq: Int32Array | null; S: ArrayLike<number> }
+  | { mode: 'DynamicFixed'; w: Int32Array; biasInt: Int32Array | null; shift: number };
+
+/**
+ * One layer's conv on two inputs of the same geometry (the simulator's fixed and local runs): both in one kernel
+ * call on the integer Winograd / 1x1 GEMM when both take it with their inputs resident (each packed weight block
+ * read once for the two), else one after the other. The same integers as convXilinx / convDynamicFixed on each.
+ */
+export function convPair(x0: Int32Array, x1: Int32Array, L: ConvLayer, g: ConvGeom, bwOut: number, relu: boolean, psum18 = false): [Int32Array, Int32Array] {
+  const lo = relu ? 0 : -(2 ** (bwOut - 1));
+  const hi = 2 ** (bwOut - 1) - 1;
+  if (convPairs && !psum18 && wasmRequant && (intConvBackend === 'auto' || intConvBackend === 'wino')) {
+    const rq: Requant = L.mode === 'Xilinx' ? { mode: 'Xilinx', S: L.S, bq: L.bq } : { mode: 'DynamicFixed', bias: L.biasInt, shift: L.shift };
+    const w0 = simWinogradStats.convs;
+    const pair = convRequantResidentPair(x0, x1, g, boundsOf(L.w, g.outC).maxRowAbsSum, rq, lo, hi, L.w);
+    if (pair) {
+      intConvPaths[simWinogradStats.convs > w0 ? 'wino' : 'gemm'] += 2;
+      return pair;
+    }
+  }
+  const one = (x: Int32Array): Int32Array => L.mode === 'Xilinx'
+    ? convXilinx(x, L.w, L.bq, L.S, g, bwOut, relu, psum18)
+    : convDynamicFixed(x, L.w, L.biasInt, L.shift, g, bwOut, relu, psum18);
+  return [one(x0), one(x1)];
 }
 
 /** Full Xilinx-mode conv on one image: accumulate, then requant channel by channel. */

@@ -20,5 +20,5 @@ export { add2InWasm, chanAffineInWasm, lrn075InWasm, poolInWasm, reluInWasm } fr
 export { convInt, convIntJs, intAbsMax, requantDynamicFixedInt, requantXilinxInt, type IntOperand } from './int-conv';
 export { relaxedSimdAvailable } from './wasm-features';
 export { setWinograd, winogradCalls, winogradEnabled } from './winograd';
-export { convIntGemm, convIntWinograd, setSimWinograd, simGemmFits, simGemmShape, simGemmStats, simWinogradFits, simWinogradShape, simWinogradStats, weightAbsMax, type SimWinogradMode } from './sim-winograd';
-export { clearResidentPool, concatResident, convRequantResident, invalidateResident, maxPoolResident, quantizeResident, releaseResident, reluResidentInPlace, residentStats, setResidentChain, setResidentWanted, type QuantizeSpec, type Requant } from './sim-conv';
+export { convIntGemm, convIntWinograd, setSimWinograd, simGemmFits, simGemmShape, simGemmStats, simPairStats, simWinogradFits, simWinogradShape, simWinogradStats, weightAbsMax, type SimWinogradMode } from './sim-winograd';
+export { clearResidentPool, concatResident, convRequantResident, convRequantResidentPair, invalidateResident, maxPoolResident, quantizeResident, releaseResident, reluResidentInPlace, residentStats, setResidentChain, setResidentWanted, type QuantizeSpec, type Requant } from './sim-conv';

@@ -10,7 +10,7 @@ import { rt } from './config';
 import { conv2d } from './conv';
 import { poolInWasm } from './layer-ops';
 import type { Conv2dParams } from './types';
-import { simGemmAt, simGemmFits, simGemmShape, simWinogradAt, simWinogradFits, simWinogradShape, weightAbsMax } from './sim-winograd';
+import { simGemmAt, simGemmFits, simGemmShape, simWinogradAt, simWinogradFits, simWinogradShape, weightAbsMax, type SecondImage } from './sim-winograd';
 import type { WasmRuntime } from './wasm-runtime';
 
 interface SimExports {
@@ -174,12 +174,7 @@ export function convRequantResident(x: Int32Array, wf: Float32Array, p: Conv2dPa
   const plane = p.outH * p.outW;
   const n = C * plane;
   if (n < MIN_FLOATS || x.length < p.inC * p.inH * p.inW) return null;
-  if (rq.mode === 'Xilinx') {
-    for (let c = 0; c < C; c++) {
-      if (!(rq.S[c] >= 0 && rq.S[c] < 2 ** 31 && Number.isInteger(rq.S[c]))) return null;
-      if (rq.bq && !(Math.abs(rq.bq[c]) < 2 ** 31)) return null;
-    }
-  } else if (!(rq.shift >= -30 && rq.shift <= 61)) return null;
+  if (!requantTakes(rq, C)) return null;
   const t = twinOf(r, x);
   if (!t) return null;
   const tw = t.res;
@@ -206,6 +201,25 @@ export function convRequantResident(x: Int32Array, wf: Float32Array, p: Conv2dPa
     conv2d(tw.f!, wf, null, p, f);
   }
   doneWith(t);
+  return requantResident(r, accI32, { f, qb }, C, plane, rq, lo, hi, tw.absMax * maxRowAbsSum);
+}
+
+/** Multipliers, biases and shifts the wasm requantization takes. */
+function requantTakes(rq: Requant, C: number): boolean {
+  if (rq.mode === 'DynamicFixed') return rq.shift >= -30 && rq.shift <= 61;
+  for (let c = 0; c < C; c++) {
+    if (!(rq.S[c] >= 0 && rq.S[c] < 2 ** 31 && Number.isInteger(rq.S[c]))) return false;
+    if (rq.bq && !(Math.abs(rq.bq[c]) < 2 ** 31)) return false;
+  }
+  return true;
+}
+
+/**
+ * The accumulators of one image (int32 in pair.qb when accI32, else float32 in pair.f) requantized into pair.qb
+ * and its twin pair.f; the result resident. `bound`: max |accumulator| (max|x|·Σ|w_c|).
+ */
+function requantResident(r: WasmRuntime, accI32: boolean, pair: { f: Float32Array; qb: Float32Array }, C: number, plane: number, rq: Requant, lo: number, hi: number, bound: number): Int32Array {
+  const { f, qb } = pair;
   const acc = accI32 ? qb.byteOffset : f.byteOffset;
   const ex = r.ex as unknown as SimExports;
   r.reset();
@@ -213,17 +227,59 @@ export function convRequantResident(x: Int32Array, wf: Float32Array, p: Conv2dPa
   if (rq.mode === 'Xilinx') {
     const pS = r.putF64(Float64Array.from(rq.S));
     const pB = r.putF64(rq.bq ? Float64Array.from(rq.bq) : new Float64Array(C));
-    m = ex.sim_requant_xilinx(acc, accI32 ? 1 : 0, qb.byteOffset, f.byteOffset, C, plane, pS, pB, lo, hi, tw.absMax * maxRowAbsSum);
+    m = ex.sim_requant_xilinx(acc, accI32 ? 1 : 0, qb.byteOffset, f.byteOffset, C, plane, pS, pB, lo, hi, bound);
   } else {
     const pB = r.alloc(C);
     if (rq.bias) r.I32().set(rq.bias.subarray(0, C), pB >>> 2);
     else r.I32().fill(0, pB >>> 2, (pB >>> 2) + C);
-    m = ex.sim_requant_dynfixed(acc, accI32 ? 1 : 0, qb.byteOffset, f.byteOffset, C, plane, pB, rq.shift, lo, hi, tw.absMax * maxRowAbsSum);
+    m = ex.sim_requant_dynfixed(acc, accI32 ? 1 : 0, qb.byteOffset, f.byteOffset, C, plane, pB, rq.shift, lo, hi, bound);
   }
-  const q = new Int32Array(qb.buffer, qb.byteOffset, n);
+  const q = new Int32Array(qb.buffer, qb.byteOffset, C * plane);
   residents.set(q, { qBlock: qb, f, absMax: m });
   residentStats.convs++;
   return q;
+}
+
+/**
+ * convRequantResident of two images with the same weights (a layer's fixed and local runs) in one kernel call,
+ * when both inputs are resident and both take the integer Winograd, or both the 1x1 GEMM: each block of packed
+ * weights is read for the two images at once. The same integers as two calls. null (nothing done) otherwise.
+ */
+export function convRequantResidentPair(x0: Int32Array, x1: Int32Array, p: Conv2dParams, maxRowAbsSum: number, rq: Requant, lo: number, hi: number, w: Int32Array): [Int32Array, Int32Array] | null {
+  const r = residentRt();
+  if (!r) return null;
+  const C = p.outC;
+  const plane = p.outH * p.outW;
+  const n = C * plane;
+  const inSize = p.inC * p.inH * p.inW;
+  if (n < MIN_FLOATS || x0.length < inSize || x1.length < inSize || !requantTakes(rq, C)) return null;
+  const t0 = residents.get(x0);
+  const t1 = residents.get(x1);
+  if (!t0?.f || !t0.qBlock || !t1?.f || !t1.qBlock) return null;
+  const xa0 = r.addrOf(x0 as unknown as Float32Array);
+  const xa1 = r.addrOf(x1 as unknown as Float32Array);
+  if (xa0 < 0 || xa1 < 0) return null;
+  const wm = weightAbsMax(w);
+  const path = (m: number): number => (simWinogradShape(p) && simWinogradFits(m, wm, maxRowAbsSum) ? 1 : simGemmShape(p) && simGemmFits(m, wm, maxRowAbsSum) ? 2 : 0);
+  const k = path(t0.absMax);
+  if (k === 0 || path(t1.absMax) !== k) return null;
+  const a = takePair(r, n);
+  const b = a ? takePair(r, n) : null;
+  if (!a || !b) {
+    give(a?.f);
+    give(a?.qb);
+    return null;
+  }
+  const second: SecondImage = { x: xa1, out: b.qb.byteOffset };
+  const done = k === 1 ? simWinogradAt(r, xa0, w, p, a.qb.byteOffset, second) : simGemmAt(r, xa0, w, p, a.qb.byteOffset, second);
+  if (done < 0) {
+    for (const blk of [a.f, a.qb, b.f, b.qb]) give(blk);
+    return null;
+  }
+  return [
+    requantResident(r, true, a, C, plane, rq, lo, hi, t0.absMax * maxRowAbsSum),
+    requantResident(r, true, b, C, plane, rq, lo, hi, t1.absMax * maxRowAbsSum),
+  ];
 }
 
 /** A new resident pair of n values (int32 block and float twin), or null without room. */

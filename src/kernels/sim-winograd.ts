@@ -85,12 +85,25 @@ function blockRows(p: Conv2dParams): number {
   return R;
 }
 
-/** ConvP (kernels.c); word 16: the address of the transformed input the threads share, 17: a 1x1 conv's pixel block (simw_part) */
-function writeParams(r: WasmRuntime, p: Conv2dParams): number {
-  const a = r.alloc(18);
-  r.I32().set([p.inC, p.inH, p.inW, p.outC, p.outH, p.outW, p.kH, p.kW, p.strideH, p.strideW, p.padH, p.padW, p.dilH, p.dilW, p.group, 0, 0, 0], a >>> 2);
+/**
+ * ConvP (kernels.c); word 16: the address of the transformed input the threads share, 17: a 1x1 conv's pixel
+ * block, 18-20: a second image's input and output (simw_part)
+ */
+function writeParams(r: WasmRuntime, p: Conv2dParams, second?: SecondImage): number {
+  const a = r.alloc(21);
+  r.I32().set([p.inC, p.inH, p.inW, p.outC, p.outH, p.outW, p.kH, p.kW, p.strideH, p.strideW, p.padH, p.padW, p.dilH, p.dilW, p.group, 0, 0, 0,
+    second ? 1 : 0, second?.x ?? 0, second?.out ?? 0], a >>> 2);
   return a;
 }
+
+/**
+ * A second image convolved in the same call (the same weights, read once per block for both): the byte addresses
+ * of its input and its output, both outside the arena.
+ */
+export interface SecondImage { x: number; out: number }
+
+/** Calls that convolved two images at once (tests, benches). */
+export const simPairStats = { calls: 0 };
 
 /** Upper bound of the arena bytes a call needs besides x and out (weights, workspaces, the shared input transform). */
 function arenaBytes(p: Conv2dParams, threads: number): number {
@@ -112,12 +125,20 @@ function arenaBytes(p: Conv2dParams, threads: number): number {
  * for one in the arena. The caller has checked simWinogradShape and simWinogradFits. Resets the arena. Returns
  * the output's address, or -1 (nothing done) without room.
  */
-export function simWinogradAt(r: WasmRuntime, x: number | Int32Array, w: Int32Array, p: Conv2dParams, outAddr: number): number {
+export function simWinogradAt(r: WasmRuntime, x: number | Int32Array, w: Int32Array, p: Conv2dParams, outAddr: number, second?: SecondImage): number {
   const ex = r.ex as unknown as SimWinoExports;
   const wLen = p.outC * p.inC * 9;
   const idle = workersFor(r, wLen * p.outH * p.outW);
   const T = idle.length + 1;
   const inSize = p.inC * p.inH * p.inW;
+  const images = second ? 2 : 1;
+  // too few blocks to go round: the threads share the map step by step (input transform by channel pairs, then
+  // output channels), rather than each redoing a block's input transform for a share of the output channels
+  const th = Math.ceil(p.outH / 2);
+  const R0 = blockRows(p);
+  const nb = Math.ceil(th / R0);
+  const shared = T > 1 && images * nb < 2 * T;
+  if (second && (shared || typeof x !== 'number' || outAddr < 0)) return -1; // a pair: each image on its own then
   const staged = 4 * ((typeof x === 'number' ? 0 : inSize + 16) + (outAddr < 0 ? p.outC * p.outH * p.outW + 16 : 0));
   const need = arenaBytes(p, T) + staged;
   if (!r.canHold(need)) return -1;
@@ -147,19 +168,13 @@ export function simWinogradAt(r: WasmRuntime, x: number | Int32Array, w: Int32Ar
     r.reset();
     r.alloc((mark - pU) / 4);
   }
-  const pP = writeParams(r, p);
+  const pP = writeParams(r, p, second);
   let xAddr = x as number;
   if (typeof x !== 'number') {
     xAddr = r.alloc(inSize);
     r.I32().set(x.subarray(0, inSize), xAddr >>> 2);
   }
   if (outAddr < 0) outAddr = r.alloc(p.outC * p.outH * p.outW);
-  const R0 = blockRows(p);
-  const th = Math.ceil(p.outH / 2);
-  const nb = Math.ceil(th / R0);
-  // too few blocks to go round: the threads share the map step by step (input transform by channel pairs, then
-  // output channels), rather than each redoing a block's input transform for a share of the output channels
-  const shared = T > 1 && nb < 2 * T;
   const R = shared ? th : R0;
   const wsW = ex.simw_ws_words(pP, R);
   const ws = Array.from({ length: T }, () => r.alloc(wsW));
@@ -175,9 +190,10 @@ export function simWinogradAt(r: WasmRuntime, x: number | Int32Array, w: Int32Ar
     job(-1, 1, Math.ceil(p.inC / 2), 1);
     job(-2, 1, p.outC, 4);
   } else {
-    job(R, nb, p.outC, 4);
+    job(R, images * nb, p.outC, 4);
   }
-  simWinogradStats.convs++;
+  simWinogradStats.convs += images;
+  if (second) simPairStats.calls++;
   return outAddr;
 }
 
@@ -232,10 +248,12 @@ function gemmBlock(p: Conv2dParams): number {
 }
 
 /** As simWinogradAt, for a conv of simGemmShape. */
-export function simGemmAt(r: WasmRuntime, x: number | Int32Array, w: Int32Array, p: Conv2dParams, outAddr: number): number {
+export function simGemmAt(r: WasmRuntime, x: number | Int32Array, w: Int32Array, p: Conv2dParams, outAddr: number, second?: SecondImage): number {
   const ex = r.ex as unknown as SimWinoExports;
   const C = p.inC, Kc = p.outC, N = p.outH * p.outW;
   const wLen = Kc * C;
+  if (second && (typeof x !== 'number' || outAddr < 0)) return -1;
+  const images = second ? 2 : 1;
   const idle = workersFor(r, wLen * N);
   const T = idle.length + 1;
   const NB = gemmBlock(p);
@@ -267,7 +285,7 @@ export function simGemmAt(r: WasmRuntime, x: number | Int32Array, w: Int32Array,
     r.reset();
     r.alloc((mark - pU) / 4);
   }
-  const pP = writeParams(r, p);
+  const pP = writeParams(r, p, second);
   r.I32()[(pP >>> 2) + 17] = NB;
   let xAddr = x as number;
   if (typeof x !== 'number') {
@@ -276,14 +294,15 @@ export function simGemmAt(r: WasmRuntime, x: number | Int32Array, w: Int32Array,
   }
   if (outAddr < 0) outAddr = r.alloc(Kc * N);
   const ws = Array.from({ length: T }, () => r.alloc(wsW));
-  const nb = Math.ceil(N / NB);
+  const nb = images * Math.ceil(N / NB);
   const panels = Math.ceil(Kc / 4);
   // few pixel blocks for the threads: each chunk takes a share of the output channels too (and repacks its block)
   const nk = T === 1 || nb >= 2 * T ? 1 : Math.min(panels, Math.ceil((3 * T) / nb));
   const kch = Math.ceil(panels / nk) * 4;
   const nK = Math.ceil(Kc / kch);
   r.parallel(JOB_SIM_WINO, ws.map((wsT) => [pP, xAddr, pU, outAddr, -3, nK, kch, nb * nK, wsT]), idle);
-  simGemmStats.convs++;
+  simGemmStats.convs += images;
+  if (second) simPairStats.calls++;
   return outAddr;
 }
 

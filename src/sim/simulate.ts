@@ -124,6 +124,16 @@ function poolGeomOf(node: LayerNode, shape: number[]): A.PoolGeom {
   return g;
 }
 
+/** A conv step's geometry on an input of `shape`; weights that do not match it are bad input. */
+function convStepGeom(st: ConvStep, shape: number[]): A.ConvGeom {
+  const node = st.node;
+  const g = convGeomOf(node, shape, st.outC);
+  if (g.inC * g.kH * g.kW * (st.outC / g.group) !== st.weights.wq.length || g.inC % g.group !== 0) {
+    throw new ChaiqError(`layer '${node.name}': weights do not match the input (${g.inC} channels, group ${g.group})`, node.loc ?? {});
+  }
+  return g;
+}
+
 type HwStep = ConvStep | PoolStep | EltwiseStep | ConcatStep;
 
 /** One HW step on integer inputs → integer output(s). */
@@ -131,11 +141,8 @@ function runHw(p: SimProgram, st: HwStep, ins: Int32Array[], inShapes: number[][
   const node = st.node;
   switch (st.kind) {
     case 'conv': {
-      const g = convGeomOf(node, inShapes[0], st.outC);
+      const g = convStepGeom(st, inShapes[0]);
       const w = st.weights;
-      if (g.inC * g.kH * g.kW * (st.outC / g.group) !== w.wq.length * 1 || g.inC % g.group !== 0) {
-        throw new ChaiqError(`layer '${node.name}': weights do not match the input (${g.inC} channels, group ${g.group})`, node.loc ?? {});
-      }
       const relu = st.relu || reluAfter;
       const q = w.mode === 'Xilinx'
         ? A.convXilinx(ins[0], w.wq, w.bq, w.S, g, st.fout.bw, relu, p.psum18)
@@ -327,6 +334,12 @@ async function execStep(p: SimProgram, st: Step, bvals: Val[], floatBottoms?: Te
         });
       }
       const reluAfter = st.kind === 'conv' && !!hints.reluAfter && !!hints.reluDone;
+      const both = st.kind === 'conv' && floatBottoms && !reluAfter ? convWithLocal(p, st, ins, bvals[0].shape, floatBottoms, fins.map((f, k) => f ?? inFmts[k]), inFmts) : undefined;
+      if (both) {
+        out = [both.fixed];
+        local = both.local;
+        break;
+      }
       const r = runHw(p, st, ins, bvals.map((v) => v.shape), inFmts, reluAfter);
       if (reluAfter) hints.reluDone?.add(r.q);
       out = [{ shape: r.shape, q: r.q, fmt: r.fmt }];
@@ -384,6 +397,27 @@ function localRun(p: SimProgram, st: HwStep, floatBottoms: Tensor[], fmts: (Fixe
   if (!reluAfter && sameAsFixed(lins, ins, fmts, inFmts)) return fixed;
   const lr = runHw(p, st, lins, floatBottoms.map((t) => t.shape), fmts);
   return { shape: lr.shape, q: lr.q, fmt: lr.fmt };
+}
+
+/**
+ * A conv's fixed run and its local run (as runHw, then localRun) with the two inputs in one kernel call when
+ * they take the same path (A.convPair). undefined when the local input's shape differs (the two calls then).
+ */
+function convWithLocal(p: SimProgram, st: ConvStep, ins: Int32Array[], shape: number[], floatBottoms: Tensor[], fmts: (FixedFormat | undefined)[], inFmts: (FixedFormat | undefined)[]): { fixed: Val; local: Val } | undefined {
+  const ls = floatBottoms[0].shape;
+  if (ins.length !== 1 || floatBottoms.length !== 1 || ls.length !== shape.length || ls.some((d, k) => d !== shape[k])) return undefined;
+  const g = convStepGeom(st, shape);
+  const lins = [quantizedReference(floatBottoms[0], formatOrThrow(fmts[0], st.node))];
+  const outShape = [1, st.outC, g.outH, g.outW];
+  const w = st.weights;
+  const L: A.ConvLayer = w.mode === 'Xilinx' ? { mode: w.mode, w: w.wq, bq: w.bq, S: w.S } : { mode: w.mode, w: w.wq, biasInt: w.biasInt, shift: w.shift };
+  if (sameAsFixed(lins, ins, fmts, inFmts)) {
+    const r = runHw(p, st, ins, [shape], inFmts);
+    const fixed = { shape: r.shape, q: r.q, fmt: r.fmt };
+    return { fixed, local: fixed };
+  }
+  const [qf, ql] = A.convPair(ins[0], lins[0], L, g, st.fout.bw, st.relu, p.psum18);
+  return { fixed: { shape: outShape, q: qf, fmt: st.fout }, local: { shape: outShape.slice(), q: ql, fmt: st.fout } };
 }
 
 /** compileSim + runSim for one image. */

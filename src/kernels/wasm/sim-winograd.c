@@ -220,9 +220,18 @@ static void simg_block(const ConvP* p, const int32_t* x, const int32_t* Wp, int3
 // Block b of R tile rows, output channels [k0, k1) (k0 a multiple of 4), in the thread's workspace ws.
 // R = -1 / -2: one step of the whole map shared by the threads, V at the address in params word 16: -1 the input
 // transform of channel pairs [k0, k1), -2 the output channels [k0, k1) (b = 0). R = -3: a 1x1 conv (simg_block),
-// pixel block b of the block size in params word 17.
+// pixel block b of the block size in params word 17. Word 18 non-zero: a pair of images (R >= 0 or -3), b = 2·block + image.
 EXPORT(simw_part) void simw_part(const ConvP* p, const int32_t* x, const int32_t* Up, int32_t* out, int R, int b, int k0,
                                  int k1, int32_t* ws) {
+  // two images in one call (params word 18 set): blocks alternate between (x, out) and (words 19, 20)
+  const int32_t* pw = (const int32_t*)p;
+  if (pw[18] && R != -1 && R != -2) {
+    if (b & 1) {
+      x = (const int32_t*)(long)pw[19];
+      out = (int32_t*)(long)pw[20];
+    }
+    b >>= 1;
+  }
   if (R == -3) {
     simg_block(p, x, Up, out, ((const int32_t*)p)[17], b, k0, k1, ws);
     return;
