@@ -74,7 +74,17 @@ function take(r: WasmRuntime, n: number): Float32Array | null {
     pooledBytes -= a.byteLength;
     return a;
   }
+  const v = r.zoneView(n);
+  if (v || pooledBytes === 0) return v;
+  // the zone is full while the pool holds blocks of other sizes (an earlier net's): they go back, then retry
+  returnPool(r);
   return r.zoneView(n);
+}
+
+function returnPool(r: WasmRuntime): void {
+  for (const list of free.values()) for (const a of list) r.zoneReturn(a);
+  free.clear();
+  pooledBytes = 0;
 }
 
 function give(a: Float32Array | undefined): void {
@@ -116,6 +126,8 @@ export function reluResidentInPlace(q: Int32Array): boolean {
 
 /** Drop the pool (tests, memory pressure). */
 export function clearResidentPool(): void {
+  const r = rt();
+  if (r) returnPool(r);
   free.clear();
   pooledBytes = 0;
 }

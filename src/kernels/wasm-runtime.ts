@@ -359,10 +359,21 @@ export class WasmRuntime {
       else fl[i] = [a + bytes, b];
       if (this.memory.buffer.byteLength < HEAP_START) this.memory.grow(Math.ceil((HEAP_START - this.memory.buffer.byteLength) / 65536));
       const v = new Float32Array(this.F32().buffer, a, n);
-      this.zoneReg.register(v, [a, bytes]);
+      this.zoneReg.register(v, [a, bytes], v);
       return v;
     }
     return null;
+  }
+
+  /**
+   * Give a zone view's memory back now instead of when it is collected; the caller guarantees that nothing reads
+   * it any more. false (nothing done) when v is not a view zoneView returned or was given back already.
+   */
+  zoneReturn(v: Float32Array): boolean {
+    const a = this.addrOf(v);
+    if (a < 0 || !this.zoneReg.unregister(v)) return false;
+    this.zoneRelease(a, Math.max(64, (v.length * 4 + 63) & ~63));
+    return true;
   }
 
   private zoneRelease(a: number, bytes: number): void {
