@@ -143,31 +143,7 @@ export function simWinogradAt(r: WasmRuntime, x: number | Int32Array, w: Int32Ar
   const need = arenaBytes(p, T) + staged;
   if (!r.canHold(need)) return -1;
   const wWords = 16 * Math.ceil(p.outC / 4) * 4 * Math.ceil(p.inC / 2);
-  // packs into addr with scratch allocated from the arena's current top (the caller resets it afterwards)
-  const pack = (addr: number): void => {
-    const top = writeParams(r, p);
-    const raw = r.alloc(wLen);
-    r.I32().set(w.subarray(0, wLen), raw >>> 2);
-    ex.simw_pack_w(top, raw, addr);
-  };
-  r.reset();
-  let pU = cachedOperand(r, w, wLen, `simw:${p.outC}:${p.inC}`, wWords, (addr) => {
-    r.reset();
-    pack(addr);
-  });
-  if (pU >= 0 && !r.canHold(need)) {
-    r.flushCache();
-    pU = -1;
-  }
-  r.reset();
-  if (pU < 0) {
-    // uncached: the packed weights stay at the arena's start, the scratch of the packing is dropped after it
-    pU = r.alloc(wWords);
-    const mark = r.alloc(0);
-    pack(pU);
-    r.reset();
-    r.alloc((mark - pU) / 4);
-  }
+  const pU = packedWeights(r, w, wLen, `simw:${p.outC}:${p.inC}`, wWords, need, (top, raw, addr) => ex.simw_pack_w(top, raw, addr), p);
   const pP = writeParams(r, p, second);
   let xAddr = x as number;
   if (typeof x !== 'number') {
@@ -247,29 +223,19 @@ function gemmBlock(p: Conv2dParams): number {
   return Math.max(8, Math.min(256, nb, Math.ceil(n / 8) * 8));
 }
 
-/** As simWinogradAt, for a conv of simGemmShape. */
-export function simGemmAt(r: WasmRuntime, x: number | Int32Array, w: Int32Array, p: Conv2dParams, outAddr: number, second?: SecondImage): number {
-  const ex = r.ex as unknown as SimWinoExports;
-  const C = p.inC, Kc = p.outC, N = p.outH * p.outW;
-  const wLen = Kc * C;
-  if (second && (typeof x !== 'number' || outAddr < 0)) return -1;
-  const images = second ? 2 : 1;
-  const idle = workersFor(r, wLen * N);
-  const T = idle.length + 1;
-  const NB = gemmBlock(p);
-  const c2 = Math.ceil(C / 2);
-  const wWords = Math.ceil(Kc / 4) * 4 * c2;
-  const wsW = c2 * NB + 96;
-  const need = 4 * (wWords + wLen + (T + 1) * (wsW + 16) + (typeof x === 'number' ? 0 : C * N + 16) + (outAddr < 0 ? Kc * N + 16 : 0) + 256) + 4096;
-  if (!r.canHold(need)) return -1;
+/**
+ * The packed weights' address: from the weight cache, else packed at the arena's start (the packing's scratch,
+ * params and raw weights allocated above them, dropped after it). The arena is reset to just above them.
+ */
+function packedWeights(r: WasmRuntime, w: Int32Array, wLen: number, layout: string, wWords: number, need: number, packW: (params: number, raw: number, addr: number) => void, p: Conv2dParams): number {
   const pack = (addr: number): void => {
     const top = writeParams(r, p);
     const raw = r.alloc(wLen);
     r.I32().set(w.subarray(0, wLen), raw >>> 2);
-    ex.simg_pack_w(top, raw, addr);
+    packW(top, raw, addr);
   };
   r.reset();
-  let pU = cachedOperand(r, w, wLen, `simg:${Kc}:${C}`, wWords, (addr) => {
+  let pU = cachedOperand(r, w, wLen, layout, wWords, (addr) => {
     r.reset();
     pack(addr);
   });
@@ -285,6 +251,25 @@ export function simGemmAt(r: WasmRuntime, x: number | Int32Array, w: Int32Array,
     r.reset();
     r.alloc((mark - pU) / 4);
   }
+  return pU;
+}
+
+/** As simWinogradAt, for a conv of simGemmShape. */
+export function simGemmAt(r: WasmRuntime, x: number | Int32Array, w: Int32Array, p: Conv2dParams, outAddr: number, second?: SecondImage): number {
+  const ex = r.ex as unknown as SimWinoExports;
+  const C = p.inC, Kc = p.outC, N = p.outH * p.outW;
+  const wLen = Kc * C;
+  if (second && (typeof x !== 'number' || outAddr < 0)) return -1;
+  const images = second ? 2 : 1;
+  const idle = workersFor(r, wLen * N);
+  const T = idle.length + 1;
+  const NB = gemmBlock(p);
+  const c2 = Math.ceil(C / 2);
+  const wWords = Math.ceil(Kc / 4) * 4 * c2;
+  const wsW = c2 * NB + 96;
+  const need = 4 * (wWords + wLen + (T + 1) * (wsW + 16) + (typeof x === 'number' ? 0 : C * N + 16) + (outAddr < 0 ? Kc * N + 16 : 0) + 256) + 4096;
+  if (!r.canHold(need)) return -1;
+  const pU = packedWeights(r, w, wLen, `simg:${Kc}:${C}`, wWords, need, (top, raw, addr) => ex.simg_pack_w(top, raw, addr), p);
   const pP = writeParams(r, p, second);
   r.I32()[(pP >>> 2) + 17] = NB;
   let xAddr = x as number;
