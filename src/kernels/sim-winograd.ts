@@ -6,7 +6,7 @@
  * 16 multiplications per 2x2 outputs instead of 36. Writes int32 sums equal to convIntJs's, integer for integer.
  */
 import { rt, workersFor } from './config';
-import type { IntOperand } from './int-conv';
+import { intAbsMax, type IntOperand } from './int-conv';
 import type { Conv2dParams } from './types';
 import { cachedOperand } from './weight-cache';
 import { JOB_SIM_WINO, type WasmRuntime } from './wasm-runtime';
@@ -179,21 +179,19 @@ export function simWinogradAt(r: WasmRuntime, x: number | Int32Array, w: Int32Ar
  * xAbsMax: max |x| when the caller knows it.
  */
 export function convIntWinograd(x: Int32Array, w: Int32Array, p: Conv2dParams, maxRowAbsSum: number, xAbsMax?: number, out?: Int32Array): Int32Array | null {
+  return simWinogradShape(p) ? convStaged(x, w, p, p.outC * p.inC * 9, maxRowAbsSum, xAbsMax, out, simWinogradFits, simWinogradAt) : null;
+}
+
+/** A staged convolution on one of this file's kernels (`at`), when its operands' bounds `fit`. */
+function convStaged(x: Int32Array, w: Int32Array, p: Conv2dParams, wLen: number, maxRowAbsSum: number, xAbsMax: number | undefined, out: Int32Array | undefined,
+  fits: (xAbsMax: number, wAbsMax: number, maxRowAbsSum: number) => boolean, at: typeof simWinogradAt): Int32Array | null {
   const r = rt();
-  if (!r || !simWinogradShape(p)) return null;
+  if (!r) return null;
   const inSize = p.inC * p.inH * p.inW;
   const n = p.outC * p.outH * p.outW;
-  if (x.length < inSize || w.length < p.outC * p.inC * 9 || (out && out.length < n)) return null;
-  let m = xAbsMax;
-  if (m === undefined) {
-    m = 0;
-    for (let i = 0; i < inSize; i++) {
-      const v = x[i] < 0 ? -x[i] : x[i];
-      if (v > m) m = v;
-    }
-  }
-  if (!simWinogradFits(m, weightAbsMax(w), maxRowAbsSum)) return null;
-  const oa = simWinogradAt(r, x, w, p, -1);
+  if (x.length < inSize || w.length < wLen || (out && out.length < n)) return null;
+  if (!fits(xAbsMax ?? intAbsMax(x.subarray(0, inSize)), weightAbsMax(w), maxRowAbsSum)) return null;
+  const oa = at(r, x, w, p, -1);
   if (oa < 0) return null;
   const res = out ?? new Int32Array(n);
   res.set(r.I32().subarray(oa >>> 2, (oa >>> 2) + n));
@@ -293,23 +291,5 @@ export function simGemmAt(r: WasmRuntime, x: number | Int32Array, w: Int32Array,
 
 /** The 1x1 integer GEMM of one image with staged operands (as convIntWinograd); null when it does not apply. */
 export function convIntGemm(x: Int32Array, w: Int32Array, p: Conv2dParams, maxRowAbsSum: number, xAbsMax?: number, out?: Int32Array): Int32Array | null {
-  const r = rt();
-  if (!r || !simGemmShape(p)) return null;
-  const inSize = p.inC * p.inH * p.inW;
-  const n = p.outC * p.outH * p.outW;
-  if (x.length < inSize || w.length < p.outC * p.inC || (out && out.length < n)) return null;
-  let m = xAbsMax;
-  if (m === undefined) {
-    m = 0;
-    for (let i = 0; i < inSize; i++) {
-      const v = x[i] < 0 ? -x[i] : x[i];
-      if (v > m) m = v;
-    }
-  }
-  if (!simGemmFits(m, weightAbsMax(w), maxRowAbsSum)) return null;
-  const oa = simGemmAt(r, x, w, p, -1);
-  if (oa < 0) return null;
-  const res = out ?? new Int32Array(n);
-  res.set(r.I32().subarray(oa >>> 2, (oa >>> 2) + n));
-  return res;
+  return simGemmShape(p) ? convStaged(x, w, p, p.outC * p.inC, maxRowAbsSum, xAbsMax, out, simGemmFits, simGemmAt) : null;
 }
