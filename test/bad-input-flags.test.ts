@@ -8,10 +8,9 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { main } from '../src/cli/main';
 import { readCaffemodel } from '../src/proto/caffemodel';
 import { writeCaffemodel } from '../src/proto/write-caffemodel';
-import { CORPUS, ROOT } from './helpers/cli';
+import { CORPUS, ROOT, runMain } from './helpers/cli';
 
 const LENET = path.join(CORPUS, 'models/lenet_mnist_ahmdtaha');
 const DEPLOY = path.join(LENET, 'mnist_deploy.prototxt');
@@ -44,21 +43,8 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-async function run(argv: string[]): Promise<{ code: number; stderr: string }> {
-  let stderr = '';
-  const ew = process.stderr.write;
-  const ow = process.stdout.write;
-  process.stderr.write = ((s: string) => ((stderr += s), true)) as typeof process.stderr.write;
-  process.stdout.write = (() => true) as typeof process.stdout.write;
-  process.exitCode = undefined;
-  try {
-    return { code: await main(argv), stderr };
-  } finally {
-    process.stderr.write = ew;
-    process.stdout.write = ow;
-    process.exitCode = undefined;
-  }
-}
+/** main() in this process (helpers/cli.ts). */
+const run = runMain;
 
 /** What a case gives the command: the prototxt, weights and images to read, where outputs go. */
 interface Files {

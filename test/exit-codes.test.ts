@@ -6,8 +6,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { main } from '../src/cli/main';
-import { ROOT } from './helpers/cli';
+import { ROOT, runMain } from './helpers/cli';
 
 const L = path.join(ROOT, 'models/lenet');
 const P = path.join(L, 'lenet.prototxt');
@@ -36,21 +35,8 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-async function run(argv: string[]): Promise<{ code: number; stderr: string }> {
-  let stderr = '';
-  const ew = process.stderr.write;
-  const ow = process.stdout.write;
-  process.stderr.write = ((s: string) => ((stderr += s), true)) as typeof process.stderr.write;
-  process.stdout.write = (() => true) as typeof process.stdout.write;
-  process.exitCode = undefined;
-  try {
-    return { code: await main(argv), stderr };
-  } finally {
-    process.stderr.write = ew;
-    process.stdout.write = ow;
-    process.exitCode = undefined;
-  }
-}
+/** main() in this process (helpers/cli.ts). */
+const run = runMain;
 
 const out = () => path.join(tmp, `q${Math.random().toString(36).slice(2)}.prototxt`);
 const Q = () => ['quantize', '--deploy_model', P, '--weights', W, '--quantized_deploy_model', out(), '--bitwidths', '8,8,8', '-q', ...GRAY];
