@@ -8,13 +8,9 @@ import { quantizeFloat, type FixedFormat } from '../src/chaidnn/format';
 import { residentStats, setResidentChain, shutdownKernels } from '../src/kernels';
 import { compileSim, runSim } from '../src/sim/simulate';
 import { quantizeForChain } from '../src/sim/fixed-chain';
-import { annotateXilinx, applyPlan } from '../src/sim/annotate';
-import { buildDynamicFixedPlan } from '../src/quant/dynamicfixed';
-import { ristrettoFl } from '../src/calib/fl';
-import { runNet } from '../src/exec/executor';
+import { annotateXilinx } from '../src/sim/annotate';
 import { mulberry32 } from '../src/io/calibset';
-import type { Net } from '../src/graph/types';
-import { benchNet, randomInput } from './bench/netutil';
+import { annotateDynamicFixed, benchNet, randomInput } from './bench/netutil';
 
 afterAll(() => shutdownKernels());
 afterEach(() => {
@@ -127,23 +123,6 @@ describe('MAX pooling and Concat on resident blobs', () => {
   });
 });
 
-async function annotateDynamicFixed(net: Net, x: ReturnType<typeof randomInput>): Promise<void> {
-  const maxAbs = new Map<string, number>();
-  await runNet(net, x, {
-    warn: () => {},
-    onLayer: (node, tops) => tops.forEach((t, ti) => {
-      let m = 0;
-      for (let i = 0; i < t.data.length; i++) m = Math.max(m, Math.abs(t.data[i]));
-      maxAbs.set(`${node.index}/${ti}`, m);
-    }),
-  });
-  const { plan } = buildDynamicFixedPlan(net, {
-    bitwidths: { in: 8, params: 8, out: 8 }, fl: 'auto', warn: () => {},
-    actFl: (li, ti) => Math.max(0, ristrettoFl(maxAbs.get(`${li}/${ti}`) ?? 0, 8, 'activations')),
-  });
-  applyPlan(net, plan);
-}
-
 describe('--metrics none on ImageNet nets (32x32): the resident chain, the same integers as the staged one', () => {
   jest.setTimeout(60000);
   const cases: Array<[string, string, 'Xilinx' | 'DynamicFixed']> = [
@@ -153,7 +132,7 @@ describe('--metrics none on ImageNet nets (32x32): the resident chain, the same 
     const b = benchNet(file, 1, 1, 32);
     const x = randomInput(b.inputShape, 3);
     if (mode === 'Xilinx') await annotateXilinx(b.net, [x], 8, 'max');
-    else await annotateDynamicFixed(b.net, x);
+    else await annotateDynamicFixed(b.net, [x]);
     const prog = compileSim(b.net, { mode });
     const convs = prog.steps.filter((s) => s.kind === 'conv').length;
     const relu = jest.spyOn(A, 'reluInt');

@@ -12,6 +12,10 @@ import type { LayerParam } from '../../src/proto/message';
 import type { Tensor } from '../../src/tensor';
 import { numel } from '../../src/tensor';
 import { rng } from '../helpers/rng';
+import { runNet } from '../../src/exec/executor';
+import { applyPlan } from '../../src/sim/annotate';
+import { buildDynamicFixedPlan } from '../../src/quant/dynamicfixed';
+import { ristrettoFl } from '../../src/calib/fl';
 
 /** A corpus file: /work/shared/corpus beside the repo, found by walking up (works from test/ and dist/), or $CHAIQ_CORPUS. */
 export function corpusFile(rel: string): string {
@@ -126,4 +130,25 @@ export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** DynamicFixed at `bw` with per-layer fl from the max |x| of each blob version over the calibration inputs (auto). */
+export async function annotateDynamicFixed(net: Net, calib: Tensor[], bw = 8): Promise<void> {
+  const maxAbs = new Map<string, number>();
+  for (const x of calib) {
+    await runNet(net, x, {
+      warn: () => {},
+      onLayer: (node, tops) => tops.forEach((t, ti) => {
+        const k = `${node.index}/${ti}`;
+        let m = maxAbs.get(k) ?? 0;
+        for (let i = 0; i < t.data.length; i++) m = Math.max(m, Math.abs(t.data[i]));
+        maxAbs.set(k, m);
+      }),
+    });
+  }
+  const { plan } = buildDynamicFixedPlan(net, {
+    bitwidths: { in: bw, params: bw, out: bw }, fl: 'auto', warn: () => {},
+    actFl: (li, ti) => Math.max(0, ristrettoFl(maxAbs.get(`${li}/${ti}`) ?? 0, bw, 'activations')),
+  });
+  applyPlan(net, plan);
 }

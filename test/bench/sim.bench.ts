@@ -9,42 +9,18 @@
  */
 import { runNet } from '../../src/exec/executor';
 import * as A from '../../src/chaidnn/arith';
-import { annotateXilinx, applyPlan } from '../../src/sim/annotate';
-import { buildDynamicFixedPlan } from '../../src/quant/dynamicfixed';
-import { ristrettoFl } from '../../src/calib/fl';
+import { annotateXilinx } from '../../src/sim/annotate';
 import { compileSim, runSim } from '../../src/sim/simulate';
 import { simulateImage, type ImageRunner } from '../../src/sim/parallel';
 import { newSimAccumulators, type MetricsLevel } from '../../src/sim/results';
-import type { Net } from '../../src/graph/types';
 import { initKernels, residentStats } from '../../src/kernels';
 import type { Tensor } from '../../src/tensor';
-import { benchNet, median, nowMs, randomInput } from './netutil';
+import { annotateDynamicFixed, benchNet, median, nowMs, randomInput } from './netutil';
 
 const cpuMs = (): number => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e3;
 };
-
-/** DynamicFixed 8-bit with per-layer fl from the max |x| of each blob version over the calibration inputs (auto). */
-async function annotateDynamicFixed(net: Net, calib: Tensor[], bw: number): Promise<void> {
-  const maxAbs = new Map<string, number>();
-  for (const x of calib) {
-    await runNet(net, x, {
-      warn: () => {},
-      onLayer: (node, tops) => tops.forEach((t, ti) => {
-        const k = `${node.index}/${ti}`;
-        let m = maxAbs.get(k) ?? 0;
-        for (let i = 0; i < t.data.length; i++) m = Math.max(m, Math.abs(t.data[i]));
-        maxAbs.set(k, m);
-      }),
-    });
-  }
-  const { plan } = buildDynamicFixedPlan(net, {
-    bitwidths: { in: bw, params: bw, out: bw }, fl: 'auto', warn: () => {},
-    actFl: (li, ti) => Math.max(0, ristrettoFl(maxAbs.get(`${li}/${ti}`) ?? 0, bw, 'activations')),
-  });
-  applyPlan(net, plan);
-}
 
 interface Times { wall: number[]; cpu: number[] }
 

@@ -5,39 +5,19 @@ const path = require('path');
 const crypto = require('crypto');
 const ROOT = path.resolve(__dirname, '../..');
 const D = (m) => require(path.join(ROOT, 'dist', m));
-const { annotateXilinx, applyPlan } = D('src/sim/annotate');
+const { annotateXilinx } = D('src/sim/annotate');
 const { compileSim, newSimStats, runSim } = D('src/sim/simulate');
-const { buildDynamicFixedPlan } = D('src/quant/dynamicfixed');
-const { ristrettoFl } = D('src/calib/fl');
-const { runNet } = D('src/exec/executor');
 const { initKernels, shutdownKernels } = D('src/kernels');
-const { benchNet, randomInput } = D('test/bench/netutil');
+const { annotateDynamicFixed, benchNet, randomInput } = D('test/bench/netutil');
 
 const bits = (x) => (Number.isNaN(x) ? 'NaN' : Object.is(x, -0) ? '-0' : String(x));
-
-async function annotateDynamicFixed(net, x) {
-  const maxAbs = new Map();
-  await runNet(net, x, {
-    warn: () => {},
-    onLayer: (node, tops) => tops.forEach((t, ti) => {
-      let m = 0;
-      for (let i = 0; i < t.data.length; i++) m = Math.max(m, Math.abs(t.data[i]));
-      maxAbs.set(`${node.index}/${ti}`, m);
-    }),
-  });
-  const { plan } = buildDynamicFixedPlan(net, {
-    bitwidths: { in: 8, params: 8, out: 8 }, fl: 'auto', warn: () => {},
-    actFl: (li, ti) => Math.max(0, ristrettoFl(maxAbs.get(`${li}/${ti}`) ?? 0, 8, 'activations')),
-  });
-  applyPlan(net, plan);
-}
 
 /** A bench net at `size`, two seeded inputs, annotated 8-bit in `mode`, compiled; `run()` digests a layers run. */
 async function simCase(file, mode, size, seeds) {
   const b = benchNet(file, 1, 1, size);
   const xs = seeds.map((s) => randomInput(b.inputShape, s));
   if (mode === 'Xilinx') await annotateXilinx(b.net, xs.slice(0, 1), 8, 'max');
-  else await annotateDynamicFixed(b.net, xs[0]);
+  else await annotateDynamicFixed(b.net, xs.slice(0, 1));
   const prog = compileSim(b.net, { mode });
   const run = async () => {
     const stats = newSimStats();
