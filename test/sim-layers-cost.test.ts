@@ -25,7 +25,7 @@ const bits = (x: number): string => (Number.isNaN(x) ? 'NaN' : Object.is(x, -0) 
 
 describe('--metrics layers on the resident chain (ImageNet nets at 32x32): the figures of the staged path', () => {
   // run on dist/ in a plain node process (test/helpers/sim-layers-run.js): the simulator is several times slower in jest's sandbox
-  type Got = { convs: number; resident: { convs: number; noRoom: number }; sameStats: boolean; sameBlobs: boolean };
+  type Got = { convs: number; eltwise: number; resident: { convs: number; noRoom: number; eltwise: number }; sameStats: boolean; sameBlobs: boolean };
   let got: Record<string, Got>;
   beforeAll(() => {
     const r = spawnSync(process.execPath, [path.join(__dirname, 'helpers/sim-layers-run.js')], { encoding: 'utf8', maxBuffer: 1 << 24 });
@@ -38,6 +38,8 @@ describe('--metrics layers on the resident chain (ImageNet nets at 32x32): the f
     // the fixed convs and most local ones resident, never out of room (the local runs' blocks go back to the pool)
     expect(g.resident.convs).toBeGreaterThan(1.5 * g.convs);
     expect(g.resident.noRoom).toBe(0);
+    // ResNet's residual Eltwise SUMs, fixed and local, in wasm (so the ReLU and 1x1 conv after them read resident blobs)
+    expect(g.resident.eltwise).toBe(2 * g.eltwise);
     expect(g.sameStats).toBe(true);
     expect(g.sameBlobs).toBe(true);
   });

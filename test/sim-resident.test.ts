@@ -123,6 +123,49 @@ describe('MAX pooling and Concat on resident blobs', () => {
   });
 });
 
+describe('Eltwise SUM on resident blobs', () => {
+  /** the JS loop of eltwiseAddInt, with the resident paths off */
+  const jsSum = (ins: Int32Array[], bw: number, relu: boolean): number[] => {
+    setResidentChain(false);
+    const out = Array.from(A.eltwiseAddInt(ins, bw, relu));
+    setResidentChain(true);
+    return out;
+  };
+  it('saturates as the JS loop, 2 and 3 inputs, resident or not, with the fused ReLU; the ReLU after it keeps the twin', () => {
+    const g = geom(16, 9, 16, 3);
+    const S = new Float64Array(16).fill(60000);
+    const x = ints(16 * 81, -128, 127, 11);
+    const w = ints(16 * 16 * 9, -12, 12, 12);
+    const a = A.convXilinx(x, w, null, S, g, 8, false); // resident
+    const b = ints(16 * 81 + 0, -128, 127, 13); // a JS array
+    const c = A.convXilinx(b, w, null, S, g, 8, false);
+    for (const ins of [[a, c], [a, b], [b, a, c], [b, b]]) for (const [bw, relu] of [[8, false], [8, true], [6, false]] as const) {
+      const before = residentStats.eltwise;
+      const y = A.eltwiseAddInt(ins, bw, relu);
+      expect(residentStats.eltwise).toBe(before + 1);
+      expect(Array.from(y)).toEqual(jsSum(ins, bw, relu));
+    }
+    // a length that is not a multiple of 4, values near the int32 bound (the JS loop's double sums)
+    const odd = [ints(1031, -(2 ** 20), 2 ** 20, 14), ints(1031, -(2 ** 20), 2 ** 20, 15)];
+    expect(Array.from(A.eltwiseAddInt(odd, 16, false))).toEqual(jsSum(odd, 16, false));
+    const big = [ints(64, 2 ** 30, 2 ** 31 - 1, 16), ints(64, 2 ** 30, 2 ** 31 - 1, 17)];
+    const before = residentStats.eltwise;
+    expect(Array.from(A.eltwiseAddInt(big, 32, false))).toEqual(jsSum(big, 32, false));
+    expect(residentStats.eltwise).toBe(before); // Σ max|x| ≥ 2^31: the JS loop
+    // residual block: sum, in-place ReLU, conv, without staging; the integers of the staged path
+    const [fast, slow] = bothWays(() => {
+      const branches = [A.convXilinx(x, w, null, S, g, 8, false), A.convXilinx(b, w, null, S, g, 8, false)];
+      const staged = residentStats.staged;
+      const s = A.eltwiseAddInt(branches, 8);
+      expect(A.reluInt(s, s)).toBe(s);
+      const z = A.convXilinx(s, w, null, S, g, 8, false).slice();
+      return { z, staged: residentStats.staged - staged };
+    });
+    expect(fast.staged).toBe(0);
+    expect(Array.from(fast.z)).toEqual(Array.from(slow.z));
+  });
+});
+
 describe('--metrics none on ImageNet nets (32x32): the resident chain, the same integers as the staged one', () => {
   jest.setTimeout(60000);
   const cases: Array<[string, string, 'Xilinx' | 'DynamicFixed']> = [

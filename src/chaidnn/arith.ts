@@ -15,6 +15,7 @@ export const PSUM18_MAX = 131071;
 export const AVG_POOL_SHIFT = 16;
 
 import { concatResident, conv2d, convInt, convIntGemm, convIntWinograd, convRequantResident, convRequantResidentPair, intAbsMax, invalidateResident, kernelBackend, maxPoolResident, poolInWasm, reluResidentInPlace, requantDynamicFixedInt, requantXilinxInt, setSimWinograd, simGemmStats, simWinogradStats, type Requant, type SimWinogradMode } from '../kernels';
+import { eltwiseAddResident } from '../kernels';
 
 const f32 = Math.fround;
 const TWO22 = 2 ** 22;
@@ -679,9 +680,11 @@ export function avePoolInt(x: Int32Array, g: PoolGeom, bwOut: number, extraShift
 /** Eltwise SUM in HW: a plain saturating integer add, no rescale (§3.3); ReLU after saturation when fused. */
 export function eltwiseAddInt(inputs: Int32Array[], bw: number, relu = false): Int32Array {
   const n = inputs[0].length;
-  const out = new Int32Array(n);
   const hi = 2 ** (bw - 1) - 1;
   const lo = relu ? 0 : -(2 ** (bw - 1));
+  const res = eltwiseAddResident(inputs, lo, hi); // resident, with its twin (src/kernels/sim-conv.ts)
+  if (res) return res;
+  const out = new Int32Array(n);
   if (inputs.length === 2) {
     const [a, b] = inputs;
     for (let i = 0; i < n; i++) {

@@ -12,6 +12,7 @@ import { poolInWasm } from './layer-ops';
 import type { Conv2dParams } from './types';
 import { simGemmAt, simGemmFits, simGemmShape, simWinogradAt, simWinogradFits, simWinogradShape, weightAbsMax, type SecondImage } from './sim-winograd';
 import type { WasmRuntime } from './wasm-runtime';
+import { intAbsMax } from './int-conv';
 
 interface SimExports {
   sim_i32_to_f32(src: number, dst: number, n: number): number;
@@ -65,7 +66,7 @@ function residentRt(): WasmRuntime | null {
 }
 
 /** How often the resident path ran and why it did not (benches, tests). */
-export const residentStats = { convs: 0, staged: 0, noRoom: 0 };
+export const residentStats = { convs: 0, staged: 0, noRoom: 0, eltwise: 0 };
 
 function take(r: WasmRuntime, n: number): Float32Array | null {
   const list = free.get(n);
@@ -393,4 +394,63 @@ export function quantizeResident(x: Float32Array, spec: QuantizeSpec): Int32Arra
   else if (spec.kind === 'XilinxInput') m = ex.sim_quantize4(1, xa, pair.qb.byteOffset, pair.f.byteOffset, n, spec.th, spec.sf, 0, -spec.m, spec.m);
   else m = ex.sim_quantize4(2, xa, pair.qb.byteOffset, pair.f.byteOffset, n, spec.th, spec.inv, 0, -spec.m, spec.m);
   return adopt(pair, n, m);
+}
+
+interface EltwiseExports {
+  sim_eltwise_add(xs: number, k: number, q: number, f: number, n: number, lo: number, hi: number): number;
+  sim_any_nan(x: number, n: number): number;
+}
+
+/**
+ * Eltwise SUM of integer blobs, clamped to [lo, hi] (lo = 0 for the fused ReLU), in wasm (wasm/sim-eltwise.c),
+ * reading resident inputs in place (others are copied in); the result resident with its twin, so an in-place
+ * ReLU after it keeps the twin and the next conv reads it in place. The integers of the JS loop (its double sums
+ * are exact, the int32 ones too while Σ max|x| < 2^31). null when it does not apply.
+ */
+export function eltwiseAddResident(inputs: Int32Array[], lo: number, hi: number): Int32Array | null {
+  const r = residentRt();
+  const n = inputs[0].length;
+  if (!r || n < MIN_FLOATS || inputs.length < 2 || inputs.some((a) => a.length !== n)) return null;
+  const temps: Float32Array[] = [];
+  const done = (): void => temps.forEach((t) => give(t));
+  const addrs: number[] = [];
+  let bound = 0;
+  for (const a of inputs) {
+    const res = residents.get(a);
+    let xa = res?.qBlock ? r.addrOf(a as unknown as Float32Array) : -1;
+    if (xa < 0) {
+      const blk = take(r, n);
+      if (!blk) {
+        residentStats.noRoom++;
+        done();
+        return null;
+      }
+      temps.push(blk);
+      new Int32Array(blk.buffer, blk.byteOffset, n).set(a);
+      xa = blk.byteOffset;
+    }
+    addrs.push(xa);
+    bound += res?.qBlock ? res.absMax : intAbsMax(a);
+  }
+  const pair = bound < 2 ** 31 ? takePair(r, n) : null;
+  if (!pair) {
+    done();
+    return null;
+  }
+  r.reset();
+  const pa = r.alloc(addrs.length);
+  r.I32().set(addrs, pa >>> 2);
+  const m = (r.ex as unknown as EltwiseExports).sim_eltwise_add(pa, addrs.length, pair.qb.byteOffset, pair.f.byteOffset, n, lo, hi);
+  done();
+  residentStats.eltwise++;
+  return adopt(pair, n, m < 0 ? 2 ** 31 : m);
+}
+
+/** Whether x holds a NaN (in wasm when x lives there). */
+export function hasNaN(x: Float32Array): boolean {
+  const r = rt();
+  const xa = r ? r.addrOf(x) : -1;
+  if (r && xa >= 0) return (r.ex as unknown as EltwiseExports).sim_any_nan(xa, x.length) !== 0;
+  for (let i = 0; i < x.length; i++) if (x[i] !== x[i]) return true;
+  return false;
 }

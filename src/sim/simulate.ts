@@ -157,7 +157,7 @@ function runHw(p: SimProgram, st: HwStep, ins: Int32Array[], inShapes: number[][
       return { q: A.avePoolInt(ins[0], g, st.fout.bw, extra, p.aveDivisor), shape, fmt: st.fout };
     }
     case 'eltwise':
-      return { q: A.eltwiseAddInt(ins, st.fout.bw), shape: inShapes[0].slice(), fmt: st.fout };
+      return { q: A.eltwiseAddInt(ins, st.fout.bw, reluAfter), shape: inShapes[0].slice(), fmt: st.fout };
     case 'concat': {
       const shape = inShapes[0].slice();
       shape[1] = inShapes.reduce((s, sh) => s + sh[1], 0);
@@ -275,13 +275,16 @@ function soleHolder(vals: Map<string, Val>, bottom: string, top: string): boolea
   return true;
 }
 
-/** Step i is a conv whose only top goes next (after its folded BN/Scale) into an in-place ReLU run on the integers (nothing reads it between). */
+/**
+ * Step i is a conv or an Eltwise whose only top goes next (after a conv's folded BN/Scale) into an in-place ReLU
+ * run on the integers (nothing reads it between).
+ */
 function reluFollows(p: SimProgram, i: number): boolean {
   const st = p.steps[i];
   let j = i + 1;
   while (p.steps[j]?.kind === 'absorbed') j++; // its folded BN/Scale: computed by the conv
   const nx = p.steps[j];
-  if (st.kind !== 'conv' || !nx || nx.kind !== 'relu' || st.node.tops.length !== 1) return false;
+  if ((st.kind !== 'conv' && st.kind !== 'eltwise') || !nx || nx.kind !== 'relu' || st.node.tops.length !== 1) return false;
   const top = st.node.tops[0];
   return nx.node.bottoms.length === 1 && nx.node.bottoms[0] === top && nx.node.tops[0] === top;
 }
@@ -296,14 +299,14 @@ function execHints(p: SimProgram, i: number, vals: Map<string, Val>, reference: 
   const node = st.node;
   const inPlace = st.kind === 'relu' && soleHolder(vals, node.bottoms[0], node.tops[0]);
   if (reference) return { inPlace };
-  return { inPlace, reluAfter: st.kind === 'conv' && reluFollows(p, i), reluDone };
+  return { inPlace, reluAfter: reluFollows(p, i), reluDone };
 }
 
 /** What a run may do faster (the same integers). */
 interface ExecHints {
   /** the step may overwrite its input's integers (see soleHolder) */
   inPlace?: boolean;
-  /** a conv applies the in-place ReLU that follows it (reluFollows); its output goes into reluDone */
+  /** a conv or Eltwise applies the in-place ReLU that follows it (reluFollows); its output goes into reluDone */
   reluAfter?: boolean;
   /** integers a conv already passed through the ReLU: the ReLU step keeps them */
   reluDone?: WeakSet<Int32Array>;
@@ -333,7 +336,7 @@ async function execStep(p: SimProgram, st: Step, bvals: Val[], floatBottoms?: Te
           }
         });
       }
-      const reluAfter = st.kind === 'conv' && !!hints.reluAfter && !!hints.reluDone;
+      const reluAfter = (st.kind === 'conv' || st.kind === 'eltwise') && !!hints.reluAfter && !!hints.reluDone;
       const both = st.kind === 'conv' && floatBottoms && !reluAfter ? convWithLocal(p, st, ins, bvals[0].shape, floatBottoms, fins.map((f, k) => f ?? inFmts[k]), inFmts) : undefined;
       if (both) {
         out = [both.fixed];

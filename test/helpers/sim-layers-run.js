@@ -10,12 +10,12 @@ async function one(file, mode) {
   const before = { ...residentStats };
   setResidentChain(true);
   const fast = await run();
-  const resident = { convs: residentStats.convs - before.convs, noRoom: residentStats.noRoom - before.noRoom };
+  const resident = { convs: residentStats.convs - before.convs, noRoom: residentStats.noRoom - before.noRoom, eltwise: residentStats.eltwise - before.eltwise };
   setResidentChain(false);
   const slow = await run();
   setResidentChain(true);
   return {
-    convs: xs.length * prog.steps.filter((s) => s.kind === 'conv').length, resident,
+    convs: xs.length * prog.steps.filter((s) => s.kind === 'conv').length, eltwise: xs.length * prog.steps.filter((s) => s.kind === 'eltwise').length, resident,
     sameStats: fast.stats === slow.stats, sameBlobs: fast.blobs === slow.blobs,
   };
 }

@@ -900,3 +900,4 @@ EXPORT(iabsmax) int32_t iabsmax(const int32_t* x, int n) {
 #include "sim.c"
 #include "sim-twin-ops.c"
 #include "sim-winograd.c"
+#include "sim-eltwise.c"
