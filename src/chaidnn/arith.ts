@@ -568,7 +568,7 @@ export function poolOutSize(inSize: number, k: number, pad: number, stride: numb
 }
 
 /** Whether every pooling window of one axis overlaps the image (first and last window suffice). */
-function windowsNonEmpty(inS: number, outS: number, k: number, stride: number, pad: number): boolean {
+export function windowsNonEmpty(inS: number, outS: number, k: number, stride: number, pad: number): boolean {
   const last = (outS - 1) * stride - pad;
   return outS >= 1 && k - pad > 0 && last < inS;
 }

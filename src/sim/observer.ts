@@ -11,7 +11,7 @@ import type { Tensor } from '../tensor';
 import { accumulateError, accumulateFixedErrors, newErrorAcc, type FixedErrorTerm } from './metrics';
 import { formatScale } from '../chaidnn/format';
 import type { ReferenceRun } from './reference';
-import { forgetQuantized } from './local';
+import { forgetQuantized, isQuantizedReference } from './local';
 import { dequant, type SimStats, type Val } from './result';
 import { releaseResident } from '../kernels';
 import { deadAfterSteps } from './fixed-chain';
@@ -62,7 +62,8 @@ export class ReferenceObserver {
     const ref = this.refs.get(blob);
     if (ref) this.add(node, idx, blob, ref, fixed, local);
     // a local run's integers are read only here (the fixed ones go on down the chain)
-    if (local?.q && local.q !== fixed.q) releaseResident(local.q);
+    // (one taken from the quantized reference stays for the other layers that read it: local.ts)
+    if (local?.q && local.q !== fixed.q && !isQuantizedReference(local.q)) releaseResident(local.q);
   }
 
   private add(node: LayerNode, idx: number, blob: string, ref: Tensor, fixed: Val, local?: Val): void {

@@ -18,7 +18,7 @@ import { absorbedOf, compileSteps, inputFormatOf, netMode, outputFormatOf, type 
 import { dequant, newSimStats, packageResult, type SimResult, type SimStats, type Val } from './result';
 import { ReferenceObserver, floatForward } from './observer';
 import { ReferenceRun, referenceOnExecutor } from './reference';
-import { quantizedReference, sameAsFixed } from './local';
+import { localFromReference, quantizedReference, sameAsFixed, type CommutingStep } from './local';
 import { addInputClip } from './input-range';
 import { FLOATABLE_KINDS, consumerFormat, floatLayerForward } from './float-layers';
 import { detachKept, quantizeForChain, releaseDeadBlobs } from './fixed-chain';
@@ -223,7 +223,7 @@ export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}
     });
     const { out, local } = opts.floatLayers?.has(node.name) && FLOATABLE_KINDS.has(st.kind)
       ? await floatStep(p, i, st, bvals, !!obs)
-      : await execStep(p, st, bvals, floatBottoms, execHints(p, i, vals, !!obs, reluDone));
+      : await execStep(p, st, bvals, floatBottoms, { ...execHints(p, i, vals, !!obs, reluDone), refTop: obs?.refs.get(node.tops[0]) });
     node.tops.forEach((t, k) => vals.set(t, out[k]));
     if (st.kind === 'conv' && st.absorbed.length) obs?.holdFused(node, i, st.absorbed[st.absorbed.length - 1], out[0], local);
     else node.tops.forEach((t, k) => obs?.record(node, i, t, out[k], k === 0 ? local : undefined));
@@ -310,6 +310,8 @@ interface ExecHints {
   reluAfter?: boolean;
   /** integers a conv already passed through the ReLU: the ReLU step keeps them */
   reluDone?: WeakSet<Int32Array>;
+  /** the layer's float reference output: a local run that commutes with the quantizer takes it quantized (local.ts) */
+  refTop?: Tensor;
 }
 
 /** One step on its bottoms' values; `floatBottoms` (the reference) also gives the layer's local result. */
@@ -346,7 +348,7 @@ async function execStep(p: SimProgram, st: Step, bvals: Val[], floatBottoms?: Te
       const r = runHw(p, st, ins, bvals.map((v) => v.shape), inFmts, reluAfter);
       if (reluAfter) hints.reluDone?.add(r.q);
       out = [{ shape: r.shape, q: r.q, fmt: r.fmt }];
-      if (floatBottoms) local = localRun(p, st, floatBottoms, fins.map((f, k) => f ?? inFmts[k]), ins, inFmts, out[0], reluAfter);
+      if (floatBottoms) local = localRun(p, st, floatBottoms, fins.map((f, k) => f ?? inFmts[k]), ins, inFmts, out[0], reluAfter, hints.refTop);
       break;
     }
     case 'relu': {
@@ -395,11 +397,35 @@ async function execStep(p: SimProgram, st: Step, bvals: Val[], floatBottoms?: Te
  * The layer alone: the float reference inputs quantized with the formats the layer reads (local.ts), or the
  * fixed result when those are the fixed chain's inputs.
  */
-function localRun(p: SimProgram, st: HwStep, floatBottoms: Tensor[], fmts: (FixedFormat | undefined)[], ins: Int32Array[], inFmts: (FixedFormat | undefined)[], fixed: Val, reluAfter: boolean): Val {
+function localRun(p: SimProgram, st: HwStep, floatBottoms: Tensor[], fmts: (FixedFormat | undefined)[], ins: Int32Array[], inFmts: (FixedFormat | undefined)[], fixed: Val, reluAfter: boolean, refTop?: Tensor): Val {
+  const taken = refTop && !reluAfter ? localWithoutKernel(st, floatBottoms, refTop, fmts) : undefined;
+  if (taken) return taken;
   const lins = floatBottoms.map((t, k) => quantizedReference(t, formatOrThrow(fmts[k], st.node)));
   if (!reluAfter && sameAsFixed(lins, ins, fmts, inFmts)) return fixed;
   const lr = runHw(p, st, lins, floatBottoms.map((t) => t.shape), fmts);
   return { shape: lr.shape, q: lr.q, fmt: lr.fmt };
+}
+
+/**
+ * The local run of a MAX pool or a Concat (runHw on the quantized reference inputs, formats `fmts`) taken from
+ * the quantized reference of its output, where local.ts proves it the same integers; undefined otherwise.
+ */
+function localWithoutKernel(st: HwStep, floatBottoms: Tensor[], refTop: Tensor, fmts: (FixedFormat | undefined)[]): Val | undefined {
+  let step: CommutingStep;
+  let shape: number[];
+  if (st.kind === 'pool' && st.method === 'MAX') {
+    const g = poolGeomOf(st.node, floatBottoms[0].shape);
+    step = { kind: 'maxpool', geom: g };
+    shape = [1, g.C, g.outH, g.outW];
+  } else if (st.kind === 'concat') {
+    step = { kind: 'concat' };
+    shape = floatBottoms[0].shape.slice();
+    shape[1] = floatBottoms.reduce((s, t) => s + t.shape[1], 0);
+  } else return undefined;
+  const lf = fmts.map((f) => formatOrThrow(f, st.node));
+  const fmt = formatOrThrow(st.fout ?? lf[0], st.node); // runHw's output format for these inputs
+  const q = localFromReference(step, floatBottoms, refTop, lf, fmt, shape);
+  return q && { shape, q, fmt };
 }
 
 /**
