@@ -220,11 +220,22 @@ export function simGemmFits(xAbsMax: number, wAbsMax: number, maxRowAbsSum: numb
 /** Convolutions (images) run on the integer GEMM. */
 export const simGemmStats = { convs: 0 };
 
-/** pixels of a block: its packed input within ~256 KB, a multiple of 8 */
-function gemmBlock(p: Conv2dParams): number {
+/**
+ * pixels of a block: its packed input within ~256 KB, a multiple of 8. A gathered (im2col) conv whose map gives
+ * the `threads` fewer than two blocks each takes smaller ones: cutting a block by output channels instead would
+ * gather it once per share, which costs more than the GEMM on small maps.
+ */
+function gemmBlock(p: Conv2dParams, threads: number, images: number): number {
   const n = p.outH * p.outW;
   const nb = Math.floor((256 << 10) / (4 * Math.ceil(gemmRows(p) / 2)) / 8) * 8;
-  return Math.max(8, Math.min(256, nb, Math.ceil(n / 8) * 8));
+  const NB = Math.max(8, Math.min(256, nb, Math.ceil(n / 8) * 8));
+  if (threads === 1 || isDirect(p) || images * Math.ceil(n / NB) >= 2 * threads) return NB;
+  return Math.max(8, Math.min(NB, Math.floor((images * n) / (2 * threads) / 8) * 8));
+}
+
+/** A 1x1 stride-1 unpadded conv: the GEMM reads its rows in place (simg_direct). */
+function isDirect(p: Conv2dParams): boolean {
+  return p.kH === 1 && p.kW === 1 && p.strideH === 1 && p.strideW === 1 && p.padH === 0 && p.padW === 0 && p.outH === p.inH && p.outW === p.inW;
 }
 
 /**
@@ -267,7 +278,7 @@ export function simGemmAt(r: WasmRuntime, x: number | Int32Array, w: Int32Array,
   const images = second ? 2 : 1;
   const idle = workersFor(r, wLen * N);
   const T = idle.length + 1;
-  const NB = gemmBlock(p);
+  const NB = gemmBlock(p, T, images);
   const c2 = Math.ceil(C / 2);
   const wWords = Math.ceil(Kc / 4) * 4 * c2;
   const wsW = c2 * NB + 2 * NB + 96;
