@@ -213,11 +213,12 @@ describe('integer GEMM of any ungrouped conv (im2col rows) equals convIntJs', ()
         const p = gk(pick(1, 21), pick(1, 19), pick(1, 19), pick(8, 23), kk, s, pad, d);
         if (p.outH >= 1 && p.outW >= 1 && p.inC * kk * kk >= 8) checkK(p, 128, 127, 200 * T + k);
       }
-      // past 2^20 MACs (workers help): several pixel blocks; few blocks cut by output channels
+      // past 2^20 MACs (workers help): several pixel blocks, small blocks on small maps, a 3x3 map cut by output channels
       const jobs0 = kernelStats().workerJobs;
       checkK(gk(3, 48, 45, 32, 7, 2, 3), 127, 127, 7);
       checkK(gk(24, 12, 12, 40, 5, 1, 2), 127, 127, 8);
-      checkK(gk(96, 7, 7, 200, 1, 2, 0), 255, 127, 9);
+      checkK(gk(128, 9, 9, 400, 1, 2, 0), 255, 127, 9);
+      checkK(gk(256, 5, 5, 512, 1, 2, 0), 127, 127, 10);
       if (T === 2 && kernelStats().threads === 2) expect(kernelStats().workerJobs).toBeGreaterThan(jobs0);
     });
   }
