@@ -1,9 +1,11 @@
 /**
  * The simulator's integer Winograd F(2x2,3x3) (kernels/sim-winograd.ts): the same int32 sums as convIntJs on
  * random shapes (odd sizes, pads 0/1/2, channel counts not multiples of 8), 1 and 2 threads, and it takes a conv
- * exactly when its int16 transforms and the 2^31 bound of 4y hold. The 1x1 integer GEMM on the same micro-kernel too.
+ * exactly when its int16 transforms and the 2^31 bound of 4y hold. The integer GEMM on the same micro-kernel too, for
+ * any ungrouped conv (strides, pads, kernel sizes, dilations), alone and paired; and on GoogLeNet and ResNet-50 no
+ * conv runs on the float32 kernels any more.
  */
-import { convIntJs, getThreads, initKernels, kernelStats, setThreads, shutdownKernels } from '../src/kernels';
+import { convIntJs, getThreads, initKernels, kernelStats, setThreads, shutdownKernels, simGemmStats, simPairStats } from '../src/kernels';
 import { convIntGemm, convIntWinograd, simGemmFits, simWinogradFits, SIMW_MAX_W, SIMW_MAX_X } from '../src/kernels/sim-winograd';
 import { mulberry32 } from '../src/io/calibset';
 import type { Conv2dParams } from '../src/kernels/types';
@@ -12,6 +14,8 @@ import * as A from '../src/chaidnn/arith';
 import { annotateXilinx } from '../src/sim/annotate';
 import { compileSim, runSim } from '../src/sim/simulate';
 import { benchNet, randomInput } from './bench/netutil';
+import { spawnSync } from 'child_process';
+import * as path from 'path';
 
 const threads0 = getThreads();
 afterAll(async () => {
@@ -171,6 +175,127 @@ describe('1x1 integer GEMM equals convIntJs', () => {
     const x2 = Int32Array.from(x);
     x2[3] = 32768;
     expect(convIntGemm(x2, w, p, 1)).toBeNull();
+  });
+});
+
+describe('integer GEMM of any ungrouped conv (im2col rows) equals convIntJs', () => {
+  const gk = (inC: number, H: number, W: number, outC: number, k: number, s: number, pad: number, d = 1): Conv2dParams => {
+    const o = (n: number): number => Math.floor((n + 2 * pad - (d * (k - 1) + 1)) / s) + 1;
+    return { inC, inH: H, inW: W, outC, outH: o(H), outW: o(W), kH: k, kW: k, strideH: s, strideW: s, padH: pad, padW: pad, dilH: d, dilW: d, group: 1 };
+  };
+  const checkK = (p: Conv2dParams, xr: number, wr: number, seed: number): void => {
+    const x = ints(p.inC * p.inH * p.inW, -xr, xr, seed);
+    const w = ints(p.outC * p.inC * p.kH * p.kW, -wr, wr, seed + 1);
+    const c0 = simGemmStats.convs;
+    const got = convIntGemm(x, w, p, rowAbsMax(w, p.outC));
+    expect(got).not.toBeNull();
+    expect(simGemmStats.convs).toBe(c0 + 1);
+    const want = new Int32Array(p.outC * p.outH * p.outW);
+    convIntJs(x, w, p, want);
+    let bad = -1;
+    for (let i = 0; i < want.length && bad < 0; i++) if (got![i] !== want[i]) bad = i;
+    expect(`${JSON.stringify(p)}: ${bad}`).toBe(`${JSON.stringify(p)}: -1`);
+  };
+  for (const T of [1, 2]) {
+    it(`7x7/2 pad 3, 5x5 pad 2, 3x3/2, 1x1/2, dilation 2, odd channel counts, random shapes; ${T} thread(s)`, async () => {
+      setThreads(T);
+      await initKernels();
+      checkK(gk(3, 23, 21, 16, 7, 2, 3), 128, 127, 1);
+      checkK(gk(13, 14, 15, 9, 5, 1, 2), 128, 127, 2);
+      checkK(gk(11, 17, 16, 12, 3, 2, 1), 128, 127, 3);
+      checkK(gk(19, 15, 14, 21, 1, 2, 0), 128, 127, 4);
+      checkK(gk(9, 16, 13, 10, 3, 1, 2, 2), 128, 127, 5);
+      checkK(gk(7, 9, 9, 8, 3, 1, 0), 128, 127, 6); // a 3x3 stride-1 conv too small for the Winograd
+      const r = mulberry32(90 + T);
+      const pick = (a: number, b: number): number => a + Math.floor(r() * (b - a + 1));
+      for (let k = 0; k < 12; k++) {
+        const kk = [1, 2, 3, 5, 7][k % 5], s = pick(1, 3), d = pick(1, 2), pad = pick(0, kk);
+        const p = gk(pick(1, 21), pick(1, 19), pick(1, 19), pick(8, 23), kk, s, pad, d);
+        if (p.outH >= 1 && p.outW >= 1 && p.inC * kk * kk >= 8) checkK(p, 128, 127, 200 * T + k);
+      }
+      // past 2^20 MACs (workers help): several pixel blocks, small blocks on small maps, a 3x3 map cut by output channels
+      const jobs0 = kernelStats().workerJobs;
+      checkK(gk(3, 48, 45, 32, 7, 2, 3), 127, 127, 7);
+      checkK(gk(24, 12, 12, 40, 5, 1, 2), 127, 127, 8);
+      checkK(gk(128, 9, 9, 400, 1, 2, 0), 255, 127, 9);
+      checkK(gk(256, 5, 5, 512, 1, 2, 0), 127, 127, 10);
+      if (T === 2 && kernelStats().threads === 2) expect(kernelStats().workerJobs).toBeGreaterThan(jobs0);
+    });
+  }
+
+  it('int16 operands and the 2^31 bound on a 5x5 pad 2 conv: taken just below, not at it; grouped convs not taken', () => {
+    setThreads(1);
+    const p = gk(3, 6, 7, 8, 5, 1, 2);
+    const x = new Int32Array(3 * 42).fill(32767);
+    const S = Math.floor((2 ** 31 - 1) / 32767);
+    const w = new Int32Array(8 * 75);
+    for (let o = 0; o < 8; o++) {
+      // the centre taps of channels 0 and 1 (never in the padding) and a small one: partial sums pass 2^31
+      w[o * 75 + 12] = 32767; w[o * 75 + 25 + 12] = 32767; w[o * 75 + 50 + 12] = -(S - 2 * 32767);
+    }
+    expect(rowAbsMax(w, 8)).toBe(S);
+    const got = convIntGemm(x, w, p, S);
+    expect(got).not.toBeNull();
+    const want = new Int32Array(got!.length);
+    convIntJs(x, w, p, want);
+    expect(Array.from(got!)).toEqual(Array.from(want));
+    expect(convIntGemm(x, w, p, S + 1)).toBeNull();
+    const x2 = Int32Array.from(x);
+    x2[3] = -32768;
+    expect(convIntGemm(x2, w, p, 1)).toBeNull();
+    const w2 = Int32Array.from(w);
+    w2[0] = 32768;
+    expect(convIntGemm(x, w2, p, 1)).toBeNull();
+    expect(convIntGemm(x, w, { ...p, inC: 1, group: 3, outC: 9 } as Conv2dParams, 1)).toBeNull();
+  });
+
+  it('the paired call (two images, inputs not in the zone copied in) and the single one equal the JS loops', async () => {
+    setThreads(threads0);
+    await initKernels();
+    for (const [k, p] of [[0, gk(3, 29, 27, 16, 7, 2, 3)], [1, gk(16, 12, 11, 24, 5, 1, 2)], [2, gk(24, 13, 13, 32, 1, 2, 0)], [3, gk(12, 15, 14, 16, 3, 2, 1, 2)]] as const) {
+      const x0 = ints(p.inC * p.inH * p.inW, -128, 127, 10 + k), x1 = ints(x0.length, -128, 127, 20 + k);
+      const w = ints(p.outC * p.inC * p.kH * p.kW, -127, 127, 30 + k);
+      const S = Float64Array.from({ length: p.outC }, (_, c) => 3000 + 17 * c);
+      const L: A.ConvLayer = { mode: 'Xilinx', w, bq: Int32Array.from({ length: p.outC }, (_, c) => c - 8), S };
+      const L2: A.ConvLayer = { mode: 'DynamicFixed', w, biasInt: Int32Array.from({ length: p.outC }, (_, c) => 50 * c - 300), shift: 6 };
+      for (const lay of [L, L2]) {
+        const calls = simPairStats.calls, gemm = A.intConvPaths.gemm, fl = A.intConvPaths.float;
+        const [a, b] = A.convPair(x0, x1, lay, p, 8, k % 2 === 0);
+        expect([simPairStats.calls - calls, A.intConvPaths.gemm - gemm, A.intConvPaths.float - fl]).toEqual([1, 2, 0]);
+        const one = (x: Int32Array): Int32Array => lay.mode === 'Xilinx' ? A.convXilinx(x, w, lay.bq, lay.S, p, 8, k % 2 === 0) : A.convDynamicFixed(x, w, lay.biasInt, lay.shift, p, 8, k % 2 === 0);
+        const g1 = A.intConvPaths.gemm;
+        const single = one(x0);
+        expect(A.intConvPaths.gemm - g1).toBe(1);
+        A.setIntConvBackend('js');
+        A.setWasmRequant(false);
+        const [ja, jb] = [one(x0), one(x1)];
+        A.setIntConvBackend('auto');
+        A.setWasmRequant(true);
+        expect(Array.from(a)).toEqual(Array.from(ja));
+        expect(Array.from(b)).toEqual(Array.from(jb));
+        expect(Array.from(single)).toEqual(Array.from(ja));
+      }
+    }
+  });
+});
+
+describe('GoogLeNet and ResNet-50 (32x32) --metrics layers: no conv on the float32 kernels, the same figures and blobs', () => {
+  // on dist/ in a plain node process (test/helpers/sim-paths-run.js): the simulator is slower in jest's sandbox
+  type Got = { convs: number; paths: Record<string, number>; floatOff: number; sameStats: boolean; sameBlobs: boolean };
+  let got: Record<string, Got>;
+  beforeAll(() => {
+    const r = spawnSync(process.execPath, [path.join(__dirname, 'helpers/sim-paths-run.js')], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    if (r.status !== 0) throw new Error(r.stderr);
+    got = JSON.parse(r.stdout);
+  }, 300_000);
+  test.each(['bvlc_googlenet.prototxt Xilinx', 'resnet50.prototxt DynamicFixed'])('%s', (name) => {
+    const g = got[name];
+    // every conv of the fixed chain and of the local runs: the integer Winograd or the GEMM
+    expect([g.paths.float, g.paths.int, g.paths.js]).toEqual([0, 0, 0]);
+    expect(g.paths.wino + g.paths.gemm).toBeGreaterThan(1.9 * g.convs);
+    expect(g.floatOff).toBeGreaterThan(0);
+    expect(g.sameStats).toBe(true);
+    expect(g.sameBlobs).toBe(true);
   });
 });
 

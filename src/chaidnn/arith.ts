@@ -376,7 +376,7 @@ export function convAccumulate(x: Int32Array, w: Int32Array, g: ConvGeom, psum18
 export type IntConvBackend = 'auto' | 'float' | 'int' | 'js' | 'wino';
 let intConvBackend: IntConvBackend = 'auto';
 let winoMode0: SimWinogradMode | null = null;
-/** 'wino': the integer Winograd kernel (kernels/sim-winograd.ts) on every 3x3 stride-1 conv it can take, the 1x1 integer GEMM on every 1x1 stride-1 one, else as 'auto'. */
+/** 'wino': the integer Winograd kernel (kernels/sim-winograd.ts) on every 3x3 stride-1 conv it can take, the integer GEMM on every other ungrouped one, else as 'auto'. */
 export function setIntConvBackend(b: IntConvBackend): void {
   intConvBackend = b;
   if (b === 'wino' && winoMode0 === null) winoMode0 = setSimWinograd('force');
@@ -491,8 +491,8 @@ export type ConvLayer =
 
 /**
  * One layer's conv on two inputs of the same geometry (the simulator's fixed and local runs): both in one kernel
- * call on the integer Winograd / 1x1 GEMM when both take it with their inputs resident (each packed weight block
- * read once for the two), else one after the other. The same integers as convXilinx / convDynamicFixed on each.
+ * call on the integer Winograd / GEMM when both take it (each packed weight block read once for the two), else
+ * one after the other. The same integers as convXilinx / convDynamicFixed on each.
  */
 export function convPair(x0: Int32Array, x1: Int32Array, L: ConvLayer, g: ConvGeom, bwOut: number, relu: boolean, psum18 = false): [Int32Array, Int32Array] {
   const lo = relu ? 0 : -(2 ** (bwOut - 1));

@@ -10,7 +10,7 @@ import { rt } from './config';
 import { conv2d } from './conv';
 import { poolInWasm } from './layer-ops';
 import type { Conv2dParams } from './types';
-import { simGemmAt, simGemmFits, simGemmShape, simWinogradAt, simWinogradFits, simWinogradShape, weightAbsMax, type SecondImage } from './sim-winograd';
+import { simGemmAt, simGemmFits, simGemmShape, simWinogradAt, simWinogradFits, simWinogradShape, weightAbsMax } from './sim-winograd';
 import type { WasmRuntime } from './wasm-runtime';
 import { intAbsMax } from './int-conv';
 
@@ -175,9 +175,9 @@ export type Requant =
 /**
  * conv + requantization of one image, the result resident (see the file comment). `maxRowAbsSum`: the largest
  * Σ|w| of an output channel. A 3x3 stride-1 conv whose integer weights `w` are given runs the exact integer
- * Winograd (sim-winograd.ts), a 1x1 stride-1 one the integer GEMM, when their bounds hold and x's int32 lives in
- * the zone; otherwise the float kernels on exact float32 accumulators, when max|x|·maxRowAbsSum < 2^24 (every
- * partial sum an integer float32 holds exactly). null (nothing done) when neither applies: no wasm, no room in
+ * Winograd (sim-winograd.ts), any other ungrouped one the integer GEMM, when their bounds hold (x's int32 copied
+ * into the zone when it does not live there); otherwise the float kernels on exact float32 accumulators, when
+ * max|x|·maxRowAbsSum < 2^24 (every partial sum an integer float32 holds exactly). null (nothing done) when neither applies: no wasm, no room in
  * the zone, the bounds, or a multiplier / shift the requantization kernels do not take.
  */
 export function convRequantResident(x: Int32Array, wf: Float32Array, p: Conv2dParams, maxRowAbsSum: number, rq: Requant, lo: number, hi: number, w?: Int32Array): Int32Array | null {
@@ -191,19 +191,20 @@ export function convRequantResident(x: Int32Array, wf: Float32Array, p: Conv2dPa
   const t = twinOf(r, x);
   if (!t) return null;
   const tw = t.res;
-  const xa = tw.qBlock ? r.addrOf(x as unknown as Float32Array) : -1;
-  const wino = !!w && xa >= 0 && simWinogradShape(p) && simWinogradFits(tw.absMax, weightAbsMax(w), maxRowAbsSum);
-  const gemm = !wino && !!w && xa >= 0 && simGemmShape(p) && simGemmFits(tw.absMax, weightAbsMax(w), maxRowAbsSum);
-  const f = wino || gemm || tw.absMax * maxRowAbsSum < 2 ** 24 ? take(r, n) : null;
+  const k = w ? intPath(p, tw.absMax, w, maxRowAbsSum) : 0;
+  const xi = k ? zoneInt(r, x, tw) : null;
+  const f = xi || tw.absMax * maxRowAbsSum < 2 ** 24 ? take(r, n) : null;
   const qb = f ? take(r, n) : null;
   if (!f || !qb) {
     if (f) residentStats.noRoom++;
     give(f ?? undefined);
+    give(xi?.tmp);
     doneWith(t);
     return null;
   }
-  // integer Winograd or 1x1 GEMM: the int32 sums go to qb, requantized there in place
-  const accI32 = (wino && simWinogradAt(r, xa, w!, p, qb.byteOffset) >= 0) || (gemm && simGemmAt(r, xa, w!, p, qb.byteOffset) >= 0);
+  // integer Winograd or GEMM: the int32 sums go to qb, requantized there in place
+  const accI32 = !!xi && (k === 1 ? simWinogradAt(r, xi.addr, w!, p, qb.byteOffset) : simGemmAt(r, xi.addr, w!, p, qb.byteOffset)) >= 0;
+  give(xi?.tmp);
   if (!accI32) {
     if (!(tw.absMax * maxRowAbsSum < 2 ** 24)) {
       give(f);
@@ -215,6 +216,30 @@ export function convRequantResident(x: Int32Array, wf: Float32Array, p: Conv2dPa
   }
   doneWith(t);
   return requantResident(r, accI32, { f, qb }, C, plane, rq, lo, hi, tw.absMax * maxRowAbsSum);
+}
+
+/** The integer kernel conv p takes for inputs of max |x| = xAbsMax: 1 the Winograd, 2 the GEMM, 0 none (the bounds). */
+function intPath(p: Conv2dParams, xAbsMax: number, w: Int32Array, maxRowAbsSum: number): number {
+  const wm = weightAbsMax(w);
+  if (simWinogradShape(p) && simWinogradFits(xAbsMax, wm, maxRowAbsSum)) return 1;
+  return simGemmShape(p) && simGemmFits(xAbsMax, wm, maxRowAbsSum) ? 2 : 0;
+}
+
+/**
+ * The zone address of x's int32 for the integer kernels: its own block when it lives there, else a copy in a
+ * temporary block (`tmp`: the caller gives it back). null without room.
+ */
+function zoneInt(r: WasmRuntime, x: Int32Array, res: Resident): { addr: number; tmp?: Float32Array } | null {
+  const xa = res.qBlock ? r.addrOf(x as unknown as Float32Array) : -1;
+  if (xa >= 0) return { addr: xa };
+  const tmp = take(r, x.length);
+  if (!tmp) {
+    residentStats.noRoom++;
+    return null;
+  }
+  new Int32Array(tmp.buffer, tmp.byteOffset, x.length).set(x);
+  residentStats.staged++;
+  return { addr: tmp.byteOffset, tmp };
 }
 
 /** Multipliers, biases and shifts the wasm requantization takes. */
@@ -255,7 +280,7 @@ function requantResident(r: WasmRuntime, accI32: boolean, pair: { f: Float32Arra
 
 /**
  * convRequantResident of two images with the same weights (a layer's fixed and local runs) in one kernel call,
- * when both inputs are resident and both take the integer Winograd, or both the 1x1 GEMM: each block of packed
+ * when both take the integer Winograd, or both the GEMM (an input not in the zone copied in): each block of packed
  * weights is read for the two images at once. The same integers as two calls. null (nothing done) otherwise.
  */
 export function convRequantResidentPair(x0: Int32Array, x1: Int32Array, p: Conv2dParams, maxRowAbsSum: number, rq: Requant, lo: number, hi: number, w: Int32Array): [Int32Array, Int32Array] | null {
@@ -266,32 +291,27 @@ export function convRequantResidentPair(x0: Int32Array, x1: Int32Array, p: Conv2
   const n = C * plane;
   const inSize = p.inC * p.inH * p.inW;
   if (n < MIN_FLOATS || x0.length < inSize || x1.length < inSize || !requantTakes(rq, C)) return null;
-  const t0 = residents.get(x0);
-  const t1 = residents.get(x1);
-  if (!t0?.f || !t0.qBlock || !t1?.f || !t1.qBlock) return null;
-  const xa0 = r.addrOf(x0 as unknown as Float32Array);
-  const xa1 = r.addrOf(x1 as unknown as Float32Array);
-  if (xa0 < 0 || xa1 < 0) return null;
-  const wm = weightAbsMax(w);
-  const path = (m: number): number => (simWinogradShape(p) && simWinogradFits(m, wm, maxRowAbsSum) ? 1 : simGemmShape(p) && simGemmFits(m, wm, maxRowAbsSum) ? 2 : 0);
-  const k = path(t0.absMax);
-  if (k === 0 || path(t1.absMax) !== k) return null;
-  const a = takePair(r, n);
+  if (!simWinogradShape(p) && !simGemmShape(p)) return null;
+  const t0 = twinOf(r, x0);
+  const t1 = t0 ? twinOf(r, x1) : null;
+  const k = t1 ? intPath(p, t0!.res.absMax, w, maxRowAbsSum) : 0;
+  const xi0 = k && intPath(p, t1!.res.absMax, w, maxRowAbsSum) === k ? zoneInt(r, x0, t0!.res) : null;
+  const xi1 = xi0 ? zoneInt(r, x1, t1!.res) : null;
+  const a = xi1 ? takePair(r, n) : null;
   const b = a ? takePair(r, n) : null;
-  if (!a || !b) {
-    give(a?.f);
-    give(a?.qb);
-    return null;
-  }
-  const second: SecondImage = { x: xa1, out: b.qb.byteOffset };
-  const done = k === 1 ? simWinogradAt(r, xa0, w, p, a.qb.byteOffset, second) : simGemmAt(r, xa0, w, p, a.qb.byteOffset, second);
+  const done = b ? (k === 1 ? simWinogradAt : simGemmAt)(r, xi0!.addr, w, p, a!.qb.byteOffset, { x: xi1!.addr, out: b.qb.byteOffset }) : -1;
+  for (const blk of [xi0?.tmp, xi1?.tmp]) give(blk);
+  const m0 = t0?.res.absMax ?? 0;
+  const m1 = t1?.res.absMax ?? 0;
+  if (t0) doneWith(t0);
+  if (t1) doneWith(t1);
   if (done < 0) {
-    for (const blk of [a.f, a.qb, b.f, b.qb]) give(blk);
+    for (const blk of [a?.f, a?.qb, b?.f, b?.qb]) give(blk);
     return null;
   }
   return [
-    requantResident(r, true, a, C, plane, rq, lo, hi, t0.absMax * maxRowAbsSum),
-    requantResident(r, true, b, C, plane, rq, lo, hi, t1.absMax * maxRowAbsSum),
+    requantResident(r, true, a!, C, plane, rq, lo, hi, m0 * maxRowAbsSum),
+    requantResident(r, true, b!, C, plane, rq, lo, hi, m1 * maxRowAbsSum),
   ];
 }
 

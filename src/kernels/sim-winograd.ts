@@ -3,7 +3,8 @@
  * (wasm/sim-winograd.c): transformed weights U' = G'gG'ᵀ with G' = 2G (integers, |U'| ≤ 9·max|w|), transformed
  * input V = BᵀdB (|V| ≤ 4·max|x|), both int16, per-point channel sums on i32x4.dot_i16x8_s, and an output
  * transform that gives 4y in int32 sums wrapping mod 2^32: exact (in any order) whenever 4·max|x|·Σ|w_c| < 2^31.
- * 16 multiplications per 2x2 outputs instead of 36. Writes int32 sums equal to convIntJs's, integer for integer.
+ * 16 multiplications per 2x2 outputs instead of 36. Every other ungrouped conv runs the same micro-kernel as a
+ * GEMM over im2col rows (simGemmAt). Both write int32 sums equal to convIntJs's, integer for integer.
  */
 import { rt, workersFor } from './config';
 import { intAbsMax, type IntOperand } from './int-conv';
@@ -86,7 +87,7 @@ function blockRows(p: Conv2dParams): number {
 }
 
 /**
- * ConvP (kernels.c); word 16: the address of the transformed input the threads share, 17: a 1x1 conv's pixel
+ * ConvP (kernels.c); word 16: the address of the transformed input the threads share, 17: a GEMM conv's pixel
  * block, 18-20: a second image's input and output (simw_part)
  */
 function writeParams(r: WasmRuntime, p: Conv2dParams, second?: SecondImage): number {
@@ -198,12 +199,17 @@ function convStaged(x: Int32Array, w: Int32Array, p: Conv2dParams, wLen: number,
   return res;
 }
 
-// ---- 1x1 stride-1 convolutions on the same micro-kernel (wasm/sim-winograd.c simg_block): a GEMM of int16 pairs
+// ---- Any ungrouped convolution on the same micro-kernel (wasm/sim-winograd.c simg_block): a GEMM of int16 pairs over
+// im2col rows (c, kh, kw), gathered per block of output pixels (a 1x1 stride-1 unpadded conv reads them in place)
 
-/** Whether conv p is a 1x1 stride-1 unpadded ungrouped conv the integer GEMM takes (and the mode allows it). */
+/** Rows of conv p's im2col matrix: C·kH·kW. */
+function gemmRows(p: Conv2dParams): number {
+  return p.inC * p.kH * p.kW;
+}
+
+/** Whether conv p is an ungrouped conv the integer GEMM takes (and the mode allows it). */
 export function simGemmShape(p: Conv2dParams): boolean {
-  return mode !== 'off' && p.kH === 1 && p.kW === 1 && p.strideH === 1 && p.strideW === 1 && p.padH === 0 && p.padW === 0 &&
-    p.group === 1 && p.outH === p.inH && p.outW === p.inW && (mode === 'force' || (p.inC >= 8 && p.outC >= 8));
+  return mode !== 'off' && p.group === 1 && p.outH > 0 && p.outW > 0 && (mode === 'force' || (gemmRows(p) >= 8 && p.outC >= 8));
 }
 
 /** Exact int32 sums of int16 operands: max|x|·Σ|w_c| < 2^31. */
@@ -211,14 +217,25 @@ export function simGemmFits(xAbsMax: number, wAbsMax: number, maxRowAbsSum: numb
   return xAbsMax <= 32767 && wAbsMax <= 32767 && xAbsMax * maxRowAbsSum < 2 ** 31;
 }
 
-/** Convolutions (images) run on the 1x1 integer GEMM. */
+/** Convolutions (images) run on the integer GEMM. */
 export const simGemmStats = { convs: 0 };
 
-/** pixels of a block: its packed input within ~256 KB, a multiple of 8 */
-function gemmBlock(p: Conv2dParams): number {
+/**
+ * pixels of a block: its packed input within ~256 KB, a multiple of 8. A gathered (im2col) conv whose map gives
+ * the `threads` fewer than two blocks each takes smaller ones: cutting a block by output channels instead would
+ * gather it once per share, which costs more than the GEMM on small maps.
+ */
+function gemmBlock(p: Conv2dParams, threads: number, images: number): number {
   const n = p.outH * p.outW;
-  const nb = Math.floor((256 << 10) / (4 * Math.ceil(p.inC / 2)) / 8) * 8;
-  return Math.max(8, Math.min(256, nb, Math.ceil(n / 8) * 8));
+  const nb = Math.floor((256 << 10) / (4 * Math.ceil(gemmRows(p) / 2)) / 8) * 8;
+  const NB = Math.max(8, Math.min(256, nb, Math.ceil(n / 8) * 8));
+  if (threads === 1 || isDirect(p) || images * Math.ceil(n / NB) >= 2 * threads) return NB;
+  return Math.max(8, Math.min(NB, Math.floor((images * n) / (2 * threads) / 8) * 8));
+}
+
+/** A 1x1 stride-1 unpadded conv: the GEMM reads its rows in place (simg_direct). */
+function isDirect(p: Conv2dParams): boolean {
+  return p.kH === 1 && p.kW === 1 && p.strideH === 1 && p.strideW === 1 && p.padH === 0 && p.padW === 0 && p.outH === p.inH && p.outW === p.inW;
 }
 
 /**
@@ -255,25 +272,25 @@ function packedWeights(r: WasmRuntime, w: Int32Array, wLen: number, layout: stri
 /** As simWinogradAt, for a conv of simGemmShape. */
 export function simGemmAt(r: WasmRuntime, x: number | Int32Array, w: Int32Array, p: Conv2dParams, outAddr: number, second?: SecondImage): number {
   const ex = r.ex as unknown as SimWinoExports;
-  const C = p.inC, Kc = p.outC, N = p.outH * p.outW;
+  const C = gemmRows(p), Kc = p.outC, N = p.outH * p.outW, inSize = p.inC * p.inH * p.inW;
   const wLen = Kc * C;
   if (second && (typeof x !== 'number' || outAddr < 0)) return -1;
   const images = second ? 2 : 1;
   const idle = workersFor(r, wLen * N);
   const T = idle.length + 1;
-  const NB = gemmBlock(p);
+  const NB = gemmBlock(p, T, images);
   const c2 = Math.ceil(C / 2);
   const wWords = Math.ceil(Kc / 4) * 4 * c2;
-  const wsW = c2 * NB + 96;
-  const need = 4 * (wWords + wLen + (T + 1) * (wsW + 16) + (typeof x === 'number' ? 0 : C * N + 16) + (outAddr < 0 ? Kc * N + 16 : 0) + 256) + 4096;
+  const wsW = c2 * NB + 2 * NB + 96;
+  const need = 4 * (wWords + wLen + (T + 1) * (wsW + 16) + (typeof x === 'number' ? 0 : inSize + 16) + (outAddr < 0 ? Kc * N + 16 : 0) + 256) + 4096;
   if (!r.canHold(need)) return -1;
   const pU = packedWeights(r, w, wLen, `simg:${Kc}:${C}`, wWords, need, (top, raw, addr) => ex.simg_pack_w(top, raw, addr), p);
   const pP = writeParams(r, p, second);
   r.I32()[(pP >>> 2) + 17] = NB;
   let xAddr = x as number;
   if (typeof x !== 'number') {
-    xAddr = r.alloc(C * N);
-    r.I32().set(x.subarray(0, C * N), xAddr >>> 2);
+    xAddr = r.alloc(inSize);
+    r.I32().set(x.subarray(0, inSize), xAddr >>> 2);
   }
   if (outAddr < 0) outAddr = r.alloc(Kc * N);
   const ws = Array.from({ length: T }, () => r.alloc(wsW));
@@ -289,7 +306,7 @@ export function simGemmAt(r: WasmRuntime, x: number | Int32Array, w: Int32Array,
   return outAddr;
 }
 
-/** The 1x1 integer GEMM of one image with staged operands (as convIntWinograd); null when it does not apply. */
+/** The integer GEMM of one image with staged operands (as convIntWinograd); null when it does not apply. */
 export function convIntGemm(x: Int32Array, w: Int32Array, p: Conv2dParams, maxRowAbsSum: number, xAbsMax?: number, out?: Int32Array): Int32Array | null {
-  return simGemmShape(p) ? convStaged(x, w, p, p.outC * p.inC, maxRowAbsSum, xAbsMax, out, simGemmFits, simGemmAt) : null;
+  return simGemmShape(p) ? convStaged(x, w, p, p.outC * gemmRows(p), maxRowAbsSum, xAbsMax, out, simGemmFits, simGemmAt) : null;
 }

@@ -52,7 +52,7 @@ async function measure(key: string, file: string, mode: 'Xilinx' | 'DynamicFixed
   const before = { ...A.intConvPaths };
   const res0 = residentStats.convs;
   await runSim(prog, inputs[0], { reference: false }); // warm-up, and the conv paths of one image
-  const paths = `${A.intConvPaths.wino - before.wino} integer winograd / ${A.intConvPaths.gemm - before.gemm} integer 1x1 / ${A.intConvPaths.float - before.float} float32 (${residentStats.convs - res0} resident) / ${A.intConvPaths.int - before.int} int16 / ${A.intConvPaths.js - before.js} JS`;
+  const paths = `${A.intConvPaths.wino - before.wino} integer winograd / ${A.intConvPaths.gemm - before.gemm} integer GEMM / ${A.intConvPaths.float - before.float} float32 (${residentStats.convs - res0} resident) / ${A.intConvPaths.int - before.int} int16 / ${A.intConvPaths.js - before.js} JS`;
   for (const f of Object.values(run)) await f();
   const t: Record<keyof typeof run, Times> = { float: { wall: [], cpu: [] }, none: { wall: [], cpu: [] }, layers: { wall: [], cpu: [] } };
   for (let r = 0; r < rounds; r++) {

@@ -219,7 +219,7 @@ static void simg_block(const ConvP* p, const int32_t* x, const int32_t* Wp, int3
 
 // Block b of R tile rows, output channels [k0, k1) (k0 a multiple of 4), in the thread's workspace ws.
 // R = -1 / -2: one step of the whole map shared by the threads, V at the address in params word 16: -1 the input
-// transform of channel pairs [k0, k1), -2 the output channels [k0, k1) (b = 0). R = -3: a 1x1 conv (simg_block),
+// transform of channel pairs [k0, k1), -2 the output channels [k0, k1) (b = 0). R = -3: a GEMM conv (simg_block),
 // pixel block b of the block size in params word 17. Word 18 non-zero: a pair of images (R >= 0 or -3), b = 2·block + image.
 EXPORT(simw_part) void simw_part(const ConvP* p, const int32_t* x, const int32_t* Up, int32_t* out, int R, int b, int k0,
                                  int k1, int32_t* ws) {
@@ -246,50 +246,100 @@ EXPORT(simw_part) void simw_part(const ConvP* p, const int32_t* x, const int32_t
   else simw_block(p, x, Up, out, 0, Rb, 0, 0, k0, k1, 2, V, Mb, sa, sb);
 }
 
-// ---- 1x1 stride-1 convolutions on the same dot_i16x8 micro-kernel: out[k][n] = Σ_c w[k][c]·x[c][n], int32 sums
-// that wrap (exact when max|x|·Σ|w_c| < 2^31, int16 operands: the caller checks). Weights Wp[K/4 panel][C2][4]
-// (pairs of channels), the pixels of a block packed as V[NB/8 panel][C2][8].
+// ---- Any ungrouped convolution on the same dot_i16x8 micro-kernel, as a GEMM over im2col rows:
+// out[k][n] = Σ_r w[k][r]·X[r][n], r = (c, i, j) of C' = C·kH·kW rows (the weights' [K][C][kH][kW] order), n an output
+// pixel, X[r][n] the input under tap (i, j) of pixel n (0 in the padding). int32 sums that wrap (exact when
+// max|x|·Σ|w_c| < 2^31, int16 operands: the caller checks). Weights Wp[K/4 panel][C2'][4] (pairs of rows), the rows
+// of a block of pixels gathered into V[NB/8 panel][C2'][8]; a 1x1 stride-1 unpadded conv reads its rows in place.
+
+static inline int simg_cr(const ConvP* p) { return p->inC * p->kH * p->kW; }
+static inline int simg_c2(const ConvP* p) { return (simg_cr(p) + 1) >> 1; }
+static inline int simg_direct(const ConvP* p) {
+  return p->kH == 1 && p->kW == 1 && p->sH == 1 && p->sW == 1 && p->pH == 0 && p->pW == 0 && p->outH == p->inH && p->outW == p->inW;
+}
 
 // int32 words of the packed weights, and of one thread's workspace for blocks of NB pixels (NB a multiple of 8)
-EXPORT(simg_w_words) int simg_w_words(const ConvP* p) { return simw_kp(p) * simw_c2(p); }
-EXPORT(simg_ws_words) int simg_ws_words(const ConvP* p, int NB) { return simw_c2(p) * NB + 4 * 8 + 64; }
+EXPORT(simg_w_words) int simg_w_words(const ConvP* p) { return simw_kp(p) * simg_c2(p); }
+EXPORT(simg_ws_words) int simg_ws_words(const ConvP* p, int NB) { return simg_c2(p) * NB + 4 * 8 + 2 * NB + 64; }
 
 EXPORT(simg_pack_w) void simg_pack_w(const ConvP* p, const int32_t* w, int32_t* Wp) {
-  const int C = p->inC, K = p->outC, C2 = simw_c2(p), KP = simw_kp(p);
+  const int C = simg_cr(p), K = p->outC, C2 = simg_c2(p), KP = simw_kp(p);
   int16_t* U = (int16_t*)Wp;
   for (int k = 0; k < KP; k++)
     for (int c = 0; c < 2 * C2; c++) U[2 * (((long)(k / 4) * C2 + c / 2) * 4 + (k & 3)) + (c & 1)] = k < K && c < C ? (int16_t)w[(long)k * C + c] : 0;
 }
 
+// row pair cp of V from rows xa, xb (nb values each; xb null: zeros), zero past nb up to 8·NP
+static inline void simg_put_pairs(int32_t* V, int C2, int cp, const int32_t* xa, const int32_t* xb, int nb, int NP) {
+  for (int j = 0; j < NP * 8; j += 4) {
+    v128_t a, bv;
+    if (j + 4 <= nb) {
+      a = wasm_v128_load(xa + j);
+      bv = xb ? wasm_v128_load(xb + j) : wasm_i32x4_splat(0);
+    } else {
+      int32_t ta[4], tb[4];
+      for (int l = 0; l < 4; l++) {
+        ta[l] = j + l < nb ? xa[j + l] : 0;
+        tb[l] = xb && j + l < nb ? xb[j + l] : 0;
+      }
+      a = wasm_i32x4_make(ta[0], ta[1], ta[2], ta[3]);
+      bv = wasm_i32x4_make(tb[0], tb[1], tb[2], tb[3]);
+    }
+    const v128_t nv = wasm_i16x8_narrow_i32x4(a, bv);
+    wasm_v128_store(V + ((long)(j >> 3) * C2 + cp) * 8 + (j & 7),
+                    wasm_i8x16_shuffle(nv, nv, 0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15));
+  }
+}
+
+// im2col row r = (c, i, j) of output pixels [n0, n0 + nb) into d
+static void simg_gather(const ConvP* p, const int32_t* x, int r, int n0, int nb, int32_t* d) {
+  const int KK = p->kH * p->kW, c = r / KK, i = (r - c * KK) / p->kW, j = r - c * KK - i * p->kW;
+  const int H = p->inH, W = p->inW, OW = p->outW, sW = p->sW;
+  const int offh = i * p->dH - p->pH, offw = j * p->dW - p->pW;
+  const int32_t* xc = x + (long)c * H * W;
+  int oh = n0 / OW, ow = n0 - oh * OW;
+  for (int k = 0; k < nb; oh++, ow = 0) {
+    const int len = MIN(OW - ow, nb - k), ih = oh * p->sH + offh;
+    int32_t* o = d + k;
+    k += len;
+    if ((unsigned)ih >= (unsigned)H) {
+      for (int t = 0; t < len; t++) o[t] = 0;
+      continue;
+    }
+    // taps inside the row: 0 <= (ow + t)·sW + offw < W for t in [t0, t1)
+    const int iw0 = ow * sW + offw;
+    int t0 = iw0 >= 0 ? 0 : (-iw0 + sW - 1) / sW, t1 = iw0 > W - 1 ? 0 : (W - 1 - iw0) / sW + 1;
+    if (t1 > len) t1 = len;
+    if (t0 > t1) t0 = t1;
+    const int32_t* xr = xc + (long)ih * W;
+    for (int t = 0; t < t0; t++) o[t] = 0;
+    if (sW == 1) for (int t = t0; t < t1; t++) o[t] = xr[iw0 + t];
+    else for (int t = t0; t < t1; t++) o[t] = xr[iw0 + t * sW];
+    for (int t = t1; t < len; t++) o[t] = 0;
+  }
+}
+
 // pixel block b of NB pixels, output channels [k0, k1) (k0 a multiple of 4)
 static void simg_block(const ConvP* p, const int32_t* x, const int32_t* Wp, int32_t* out, int NB, int b, int k0, int k1,
                        int32_t* ws) {
-  const int C = p->inC, K = p->outC, C2 = simw_c2(p), N = p->outH * p->outW, n0 = b * NB;
+  const int C = simg_cr(p), K = p->outC, C2 = simg_c2(p), N = p->outH * p->outW, n0 = b * NB;
   if (n0 >= N) return;
   if (k1 > K) k1 = K;
   const int nb = MIN(NB, N - n0), NP = (nb + 7) / 8;
   int32_t* V = ws;
   int32_t* tmp = V + C2 * NB;
-  for (int cp = 0; cp < C2; cp++) {
-    const int32_t* xa = x + (long)(2 * cp) * N + n0;
-    const int32_t* xb = 2 * cp + 1 < C ? xa + N : 0;
-    for (int j = 0; j < NP * 8; j += 4) {
-      v128_t a, bv;
-      if (j + 4 <= nb) {
-        a = wasm_v128_load(xa + j);
-        bv = xb ? wasm_v128_load(xb + j) : wasm_i32x4_splat(0);
-      } else {
-        int32_t ta[4], tb[4];
-        for (int l = 0; l < 4; l++) {
-          ta[l] = j + l < nb ? xa[j + l] : 0;
-          tb[l] = xb && j + l < nb ? xb[j + l] : 0;
-        }
-        a = wasm_i32x4_make(ta[0], ta[1], ta[2], ta[3]);
-        bv = wasm_i32x4_make(tb[0], tb[1], tb[2], tb[3]);
-      }
-      const v128_t nv = wasm_i16x8_narrow_i32x4(a, bv);
-      wasm_v128_store(V + ((long)(j >> 3) * C2 + cp) * 8 + (j & 7),
-                      wasm_i8x16_shuffle(nv, nv, 0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15));
+  if (simg_direct(p)) {
+    for (int cp = 0; cp < C2; cp++) {
+      const int32_t* xa = x + (long)(2 * cp) * N + n0;
+      simg_put_pairs(V, C2, cp, xa, 2 * cp + 1 < C ? xa + N : 0, nb, NP);
+    }
+  } else {
+    int32_t* ra = tmp + 4 * 8;
+    int32_t* rb = ra + NB;
+    for (int cp = 0; cp < C2; cp++) {
+      simg_gather(p, x, 2 * cp, n0, nb, ra);
+      if (2 * cp + 1 < C) simg_gather(p, x, 2 * cp + 1, n0, nb, rb);
+      simg_put_pairs(V, C2, cp, ra, 2 * cp + 1 < C ? rb : 0, nb, NP);
     }
   }
   for (int kp = k0 / 4; kp * 4 < k1; kp++) {
