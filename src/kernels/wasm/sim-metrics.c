@@ -112,39 +112,47 @@ static inline __attribute__((always_inline)) void err_block_one(const ErrP* p, i
   if (two) err_sums_finish(&c, x, q2, i, n, p->scale2, p->m2, out + 6);
 }
 
-// ---- two full blocks in the two lanes of each vector: lane j holds block b + j's sums
+// ---- two full blocks in the two lanes of each vector: lane j holds block b + j's sums. No NaN flag: Σe² of a
+// block is NaN exactly when some e is (e² ≥ 0 otherwise, and sums of +Inf stay +Inf).
 typedef struct {
-  v128_t r2, f2, d, e2, mx, nan;
+  v128_t r2, f2, d, e2, mx;
   v128_t sat0, sat1; // int32 lanes of block b, b + 1
 } ErrLanes;
 
 static inline __attribute__((always_inline)) void err_lanes_init(ErrLanes* a) {
   a->r2 = a->f2 = a->d = a->e2 = a->mx = wasm_f64x2_splat(0.0);
-  a->nan = a->sat0 = a->sat1 = wasm_i32x4_splat(0);
+  a->sat0 = a->sat1 = wasm_i32x4_splat(0);
 }
 
-// one value of each block: x (f64x2), qd its integers as doubles
-static inline __attribute__((always_inline)) void err_lanes_el(ErrLanes* a, v128_t x, v128_t qd, v128_t S) {
+// one value of each block: x (f64x2), qd its integers as doubles; x2: add x² (a second operand shares the first's)
+static inline __attribute__((always_inline)) void err_lanes_el(ErrLanes* a, v128_t x, v128_t qd, v128_t S, int x2) {
   const v128_t b = wasm_f64x2_promote_low_f32x4(wasm_f32x4_demote_f64x2_zero(wasm_f64x2_mul(qd, S)));
   const v128_t e = wasm_f64x2_sub(x, b);
-  a->r2 = wasm_f64x2_add(a->r2, wasm_f64x2_mul(x, x));
+  if (x2) a->r2 = wasm_f64x2_add(a->r2, wasm_f64x2_mul(x, x));
   a->f2 = wasm_f64x2_add(a->f2, wasm_f64x2_mul(b, b));
   a->d = wasm_f64x2_add(a->d, wasm_f64x2_mul(x, b));
   a->e2 = wasm_f64x2_add(a->e2, wasm_f64x2_mul(e, e));
   a->mx = wasm_f64x2_pmax(a->mx, wasm_f64x2_abs(e));
-  a->nan = wasm_v128_or(a->nan, wasm_f64x2_ne(e, e));
 }
 
-// four values of each block, in index order: X0/Q0 of block b, X1/Q1 of block b + 1
-static inline __attribute__((always_inline)) void err_lanes_add4(ErrLanes* a, v128_t X0, v128_t X1, v128_t Q0, v128_t Q1, v128_t S, v128_t M) {
+// the four (x, x) pairs of blocks b, b + 1 at one index (f32x4 loads X0, X1) as f64x2, in index order
+typedef struct { v128_t x0, x1, x2, x3; } ErrX;
+static inline __attribute__((always_inline)) ErrX err_lanes_x(v128_t X0, v128_t X1) {
+  const v128_t xl = wasm_i32x4_shuffle(X0, X1, 0, 4, 1, 5), xh = wasm_i32x4_shuffle(X0, X1, 2, 6, 3, 7);
+  ErrX r = { wasm_f64x2_promote_low_f32x4(xl), wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(xl, xl, 2, 3, 2, 3)),
+             wasm_f64x2_promote_low_f32x4(xh), wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(xh, xh, 2, 3, 2, 3)) };
+  return r;
+}
+
+// four values of each block, in index order: x from err_lanes_x, Q0 of block b, Q1 of block b + 1
+static inline __attribute__((always_inline)) void err_lanes_add4(ErrLanes* a, const ErrX* x, v128_t Q0, v128_t Q1, v128_t S, v128_t M, int x2) {
   a->sat0 = wasm_i32x4_sub(a->sat0, wasm_u32x4_ge(wasm_i32x4_abs(Q0), M));
   a->sat1 = wasm_i32x4_sub(a->sat1, wasm_u32x4_ge(wasm_i32x4_abs(Q1), M));
-  const v128_t xl = wasm_i32x4_shuffle(X0, X1, 0, 4, 1, 5), xh = wasm_i32x4_shuffle(X0, X1, 2, 6, 3, 7);
   const v128_t ql = wasm_i32x4_shuffle(Q0, Q1, 0, 4, 1, 5), qh = wasm_i32x4_shuffle(Q0, Q1, 2, 6, 3, 7);
-  err_lanes_el(a, wasm_f64x2_promote_low_f32x4(xl), wasm_f64x2_convert_low_i32x4(ql), S);
-  err_lanes_el(a, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(xl, xl, 2, 3, 2, 3)), wasm_f64x2_convert_low_i32x4(wasm_i32x4_shuffle(ql, ql, 2, 3, 2, 3)), S);
-  err_lanes_el(a, wasm_f64x2_promote_low_f32x4(xh), wasm_f64x2_convert_low_i32x4(qh), S);
-  err_lanes_el(a, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(xh, xh, 2, 3, 2, 3)), wasm_f64x2_convert_low_i32x4(wasm_i32x4_shuffle(qh, qh, 2, 3, 2, 3)), S);
+  err_lanes_el(a, x->x0, wasm_f64x2_convert_low_i32x4(ql), S, x2);
+  err_lanes_el(a, x->x1, wasm_f64x2_convert_low_i32x4(wasm_i32x4_shuffle(ql, ql, 2, 3, 2, 3)), S, x2);
+  err_lanes_el(a, x->x2, wasm_f64x2_convert_low_i32x4(qh), S, x2);
+  err_lanes_el(a, x->x3, wasm_f64x2_convert_low_i32x4(wasm_i32x4_shuffle(qh, qh, 2, 3, 2, 3)), S, x2);
 }
 
 // lane j into out + j·stride
@@ -153,8 +161,8 @@ static inline __attribute__((always_inline)) void err_lanes_store(const ErrLanes
   out[1] = wasm_f64x2_extract_lane(a->f2, 0); out[stride + 1] = wasm_f64x2_extract_lane(a->f2, 1);
   out[2] = wasm_f64x2_extract_lane(a->d, 0); out[stride + 2] = wasm_f64x2_extract_lane(a->d, 1);
   out[3] = wasm_f64x2_extract_lane(a->e2, 0); out[stride + 3] = wasm_f64x2_extract_lane(a->e2, 1);
-  out[4] = wasm_i64x2_extract_lane(a->nan, 0) ? __builtin_nan("") : wasm_f64x2_extract_lane(a->mx, 0);
-  out[stride + 4] = wasm_i64x2_extract_lane(a->nan, 1) ? __builtin_nan("") : wasm_f64x2_extract_lane(a->mx, 1);
+  out[4] = out[3] != out[3] ? out[3] : wasm_f64x2_extract_lane(a->mx, 0);
+  out[stride + 4] = out[stride + 3] != out[stride + 3] ? out[stride + 3] : wasm_f64x2_extract_lane(a->mx, 1);
   out[5] = hsum_i32(a->sat0); out[stride + 5] = hsum_i32(a->sat1);
 }
 
@@ -168,9 +176,10 @@ static inline __attribute__((always_inline)) void err_group4(const ErrP* p, int 
   err_lanes_init(&a);
   err_lanes_init(&c);
   for (int i = 0; i < ERR_BLOCK; i += 4) {
-    err_lanes_add4(&a, wasm_v128_load(x + i), wasm_v128_load(x + ERR_BLOCK + i), wasm_v128_load(q + i), wasm_v128_load(q + ERR_BLOCK + i), S, M);
-    err_lanes_add4(&c, wasm_v128_load(x + 2 * ERR_BLOCK + i), wasm_v128_load(x + 3 * ERR_BLOCK + i),
-                   wasm_v128_load(q + 2 * ERR_BLOCK + i), wasm_v128_load(q + 3 * ERR_BLOCK + i), S, M);
+    const ErrX x01 = err_lanes_x(wasm_v128_load(x + i), wasm_v128_load(x + ERR_BLOCK + i));
+    err_lanes_add4(&a, &x01, wasm_v128_load(q + i), wasm_v128_load(q + ERR_BLOCK + i), S, M, 1);
+    const ErrX x23 = err_lanes_x(wasm_v128_load(x + 2 * ERR_BLOCK + i), wasm_v128_load(x + 3 * ERR_BLOCK + i));
+    err_lanes_add4(&c, &x23, wasm_v128_load(q + 2 * ERR_BLOCK + i), wasm_v128_load(q + 3 * ERR_BLOCK + i), S, M, 1);
   }
   err_lanes_store(&a, p->blk + 6 * b, 6);
   err_lanes_store(&c, p->blk + 6 * (b + 2), 6);
@@ -188,10 +197,11 @@ static inline __attribute__((always_inline)) void err_group2x2(const ErrP* p, in
   err_lanes_init(&a);
   err_lanes_init(&c);
   for (int i = 0; i < ERR_BLOCK; i += 4) {
-    const v128_t X0 = wasm_v128_load(x + i), X1 = wasm_v128_load(x + ERR_BLOCK + i);
-    err_lanes_add4(&a, X0, X1, wasm_v128_load(q + i), wasm_v128_load(q + ERR_BLOCK + i), S, M);
-    err_lanes_add4(&c, X0, X1, wasm_v128_load(q2 + i), wasm_v128_load(q2 + ERR_BLOCK + i), S2, M2);
+    const ErrX xs = err_lanes_x(wasm_v128_load(x + i), wasm_v128_load(x + ERR_BLOCK + i));
+    err_lanes_add4(&a, &xs, wasm_v128_load(q + i), wasm_v128_load(q + ERR_BLOCK + i), S, M, 1);
+    err_lanes_add4(&c, &xs, wasm_v128_load(q2 + i), wasm_v128_load(q2 + ERR_BLOCK + i), S2, M2, 0);
   }
+  c.r2 = a.r2; // the same values added in the same order
   err_lanes_store(&a, p->blk + 12 * b, 12);
   err_lanes_store(&c, p->blk + 12 * b + 6, 12);
 }
