@@ -383,9 +383,11 @@ export function quantizeResident(x: Float32Array, spec: QuantizeSpec): Int32Arra
   if (!r || n < MIN_FLOATS) return null;
   const pair = takePair(r, n);
   if (!pair) return null;
-  r.reset();
   let xa = r.addrOf(x);
-  if (xa < 0) xa = r.put(x);
+  if (xa < 0) {
+    r.reset();
+    xa = r.put(x);
+  }
   const [kind, a, b, c, lo, hi] = spec.kind === 'DynamicFixed' ? [0, spec.minv, spec.maxv, spec.p, spec.lo, spec.hi]
     : spec.kind === 'XilinxInput' ? [1, spec.th, spec.sf, 0, -spec.m, spec.m] : [2, spec.th, spec.inv, 0, -spec.m, spec.m];
   return adopt(pair, n, quantizeTwin(r, kind, xa, pair.qb.byteOffset, pair.f.byteOffset, n, a, b, c, lo, hi));
