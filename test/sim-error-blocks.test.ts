@@ -185,6 +185,7 @@ describe('the resident quantization and requantization on two threads', () => {
       () => A.convDynamicFixed(x, w, bias, 7, g, 8, false),
       () => A.convDynamicFixed(x, w, bias, 31, g, 8, true),
     ];
+    simThreadMinValues.requant = 1 << 16;
     for (const f of runs) {
       setResidentChain(false);
       A.setWasmRequant(false);

@@ -27,10 +27,12 @@ const MIN_VALUES = 2048;
 /** wasm/sim-metrics.c's ERR_BLOCK, src/sim/metrics.ts's ERROR_SUM_BLOCK */
 const BLOCK = 4096;
 /**
- * From how many values the error sums and the twin passes (sim-twin-threads.ts) are split between the threads:
- * about where waking a worker starts to pay (measured: see the README); tests and benches change them.
+ * From how many values (error sums: values × operands) the error sums and the twin passes (sim-twin-threads.ts) are
+ * split between the threads: about 150-300 µs of work on one thread (2 ns a value and operand, 4 ns a quantized value,
+ * 1.3 ns a requantized one), 5-10 times the hand-off to a worker (30-45 µs on the loaded 2-core machine), as the convs'
+ * PAR_MIN_MACS. Tests and benches change them.
  */
-export const simThreadMinValues = { errSums: 1 << 16, quantize: 1 << 16, requant: 1 << 16 };
+export const simThreadMinValues = { errSums: 1 << 17, quantize: 1 << 16, requant: 1 << 17 };
 
 /** Calls of the sums and of the twin passes (sim-twin-threads.ts) handed partly to workers (tests, benches). */
 export const simThreadStats = { errSums: 0, quantize: 0, requant: 0 };
