@@ -135,7 +135,7 @@ static inline __attribute__((always_inline)) void err_lanes_el(ErrLanes* a, v128
   a->mx = wasm_f64x2_pmax(a->mx, wasm_f64x2_abs(e));
 }
 
-// the four (x, x) pairs of blocks b, b + 1 at one index (f32x4 loads X0, X1) as f64x2, in index order
+// four consecutive indices of blocks b and b + 1 (f32x4 loads X0, X1) as f64x2 pairs (x of b, x of b + 1), in index order
 typedef struct { v128_t x0, x1, x2, x3; } ErrX;
 static inline __attribute__((always_inline)) ErrX err_lanes_x(v128_t X0, v128_t X1) {
   const v128_t xl = wasm_i32x4_shuffle(X0, X1, 0, 4, 1, 5), xh = wasm_i32x4_shuffle(X0, X1, 2, 6, 3, 7);
