@@ -11,6 +11,7 @@ import { conv2d } from './conv';
 import { poolInWasm } from './layer-ops';
 import type { Conv2dParams } from './types';
 import { simGemmAt, simGemmFits, simGemmShape, simWinogradAt, simWinogradFits, simWinogradShape, weightAbsMax } from './sim-winograd';
+import { quantizeTwin, requantTwin } from './sim-twin-threads';
 import type { WasmRuntime } from './wasm-runtime';
 import { intAbsMax } from './int-conv';
 
@@ -259,19 +260,19 @@ function requantTakes(rq: Requant, C: number): boolean {
 function requantResident(r: WasmRuntime, accI32: boolean, pair: { f: Float32Array; qb: Float32Array }, C: number, plane: number, rq: Requant, lo: number, hi: number, bound: number): Int32Array {
   const { f, qb } = pair;
   const acc = accI32 ? qb.byteOffset : f.byteOffset;
-  const ex = r.ex as unknown as SimExports;
   r.reset();
-  let m: number;
+  let pA: number;
+  let pB = 0;
   if (rq.mode === 'Xilinx') {
-    const pS = r.putF64(Float64Array.from(rq.S));
-    const pB = r.putF64(rq.bq ? Float64Array.from(rq.bq) : new Float64Array(C));
-    m = ex.sim_requant_xilinx(acc, accI32 ? 1 : 0, qb.byteOffset, f.byteOffset, C, plane, pS, pB, lo, hi, bound);
+    pA = r.putF64(Float64Array.from(rq.S));
+    pB = r.putF64(rq.bq ? Float64Array.from(rq.bq) : new Float64Array(C));
   } else {
-    const pB = r.alloc(C);
-    if (rq.bias) r.I32().set(rq.bias.subarray(0, C), pB >>> 2);
-    else r.I32().fill(0, pB >>> 2, (pB >>> 2) + C);
-    m = ex.sim_requant_dynfixed(acc, accI32 ? 1 : 0, qb.byteOffset, f.byteOffset, C, plane, pB, rq.shift, lo, hi, bound);
+    pA = r.alloc(C);
+    if (rq.bias) r.I32().set(rq.bias.subarray(0, C), pA >>> 2);
+    else r.I32().fill(0, pA >>> 2, (pA >>> 2) + C);
   }
+  const shift = rq.mode === 'Xilinx' ? 0 : rq.shift;
+  const m = requantTwin(r, { dynfixed: rq.mode !== 'Xilinx', acc, accI32, outQ: qb.byteOffset, outF: f.byteOffset, C, plane, pA, pB, shift, lo, hi, amax: bound });
   const q = new Int32Array(qb.buffer, qb.byteOffset, C * plane);
   residents.set(q, { qBlock: qb, f, absMax: m });
   residentStats.convs++;
@@ -408,12 +409,9 @@ export function quantizeResident(x: Float32Array, spec: QuantizeSpec): Int32Arra
     r.reset();
     xa = r.put(x);
   }
-  const ex = r.ex as unknown as SimExports;
-  let m: number;
-  if (spec.kind === 'DynamicFixed') m = ex.sim_quantize4(0, xa, pair.qb.byteOffset, pair.f.byteOffset, n, spec.minv, spec.maxv, spec.p, spec.lo, spec.hi);
-  else if (spec.kind === 'XilinxInput') m = ex.sim_quantize4(1, xa, pair.qb.byteOffset, pair.f.byteOffset, n, spec.th, spec.sf, 0, -spec.m, spec.m);
-  else m = ex.sim_quantize4(2, xa, pair.qb.byteOffset, pair.f.byteOffset, n, spec.th, spec.inv, 0, -spec.m, spec.m);
-  return adopt(pair, n, m);
+  const [kind, a, b, c, lo, hi] = spec.kind === 'DynamicFixed' ? [0, spec.minv, spec.maxv, spec.p, spec.lo, spec.hi]
+    : spec.kind === 'XilinxInput' ? [1, spec.th, spec.sf, 0, -spec.m, spec.m] : [2, spec.th, spec.inv, 0, -spec.m, spec.m];
+  return adopt(pair, n, quantizeTwin(r, kind, xa, pair.qb.byteOffset, pair.f.byteOffset, n, a, b, c, lo, hi));
 }
 
 interface EltwiseExports {

@@ -1,9 +1,11 @@
 /**
  * The simulator's per-layer error sums on the wasm loop (wasm/sim-metrics.c): the float reference against
- * dequantized fixed integers, each sum added in index order as src/sim/metrics.ts's JS loop adds it (same
- * bits). The reference is read in place when it lives in the kernels' memory (runNet's reused buffers).
+ * dequantized fixed integers, added in src/sim/metrics.ts's order (blocks of ERROR_SUM_BLOCK, then the block
+ * sums; same bits as its JS loop), the blocks split between the threads. The reference is read in place when it
+ * lives in the kernels' memory (runNet's reused buffers).
  */
-import { rt } from './config';
+import { chunks, getThreads, rt } from './config';
+import { JOB_ERR_SUMS, type WasmRuntime } from './wasm-runtime';
 
 export interface ErrorSums {
   sumRef2: number;
@@ -16,12 +18,32 @@ export interface ErrorSums {
 }
 
 interface MetricExports {
-  err_sums_fixed(x: number, q: number, n: number, scale: number, m: number, out: number): void;
-  err_sums_fixed2(x: number, n: number, q: number, scale: number, m: number, q2: number, scale2: number, m2: number, out: number): void;
+  err_sums_part(p: number, b0: number, b1: number): void;
+  err_sums_total(p: number, out: number): void;
 }
 
 /** Below this the JS loop is as fast as the copy and the call. */
 const MIN_VALUES = 2048;
+/** wasm/sim-metrics.c's ERR_BLOCK, src/sim/metrics.ts's ERROR_SUM_BLOCK */
+const BLOCK = 4096;
+/**
+ * From how many values (error sums: values × operands) the error sums and the twin passes (sim-twin-threads.ts) are
+ * split between the threads: about 150-300 µs of work on one thread (2 ns a value and operand, 4 ns a quantized value,
+ * 1.3 ns a requantized one), 5-10 times the hand-off to a worker (30-45 µs on the loaded 2-core machine), as the convs'
+ * PAR_MIN_MACS. Tests and benches change them.
+ */
+export const simThreadMinValues = { errSums: 1 << 17, quantize: 1 << 16, requant: 1 << 17 };
+
+/** Calls of the sums and of the twin passes (sim-twin-threads.ts) handed partly to workers (tests, benches). */
+export const simThreadStats = { errSums: 0, quantize: 0, requant: 0 };
+
+/** Ready workers for a pass over n values that pays from `minValues`: none with one thread. */
+export function workersForValues(r: WasmRuntime, n: number, minValues: number): number[] {
+  const t = getThreads();
+  if (t <= 1 || n < minValues) return [];
+  r.ensureWorkers(t - 1);
+  return r.readyWorkers(t - 1);
+}
 
 /** One fixed version of the reference: its integers, their scale, the rail |q| ≥ m. */
 export interface FixedOperand {
@@ -46,7 +68,8 @@ export function fixedErrorSumsOf(x: Float32Array, ops: FixedOperand[]): ErrorSum
   const xAddr = r.addrOf(x);
   const qAddrs = ops.map((o) => r.addrOf(o.q as unknown as Float32Array));
   const copied = (xAddr < 0 ? 1 : 0) + qAddrs.filter((a) => a < 0).length;
-  if (!r.canHold(4 * n * copied + 4096)) return null;
+  const nb = Math.ceil(n / BLOCK);
+  if (!r.canHold(4 * n * copied + 4096 + 48 * nb * ops.length)) return null;
   r.reset();
   const qa = ops.map((o, k) => {
     if (qAddrs[k] >= 0) return qAddrs[k];
@@ -56,9 +79,26 @@ export function fixedErrorSumsOf(x: Float32Array, ops: FixedOperand[]): ErrorSum
   });
   const xa = xAddr >= 0 ? xAddr : r.put(x);
   const out = r.alloc(24);
+  const blk = r.alloc(12 * nb * ops.length);
+  // ErrP (sim-metrics.c): x, n, q, q2, m, m2, blk, pad, scale, scale2
+  const p = r.alloc(12);
+  const two = ops.length === 2;
+  const I = r.I32();
+  I.set([xa, n, qa[0], two ? qa[1] : 0, ops[0].m, two ? ops[1].m : 0, blk, 0], p >>> 2);
+  const F = r.F64();
+  F[(p >>> 3) + 4] = ops[0].scale;
+  F[(p >>> 3) + 5] = two ? ops[1].scale : 0;
   const ex = r.ex as unknown as MetricExports;
-  if (ops.length === 1) ex.err_sums_fixed(xa, qa[0], n, ops[0].scale, ops[0].m, out);
-  else ex.err_sums_fixed2(xa, n, qa[0], ops[0].scale, ops[0].m, qa[1], ops[1].scale, ops[1].m, out);
+  const idle = workersForValues(r, n * ops.length, simThreadMinValues.errSums);
+  if (idle.length) {
+    const T = idle.length + 1;
+    const [ch, nc] = chunks(nb, T, 4, 4);
+    r.parallel(JOB_ERR_SUMS, Array.from({ length: T }, () => [p, nb, ch, nc]), idle);
+    simThreadStats.errSums++;
+  } else {
+    ex.err_sums_part(p, 0, nb);
+  }
+  ex.err_sums_total(p, out);
   const o = r.F64().subarray(out >>> 3, (out >>> 3) + 12);
   return ops.map((_, k) => sumsAt(o, 6 * k));
 }

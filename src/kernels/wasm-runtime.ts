@@ -87,6 +87,16 @@ export const JOB_WINO_PHASE = 17;
 export const JOB_WINO_PACK = 18;
 /** [p, x, Up, out, R, nK, kChunk, nChunks, ws]: sim-winograd.ts (chunk i: block i / nK, output channels (i % nK)·kChunk..) */
 export const JOB_SIM_WINO = 19;
+/**
+ * sim-twin-threads.ts, chunks of values / output channels, the max |q| of the thread's chunks into the int32 at maxAddr
+ * (one word per thread):
+ *  JOB_SIM_QUANT:   [kind, x, q, f, n, abc (three doubles a, b, c), lo, hi, chunk, nChunks, maxAddr]
+ *  JOB_SIM_REQUANT: [dynfixed, acc, accI32, outQ, outF, C, plane, S or bias, bq, shift, lo, hi, amaxAddr (a double), chunk, nChunks, maxAddr]
+ */
+export const JOB_SIM_QUANT = 20;
+export const JOB_SIM_REQUANT = 21;
+/** [p (ErrP in sim-metrics.c), nBlocks, chunk, nChunks]: sim-metrics.ts, chunks of error-sum blocks */
+export const JOB_ERR_SUMS = 22;
 
 const SLOT = 32; // Int32 words of control block per worker: seq, done, state, cmd, args...
 const MAX_WORKERS = 63;
@@ -212,6 +222,29 @@ function runJobSource(): string {
     while ((i = next()) < nc) ex.wino_pack_w(a[o], a[o+1], a[o+2], a[o+3], i * ch, Math.min(n, (i + 1) * ch));
   } else if (cmd === ${JOB_SIM_WINO}) {
     while ((i = next()) < a[o+7]) { const b = (i / a[o+5]) | 0, k0 = (i - b * a[o+5]) * a[o+6]; ex.simw_part(a[o], a[o+1], a[o+2], a[o+3], a[o+4], b, k0, k0 + a[o+6], a[o+8]); }
+  } else if (cmd === ${JOB_SIM_QUANT}) {
+    const n = a[o+4], ch = a[o+8], nc = a[o+9];
+    const d = new Float64Array(memory.buffer, a[o+5] >>> 0, 3);
+    let mx = 0;
+    while ((i = next()) < nc) {
+      const lo = i * ch, off = 4 * lo;
+      mx = Math.max(mx, ex.sim_quantize4(a[o], a[o+1] + off, a[o+2] + off, a[o+3] + off, Math.min(n, lo + ch) - lo, d[0], d[1], d[2], a[o+6], a[o+7]));
+    }
+    new Int32Array(memory.buffer, a[o+10] >>> 0, 1)[0] = mx;
+  } else if (cmd === ${JOB_SIM_REQUANT}) {
+    const C = a[o+5], plane = a[o+6], ch = a[o+13], nc = a[o+14];
+    const amax = new Float64Array(memory.buffer, a[o+12] >>> 0, 1)[0];
+    let mx = 0;
+    while ((i = next()) < nc) {
+      const c0 = i * ch, nC = Math.min(C, c0 + ch) - c0, off = 4 * c0 * plane;
+      mx = Math.max(mx, a[o]
+        ? ex.sim_requant_dynfixed(a[o+1] + off, a[o+2], a[o+3] + off, a[o+4] + off, nC, plane, a[o+7] + 4 * c0, a[o+9], a[o+10], a[o+11], amax)
+        : ex.sim_requant_xilinx(a[o+1] + off, a[o+2], a[o+3] + off, a[o+4] + off, nC, plane, a[o+7] + 8 * c0, a[o+8] + 8 * c0, a[o+10], a[o+11], amax));
+    }
+    new Int32Array(memory.buffer, a[o+15] >>> 0, 1)[0] = mx;
+  } else if (cmd === ${JOB_ERR_SUMS}) {
+    const nb = a[o+1], ch = a[o+2], nc = a[o+3];
+    while ((i = next()) < nc) ex.err_sums_part(a[o], i * ch, Math.min(nb, (i + 1) * ch));
   } else if (cmd === ${JOB_CONV_IMAGES}) {
     const isDw = a[o], p = a[o+1], x = a[o+2], w = a[o+3], bias = a[o+4], out = a[o+5];
     const xs = a[o+6], os = a[o+7], n = a[o+8], ws = a[o+9], ep0 = a[o+10], eps = a[o+11];

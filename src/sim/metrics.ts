@@ -15,20 +15,35 @@ export function newErrorAcc(): ErrorAcc {
   return { n: 0, sumRef2: 0, sumFix2: 0, sumDot: 0, sumErr2: 0, maxAbsErr: 0, saturated: 0, nFixed: 0 };
 }
 
+/**
+ * The order of every error sum (JS loops and wasm/sim-metrics.c alike): the values in consecutive blocks of
+ * ERROR_SUM_BLOCK, each block's terms added in index order from 0, the block sums then added block by block from
+ * 0. Fixed, whatever the thread count, so that the blocks can run in SIMD lanes and on several threads.
+ */
+export const ERROR_SUM_BLOCK = 4096;
+
 /** Adds one blob: `ref` float, `fix` dequantized fixed; `q`/`bw` the integers when the blob is fixed. */
 export function accumulateError(acc: ErrorAcc, ref: ArrayLike<number>, fix: ArrayLike<number>, q?: Int32Array, bw?: number): void {
   const n = Math.min(ref.length, fix.length);
   // Math.abs/Math.max rather than branches on the sign: those mispredict on every other value
   let r2 = 0, f2 = 0, d = 0, e2 = 0, mx = acc.maxAbsErr;
-  for (let i = 0; i < n; i++) {
-    const a = ref[i];
-    const b = fix[i];
-    const e = a - b;
-    r2 += a * a;
-    f2 += b * b;
-    d += a * b;
-    e2 += e * e;
-    mx = Math.max(mx, Math.abs(e));
+  for (let i0 = 0; i0 < n; i0 += ERROR_SUM_BLOCK) {
+    const i1 = Math.min(n, i0 + ERROR_SUM_BLOCK);
+    let br2 = 0, bf2 = 0, bd = 0, be2 = 0;
+    for (let i = i0; i < i1; i++) {
+      const a = ref[i];
+      const b = fix[i];
+      const e = a - b;
+      br2 += a * a;
+      bf2 += b * b;
+      bd += a * b;
+      be2 += e * e;
+      mx = Math.max(mx, Math.abs(e));
+    }
+    r2 += br2;
+    f2 += bf2;
+    d += bd;
+    e2 += be2;
   }
   addSums(acc, n, r2, f2, d, e2, mx);
   if (q && bw !== undefined) addSaturation(acc, q, bw);
@@ -36,7 +51,8 @@ export function accumulateError(acc: ErrorAcc, ref: ArrayLike<number>, fix: Arra
 
 /**
  * accumulateError(acc, ref, dequantize(q, scale), q, bw) in one pass, without the dequantized array: the
- * same float32 values (q·scale rounded to float32) summed in the same order, so the same sums bit for bit.
+ * same float32 values (q·scale rounded to float32) summed in the same order (ERROR_SUM_BLOCK), so the same sums bit
+ * for bit.
  */
 export function accumulateFixedError(acc: ErrorAcc, ref: Float32Array, q: Int32Array, scale: number, bw: number): void {
   accumulateFixedErrors(ref, [{ acc, q, scale, bw }]);
@@ -94,17 +110,25 @@ function fixedErrorSumsJs(ref: Float32Array, q: Int32Array, scale: number, bw: n
   const m = 2 ** (bw - 1) - 1;
   const f32 = Math.fround;
   let r2 = 0, f2 = 0, d = 0, e2 = 0, mx = 0, sat = 0;
-  for (let i = 0; i < n; i++) {
-    const a = ref[i];
-    const qi = q[i];
-    const b = f32(qi * scale);
-    const e = a - b;
-    r2 += a * a;
-    f2 += b * b;
-    d += a * b;
-    e2 += e * e;
-    mx = Math.max(mx, Math.abs(e));
-    sat += Math.abs(qi) >= m ? 1 : 0;
+  for (let i0 = 0; i0 < n; i0 += ERROR_SUM_BLOCK) {
+    const i1 = Math.min(n, i0 + ERROR_SUM_BLOCK);
+    let br2 = 0, bf2 = 0, bd = 0, be2 = 0;
+    for (let i = i0; i < i1; i++) {
+      const a = ref[i];
+      const qi = q[i];
+      const b = f32(qi * scale);
+      const e = a - b;
+      br2 += a * a;
+      bf2 += b * b;
+      bd += a * b;
+      be2 += e * e;
+      mx = Math.max(mx, Math.abs(e));
+      sat += Math.abs(qi) >= m ? 1 : 0;
+    }
+    r2 += br2;
+    f2 += bf2;
+    d += bd;
+    e2 += be2;
   }
   return { sumRef2: r2, sumFix2: f2, sumDot: d, sumErr2: e2, maxAbsErr: mx, saturated: sat };
 }

@@ -1,9 +1,28 @@
 // The simulator's error sums (src/sim/metrics.ts accumulateFixedError): float reference x against fixed
-// integers q dequantized as the JS does, b = (float)(q * scale). Each sum is added in index order, as the JS
-// loop adds it (one lane of an f64x2 per sum), so the results are the JS ones bit for bit; the maximum and
-// the count of values on the rails do not depend on the order.
-// out: [Σx², Σb², Σx·b, Σ(x−b)², max|x−b| (NaN if any is NaN), #(|q| ≥ m)]
+// integers q dequantized as the JS does, b = (float)(q * scale). The order of the adds is the JS loop's: the
+// values in consecutive blocks of ERR_BLOCK, each block's sums added in index order from 0, then the block sums
+// added block by block into 0. A block's sums do not depend on which routine or thread computes them, so the
+// blocks run in f64x2 lanes (two blocks a vector, several vectors: independent chains of adds) and are split
+// between the threads (JOB_ERR_SUMS); the maximum and the count of values on the rails are order-free.
+// Per block and operand: [Σx², Σb², Σx·b, Σ(x−b)², max|x−b| (NaN if any is NaN), #(|q| ≥ m)]
 
+#define ERR_BLOCK 4096
+
+// the parameters of one call, in wasm memory (sim-metrics.ts writes them; q2 0: one operand)
+typedef struct {
+  const float* x;
+  int32_t n;
+  const int32_t* q;
+  const int32_t* q2;
+  int32_t m;
+  int32_t m2;
+  double* blk; // 6 doubles per operand per block
+  int32_t pad;
+  double scale;
+  double scale2;
+} ErrP;
+
+// ---- one block whatever its length: lanes (Σx², Σb²) and (Σx·b, Σe²), each sum added in index order
 typedef struct {
   v128_t rf; // (Σx², Σb²)
   v128_t de; // (Σx·b, Σe²)
@@ -32,8 +51,7 @@ static inline __attribute__((always_inline)) void err_sums_add4(ErrSums4* a, v12
   a->mx = wasm_f64x2_pmax(a->mx, wasm_f64x2_abs(elo));
   a->mx = wasm_f64x2_pmax(a->mx, wasm_f64x2_abs(ehi));
   a->nan = wasm_v128_or(a->nan, wasm_v128_or(wasm_f64x2_ne(elo, elo), wasm_f64x2_ne(ehi, ehi)));
-  // element k: (x², b²) into (Σx², Σb²), (x·b, e²) into (Σx·b, Σe²), k = 0..3 in order; the products of two
-  // elements at once, then paired by element
+  // element k: (x², b²) into (Σx², Σb²), (x·b, e²) into (Σx·b, Σe²), k = 0..3 in order
   v128_t rf = a->rf, de = a->de;
   v128_t xx = wasm_f64x2_mul(xlo, xlo), bb = wasm_f64x2_mul(blo, blo), xb = wasm_f64x2_mul(xlo, blo), ee = wasm_f64x2_mul(elo, elo);
   rf = wasm_f64x2_add(rf, wasm_i64x2_shuffle(xx, bb, 0, 2)); de = wasm_f64x2_add(de, wasm_i64x2_shuffle(xb, ee, 0, 2));
@@ -69,37 +87,155 @@ static inline __attribute__((always_inline)) void err_sums_finish(const ErrSums4
   out[0] = r2; out[1] = f2; out[2] = d; out[3] = e2; out[4] = amax; out[5] = s;
 }
 
-EXPORT(err_sums_fixed) void err_sums_fixed(const float* x, const int32_t* q, int n, double scale, int32_t m, double* out) {
-  ErrSums4 a;
+// the sums of block b (ERR_BLOCK values, fewer for the last) for one or two operands
+static inline __attribute__((always_inline)) void err_block_one(const ErrP* p, int b, int two) {
+  const int o = b * ERR_BLOCK;
+  const int n = (p->n - o < ERR_BLOCK ? p->n - o : ERR_BLOCK);
+  const float* x = p->x + o;
+  const int32_t* q = p->q + o;
+  const int32_t* q2 = two ? p->q2 + o : q;
+  double* out = p->blk + (two ? 12 : 6) * b;
+  ErrSums4 a, c;
   err_sums_init(&a);
-  const v128_t S = wasm_f64x2_splat(scale);
-  const v128_t M = wasm_i32x4_splat(m);
-  int i = 0;
-  for (; i + 4 <= n; i += 4) {
-    v128_t x4 = wasm_v128_load(x + i);
-    err_sums_add4(&a, wasm_f64x2_promote_low_f32x4(x4), wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(x4, x4, 2, 3, 2, 3)), wasm_v128_load(q + i), S, M);
-  }
-  err_sums_finish(&a, x, q, i, n, scale, m, out);
-}
-
-// Two fixed versions of one reference (a layer's cumulative and local results) in one pass: the same sums as
-// two err_sums_fixed calls, bit for bit (each sum's adds in index order), out[0..5] and out[6..11]. The two
-// dependency chains of adds overlap, so the pair costs about what one did.
-EXPORT(err_sums_fixed2) void err_sums_fixed2(const float* x, int n, const int32_t* q, double scale, int32_t m,
-                                            const int32_t* q2, double scale2, int32_t m2, double* out) {
-  ErrSums4 a, b;
-  err_sums_init(&a);
-  err_sums_init(&b);
-  const v128_t S = wasm_f64x2_splat(scale), S2 = wasm_f64x2_splat(scale2);
-  const v128_t M = wasm_i32x4_splat(m), M2 = wasm_i32x4_splat(m2);
+  err_sums_init(&c);
+  const v128_t S = wasm_f64x2_splat(p->scale), S2 = wasm_f64x2_splat(p->scale2);
+  const v128_t M = wasm_i32x4_splat(p->m), M2 = wasm_i32x4_splat(p->m2);
   int i = 0;
   for (; i + 4 <= n; i += 4) {
     v128_t x4 = wasm_v128_load(x + i);
     v128_t xlo = wasm_f64x2_promote_low_f32x4(x4);
     v128_t xhi = wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(x4, x4, 2, 3, 2, 3));
     err_sums_add4(&a, xlo, xhi, wasm_v128_load(q + i), S, M);
-    err_sums_add4(&b, xlo, xhi, wasm_v128_load(q2 + i), S2, M2);
+    if (two) err_sums_add4(&c, xlo, xhi, wasm_v128_load(q2 + i), S2, M2);
   }
-  err_sums_finish(&a, x, q, i, n, scale, m, out);
-  err_sums_finish(&b, x, q2, i, n, scale2, m2, out + 6);
+  err_sums_finish(&a, x, q, i, n, p->scale, p->m, out);
+  if (two) err_sums_finish(&c, x, q2, i, n, p->scale2, p->m2, out + 6);
+}
+
+// ---- two full blocks in the two lanes of each vector: lane j holds block b + j's sums. No NaN flag: Σe² of a
+// block is NaN exactly when some e is (e² ≥ 0 otherwise, and sums of +Inf stay +Inf).
+typedef struct {
+  v128_t r2, f2, d, e2, mx;
+  v128_t sat0, sat1; // int32 lanes of block b, b + 1
+} ErrLanes;
+
+static inline __attribute__((always_inline)) void err_lanes_init(ErrLanes* a) {
+  a->r2 = a->f2 = a->d = a->e2 = a->mx = wasm_f64x2_splat(0.0);
+  a->sat0 = a->sat1 = wasm_i32x4_splat(0);
+}
+
+// one value of each block: x (f64x2), qd its integers as doubles; x2: add x² (a second operand shares the first's)
+static inline __attribute__((always_inline)) void err_lanes_el(ErrLanes* a, v128_t x, v128_t qd, v128_t S, int x2) {
+  const v128_t b = wasm_f64x2_promote_low_f32x4(wasm_f32x4_demote_f64x2_zero(wasm_f64x2_mul(qd, S)));
+  const v128_t e = wasm_f64x2_sub(x, b);
+  if (x2) a->r2 = wasm_f64x2_add(a->r2, wasm_f64x2_mul(x, x));
+  a->f2 = wasm_f64x2_add(a->f2, wasm_f64x2_mul(b, b));
+  a->d = wasm_f64x2_add(a->d, wasm_f64x2_mul(x, b));
+  a->e2 = wasm_f64x2_add(a->e2, wasm_f64x2_mul(e, e));
+  a->mx = wasm_f64x2_pmax(a->mx, wasm_f64x2_abs(e));
+}
+
+// four consecutive indices of blocks b and b + 1 (f32x4 loads X0, X1) as f64x2 pairs (x of b, x of b + 1), in index order
+typedef struct { v128_t x0, x1, x2, x3; } ErrX;
+static inline __attribute__((always_inline)) ErrX err_lanes_x(v128_t X0, v128_t X1) {
+  const v128_t xl = wasm_i32x4_shuffle(X0, X1, 0, 4, 1, 5), xh = wasm_i32x4_shuffle(X0, X1, 2, 6, 3, 7);
+  ErrX r = { wasm_f64x2_promote_low_f32x4(xl), wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(xl, xl, 2, 3, 2, 3)),
+             wasm_f64x2_promote_low_f32x4(xh), wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(xh, xh, 2, 3, 2, 3)) };
+  return r;
+}
+
+// four values of each block, in index order: x from err_lanes_x, Q0 of block b, Q1 of block b + 1
+static inline __attribute__((always_inline)) void err_lanes_add4(ErrLanes* a, const ErrX* x, v128_t Q0, v128_t Q1, v128_t S, v128_t M, int x2) {
+  a->sat0 = wasm_i32x4_sub(a->sat0, wasm_u32x4_ge(wasm_i32x4_abs(Q0), M));
+  a->sat1 = wasm_i32x4_sub(a->sat1, wasm_u32x4_ge(wasm_i32x4_abs(Q1), M));
+  const v128_t ql = wasm_i32x4_shuffle(Q0, Q1, 0, 4, 1, 5), qh = wasm_i32x4_shuffle(Q0, Q1, 2, 6, 3, 7);
+  err_lanes_el(a, x->x0, wasm_f64x2_convert_low_i32x4(ql), S, x2);
+  err_lanes_el(a, x->x1, wasm_f64x2_convert_low_i32x4(wasm_i32x4_shuffle(ql, ql, 2, 3, 2, 3)), S, x2);
+  err_lanes_el(a, x->x2, wasm_f64x2_convert_low_i32x4(qh), S, x2);
+  err_lanes_el(a, x->x3, wasm_f64x2_convert_low_i32x4(wasm_i32x4_shuffle(qh, qh, 2, 3, 2, 3)), S, x2);
+}
+
+// lane j into out + j·stride
+static inline __attribute__((always_inline)) void err_lanes_store(const ErrLanes* a, double* out, int stride) {
+  out[0] = wasm_f64x2_extract_lane(a->r2, 0); out[stride] = wasm_f64x2_extract_lane(a->r2, 1);
+  out[1] = wasm_f64x2_extract_lane(a->f2, 0); out[stride + 1] = wasm_f64x2_extract_lane(a->f2, 1);
+  out[2] = wasm_f64x2_extract_lane(a->d, 0); out[stride + 2] = wasm_f64x2_extract_lane(a->d, 1);
+  out[3] = wasm_f64x2_extract_lane(a->e2, 0); out[stride + 3] = wasm_f64x2_extract_lane(a->e2, 1);
+  out[4] = out[3] != out[3] ? out[3] : wasm_f64x2_extract_lane(a->mx, 0);
+  out[stride + 4] = out[stride + 3] != out[stride + 3] ? out[stride + 3] : wasm_f64x2_extract_lane(a->mx, 1);
+  out[5] = hsum_i32(a->sat0); out[stride + 5] = hsum_i32(a->sat1);
+}
+
+// blocks b .. b + 3 (all full), one operand: two vectors of lanes per sum, eight chains of adds
+static inline __attribute__((always_inline)) void err_group4(const ErrP* p, int b) {
+  const int o = b * ERR_BLOCK;
+  const float* x = p->x + o;
+  const int32_t* q = p->q + o;
+  const v128_t S = wasm_f64x2_splat(p->scale), M = wasm_i32x4_splat(p->m);
+  ErrLanes a, c;
+  err_lanes_init(&a);
+  err_lanes_init(&c);
+  for (int i = 0; i < ERR_BLOCK; i += 4) {
+    const ErrX x01 = err_lanes_x(wasm_v128_load(x + i), wasm_v128_load(x + ERR_BLOCK + i));
+    err_lanes_add4(&a, &x01, wasm_v128_load(q + i), wasm_v128_load(q + ERR_BLOCK + i), S, M, 1);
+    const ErrX x23 = err_lanes_x(wasm_v128_load(x + 2 * ERR_BLOCK + i), wasm_v128_load(x + 3 * ERR_BLOCK + i));
+    err_lanes_add4(&c, &x23, wasm_v128_load(q + 2 * ERR_BLOCK + i), wasm_v128_load(q + 3 * ERR_BLOCK + i), S, M, 1);
+  }
+  err_lanes_store(&a, p->blk + 6 * b, 6);
+  err_lanes_store(&c, p->blk + 6 * (b + 2), 6);
+}
+
+// blocks b, b + 1 (full), two operands sharing the reference's loads
+static inline __attribute__((always_inline)) void err_group2x2(const ErrP* p, int b) {
+  const int o = b * ERR_BLOCK;
+  const float* x = p->x + o;
+  const int32_t* q = p->q + o;
+  const int32_t* q2 = p->q2 + o;
+  const v128_t S = wasm_f64x2_splat(p->scale), M = wasm_i32x4_splat(p->m);
+  const v128_t S2 = wasm_f64x2_splat(p->scale2), M2 = wasm_i32x4_splat(p->m2);
+  ErrLanes a, c;
+  err_lanes_init(&a);
+  err_lanes_init(&c);
+  for (int i = 0; i < ERR_BLOCK; i += 4) {
+    const ErrX xs = err_lanes_x(wasm_v128_load(x + i), wasm_v128_load(x + ERR_BLOCK + i));
+    err_lanes_add4(&a, &xs, wasm_v128_load(q + i), wasm_v128_load(q + ERR_BLOCK + i), S, M, 1);
+    err_lanes_add4(&c, &xs, wasm_v128_load(q2 + i), wasm_v128_load(q2 + ERR_BLOCK + i), S2, M2, 0);
+  }
+  c.r2 = a.r2; // the same values added in the same order
+  err_lanes_store(&a, p->blk + 12 * b, 12);
+  err_lanes_store(&c, p->blk + 12 * b + 6, 12);
+}
+
+// the sums of blocks [b0, b1) into p->blk
+EXPORT(err_sums_part) void err_sums_part(const ErrP* p, int b0, int b1) {
+  const int full = p->n / ERR_BLOCK;
+  int b = b0;
+  if (p->q2) {
+    for (; b + 2 <= b1 && b + 2 <= full; b += 2) err_group2x2(p, b);
+    for (; b < b1; b++) err_block_one(p, b, 1);
+  } else {
+    for (; b + 4 <= b1 && b + 4 <= full; b += 4) err_group4(p, b);
+    for (; b < b1; b++) err_block_one(p, b, 0);
+  }
+}
+
+// the block sums added in block order (from 0), the maxima and counts combined, into out[0..5] (and [6..11])
+EXPORT(err_sums_total) void err_sums_total(const ErrP* p, double* out) {
+  const int nb = (p->n + ERR_BLOCK - 1) / ERR_BLOCK, nq = p->q2 ? 2 : 1;
+  for (int k = 0; k < nq; k++) {
+    double r2 = 0, f2 = 0, d = 0, e2 = 0, amax = 0, s = 0;
+    int nan = 0;
+    for (int b = 0; b < nb; b++) {
+      const double* v = p->blk + 6 * (nq * b + k);
+      r2 += v[0];
+      f2 += v[1];
+      d += v[2];
+      e2 += v[3];
+      if (v[4] != v[4]) nan = 1;
+      else if (v[4] > amax) amax = v[4];
+      s += v[5];
+    }
+    double* o = out + 6 * k;
+    o[0] = r2; o[1] = f2; o[2] = d; o[3] = e2; o[4] = nan ? __builtin_nan("") : amax; o[5] = s;
+  }
 }

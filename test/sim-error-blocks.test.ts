@@ -1,0 +1,206 @@
+/**
+ * The error sums' order (src/sim/metrics.ts ERROR_SUM_BLOCK): blocks of 4096 values each summed in index order, the
+ * block sums then added in block order. The JS loops (accumulateError, the fused fixed loop) and the wasm loop
+ * (wasm/sim-metrics.c: several blocks in f64x2 lanes, blocks split between the threads) give the sums of that
+ * definition bit for bit, on 1 and 2 threads; the quantization and requantization of resident blobs split between
+ * the threads give the integers of one thread.
+ */
+import * as A from '../src/chaidnn/arith';
+import { dequantize, quantizeFloat, type FixedFormat } from '../src/chaidnn/format';
+import { initKernels, setResidentChain, setThreads, setUseWasm, shutdownKernels } from '../src/kernels';
+import { fixedErrorSumsOf, simThreadMinValues, simThreadStats } from '../src/kernels/sim-metrics';
+import { accumulateError, accumulateFixedErrors, ERROR_SUM_BLOCK, newErrorAcc, type ErrorAcc } from '../src/sim/metrics';
+import { quantizeForChain } from '../src/sim/fixed-chain';
+import { rng } from './helpers/rng';
+
+const defaults = { ...simThreadMinValues };
+afterEach(() => {
+  Object.assign(simThreadMinValues, defaults);
+  setThreads(1);
+  setUseWasm(true);
+  setResidentChain(true);
+  A.setWasmRequant(true);
+});
+afterAll(() => shutdownKernels());
+
+const bits = (x: number): string => (Number.isNaN(x) ? 'NaN' : Object.is(x, -0) ? '-0' : String(x));
+const fields = (a: ErrorAcc): string[] => Object.entries(a).map(([k, v]) => `${k}=${bits(v)}`);
+
+/** The sums as the order is defined, written plainly. */
+function definition(ref: Float32Array, fix: Float32Array, q: Int32Array, bw: number): ErrorAcc {
+  const acc = newErrorAcc();
+  const total = [0, 0, 0, 0];
+  let mx = 0;
+  for (let i0 = 0; i0 < ref.length; i0 += 4096) {
+    const s = [0, 0, 0, 0];
+    for (let i = i0; i < Math.min(ref.length, i0 + 4096); i++) {
+      const a = ref[i], b = fix[i], e = a - b;
+      s[0] += a * a;
+      s[1] += b * b;
+      s[2] += a * b;
+      s[3] += e * e;
+      if (!(Math.abs(e) <= mx)) mx = Number.isNaN(e) || Number.isNaN(mx) ? NaN : Math.abs(e);
+    }
+    for (let k = 0; k < 4; k++) total[k] += s[k];
+  }
+  const m = 2 ** (bw - 1) - 1;
+  [acc.sumRef2, acc.sumFix2, acc.sumDot, acc.sumErr2] = total;
+  acc.maxAbsErr = Number.isNaN(mx) ? Infinity : mx;
+  acc.n = acc.nFixed = ref.length;
+  acc.saturated = q.filter((v) => Math.abs(v) >= m).length;
+  return acc;
+}
+
+function data(n: number, seed: number, special: boolean): { ref: Float32Array; q: Int32Array; q2: Int32Array } {
+  const r = rng(seed);
+  const ref = new Float32Array(n);
+  const q = new Int32Array(n);
+  const q2 = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    ref[i] = (r() - 0.5) * 3 * (r() < 0.01 ? 1e6 : 1);
+    q[i] = Math.max(-127, Math.min(127, Math.round(ref[i] * 40 + (r() - 0.5) * 4)));
+    q2[i] = Math.max(-127, Math.min(127, Math.round(ref[i] * 40 + (r() - 0.5) * 9)));
+  }
+  if (special && n > 0) {
+    const at = (k: number): number => Math.floor(r() * n) + 0 * k;
+    ref[at(0)] = NaN;
+    ref[at(1)] = Infinity;
+    ref[at(2)] = -Infinity;
+    q[at(3)] = -(2 ** 31);
+    q2[at(4)] = 2 ** 31 - 1;
+  }
+  return { ref, q, q2 };
+}
+
+// 0 to 3 blocks and tails, and past the 4-block groups of the one-operand wasm loop (with leftovers)
+const B = ERROR_SUM_BLOCK;
+const lengths = [0, 1, 3, 2047, 2048, B - 1, B, B + 1, 2 * B + 5, 3 * B, 3 * B + 3, 4 * B, 5 * B + 1, 9 * B + 7];
+
+describe('the blocked order of the error sums', () => {
+  beforeAll(async () => {
+    setThreads(2);
+    await initKernels();
+    setThreads(1);
+  });
+
+  test('ERROR_SUM_BLOCK is 4096 (wasm/sim-metrics.c ERR_BLOCK)', () => expect(B).toBe(4096));
+
+  test.each([false, true])('JS loops and the wasm loop give the definition\'s sums, 1 and 2 threads, 1 and 2 operands (NaN, ±Inf: %s)', (special) => {
+    const fmt: FixedFormat = { mode: 'DynamicFixed', bw: 8, fl: 5 };
+    const fmt2: FixedFormat = { mode: 'Xilinx', bw: 8, th: 3.1 };
+    const scale = 2 ** -5;
+    const scale2 = A.scaleFactor(3.1, 8);
+    simThreadMinValues.errSums = 0; // every wasm call that can split does
+    for (const n of lengths) {
+      const d = data(n, n + (special ? 7 : 0), special);
+      const fix = dequantize(d.q, fmt);
+      const fix2 = dequantize(d.q2, fmt2);
+      const want = [definition(d.ref, fix, d.q, 8), definition(d.ref, fix2, d.q2, 8)].map(fields);
+      const viaDequantized = [newErrorAcc(), newErrorAcc()];
+      accumulateError(viaDequantized[0], d.ref, fix, d.q, 8);
+      accumulateError(viaDequantized[1], d.ref, fix2, d.q2, 8);
+      expect(viaDequantized.map(fields)).toEqual(want);
+      for (const [wasm, threads] of [[false, 1], [true, 1], [true, 2]] as const) {
+        setUseWasm(wasm);
+        setThreads(threads);
+        for (const both of [false, true]) {
+          const before = simThreadStats.errSums;
+          const accs = [newErrorAcc(), newErrorAcc()];
+          const terms = [{ acc: accs[0], q: d.q, scale, bw: 8 }, { acc: accs[1], q: d.q2, scale: scale2, bw: 8 }];
+          accumulateFixedErrors(d.ref, both ? terms : terms.slice(0, 1));
+          expect([n, wasm, threads, both, ...fields(accs[0])]).toEqual([n, wasm, threads, both, ...want[0]]);
+          if (both) expect([n, wasm, threads, ...fields(accs[1])]).toEqual([n, wasm, threads, ...want[1]]);
+          const inWasm = wasm && n >= 2048;
+          expect(simThreadStats.errSums - before).toBe(inWasm && threads === 2 ? 1 : 0);
+        }
+      }
+      setUseWasm(true);
+      setThreads(1);
+      if (n >= 2048) expect(fixedErrorSumsOf(d.ref, [{ q: d.q, scale, m: 127 }])).not.toBeNull();
+    }
+  });
+
+  test('a sum over many blocks is not the serial sum in index order', () => {
+    // what the order changed: the same data summed value by value from 0 differs in the last bits
+    const d = data(9 * B + 7, 11, false);
+    const fix = dequantize(d.q, { mode: 'DynamicFixed', bw: 8, fl: 5 });
+    let serial = 0;
+    for (let i = 0; i < d.ref.length; i++) serial += (d.ref[i] - fix[i]) ** 2;
+    const acc = newErrorAcc();
+    accumulateError(acc, d.ref, fix);
+    expect(acc.sumErr2).toBe(definition(d.ref, fix, d.q, 8).sumErr2);
+    expect(acc.sumErr2).not.toBe(serial);
+  });
+});
+
+describe('the resident quantization and requantization on two threads', () => {
+  beforeAll(async () => {
+    setThreads(2);
+    await initKernels();
+  });
+
+  function floats(n: number, seed: number): Float32Array {
+    const r = rng(seed);
+    const x = Float32Array.from({ length: n }, () => (r() - 0.5) * 8);
+    x[5] = NaN;
+    x[n - 2] = Infinity;
+    x[n - 1] = -Infinity;
+    return x;
+  }
+
+  test('quantizeForChain in chunks of values: the integers of quantizeFloat, and of one thread', () => {
+    const x = floats(66003, 5);
+    const cases: Array<[FixedFormat, boolean]> = [
+      [{ mode: 'DynamicFixed', bw: 8, fl: 5 }, true],
+      [{ mode: 'Xilinx', bw: 8, th: 2.7 }, true],
+      [{ mode: 'Xilinx', bw: 8, th: 2.7 }, false],
+      [{ mode: 'Xilinx', bw: 6, th: 2.7 }, false],
+    ];
+    for (const [fmt, netInput] of cases) {
+      const want = Array.from(quantizeFloat(x, fmt, netInput));
+      setThreads(2);
+      const before = simThreadStats.quantize;
+      const two = Array.from(quantizeForChain(x, fmt, netInput));
+      expect(simThreadStats.quantize).toBe(before + 1);
+      setThreads(1);
+      const one = Array.from(quantizeForChain(x, fmt, netInput));
+      expect(simThreadStats.quantize).toBe(before + 1);
+      expect(two).toEqual(want);
+      expect(one).toEqual(want);
+    }
+  });
+
+  test('a conv\'s requantization in chunks of output channels: the JS loops\' integers, and one thread\'s', () => {
+    // 40 channels of 48x48 (92160 values); Xilinx S past 2^53 in some channels (their int64 loop)
+    const g: A.ConvGeom = { inC: 8, inH: 48, inW: 48, outC: 40, outH: 48, outW: 48, kH: 3, kW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, dilH: 1, dilW: 1, group: 1 };
+    const r = rng(9);
+    const x = Int32Array.from({ length: 8 * 48 * 48 }, () => Math.floor(r() * 255) - 127);
+    const w = Int32Array.from({ length: 40 * 8 * 9 }, () => Math.floor(r() * 255) - 127);
+    const S = Float64Array.from({ length: 40 }, (_, c) => [1, 4000, 2 ** 22, 2 ** 31 - 1, 77][c % 5]);
+    const bq = Int32Array.from({ length: 40 }, (_, c) => [-128, 127, 0, 5, -7][c % 5]);
+    const bias = Int32Array.from({ length: 40 }, (_, c) => [-32768, 32767, 0, 3, -5][c % 5]);
+    const runs: Array<() => Int32Array> = [
+      () => A.convXilinx(x, w, bq, S, g, 8, false),
+      () => A.convXilinx(x, w, bq, S, g, 8, true),
+      () => A.convDynamicFixed(x, w, bias, 7, g, 8, false),
+      () => A.convDynamicFixed(x, w, bias, 31, g, 8, true),
+    ];
+    simThreadMinValues.requant = 1 << 16;
+    for (const f of runs) {
+      setResidentChain(false);
+      A.setWasmRequant(false);
+      const want = Array.from(f());
+      setResidentChain(true);
+      A.setWasmRequant(true);
+      setThreads(2);
+      const before = simThreadStats.requant;
+      const two = Array.from(f());
+      expect(simThreadStats.requant).toBe(before + 1);
+      setThreads(1);
+      const one = Array.from(f());
+      expect(simThreadStats.requant).toBe(before + 1);
+      expect(two).toEqual(want);
+      expect(one).toEqual(want);
+    }
+  });
+});
