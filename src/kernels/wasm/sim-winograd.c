@@ -120,11 +120,6 @@ static inline void simw_ukernel(int C2, const int32_t* restrict u, const int32_t
   wasm_v128_store(m + 3 * ldm + 4, a31);
 }
 
-static inline void simw_store_lanes(int32_t* d, v128_t v, int n) {
-  if (n > 0) d[0] = wasm_i32x4_extract_lane(v, 0);
-  if (n > 1) d[1] = wasm_i32x4_extract_lane(v, 1);
-  if (n > 2) d[2] = wasm_i32x4_extract_lane(v, 2);
-}
 
 // Tile rows [tr0, tr0 + R) (fewer in the last block): with phases & 1 the input transform of channel pairs [cp0, cp1)
 // into V; with phases & 2 the GEMMs and output transform of output channels [k0, k1) (k0 a multiple of 4) from V.
@@ -189,25 +184,7 @@ static void simw_block(const ConvP* p, const int32_t* x, const int32_t* Up, int3
           const v128_t y01 = wasm_i32x4_shr(wasm_i32x4_sub(wasm_i32x4_sub(s0[1], s0[2]), s0[3]), 2);
           const v128_t y10 = wasm_i32x4_shr(wasm_i32x4_add(wasm_i32x4_add(s1[0], s1[1]), s1[2]), 2);
           const v128_t y11 = wasm_i32x4_shr(wasm_i32x4_sub(wasm_i32x4_sub(s1[1], s1[2]), s1[3]), 2);
-          const v128_t r0a = wasm_i32x4_shuffle(y00, y01, 0, 4, 1, 5), r0b = wasm_i32x4_shuffle(y00, y01, 2, 6, 3, 7);
-          const v128_t r1a = wasm_i32x4_shuffle(y10, y11, 0, 4, 1, 5), r1b = wasm_i32x4_shuffle(y10, y11, 2, 6, 3, 7);
-          int32_t* o0 = ok + oh * OW + 2 * tc;
-          const int ncol = MIN(8, OW - 2 * tc), two = oh + 1 < OH;
-          if (ncol == 8) {
-            wasm_v128_store(o0, r0a);
-            wasm_v128_store(o0 + 4, r0b);
-            if (two) {
-              wasm_v128_store(o0 + OW, r1a);
-              wasm_v128_store(o0 + OW + 4, r1b);
-            }
-          } else {
-            if (ncol >= 4) wasm_v128_store(o0, r0a); else simw_store_lanes(o0, r0a, ncol);
-            if (ncol > 4) simw_store_lanes(o0 + 4, r0b, ncol - 4);
-            if (two) {
-              if (ncol >= 4) wasm_v128_store(o0 + OW, r1a); else simw_store_lanes(o0 + OW, r1a, ncol);
-              if (ncol > 4) simw_store_lanes(o0 + OW + 4, r1b, ncol - 4);
-            }
-          }
+          wino2_store_tiles(ok + oh * OW + 2 * tc, OW, y00, y01, y10, y11, MIN(8, OW - 2 * tc), oh + 1 < OH);
         }
       }
     }

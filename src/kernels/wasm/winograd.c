@@ -15,6 +15,36 @@ static inline int wino_strip_w(const ConvP* p, int m) { return m * ((wino_tiles_
 static inline int wino_nbp(const ConvP* p, int m, int R) { return ((R * wino_tiles_w(p, m) + NR - 1) / NR) * NR; }
 static inline int wino_pts(int m) { return (m + 2) * (m + 2); }
 
+// the first n (0..3) lanes of v, any 32-bit type (lane stores alias anything)
+static inline void store_lanes32(int32_t* d, v128_t v, int n) {
+  if (n > 0) wasm_v128_store32_lane(d, v, 0);
+  if (n > 1) wasm_v128_store32_lane(d + 1, v, 1);
+  if (n > 2) wasm_v128_store32_lane(d + 2, v, 2);
+}
+
+// The 2x8 outputs of four F(2x2) tiles at o and o + ow, 32-bit lanes of any type (the float forward's and the
+// simulator's integer Winograd): y00 / y01 the even / odd columns of the first row, y10 / y11 of the second;
+// ncol (1..8) columns, the second row only when two.
+static inline void wino2_store_tiles(int32_t* o, int ow, v128_t y00, v128_t y01, v128_t y10, v128_t y11, int ncol, int two) {
+  const v128_t r0a = wasm_i32x4_shuffle(y00, y01, 0, 4, 1, 5), r0b = wasm_i32x4_shuffle(y00, y01, 2, 6, 3, 7);
+  const v128_t r1a = wasm_i32x4_shuffle(y10, y11, 0, 4, 1, 5), r1b = wasm_i32x4_shuffle(y10, y11, 2, 6, 3, 7);
+  if (ncol == 8) {
+    wasm_v128_store(o, r0a);
+    wasm_v128_store(o + 4, r0b);
+    if (two) {
+      wasm_v128_store(o + ow, r1a);
+      wasm_v128_store(o + ow + 4, r1b);
+    }
+    return;
+  }
+  if (ncol >= 4) wasm_v128_store(o, r0a); else store_lanes32(o, r0a, ncol);
+  if (ncol > 4) store_lanes32(o + 4, r0b, ncol - 4);
+  if (two) {
+    if (ncol >= 4) wasm_v128_store(o + ow, r1a); else store_lanes32(o + ow, r1a, ncol);
+    if (ncol > 4) store_lanes32(o + ow + 4, r1b, ncol - 4);
+  }
+}
+
 // floats of the transformed weights
 EXPORT(wino_w_floats) int wino_w_floats(const ConvP* p, int m) { return wino_pts(m) * wino_kp(p) * p->inC; }
 
@@ -184,25 +214,7 @@ static void wino_block(const ConvP* p, const float* x, const float* Up, const fl
         const v128_t y01 = wasm_f32x4_add(wasm_f32x4_sub(wasm_f32x4_sub(s0[1], s0[2]), s0[3]), vb);
         const v128_t y10 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(s1[0], s1[1]), s1[2]), vb);
         const v128_t y11 = wasm_f32x4_add(wasm_f32x4_sub(wasm_f32x4_sub(s1[1], s1[2]), s1[3]), vb);
-        const v128_t r0a = wasm_i32x4_shuffle(y00, y01, 0, 4, 1, 5), r0b = wasm_i32x4_shuffle(y00, y01, 2, 6, 3, 7);
-        const v128_t r1a = wasm_i32x4_shuffle(y10, y11, 0, 4, 1, 5), r1b = wasm_i32x4_shuffle(y10, y11, 2, 6, 3, 7);
-        float* o0 = ok + oh * OW + 2 * tc;
-        const int ncol = MIN(8, OW - 2 * tc), two = oh + 1 < OH;
-        if (ncol == 8) {
-          wasm_v128_store(o0, r0a);
-          wasm_v128_store(o0 + 4, r0b);
-          if (two) {
-            wasm_v128_store(o0 + OW, r1a);
-            wasm_v128_store(o0 + OW + 4, r1b);
-          }
-        } else {
-          if (ncol >= 4) wasm_v128_store(o0, r0a); else store_lanes(o0, r0a, ncol);
-          if (ncol > 4) store_lanes(o0 + 4, r0b, ncol - 4);
-          if (two) {
-            if (ncol >= 4) wasm_v128_store(o0 + OW, r1a); else store_lanes(o0 + OW, r1a, ncol);
-            if (ncol > 4) store_lanes(o0 + OW + 4, r1b, ncol - 4);
-          }
-        }
+        wino2_store_tiles((int32_t*)(ok + oh * OW + 2 * tc), OW, y00, y01, y10, y11, MIN(8, OW - 2 * tc), oh + 1 < OH);
       }
     }
     if (ep) epilogue(ep, k, ok + oh0 * OW, (ep->flags & 8) ? ep->res + (long)k * OH * OW + oh0 * OW : 0, (oh1 - oh0) * OW);
