@@ -1,10 +1,9 @@
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { quantizeValues } from '../src/quant/progressive';
 import { parsePrototxt } from '../grammar';
 import type { MessageNode, ScalarNode } from '../grammar/cst';
-import { CORPUS } from './helpers/cli';
+import { CORPUS, runNodeHelper } from './helpers/cli';
 
 /** thresholds of XportDNN's progressive calibration from scripts/progressive_reference.py (numpy) */
 const REF = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures/calib/progressive/reference.json'), 'utf8'));
@@ -24,9 +23,7 @@ for (const [net, e] of Object.entries<any>(REF.nets)) for (const bw of Object.ke
 let got: Record<string, Record<string, { plan: Record<string, any>; violations: unknown[]; text: string }>>;
 beforeAll(() => {
   // dist/ in a plain node process (jest's sandbox slows the float32 loops ~10x)
-  const r = spawnSync(process.execPath, [path.join(__dirname, 'helpers/progressive-run.js'), CORPUS, ...cases.map(([n, b]) => `${n}:${b}`)], { encoding: 'utf8', maxBuffer: 1 << 26 });
-  if (r.status !== 0) throw new Error(r.stderr);
-  got = JSON.parse(r.stdout);
+  got = runNodeHelper('progressive-run.js', [CORPUS, ...cases.map(([n, b]) => `${n}:${b}`)]);
 });
 
 test.each(cases)('%s at %s: progressive thresholds equal the numpy reference to 1e-4 (invariant cases listed)', (name, bws) => {

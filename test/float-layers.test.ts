@@ -2,7 +2,6 @@
  * simulate --float_layers (named layers in float inside the fixed net) and --rank_layers (which layer, run alone in
  * float, recovers most), in process on LeNet and over every corpus model with weights (acceptance 4 of issue 14).
  */
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import { inputFormatOf } from '../src/sim/steps';
 import * as os from 'os';
@@ -17,7 +16,7 @@ import { forwardOf } from '../src/layers/registry';
 import type { Net } from '../src/graph/types';
 import type { Tensor } from '../src/tensor';
 import { setThreads } from '../src/kernels';
-import { CORPUS, ROOT, runCli } from './helpers/cli';
+import { CORPUS, ROOT, runCli, runNodeHelper } from './helpers/cli';
 
 setThreads(1);
 
@@ -137,11 +136,7 @@ describe('--float_layers / ranking on every corpus model with weights', () => {
   // run on dist/ in a plain node process (test/helpers/float-layers-run.js): the simulator is several times slower in jest's sandbox
   let got: Record<string, { setupError?: string; error?: string; floatable: number; outputs: { blob: string; finite: boolean; inReference: boolean }[]; ranked: number; nanSqnr: string[] }>;
   beforeAll(() => {
-    const r = spawnSync(process.execPath, [path.join(__dirname, 'helpers/float-layers-run.js')], {
-      input: JSON.stringify(cases.map(([name, d, w, dims]) => ({ name, d, w, dims }))), encoding: 'utf8', maxBuffer: 1 << 26,
-    });
-    if (r.status !== 0) throw new Error(r.stderr);
-    got = JSON.parse(r.stdout);
+    got = runNodeHelper('float-layers-run.js', [], JSON.stringify(cases.map(([name, d, w, dims]) => ({ name, d, w, dims }))));
   }, 600_000);
   // rows as objects: a row shorter than the callback's parameter list would make jest pass `done`
   test.each(cases.map(([name, d, w, dims, refused]) => ({ name, d, w, dims, refused })))('$name', ({ name, refused }) => {

@@ -10,13 +10,12 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { spawnSync } from 'child_process';
 import type { LintDiagnostic } from '../src/lint/rules';
 import { loadWeights } from '../src/proto/caffemodel';
 import { trim2FixedPoint } from '../src/chaidnn/arith';
 import { batchNormMean, batchNormVariance } from '../src/chaidnn/weights';
 import type { Tensor } from '../src/tensor';
-import { CORPUS } from './helpers/cli';
+import { CORPUS, runNodeHelper } from './helpers/cli';
 
 const M = path.join(CORPUS, 'models');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chaiq-lint-own-'));
@@ -76,9 +75,7 @@ beforeAll(() => {
   const cases = NETS.flatMap(([label, proto, weights, calibration, extra, modes]) => modes.map((mode) => ({
     id: caseId(label, mode), proto: path.join(M, proto), weights: path.join(M, weights), calibration, options: { ...MODES[mode], ...extra },
   })));
-  const r = spawnSync(process.execPath, [path.join(__dirname, 'helpers/lint-own-run.js')], { input: JSON.stringify(cases), encoding: 'utf8', maxBuffer: 1 << 28 });
-  if (r.status !== 0) throw new Error(`lint-own-run.js exited ${r.status}: ${r.stderr}`);
-  for (const x of JSON.parse(r.stdout) as Result[]) results.set(x.id, x);
+  for (const x of runNodeHelper<Result[]>('lint-own-run.js', [], JSON.stringify(cases))) results.set(x.id, x);
 }, 300_000);
 
 test('every corpus model with weights is listed', () => {

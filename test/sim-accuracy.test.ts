@@ -5,9 +5,7 @@
  * Splits as the README's (issue 14 §3): calibration from MNIST t10k 0–999 / the first 20 JPEGs of each CIFAR class,
  * evaluation on t10k 1000– / the JPEGs after the 20th of each class.
  */
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as path from 'path';
 import * as zlib from 'zlib';
 import { loadModel } from '../src/graph/load';
 import { annotateXilinx } from '../src/sim/annotate';
@@ -17,11 +15,11 @@ import type { Net } from '../src/graph/types';
 import type { Tensor } from '../src/tensor';
 import { avePoolInt } from '../src/chaidnn/arith';
 import { setThreads } from '../src/kernels';
+import { CORPUS, runNodeHelper } from './helpers/cli';
 
 // small convs: one thread avoids waiting on workers when the machine is busy
 setThreads(1);
 
-const CORPUS = path.resolve(__dirname, '../../shared/corpus');
 const LENET = `${CORPUS}/models/lenet_mnist_v1_everpeace`;
 
 const images = zlib.gunzipSync(fs.readFileSync(`${CORPUS}/data/mnist/t10k-images-idx3-ubyte.gz`));
@@ -47,9 +45,7 @@ type Scored = { cls: ClassStats; reports: { name: string; where: string; cumulat
 /** the LeNet and cifar10_quick runs, on dist/ in a plain node process (the simulator is several times slower in jest's sandbox) */
 let runs: Record<'lenet8' | 'lenet6' | 'cifar10_quick', Scored>;
 beforeAll(() => {
-  const r = spawnSync(process.execPath, [path.join(__dirname, 'helpers/sim-accuracy-run.js'), CORPUS], { encoding: 'utf8', maxBuffer: 1 << 26 });
-  if (r.status !== 0) throw new Error(r.stderr);
-  runs = JSON.parse(r.stdout);
+  runs = runNodeHelper('sim-accuracy-run.js', [CORPUS]);
 }, 600_000);
 
 describe('LeNet × MNIST t10k 1000–1499 (calibration: 0–99), Xilinx mode', () => {

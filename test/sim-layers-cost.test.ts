@@ -11,9 +11,8 @@ import { quantizedReference, sameInts } from '../src/sim/local';
 import { quantizeFloat, type FixedFormat } from '../src/chaidnn/format';
 import { quantizeForChain } from '../src/sim/fixed-chain';
 import { randomInput } from './bench/netutil';
-import { spawnSync } from 'child_process';
-import * as path from 'path';
 import { rng } from './helpers/rng';
+import { runNodeHelper } from './helpers/cli';
 
 beforeAll(async () => {
   await initKernels();
@@ -28,9 +27,7 @@ describe('--metrics layers on the resident chain (ImageNet nets at 32x32): the f
   type Got = { convs: number; eltwise: number; shortcuts: number; sameWithoutShortcuts: boolean; resident: { convs: number; noRoom: number; eltwise: number }; sameStats: boolean; sameBlobs: boolean };
   let got: Record<string, Got>;
   beforeAll(() => {
-    const r = spawnSync(process.execPath, [path.join(__dirname, 'helpers/sim-layers-run.js')], { encoding: 'utf8', maxBuffer: 1 << 24 });
-    if (r.status !== 0) throw new Error(r.stderr);
-    got = JSON.parse(r.stdout);
+    got = runNodeHelper('sim-layers-run.js');
   }, 300_000);
   // depthwise convs and ReLUs after folded BN/Scale; Concat and blobs read by several layers; residual Eltwise
   test.each(['mobilenet_v1.prototxt Xilinx', 'bvlc_googlenet.prototxt DynamicFixed', 'resnet50.prototxt Xilinx'])('%s', (name) => {

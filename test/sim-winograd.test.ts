@@ -14,8 +14,7 @@ import * as A from '../src/chaidnn/arith';
 import { annotateXilinx } from '../src/sim/annotate';
 import { compileSim, runSim } from '../src/sim/simulate';
 import { benchNet, randomInput } from './bench/netutil';
-import { spawnSync } from 'child_process';
-import * as path from 'path';
+import { runNodeHelper } from './helpers/cli';
 
 const threads0 = getThreads();
 afterAll(async () => {
@@ -284,9 +283,7 @@ describe('GoogLeNet and ResNet-50 (32x32) --metrics layers: no conv on the float
   type Got = { convs: number; paths: Record<string, number>; floatOff: number; sameStats: boolean; sameBlobs: boolean };
   let got: Record<string, Got>;
   beforeAll(() => {
-    const r = spawnSync(process.execPath, [path.join(__dirname, 'helpers/sim-paths-run.js')], { encoding: 'utf8', maxBuffer: 1 << 24 });
-    if (r.status !== 0) throw new Error(r.stderr);
-    got = JSON.parse(r.stdout);
+    got = runNodeHelper('sim-paths-run.js');
   }, 300_000);
   test.each(['bvlc_googlenet.prototxt Xilinx', 'resnet50.prototxt DynamicFixed'])('%s', (name) => {
     const g = got[name];

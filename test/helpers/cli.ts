@@ -15,6 +15,16 @@ export function runCli(args: string[], opts: { cwd?: string; input?: string; bin
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+/**
+ * Runs test/helpers/<script> (plain node on dist/: jest's sandbox slows the simulator's and kernels' loops several
+ * times) with `args` and `input` on stdin; returns its stdout parsed as JSON, throws with its stderr if it fails.
+ */
+export function runNodeHelper<T>(script: string, args: string[] = [], input?: string): T {
+  const r = spawnSync(process.execPath, [path.join(__dirname, script), ...args], { input, encoding: 'utf8', maxBuffer: 1 << 28 });
+  if (r.status !== 0) throw new Error(`${script} exited ${r.status}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
 /** stderr without the warnings about the board's input (CHaiDNN's image reader: no input scale, per-channel mean) */
 export function withoutBoardWarnings(stderr: string): string {
   return stderr.split('\n').filter((l) => !/CHaiDNN's image reader/.test(l)).join('\n');
