@@ -230,8 +230,8 @@ function intPath(p: Conv2dParams, xAbsMax: number, w: Int32Array, maxRowAbsSum: 
  * The zone address of x's int32 for the integer kernels: its own block when it lives there, else a copy in a
  * temporary block (`tmp`: the caller gives it back). null without room.
  */
-function zoneInt(r: WasmRuntime, x: Int32Array, res: Resident): { addr: number; tmp?: Float32Array } | null {
-  const xa = res.qBlock ? r.addrOf(x as unknown as Float32Array) : -1;
+function zoneInt(r: WasmRuntime, x: Int32Array, res: Resident | undefined): { addr: number; tmp?: Float32Array } | null {
+  const xa = res?.qBlock ? r.addrOf(x as unknown as Float32Array) : -1;
   if (xa >= 0) return { addr: xa };
   const tmp = take(r, x.length);
   if (!tmp) {
@@ -435,19 +435,13 @@ export function eltwiseAddResident(inputs: Int32Array[], lo: number, hi: number)
   let bound = 0;
   for (const a of inputs) {
     const res = residents.get(a);
-    let xa = res?.qBlock ? r.addrOf(a as unknown as Float32Array) : -1;
-    if (xa < 0) {
-      const blk = take(r, n);
-      if (!blk) {
-        residentStats.noRoom++;
-        done();
-        return null;
-      }
-      temps.push(blk);
-      new Int32Array(blk.buffer, blk.byteOffset, n).set(a);
-      xa = blk.byteOffset;
+    const xi = zoneInt(r, a, res);
+    if (!xi) {
+      done();
+      return null;
     }
-    addrs.push(xa);
+    if (xi.tmp) temps.push(xi.tmp);
+    addrs.push(xi.addr);
     bound += res?.qBlock ? res.absMax : intAbsMax(a);
   }
   const pair = bound < 2 ** 31 ? takePair(r, n) : null;
