@@ -17,14 +17,10 @@ import { intAbsMax } from './int-conv';
 
 interface SimExports {
   sim_i32_to_f32(src: number, dst: number, n: number): number;
-  sim_requant_xilinx(acc: number, accI32: number, outQ: number, outF: number, C: number, plane: number, S: number, bq: number, lo: number, hi: number, amax: number): number;
-  sim_requant_dynfixed(acc: number, accI32: number, outQ: number, outF: number, C: number, plane: number, bias: number, shift: number, lo: number, hi: number, amax: number): number;
   sim_f32_to_i32(src: number, dst: number, n: number): number;
   sim_quantize(kind: number, x: number, q: number, f: number, n: number, a: number, b: number, c: number, lo: number, hi: number): number;
   /** max(q, 0) on q and its twin in place (wasm/sim-twin-ops.c) */
   sim_relu_twin(q: number, f: number, n: number): number;
-  /** sim_quantize on SIMD lanes (wasm/sim-twin-ops.c), the same results */
-  sim_quantize4(kind: number, x: number, q: number, f: number, n: number, a: number, b: number, c: number, lo: number, hi: number): number;
 }
 
 /** What the zone holds for an int32 array: its own block (when it lives there), its float twin, max |x|. */
