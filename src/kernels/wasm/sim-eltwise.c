@@ -10,23 +10,13 @@ EXPORT(sim_eltwise_add) int32_t sim_eltwise_add(const int32_t* const* xs, int k,
   const int32_t* a = xs[0];
   const int32_t* b = xs[1];
   int i = 0;
-  if (k == 2) {
-    for (; i + 4 <= n; i += 4) {
-      v128_t s = wasm_i32x4_add(wasm_v128_load(a + i), wasm_v128_load(b + i));
-      s = wasm_i32x4_min(wasm_i32x4_max(s, LO), HI);
-      wasm_v128_store(q + i, s);
-      wasm_v128_store(f + i, wasm_f32x4_convert_i32x4(s));
-      m = wasm_u32x4_max(m, wasm_i32x4_abs(s));
-    }
-  } else {
-    for (; i + 4 <= n; i += 4) {
-      v128_t s = wasm_i32x4_add(wasm_v128_load(a + i), wasm_v128_load(b + i));
-      for (int j = 2; j < k; j++) s = wasm_i32x4_add(s, wasm_v128_load(xs[j] + i));
-      s = wasm_i32x4_min(wasm_i32x4_max(s, LO), HI);
-      wasm_v128_store(q + i, s);
-      wasm_v128_store(f + i, wasm_f32x4_convert_i32x4(s));
-      m = wasm_u32x4_max(m, wasm_i32x4_abs(s));
-    }
+  for (; i + 4 <= n; i += 4) {
+    v128_t s = wasm_i32x4_add(wasm_v128_load(a + i), wasm_v128_load(b + i));
+    for (int j = 2; j < k; j++) s = wasm_i32x4_add(s, wasm_v128_load(xs[j] + i));
+    s = wasm_i32x4_min(wasm_i32x4_max(s, LO), HI);
+    wasm_v128_store(q + i, s);
+    wasm_v128_store(f + i, wasm_f32x4_convert_i32x4(s));
+    m = wasm_u32x4_max(m, wasm_i32x4_abs(s));
   }
   uint32_t r = hmax_u32(m);
   for (; i < n; i++) {
