@@ -20,6 +20,8 @@ interface SimWinoExports {
   simg_w_words(p: number): number;
   simg_ws_words(p: number, NB: number): number;
   simg_pack_w(p: number, w: number, Wp: number): void;
+  /** the int8 GEMM (wasm/sim-gemm-i8.c): only in the relaxed-SIMD build */
+  simq_pack_w?(p: number, w: number, Wq: number): void;
 }
 
 export type SimWinogradMode = 'auto' | 'force' | 'off';
@@ -88,12 +90,13 @@ function blockRows(p: Conv2dParams): number {
 
 /**
  * ConvP (kernels.c); word 16: the address of the transformed input the threads share, 17: a GEMM conv's pixel
- * block, 18-20: a second image's input and output (simw_part)
+ * block, 18-20: a second image's input and output (simw_part), 21: set by an int8 GEMM block whose input is not in
+ * [0, 127] (simq_block)
  */
 function writeParams(r: WasmRuntime, p: Conv2dParams, second?: SecondImage): number {
-  const a = r.alloc(21);
+  const a = r.alloc(22);
   r.I32().set([p.inC, p.inH, p.inW, p.outC, p.outH, p.outW, p.kH, p.kW, p.strideH, p.strideW, p.padH, p.padW, p.dilH, p.dilW, p.group, 0, 0, 0,
-    second ? 1 : 0, second?.x ?? 0, second?.out ?? 0], a >>> 2);
+    second ? 1 : 0, second?.x ?? 0, second?.out ?? 0, 0], a >>> 2);
   return a;
 }
 
@@ -269,7 +272,10 @@ function packedWeights(r: WasmRuntime, w: Int32Array, wLen: number, layout: stri
   return pU;
 }
 
-/** As simWinogradAt, for a conv of simGemmShape. */
+/**
+ * As simWinogradAt, for a conv of simGemmShape. On the int8 GEMM (simGemmI8Takes) when it may apply; when some
+ * im2col value is outside [0, 127] that call computes nothing and the conv runs again on the int16 one.
+ */
 export function simGemmAt(r: WasmRuntime, x: number | Int32Array, w: Int32Array, p: Conv2dParams, outAddr: number, second?: SecondImage): number {
   const ex = r.ex as unknown as SimWinoExports;
   const C = gemmRows(p), Kc = p.outC, N = p.outH * p.outW, inSize = p.inC * p.inH * p.inW;
@@ -279,12 +285,16 @@ export function simGemmAt(r: WasmRuntime, x: number | Int32Array, w: Int32Array,
   const idle = workersFor(r, wLen * N);
   const T = idle.length + 1;
   const NB = gemmBlock(p, T, images);
-  const c2 = Math.ceil(C / 2);
-  const wWords = Math.ceil(Kc / 4) * 4 * c2;
-  const wsW = c2 * NB + 2 * NB + 96;
+  const i8 = simGemmI8Takes(ex, w, wLen);
+  // words per pair of im2col rows (int16), or per quad (int8)
+  const cw = i8 ? Math.ceil(C / 4) : Math.ceil(C / 2);
+  const wWords = Math.ceil(Kc / 4) * 4 * cw;
+  const wsW = cw * NB + (i8 ? 4 : 2) * NB + 96;
   const need = 4 * (wWords + wLen + (T + 1) * (wsW + 16) + (typeof x === 'number' ? 0 : inSize + 16) + (outAddr < 0 ? Kc * N + 16 : 0) + 256) + 4096;
   if (!r.canHold(need)) return -1;
-  const pU = packedWeights(r, w, wLen, `simg:${Kc}:${C}`, wWords, need, (top, raw, addr) => ex.simg_pack_w(top, raw, addr), p);
+  const pU = i8
+    ? packedWeights(r, w, wLen, `simq:${Kc}:${C}`, wWords, need, (top, raw, addr) => ex.simq_pack_w!(top, raw, addr), p)
+    : packedWeights(r, w, wLen, `simg:${Kc}:${C}`, wWords, need, (top, raw, addr) => ex.simg_pack_w(top, raw, addr), p);
   const pP = writeParams(r, p, second);
   r.I32()[(pP >>> 2) + 17] = NB;
   let xAddr = x as number;
@@ -292,6 +302,7 @@ export function simGemmAt(r: WasmRuntime, x: number | Int32Array, w: Int32Array,
     xAddr = r.alloc(inSize);
     r.I32().set(x.subarray(0, inSize), xAddr >>> 2);
   }
+  const out0 = outAddr;
   if (outAddr < 0) outAddr = r.alloc(Kc * N);
   const ws = Array.from({ length: T }, () => r.alloc(wsW));
   const nb = images * Math.ceil(N / NB);
@@ -300,10 +311,52 @@ export function simGemmAt(r: WasmRuntime, x: number | Int32Array, w: Int32Array,
   const nk = T === 1 || nb >= 2 * T ? 1 : Math.min(panels, Math.ceil((3 * T) / nb));
   const kch = Math.ceil(panels / nk) * 4;
   const nK = Math.ceil(Kc / kch);
-  r.parallel(JOB_SIM_WINO, ws.map((wsT) => [pP, xAddr, pU, outAddr, -3, nK, kch, nb * nK, wsT]), idle);
+  r.parallel(JOB_SIM_WINO, ws.map((wsT) => [pP, xAddr, pU, outAddr, i8 ? -4 : -3, nK, kch, nb * nK, wsT]), idle);
+  if (i8 && r.I32()[(pP >>> 2) + 21] !== 0) {
+    i8Refused.add(w);
+    simGemmI8Stats.refused++;
+    return simGemmAt(r, x, w, p, out0, second);
+  }
+  if (i8) simGemmI8Stats.convs += images;
   simGemmStats.convs += images;
   if (second) simPairStats.calls++;
   return outAddr;
+}
+
+// ---- The int8 GEMM (wasm/sim-gemm-i8.c, relaxed-SIMD build): relaxed_dot_i8x16_i7x16, exact for im2col values in
+// [0, 127] (the fixed chain's and the local runs' 8-bit activations after a ReLU) and weights in [-128, 127]
+
+let i8Mode: 'auto' | 'off' = process.env.CHAIQ_SIM_GEMM_I8 === '0' ? 'off' : 'auto';
+/** 'auto' (default; CHAIQ_SIM_GEMM_I8=0 makes it 'off'): the int8 GEMM where it may apply; 'off': never. Returns the previous mode. */
+export function setSimGemmI8(m: 'auto' | 'off'): 'auto' | 'off' {
+  const prev = i8Mode;
+  i8Mode = m;
+  return prev;
+}
+
+/**
+ * Convolutions (images) the int8 GEMM computed, and calls it gave back (an input value outside [0, 127]: the conv
+ * ran on the int16 GEMM, and so does every later call with the same weights).
+ */
+export const simGemmI8Stats = { convs: 0, refused: 0 };
+
+/** Weights whose input was once outside [0, 127]: a layer's input range does not change from image to image. */
+const i8Refused = new WeakSet<Int32Array>();
+
+const wRange = new WeakMap<Int32Array, boolean>();
+/** Whether every weight is in [-128, 127] (cached: the simulator's weights do not change). */
+function weightsInt8(w: Int32Array, wLen: number): boolean {
+  let ok = wRange.get(w);
+  if (ok !== undefined) return ok;
+  ok = true;
+  for (let i = 0; i < wLen && ok; i++) ok = w[i] >= -128 && w[i] <= 127;
+  wRange.set(w, ok);
+  return ok;
+}
+
+/** Whether a GEMM conv with weights w tries the int8 kernel: the relaxed build, 8-bit weights, no earlier refusal. */
+function simGemmI8Takes(ex: SimWinoExports, w: Int32Array, wLen: number): boolean {
+  return i8Mode === 'auto' && typeof ex.simq_pack_w === 'function' && !i8Refused.has(w) && weightsInt8(w, wLen);
 }
 
 /** The integer GEMM of one image with staged operands (as convIntWinograd); null when it does not apply. */

@@ -900,4 +900,5 @@ EXPORT(iabsmax) int32_t iabsmax(const int32_t* x, int n) {
 #include "sim.c"
 #include "sim-twin-ops.c"
 #include "sim-winograd.c"
+#include "sim-gemm-i8.c"
 #include "sim-eltwise.c"

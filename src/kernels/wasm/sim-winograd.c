@@ -193,11 +193,16 @@ static void simw_block(const ConvP* p, const int32_t* x, const int32_t* Up, int3
 
 static void simg_block(const ConvP* p, const int32_t* x, const int32_t* Wp, int32_t* out, int NB, int b, int k0, int k1,
                        int32_t* ws);
+#ifdef CHAIQ_FMA
+static void simq_block(const ConvP* p, const int32_t* x, const int32_t* Wq, int32_t* out, int NB, int b, int k0, int k1,
+                       int32_t* ws);
+#endif
 
 // Block b of R tile rows, output channels [k0, k1) (k0 a multiple of 4), in the thread's workspace ws.
 // R = -1 / -2: one step of the whole map shared by the threads, V at the address in params word 16: -1 the input
 // transform of channel pairs [k0, k1), -2 the output channels [k0, k1) (b = 0). R = -3: a GEMM conv (simg_block),
-// pixel block b of the block size in params word 17. Word 18 non-zero: a pair of images (R >= 0 or -3), b = 2·block + image.
+// pixel block b of the block size in params word 17; R = -4 (relaxed build): the same on int8 quads (simq_block).
+// Word 18 non-zero: a pair of images (R >= 0, -3 or -4), b = 2·block + image.
 EXPORT(simw_part) void simw_part(const ConvP* p, const int32_t* x, const int32_t* Up, int32_t* out, int R, int b, int k0,
                                  int k1, int32_t* ws) {
   // two images in one call (params word 18 set): blocks alternate between (x, out) and (words 19, 20)
@@ -213,6 +218,12 @@ EXPORT(simw_part) void simw_part(const ConvP* p, const int32_t* x, const int32_t
     simg_block(p, x, Up, out, ((const int32_t*)p)[17], b, k0, k1, ws);
     return;
   }
+#ifdef CHAIQ_FMA
+  if (R == -4) {
+    simq_block(p, x, Up, out, ((const int32_t*)p)[17], b, k0, k1, ws);
+    return;
+  }
+#endif
   const int shared = R < 0, Rb = shared ? (p->outH + 1) / 2 : R, SW = simw_sw(p);
   int32_t* sa = ws;
   int32_t* sb = sa + (2 * Rb + 2) * SW;
