@@ -3,10 +3,11 @@
  * random shapes (odd sizes, pads 0/1/2, channel counts not multiples of 8), 1 and 2 threads, and it takes a conv
  * exactly when its int16 transforms and the 2^31 bound of 4y hold. The integer GEMM on the same micro-kernel too, for
  * any ungrouped conv (strides, pads, kernel sizes, dilations), alone and paired; and on GoogLeNet and ResNet-50 no
- * conv runs on the float32 kernels any more.
+ * conv runs on the float32 kernels any more. The int8 GEMM of the relaxed build (wasm/sim-gemm-i8.c) too, on inputs
+ * in [0, 127] and weights in [-128, 127], and the int16 GEMM when an input is outside.
  */
 import { convIntJs, getThreads, initKernels, kernelStats, setThreads, shutdownKernels, simGemmStats, simPairStats } from '../src/kernels';
-import { convIntGemm, convIntWinograd, simGemmFits, simWinogradFits, SIMW_MAX_W, SIMW_MAX_X } from '../src/kernels/sim-winograd';
+import { convIntGemm, convIntWinograd, setSimGemmI8, simGemmFits, simGemmI8Stats, simWinogradFits, SIMW_MAX_W, SIMW_MAX_X } from '../src/kernels/sim-winograd';
 import { mulberry32 } from '../src/io/calibset';
 import type { Conv2dParams } from '../src/kernels/types';
 import { setSimWinograd } from '../src/kernels';
@@ -278,9 +279,98 @@ describe('integer GEMM of any ungrouped conv (im2col rows) equals convIntJs', ()
   });
 });
 
+describe('int8 GEMM (relaxed build: inputs in [0, 127], weights in [-128, 127]) equals convIntJs', () => {
+  const gk = (inC: number, H: number, W: number, outC: number, k: number, s: number, pad: number, d = 1): Conv2dParams => {
+    const o = (n: number): number => Math.floor((n + 2 * pad - (d * (k - 1) + 1)) / s) + 1;
+    return { inC, inH: H, inW: W, outC, outH: o(H), outW: o(W), kH: k, kW: k, strideH: s, strideW: s, padH: pad, padW: pad, dilH: d, dilW: d, group: 1 };
+  };
+  // the int8 kernel runs in the relaxed build only (CHAIQ_FMA=0: the int16 one, never the int8)
+  const fma = (): boolean => kernelStats().variant === 'fma';
+  /** convIntGemm against convIntJs; whether the int8 kernel computed it */
+  const run = (p: Conv2dParams, x: Int32Array, w: Int32Array): boolean => {
+    const c0 = simGemmI8Stats.convs;
+    const got = convIntGemm(x, w, p, rowAbsMax(w, p.outC));
+    expect(got).not.toBeNull();
+    const want = new Int32Array(p.outC * p.outH * p.outW);
+    convIntJs(x, w, p, want);
+    let bad = -1;
+    for (let i = 0; i < want.length && bad < 0; i++) if (got![i] !== want[i]) bad = i;
+    expect(`${JSON.stringify(p)}: ${bad}`).toBe(`${JSON.stringify(p)}: -1`);
+    return simGemmI8Stats.convs > c0;
+  };
+  const w8 = (p: Conv2dParams, seed: number): Int32Array => ints(p.outC * p.inC * p.kH * p.kW, -128, 127, seed);
+  for (const T of [1, 2]) {
+    it(`random shapes, rows not a multiple of 4, 1x1 read in place and gathered; ${T} thread(s)`, async () => {
+      setThreads(T);
+      await initKernels();
+      const r = mulberry32(300 + T);
+      const pick = (a: number, b: number): number => a + Math.floor(r() * (b - a + 1));
+      const shapes = [gk(9, 9, 11, 8, 1, 1, 0), gk(10, 6, 7, 12, 1, 1, 0), gk(3, 23, 21, 16, 7, 2, 3), gk(13, 10, 9, 9, 5, 1, 2), gk(19, 15, 14, 21, 1, 2, 0), gk(9, 12, 13, 10, 3, 1, 2, 2)];
+      // past 2^20 MACs with two threads (the workers help): several pixel blocks, a small map cut by output channels
+      if (T === 2) shapes.push(gk(48, 30, 31, 24, 1, 1, 0), gk(128, 9, 9, 400, 1, 2, 0));
+      for (let k = 0; k < 6; k++) {
+        const kk = [1, 2, 3, 5, 7][k % 5];
+        const p = gk(pick(1, 21), pick(1, 19), pick(1, 19), pick(8, 23), kk, pick(1, 3), pick(0, kk), pick(1, 2));
+        if (p.outH >= 1 && p.outW >= 1 && p.inC * kk * kk >= 8) shapes.push(p);
+      }
+      shapes.forEach((p, k) => expect(run(p, ints(p.inC * p.inH * p.inW, 0, 127, 400 * T + k), w8(p, 500 * T + k))).toBe(fma()));
+    });
+  }
+  it('operands at the edges: inputs 0 and 127, weights -128 and 127 (pair sums ±2·127·128, no int16 saturation)', () => {
+    setThreads(1);
+    const p = gk(6, 7, 9, 8, 3, 1, 1);
+    const n = p.inC * p.inH * p.inW, nw = p.outC * p.inC * 9;
+    const edge = (seed: number, a: number, b: number, len: number): Int32Array => ints(len, 0, 1, seed).map((v) => (v ? b : a));
+    for (const [x, w] of [[new Int32Array(n).fill(127), new Int32Array(nw).fill(-128)], [new Int32Array(n).fill(127), new Int32Array(nw).fill(127)],
+      [edge(1, 0, 127, n), edge(2, -128, 127, nw)], [new Int32Array(n), edge(3, -128, 127, nw)]]) expect(run(p, x, w)).toBe(fma());
+  });
+  it('an input outside [0, 127] (-1, 128): the int16 GEMM, the same sums, and that layer keeps it; 8-bit weights only', () => {
+    setThreads(threads0);
+    const p = gk(16, 12, 13, 24, 3, 2, 1);
+    const n = p.inC * p.inH * p.inW;
+    for (const bad of [-1, 128]) {
+      const w = w8(p, 7 + bad);
+      const x = ints(n, 0, 127, 8);
+      x[n - 5] = bad; // in the last pixel block
+      const r0 = simGemmI8Stats.refused;
+      expect(run(p, x, w)).toBe(false);
+      expect(simGemmI8Stats.refused - r0).toBe(fma() ? 1 : 0);
+      expect(run(p, ints(n, 0, 127, 9), w)).toBe(false);
+      expect(run(p, ints(n, 0, 127, 9), Int32Array.from(w))).toBe(fma());
+    }
+    const w2 = w8(p, 11);
+    w2[3] = 128;
+    expect(run(p, ints(n, 0, 127, 12), w2)).toBe(false);
+    w2[3] = -129;
+    expect(run(p, ints(n, 0, 127, 12), Int32Array.from(w2))).toBe(false);
+    const prev = setSimGemmI8('off');
+    expect(run(p, ints(n, 0, 127, 13), w8(p, 14))).toBe(false);
+    setSimGemmI8(prev);
+  });
+  it('the paired call (two images after a ReLU) on it, the same integers as the JS loops', async () => {
+    setThreads(threads0);
+    await initKernels();
+    for (const [k, p] of [[0, gk(3, 29, 27, 16, 7, 2, 3)], [1, gk(24, 13, 13, 32, 1, 1, 0)], [2, gk(21, 15, 14, 16, 3, 2, 1)]] as const) {
+      const x0 = ints(p.inC * p.inH * p.inW, 0, 127, 40 + k), x1 = ints(x0.length, 0, 127, 50 + k);
+      const w = w8(p, 60 + k);
+      const L: A.ConvLayer = { mode: 'DynamicFixed', w, biasInt: Int32Array.from({ length: p.outC }, (_, c) => 50 * c - 300), shift: 7 };
+      const calls = simPairStats.calls, q0 = simGemmI8Stats.convs;
+      const [a, b] = A.convPair(x0, x1, L, p, 8, true);
+      expect([simPairStats.calls - calls, simGemmI8Stats.convs - q0]).toEqual([1, fma() ? 2 : 0]);
+      A.setIntConvBackend('js');
+      A.setWasmRequant(false);
+      const [ja, jb] = [x0, x1].map((x) => A.convDynamicFixed(x, w, L.biasInt, L.shift, p, 8, true));
+      A.setIntConvBackend('auto');
+      A.setWasmRequant(true);
+      expect(Array.from(a)).toEqual(Array.from(ja));
+      expect(Array.from(b)).toEqual(Array.from(jb));
+    }
+  });
+});
+
 describe('GoogLeNet and ResNet-50 (32x32) --metrics layers: no conv on the float32 kernels, the same figures and blobs', () => {
   // on dist/ in a plain node process (test/helpers/sim-paths-run.js): the simulator is slower in jest's sandbox
-  type Got = { convs: number; paths: Record<string, number>; floatOff: number; sameStats: boolean; sameBlobs: boolean };
+  type Got = { convs: number; paths: Record<string, number>; floatOff: number; sameStats: boolean; sameBlobs: boolean; variant: string; int8: number };
   let got: Record<string, Got>;
   beforeAll(() => {
     got = runNodeHelper('sim-paths-run.js');
@@ -293,6 +383,10 @@ describe('GoogLeNet and ResNet-50 (32x32) --metrics layers: no conv on the float
     expect(g.floatOff).toBeGreaterThan(0);
     expect(g.sameStats).toBe(true);
     expect(g.sameBlobs).toBe(true);
+    // the int8 GEMM takes every GEMM conv but the first (the image's negative values) in the relaxed build, none without
+    if (g.variant === 'fma') expect(g.int8).toBeGreaterThanOrEqual(g.paths.gemm - 2);
+    else expect(g.int8).toBe(0);
+    if (process.env.CHAIQ_FMA === '0') expect(g.variant).toBe('simd128');
   });
 });
 
