@@ -8,7 +8,7 @@
 import * as A from '../src/chaidnn/arith';
 import { dequantize, quantizeFloat, type FixedFormat } from '../src/chaidnn/format';
 import { initKernels, setResidentChain, setThreads, setUseWasm, shutdownKernels } from '../src/kernels';
-import { fixedErrorSumsOf, simThreadMinValues, simThreadStats } from '../src/kernels/sim-metrics';
+import { errSumRoutes, fixedErrorSumsOf, simThreadMinValues, simThreadStats } from '../src/kernels/sim-metrics';
 import { accumulateError, accumulateFixedErrors, ERROR_SUM_BLOCK, newErrorAcc, type ErrorAcc } from '../src/sim/metrics';
 import { quantizeForChain } from '../src/sim/fixed-chain';
 import { rng } from './helpers/rng';
@@ -130,6 +130,95 @@ describe('the blocked order of the error sums', () => {
     accumulateError(acc, d.ref, fix);
     expect(acc.sumErr2).toBe(definition(d.ref, fix, d.q, 8).sumErr2);
     expect(acc.sumErr2).not.toBe(serial);
+  });
+});
+
+describe('the float32 and the double route of the wasm error sums (wasm/sim-metrics.c)', () => {
+  beforeAll(async () => {
+    setThreads(2);
+    await initKernels();
+    setThreads(1);
+  });
+
+  interface Op { q: Int32Array; scale: number; bw: number }
+
+  /** The sums of the JS loop; the wasm loop's must be the same on 1 and 2 threads. Returns the blocks on the double route. */
+  function sameAsJs(ref: Float32Array, ops: Op[]): number {
+    const run = (): string[][] => {
+      const accs = ops.map(() => newErrorAcc());
+      accumulateFixedErrors(ref, ops.map((o, k) => ({ acc: accs[k], ...o })));
+      return accs.map(fields);
+    };
+    setUseWasm(false);
+    const want = run();
+    setUseWasm(true);
+    simThreadMinValues.errSums = 0;
+    setThreads(2);
+    const before = simThreadStats.errSums;
+    expect(run()).toEqual(want);
+    expect(simThreadStats.errSums).toBe(before + 1);
+    setThreads(1);
+    const { blocks, double } = errSumRoutes;
+    expect(run()).toEqual(want);
+    expect(errSumRoutes.blocks - blocks).toBe(Math.ceil(ref.length / B));
+    return errSumRoutes.double - double;
+  }
+
+  const s8 = 2 ** -5;
+  const sx = A.scaleFactor(3.1, 8);
+
+  test('float32 scales and |q| ≤ 2^24 take the float32 route: every length, one and two operands, two rails', () => {
+    for (const n of lengths.filter((v) => v >= 2048)) {
+      const d = data(n, 3 * n + 1, false);
+      const q6 = d.q2.map((v) => Math.max(-31, Math.min(31, v)));
+      expect([n, sameAsJs(d.ref, [{ q: d.q, scale: s8, bw: 8 }])]).toEqual([n, 0]);
+      expect([n, sameAsJs(d.ref, [{ q: d.q, scale: s8, bw: 8 }, { q: q6, scale: sx, bw: 6 }])]).toEqual([n, 0]);
+    }
+  });
+
+  test('q = ±2^24 stays on the float32 route, 2^24 + 1 and INT32_MIN send their pair of blocks (or their block) to the double route', () => {
+    const n = 9 * B + 7;
+    const d = data(n, 21, false);
+    const big = d.q.slice();
+    big[3 * B + 17] = 2 ** 24;
+    big[6 * B + 1] = -(2 ** 24);
+    expect(sameAsJs(d.ref, [{ q: big, scale: sx, bw: 8 }])).toBe(0);
+    expect(sameAsJs(d.ref, [{ q: d.q, scale: s8, bw: 8 }, { q: big, scale: sx, bw: 8 }])).toBe(0);
+    big[5 * B + 4095] = 2 ** 24 + 1; // pair (4, 5)
+    big[9 * B + 6] = -(2 ** 31); // the last, short block
+    expect(sameAsJs(d.ref, [{ q: big, scale: sx, bw: 8 }])).toBe(3);
+    expect(sameAsJs(d.ref, [{ q: d.q, scale: s8, bw: 8 }, { q: big, scale: sx, bw: 8 }])).toBe(3);
+    expect(sameAsJs(d.ref, [{ q: big, scale: sx, bw: 8 }, { q: d.q, scale: s8, bw: 8 }])).toBe(3);
+    const odd = d.q.slice(0, 3 * B + 1);
+    odd[2 * B] = -(2 ** 31); // block 2: full, but no pair
+    expect(sameAsJs(d.ref.slice(0, 3 * B + 1), [{ q: odd, scale: s8, bw: 8 }])).toBe(1);
+  });
+
+  test('a scale that is not a float32, or a rail m < 1, takes the double route for every block', () => {
+    const n = 5 * B + 1;
+    const d = data(n, 5, true);
+    expect(sameAsJs(d.ref, [{ q: d.q, scale: 0.1, bw: 8 }])).toBe(6);
+    expect(sameAsJs(d.ref, [{ q: d.q, scale: s8, bw: 8 }, { q: d.q2, scale: 1 / 3, bw: 8 }])).toBe(6);
+    expect(sameAsJs(d.ref, [{ q: d.q, scale: s8, bw: 1 }])).toBe(6);
+    expect(sameAsJs(d.ref, [{ q: d.q, scale: s8, bw: 8 }, { q: d.q2, scale: s8, bw: 1 }])).toBe(6);
+  });
+
+  test('the float32 route with subnormal and overflowing fixed values, NaN, ±Inf and -0 in the reference', () => {
+    const n = 4 * B + 9;
+    const d = data(n, 8, false);
+    d.ref[7] = NaN;
+    d.ref[B + 3] = Infinity;
+    d.ref[2 * B + 5] = -Infinity;
+    d.ref[3 * B] = -0;
+    d.q[3 * B] = 0;
+    const tiny = Math.fround(2 ** -140 * 1.375); // b subnormal
+    const tinyRef = d.ref.map((v, i) => (i % 3 ? v * 2 ** -135 : v));
+    expect(sameAsJs(tinyRef, [{ q: d.q, scale: tiny, bw: 8 }, { q: d.q2, scale: 2 ** -149, bw: 8 }])).toBe(0);
+    // 127 · 2^125 is past the float32 range: b = ±Inf
+    expect(sameAsJs(d.ref, [{ q: d.q, scale: 2 ** 125, bw: 8 }, { q: d.q2, scale: s8, bw: 8 }])).toBe(0);
+    // errors of exactly 0 (the max stays +0)
+    const q0 = new Int32Array(n);
+    expect(sameAsJs(new Float32Array(n).fill(-0), [{ q: q0, scale: s8, bw: 8 }])).toBe(0);
   });
 });
 
