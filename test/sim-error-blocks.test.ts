@@ -2,8 +2,9 @@
  * The error sums' order (src/sim/metrics.ts ERROR_SUM_BLOCK): blocks of 4096 values each summed in index order, the
  * block sums then added in block order. The JS loops (accumulateError, the fused fixed loop) and the wasm loop
  * (wasm/sim-metrics.c: several blocks in f64x2 lanes, blocks split between the threads) give the sums of that
- * definition bit for bit, on 1 and 2 threads; the quantization and requantization of resident blobs split between
- * the threads give the integers of one thread.
+ * definition bit for bit, on 1 and 2 threads, on its float32 route and its double one; the quantization (float32 or
+ * f64x2 lanes) and requantization of resident blobs split between the threads give the integers of one thread and
+ * of the scalar loops.
  */
 import * as A from '../src/chaidnn/arith';
 import { dequantize, quantizeFloat, type FixedFormat } from '../src/chaidnn/format';
@@ -11,6 +12,8 @@ import { initKernels, setResidentChain, setThreads, setUseWasm, shutdownKernels 
 import { errSumRoutes, fixedErrorSumsOf, simThreadMinValues, simThreadStats } from '../src/kernels/sim-metrics';
 import { accumulateError, accumulateFixedErrors, ERROR_SUM_BLOCK, newErrorAcc, type ErrorAcc } from '../src/sim/metrics';
 import { quantizeForChain } from '../src/sim/fixed-chain';
+import { rt } from '../src/kernels/config';
+import { quantizeTwin } from '../src/kernels/sim-twin-threads';
 import { rng } from './helpers/rng';
 
 const defaults = { ...simThreadMinValues };
@@ -256,6 +259,42 @@ describe('the resident quantization and requantization on two threads', () => {
       expect(simThreadStats.quantize).toBe(before + 1);
       expect(two).toEqual(want);
       expect(one).toEqual(want);
+    }
+  });
+
+  test('sim_quantize4 on float32 or f64x2 lanes, on 1 and 2 threads: the integers, twins and max |q| of the scalar sim_quantize', () => {
+    type Scalar = { sim_quantize(kind: number, x: number, q: number, f: number, n: number, a: number, b: number, c: number, lo: number, hi: number): number };
+    const f32 = Math.fround;
+    const n = 66003;
+    const r0 = rng(17);
+    const x = Float32Array.from({ length: n }, () => (r0() - 0.5) * 8 * (r0() < 0.02 ? 1e30 : 1) * (r0() < 0.02 ? 1e-40 : 1));
+    [x[5], x[6], x[7], x[8], x[9]] = [NaN, Infinity, -Infinity, -0, 2 ** -149];
+    const sf = (th: number, bw: number): number => A.scaleFactor(th, bw);
+    // [kind, a, b, c, lo, hi]: DynamicFixed (minv, maxv, p), Xilinx input (th, sf), Xilinx pack (th, inv)
+    const cases: number[][] = [
+      [0, -128 / 32, 127 / 32, 32, -128, 127], [0, -32, 31, 1, -32, 31], [0, -128 * 4, 127 * 4, 0.25, -128, 127],
+      [0, -(2 ** -10) * 128, 2 ** -10 * 127, 2 ** 10, -128, 127], [0, -3e38, 3e38, 2 ** 100, -127, 127],
+      [1, f32(2.7), sf(2.7, 8), 0, -127, 127], [1, f32(2.7), sf(2.7, 6), 0, -31, 31], [1, f32(3e38), f32(1e-38), 0, -127, 127],
+      [2, f32(2.7), f32(1 / sf(2.7, 8)), 0, -127, 127], [2, f32(0.01), f32(1 / sf(0.01, 6)), 0, -31, 31], [2, f32(3e38), f32(1e30), 0, -31, 31],
+      [2, 0.1, 3, 0, -127, 127], [1, 0, 1, 0, -127, 127], [1, f32(2.7), sf(2.7, 8), 0, -(2 ** 23), 2 ** 23],
+    ];
+    const r = rt()!;
+    const ex = r.ex as unknown as Scalar;
+    simThreadMinValues.quantize = 1 << 12;
+    for (const [kind, a, b, c, lo, hi] of cases) {
+      const got: string[] = [];
+      for (const threads of [0, 1, 2]) {
+        setThreads(Math.max(1, threads));
+        r.reset();
+        const xa = r.put(x);
+        const qa = r.alloc(n);
+        const fa = r.alloc(n);
+        const before = simThreadStats.quantize;
+        const m = threads ? quantizeTwin(r, kind, xa, qa, fa, n, a, b, c, lo, hi) : ex.sim_quantize(kind, xa, qa, fa, n, a, b, c, lo, hi);
+        expect(simThreadStats.quantize - before).toBe(threads === 2 ? 1 : 0);
+        got.push(`${m} ${Buffer.from(r.I32().slice(qa >>> 2, (qa >>> 2) + n).buffer).toString('base64')} ${Buffer.from(r.F32().slice(fa >>> 2, (fa >>> 2) + n).buffer).toString('base64')}`);
+      }
+      expect([kind, a, b, got[1] === got[0], got[2] === got[0]]).toEqual([kind, a, b, true, true]);
     }
   });
 
