@@ -18,7 +18,8 @@ export interface ErrorSums {
 }
 
 interface MetricExports {
-  err_sums_part(p: number, b0: number, b1: number): void;
+  /** returns how many blocks took the double route */
+  err_sums_part(p: number, b0: number, b1: number): number;
   err_sums_total(p: number, out: number): void;
 }
 
@@ -36,6 +37,12 @@ export const simThreadMinValues = { errSums: 1 << 17, quantize: 1 << 16, requant
 
 /** Calls of the sums and of the twin passes (sim-twin-threads.ts) handed partly to workers (tests, benches). */
 export const simThreadStats = { errSums: 0, quantize: 0, requant: 0 };
+
+/**
+ * Blocks of the error sums computed on one thread, and how many of them on wasm/sim-metrics.c's double route (a
+ * scale that is not a float32, a rail m < 1, some |q| > 2^24) instead of the float32 one (tests).
+ */
+export const errSumRoutes = { blocks: 0, double: 0 };
 
 /** Ready workers for a pass over n values that pays from `minValues`: none with one thread. */
 export function workersForValues(r: WasmRuntime, n: number, minValues: number): number[] {
@@ -96,7 +103,8 @@ export function fixedErrorSumsOf(x: Float32Array, ops: FixedOperand[]): ErrorSum
     r.parallel(JOB_ERR_SUMS, Array.from({ length: T }, () => [p, nb, ch, nc]), idle);
     simThreadStats.errSums++;
   } else {
-    ex.err_sums_part(p, 0, nb);
+    errSumRoutes.double += ex.err_sums_part(p, 0, nb);
+    errSumRoutes.blocks += nb;
   }
   ex.err_sums_total(p, out);
   const o = r.F64().subarray(out >>> 3, (out >>> 3) + 12);

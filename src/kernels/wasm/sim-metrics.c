@@ -5,6 +5,14 @@
 // blocks run in f64x2 lanes (two blocks a vector, several vectors: independent chains of adds) and are split
 // between the threads (JOB_ERR_SUMS); the maximum and the count of values on the rails are order-free.
 // Per block and operand: [Σx², Σb², Σx·b, Σ(x−b)², max|x−b| (NaN if any is NaN), #(|q| ≥ m)]
+//
+// The float32 route (err_pass2_f, err_block_f), taken when the scales are float32s (formatScale's always are) and
+// a pair of blocks has every |q| ≤ 2^24: b = (float)q · (float)scale in f32x4 lanes is the float32 the double
+// route rounds (float)((double)q · scale) to (the double product is exact, so both round it once), and x², b², x·b
+// are exact in double (two float32 significands), so they may be fused into their adds (relaxed madd, fused or not:
+// the same bits). Otherwise the blocks take the double route (err_group4, err_group2x2, err_block_one): the same
+// sums, 1.5-2 times the instructions, mostly because clang turns promote(demote(v)) of an f64x2 into per-lane
+// scalar conversions, and the rails count needs no pass of its own there.
 
 #define ERR_BLOCK 4096
 
@@ -88,7 +96,7 @@ static inline __attribute__((always_inline)) void err_sums_finish(const ErrSums4
 }
 
 // the sums of block b (ERR_BLOCK values, fewer for the last) for one or two operands
-static inline __attribute__((always_inline)) void err_block_one(const ErrP* p, int b, int two) {
+static __attribute__((noinline)) void err_block_one(const ErrP* p, int b, int two) {
   const int o = b * ERR_BLOCK;
   const int n = (p->n - o < ERR_BLOCK ? p->n - o : ERR_BLOCK);
   const float* x = p->x + o;
@@ -167,7 +175,7 @@ static inline __attribute__((always_inline)) void err_lanes_store(const ErrLanes
 }
 
 // blocks b .. b + 3 (all full), one operand: two vectors of lanes per sum, eight chains of adds
-static inline __attribute__((always_inline)) void err_group4(const ErrP* p, int b) {
+static __attribute__((noinline)) void err_group4(const ErrP* p, int b) {
   const int o = b * ERR_BLOCK;
   const float* x = p->x + o;
   const int32_t* q = p->q + o;
@@ -186,7 +194,7 @@ static inline __attribute__((always_inline)) void err_group4(const ErrP* p, int 
 }
 
 // blocks b, b + 1 (full), two operands sharing the reference's loads
-static inline __attribute__((always_inline)) void err_group2x2(const ErrP* p, int b) {
+static __attribute__((noinline)) void err_group2x2(const ErrP* p, int b) {
   const int o = b * ERR_BLOCK;
   const float* x = p->x + o;
   const int32_t* q = p->q + o;
@@ -206,17 +214,175 @@ static inline __attribute__((always_inline)) void err_group2x2(const ErrP* p, in
   err_lanes_store(&c, p->blk + 12 * b + 6, 12);
 }
 
-// the sums of blocks [b0, b1) into p->blk
-EXPORT(err_sums_part) void err_sums_part(const ErrP* p, int b0, int b1) {
-  const int full = p->n / ERR_BLOCK;
-  int b = b0;
-  if (p->q2) {
-    for (; b + 2 <= b1 && b + 2 <= full; b += 2) err_group2x2(p, b);
-    for (; b < b1; b++) err_block_one(p, b, 1);
+
+// ---- the float32 route
+
+// the float32 route's rails counts of one block (q, and q2 when two) into s[0], s[1]: #(|q| ≥ m) as #(|q| > m − 1)
+// (m ≥ 1); returns whether every |q| ≤ 2^24 (q exact as a float32). The counts are right only then (|INT32_MIN| is
+// negative as an int32): otherwise the block takes the double route, which counts again.
+static inline __attribute__((always_inline)) int err_rails(const ErrP* p, int o, int n, int two, int* s) {
+  const int32_t* q = p->q + o;
+  const int32_t* q2 = (two ? p->q2 : p->q) + o;
+  const v128_t M1 = wasm_i32x4_splat(p->m - 1), M21 = wasm_i32x4_splat(p->m2 - 1);
+  v128_t sat = wasm_i32x4_splat(0), sat2 = sat, top = sat;
+  int i = 0;
+  if (two) {
+    for (; i + 4 <= n; i += 4) {
+      const v128_t a = wasm_i32x4_abs(wasm_v128_load(q + i)), a2 = wasm_i32x4_abs(wasm_v128_load(q2 + i));
+      sat = wasm_i32x4_sub(sat, wasm_i32x4_gt(a, M1));
+      sat2 = wasm_i32x4_sub(sat2, wasm_i32x4_gt(a2, M21));
+      top = wasm_u32x4_max(top, wasm_u32x4_max(a, a2));
+    }
   } else {
-    for (; b + 4 <= b1 && b + 4 <= full; b += 4) err_group4(p, b);
-    for (; b < b1; b++) err_block_one(p, b, 0);
+    for (; i + 4 <= n; i += 4) {
+      const v128_t a = wasm_i32x4_abs(wasm_v128_load(q + i));
+      sat = wasm_i32x4_sub(sat, wasm_i32x4_gt(a, M1));
+      top = wasm_u32x4_max(top, a);
+    }
   }
+  top = wasm_u32x4_max(top, wasm_i32x4_shuffle(top, top, 2, 3, 0, 1));
+  top = wasm_u32x4_max(top, wasm_i32x4_shuffle(top, top, 1, 0, 3, 2));
+  uint32_t t = (uint32_t)wasm_i32x4_extract_lane(top, 0);
+  int c = hsum_i32(sat), c2 = hsum_i32(sat2);
+  for (; i < n; i++) {
+    const uint32_t v = q[i] < 0 ? 0u - (uint32_t)q[i] : (uint32_t)q[i], v2 = q2[i] < 0 ? 0u - (uint32_t)q2[i] : (uint32_t)q2[i];
+    c += v >= (uint32_t)p->m;
+    c2 += v2 >= (uint32_t)p->m2;
+    t = v > t ? v : t;
+    t = v2 > t ? v2 : t;
+  }
+  s[0] = c;
+  s[1] = c2;
+  return t <= (1u << 24);
+}
+
+#ifdef CHAIQ_FMA
+#define ERR_MADD(acc, a, b) __builtin_wasm_relaxed_madd_f64x2((a), (b), (acc))
+#else
+#define ERR_MADD(acc, a, b) wasm_f64x2_add((acc), wasm_f64x2_mul((a), (b)))
+#endif
+
+// one value of each lane's block: x, b (exact float32s as doubles); x2: add x² (a second operand shares the first's).
+// The largest |e| (order-free, so shared by blocks) into *mx, or with mn the largest and the smallest e into *mx and
+// *mn (two instructions instead of abs's three)
+static inline __attribute__((always_inline)) void err_lanes_el_f(ErrLanes* a, v128_t x, v128_t b, int x2, v128_t* mx, v128_t* mn) {
+  const v128_t e = wasm_f64x2_sub(x, b);
+  if (x2) a->r2 = ERR_MADD(a->r2, x, x);
+  a->f2 = ERR_MADD(a->f2, b, b);
+  a->d = ERR_MADD(a->d, x, b);
+  a->e2 = wasm_f64x2_add(a->e2, wasm_f64x2_mul(e, e));
+  if (mn) {
+    *mx = wasm_f64x2_pmax(*mx, e);
+    *mn = wasm_f64x2_pmin(*mn, e);
+  } else {
+    *mx = wasm_f64x2_pmax(*mx, wasm_f64x2_abs(e));
+  }
+}
+
+// four values of each of two blocks: x from err_lanes_x, Q0 / Q1 the blocks' integers, Sf the scale splat as float32
+static inline __attribute__((always_inline)) void err_lanes_add4_f(ErrLanes* a, const ErrX* x, v128_t Q0, v128_t Q1, v128_t Sf, int x2, v128_t* mx, v128_t* mn) {
+  const ErrX b = err_lanes_x(wasm_f32x4_mul(wasm_f32x4_convert_i32x4(Q0), Sf), wasm_f32x4_mul(wasm_f32x4_convert_i32x4(Q1), Sf));
+  err_lanes_el_f(a, x->x0, b.x0, x2, mx, mn);
+  err_lanes_el_f(a, x->x1, b.x1, x2, mx, mn);
+  err_lanes_el_f(a, x->x2, b.x2, x2, mx, mn);
+  err_lanes_el_f(a, x->x3, b.x3, x2, mx, mn);
+}
+
+// as err_lanes_store, the rails counts s0, s1 from err_rails
+static inline __attribute__((always_inline)) void err_lanes_store_f(ErrLanes* a, double* out, int stride, int s0, int s1) {
+  a->sat0 = wasm_i32x4_make(s0, 0, 0, 0);
+  a->sat1 = wasm_i32x4_make(s1, 0, 0, 0);
+  err_lanes_store(a, out, stride);
+}
+
+// max|e| from the largest and the smallest e, both from 0 (so ≥ +0, and −0 never wins)
+static inline v128_t err_max_abs(v128_t mx, v128_t mn) { return wasm_f64x2_pmax(mx, wasm_f64x2_neg(mn)); }
+
+// blocks b, b + 1 (full) against operand k (0: q, scale, m; 1: q2, scale2, m2) on the float32 route, into
+// blk + stride·b + 6k; x2: add x² (else the caller copies operand 0's: the same values added in the same order).
+// The rails are counted in the same loop (both blocks' count in block b's slot, 0 in b + 1's: err_sums_total adds
+// them). Returns 0 when some |q| > 2^24: the sums written are wrong then, and the caller redoes the blocks.
+// One operand a pass: two in one loop need more registers than V8 has and spill; two blocks in the lanes keep
+// the chains of adds off the critical path.
+static inline __attribute__((always_inline)) int err_pass2_f(const ErrP* p, int b, int k, int x2, int stride) {
+  const int o = b * ERR_BLOCK;
+  const float* x = p->x + o;
+  const int32_t* q = (k ? p->q2 : p->q) + o;
+  const v128_t Sf = wasm_f32x4_splat((float)(k ? p->scale2 : p->scale)), M1 = wasm_i32x4_splat((k ? p->m2 : p->m) - 1);
+  ErrLanes a;
+  err_lanes_init(&a);
+  v128_t mx = wasm_f64x2_splat(0.0), mn = mx, sat = wasm_i32x4_splat(0), top = sat;
+  for (int i = 0; i < ERR_BLOCK; i += 4) {
+    const v128_t Q0 = wasm_v128_load(q + i), Q1 = wasm_v128_load(q + ERR_BLOCK + i);
+    const v128_t a0 = wasm_i32x4_abs(Q0), a1 = wasm_i32x4_abs(Q1);
+    sat = wasm_i32x4_add(sat, wasm_i32x4_add(wasm_i32x4_gt(a0, M1), wasm_i32x4_gt(a1, M1)));
+    top = wasm_u32x4_max(top, wasm_u32x4_max(a0, a1));
+    const ErrX xs = err_lanes_x(wasm_v128_load(x + i), wasm_v128_load(x + ERR_BLOCK + i));
+    err_lanes_add4_f(&a, &xs, Q0, Q1, Sf, x2, &mx, &mn);
+  }
+  a.mx = err_max_abs(mx, mn);
+  err_lanes_store_f(&a, p->blk + stride * b + 6 * k, stride, -hsum_i32(sat), 0);
+  top = wasm_u32x4_max(top, wasm_i32x4_shuffle(top, top, 2, 3, 0, 1));
+  top = wasm_u32x4_max(top, wasm_i32x4_shuffle(top, top, 1, 0, 3, 2));
+  return (uint32_t)wasm_i32x4_extract_lane(top, 0) <= (1u << 24);
+}
+
+// err_pass2_f with and without x² (a loop each: V8 would test x2 in the loop)
+static __attribute__((noinline)) int err_pass2_fx(const ErrP* p, int b, int stride) { return err_pass2_f(p, b, 0, 1, stride); }
+static __attribute__((noinline)) int err_pass2_f2(const ErrP* p, int b, int stride) { return err_pass2_f(p, b, 1, 0, stride); }
+
+// one block of n ≤ ERR_BLOCK values, one operand, on the float32 route (rails count s): the serial sums
+static __attribute__((noinline)) void err_block_f(const float* x, const int32_t* q, int n, float sf, int s, double* out) {
+  double r2 = 0, f2 = 0, d = 0, e2 = 0, amax = 0;
+  for (int i = 0; i < n; i++) {
+    const double xa = x[i], b = (float)q[i] * sf, e = xa - b;
+    r2 += xa * xa;
+    f2 += b * b;
+    d += xa * b;
+    e2 += e * e;
+    const double ae = e < 0 ? -e : e;
+    if (ae > amax) amax = ae;
+  }
+  out[0] = r2; out[1] = f2; out[2] = d; out[3] = e2; out[4] = e2 != e2 ? e2 : amax; out[5] = s;
+}
+
+// the scale is a float32 (the float32 route may apply)
+static inline int err_scale_f32(double s) { return (double)(float)s == s; }
+
+// the sums of blocks [b0, b1) into p->blk; returns how many took the double route (tests)
+EXPORT(err_sums_part) int err_sums_part(const ErrP* p, int b0, int b1) {
+  const int full = p->n / ERR_BLOCK, two = p->q2 != 0, st = two ? 12 : 6;
+  const int f32 = err_scale_f32(p->scale) && p->m >= 1 && (!two || (err_scale_f32(p->scale2) && p->m2 >= 1));
+  int b = b0, slow = 0;
+  if (!f32) {
+    if (two) for (; b + 2 <= b1 && b + 2 <= full; b += 2) err_group2x2(p, b);
+    else for (; b + 4 <= b1 && b + 4 <= full; b += 4) err_group4(p, b);
+  }
+  for (; f32 && b + 2 <= b1 && b + 2 <= full; b += 2) {
+    if (err_pass2_fx(p, b, st) && (!two || err_pass2_f2(p, b, st))) {
+      if (two) p->blk[st * b + 6] = p->blk[st * b], p->blk[st * (b + 1) + 6] = p->blk[st * (b + 1)];
+      continue;
+    }
+    if (two) {
+      err_group2x2(p, b);
+    } else {
+      err_block_one(p, b, 0);
+      err_block_one(p, b + 1, 0);
+    }
+    slow += 2;
+  }
+  for (; b < b1; b++) {
+    const int o = b * ERR_BLOCK, n = p->n - o < ERR_BLOCK ? p->n - o : ERR_BLOCK;
+    int s[2];
+    if (f32 && err_rails(p, o, n, two, s)) {
+      err_block_f(p->x + o, p->q + o, n, (float)p->scale, s[0], p->blk + st * b);
+      if (two) err_block_f(p->x + o, p->q2 + o, n, (float)p->scale2, s[1], p->blk + st * b + 6);
+    } else {
+      err_block_one(p, b, two);
+      slow++;
+    }
+  }
+  return f32 ? slow : b1 - b0;
 }
 
 // the block sums added in block order (from 0), the maxima and counts combined, into out[0..5] (and [6..11])
