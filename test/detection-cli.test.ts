@@ -40,7 +40,7 @@ describe('simulate on a synthetic SSD', () => {
   const proto = path.join(tmp, 'tiny_ssd.prototxt');
   const model = path.join(tmp, 'tiny_ssd.caffemodel');
   const inputs = path.join(tmp, 'inputs');
-  beforeAll(async () => {
+  beforeAll(() => {
     fs.writeFileSync(proto, PROTOTXT);
     const conv = (name: string, out: number, inC: number, seed: number, scale: number) => ({
       name, type: 'Convolution', blobs: [randTensor([out, inC, 3, 3], seed, scale), randTensor([out], seed + 1, 0.1)],

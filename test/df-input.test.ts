@@ -19,7 +19,7 @@ import { cliServer, ROOT } from './helpers/cli';
 const cli = cliServer();
 afterAll(() => cli.close());
 
-test('a Xilinx threshold and a DynamicFixed fl name one scale when th = (2^(bw-1)-1)·2^-fl', async () => {
+test('a Xilinx threshold and a DynamicFixed fl name one scale when th = (2^(bw-1)-1)·2^-fl', () => {
   expect(xilinxThresholdOfFl(6, 3)).toBe(3.875);
   expect(xilinxThresholdOfFl(8, 0)).toBe(127);
   expect(xilinxThresholdOfFl(6, -2)).toBe(124);
@@ -71,7 +71,7 @@ test('simulate: a Xilinx output read at another scale by a DynamicFixed layer is
   expect(warns.join('\n')).toMatch(/layer 'conv2': input 'conv1' is bw 6 th 62 but the layer reads it as bw 6 fl 0/);
 });
 
-test('lint and the plan check: the mode boundary must name one scale', async () => {
+test('lint and the plan check: the mode boundary must name one scale', () => {
   const ok = lintText(MIXED(31), 'm.prototxt');
   expect(ok.filter((d) => d.severity === 'error')).toEqual([]);
   const bad = lintText(MIXED(62), 'm.prototxt');
@@ -92,7 +92,7 @@ function inputNet(readerType = 'Convolution') {
   ]);
 }
 
-test('xilinxInputPlan: the input readers get the Xilinx block with th_layer_out on their fl_layer_out grid', async () => {
+test('xilinxInputPlan: the input readers get the Xilinx block with th_layer_out on their fl_layer_out grid', () => {
   const net = inputNet();
   const df: PrecisionPlan = new Map([
     ['conv1', { bw_layer_in: 6, bw_layer_out: 6, bw_params: 6, fl_layer_in: 0, fl_layer_out: 2, fl_params: 6, quant_type: 'DynamicFixed' }],
@@ -113,7 +113,7 @@ test('xilinxInputPlan: the input readers get the Xilinx block with th_layer_out 
   expect(checkInvariants(net, plan).map((v) => v.message)).toContain('"conv2" fl_layer_in 2 reads the integers of th_layer_out 8 (a Xilinx layer) at the scale of threshold 7.75 of its producer "conv1"');
 });
 
-test('xilinxInputPlan: a reader of the input that is not a convolution is an error', async () => {
+test('xilinxInputPlan: a reader of the input that is not a convolution is an error', () => {
   const net = inputNet('Pooling');
   expect(() => xilinxInputPlan(net, new Map(), new Map(), { in: 6, params: 6, out: 6 }, () => undefined)).toThrow(/only a convolution can; layer "conv1" \(Pooling\) reads it/);
 });

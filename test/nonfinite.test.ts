@@ -21,7 +21,7 @@ const WEIGHT_ERROR = /nan\.caffemodel: error: layer "conv1" blob 0 \(weights\) h
 const WEIGHT_WARNING = /nan\.caffemodel: warning: layer "conv1" blob 0 \(weights\) holds 3 NaN values \(first at index 17\)/;
 
 /** LeNet's caffemodel with some values replaced: conv1 weights 17, 20, 30 NaN and ip2's bias 3 +Inf; or conv1's weights huge. */
-beforeAll(async () => {
+beforeAll(() => {
   const r = readCaffemodel(path.join(LENET, 'lenet_iter_10000.caffemodel'));
   const layers = () => r.layers.filter((l) => r.weights.has(l.name)).map((l) => ({
     name: l.name, type: l.type, blobs: r.weights.get(l.name)!.map((b) => ({ shape: b.shape, data: Float32Array.from(b.data) })),

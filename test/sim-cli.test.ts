@@ -134,7 +134,7 @@ test('in-place BN + Scale after a conv are folded (Xilinx): one integer layer, c
   expect(r.formats.get('conv')).toEqual({ mode: 'Xilinx', bw: 8, th: 6 }); // th_layer_out from the Scale
 });
 
-test('a standalone BatchNorm in Xilinx mode is an error naming the layer', async () => {
+test('a standalone BatchNorm in Xilinx mode is an error naming the layer', () => {
   const net = buildNet(loadNetText('bn.prototxt', { text: BN_NET(false, 'Xilinx') }).net, { weights: bnWeights() });
   expect(() => compileSim(net)).toThrow(ChaiqError);
   expect(() => compileSim(net)).toThrow(/layer 'bn' \(BatchNorm\).*standalone/);
