@@ -78,7 +78,7 @@ export function cliServer(env: Record<string, string> = {}): { run(args: string[
   let next = 0;
   const pending = new Map<number, { resolve: (r: CliResult) => void; reject: (e: Error) => void }>();
   const start = () => {
-    const c = fork(path.join(__dirname, 'cli-server.js'), [], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const c = fork(path.join(__dirname, 'cli-server.js'), [], { cwd: ROOT, env: { ...process.env, ...env }, execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     c.on('message', (m: CliResult & { id: number }) => {
       const p = pending.get(m.id);
       pending.delete(m.id);
