@@ -13,7 +13,8 @@ import { writeNpy } from '../src/io/npy';
  * main() in one node process for the commands here (what they compute and print, their exit codes). The tests are
  * asynchronous now, so jest's timeout applies to them: 300 s, for a loaded machine.
  */
-const cli = cliServer();
+// one thread: the figures do not depend on it (test/sim-parallel.test.ts); workers would cost more than these few images
+const cli = cliServer({ CHAIQ_THREADS: '1' });
 afterAll(() => cli.close());
 
 const MT = path.join(CORPUS, 'models/mtcnn_kpzhang93');

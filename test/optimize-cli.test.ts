@@ -37,7 +37,9 @@ const CASES: Case[] = [
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'chaiq-opt-'));
 /** the quantize, lint and simulate runs of the accuracy tests: one node process (the process itself: the error tests below) */
-const cli = cliServer();
+// one thread: the figures do not depend on it (test/sim-parallel.test.ts), and image workers on a machine whose cores
+// the other jest worker shares cost CPU (2000 digits: 12 → 8 CPU s)
+const cli = cliServer({ CHAIQ_THREADS: '1' });
 afterAll(() => cli.close());
 
 /** the first k images of every class, as a class-per-folder directory of links */

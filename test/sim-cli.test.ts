@@ -14,7 +14,8 @@ import { ChaiqError } from '../src/errors';
 import type { Tensor } from '../src/tensor';
 
 /** main() in one node process for the commands here (what they compute and print, their exit codes) */
-const cli = cliServer();
+// one thread: the figures do not depend on it (test/sim-parallel.test.ts); workers would cost more than these few images
+const cli = cliServer({ CHAIQ_THREADS: '1' });
 afterAll(() => cli.close());
 
 const LENET = path.join(CORPUS, 'models/lenet_mnist_v1_everpeace');

@@ -26,7 +26,8 @@ const MNIST = path.join(CORPUS, 'data/mnist/t10k-images-idx3-ubyte.gz');
 const MNIST_LABELS = path.join(CORPUS, 'data/mnist/t10k-labels-idx1-ubyte.gz');
 const MEAN = path.join(M, 'cifar10_resnet20_lijianfei/cifar10_mean.binaryproto');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chaiq-traintest-'));
-const cli = cliServer();
+// one thread: the figures do not depend on it (test/sim-parallel.test.ts); workers would cost more than these few images
+const cli = cliServer({ CHAIQ_THREADS: '1' });
 afterAll(() => {
   cli.close();
   fs.rmSync(tmp, { recursive: true, force: true });
