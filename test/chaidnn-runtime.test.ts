@@ -19,8 +19,9 @@ import { convFusions } from '../src/chaidnn/fusion';
 import { partitionNet } from '../src/chaidnn/partition';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chaiq-rt-'));
-// the commands only compute: one node process runs them all (no node start and dist/ load per command)
-const cli = cliServer();
+// the commands only compute: one node process runs them all (no node start and dist/ load per command), on one
+// thread (one image: a second kernel thread would spin on a core the other jest worker uses)
+const cli = cliServer({ CHAIQ_THREADS: '1' });
 afterAll(() => {
   cli.close();
   fs.rmSync(tmp, { recursive: true, force: true });
