@@ -14,12 +14,18 @@ import { writeNpy } from '../src/io/npy';
 import { buildNet } from '../src/graph/build';
 import { loadNetText } from '../src/graph/load';
 import { randTensor } from './quant-net';
-import { runCli, CORPUS } from './helpers/cli';
+import { cliServer, CORPUS } from './helpers/cli';
 import { convFusions } from '../src/chaidnn/fusion';
 import { partitionNet } from '../src/chaidnn/partition';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chaiq-rt-'));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+// the commands only compute: one node process runs them all (no node start and dist/ load per command), on one
+// thread (one image: a second kernel thread would spin on a core the other jest worker uses)
+const cli = cliServer({ CHAIQ_THREADS: '1' });
+afterAll(() => {
+  cli.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
 
 const RELU_SCALE = `name: "relu_scale"
 layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 3 dim: 8 dim: 8 } } }
@@ -54,17 +60,17 @@ describe('Convolution → in-place ReLU → in-place Scale (Xilinx): one answer'
     expect(partitionNet(net, true).place).toEqual(['input', 'fpga', 'fused', 'fused', 'fpga']);
   });
 
-  test('quantize plans it fused, lint passes, simulate runs it', () => {
+  test('quantize plans it fused, lint passes, simulate runs it', async () => {
     const { proto, model, calib } = reluScaleFiles();
     const out = path.join(tmp, 'relu_scale_q.prototxt');
-    const q = runCli(['quantize', '-q', '--deploy_model', proto, '--weights', model, '--calibration_directory', calib, '--calibration_size', '1', '--bitwidths', '8,8,8', '--quantized_deploy_model', out]);
+    const q = await cli.run(['quantize', '-q', '--deploy_model', proto, '--weights', model, '--calibration_directory', calib, '--calibration_size', '1', '--bitwidths', '8,8,8', '--quantized_deploy_model', out]);
     expect(q.stderr).not.toMatch(/standalone Scale|not in place/);
     expect(q.code).toBe(0);
     // th_params from the folded weights: scale1's gamma multiplies conv1's channels
-    const l = runCli(['lint', '--weights', model, out]);
+    const l = await cli.run(['lint', '--weights', model, out]);
     expect(l.stdout + l.stderr).toMatch(/0 error\(s\), 0 warning\(s\)/);
     expect(l.code).toBe(0);
-    const s = runCli(['simulate', '--deploy_model', out, '--weights', model, '--calibration_directory', calib]);
+    const s = await cli.run(['simulate', '--deploy_model', out, '--weights', model, '--calibration_directory', calib]);
     expect(s.stderr).not.toMatch(/error/);
     expect(s.stderr).toMatch(/applies the ReLU after the folded BatchNorm\/Scale/);
     expect(s.code).toBe(0);
@@ -95,13 +101,13 @@ const NETS: [string, string, string, string][] = [
 ];
 
 describe.each(NETS)('%s: quantize → lint → simulate', (_label, base, mode, lintExpect) => {
-  test(mode, () => {
+  test(mode, async () => {
     const proto = path.join(M, base + '.prototxt');
     const model = path.join(M, base + '.caffemodel');
     const out = path.join(tmp, path.basename(base) + '-' + mode + '.prototxt');
-    const q = runCli(['quantize', '-q', '--deploy_model', proto, '--weights', model, ...MODES[mode], '--calibration_directory', IMG, '--calibration_size', '1', '--quantized_deploy_model', out]);
+    const q = await cli.run(['quantize', '-q', '--deploy_model', proto, '--weights', model, ...MODES[mode], '--calibration_directory', IMG, '--calibration_size', '1', '--quantized_deploy_model', out]);
     expect(q.code).toBe(0);
-    const l = runCli(['lint', '--weights', model, out]);
+    const l = await cli.run(['lint', '--weights', model, out]);
     if (lintExpect === 'lint-clean') {
       expect(l.code).toBe(0);
       expect(l.stdout + l.stderr).not.toMatch(/clipped-weights|error:/);
@@ -111,24 +117,24 @@ describe.each(NETS)('%s: quantize → lint → simulate', (_label, base, mode, l
       expect(errors.length).toBeGreaterThan(0);
       expect(errors.filter((x) => !/'PReLU'|2x2 kernel/.test(x))).toEqual([]);
     }
-    const s = runCli(['simulate', '--deploy_model', out, '--weights', model, '--calibration_directory', IMG]);
+    const s = await cli.run(['simulate', '--deploy_model', out, '--weights', model, '--calibration_directory', IMG]);
     expect(s.stderr).not.toMatch(/ error: /);
     expect(s.code).toBe(0);
     expect(s.stdout).toMatch(/simulated 1 image/);
   });
 });
 
-test('lint --weights on chaiq\'s ResNet-20 output (BatchNorm/Scale fused): no clipped-weights', () => {
+test('lint --weights on chaiq\'s ResNet-20 output (BatchNorm/Scale fused): no clipped-weights', async () => {
   const dir = path.join(M, 'cifar10_resnet20_lijianfei');
   const model = path.join(dir, 'cifar10_ResNet_20_iter_53500.caffemodel');
   const cimg = path.join(tmp, 'cimg');
   fs.mkdirSync(cimg, { recursive: true });
   fs.copyFileSync(path.join(CORPUS, 'images/cifar10/airplane1651.png'), path.join(cimg, 'a.png'));
   const out = path.join(tmp, 'r20.prototxt');
-  const q = runCli(['quantize', '-q', '--deploy_model', path.join(dir, 'test_ResNet_20.prototxt'), '--weights', model, '--input_shape', '1,3,32,32',
+  const q = await cli.run(['quantize', '-q', '--deploy_model', path.join(dir, 'test_ResNet_20.prototxt'), '--weights', model, '--input_shape', '1,3,32,32',
     '--calibration_directory', cimg, '--calibration_size', '1', '--bitwidths', '8,8,8', '--quantized_deploy_model', out]);
   expect(q.code).toBe(0);
-  const l = runCli(['lint', '--weights', model, out]);
+  const l = await cli.run(['lint', '--weights', model, out]);
   expect(l.stdout + l.stderr).toMatch(/0 error\(s\), 0 warning\(s\)/);
   expect(l.code).toBe(0);
 });
@@ -142,12 +148,12 @@ const CLASSIFIERS: [string, string, string, string[]][] = [
 ];
 
 describe.each(CLASSIFIERS)('%s: lint --weights on chaiq\'s output', (_label, proto, weights, calib) => {
-  test.each(['x8', 'df'])('%s: no weight warning', (mode) => {
+  test.each(['x8', 'df'])('%s: no weight warning', async (mode) => {
     const model = path.join(M, weights);
     const out = path.join(tmp, path.basename(proto, '.prototxt') + '-w-' + mode + '.prototxt');
-    const q = runCli(['quantize', '-q', '--deploy_model', path.join(M, proto), '--weights', model, ...MODES[mode], ...calib, '--calibration_size', '1', '--quantized_deploy_model', out]);
+    const q = await cli.run(['quantize', '-q', '--deploy_model', path.join(M, proto), '--weights', model, ...MODES[mode], ...calib, '--calibration_size', '1', '--quantized_deploy_model', out]);
     expect(q.code).toBe(0);
-    const l = runCli(['lint', '--weights', model, out]);
+    const l = await cli.run(['lint', '--weights', model, out]);
     expect(l.stdout + l.stderr).not.toMatch(/clipped-weights|folded-fl-params|nonfinite-weights/);
   });
 });

@@ -8,8 +8,12 @@ import * as path from 'path';
 import { writeCaffemodel } from '../src/proto/write-caffemodel';
 import { writeNpy } from '../src/io/npy';
 import { randTensor } from './quant-net';
-import { runCli } from './helpers/cli';
+import { cliServer } from './helpers/cli';
 import { formatDetectionText } from '../src/sim/detection';
+
+/** main() in one node process for the commands here (what they compute and print, their exit codes) */
+const cli = cliServer();
+afterAll(() => cli.close());
 
 const PROTOTXT = `name: "tiny_ssd"
 layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 3 dim: 8 dim: 8 } } }
@@ -50,13 +54,13 @@ describe('simulate on a synthetic SSD', () => {
   });
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-  test.each([8, 6])('%d-bit: precision, recall, mean IoU and score error of the fixed detections', (bw) => {
+  test.each([8, 6])('%d-bit: precision, recall, mean IoU and score error of the fixed detections', async (bw) => {
     const q = path.join(tmp, `q${bw}.prototxt`);
-    const qr = runCli(['quantize', '-q', '--deploy_model', proto, '--weights', model, '--calibration_directory', inputs, '--calibration_size', '4',
+    const qr = await cli.run(['quantize', '-q', '--deploy_model', proto, '--weights', model, '--calibration_directory', inputs, '--calibration_size', '4',
       '--bitwidths', `${bw},${bw},${bw}`, '--quantized_deploy_model', q]);
     expect(qr.stderr).not.toMatch(/error/);
     expect(qr.code).toBe(0);
-    const r = runCli(['simulate', '--deploy_model', q, '--weights', model, '--calibration_directory', inputs, '--format', 'json', '--rank_layers']);
+    const r = await cli.run(['simulate', '--deploy_model', q, '--weights', model, '--calibration_directory', inputs, '--format', 'json', '--rank_layers']);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.detection.outputs).toEqual({ kind: 'ssd', blob: 'detection_out' });
@@ -70,60 +74,61 @@ describe('simulate on a synthetic SSD', () => {
     expect(j.detection.mean_score_error).toBeGreaterThanOrEqual(0);
     // a detector is ranked by output SQNR
     expect(j.layer_ranking.key).toBe('sqnr');
-    const t = runCli(['simulate', '--deploy_model', q, '--weights', model, '--calibration_directory', inputs, '--detection_threshold', '0.6']);
+    const t = await cli.run(['simulate', '--deploy_model', q, '--weights', model, '--calibration_directory', inputs, '--detection_threshold', '0.6']);
     expect(t.code).toBe(0);
     expect(t.stdout).toMatch(/detections \(DetectionOutput 'detection_out'\): float detections with score > 0\.6 matched by fixed ones at IoU ≥ 0\.5: precision \d/);
   });
 
   describe('--metrics', () => {
     const q = path.join(tmp, 'q8m.prototxt');
-    const sim = (metrics: string, format: string, ...more: string[]) => {
-      const r = runCli(['simulate', '--deploy_model', q, '--weights', model, '--calibration_directory', inputs, '--metrics', metrics, '--format', format, ...more]);
+    const sim = async (metrics: string, format: string, ...more: string[]) => {
+      const r = await cli.run(['simulate', '--deploy_model', q, '--weights', model, '--calibration_directory', inputs, '--metrics', metrics, '--format', format, ...more]);
       expect(r.stderr).not.toMatch(/error/);
       expect(r.code).toBe(0);
       return r.stdout;
     };
     let layers: any;
-    beforeAll(() => {
-      expect(runCli(['quantize', '-q', '--deploy_model', proto, '--weights', model, '--calibration_directory', inputs, '--calibration_size', '4',
-        '--bitwidths', '8,8,8', '--quantized_deploy_model', q]).code).toBe(0);
-      layers = JSON.parse(sim('layers', 'json', '--save_results', path.join(tmp, 'layers.json')));
+    beforeAll(async () => {
+      expect((await cli.run(['quantize', '-q', '--deploy_model', proto, '--weights', model, '--calibration_directory', inputs, '--calibration_size', '4',
+        '--bitwidths', '8,8,8', '--quantized_deploy_model', q])).code).toBe(0);
+      layers = JSON.parse(await sim('layers', 'json', '--save_results', path.join(tmp, 'layers.json')));
     });
 
-    test('agreement reports the detection agreement of layers; none reports none', () => {
-      const agreement = JSON.parse(sim('agreement', 'json'));
+    test('agreement reports the detection agreement of layers; none reports none', async () => {
+      const agreement = JSON.parse(await sim('agreement', 'json'));
       expect(layers.detection.float_detections).toBeGreaterThan(0);
       expect(agreement.detection).toEqual(layers.detection);
       expect(agreement.agreement).toEqual(layers.agreement);
-      const detLines = sim('agreement', 'text').split('\n').filter((l) => l.startsWith('detections ('));
+      const detLines = (await sim('agreement', 'text')).split('\n').filter((l) => l.startsWith('detections ('));
       expect(detLines).toEqual([formatDetectionText(layers.detection.outputs, layers.detection).trimEnd()]);
-      expect(sim('none', 'text')).not.toMatch(/detections/);
+      expect(await sim('none', 'text')).not.toMatch(/detections/);
     });
 
-    test('--save_results carries the detection agreement: merged shards (agreement) and a whole run (layers) report it', () => {
-      const shards = ['0/2', '1/2'].map((k, i) => {
+    test('--save_results carries the detection agreement: merged shards (agreement) and a whole run (layers) report it', async () => {
+      const shards: string[] = [];
+      for (const [i, k] of ['0/2', '1/2'].entries()) {
         const f = path.join(tmp, `agreement-${i}.json`);
-        sim('agreement', 'json', '--shard', k, '--save_results', f);
-        return f;
-      });
-      const merged = runCli(['merge-results', ...shards, '--format', 'json']);
+        await sim('agreement', 'json', '--shard', k, '--save_results', f);
+        shards.push(f);
+      }
+      const merged = await cli.run(['merge-results', ...shards, '--format', 'json']);
       expect(merged.code).toBe(0);
       expect(JSON.parse(merged.stdout).detection).toEqual(layers.detection);
       // a shard without detection figures (an older chaiq's) is not merged with those that have them
       const old = JSON.parse(fs.readFileSync(shards[1], 'utf8'));
       delete old.accumulators.detection;
       fs.writeFileSync(path.join(tmp, 'agreement-old.json'), JSON.stringify(old));
-      const mixed = runCli(['merge-results', shards[0], path.join(tmp, 'agreement-old.json')]);
+      const mixed = await cli.run(['merge-results', shards[0], path.join(tmp, 'agreement-old.json')]);
       expect(mixed.code).toBe(1);
       expect(mixed.stderr).toMatch(/agreement-old\.json: error: not a shard of the same run as .*: one of them has detection figures and the other none/);
-      const whole = runCli(['merge-results', path.join(tmp, 'layers.json')]);
+      const whole = await cli.run(['merge-results', path.join(tmp, 'layers.json')]);
       expect(whole.code).toBe(0);
       expect(whole.stdout).toContain(formatDetectionText(layers.detection.outputs, layers.detection).trimEnd());
     });
   });
 
-  test('--detection_threshold outside [0, 1) is a usage error', () => {
-    const r = runCli(['simulate', '--deploy_model', proto, '--weights', model, '--calibration_directory', inputs, '--detection_threshold', '1.5']);
+  test('--detection_threshold outside [0, 1) is a usage error', async () => {
+    const r = await cli.run(['simulate', '--deploy_model', proto, '--weights', model, '--calibration_directory', inputs, '--detection_threshold', '1.5']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--detection_threshold must be a score in \[0, 1\)/);
   });

@@ -13,7 +13,11 @@ import { xilinxInputPlan } from '../src/quant/xilinx-input';
 import type { PrecisionPlan } from '../src/quant/plan';
 import { lintText } from '../src/lint/lint';
 import { miniNet } from './quant-net';
-import { ROOT, runCli } from './helpers/cli';
+import { cliServer, ROOT } from './helpers/cli';
+
+/** main() in one node process for the commands here (what they compute and print, their exit codes) */
+const cli = cliServer();
+afterAll(() => cli.close());
 
 test('a Xilinx threshold and a DynamicFixed fl name one scale when th = (2^(bw-1)-1)·2^-fl', () => {
   expect(xilinxThresholdOfFl(6, 3)).toBe(3.875);
@@ -118,45 +122,45 @@ describe('CLI: LeNet DynamicFixed 6-bit for the board (--optimized_weights)', ()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chaiq-dfin-'));
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
   const PRE = ['--dims', '1,28,28', '--channel_swap', '0', '--raw_scale', '255', '--mean_value', '0', '--input_scale', '0.00390625'];
-  const quantize = (name: string, extra: string[]) => runCli(['quantize', '-q', '--threads', '1', '--deploy_model', 'models/lenet/lenet.prototxt', '--weights', 'models/lenet/lenet_iter_10000.caffemodel',
+  const quantize = (name: string, extra: string[]) => cli.run(['quantize', '-q', '--threads', '1', '--deploy_model', 'models/lenet/lenet.prototxt', '--weights', 'models/lenet/lenet_iter_10000.caffemodel',
     '--calibration_directory', 'models/lenet/digits/calibration', '--calibration_size', '30', ...PRE, '--bitwidths', '6,6,6', '--quant_type', 'DynamicFixed',
     '--fl_bitwidths', 'auto', '--quantized_deploy_model', path.join(dir, `${name}.prototxt`), '--optimized_weights', path.join(dir, `${name}.caffemodel`), ...extra]);
-  const simulate = (name: string) => {
-    const r = runCli(['simulate', '--deploy_model', path.join(dir, `${name}.prototxt`), '--weights', path.join(dir, `${name}.caffemodel`), '--calibration_directory', 'models/lenet/digits/test',
+  const simulate = async (name: string) => {
+    const r = await cli.run(['simulate', '--deploy_model', path.join(dir, `${name}.prototxt`), '--weights', path.join(dir, `${name}.caffemodel`), '--calibration_directory', 'models/lenet/digits/test',
       '--labels_from_dirname', '--dims', '1,28,28', '--channel_swap', '0', '--top', '1', '--metrics', 'agreement', '--format', 'json', '--threads', '1']);
     expect(r.code).toBe(0);
     return JSON.parse(r.stdout);
   };
 
-  test('the board reads the input at fl 0 (−32..31 of pixels − 127) and loses; --df_input xilinx reads it at th_layer_in and does not', () => {
-    const base = quantize('df', []);
+  test('the board reads the input at fl 0 (−32..31 of pixels − 127) and loses; --df_input xilinx reads it at th_layer_in and does not', async () => {
+    const base = await quantize('df', []);
     expect(base.code).toBe(0);
     expect(base.stderr).toMatch(/fl_layer_out of layer "input" would be -\d \(.*\); clamped to 0, .*; --df_input xilinx reads the input in Xilinx mode, at any threshold/);
-    const x = quantize('dfx', ['--df_input', 'xilinx']);
+    const x = await quantize('dfx', ['--df_input', 'xilinx']);
     expect(x.code).toBe(0);
     expect(x.stderr).not.toMatch(/clamped to 0/);
     const text = fs.readFileSync(path.join(dir, 'dfx.prototxt'), 'utf8');
     expect(text).toMatch(/name: "conv1"[^]*?th_layer_in: [\d.]+\n\s*th_layer_out: 3\.875\n\s*th_params:[^]*?quant_type: "Xilinx"/);
-    const lint = runCli(['lint', path.join(dir, 'dfx.prototxt'), '--weights', path.join(dir, 'dfx.caffemodel')]);
+    const lint = await cli.run(['lint', path.join(dir, 'dfx.prototxt'), '--weights', path.join(dir, 'dfx.caffemodel')]);
     expect(lint.code).toBe(0);
-    const b = simulate('df');
-    const s = simulate('dfx');
+    const b = await simulate('df');
+    const s = await simulate('dfx');
     expect(s.accuracy.float.top1).toBe(b.accuracy.float.top1);
     // 200 digits: the clipped input costs tens of points, the Xilinx input at most a digit or two
     expect(b.accuracy.fixed.top1).toBeLessThan(s.accuracy.float.top1 - 0.1);
     expect(s.accuracy.fixed.top1).toBeGreaterThanOrEqual(s.accuracy.float.top1 - 0.01);
   });
 
-  test('usage: --df_input xilinx needs DynamicFixed with fl auto; other values are refused', () => {
-    const a = runCli(['quantize', '--deploy_model', 'models/lenet/lenet.prototxt', '--weights', 'models/lenet/lenet_iter_10000.caffemodel', '--calibration_directory',
-      'models/lenet/digits/calibration', ...PRE, '--quantized_deploy_model', path.join(dir, 'u.prototxt'), '--df_input', 'xilinx'], { cwd: ROOT });
+  test('usage: --df_input xilinx needs DynamicFixed with fl auto; other values are refused', async () => {
+    const a = await cli.run(['quantize', '--deploy_model', 'models/lenet/lenet.prototxt', '--weights', 'models/lenet/lenet_iter_10000.caffemodel', '--calibration_directory',
+      'models/lenet/digits/calibration', ...PRE, '--quantized_deploy_model', path.join(dir, 'u.prototxt'), '--df_input', 'xilinx']);
     expect(a.code).toBe(2);
     expect(a.stderr).toMatch(/--df_input xilinx .*needs DynamicFixed mode with fl auto/);
-    const r = runCli(['quantize', '--deploy_model', 'models/lenet/lenet.prototxt', '--quant_type', 'DynamicFixed', '--fl_bitwidths', '2,5,2',
+    const r = await cli.run(['quantize', '--deploy_model', 'models/lenet/lenet.prototxt', '--quant_type', 'DynamicFixed', '--fl_bitwidths', '2,5,2',
       '--quantized_deploy_model', path.join(dir, 'u.prototxt'), '--df_input', 'xilinx']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--df_input xilinx .*needs DynamicFixed mode with fl auto/);
-    const v = quantize('u', ['--df_input', 'float']);
+    const v = await quantize('u', ['--df_input', 'float']);
     expect(v.code).toBe(2);
     expect(v.stderr).toMatch(/--df_input must be one of dynamicfixed, xilinx, got 'float'/);
   });

@@ -16,7 +16,7 @@ import { forwardOf } from '../src/layers/registry';
 import type { Net } from '../src/graph/types';
 import type { Tensor } from '../src/tensor';
 import { setThreads } from '../src/kernels';
-import { CORPUS, ROOT, runCli, runNodeHelper } from './helpers/cli';
+import { cliServer, CORPUS, ROOT, runNodeHelper } from './helpers/cli';
 
 setThreads(1);
 
@@ -85,22 +85,27 @@ describe('CLI', () => {
   const q = `${ROOT}/test/fixtures/quant/quantized/lenet_xilinx_888.prototxt`;
   const w = `${CORPUS}/models/lenet_mnist_ahmdtaha/lenet_iter_10000.caffemodel`;
   const ev = ['--mnist', `${CORPUS}/data/mnist/t10k-images-idx3-ubyte.gz`, '--mnist_labels', `${CORPUS}/data/mnist/t10k-labels-idx1-ubyte.gz`, '--limit', '3'];
-  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  // main() in one node process: what simulate reports and its exit codes
+  const cli = cliServer();
+  afterAll(() => {
+    cli.close();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
 
-  test('an unknown --float_layers name is a usage error (exit 2) naming it', () => {
-    const r = runCli(['simulate', '--deploy_model', q, '--weights', w, ...ev, '--float_layers', 'conv1,nosuch']);
+  test('an unknown --float_layers name is a usage error (exit 2) naming it', async () => {
+    const r = await cli.run(['simulate', '--deploy_model', q, '--weights', w, ...ev, '--float_layers', 'conv1,nosuch']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/error: --float_layers: no layer named 'nosuch'/);
-    const e = runCli(['simulate', '--deploy_model', q, '--weights', w, ...ev, '--float_layers', ',']);
+    const e = await cli.run(['simulate', '--deploy_model', q, '--weights', w, ...ev, '--float_layers', ',']);
     expect(e.code).toBe(2);
   });
 
-  test('--float_layers and --rank_layers in the text and JSON reports', () => {
-    const t = runCli(['simulate', '--deploy_model', q, '--weights', w, ...ev, '--float_layers', 'conv1', '--rank_layers']);
+  test('--float_layers and --rank_layers in the text and JSON reports', async () => {
+    const t = await cli.run(['simulate', '--deploy_model', q, '--weights', w, ...ev, '--float_layers', 'conv1', '--rank_layers']);
     expect(t.code).toBe(0);
     expect(t.stdout).toMatch(/in float \(--float_layers\): conv1/);
     expect(t.stdout).toMatch(/each layer alone in float .*3 image\(s\)/);
-    const j = runCli(['simulate', '--deploy_model', q, '--weights', w, ...ev, '--rank_layers', '--format', 'json']);
+    const j = await cli.run(['simulate', '--deploy_model', q, '--weights', w, ...ev, '--rank_layers', '--format', 'json']);
     expect(j.code).toBe(0);
     const r = JSON.parse(j.stdout);
     expect(r.layer_ranking.layers.length).toBeGreaterThan(0);

@@ -4,7 +4,7 @@ import * as path from 'path';
 import { parsePrototxt } from '../grammar';
 import { bindMessage } from '../src/proto/bind';
 import { formatCanonical } from '../src/print/format';
-import { runCli } from './helpers/cli';
+import { cliServer, runCli } from './helpers/cli';
 import { CORPUS, corpusPrototxts } from './helpers/corpus';
 
 const MALFORMED = path.join(__dirname, 'fixtures/malformed');
@@ -70,13 +70,16 @@ describe('chaiq fmt', () => {
   test('there are at least 20 malformed cases', () => {
     expect(cases.length).toBeGreaterThanOrEqual(20);
   });
-  test.each(cases)('malformed/%s: one located error, exit 1, no stack trace', (name) => {
+  // main()'s answer to each file, in one node process (bin/chaiq.js itself: the tests below)
+  const cli = cliServer();
+  afterAll(() => cli.close());
+  test.each(cases)('malformed/%s: one located error, exit 1, no stack trace', async (name) => {
     const file = path.join('test/fixtures/malformed', name);
     const header = fs.readFileSync(path.join(MALFORMED, name), 'utf8').split('\n')[0];
     const m = /^# expect: (\d+):(\d+): (.*)$/.exec(header);
     expect(m).not.toBeNull();
     const [, line, col, fragment] = m!;
-    const r = runCli(['fmt', file]);
+    const r = await cli.run(['fmt', file]);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     const first = r.stderr.split('\n')[0];

@@ -174,7 +174,10 @@ describe.each(goldens.map((g) => [g.net, g] as const))('%s', (_name, g) => {
 
 describe('chaiq forward (CLI)', () => {
   const os = require('os') as typeof import('os');
-  const { runCli } = require('./helpers/cli') as typeof import('./helpers/cli');
+  const { cliServer } = require('./helpers/cli') as typeof import('./helpers/cli');
+  // main() in one node process: what forward prints and writes, its exit codes
+  const cli = cliServer();
+  afterAll(() => cli.close());
   const { writeNpy } = require('../src/io/npy') as typeof import('../src/io/npy');
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chaiq-fwd-'));
   const LENET = ['--deploy_model', path.join(CORPUS, 'models/lenet_mnist_ahmdtaha/mnist_deploy.prototxt'), '--weights', path.join(CORPUS, 'models/lenet_mnist_ahmdtaha/lenet_iter_10000.caffemodel')];
@@ -183,13 +186,13 @@ describe('chaiq forward (CLI)', () => {
     expect(s.trim().split('\n').length).toBeLessThanOrEqual(3);
   };
 
-  test('.npy in → top-k printed, every blob written as .npy equal to the golden', () => {
+  test('.npy in → top-k printed, every blob written as .npy equal to the golden', async () => {
     const g = goldens.find((x) => x.net === 'lenet_ahmdtaha')!;
     const { inputs } = loadGoldenNet(g);
     const inp = path.join(tmp, 'in.npy');
     writeNpy(inp, inputs.data);
     const out = path.join(tmp, 'out');
-    const r = runCli(['forward', ...LENET, '--input', inp, '--output_dir', out, '--blobs', 'all', '--top', '3']);
+    const r = await cli.run(['forward', ...LENET, '--input', inp, '--output_dir', out, '--blobs', 'all', '--top', '3']);
     expect(r.stderr).not.toMatch(/error/);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^in\.npy\[0\] loss: #1 \d+ \(.*\)  #2 .*#3 /m);
@@ -204,53 +207,53 @@ describe('chaiq forward (CLI)', () => {
     }
   });
 
-  test('wrong input shape → one-line error', () => {
+  test('wrong input shape → one-line error', async () => {
     const inp = path.join(tmp, 'bad.npy');
     writeNpy(inp, { shape: [2, 1, 27, 28], data: new Float32Array(2 * 27 * 28) });
-    const r = runCli(['forward', ...LENET, '--input', inp]);
+    const r = await cli.run(['forward', ...LENET, '--input', inp]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^(\S+: )?error: input 'data' has shape \(2,1,27,28\), the net expects \(1,1,28,28\)/m);
     oneLine(r.stderr);
   });
 
-  test('missing weights for a layer → warning then one-line error naming it', () => {
+  test('missing weights for a layer → warning then one-line error naming it', async () => {
     const proto = fs.readFileSync(path.join(CORPUS, 'models/lenet_mnist_ahmdtaha/mnist_deploy.prototxt'), 'utf8').replace(/"conv2"/g, '"conv2_new"');
     const p = path.join(tmp, 'renamed.prototxt');
     fs.writeFileSync(p, proto);
     const inp = path.join(tmp, 'zero.npy');
     writeNpy(inp, { shape: [1, 1, 28, 28], data: new Float32Array(784) });
-    const r = runCli(['forward', '--deploy_model', p, '--weights', LENET[3], '--input', inp]);
+    const r = await cli.run(['forward', '--deploy_model', p, '--weights', LENET[3], '--input', inp]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/error: .*conv2_new.*missing weights/);
     oneLine(r.stderr);
   });
 
-  test('NaN weights → warning naming the layer, run completes', () => {
+  test('NaN weights → warning naming the layer, run completes', async () => {
     const d = path.join(FIX, 'cli');
     const inp = path.join(tmp, 'small.npy');
     writeNpy(inp, { shape: [1, 1, 4, 4], data: Float32Array.from({ length: 16 }, (_, i) => i / 16) });
-    const r = runCli(['forward', '--deploy_model', path.join(d, 'nan_net.prototxt'), '--weights', path.join(d, 'nan_net.caffemodel'), '--input', inp]);
+    const r = await cli.run(['forward', '--deploy_model', path.join(d, 'nan_net.prototxt'), '--weights', path.join(d, 'nan_net.caffemodel'), '--input', inp]);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/nan_net\.caffemodel: warning: layer "conv" blob 0 \(weights\) holds 1 NaN value \(first at index \d+\)/);
     oneLine(r.stderr);
   });
 
-  test('a layer type without an implementation (Upsample) → one-line error naming type and layer', () => {
+  test('a layer type without an implementation (Upsample) → one-line error naming type and layer', async () => {
     const proto = path.join(tmp, 'upsample.prototxt');
     fs.writeFileSync(proto, [
       'layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 1 dim: 4 dim: 4 } } }',
       'layer { name: "up" type: "Upsample" bottom: "data" top: "up" upsample_param { scale: 2 } }', ''].join('\n'));
     const inp = path.join(tmp, 'up.npy');
     writeNpy(inp, { shape: [1, 1, 4, 4], data: new Float32Array(16) });
-    const r = runCli(['forward', '--deploy_model', proto, '--input', inp]);
+    const r = await cli.run(['forward', '--deploy_model', proto, '--input', inp]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^.*upsample\.prototxt:2:\d+: error: layer 'up': type 'Upsample' has no float implementation/m);
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
-  test('images in (XportDNN-style preprocessing flags): ResNet-20 on three lossless CIFAR PNGs', () => {
+  test('images in (XportDNN-style preprocessing flags): ResNet-20 on three lossless CIFAR PNGs', async () => {
     const M = path.join(CORPUS, 'models/cifar10_resnet20_lijianfei');
-    const r = runCli(['forward', '--deploy_model', path.join(M, 'test_ResNet_20.prototxt'), '--weights', path.join(M, 'cifar10_ResNet_20_iter_53500.caffemodel'),
+    const r = await cli.run(['forward', '--deploy_model', path.join(M, 'test_ResNet_20.prototxt'), '--weights', path.join(M, 'cifar10_ResNet_20_iter_53500.caffemodel'),
       '--dims', '3,32,32', '--input', ...['airplane1651', 'bird3068', 'frog3582'].map((f) => path.join(CORPUS, `images/cifar10/${f}.png`)),
       '--channel_swap', '0,1,2', '--mean_value', '125.3,122.9,113.8', '--input_scale', '0.00390625', '--top', '1']);
     expect(r.stderr).not.toMatch(/error/);
@@ -258,26 +261,26 @@ describe('chaiq forward (CLI)', () => {
     expect(r.stdout).toBe('airplane1651.png fc1: #1 0 (7.8276)\nbird3068.png fc1: #1 2 (6.1710)\nfrog3582.png fc1: #1 6 (7.3780)\n');
   });
 
-  test('--dims C,H,W is checked against the Input layer / --input_shape; --transpose and --mean_file reach the images', () => {
+  test('--dims C,H,W is checked against the Input layer / --input_shape; --transpose and --mean_file reach the images', async () => {
     const M = path.join(CORPUS, 'models/cifar10_resnet20_lijianfei');
     const Q = path.join(CORPUS, 'models/cifar10_quick_v1_everpeace');
     const img = path.join(CORPUS, 'images/cifar10/airplane1651.png');
     const quick = ['forward', '--deploy_model', path.join(Q, 'cifar10_quick.prototxt'), '--weights', path.join(Q, 'cifar10_quick_iter_5000.caffemodel'), '--input', img, '--top', '1'];
-    const bad = runCli([...quick, '--dims', '3,24,24']);
+    const bad = await cli.run([...quick, '--dims', '3,24,24']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/cifar10_quick\.prototxt: error: --dims 3,24,24 disagrees with the Input layer/);
     oneLine(bad.stderr);
-    const clash = runCli([...quick, '--dims', '3,32,32', '--input_shape', '1,3,24,24']);
+    const clash = await cli.run([...quick, '--dims', '3,32,32', '--input_shape', '1,3,24,24']);
     expect(clash.code).toBe(2);
     expect(clash.stderr).toMatch(/error: --dims 3,32,32 disagrees with --input_shape 1,3,24,24/);
-    const both = runCli([...quick, '--mean_value', '0', '--mean_file', path.join(M, 'cifar10_mean.binaryproto')]);
+    const both = await cli.run([...quick, '--mean_value', '0', '--mean_file', path.join(M, 'cifar10_mean.binaryproto')]);
     expect(both.code).toBe(2);
     expect(both.stderr).toMatch(/not both/);
-    const plain = runCli([...quick, '--dims', '3,32,32', '--mean_file', path.join(M, 'cifar10_mean.binaryproto')]);
+    const plain = await cli.run([...quick, '--dims', '3,32,32', '--mean_file', path.join(M, 'cifar10_mean.binaryproto')]);
     expect(plain.stderr).toBe('');
     expect(plain.code).toBe(0);
     expect(plain.stdout).toMatch(/^airplane1651\.png prob: #1 \d+ /);
-    const flipped = runCli([...quick, '--transpose', '2,1,0', '--mean_file', path.join(M, 'cifar10_mean.binaryproto')]);
+    const flipped = await cli.run([...quick, '--transpose', '2,1,0', '--mean_file', path.join(M, 'cifar10_mean.binaryproto')]);
     expect(flipped.code).toBe(0);
     expect(flipped.stdout).not.toBe(plain.stdout);
   });

@@ -1,8 +1,12 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { runCli, CORPUS } from './helpers/cli';
+import { cliServer, CORPUS } from './helpers/cli';
 import { loadModel } from '../src/graph/load';
 import { netInfo, infoText, parseDims, type InfoJson } from '../src/cli/commands/info';
+
+/** main() in one node process for the commands here (what they compute and print, their exit codes) */
+const cli = cliServer();
+afterAll(() => cli.close());
 
 function prototxts(): string[] {
   const out: string[] = [];
@@ -50,8 +54,8 @@ test('parseDims', () => {
 });
 
 describe('chaiq info (CLI)', () => {
-  test('--format json: the documented shape, exit 0', () => {
-    const r = runCli(['info', '--deploy_model', path.join(CORPUS, 'prototxt/lenet.prototxt'), '--format', 'json']);
+  test('--format json: the documented shape, exit 0', async () => {
+    const r = await cli.run(['info', '--deploy_model', path.join(CORPUS, 'prototxt/lenet.prototxt'), '--format', 'json']);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout) as InfoJson;
     expect(Object.keys(j)).toEqual(['name', 'inputs', 'layers']);
@@ -64,9 +68,9 @@ describe('chaiq info (CLI)', () => {
     expect(ip1.macs).toBe(64 * 500 * 800);
   });
 
-  test('text: aligned table with totals; --weights checks the caffemodel', () => {
+  test('text: aligned table with totals; --weights checks the caffemodel', async () => {
     const dir = path.join(CORPUS, 'models/cifar10_quick_v1_everpeace');
-    const r = runCli(['info', '--deploy_model', path.join(dir, 'cifar10_quick.prototxt'), '--weights', path.join(dir, 'cifar10_quick_iter_5000.caffemodel')]);
+    const r = await cli.run(['info', '--deploy_model', path.join(dir, 'cifar10_quick.prototxt'), '--weights', path.join(dir, 'cifar10_quick_iter_5000.caffemodel')]);
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
     const head = lines.findIndex((l) => l.startsWith('layer'));
@@ -78,7 +82,7 @@ describe('chaiq info (CLI)', () => {
     expect(lines[lines.length - 1]).toMatch(/^total: \d+ layers, 145578 params/);
   });
 
-  test('an unknown layer type: warning on stderr, null shapes downstream, exit 0', () => {
+  test('an unknown layer type: warning on stderr, null shapes downstream, exit 0', async () => {
     const tmp = fs.mkdtempSync(path.join(require('os').tmpdir(), 'chaiq-info-'));
     const f = path.join(tmp, 'net.prototxt');
     fs.writeFileSync(f, `name: "t"
@@ -87,7 +91,7 @@ layer { name: "c1" type: "Convolution" bottom: "data" top: "c1" convolution_para
 layer { name: "odd" type: "Frobnicate" bottom: "c1" top: "odd" }
 layer { name: "r" type: "ReLU" bottom: "odd" top: "odd" }
 `);
-    const r = runCli(['info', '--deploy_model', f, '--format', 'json']);
+    const r = await cli.run(['info', '--deploy_model', f, '--format', 'json']);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/warning: .*Frobnicate/);
     const j = JSON.parse(r.stdout) as InfoJson;
@@ -95,8 +99,8 @@ layer { name: "r" type: "ReLU" bottom: "odd" top: "odd" }
     expect(j.layers[3].params).toBeNull();
   });
 
-  test('bad input: one error line, no stack', () => {
-    const r = runCli(['info', '--deploy_model', path.join(CORPUS, 'nope.prototxt')]);
+  test('bad input: one error line, no stack', async () => {
+    const r = await cli.run(['info', '--deploy_model', path.join(CORPUS, 'nope.prototxt')]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/nope\.prototxt.*error: /);
     expect(r.stderr).not.toMatch(/at .*\.js:\d+/);

@@ -1,8 +1,12 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { runCli, CORPUS } from './helpers/cli';
+import { cliServer, CORPUS } from './helpers/cli';
 import { clippedCount, formatRange, inputClipWarning } from '../src/sim/input-range';
+
+/** main() in one node process for the commands here (what they compute and print, their exit codes) */
+const cli = cliServer();
+afterAll(() => cli.close());
 
 const M = path.join(CORPUS, 'models/cifar10_quick_v1_everpeace');
 const CIF = path.join(CORPUS, 'data/cifar10_test_jpg_subset');
@@ -25,29 +29,29 @@ test('input ranges: DynamicFixed [-2^(bw-1), 2^(bw-1)-1]·2^-fl, Xilinx ±th; va
 
 describe('CIFAR-10 quick, DynamicFixed 8-bit with XportDNN\'s default fl 2,5,2 on pixels minus the mean', () => {
   const out = path.join(dir, 'quick_df.prototxt');
-  test('quantize warns with the fraction clipped when calibration images are given, not without', () => {
-    const r = runCli(['quantize', '-q', '--quant_type', 'DynamicFixed', '--bitwidths', '8,8,8', ...MODEL, '--quantized_deploy_model', out,
+  test('quantize warns with the fraction clipped when calibration images are given, not without', async () => {
+    const r = await cli.run(['quantize', '-q', '--quant_type', 'DynamicFixed', '--bitwidths', '8,8,8', ...MODEL, '--quantized_deploy_model', out,
       '--calibration_directory', CIF, '--calibration_size', '8', ...PRE]);
     expect(r.code).toBe(0);
     const m = SAT.exec(r.stderr);
     expect(m).not.toBeNull();
     expect(Number(m![1])).toBeGreaterThan(30);
-    const plain = runCli(['quantize', '-q', '--quant_type', 'DynamicFixed', '--bitwidths', '8,8,8', ...MODEL, '--quantized_deploy_model', path.join(dir, 'plain.prototxt')]);
+    const plain = await cli.run(['quantize', '-q', '--quant_type', 'DynamicFixed', '--bitwidths', '8,8,8', ...MODEL, '--quantized_deploy_model', path.join(dir, 'plain.prototxt')]);
     expect(plain.code).toBe(0);
     expect(plain.stderr).not.toMatch(/saturates/);
     // the images change nothing in the output
     expect(fs.readFileSync(path.join(dir, 'plain.prototxt'), 'utf8')).toBe(fs.readFileSync(out, 'utf8'));
   });
 
-  test('simulate warns and shows the input layer with its saturated fraction', () => {
+  test('simulate warns and shows the input layer with its saturated fraction', async () => {
     const args = ['simulate', '--deploy_model', out, '--weights', path.join(M, 'cifar10_quick_iter_5000.caffemodel'), '--calibration_directory', path.join(CIF, 'cat'), '--limit', '10', ...PRE];
-    const r = runCli(args);
+    const r = await cli.run(args);
     expect(r.code).toBe(0);
     expect(Number(SAT.exec(r.stderr)![1])).toBeGreaterThan(30);
     const row = /^input\s+Input\s+data\s+hw\s+\S+\s+\S+\s+\S+\s+\S+\s+(\d+\.\d+)%$/m.exec(r.stdout);
     expect(row).not.toBeNull();
     expect(Number(row![1])).toBeGreaterThan(30);
-    const j = JSON.parse(runCli([...args, '--format', 'json']).stdout);
+    const j = JSON.parse((await cli.run([...args, '--format', 'json'])).stdout);
     const input = j.layers.find((l: any) => l.name === 'input');
     expect(input).toMatchObject({ type: 'Input', blob: 'data', where: 'hw' });
     expect(input.cumulative.saturated).toBeGreaterThan(0.3);

@@ -3,7 +3,11 @@ import * as path from 'path';
 import { lintText } from '../src/lint/lint';
 import { RULES, RuleId } from '../src/lint/rules';
 import type { LintOptions } from '../src/lint/lint';
-import { runCli, CORPUS } from './helpers/cli';
+import { cliServer, CORPUS } from './helpers/cli';
+
+/** main() in one node process for the commands here (what they compute and print, their exit codes) */
+const cli = cliServer();
+afterAll(() => cli.close());
 
 const FIX = path.join(__dirname, 'fixtures/lint');
 const xilinx = fs.readFileSync(path.join(FIX, 'clean_xilinx.prototxt'), 'utf8');
@@ -75,7 +79,7 @@ test('fl above the bit width: with the weights, a warning only when values satur
   expect(flRange(conv1([0.1, -0.3])).map((d) => d.message)).toEqual(['fl_params = 10 is above the bit width 8 (range ±0.1240234375): values up to 0.30000001192092896 saturate']);
 });
 
-test('folded-fl-params is silent when fl_params is the fl the runtime derives', () => {
+test('folded-fl-params is silent when fl_params is the fl the runtime derives', async () => {
   const text = edit(edit(dynamic, 'layer {\n  name: "pool"', SCALE_ON_CONV1), 'fl_params: 6', 'fl_params: 7');
   expect(rulesOf(text, { weights: weightsFolded as any })).not.toContain('folded-fl-params');
   expect(rulesOf(edit(dynamic, 'layer {\n  name: "pool"', SCALE_ON_CONV1), { weights: weightsFolded as any })).toContain('folded-fl-params');
@@ -144,38 +148,38 @@ describe('lint on the corpus', () => {
   });
 });
 
-test('folded-fl-params on ResNet-20: XportDNN-style uniform fl_params are overridden by the runtime, auto ones are not', () => {
+test('folded-fl-params on ResNet-20: XportDNN-style uniform fl_params are overridden by the runtime, auto ones are not', async () => {
   const W = path.join(CORPUS, 'models/cifar10_resnet20_lijianfei/cifar10_ResNet_20_iter_53500.caffemodel');
   const Q = path.join(__dirname, 'fixtures/quant/quantized');
-  const count = (f: string) => runCli(['lint', path.join(Q, f), '--weights', W]).stdout.split('\n').filter((l) => l.endsWith('[folded-fl-params]')).length;
-  expect(count('resnet20_dynamicfixed_uniform.prototxt')).toBeGreaterThan(10);
-  expect(count('resnet20_dynamicfixed_auto.prototxt')).toBe(0);
+  const count = async (f: string) => (await cli.run(['lint', path.join(Q, f), '--weights', W])).stdout.split('\n').filter((l) => l.endsWith('[folded-fl-params]')).length;
+  expect(await count('resnet20_dynamicfixed_uniform.prototxt')).toBeGreaterThan(10);
+  expect(await count('resnet20_dynamicfixed_auto.prototxt')).toBe(0);
 });
 
 describe('chaiq lint / diff CLI', () => {
   const C = path.join(CORPUS, 'chaidnn');
-  test('lint text format and exit codes', () => {
-    const bad = runCli(['lint', path.join(C, 'chaidnn_docs_precision_param_examples.prototxt')]);
+  test('lint text format and exit codes', async () => {
+    const bad = await cli.run(['lint', path.join(C, 'chaidnn_docs_precision_param_examples.prototxt')]);
     expect(bad.code).toBe(1);
     expect(bad.stdout).toMatch(/^.*chaidnn_docs_precision_param_examples\.prototxt:31:\d+: error: .*bwlayer_in.* \[unknown-field\]$/m);
-    const ok = runCli(['lint', path.join(C, 'xportdnn_fcn5_deploy_668.prototxt')]);
+    const ok = await cli.run(['lint', path.join(C, 'xportdnn_fcn5_deploy_668.prototxt')]);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/warning: .*\[bitwidth\]/);
-    const missing = runCli(['lint', '/nonexistent/x.prototxt']);
+    const missing = await cli.run(['lint', '/nonexistent/x.prototxt']);
     expect(missing.code).toBe(2);
     expect(missing.stderr.trim().split('\n')).toHaveLength(1);
-    expect(runCli(['lint', '--disable', 'nosuch', path.join(FIX, 'clean_xilinx.prototxt')]).code).toBe(2);
+    expect((await cli.run(['lint', '--disable', 'nosuch', path.join(FIX, 'clean_xilinx.prototxt')])).code).toBe(2);
   });
 
-  test('lint json format', () => {
-    const r = runCli(['lint', '--format', 'json', path.join(C, 'chaidnn_docs_precision_param_examples.prototxt')]);
+  test('lint json format', async () => {
+    const r = await cli.run(['lint', '--format', 'json', path.join(C, 'chaidnn_docs_precision_param_examples.prototxt')]);
     const arr = JSON.parse(r.stdout);
     expect(Array.isArray(arr)).toBe(true);
     expect(Object.keys(arr[0]).sort()).toEqual(['col', 'file', 'line', 'message', 'rule', 'severity']);
   });
 
-  test('diff of XportDNN 666 vs 668 reports exactly the bitwidth and threshold changes and exits 1', () => {
-    const r = runCli(['diff', path.join(C, 'xportdnn_fcn5_deploy_666.prototxt'), path.join(C, 'xportdnn_fcn5_deploy_668.prototxt'), '--format', 'json']);
+  test('diff of XportDNN 666 vs 668 reports exactly the bitwidth and threshold changes and exits 1', async () => {
+    const r = await cli.run(['diff', path.join(C, 'xportdnn_fcn5_deploy_666.prototxt'), path.join(C, 'xportdnn_fcn5_deploy_668.prototxt'), '--format', 'json']);
     expect(r.code).toBe(1);
     const entries = JSON.parse(r.stdout) as { kind: string; field: string; layer: string }[];
     expect(entries.length).toBeGreaterThan(0);
@@ -186,24 +190,24 @@ describe('chaiq lint / diff CLI', () => {
     // th_params do not depend on the activation bitwidth: unchanged
     expect(entries.some((e) => e.field === 'th_params')).toBe(false);
     expect(entries.filter((e) => e.field === 'bw_layer_out')).toHaveLength(15); // data + 5 conv + 4 relu + 5 pool
-    const text = runCli(['diff', path.join(C, 'xportdnn_fcn5_deploy_666.prototxt'), path.join(C, 'xportdnn_fcn5_deploy_668.prototxt')]);
+    const text = await cli.run(['diff', path.join(C, 'xportdnn_fcn5_deploy_666.prototxt'), path.join(C, 'xportdnn_fcn5_deploy_668.prototxt')]);
     expect(text.stdout).toContain('data: th_layer_out 148.765808105 → 151.077041626 (+1.55%)');
   });
 
-  test('diff of a file with itself or a reformatted copy exits 0; --all sees non-precision changes', () => {
+  test('diff of a file with itself or a reformatted copy exits 0; --all sees non-precision changes', async () => {
     const a = path.join(C, 'xportdnn_fcn5_deploy_666.prototxt');
-    expect(runCli(['diff', a, a]).code).toBe(0);
+    expect((await cli.run(['diff', a, a])).code).toBe(0);
     const tmp = path.join(require('os').tmpdir(), `chaiq-diff-${process.pid}.prototxt`);
     fs.writeFileSync(tmp, fs.readFileSync(a, 'utf8').replace('num_output: 40', 'num_output: 41').replace(/\n  /g, '\n    '));
     try {
-      expect(runCli(['diff', a, tmp]).code).toBe(0);
-      const all = runCli(['diff', '--all', a, tmp]);
+      expect((await cli.run(['diff', a, tmp])).code).toBe(0);
+      const all = await cli.run(['diff', '--all', a, tmp]);
       expect(all.code).toBe(1);
       expect(all.stdout).toMatch(/conv1_1: convolution_param/);
     } finally {
       fs.unlinkSync(tmp);
     }
-    expect(runCli(['diff', a, '/nonexistent']).code).toBe(2);
+    expect((await cli.run(['diff', a, '/nonexistent'])).code).toBe(2);
   });
 });
 

@@ -1,10 +1,14 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { runCli, CORPUS, ROOT } from './helpers/cli';
+import { cliServer, CORPUS, ROOT } from './helpers/cli';
 import { readCaffemodel } from '../src/proto/caffemodel';
 import { writeCaffemodel } from '../src/proto/write-caffemodel';
 import { writeNpy } from '../src/io/npy';
+
+/** main() in one node process for the commands here (what they compute and print, their exit codes) */
+const cli = cliServer();
+afterAll(() => cli.close());
 
 const LENET = path.join(CORPUS, 'models/lenet_mnist_ahmdtaha');
 const DEPLOY = path.join(LENET, 'mnist_deploy.prototxt');
@@ -32,16 +36,16 @@ beforeAll(() => {
   writeCaffemodel(HUGE, 'LeNet', huge);
 });
 
-const quantize = (w: string, extra: string[] = []) => runCli(['quantize', '-q', '--deploy_model', DEPLOY, '--weights', w, '--mnist', MNIST,
+const quantize = (w: string, extra: string[] = []) => cli.run(['quantize', '-q', '--deploy_model', DEPLOY, '--weights', w, '--mnist', MNIST,
   '--calibration_size', '2', '--bitwidths', '8,8,8', '--quantized_deploy_model', path.join(dir, 'q.prototxt'), ...extra]);
-const simulate = (w: string, extra: string[] = []) => runCli(['simulate', '--deploy_model', Q8, '--weights', w, '--mnist', MNIST, '--limit', '3', ...extra]);
+const simulate = (w: string, extra: string[] = []) => cli.run(['simulate', '--deploy_model', Q8, '--weights', w, '--mnist', MNIST, '--limit', '3', ...extra]);
 const errorLines = (s: string) => s.split('\n').filter((l) => /error:/.test(l));
 
 describe('NaN/Inf weights: every command names the caffemodel, layer and blob', () => {
-  test('quantize (Xilinx) refuses with exit 1 and writes nothing', () => {
+  test('quantize (Xilinx) refuses with exit 1 and writes nothing', async () => {
     const out = path.join(dir, 'q.prototxt');
     fs.rmSync(out, { force: true });
-    const r = quantize(NAN);
+    const r = await quantize(NAN);
     expect(r.code).toBe(1);
     expect(errorLines(r.stderr)).toHaveLength(1);
     expect(r.stderr).toMatch(WEIGHT_ERROR);
@@ -49,14 +53,14 @@ describe('NaN/Inf weights: every command names the caffemodel, layer and blob', 
     expect(fs.existsSync(out)).toBe(false);
   });
 
-  test('quantize DynamicFixed uniform (no calibration) refuses too', () => {
-    const r = runCli(['quantize', '-q', '--quant_type', 'DynamicFixed', '--deploy_model', DEPLOY, '--weights', NAN, '--quantized_deploy_model', path.join(dir, 'df.prototxt')]);
+  test('quantize DynamicFixed uniform (no calibration) refuses too', async () => {
+    const r = await cli.run(['quantize', '-q', '--quant_type', 'DynamicFixed', '--deploy_model', DEPLOY, '--weights', NAN, '--quantized_deploy_model', path.join(dir, 'df.prototxt')]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(WEIGHT_ERROR);
   });
 
-  test('quantize --allow_nonfinite goes on: warnings name the blobs, the thresholds written are finite', () => {
-    const r = quantize(NAN, ['--allow_nonfinite']);
+  test('quantize --allow_nonfinite goes on: warnings name the blobs, the thresholds written are finite', async () => {
+    const r = await quantize(NAN, ['--allow_nonfinite']);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(WEIGHT_WARNING);
     expect(r.stderr).toMatch(/warning: layer "ip2" blob 1 \(bias\) holds 1 infinite value \(first at index 3\)/);
@@ -66,39 +70,39 @@ describe('NaN/Inf weights: every command names the caffemodel, layer and blob', 
     expect(text).not.toMatch(/: (-?nan|-?inf)\b/);
   });
 
-  test('simulate refuses with exit 1; --allow_nonfinite runs and warns about the float run', () => {
-    const r = simulate(NAN);
+  test('simulate refuses with exit 1; --allow_nonfinite runs and warns about the float run', async () => {
+    const r = await simulate(NAN);
     expect(r.code).toBe(1);
     expect(errorLines(r.stderr)).toHaveLength(1);
     expect(r.stderr).toMatch(WEIGHT_ERROR);
     expect(r.stdout).toBe('');
     const report = path.join(dir, 'sim.html');
-    const a = simulate(NAN, ['--allow_nonfinite', '--report', report]);
+    const a = await simulate(NAN, ['--allow_nonfinite', '--report', report]);
     expect(a.code).toBe(0);
     expect(fs.existsSync(report)).toBe(true);
     expect(a.stderr).toMatch(WEIGHT_WARNING);
     expect(a.stderr).toMatch(/lenet_xilinx_888\.prototxt:\d+:\d+: warning: layer "conv1" top "conv1" holds \d+ NaN values \(first at index 0\) in the float run on t10k-images-idx3-ubyte\.gz\[0\]/);
   });
 
-  test('lint --weights: an error per blob with the rule id; without --weights nothing', () => {
-    const r = runCli(['lint', Q8, '--weights', NAN]);
+  test('lint --weights: an error per blob with the rule id; without --weights nothing', async () => {
+    const r = await cli.run(['lint', Q8, '--weights', NAN]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/lenet_xilinx_888\.prototxt:\d+:\d+: error: layer "conv1" blob 0 \(weights\) holds 3 NaN values \(first at index 17\) in \S*nan\.caffemodel \[nonfinite-weights\]/);
     expect(r.stdout).toMatch(/error: layer "ip2" blob 1 \(bias\) holds 1 infinite value \(first at index 3\) .*\[nonfinite-weights\]/);
-    expect(runCli(['lint', Q8]).code).toBe(0);
+    expect((await cli.run(['lint', Q8])).code).toBe(0);
   });
 
-  test('info warns and still lists the layers', () => {
-    const r = runCli(['info', '--deploy_model', DEPLOY, '--weights', NAN]);
+  test('info warns and still lists the layers', async () => {
+    const r = await cli.run(['info', '--deploy_model', DEPLOY, '--weights', NAN]);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(WEIGHT_WARNING);
     expect(r.stdout).toMatch(/^total: /m);
   });
 
-  test('forward warns once per blob and runs', () => {
+  test('forward warns once per blob and runs', async () => {
     const inp = path.join(dir, 'x.npy');
     writeNpy(inp, { shape: [1, 1, 28, 28], data: new Float32Array(784).fill(0.5) });
-    const r = runCli(['forward', '--deploy_model', DEPLOY, '--weights', NAN, '--input', inp]);
+    const r = await cli.run(['forward', '--deploy_model', DEPLOY, '--weights', NAN, '--input', inp]);
     expect(r.code).toBe(0);
     expect(r.stderr.match(/holds 3 NaN values/g)).toHaveLength(1);
     expect(r.stderr).toMatch(WEIGHT_WARNING);
@@ -106,22 +110,22 @@ describe('NaN/Inf weights: every command names the caffemodel, layer and blob', 
 });
 
 describe('NaN/Inf activations (finite weights): the layer and blob that first hold them', () => {
-  test('quantize: conv1 overflows float32 on the first calibration image → exit 1 naming layer and top', () => {
-    const r = quantize(HUGE);
+  test('quantize: conv1 overflows float32 on the first calibration image → exit 1 naming layer and top', async () => {
+    const r = await quantize(HUGE);
     expect(r.code).toBe(1);
     expect(errorLines(r.stderr)).toHaveLength(1);
     expect(r.stderr).toMatch(/mnist_deploy\.prototxt:\d+:\d+: error: layer "conv1" top "conv1" holds \d+ infinite values \(first at index \d+\) on calibration image 1; --allow_nonfinite/);
   });
 
-  test('simulate: the same in the float run; a NaN input is named as the input blob', () => {
-    const r = simulate(HUGE);
+  test('simulate: the same in the float run; a NaN input is named as the input blob', async () => {
+    const r = await simulate(HUGE);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/error: layer "conv1" top "conv1" holds \d+ infinite values \(first at index \d+\) in the float run on t10k-images-idx3-ubyte\.gz\[0\]/);
     const inp = path.join(dir, 'nan_input.npy');
     const x = new Float32Array(784).fill(0.5);
     x[100] = NaN;
     writeNpy(inp, { shape: [1, 1, 28, 28], data: x });
-    const s = runCli(['simulate', '--deploy_model', Q8, '--weights', path.join(LENET, 'lenet_iter_10000.caffemodel'), '--input', inp, '--mean_value', '0']);
+    const s = await cli.run(['simulate', '--deploy_model', Q8, '--weights', path.join(LENET, 'lenet_iter_10000.caffemodel'), '--input', inp, '--mean_value', '0']);
     expect(s.code).toBe(1);
     expect(s.stderr).toMatch(/error: layer "data" top "data" holds 1 NaN value \(first at index 100\) in the float run on nan_input\.npy\[0\]/);
   });

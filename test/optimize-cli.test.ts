@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { runCli, CORPUS, ROOT } from './helpers/cli';
+import { cliServer, runCli, CORPUS, ROOT } from './helpers/cli';
 
 const CIF = path.join(CORPUS, 'data/cifar10_test_jpg_subset');
 const MEAN = path.join(CORPUS, 'models/cifar10_resnet20_lijianfei/cifar10_mean.binaryproto');
@@ -36,6 +36,11 @@ const CASES: Case[] = [
 ];
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'chaiq-opt-'));
+/** the quantize, lint and simulate runs of the accuracy tests: one node process (the process itself: the error tests below) */
+// one thread: the figures do not depend on it (test/sim-parallel.test.ts), and image workers on a machine whose cores
+// the other jest worker shares cost CPU (2000 digits: 12 → 8 CPU s)
+const cli = cliServer({ CHAIQ_THREADS: '1' });
+afterAll(() => cli.close());
 
 /** the first k images of every class, as a class-per-folder directory of links */
 function cifarSubset(k: number): string {
@@ -50,18 +55,18 @@ function cifarSubset(k: number): string {
   return d;
 }
 
-function quantize(c: Case, out: string, optimize: boolean) {
+async function quantize(c: Case, out: string, optimize: boolean) {
   const src = c.mnist ? ['--mnist', MNIST, '--calibration_size', '100'] : ['--calibration_directory', CIF, '--calibration_size', '32'];
-  return runCli([
+  return cli.run([
     'quantize', '-q', '--deploy_model', c.deploy, '--weights', c.weights, ...src, ...c.pre, '--bitwidths', '8,8,8',
     '--quant_type', 'DynamicFixed', '--fl_bitwidths', 'auto', '--quantized_deploy_model', `${out}.prototxt`,
     ...(optimize ? ['--optimized_weights', `${out}.caffemodel`] : []),
   ]);
 }
 
-function simulate(c: Case, proto: string, weights: string, images: string, limit?: number, pre = c.pre) {
+async function simulate(c: Case, proto: string, weights: string, images: string, limit?: number, pre = c.pre) {
   const src = c.mnist ? ['--mnist', MNIST, '--mnist_labels', MNIST_LABELS] : ['--calibration_directory', images, '--labels_from_dirname'];
-  const r = runCli(['simulate', '--format', 'json', '--deploy_model', proto, '--weights', weights, ...src, ...pre, ...(limit ? ['--limit', String(limit)] : [])]);
+  const r = await cli.run(['simulate', '--format', 'json', '--deploy_model', proto, '--weights', weights, ...src, ...pre, ...(limit ? ['--limit', String(limit)] : [])]);
   expect(r.stderr.split('\n').filter((l) => /error/.test(l))).toEqual([]);
   // simulated as the board feeds it: no warning about an input scale the board does not apply
   if (pre === c.boardPre || (!c.boardPre && pre === c.pre)) expect(r.stderr).not.toMatch(/image reader feeds/);
@@ -75,22 +80,22 @@ const fls = (text: string) => [...text.matchAll(/\bfl_[a-z_]+: (-?\d+)/g)].map((
 describe('DynamicFixed auto with --optimized_weights, 8-bit', () => {
   const subset = FULL ? CIF : cifarSubset(30);
   /** each case's optimized model and its simulation as the board feeds it, made once: two tests read resnet20's */
-  const made = new Map<string, { out: string; q: ReturnType<typeof quantize>; s?: ReturnType<typeof simulate> }>();
-  const optimized = (c: Case) => {
+  const made = new Map<string, { out: string; q: Awaited<ReturnType<typeof quantize>>; s?: Awaited<ReturnType<typeof simulate>> }>();
+  const optimized = async (c: Case) => {
     if (!made.has(c.id)) {
       const out = path.join(tmp(), 'q');
-      made.set(c.id, { out, q: quantize(c, out, true) });
+      made.set(c.id, { out, q: await quantize(c, out, true) });
     }
     return made.get(c.id)!;
   };
-  const simulated = (c: Case) => {
-    const m = optimized(c);
+  const simulated = async (c: Case) => {
+    const m = await optimized(c);
     expect(m.q.code).toBe(0);
-    m.s ??= simulate(c, `${m.out}.prototxt`, `${m.out}.caffemodel`, subset, c.mnist && !FULL ? 2000 : undefined, c.boardPre ?? c.pre);
+    m.s ??= await simulate(c, `${m.out}.prototxt`, `${m.out}.caffemodel`, subset, c.mnist && !FULL ? 2000 : undefined, c.boardPre ?? c.pre);
     return m.s;
   };
-  test.each(CASES)('$id: valid blocks, zero lint errors on the precision, simulated top-1 near float', (c) => {
-    const { out, q } = optimized(c);
+  test.each(CASES)('$id: valid blocks, zero lint errors on the precision, simulated top-1 near float', async (c) => {
+    const { out, q } = await optimized(c);
     expect(q.stderr.split('\n').filter((l) => /error/.test(l))).toEqual([]);
     expect(q.code).toBe(0);
     const text = fs.readFileSync(`${out}.prototxt`, 'utf8');
@@ -103,25 +108,25 @@ describe('DynamicFixed auto with --optimized_weights, 8-bit', () => {
     expect(all.length).toBeGreaterThan(3);
     for (const f of all) expect(f).toBeGreaterThanOrEqual(0);
     // cifar10_full's LRN is a layer CHaiDNN cannot run at all, not a precision problem
-    const lint = runCli(['lint', `${out}.prototxt`, '--weights', `${out}.caffemodel`, '--disable', 'unsupported-layer']);
+    const lint = await cli.run(['lint', `${out}.prototxt`, '--weights', `${out}.caffemodel`, '--disable', 'unsupported-layer']);
     expect(lint.stdout + lint.stderr).toMatch(/\b0 error\(s\)/);
     // an input scale the board does not apply is folded into the first layers
     if (c.boardPre) expect(text.split('\n')[1]).toMatch(/^# input: pixels 0\.\.255 minus .*, no scale/);
-    const s = simulated(c);
+    const s = await simulated(c);
     console.log(`${c.id} (${s.images} images): float ${s.float.toFixed(2)} %, DynamicFixed auto optimized ${s.fixed.toFixed(2)} %, agreement ${s.agreement.toFixed(2)} %`);
     expect(Math.abs(s.float - s.fixed)).toBeLessThanOrEqual(FULL ? 0.5 : 1.0);
     expect(s.agreement).toBeGreaterThan(c.mnist ? 99 : 88);
   }, 600_000);
 
-  test('resnet20: the optimized model agrees with float more often than the runtime-folded one', () => {
+  test('resnet20: the optimized model agrees with float more often than the runtime-folded one', async () => {
     const c = CASES[3];
     const d = tmp();
-    const plainRun = quantize(c, path.join(d, 'plain'), false);
+    const plainRun = await quantize(c, path.join(d, 'plain'), false);
     expect(plainRun.code).toBe(0);
     // without the rewrite, the input scale is the application's job: said once
     expect(plainRun.stderr).toMatch(/warning: CHaiDNN's image reader feeds pixels \(0\.\.255\) minus the mean, with no raw_scale \(here 255\) or input_scale \(here 0\.00390625\): the board's input is 256× the one used here/);
-    const opt = simulated(c);
-    const plain = simulate(c, path.join(d, 'plain.prototxt'), c.weights, subset);
+    const opt = await simulated(c);
+    const plain = await simulate(c, path.join(d, 'plain.prototxt'), c.weights, subset);
     console.log(`resnet20 agreement: optimized ${opt.agreement.toFixed(2)} %, runtime-folded ${plain.agreement.toFixed(2)} %`);
     expect(opt.agreement).toBeGreaterThan(plain.agreement + 2);
   }, 600_000);

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { runCli, CORPUS, ROOT } from './helpers/cli';
+import { cliServer, runCli, CORPUS, ROOT } from './helpers/cli';
 import { withoutBoardWarnings } from './helpers/cli';
 import { loadNetText } from '../src/graph/load';
 import { buildNet } from '../src/graph/build';
@@ -22,6 +22,9 @@ const CAT = path.join(CORPUS, 'data/cifar10_test_jpg_subset/cat');
 const MEAN = path.join(CORPUS, 'models/cifar10_resnet20_lijianfei/cifar10_mean.binaryproto');
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'chaiq-quant-'));
+/** main() in one node process for the tests about what quantize writes or says (bin/chaiq.js and bin/xportdnn.js: the first two tests) */
+const cli = cliServer();
+afterAll(() => cli.close());
 const lenetArgs = (out: string) => [
   'quantize', '-q', '--deploy_model', path.join(LENET, 'mnist_deploy.prototxt'), '--weights', path.join(LENET, 'lenet_iter_10000.caffemodel'),
   '--mnist', MNIST, '--calibration_size', '8', '--bitwidths', '8,8,8', '--quantized_deploy_model', out,
@@ -76,18 +79,18 @@ test('xportdnn binary: XportDNN flags verbatim, DynamicFixed uniform default 2,5
   expect(text).toContain('  precision_param {\n    bw_layer_in: 6\n    bw_layer_out: 6\n    bw_params: 6\n    fl_layer_in: 2\n    fl_layer_out: 2\n    fl_params: 5\n    quant_type: "DynamicFixed"\n  }\n');
 });
 
-test('CIFAR-10 quick calibrated with its mean image (--mean_file), recorded by name in the statistics', () => {
+test('CIFAR-10 quick calibrated with its mean image (--mean_file), recorded by name in the statistics', async () => {
   const d = tmp();
-  const run = (extra: string[], tag: string) => {
-    const r = runCli(['quantize', '-q', '--deploy_model', path.join(QUICK, 'cifar10_quick.prototxt'), '--weights', path.join(QUICK, 'cifar10_quick_iter_5000.caffemodel'),
+  const run = async (extra: string[], tag: string) => {
+    const r = await cli.run(['quantize', '-q', '--deploy_model', path.join(QUICK, 'cifar10_quick.prototxt'), '--weights', path.join(QUICK, 'cifar10_quick_iter_5000.caffemodel'),
       '--calibration_directory', CAT, '--calibration_size', '2', '--th_method', 'max', '--channel_swap', '0,1,2',
       '--quantized_deploy_model', path.join(d, `${tag}.prototxt`), '--save_stats', path.join(d, `${tag}.json`), ...extra]);
     expect(r.stderr).not.toMatch(/error/);
     expect(r.code).toBe(0);
     return { text: fs.readFileSync(path.join(d, `${tag}.prototxt`), 'utf8'), stats: JSON.parse(fs.readFileSync(path.join(d, `${tag}.json`), 'utf8')) };
   };
-  const withFile = run(['--mean_file', MEAN], 'file');
-  const withValue = run(['--mean_value', '125,123,114'], 'value');
+  const withFile = await run(['--mean_file', MEAN], 'file');
+  const withValue = await run(['--mean_value', '125,123,114'], 'value');
   expect(withFile.stats.settings.calibration.mean_file).toBe('cifar10_mean.binaryproto');
   expect(withFile.stats.settings.calibration.mean).toBeUndefined();
   expect(withValue.stats.settings.calibration.mean).toEqual([125, 123, 114]);
@@ -108,68 +111,68 @@ describe('clean errors: exit code != 0, one line naming the file, no output file
     expect(lines[0]).toMatch(re);
     expect(fs.readdirSync(d).filter((f) => f.includes('out.prototxt'))).toEqual([]);
   };
-  test('empty calibration directory', () => {
+  test('empty calibration directory', async () => {
     const d = tmp();
     const empty = path.join(d, 'empty');
     fs.mkdirSync(empty);
-    expectClean(d, runCli(quick(d, ['--calibration_directory', empty])), new RegExp(`^${empty}: error: .*no images`));
+    expectClean(d, await cli.run(quick(d, ['--calibration_directory', empty])), new RegExp(`^${empty}: error: .*no images`));
   });
-  test('unreadable image', () => {
+  test('unreadable image', async () => {
     const d = tmp();
     const dir = path.join(d, 'imgs');
     fs.mkdirSync(dir);
     fs.copyFileSync(path.join(CAT, '0000.jpg'), path.join(dir, 'a.jpg'));
     fs.writeFileSync(path.join(dir, 'b.png'), 'not a png at all');
-    expectClean(d, runCli(quick(d, ['--calibration_directory', dir, '--calibration_size', '2'])), new RegExp(`^${path.join(dir, 'b.png')}: error: `));
+    expectClean(d, await cli.run(quick(d, ['--calibration_directory', dir, '--calibration_size', '2'])), new RegExp(`^${path.join(dir, 'b.png')}: error: `));
   });
-  test('--calibration_size larger than the set', () => {
+  test('--calibration_size larger than the set', async () => {
     const d = tmp();
     const dir = path.join(d, 'imgs');
     fs.mkdirSync(dir);
     fs.copyFileSync(path.join(CAT, '0000.jpg'), path.join(dir, 'a.jpg'));
-    expectClean(d, runCli(quick(d, ['--calibration_directory', dir, '--calibration_size', '3'])), new RegExp(`^${dir}: error: --calibration_size 3 is larger than the 1 images`));
+    expectClean(d, await cli.run(quick(d, ['--calibration_directory', dir, '--calibration_size', '3'])), new RegExp(`^${dir}: error: --calibration_size 3 is larger than the 1 images`));
   });
-  test('--dims disagreeing with the Input layer', () => {
+  test('--dims disagreeing with the Input layer', async () => {
     const d = tmp();
-    expectClean(d, runCli(quick(d, ['--calibration_directory', CAT, '--dims', '3,224,224'])), /cifar10_quick\.prototxt: error: --dims 3,224,224 disagrees with the Input layer/);
+    expectClean(d, await cli.run(quick(d, ['--calibration_directory', CAT, '--dims', '3,224,224'])), /cifar10_quick\.prototxt: error: --dims 3,224,224 disagrees with the Input layer/);
   });
-  test('--mean_value and --mean_file together', () => {
+  test('--mean_value and --mean_file together', async () => {
     const d = tmp();
-    expectClean(d, runCli(quick(d, ['--calibration_directory', CAT, '--mean_value', '0', '--mean_file', MEAN])), /error: give --mean_value or --mean_file, not both/);
+    expectClean(d, await cli.run(quick(d, ['--calibration_directory', CAT, '--mean_value', '0', '--mean_file', MEAN])), /error: give --mean_value or --mean_file, not both/);
   });
-  test('wrong bitwidth', () => {
+  test('wrong bitwidth', async () => {
     const d = tmp();
-    expectClean(d, runCli(quick(d, ['--calibration_directory', CAT, '--bitwidths', '7,7,7'])), /error: --bitwidths 7,7,7: CHaiDNN supports only 6 or 8 bits/);
+    expectClean(d, await cli.run(quick(d, ['--calibration_directory', CAT, '--bitwidths', '7,7,7'])), /error: --bitwidths 7,7,7: CHaiDNN supports only 6 or 8 bits/);
   });
-  test('negative fl in --strict DynamicFixed auto names the layer', () => {
+  test('negative fl in --strict DynamicFixed auto names the layer', async () => {
     const d = tmp();
-    const r = runCli(['quantize', '-q', '--quant_type', 'DynamicFixed', '--fl_bitwidths', 'auto', '--strict', '--deploy_model', path.join(QUICK, 'cifar10_quick.prototxt'),
+    const r = await cli.run(['quantize', '-q', '--quant_type', 'DynamicFixed', '--fl_bitwidths', 'auto', '--strict', '--deploy_model', path.join(QUICK, 'cifar10_quick.prototxt'),
       '--weights', path.join(QUICK, 'cifar10_quick_iter_5000.caffemodel'), '--calibration_directory', CAT, '--calibration_size', '2', '--bitwidths', '6,6,6',
       '--quantized_deploy_model', path.join(d, 'out.prototxt')]);
     expectClean(d, r, /error: fl_layer_out of layer "[^"]+" would be -\d+/);
   });
 });
 
-test('merge-stats: two shards (max method) merge to the statistics of one run', () => {
+test('merge-stats: two shards (max method) merge to the statistics of one run', async () => {
   const d = tmp();
   const base = ['quantize', '-q', '--deploy_model', path.join(LENET, 'mnist_deploy.prototxt'), '--weights', path.join(LENET, 'lenet_iter_10000.caffemodel'),
     '--mnist', MNIST, '--bitwidths', '8,8,8', '--th_method', 'max', '--calibration_size', '4'];
   for (const [n, idx] of [['a', '0,1,2,3'], ['b', '4,5,6,7']])
-    expect(runCli([...base, '--calibration_indices', idx, '--save_stats', path.join(d, `${n}.json`), '--quantized_deploy_model', path.join(d, `${n}.prototxt`)]).code).toBe(0);
-  const m = runCli(['merge-stats', path.join(d, 'a.json'), path.join(d, 'b.json'), '-o', path.join(d, 'm.json')]);
+    expect((await cli.run([...base, '--calibration_indices', idx, '--save_stats', path.join(d, `${n}.json`), '--quantized_deploy_model', path.join(d, `${n}.prototxt`)])).code).toBe(0);
+  const m = await cli.run(['merge-stats', path.join(d, 'a.json'), path.join(d, 'b.json'), '-o', path.join(d, 'm.json')]);
   expect(m.stderr).toBe('');
   expect(m.code).toBe(0);
   const fromMerged = path.join(d, 'merged.prototxt');
-  expect(runCli([...base, '--stats', path.join(d, 'm.json'), '--quantized_deploy_model', fromMerged]).code).toBe(0);
+  expect((await cli.run([...base, '--stats', path.join(d, 'm.json'), '--quantized_deploy_model', fromMerged])).code).toBe(0);
   const whole = path.join(d, 'whole.prototxt');
   const full = base.map((a) => (a === '4' ? '8' : a));
-  expect(runCli([...full, '--calibration_indices', '0,1,2,3,4,5,6,7', '--quantized_deploy_model', whole]).code).toBe(0);
+  expect((await cli.run([...full, '--calibration_indices', '0,1,2,3,4,5,6,7', '--quantized_deploy_model', whole])).code).toBe(0);
   expect(fs.readFileSync(fromMerged, 'utf8')).toBe(fs.readFileSync(whole, 'utf8'));
   const counts = (f: string) => JSON.parse(fs.readFileSync(path.join(d, f), 'utf8')).blobs['conv1@conv1'].count;
   expect(counts('m.json')).toBe(counts('a.json') + counts('b.json'));
 });
 
-test('sharded KL: pass-1 shards → merge → exact pass per shard → merge → quantize = one 8-image run', () => {
+test('sharded KL: pass-1 shards → merge → exact pass per shard → merge → quantize = one 8-image run', async () => {
   const d = tmp();
   const base = ['quantize', '-q', '--deploy_model', path.join(LENET, 'mnist_deploy.prototxt'), '--weights', path.join(LENET, 'lenet_iter_10000.caffemodel'),
     '--mnist', MNIST, '--bitwidths', '8,8,8'];
@@ -178,15 +181,15 @@ test('sharded KL: pass-1 shards → merge → exact pass per shard → merge →
     expect(withoutBoardWarnings(r.stderr)).toBe('');
     expect(r.code).toBe(0);
   };
-  for (const [n, idx] of shards) ok(runCli([...base, '--calibration_size', '4', '--calibration_indices', idx, '--save_stats', path.join(d, `${n}1.json`)]));
-  ok(runCli(['merge-stats', path.join(d, 'a1.json'), path.join(d, 'b1.json'), '-o', path.join(d, 'm1.json')]));
+  for (const [n, idx] of shards) ok(await cli.run([...base, '--calibration_size', '4', '--calibration_indices', idx, '--save_stats', path.join(d, `${n}1.json`)]));
+  ok(await cli.run(['merge-stats', path.join(d, 'a1.json'), path.join(d, 'b1.json'), '-o', path.join(d, 'm1.json')]));
   for (const [n, idx] of shards)
-    ok(runCli([...base, '--calibration_size', '4', '--calibration_indices', idx, '--stats', path.join(d, 'm1.json'), '--save_stats', path.join(d, `${n}2.json`)]));
-  ok(runCli(['merge-stats', path.join(d, 'a2.json'), path.join(d, 'b2.json'), '-o', path.join(d, 'm2.json')]));
+    ok(await cli.run([...base, '--calibration_size', '4', '--calibration_indices', idx, '--stats', path.join(d, 'm1.json'), '--save_stats', path.join(d, `${n}2.json`)]));
+  ok(await cli.run(['merge-stats', path.join(d, 'a2.json'), path.join(d, 'b2.json'), '-o', path.join(d, 'm2.json')]));
   const sharded = path.join(d, 'sharded.prototxt');
-  ok(runCli([...base, '--stats', path.join(d, 'm2.json'), '--quantized_deploy_model', sharded].filter((a) => a !== '--mnist' && a !== MNIST)));
+  ok(await cli.run([...base, '--stats', path.join(d, 'm2.json'), '--quantized_deploy_model', sharded].filter((a) => a !== '--mnist' && a !== MNIST)));
   const whole = path.join(d, 'whole.prototxt');
-  ok(runCli([...base, '--calibration_size', '8', '--calibration_indices', '0,1,2,3,4,5,6,7', '--quantized_deploy_model', whole]));
+  ok(await cli.run([...base, '--calibration_size', '8', '--calibration_indices', '0,1,2,3,4,5,6,7', '--quantized_deploy_model', whole]));
   expect(fs.readFileSync(sharded, 'utf8')).toBe(fs.readFileSync(whole, 'utf8'));
 });
 

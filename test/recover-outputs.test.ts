@@ -8,12 +8,17 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { CORPUS, ROOT } from './helpers/cli';
+import { cliServer, CORPUS, ROOT } from './helpers/cli';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chaiq-recover-out-'));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+/** the reruns and the lints: one long-lived node process, so a rerun also shows that nothing a process keeps changes the bytes */
+const server = cliServer({ CHAIQ_THREADS: '1' });
+afterAll(() => {
+  server.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
 
-/** runCli, but asynchronous, so a run and its rerun share the two cores */
+/** runCli, but asynchronous, so a run (a fresh process) and its rerun (in the server) share the two cores */
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [path.join(ROOT, 'bin/chaiq.js'), ...args], { cwd: ROOT, env: { ...process.env, CHAIQ_THREADS: '1' } });
@@ -59,7 +64,7 @@ test.each(cases)('$net $mode: every technique lints clean and reruns byte for by
     const outs = ['a', 'b'].map((k) => path.join(tmp, `${net}-${mode}-${variant}-${k}`));
     const args = (o: string) => ['quantize', '-q', '--deploy_model', n.deploy, '--weights', n.weights, ...n.cal, ...MODES[mode as keyof typeof MODES],
       ...flags.flatMap((f) => (f === '--optimized_weights' ? [f, `${o}.caffemodel`] : [f])), '--quantized_deploy_model', `${o}.prototxt`];
-    const [r1, r2] = await Promise.all(outs.map((o) => run(args(o))));
+    const [r1, r2] = await Promise.all([run(args(outs[0])), server.run(args(outs[1]))]);
     expect([variant, r1.code, r1.stderr.match(/: error: .*/)?.[0]]).toEqual([variant, 0, undefined]);
     expect([variant, r2.code]).toEqual([variant, 0]);
     const [a, b] = outs;
@@ -68,7 +73,7 @@ test.each(cases)('$net $mode: every technique lints clean and reruns byte for by
     expect([variant, text(b) === text(a)]).toEqual([variant, true]);
     const withWeights = flags.includes('--optimized_weights');
     if (withWeights) expect([variant, fs.readFileSync(`${b}.caffemodel`).equals(fs.readFileSync(`${a}.caffemodel`))]).toEqual([variant, true]);
-    const lint = await run(['lint', `${a}.prototxt`, '--weights', withWeights ? `${a}.caffemodel` : n.weights]);
+    const lint = await server.run(['lint', `${a}.prototxt`, '--weights', withWeights ? `${a}.caffemodel` : n.weights]);
     // clean: at most the note on a valid Q(6,fl) with fl > 6 that the plain --optimized_weights run gets too
     const found = (lint.stdout + lint.stderr).split('\n').filter((l) => /: (error|warning):/.test(l));
     expect([variant, found.filter((l) => !/: warning: .*\[fl-range\]$/.test(l))]).toEqual([variant, []]);

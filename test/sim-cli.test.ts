@@ -5,13 +5,18 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { runCli, CORPUS, withoutBoardWarnings } from './helpers/cli';
+import { cliServer, CORPUS, withoutBoardWarnings } from './helpers/cli';
 import { readNpy } from '../src/io/npy';
 import { loadNetText } from '../src/graph/load';
 import { buildNet } from '../src/graph/build';
 import { compileSim, simulateNet } from '../src/sim/simulate';
 import { ChaiqError } from '../src/errors';
 import type { Tensor } from '../src/tensor';
+
+/** main() in one node process for the commands here (what they compute and print, their exit codes) */
+// one thread: the figures do not depend on it (test/sim-parallel.test.ts); workers would cost more than these few images
+const cli = cliServer({ CHAIQ_THREADS: '1' });
+afterAll(() => cli.close());
 
 const LENET = path.join(CORPUS, 'models/lenet_mnist_v1_everpeace');
 const IMAGES = path.join(CORPUS, 'data/mnist/t10k-images-idx3-ubyte.gz');
@@ -22,16 +27,16 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const q8 = path.join(tmp, 'lenet_q8.prototxt');
 const weights = path.join(LENET, 'lenet_iter_10000.caffemodel');
 
-beforeAll(() => {
+beforeAll(async () => {
   const raw = path.join(tmp, 't10k-images');
   fs.writeFileSync(raw, zlib.gunzipSync(fs.readFileSync(IMAGES)));
-  const r = runCli(['quantize', '--deploy_model', path.join(LENET, 'lenet.prototxt'), '--weights', weights, '--mnist', raw,
+  const r = await cli.run(['quantize', '--deploy_model', path.join(LENET, 'lenet.prototxt'), '--weights', weights, '--mnist', raw,
     '--calibration_size', '50', '--bitwidths', '8,8,8', '--quantized_deploy_model', q8, '-q']);
   if (r.code !== 0) throw new Error(`quantize failed: ${r.stderr}`);
 });
 
-test('simulate --format json: agreement, accuracy, per-layer metrics', () => {
-  const r = runCli(['simulate', '--deploy_model', q8, '--weights', weights, '--mnist', IMAGES, '--mnist_labels', LABELS, '--limit', '200', '--format', 'json']);
+test('simulate --format json: agreement, accuracy, per-layer metrics', async () => {
+  const r = await cli.run(['simulate', '--deploy_model', q8, '--weights', weights, '--mnist', IMAGES, '--mnist_labels', LABELS, '--limit', '200', '--format', 'json']);
   expect(withoutBoardWarnings(r.stderr)).toBe('');
   expect(r.code).toBe(0);
   const j = JSON.parse(r.stdout);
@@ -50,7 +55,7 @@ test('simulate --format json: agreement, accuracy, per-layer metrics', () => {
   expect(j.layers.find((l: any) => l.name === 'ip1').local).toBeNull();
 });
 
-test('text report; a broken conv threshold puts that conv first', () => {
+test('text report; a broken conv threshold puts that conv first', async () => {
   const text = fs.readFileSync(q8, 'utf8');
   // conv2's block: divide its th_layer_out by 100 (its consumer keeps the old th_layer_in)
   const at = text.indexOf('name: "conv2"');
@@ -58,7 +63,7 @@ test('text report; a broken conv threshold puts that conv first', () => {
   const broken = text.slice(0, at) + text.slice(at).replace(m[0], `th_layer_out: ${Number(m[1]) / 100}`);
   const bad = path.join(tmp, 'lenet_broken.prototxt');
   fs.writeFileSync(bad, broken);
-  const r = runCli(['simulate', '--deploy_model', bad, '--weights', weights, '--mnist', IMAGES, '--mnist_labels', LABELS, '--limit', '30']);
+  const r = await cli.run(['simulate', '--deploy_model', bad, '--weights', weights, '--mnist', IMAGES, '--mnist_labels', LABELS, '--limit', '30']);
   expect(r.code).toBe(0);
   expect(r.stdout).toMatch(/^simulated 30 image\(s\), Xilinx mode/);
   expect(r.stdout).toMatch(/accuracy on 30 labelled/);
@@ -68,22 +73,22 @@ test('text report; a broken conv threshold puts that conv first', () => {
   expect(r.stderr).toMatch(/pool2.*reads it as/);
 });
 
-test('--output_dir writes every blob, stacked over the images', () => {
+test('--output_dir writes every blob, stacked over the images', async () => {
   const out = path.join(tmp, 'blobs');
-  const r = runCli(['simulate', '--deploy_model', q8, '--weights', weights, '--mnist', IMAGES, '--limit', '3', '--output_dir', out, '--psum18']);
+  const r = await cli.run(['simulate', '--deploy_model', q8, '--weights', weights, '--mnist', IMAGES, '--limit', '3', '--output_dir', out, '--psum18']);
   expect(r.code).toBe(0);
   expect(readNpy(path.join(out, 'prob.npy')).shape).toEqual([3, 10]);
   expect(readNpy(path.join(out, 'conv1.npy')).shape).toEqual([3, 20, 24, 24]);
 });
 
-test('bad invocations: one error line, exit 2', () => {
+test('bad invocations: one error line, exit 2', async () => {
   for (const args of [
     ['simulate', '--deploy_model', q8, '--mnist', IMAGES],
     ['simulate', '--deploy_model', q8, '--weights', weights],
     ['simulate', '--deploy_model', q8, '--weights', weights, '--mnist', path.join(tmp, 'nope')],
     ['simulate', '--deploy_model', q8, '--weights', weights, '--mnist', IMAGES, '--format', 'xml'],
   ]) {
-    const r = runCli(args);
+    const r = await cli.run(args);
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/error: /);

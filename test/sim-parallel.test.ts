@@ -6,7 +6,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { CORPUS, ROOT, runCli } from './helpers/cli';
+import { cliServer, CORPUS, ROOT } from './helpers/cli';
 import { ExactSum } from '../src/sim/exact-sum';
 import { parseShard, shardSlice } from '../src/sim/results';
 import { resolveThreads, splitThreads } from '../src/threads';
@@ -18,7 +18,12 @@ const Q8 = path.join(ROOT, 'test/fixtures/quant/quantized/lenet_xilinx_888.proto
 const MNIST = path.join(CORPUS, 'data/mnist/t10k-images-idx3-ubyte.gz');
 const LABELS = path.join(CORPUS, 'data/mnist/t10k-labels-idx1-ubyte.gz');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chaiq-simpar-'));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+/** merge-results and the usage errors, which start no workers: main() in one node process */
+const server = cliServer();
+afterAll(() => {
+  server.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
 
 const sim = (...more: string[]) => ['simulate', '--deploy_model', Q8, '--weights', WEIGHTS, '--mnist', MNIST, '--mnist_labels', LABELS, '--limit', '13', ...more];
 
@@ -50,26 +55,26 @@ describe('simulate: 1, 2 and 4 threads, shards merged: the same bytes', () => {
     expect(runs['4'].saved).toBe(runs['1'].saved);
   });
 
-  test('3 shards merged give the report of one run, text and json', () => {
+  test('3 shards merged give the report of one run, text and json', async () => {
     const files = [0, 1, 2].map((k) => {
       const f = path.join(tmp, `shard${k}.json`);
       const r = cli(sim('--shard', `${k}/3`, '--save_results', f, '--threads', '1'));
       expect(r.code).toBe(0);
       return f;
     });
-    const m = runCli(['merge-results', files[2], files[0], files[1]]);
+    const m = await server.run(['merge-results', files[2], files[0], files[1]]);
     expect(m.stderr).toBe('');
     expect(m.code).toBe(0);
     expect(m.stdout).toBe(runs['1'].stdout);
-    const one = runCli(['merge-results', '--format', 'json', path.join(tmp, 't2.json')]);
-    const mj = runCli(['merge-results', '--format', 'json', ...files]);
+    const one = await server.run(['merge-results', '--format', 'json', path.join(tmp, 't2.json')]);
+    const mj = await server.run(['merge-results', '--format', 'json', ...files]);
     expect(JSON.parse(mj.stdout).images).toBe(13);
     expect(mj.stdout).toBe(one.stdout);
     // refused: a shard twice, a whole run with a shard, another run (--top differs)
-    const dup = runCli(['merge-results', files[0], files[0]]);
+    const dup = await server.run(['merge-results', files[0], files[0]]);
     expect(dup.code).toBe(1);
     expect(dup.stderr).toMatch(/shard0\.json: error: shard 0\/3 is already in/);
-    const whole = runCli(['merge-results', files[0], path.join(tmp, 't1.json')]);
+    const whole = await server.run(['merge-results', files[0], path.join(tmp, 't1.json')]);
     expect(whole.code).toBe(1);
     expect(whole.stderr).toMatch(/t1\.json: error: this file holds a run over all inputs/);
     // the file of a run with --top 3: its identity says so
@@ -77,17 +82,17 @@ describe('simulate: 1, 2 and 4 threads, shards merged: the same bytes', () => {
     const j = JSON.parse(fs.readFileSync(files[1], 'utf8'));
     j.identity.options.top = 3;
     fs.writeFileSync(other, JSON.stringify(j));
-    const mixed = runCli(['merge-results', files[0], other]);
+    const mixed = await server.run(['merge-results', files[0], other]);
     expect(mixed.code).toBe(1);
     expect(mixed.stderr).toMatch(/top3\.json: error: not a shard of the same run as .*shard0\.json: another --top \(3 vs 5\)/);
     // a missing shard: the report of what is there, said
-    const part = runCli(['merge-results', files[0], files[2]]);
+    const part = await server.run(['merge-results', files[0], files[2]]);
     expect(part.code).toBe(0);
     expect(part.stderr).toMatch(/warning: merge-results: shard\(s\) 1\/3 missing: the report covers 9 of the 13 inputs/);
   });
 });
 
-test('--metrics none runs the fixed chain alone; agreement adds the float net, not the table', () => {
+test('--metrics none runs the fixed chain alone; agreement adds the float net, not the table', async () => {
   const none = cli(sim('--metrics', 'none', '--threads', '2'));
   expect(none.code).toBe(0);
   expect(none.stdout).toBe("simulated 13 image(s), Xilinx mode; classes from 'loss'\naccuracy on 13 labelled: fixed top-1 100.00% top-5 100.00% (the float net not run)\n");
@@ -98,13 +103,13 @@ test('--metrics none runs the fixed chain alone; agreement adds the float net, n
   expect(j.agreement.top1).toBe(1);
   expect(j.accuracy.float.top1).toBe(1);
   expect(j.layers).toEqual([]);
-  const bad = runCli(sim('--metrics', 'some'));
+  const bad = await server.run(sim('--metrics', 'some'));
   expect(bad.code).toBe(2);
   expect(bad.stderr).toBe("error: --metrics must be one of layers, agreement, none, got 'some'\n");
 });
 
-test('usage errors: --threads, CHAIQ_THREADS', () => {
-  const t0 = runCli(sim('--threads', '0'));
+test('usage errors: --threads, CHAIQ_THREADS', async () => {
+  const t0 = await server.run(sim('--threads', '0'));
   expect(t0.code).toBe(2);
   expect(t0.stderr).toBe("error: --threads must be a positive integer, got '0'\n");
   const env = cli(sim(), { CHAIQ_THREADS: 'many' });

@@ -20,7 +20,11 @@ import { setThreads } from '../src/kernels';
 import type { NetParam } from '../src/proto/message';
 import type { Tensor } from '../src/tensor';
 import { randTensor } from './quant-net';
-import { runCli, CORPUS, ROOT } from './helpers/cli';
+import { cliServer, CORPUS, ROOT } from './helpers/cli';
+
+/** main() in one node process for the commands here (what they compute and print, their exit codes) */
+const cli = cliServer();
+afterAll(() => cli.close());
 
 setThreads(1);
 const quiet = () => undefined;
@@ -131,25 +135,25 @@ describe('quantize --th_search', () => {
     [['--th_search', 'net', '--calibration', 'progressive'], /it needs --calibration float/],
     [['--th_search_images', '4'], /--th_search_images needs --th_search layer\|net/],
     [['--th_search', 'net', '--th_search_images', '0'], /--th_search_images must be a positive integer/],
-  ].map(([extra, msg]) => [(extra as string[]).join(' '), extra, msg] as [string, string[], RegExp]))('%s is a usage error (2), nothing written', (_, extra, msg) => {
+  ].map(([extra, msg]) => [(extra as string[]).join(' '), extra, msg] as [string, string[], RegExp]))('%s is a usage error (2), nothing written', async (_, extra, msg) => {
     const out = path.join(tmp, 'nope.prototxt');
-    const r = runCli([...base, '--quantized_deploy_model', out, ...extra]);
+    const r = await cli.run([...base, '--quantized_deploy_model', out, ...extra]);
     expect(r.stderr).toMatch(msg);
     expect(r.code).toBe(2);
     expect(fs.existsSync(out)).toBe(false);
   });
 
-  test('LeNet Xilinx 6, --th_search net with --optimized_weights: lint clean, byte-identical on rerun', () => {
-    const run = (o: string) => runCli([...base, '--th_search', 'net', '--th_search_images', '4', '--quantized_deploy_model', `${o}.prototxt`, '--optimized_weights', `${o}.caffemodel`]);
+  test('LeNet Xilinx 6, --th_search net with --optimized_weights: lint clean, byte-identical on rerun', async () => {
+    const run = (o: string) => cli.run([...base, '--th_search', 'net', '--th_search_images', '4', '--quantized_deploy_model', `${o}.prototxt`, '--optimized_weights', `${o}.caffemodel`]);
     const a = path.join(tmp, 'a');
     const b = path.join(tmp, 'b');
-    const r = run(a);
+    const r = await run(a);
     expect(r.stderr).not.toMatch(/: error:/);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/threshold search \(net error, 4 images\): \d+ of \d+ thresholds changed from kl/);
-    expect(run(b).code).toBe(0);
+    expect((await run(b)).code).toBe(0);
     expect(fs.readFileSync(`${b}.prototxt`, 'utf8').replace(/b\.caffemodel/, 'a.caffemodel')).toBe(fs.readFileSync(`${a}.prototxt`, 'utf8'));
-    const lint = runCli(['lint', `${a}.prototxt`, '--weights', `${a}.caffemodel`]);
+    const lint = await cli.run(['lint', `${a}.prototxt`, '--weights', `${a}.caffemodel`]);
     expect((lint.stdout + lint.stderr).split('\n').filter((l) => /: (error|warning):/.test(l))).toEqual([]);
     expect(lint.code).toBe(0);
   });

@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { runCli, runMain, CORPUS } from './helpers/cli';
+import { cliServer, runCli, CORPUS } from './helpers/cli';
 import { shutdownKernels } from '../src/kernels';
 import { ROOT } from './helpers/cli';
 import { parsePrototxt } from '../grammar';
@@ -26,7 +26,10 @@ const MNIST = path.join(CORPUS, 'data/mnist/t10k-images-idx3-ubyte.gz');
 const MNIST_LABELS = path.join(CORPUS, 'data/mnist/t10k-labels-idx1-ubyte.gz');
 const MEAN = path.join(M, 'cifar10_resnet20_lijianfei/cifar10_mean.binaryproto');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chaiq-traintest-'));
+// one thread: the figures do not depend on it (test/sim-parallel.test.ts); workers would cost more than these few images
+const cli = cliServer({ CHAIQ_THREADS: '1' });
 afterAll(() => {
+  cli.close();
   fs.rmSync(tmp, { recursive: true, force: true });
   shutdownKernels();
 });
@@ -89,12 +92,13 @@ const cases = NETS.flatMap((n) => MODES.map(([mode, flags]) => [n.id, mode, n, f
 const unexpected = (stderr: string) => stderr.split('\n').filter((l) =>
   l && !/CHaiDNN's image reader|printed canonically|rounded up to integers|mean_file .* differs from|clamped to 0|\(LRN\) is not supported|the net input "data" saturates/.test(l));
 
-// in process (runMain): 72 small commands, most of whose cost would be starting node and loading dist/
+// 72 commands in one plain node process (cliServer): no node start and dist/ load per command, and ResNet-20's
+// simulation outside jest's sandbox, which slows its loops several times
 test.each(cases)('%s, %s: quantizes, lints clean and simulates as the deploy net', async (_id, mode, n, flags) => {
   const tag = `${n.id}-${mode}`.replace(/\W+/g, '_');
   const out = (k: string) => path.join(tmp, `${tag}_${k}.prototxt`);
   const weights = path.join(M, n.weights);
-  const quant = (model: string, pre: string[], o: string) => runMain(['quantize', '-q', '--deploy_model', model, '--weights', weights, ...n.data,
+  const quant = (model: string, pre: string[], o: string) => cli.run(['quantize', '-q', '--deploy_model', model, '--weights', weights, ...n.data,
     '--calibration_size', '2', '--bitwidths', '8,8,8', ...flags, ...pre, '--quantized_deploy_model', o]);
   const tt = await quant(path.join(M, n.trainTest), n.ttPre, out('tt'));
   expect(unexpected(tt.stderr)).toEqual([]);
@@ -107,14 +111,14 @@ test.each(cases)('%s, %s: quantizes, lints clean and simulates as the deploy net
   const dep = await quant(n.deploy.startsWith('/') ? n.deploy : path.join(M, n.deploy), n.deployPre, out('deploy'));
   expect(dep.code).toBe(0);
   // lint: no error, but CIFAR-10 full's LRN, which CHaiDNN cannot run (its deploy net has the same two)
-  const lintErrors = async (f: string) => JSON.parse((await runMain(['lint', f, '--weights', weights, '--format', 'json'])).stdout)
+  const lintErrors = async (f: string) => JSON.parse((await cli.run(['lint', f, '--weights', weights, '--format', 'json'])).stdout)
     .filter((d: any) => d.severity === 'error').map((d: any) => `${d.rule}: ${d.message}`);
   const errors = await lintErrors(out('tt'));
   expect(errors).toEqual(await lintErrors(out('deploy')));
   expect(errors.filter((e: string) => !/^unsupported-layer: CHaiDNN cannot run layer type 'LRN'/.test(e))).toEqual([]);
   // LeNet and ResNet-20 are simulated with the preprocessing their Input's transform_param names (only the geometry is given)
   const sim = async (model: string, pre: string[]) => {
-    const r = await runMain(['simulate', '--deploy_model', model, '--weights', weights, ...n.sim, ...pre, '--format', 'json']);
+    const r = await cli.run(['simulate', '--deploy_model', model, '--weights', weights, ...n.sim, ...pre, '--format', 'json']);
     expect(r.stderr).not.toMatch(/error/);
     expect(r.code).toBe(0);
     return JSON.parse(r.stdout);

@@ -1,4 +1,4 @@
-import { spawnSync } from 'child_process';
+import { fork, spawnSync, type ChildProcess } from 'child_process';
 import * as path from 'path';
 
 export const ROOT = path.resolve(__dirname, '../..');
@@ -59,4 +59,56 @@ export async function runMain(args: string[]): Promise<{ code: number; stdout: s
     process.stderr.write = ew;
     process.exitCode = undefined;
   }
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * The CLI's main() in one plain node process per test file (test/helpers/cli-server.js), commands run one after
+ * the other: runCli's results without a node start and a load of dist/ per command. For tests about what a
+ * command computes or prints; the process itself (bin/chaiq.js, stdin, environment, a fresh process per run) is
+ * runCli's. `env` is added to the process's environment. Call close() in afterAll.
+ */
+export function cliServer(env: Record<string, string> = {}): { run(args: string[]): Promise<CliResult>; close(): void } {
+  let child: ChildProcess | undefined;
+  let next = 0;
+  const pending = new Map<number, { resolve: (r: CliResult) => void; reject: (e: Error) => void }>();
+  const start = () => {
+    const c = fork(path.join(__dirname, 'cli-server.js'), [], { cwd: ROOT, env: { ...process.env, ...env }, execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    c.on('message', (m: CliResult & { id: number }) => {
+      const p = pending.get(m.id);
+      pending.delete(m.id);
+      p?.resolve({ code: m.code, stdout: m.stdout, stderr: m.stderr });
+    });
+    c.on('exit', (code, signal) => {
+      if (child === c) child = undefined;
+      for (const p of pending.values()) p.reject(new Error(`cli-server exited (${signal ?? code}) during a command`));
+      pending.clear();
+    });
+    c.unref();
+    (c.channel as unknown as { unref?: () => void } | undefined)?.unref?.();
+    return c;
+  };
+  return {
+    run(args: string[]) {
+      child ??= start();
+      const id = next++;
+      const c = child;
+      return new Promise<CliResult>((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        (c.channel as unknown as { ref?: () => void } | undefined)?.ref?.();
+        c.send({ id, args });
+      }).finally(() => {
+        if (pending.size === 0) (c.channel as unknown as { unref?: () => void } | undefined)?.unref?.();
+      });
+    },
+    close() {
+      child?.disconnect();
+      child = undefined;
+    },
+  };
 }
