@@ -106,20 +106,7 @@ static void simq_block(const ConvP* p, const int32_t* x, const int32_t* Wq, int3
     __atomic_store_n(bad, 1, __ATOMIC_RELAXED);
     return;
   }
-  for (int kp = k0 / 4; kp * 4 < k1; kp++) {
-    const int32_t* u = Wq + (long)kp * C4 * 4;
-    const int nk = MIN(4, k1 - kp * 4);
-    for (int jp = 0; jp < NP; jp++) {
-      const int n = n0 + jp * 8;
-      if (nk == 4 && n + 8 <= N) {
-        simq_ukernel(C4, u, V + (long)jp * C4 * 8, out + (long)(kp * 4) * N + n, N);
-        continue;
-      }
-      simq_ukernel(C4, u, V + (long)jp * C4 * 8, tmp, 8);
-      for (int j = 0; j < nk; j++)
-        for (int l = 0; l < 8 && n + l < N; l++) out[(long)(kp * 4 + j) * N + n + l] = tmp[j * 8 + l];
-    }
-  }
+  simg_panels(simq_ukernel, C4, Wq, V, out, tmp, k0, k1, n0, NP, N);
 }
 
 #endif

@@ -307,6 +307,27 @@ static void simg_gather(const ConvP* p, const int32_t* x, int r, int n0, int nb,
   }
 }
 
+// the output channels [k0, k1) of a block of NP·8 pixels from n0: micro-kernel uk (a panel of 4 channels × 8 pixels
+// over Cw words of packed rows) into out, through tmp where the panel passes the last channel or pixel
+typedef void (*SimgUkernel)(int, const int32_t* restrict, const int32_t* restrict, int32_t*, int);
+static inline __attribute__((always_inline)) void simg_panels(SimgUkernel uk, int Cw, const int32_t* W, const int32_t* V, int32_t* out,
+                                                              int32_t* tmp, int k0, int k1, int n0, int NP, int N) {
+  for (int kp = k0 / 4; kp * 4 < k1; kp++) {
+    const int32_t* u = W + (long)kp * Cw * 4;
+    const int nk = MIN(4, k1 - kp * 4);
+    for (int jp = 0; jp < NP; jp++) {
+      const int n = n0 + jp * 8;
+      if (nk == 4 && n + 8 <= N) {
+        uk(Cw, u, V + (long)jp * Cw * 8, out + (long)(kp * 4) * N + n, N);
+        continue;
+      }
+      uk(Cw, u, V + (long)jp * Cw * 8, tmp, 8);
+      for (int j = 0; j < nk; j++)
+        for (int l = 0; l < 8 && n + l < N; l++) out[(long)(kp * 4 + j) * N + n + l] = tmp[j * 8 + l];
+    }
+  }
+}
+
 // pixel block b of NB pixels, output channels [k0, k1) (k0 a multiple of 4)
 static void simg_block(const ConvP* p, const int32_t* x, const int32_t* Wp, int32_t* out, int NB, int b, int k0, int k1,
                        int32_t* ws) {
@@ -330,18 +351,5 @@ static void simg_block(const ConvP* p, const int32_t* x, const int32_t* Wp, int3
       simg_put_pairs(V, C2, cp, ra, 2 * cp + 1 < C ? rb : 0, nb, NP);
     }
   }
-  for (int kp = k0 / 4; kp * 4 < k1; kp++) {
-    const int32_t* u = Wp + (long)kp * C2 * 4;
-    const int nk = MIN(4, k1 - kp * 4);
-    for (int jp = 0; jp < NP; jp++) {
-      const int n = n0 + jp * 8;
-      if (nk == 4 && n + 8 <= N) {
-        simw_ukernel(C2, u, V + (long)jp * C2 * 8, out + (long)(kp * 4) * N + n, N);
-        continue;
-      }
-      simw_ukernel(C2, u, V + (long)jp * C2 * 8, tmp, 8);
-      for (int j = 0; j < nk; j++)
-        for (int l = 0; l < 8 && n + l < N; l++) out[(long)(kp * 4 + j) * N + n + l] = tmp[j * 8 + l];
-    }
-  }
+  simg_panels(simw_ukernel, C2, Wp, V, out, tmp, k0, k1, n0, NP, N);
 }
