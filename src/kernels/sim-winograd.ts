@@ -13,12 +13,9 @@ import { cachedOperand } from './weight-cache';
 import { JOB_SIM_WINO, type WasmRuntime } from './wasm-runtime';
 
 interface SimWinoExports {
-  simw_w_words(p: number): number;
   simw_ws_words(p: number, R: number): number;
   simw_pack_w(p: number, w: number, Up: number): void;
   simw_part(p: number, x: number, Up: number, out: number, R: number, b: number, k0: number, k1: number, ws: number): void;
-  simg_w_words(p: number): number;
-  simg_ws_words(p: number, NB: number): number;
   simg_pack_w(p: number, w: number, Wp: number): void;
   /** the int8 GEMM (wasm/sim-gemm-i8.c): only in the relaxed-SIMD build */
   simq_pack_w?(p: number, w: number, Wq: number): void;
@@ -289,6 +286,7 @@ export function simGemmAt(r: WasmRuntime, x: number | Int32Array, w: Int32Array,
   // words per pair of im2col rows (int16), or per quad (int8)
   const cw = i8 ? Math.ceil(C / 4) : Math.ceil(C / 2);
   const wWords = Math.ceil(Kc / 4) * 4 * cw;
+  // a thread's workspace: the block's packed rows V, a 4×8 panel, the gathered rows (2 or 4 of NB), slack
   const wsW = cw * NB + (i8 ? 4 : 2) * NB + 96;
   const need = 4 * (wWords + wLen + (T + 1) * (wsW + 16) + (typeof x === 'number' ? 0 : inSize + 16) + (outAddr < 0 ? Kc * N + 16 : 0) + 256) + 4096;
   if (!r.canHold(need)) return -1;

@@ -18,8 +18,6 @@ typedef signed char simq_i8x16 __attribute__((vector_size(16)));
 
 static inline int simq_c4(const ConvP* p) { return (simg_cr(p) + 3) >> 2; }
 
-EXPORT(simq_w_words) int simq_w_words(const ConvP* p) { return simw_kp(p) * simq_c4(p); }
-EXPORT(simq_ws_words) int simq_ws_words(const ConvP* p, int NB) { return simq_c4(p) * NB + 4 * 8 + 4 * NB + 64; }
 
 // w int32 [K][C'] in [-128, 127] (the caller checks)
 EXPORT(simq_pack_w) void simq_pack_w(const ConvP* p, const int32_t* w, int32_t* Wq) {

@@ -15,9 +15,6 @@ static inline int simw_tw(const ConvP* p) { return (p->outW + 1) >> 1; }
 static inline int simw_sw(const ConvP* p) { return 2 * ((simw_tw(p) + 3) & ~3) + 8; }
 static inline int simw_nbp(const ConvP* p, int R) { return ((R * simw_tw(p) + 7) / 8) * 8; }
 
-// int32 words of the transformed weights
-EXPORT(simw_w_words) int simw_w_words(const ConvP* p) { return 16 * simw_kp(p) * simw_c2(p); }
-
 // int32 words of one thread's workspace for blocks of R tile rows: two strips, V, Mb (+ slack)
 EXPORT(simw_ws_words) int simw_ws_words(const ConvP* p, int R) {
   const int nbp = simw_nbp(p, R);
@@ -246,9 +243,6 @@ static inline int simg_direct(const ConvP* p) {
   return p->kH == 1 && p->kW == 1 && p->sH == 1 && p->sW == 1 && p->pH == 0 && p->pW == 0 && p->outH == p->inH && p->outW == p->inW;
 }
 
-// int32 words of the packed weights, and of one thread's workspace for blocks of NB pixels (NB a multiple of 8)
-EXPORT(simg_w_words) int simg_w_words(const ConvP* p) { return simw_kp(p) * simg_c2(p); }
-EXPORT(simg_ws_words) int simg_ws_words(const ConvP* p, int NB) { return simg_c2(p) * NB + 4 * 8 + 2 * NB + 64; }
 
 EXPORT(simg_pack_w) void simg_pack_w(const ConvP* p, const int32_t* w, int32_t* Wp) {
   const int C = simg_cr(p), K = p->outC, C2 = simg_c2(p), KP = simw_kp(p);
