@@ -5,39 +5,19 @@
 const path = require('path');
 const ROOT = path.resolve(__dirname, '../..');
 process.chdir(ROOT);
-const { main } = require(path.join(ROOT, 'dist/src/cli/main.js'));
-
-let out = '';
-let err = '';
-const cap = (add) => (chunk, ...rest) => {
-  add(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-  const cb = rest.find((x) => typeof x === 'function');
-  if (cb) cb();
-  return true;
-};
-const ow = process.stdout.write;
-const ew = process.stderr.write;
+// runMain (helpers/cli.ts, compiled): main() with stdout and stderr captured and the exit code reset
+const { runMain } = require(path.join(ROOT, 'dist/test/helpers/cli.js'));
 
 let queue = Promise.resolve();
 process.on('message', (m) => {
   queue = queue.then(async () => {
-    out = '';
-    err = '';
-    process.stdout.write = cap((s) => (out += s));
-    process.stderr.write = cap((s) => (err += s));
-    process.exitCode = undefined;
-    let code;
+    let r;
     try {
-      code = await main(m.args);
+      r = await runMain(m.args);
     } catch (e) {
-      err += `cli-server: main threw: ${e && e.stack ? e.stack : e}\n`;
-      code = -1;
-    } finally {
-      process.stdout.write = ow;
-      process.stderr.write = ew;
-      process.exitCode = undefined;
+      r = { code: -1, stdout: '', stderr: `cli-server: main threw: ${e && e.stack ? e.stack : e}\n` };
     }
-    process.send({ id: m.id, code, stdout: out, stderr: err });
+    process.send({ id: m.id, code: r.code, stdout: r.stdout, stderr: r.stderr });
   });
 });
 process.on('disconnect', () => {
