@@ -38,8 +38,12 @@ export async function runImages(args: Record<string, any>, runner: ImageRunner, 
     let k = 0;
     let firstMs = 0;
     for (; k < samples.length; k++) {
-      // the first image tells whether the rest is worth the workers' start (each loads the net again)
-      if (k === 1 && split.workers > 1 && firstMs * (samples.length - 1) > WORKER_START_MS * split.workers) break;
+      // the first image (on a worker's share of the threads) tells whether the rest is worth the workers' start
+      // (each loads the net again); if not, the rest runs here on all the threads
+      if (k === 1 && split.workers > 1) {
+        if (firstMs * (samples.length - 1) > WORKER_START_MS * split.workers) break;
+        setThreads(threads);
+      }
       const t0 = performance.now();
       await simulateImage(runner, samples[k], acc);
       if (k === 0) firstMs = performance.now() - t0;
