@@ -85,6 +85,32 @@ describe('resident convolutions requantize as the JS loops', () => {
   });
 });
 
+describe('the Xilinx requantization at its rounding edges', () => {
+  // a 3x3 conv of two channels whose only tap is the first's centre 1: the accumulators are the inputs, so t = x·S + bq·2^22
+  // lands on exact halves (S = 2^21, 3·2^20), next to them (2^21 ± 1) and on the rails; planes of 64 and 49
+  // values; float32 accumulators (the exact-float32 path) and int32 ones (the integer Winograd and GEMM)
+  it.each([[16, 256], [15, 225]])('%ix%i planes, float and int32 accumulators, bw 8 and 6, with and without ReLU', (H) => {
+    const outC = 24;
+    const g = geom(2, H, outC, 3);
+    const n = 2 * H * H;
+    const x = Int32Array.from({ length: n }, (_, i) => [0, 1, -1, 3, -3, 127, -128, 255, -255, 5, -5, 2, -2][i % 13] * (i % 3 === 2 ? 31 : 1));
+    const w = Int32Array.from({ length: outC * 18 }, (_, i) => (i % 18 === 4 ? 1 : 0));
+    const S = Float64Array.from({ length: outC }, (_, c) => [2 ** 21, 3 * 2 ** 20, 2 ** 21 + 1, 2 ** 21 - 1, 2 ** 22, 2 ** 24 + 3][c % 6]);
+    const bq = Int32Array.from({ length: outC }, (_, c) => [0, -1, 2, -3, 100, -100, 1, -2][c % 8]);
+    for (const [backend, path] of [['float', 'float'], ['wino', 'wino'], ['auto', 'gemm']] as const) {
+      A.setIntConvBackend(backend);
+      for (const [bw, relu] of [[8, false], [8, true], [6, false]] as const) {
+        const before = { ...A.intConvPaths };
+        const [fast, slow] = bothWays(() => A.convXilinx(x, w, bq, S, g, bw, relu));
+        expect(A.intConvPaths[path]).toBeGreaterThan(before[path]);
+        expect(Array.from(fast)).toEqual(Array.from(slow));
+        expect(new Set(fast).size).toBeGreaterThan(10);
+      }
+    }
+    A.setIntConvBackend('auto');
+  });
+});
+
 describe('the wasm quantizers equal quantizeFloat', () => {
   const r = mulberry32(5);
   const x = Float32Array.from({ length: 4099 }, () => (r() - 0.5) * 40);

@@ -21,17 +21,25 @@ EXPORT(sim_i32_to_f32) int32_t sim_i32_to_f32(const int32_t* src, float* dst, in
   return r > 0x7fffffffu ? -1 : (int32_t)r;
 }
 
+#ifdef CHAIQ_FMA
+#define RQ_MADD(acc, a, b) __builtin_wasm_relaxed_madd_f64x2((a), (b), (acc))
+#else
+#define RQ_MADD(acc, a, b) wasm_f64x2_add(wasm_f64x2_mul((a), (b)), (acc))
+#endif
 // Xilinx requantization of float32 accumulators holding integers with |acc| <= amax (acc may be outF), as
 // requant_xilinx: t = acc·S[c] + bq[c]·2^22, y = clamp(sign(t)·((|t| + 2^21) >> 22), lo, hi); written as int32 to
-// outQ and as float32 to outF. A channel whose |t| stays below 2^53 runs in f64x2 (exact there: t, t + 2^21 and
-// the scaling by 2^-22 are exact, floor is exact), else in int64. Returns max |y|.
+// outQ and as float32 to outF. A channel whose |t| stays below 2^53 runs in f64x2 (exact there, below), else in
+// int64. Returns max |y|.
 // accI32: acc holds int32 (the integer Winograd's sums, sim-winograd.c) instead of float32; outQ may be acc
 static inline __attribute__((always_inline)) int32_t requant_xilinx_body(const void* acc0, int accI32, int32_t* outQ,
     float* outF, int C, int plane, const double* S, const double* bq, int lo, int hi, double amax) {
   const float* acc = (const float*)acc0;
   v128_t mx = wasm_i32x4_splat(0);
   int32_t ms = 0;
-  const v128_t half = wasm_f64x2_splat(2097152.0), inv = wasm_f64x2_splat(1.0 / 4194304.0);
+  // u = t·2^-22 = acc·(S·2^-22) + bq (exact below 2^53: the scalings are by a power of two, the product an
+  // integer); round half away as trunc(u ± 0.5) (exact: |u| < 2^31 with 22 fraction bits); the clamped integer
+  // read from the low word of y + 1.5·2^52 (cheaper than trunc_sat, the same int32)
+  const v128_t half = wasm_f64x2_splat(0.5), magic = wasm_f64x2_splat(6755399441055744.0);
   const v128_t lov = wasm_f64x2_splat((double)lo), hiv = wasm_f64x2_splat((double)hi);
   const v128_t sign = wasm_f64x2_splat(-0.0);
   for (int c = 0; c < C; c++) {
@@ -39,21 +47,19 @@ static inline __attribute__((always_inline)) int32_t requant_xilinx_body(const v
     const double s = S[c], b = bq[c] * 4194304.0;
     int i = 0;
     if (amax * s + (b < 0 ? -b : b) < 9007199254740992.0) {
-      const v128_t sv = wasm_f64x2_splat(s), bv = wasm_f64x2_splat(b);
+      const v128_t sv = wasm_f64x2_splat(s * (1.0 / 4194304.0)), bv = wasm_f64x2_splat(bq[c]);
       for (; i + 4 <= plane; i += 4) {
         const v128_t a = wasm_v128_load(acc + o + i);
         const v128_t a2 = wasm_i32x4_shuffle(a, a, 2, 3, 0, 1);
         const v128_t lo2 = accI32 ? wasm_f64x2_convert_low_i32x4(a) : wasm_f64x2_promote_low_f32x4(a);
         const v128_t hi2 = accI32 ? wasm_f64x2_convert_low_i32x4(a2) : wasm_f64x2_promote_low_f32x4(a2);
-        v128_t t0 = wasm_f64x2_add(wasm_f64x2_mul(lo2, sv), bv);
-        v128_t t1 = wasm_f64x2_add(wasm_f64x2_mul(hi2, sv), bv);
-        v128_t y0 = wasm_f64x2_floor(wasm_f64x2_mul(wasm_f64x2_add(wasm_f64x2_abs(t0), half), inv));
-        v128_t y1 = wasm_f64x2_floor(wasm_f64x2_mul(wasm_f64x2_add(wasm_f64x2_abs(t1), half), inv));
-        y0 = wasm_v128_or(y0, wasm_v128_and(t0, sign));
-        y1 = wasm_v128_or(y1, wasm_v128_and(t1, sign));
-        y0 = wasm_f64x2_pmin(hiv, wasm_f64x2_pmax(lov, y0));
-        y1 = wasm_f64x2_pmin(hiv, wasm_f64x2_pmax(lov, y1));
-        const v128_t q = wasm_i32x4_shuffle(wasm_i32x4_trunc_sat_f64x2_zero(y0), wasm_i32x4_trunc_sat_f64x2_zero(y1), 0, 1, 4, 5);
+        const v128_t u0 = RQ_MADD(bv, lo2, sv);
+        const v128_t u1 = RQ_MADD(bv, hi2, sv);
+        v128_t y0 = wasm_f64x2_trunc(wasm_f64x2_add(u0, wasm_v128_or(half, wasm_v128_and(u0, sign))));
+        v128_t y1 = wasm_f64x2_trunc(wasm_f64x2_add(u1, wasm_v128_or(half, wasm_v128_and(u1, sign))));
+        y0 = wasm_f64x2_add(wasm_f64x2_pmin(hiv, wasm_f64x2_pmax(lov, y0)), magic);
+        y1 = wasm_f64x2_add(wasm_f64x2_pmin(hiv, wasm_f64x2_pmax(lov, y1)), magic);
+        const v128_t q = wasm_i32x4_shuffle(y0, y1, 0, 2, 4, 6);
         mx = wasm_u32x4_max(mx, wasm_i32x4_abs(q));
         wasm_v128_store(outQ + o + i, q);
         wasm_v128_store(outF + o + i, wasm_f32x4_convert_i32x4(q));
