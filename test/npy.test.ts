@@ -1,7 +1,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { decodeNpy, encodeNpy, readNpy, writeNpy } from '../src/io/npy';
+import { decodeNpy, encodeNpy, readNpy, readNpyRange, writeNpy } from '../src/io/npy';
+import { npySampleReader } from '../src/io/net-input';
 import { ChaiqError } from '../src/errors';
 
 const FIX = path.join(__dirname, 'fixtures/float/npy');
@@ -47,4 +48,49 @@ test('round-trips and matches numpy header layout (64-byte aligned)', () => {
   // byte-identical to numpy's own output for the same array
   const np = fs.readFileSync(path.join(FIX, 'f4.npy'));
   expect(encodeNpy(readNpy(path.join(FIX, 'f4.npy'))).equals(np)).toBe(true);
+});
+
+describe('readNpyRange and the sample reader: one sample of a stack without the rest of the file', () => {
+  test.each(['f4.npy', 'f8.npy', 'v2.npy', 'big_f4.npy', 'u1.npy'])('%s: every range is the slice of readNpy', (f) => {
+    const file = path.join(FIX, f);
+    const all = readNpy(file).data;
+    for (const [start, count] of [[0, all.length], [0, 1], [1, all.length - 2], [all.length - 3, 3]]) {
+      const r = readNpyRange(file, start, count)!;
+      expect(r.shape).toEqual(readNpy(file).shape);
+      expect(Array.from(r.data)).toEqual(Array.from(all.subarray(start, start + count)));
+    }
+    expect(() => readNpyRange(file, all.length - 1, 2, 'no such sample')).toThrow('no such sample');
+  });
+
+  test('a Fortran-order array is not read by range (the reader reads it whole)', () => {
+    expect(readNpyRange(path.join(FIX, 'fortran.npy'), 0, 12)).toBeUndefined();
+    const read = npySampleReader([3, 4]);
+    expect(Array.from(read(path.join(FIX, 'fortran.npy'), 1).data)).toEqual(expected.slice(12));
+    expect(Array.from(read(path.join(FIX, 'fortran.npy'), 0).data)).toEqual(expected.slice(0, 12));
+  });
+
+  test('the sample reader reads only the sample asked for: a 3 GB stack (sparse file), and names a missing one', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'npy-'));
+    const f = path.join(dir, 'stack.npy');
+    const n = 45_000_000; // × 18 float32: 3.2 GB, more than readFileSync takes
+    const head = encodeNpy({ shape: [n, 2, 3, 3], data: new Float32Array(0) });
+    fs.writeFileSync(f, head);
+    fs.truncateSync(f, head.length + n * 72);
+    const sample = Float32Array.from({ length: 18 }, (_, i) => i - 8.25);
+    const fd = fs.openSync(f, 'r+');
+    for (const k of [7, n - 1]) fs.writeSync(fd, Buffer.from(sample.buffer), 0, 72, head.length + k * 72);
+    fs.closeSync(fd);
+    try {
+      const read = npySampleReader([2, 3, 3]);
+      for (const k of [7, n - 1]) {
+        const t = read(f, k);
+        expect(t.shape).toEqual([1, 2, 3, 3]);
+        expect(Array.from(t.data)).toEqual(Array.from(sample));
+      }
+      expect(Array.from(read(f, 0).data)).toEqual(new Array(18).fill(0));
+      expect(() => read(f, n)).toThrow(`.npy has no sample ${n}`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -7,7 +7,7 @@ import { chooseIndices } from './calibset';
 import { loadImage, preprocess } from './images';
 import type { Preprocess } from './images';
 import { loadMnist } from './mnist';
-import { readNpy, readNpyShape } from './npy';
+import { readNpy, readNpyRange, readNpyShape } from './npy';
 import type { Tensor } from '../tensor';
 
 /** Errors of an input file name it; bad content is exit 1 like any bad input (a missing path was a usage error earlier). */
@@ -77,13 +77,21 @@ export function npySampleCount(file: string, dims: readonly number[]): number {
   throw new ChaiqError(`.npy of shape (${s.join(',')}) does not fit the net input ${dims.join('×')}: give one sample (${dims.join(',')} or 1,${dims.join(',')}) or a stack (N,${dims.join(',')})`, { file });
 }
 
-/** Sample k of a .npy as a [1,C,H,W] tensor; the last file read is kept, so a stack is read once. */
+/**
+ * Sample k of a .npy as a [1,C,H,W] tensor: its bytes alone (a stack of thousands is never held whole, nor read
+ * by every image worker); a Fortran-order stack is read whole once and kept while its samples are asked for.
+ */
 export function npySampleReader(dims: readonly number[]): (file: string, k: number) => Tensor {
   let last: { file: string; t: Tensor } | undefined;
   const per = dims.reduce((a, b) => a * b, 1);
   return (file, k) => {
-    if (last?.file !== file) last = { file, t: readNpy(file) };
-    const data = last.t.data.slice(k * per, (k + 1) * per);
+    let data: Float32Array;
+    const r = last?.file === file ? undefined : readNpyRange(file, k * per, per, `.npy has no sample ${k}`);
+    if (r) data = r.data;
+    else {
+      if (last?.file !== file) last = { file, t: readNpy(file) };
+      data = last.t.data.slice(k * per, (k + 1) * per);
+    }
     if (data.length !== per) throw new ChaiqError(`.npy has no sample ${k}`, { file });
     for (let i = 0; i < per; i++) {
       if (!Number.isFinite(data[i])) throw new ChaiqError(`.npy sample ${k} holds ${data[i]} (at flat index ${i}): the net input must be finite`, { file });

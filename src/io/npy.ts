@@ -82,8 +82,21 @@ export function decodeNpy(buf: Buffer, file = '<npy>'): Tensor {
     }
     return { shape, data: out };
   }
-  for (let i = 0; i < n; i++) out[i] = rd(buf, bodyOff + i * size);
+  decodeRun(buf, bodyOff, kind, size, big, out);
   return { shape, data: out };
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** out.length C-order values of the given dtype from buf at off, as float32. */
+function decodeRun(buf: Buffer, off: number, kind: string, size: number, big: boolean, out: Float32Array): void {
+  if (kind === 'f' && size === 4 && big !== LITTLE_ENDIAN) {
+    // float32 in this machine's byte order: the bytes as they are (a copy: the data need not be 4-byte aligned)
+    new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(buf.subarray(off, off + out.byteLength));
+    return;
+  }
+  const rd = readerFor(kind, size, big)!;
+  for (let i = 0; i < out.length; i++) out[i] = rd(buf, off + i * size);
 }
 
 function readerFor(kind: string, size: number, big: boolean): ((b: Buffer, o: number) => number) | undefined {
@@ -133,8 +146,22 @@ export function encodeNpy(t: Tensor): Buffer {
   return Buffer.concat([head, Buffer.from(dict, 'latin1'), bytes]);
 }
 
-/** The shape of a .npy file from its header (the data is not read, only its size checked). */
-export function readNpyShape(file: string): number[] {
+/** The header of an open .npy file, its dtype supported and its data all there (not read). */
+function readHeaderOf(fd: number, file: string): NpyHeader {
+  const fileSize = fs.fstatSync(fd).size;
+  const pre = Buffer.alloc(Math.min(fileSize, 12));
+  fs.readSync(fd, pre, 0, pre.length, 0);
+  const hlen = pre.length < 10 ? 0 : pre[6] === 1 ? 10 + pre.readUInt16LE(8) : pre.length >= 12 ? 12 + pre.readUInt32LE(8) : 0;
+  const buf = Buffer.alloc(Math.min(fileSize, Math.max(hlen, pre.length)));
+  fs.readSync(fd, buf, 0, buf.length, 0);
+  const h = parseHeader(buf, file);
+  if (!readerFor(h.kind, h.size, h.big)) throw new ChaiqError(`unsupported .npy dtype '${h.descr}' (want float32/float64)`, { file });
+  const need = numel(h.shape) * h.size;
+  if (fileSize < h.bodyOff + need) throw new ChaiqError(`truncated .npy data: shape (${h.shape}) needs ${need} bytes`, { file });
+  return h;
+}
+
+function withOpen<T>(file: string, f: (fd: number) => T): T {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
@@ -142,20 +169,37 @@ export function readNpyShape(file: string): number[] {
     throw new ChaiqError(`cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file });
   }
   try {
-    const fileSize = fs.fstatSync(fd).size;
-    const pre = Buffer.alloc(Math.min(fileSize, 12));
-    fs.readSync(fd, pre, 0, pre.length, 0);
-    const hlen = pre.length < 10 ? 0 : pre[6] === 1 ? 10 + pre.readUInt16LE(8) : pre.length >= 12 ? 12 + pre.readUInt32LE(8) : 0;
-    const buf = Buffer.alloc(Math.min(fileSize, Math.max(hlen, pre.length)));
-    fs.readSync(fd, buf, 0, buf.length, 0);
-    const h = parseHeader(buf, file);
-    if (!readerFor(h.kind, h.size, h.big)) throw new ChaiqError(`unsupported .npy dtype '${h.descr}' (want float32/float64)`, { file });
-    const need = numel(h.shape) * h.size;
-    if (fileSize < h.bodyOff + need) throw new ChaiqError(`truncated .npy data: shape (${h.shape}) needs ${need} bytes`, { file });
-    return h.shape;
+    return f(fd);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** The shape of a .npy file from its header (the data is not read, only its size checked). */
+export function readNpyShape(file: string): number[] {
+  return withOpen(file, (fd) => readHeaderOf(fd, file).shape);
+}
+
+/**
+ * Values [start, start + count) of a C-order .npy (a sample of a stack) without reading the rest of the file;
+ * undefined for a Fortran-order file of more than one dimension (readNpy reads those whole).
+ */
+export function readNpyRange(file: string, start: number, count: number, outOfRange?: string): { shape: number[]; data: Float32Array } | undefined {
+  return withOpen(file, (fd) => {
+    const h = readHeaderOf(fd, file);
+    if (h.fortran && h.shape.length > 1) return undefined;
+    const n = numel(h.shape);
+    if (start < 0 || start + count > n) throw new ChaiqError(outOfRange ?? `.npy holds ${n} values, not [${start}, ${start + count})`, { file });
+    const bytes = Buffer.alloc(count * h.size);
+    for (let got = 0; got < bytes.length; ) {
+      const r = fs.readSync(fd, bytes, got, bytes.length - got, h.bodyOff + start * h.size + got);
+      if (r <= 0) throw new ChaiqError('truncated .npy data', { file });
+      got += r;
+    }
+    const data = new Float32Array(count);
+    decodeRun(bytes, 0, h.kind, h.size, h.big, data);
+    return { shape: h.shape, data };
+  });
 }
 
 export function readNpy(file: string): Tensor {
