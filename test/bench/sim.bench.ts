@@ -73,9 +73,11 @@ export async function run(): Promise<Record<string, number | string>> {
   const out: Record<string, number | string> = {};
   await initKernels();
   const quick = process.env.CHAIQ_BENCH_QUICK === '1';
+  // rounds of two images each, float / none / layers interleaved (CHAIQ_BENCH_ROUNDS): medians over them
+  const rounds = Math.max(1, Number(process.env.CHAIQ_BENCH_ROUNDS ?? 5) | 0);
   const nets: Array<[string, string]> = [['googlenet', 'bvlc_googlenet.prototxt'], ['resnet50', 'resnet50.prototxt'], ['mobilenet_v1', 'mobilenet_v1.prototxt']];
   for (const [key, file] of quick ? nets.slice(0, 1) : nets) {
-    for (const mode of ['Xilinx', 'DynamicFixed'] as const) await measure(key, file, mode, 2, quick ? 1 : 3, out);
+    for (const mode of ['Xilinx', 'DynamicFixed'] as const) await measure(key, file, mode, 2, quick ? 1 : rounds, out);
   }
   out['load average at the end (1, 5, 15 min)'] = require('os').loadavg().map((v: number) => v.toFixed(2)).join(', ');
   return out;
