@@ -10,7 +10,7 @@
 import { ChaiqError, type WarnFn } from '../errors';
 import type { LayerNode, Net } from '../graph/types';
 import type { Tensor } from '../tensor';
-import { convGeometry, poolGeometry, pooledSize } from '../layers/params';
+import { convGeometry, num, poolGeometry, pooledSize, sub } from '../layers/params';
 import * as A from '../chaidnn/arith';
 import { DEFAULT_BW, DEFAULT_FL, DEFAULT_TH, formatScale, formatString, quantizeFloat, sameFormat, type FixedFormat } from '../chaidnn/format';
 import type { QuantMode } from '../layers/types';
@@ -225,8 +225,10 @@ export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}
       ? await floatStep(p, i, st, bvals, !!obs)
       : await execStep(p, st, bvals, floatBottoms, { ...execHints(p, i, vals, !!obs, reluDone), refTop: obs?.refs.get(node.tops[0]) });
     node.tops.forEach((t, k) => vals.set(t, out[k]));
+    const reluAt = obs ? reluRowAfter(p, i) : -1;
+    if (reluAt >= 0) obs?.reluFollows(node.tops[0], reluAt, p.steps[reluAt].node);
     if (st.kind === 'conv' && st.absorbed.length) obs?.holdFused(node, i, st.absorbed[st.absorbed.length - 1], out[0], local);
-    else node.tops.forEach((t, k) => obs?.record(node, i, t, out[k], k === 0 ? local : undefined));
+    else node.tops.forEach((t, k) => obs?.record(node, i, t, out[k], k === 0 ? local : undefined, st.kind === 'relu' ? bvals[0] : undefined));
     releaseDeadBlobs(p, i, vals, keep);
     obs?.afterStep(p.steps, i);
   }
@@ -287,6 +289,21 @@ function reluFollows(p: SimProgram, i: number): boolean {
   if ((st.kind !== 'conv' && st.kind !== 'eltwise') || !nx || nx.kind !== 'relu' || st.node.tops.length !== 1) return false;
   const top = st.node.tops[0];
   return nx.node.bottoms.length === 1 && nx.node.bottoms[0] === top && nx.node.tops[0] === top;
+}
+
+/**
+ * The step of the in-place ReLU with negative_slope 0 that reads step i's only top next (after a conv's folded
+ * BN/Scale), or -1: that ReLU's row may be taken in the pass over the producer's row (observer.ts reluFollows).
+ */
+function reluRowAfter(p: SimProgram, i: number): number {
+  const st = p.steps[i];
+  const j = st.kind === 'conv' && st.absorbed.length ? st.absorbed[st.absorbed.length - 1] + 1 : i + 1;
+  const r = p.steps[j]?.node;
+  if (p.steps[j]?.kind !== 'relu' || st.node.tops.length !== 1 || !r) return -1;
+  for (let k = i + 1; k < j; k++) if (p.steps[k].kind !== 'absorbed') return -1;
+  const top = st.node.tops[0];
+  if (r.bottoms.length !== 1 || r.bottoms[0] !== top || r.tops.length !== 1 || r.tops[0] !== top) return -1;
+  return num(sub(r, 'relu_param'), 'negative_slope', 0) === 0 ? j : -1;
 }
 
 /**
