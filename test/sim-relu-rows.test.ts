@@ -8,8 +8,9 @@ import * as A from '../src/chaidnn/arith';
 import { loadNetText } from '../src/graph/load';
 import { buildNet } from '../src/graph/build';
 import type { Net } from '../src/graph/types';
-import { initKernels, setThreads, setUseWasm, shutdownKernels } from '../src/kernels';
-import { fixedErrorSumsOf, simThreadMinValues, simThreadStats } from '../src/kernels/sim-metrics';
+import { initKernels, setResidentChain, setThreads, setUseWasm, shutdownKernels } from '../src/kernels';
+import { fixedErrorSumsOf, simThreadMinValues, simThreadStats, type FixedOperand, type ReluInPlace } from '../src/kernels/sim-metrics';
+import { rt } from '../src/kernels/config';
 import { accumulateFixedErrors, addFixedSums, ERROR_SUM_BLOCK, newErrorAcc, type ErrorAcc } from '../src/sim/metrics';
 import { annotateXilinx } from '../src/sim/annotate';
 import { compileSim, newSimStats, runSim } from '../src/sim/simulate';
@@ -31,6 +32,7 @@ afterEach(() => {
   setUseWasm(true);
   setReluRowsInProducerPass(true);
   setReferenceOnExecutor(true);
+  setResidentChain(true);
 });
 afterAll(() => shutdownKernels());
 
@@ -166,6 +168,58 @@ describe('the ReLU operand of the error sums', () => {
   });
 });
 
+describe('the ReLU applied in the pass (fixedErrorSumsOf with a twin)', () => {
+  test('q and its twin become max(q, 0) (sim_relu_twin\'s values), the sums those without it: both routes, tails, 1 and 2 threads, q read twice', () => {
+    const r = rt()!;
+    simThreadMinValues.errSums = 0;
+    for (const threads of [1, 2]) {
+      setThreads(threads);
+      for (const n of [2048, B + 1, 2 * B + 5, 5 * B + 1, 9 * B + 7]) {
+        const d = data(n, 7 * n);
+        const cases: Array<[string, (q: Int32Array) => FixedOperand[]]> = [
+          ['one', (q) => [{ q, scale: s8, m: 127 }]],
+          ['two', (q) => [{ q, scale: s8, m: 127 }, { q: d.q2, scale: sx, m: 31 }]],
+          ['q twice', (q) => [{ q, scale: s8, m: 127 }, { q, scale: sx, m: 127 }]],
+          ['scale not a float32', (q) => [{ q, scale: 0.1, m: 127 }]],
+          ['> 2^24', (q) => [{ q, scale: s8, m: 127 }]],
+        ];
+        for (const [what, opsOf] of cases) {
+          const src = d.q.slice();
+          if (what === '> 2^24') src[n > 2 * B ? B + 3 : n - 3] = 2 ** 24 + 9; // a pair's block, or the tail
+          const want = fixedErrorSumsOf(d.ref, opsOf(src.slice()), true)!;
+          const qv = r.zoneView(n)!;
+          const fv = r.zoneView(n)!;
+          const q = new Int32Array(qv.buffer, qv.byteOffset, n);
+          q.set(src);
+          fv.fill(NaN);
+          const inPlace: ReluInPlace = { twin: fv };
+          const got = fixedErrorSumsOf(d.ref, opsOf(q), true, inPlace);
+          const tag = `${threads} ${n} ${what}`;
+          let top = 0, wrongQ = 0, wrongF = 0;
+          for (let i = 0; i < n; i++) {
+            const v = Math.max(src[i], 0);
+            top = Math.max(top, v);
+            wrongQ += q[i] !== v ? 1 : 0;
+            wrongF += fv[i] !== Math.fround(v) ? 1 : 0; // (float)v, as sim_relu_twin
+          }
+          expect([tag, inPlace.applied, inPlace.absMax, wrongQ, wrongF]).toEqual([tag, true, top, 0, 0]);
+          expect([tag, got]).toEqual([tag, want]);
+          r.zoneReturn(qv);
+          r.zoneReturn(fv);
+        }
+      }
+    }
+    // integers not in the kernels' memory (copied in): nothing applied
+    const d = data(3 * B, 1);
+    const tw = r.zoneView(3 * B)!;
+    const inPlace: ReluInPlace = { twin: tw };
+    fixedErrorSumsOf(d.ref, [{ q: d.q, scale: s8, m: 127 }], true, inPlace);
+    expect(inPlace.applied).toBeUndefined();
+    expect(d.q.some((v) => v < 0)).toBe(true);
+    r.zoneReturn(tw);
+  });
+});
+
 const C = 16;
 const H = 24; // 16·24·24 = 9216 values: two full blocks and a tail
 
@@ -213,14 +267,24 @@ const fusedPerImage: Record<string, number> = {
   'conv → ReLU': 2, 'conv → BN → Scale → ReLU': 1, 'Eltwise → ReLU': 2, 'a ReLU with negative_slope': 0, 'a ReLU not in place': 0,
 };
 
-/** Two images (the second with NaN and ±Inf) through the net: the per-layer stats, and the ReLU rows fused. */
-async function table(n: Net, mode: 'Xilinx' | 'DynamicFixed', on: boolean): Promise<{ stats: string; fused: number }> {
-  setReluRowsInProducerPass(on);
+/**
+ * Two images (the second with NaN and ±Inf) through the net: the per-layer stats, the integers of every blob, the
+ * ReLU rows fused and the ReLUs applied in the producer's pass.
+ */
+async function table(n: Net, mode: 'Xilinx' | 'DynamicFixed', on: boolean, apply = true): Promise<{ stats: string; ints: string; fused: number; applied: number }> {
+  setReluRowsInProducerPass(on, apply);
   const prog = compileSim(n, { mode });
   const stats = newSimStats();
-  const before = reluRowStats.fused;
-  for (const [seed, special] of [[1, false], [2, true]] as const) await runSim(prog, input(seed, special), { stats, warn: () => {} });
-  return { stats: JSON.stringify([...stats.layers.values()], (_k, v) => (typeof v === 'number' ? bits(v) : v)), fused: reluRowStats.fused - before };
+  const before = { ...reluRowStats };
+  let ints = '';
+  for (const [seed, special] of [[1, false], [2, true]] as const) {
+    const r = await runSim(prog, input(seed, special), { stats, warn: () => {}, keep: 'all' });
+    for (const [b, q] of r.fixed) ints += `${b}:${Buffer.from(q.buffer, q.byteOffset, q.byteLength).toString('base64')} `;
+  }
+  return {
+    stats: JSON.stringify([...stats.layers.values()], (_k, v) => (typeof v === 'number' ? bits(v) : v)), ints,
+    fused: reluRowStats.fused - before.fused, applied: reluRowStats.applied - before.applied,
+  };
 }
 
 describe('the per-layer table with the ReLU rows in the producer\'s pass', () => {
@@ -233,6 +297,7 @@ describe('the per-layer table with the ReLU rows in the producer\'s pass', () =>
       ['wasm, 1 thread', () => setThreads(1)],
       ['wasm, 2 threads', () => { setThreads(2); simThreadMinValues.errSums = 0; }],
       ['JS', () => setUseWasm(false)],
+      ['no resident chain', () => setResidentChain(false)],
       ['reference on fresh arrays', () => setReferenceOnExecutor(false)],
     ];
     const want = await table(n, mode, false);
@@ -240,13 +305,18 @@ describe('the per-layer table with the ReLU rows in the producer\'s pass', () =>
     for (const [what, set] of runs) {
       set();
       const off = await table(n, mode, false);
+      const sums = await table(n, mode, true, false);
       const on = await table(n, mode, true);
-      expect([what, on.fused]).toEqual([what, 2 * fusedPerImage[name]]);
-      expect([what, on.stats]).toEqual([what, off.stats]);
+      expect([what, on.fused, sums.fused, sums.applied]).toEqual([what, 2 * fusedPerImage[name], 2 * fusedPerImage[name], 0]);
+      // the ReLU applied in the pass wherever the integers and their twin are in the kernels' memory
+      expect([what, on.applied]).toEqual([what, what === 'JS' || what === 'no resident chain' ? 0 : 2 * fusedPerImage[name]]);
+      expect([what, on.stats, sums.stats]).toEqual([what, off.stats, off.stats]);
+      expect([what, on.ints === off.ints, sums.ints === off.ints]).toEqual([what, true, true]);
       // nor on the thread count (the JS loop and the reference's layer-by-layer forwards round the float net differently)
-      if (what === 'wasm, 2 threads') expect(on.stats).toEqual(want.stats);
+      if (what === 'wasm, 2 threads') expect([on.stats, on.ints === want.ints]).toEqual([want.stats, true]);
       setThreads(1);
       setUseWasm(true);
+      setResidentChain(true);
       setReferenceOnExecutor(true);
       Object.assign(simThreadMinValues, defaults);
     }

@@ -59,6 +59,18 @@ export interface FixedOperand {
   m: number;
 }
 
+/**
+ * An in-place ReLU applied by the pass that takes its row (fixedErrorSumsOf with `relu`): max(q, 0) into the
+ * first operand's integers and into `twin`, their float32 twin (wasm/sim-twin-ops.c sim_relu_twin's values), once
+ * every operand has read them; `applied` and the largest max(q, 0) are set when it ran (both arrays in place in
+ * the kernels' memory).
+ */
+export interface ReluInPlace {
+  twin: Float32Array;
+  applied?: boolean;
+  absMax?: number;
+}
+
 function sumsAt(o: Float64Array, k: number): ErrorSums {
   return { sumRef2: o[k], sumFix2: o[k + 1], sumDot: o[k + 2], sumErr2: o[k + 3], maxAbsErr: o[k + 4], saturated: o[k + 5] };
 }
@@ -70,7 +82,7 @@ function sumsAt(o: Float64Array, k: number): ErrorSums {
  * after the layer. Arrays in the kernels' memory (runNet's reused buffers, the resident chain's blobs) are read in
  * place; the others are copied in.
  */
-export function fixedErrorSumsOf(x: Float32Array, ops: FixedOperand[], relu = false): ErrorSums[] | null {
+export function fixedErrorSumsOf(x: Float32Array, ops: FixedOperand[], relu = false, inPlace?: ReluInPlace): ErrorSums[] | null {
   const r = rt();
   const n = x.length;
   if (!r || n < MIN_VALUES || ops.length < 1 || ops.length > 2 || ops.some((o) => o.q.length !== n)) return null;
@@ -90,11 +102,15 @@ export function fixedErrorSumsOf(x: Float32Array, ops: FixedOperand[], relu = fa
   const xa = xAddr >= 0 ? xAddr : r.put(x);
   const out = r.alloc(12 * nq);
   const blk = r.alloc(12 * nb * nq);
-  // ErrP (sim-metrics.c): x, n, q, q2, m, m2, blk, relu, scale, scale2
-  const p = r.alloc(12);
+  // the ReLU applied in the pass: q and its twin read in place (a copy's writes would be lost)
+  const twin = relu && inPlace && qAddrs[0] >= 0 && inPlace.twin.length === n ? r.addrOf(inPlace.twin) : -1;
+  const top = twin >= 0 ? r.alloc(nb) : 0;
+  // ErrP (sim-metrics.c): x, n, q, q2, m, m2, blk, relu, scale, scale2, twin, top
+  const p = r.alloc(14);
   const two = ops.length === 2;
   const I = r.I32();
   I.set([xa, n, qa[0], two ? qa[1] : 0, ops[0].m, two ? ops[1].m : 0, blk, relu ? 1 : 0], p >>> 2);
+  I.set([Math.max(twin, 0), top], (p >>> 2) + 12);
   const F = r.F64();
   F[(p >>> 3) + 4] = ops[0].scale;
   F[(p >>> 3) + 5] = two ? ops[1].scale : 0;
@@ -110,6 +126,13 @@ export function fixedErrorSumsOf(x: Float32Array, ops: FixedOperand[], relu = fa
     errSumRoutes.blocks += nb;
   }
   ex.err_sums_total(p, out);
+  if (inPlace && twin >= 0) {
+    const t = r.I32().subarray(top >>> 2, (top >>> 2) + nb);
+    let m = 0;
+    for (let b = 0; b < nb; b++) m = Math.max(m, t[b]);
+    inPlace.applied = true;
+    inPlace.absMax = m;
+  }
   const o = r.F64().subarray(out >>> 3, (out >>> 3) + 6 * nq);
   return Array.from({ length: nq }, (_, k) => sumsAt(o, 6 * k));
 }

@@ -2,7 +2,7 @@
  * Error metrics of a fixed-point run against the float run, accumulated over many images:
  * SQNR dB = 10·log10(Σx²/Σ(x−x̂)²), cosine similarity, max |x−x̂|, fraction of values on the rails.
  */
-import { fixedErrorSumsOf, type ErrorSums } from '../kernels/sim-metrics';
+import { fixedErrorSumsOf, type ErrorSums, type ReluInPlace } from '../kernels/sim-metrics';
 
 /** The sums of ErrorSums (saturated: values at the integer rails |q| ≥ 2^(bw-1)-1, fixed blobs only) over many blobs. */
 export interface ErrorAcc extends ErrorSums {
@@ -71,13 +71,14 @@ export interface FixedErrorTerm {
  * in one pass over it on the wasm loop; a term whose integers and scale are the one before's adds its sums.
  * `relu`: also returns, unadded, the sums that accumulateFixedError would add for an in-place ReLU after the layer
  * (max(q, 0) of the first term against max(ref, 0) as the float ReLU writes it), in the same pass (addFixedSums
- * adds them later); undefined when the first term's length is not the reference's.
+ * adds them later); undefined when the first term's length is not the reference's. `inPlace`: the pass may also
+ * apply that ReLU to the first term's integers and their twin (fixedErrorSumsOf; `inPlace.applied` says if it did).
  */
-export function accumulateFixedErrors(ref: Float32Array, terms: FixedErrorTerm[], relu = false): ErrorSums | undefined {
+export function accumulateFixedErrors(ref: Float32Array, terms: FixedErrorTerm[], relu = false, inPlace?: ReluInPlace): ErrorSums | undefined {
   const distinct = terms.filter((t, k) => k === 0 || !sameTerm(t, terms[k - 1]));
   const withRelu = relu && terms.length > 0 && terms[0].q.length === ref.length;
   const w = distinct.every((t) => t.q.length === ref.length)
-    ? fixedErrorSumsOf(ref, distinct.map((t) => ({ q: t.q, scale: t.scale, m: 2 ** (t.bw - 1) - 1 })), withRelu)
+    ? fixedErrorSumsOf(ref, distinct.map((t) => ({ q: t.q, scale: t.scale, m: 2 ** (t.bw - 1) - 1 })), withRelu, inPlace)
     : null;
   let j = -1;
   let sums: ErrorSums | undefined;

@@ -9,12 +9,12 @@ import { ChaiqError } from '../errors';
 import type { LayerNode } from '../graph/types';
 import type { Tensor } from '../tensor';
 import { accumulateError, accumulateFixedErrors, addFixedSums, newErrorAcc, type FixedErrorTerm } from './metrics';
-import type { ErrorSums } from '../kernels/sim-metrics';
+import type { ErrorSums, ReluInPlace } from '../kernels/sim-metrics';
 import { formatScale } from '../chaidnn/format';
 import type { ReferenceRun } from './reference';
 import { forgetQuantized, isQuantizedReference } from './local';
 import { dequant, type SimStats, type Val } from './result';
-import { releaseResident } from '../kernels';
+import { releaseResident, reluAppliedResident, reluTwinOf } from '../kernels';
 import { deadAfterSteps } from './fixed-chain';
 import type { Step } from './steps';
 
@@ -25,12 +25,25 @@ export async function floatForward(node: LayerNode, bottoms: Tensor[], warn: War
 }
 
 let reluRows = true;
-/** Take an in-place ReLU's row in its producer's pass (default), or in its own (tests compare the two). */
-export function setReluRowsInProducerPass(on: boolean): void {
+let reluApply = true;
+/**
+ * Take an in-place ReLU's row in its producer's pass (default), or in its own (tests compare the two); `apply`:
+ * that pass also applies the ReLU to the integers and their twin (default), or the ReLU step does.
+ */
+export function setReluRowsInProducerPass(on: boolean, apply = true): void {
   reluRows = on;
+  reluApply = apply;
 }
-/** How many ReLU rows were taken in their producer's pass (tests, benches). */
-export const reluRowStats = { fused: 0 };
+/** How many ReLU rows were taken in their producer's pass, and how many of those ReLUs it applied (tests, benches). */
+export const reluRowStats = { fused: 0, applied: 0 };
+
+/** The ReLU step after the next row; `inPlace`: its integers no other blob holds (simulate.ts soleHolder). */
+interface ReluNext {
+  at: number;
+  node: LayerNode;
+  blob: string;
+  inPlace: boolean;
+}
 
 /** An in-place ReLU's row, taken in its producer's pass, until the ReLU records it. */
 interface HeldReluRow {
@@ -53,8 +66,10 @@ export class ReferenceObserver {
   /** fused convs waiting for the last layer they absorb: conv index → its result */
   private pending = new Map<number, { node: LayerNode; last: number; fixed: Val; local?: Val }>();
   /** the in-place ReLU (negative_slope 0) that reads the next row's blob (simulate.ts reluRowAfter) */
-  private reluNext: { at: number; node: LayerNode; blob: string } | undefined;
+  private reluNext: ReluNext | undefined;
   private reluHeld: HeldReluRow | undefined;
+  /** integers the pass over their producer's row passed through the ReLU after it: the ReLU step keeps them */
+  readonly reluDone = new WeakSet<Int32Array>();
 
   /** `run`: the float net on the executor, in lockstep (reference.ts); without it each layer's forward runs here */
   constructor(private stats: SimStats, private warn: WarnFn, private onReference?: (node: LayerNode, tops: Tensor[]) => void, private run?: ReferenceRun) {}
@@ -91,8 +106,8 @@ export class ReferenceObserver {
    * The next row recorded for `blob` may take the row of the in-place ReLU `node` (step `at`, negative_slope 0)
    * that reads it next in the same pass: the ReLU's integers are max(q, 0), its reference max(ref, 0).
    */
-  reluFollows(blob: string, at: number, node: LayerNode): void {
-    this.reluNext = reluRows ? { at, node, blob } : undefined;
+  reluFollows(blob: string, at: number, node: LayerNode, inPlace: boolean): void {
+    this.reluNext = reluRows ? { at, node, blob, inPlace: inPlace && reluApply } : undefined;
   }
 
   /**
@@ -109,8 +124,7 @@ export class ReferenceObserver {
     if (local?.q && local.q !== fixed.q && !isQuantizedReference(local.q)) releaseResident(local.q);
   }
 
-  private add(node: LayerNode, idx: number, blob: string, ref: Tensor, fixed: Val, local?: Val, reluOf?: Val,
-    rn?: { at: number; node: LayerNode; blob: string }): void {
+  private add(node: LayerNode, idx: number, blob: string, ref: Tensor, fixed: Val, local?: Val, reluOf?: Val, rn?: ReluNext): void {
     const held = this.reluHeld?.at === idx ? this.reluHeld : undefined;
     if (held) this.reluHeld = undefined;
     let ls = this.stats.layers.get(idx);
@@ -132,8 +146,15 @@ export class ReferenceObserver {
     }
     // the cumulative and local sums in one pass over the reference (and the next ReLU's, see reluFollows)
     const withRelu = !!rn && !!fixed.q && terms.length > 0 && terms[0].q === fixed.q;
-    const sums = terms.length ? accumulateFixedErrors(ref.data, terms, withRelu) : undefined;
+    const twin = withRelu && rn.inPlace ? reluTwinOf(terms[0].q) : undefined;
+    const inPlace: ReluInPlace | undefined = twin && { twin };
+    const sums = terms.length ? accumulateFixedErrors(ref.data, terms, withRelu, inPlace) : undefined;
     if (rn && sums) this.reluHeld = { at: rn.at, node: rn.node, blob, q: terms[0].q, ref, scale: terms[0].scale, bw: terms[0].bw, sums };
+    if (inPlace?.applied) {
+      reluAppliedResident(terms[0].q, inPlace.absMax!);
+      this.reluDone.add(terms[0].q);
+      reluRowStats.applied++;
+    }
   }
 
   /** A conv's result, compared once the layer at `last` (the end of its fused chain) has its reference. */

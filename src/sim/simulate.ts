@@ -223,10 +223,10 @@ export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}
     });
     const { out, local } = opts.floatLayers?.has(node.name) && FLOATABLE_KINDS.has(st.kind)
       ? await floatStep(p, i, st, bvals, !!obs)
-      : await execStep(p, st, bvals, floatBottoms, { ...execHints(p, i, vals, !!obs, reluDone), refTop: obs?.refs.get(node.tops[0]) });
+      : await execStep(p, st, bvals, floatBottoms, { ...execHints(p, i, vals, !!obs, obs?.reluDone ?? reluDone), refTop: obs?.refs.get(node.tops[0]) });
     node.tops.forEach((t, k) => vals.set(t, out[k]));
     const reluAt = obs ? reluRowAfter(p, i) : -1;
-    if (reluAt >= 0) obs?.reluFollows(node.tops[0], reluAt, p.steps[reluAt].node);
+    if (reluAt >= 0) obs?.reluFollows(node.tops[0], reluAt, p.steps[reluAt].node, soleHolder(vals, node.tops[0], node.tops[0]));
     if (st.kind === 'conv' && st.absorbed.length) obs?.holdFused(node, i, st.absorbed[st.absorbed.length - 1], out[0], local);
     else node.tops.forEach((t, k) => obs?.record(node, i, t, out[k], k === 0 ? local : undefined, st.kind === 'relu' ? bvals[0] : undefined));
     releaseDeadBlobs(p, i, vals, keep);
@@ -315,7 +315,7 @@ function execHints(p: SimProgram, i: number, vals: Map<string, Val>, reference: 
   const st = p.steps[i];
   const node = st.node;
   const inPlace = st.kind === 'relu' && soleHolder(vals, node.bottoms[0], node.tops[0]);
-  if (reference) return { inPlace };
+  if (reference) return { inPlace, reluDone }; // integers the pass over their producer's row passed through the ReLU (observer.ts)
   return { inPlace, reluAfter: reluFollows(p, i), reluDone };
 }
 

@@ -17,6 +17,8 @@
 // With `relu`, one more operand after q (and q2): max(q, 0) against max(x, 0) as the reference's ReLU kernel writes
 // it (relu in kernels.c: x > 0 ? x : +0, so NaN, -0 and -Inf give +0), the sums of the in-place ReLU's row that
 // follows the layer, taken in the same pass (the same values as a call on the ReLU's two blobs, bit for bit).
+// With `twin` too, the pass applies that ReLU: each block, once every operand has read it, gets max(q, 0) in q and
+// (float) in its twin (sim_relu_twin's values), and its largest max(q, 0) in top[block].
 
 #define ERR_BLOCK 4096
 
@@ -32,6 +34,8 @@ typedef struct {
   int32_t relu; // 1: the operand max(q, 0) against max(x, 0) after the others (q's scale and rail)
   double scale;
   double scale2;
+  float* twin; // not 0 (with relu): max(q, 0) is written into q (q2 is never q) and twin, its maxima into top
+  int32_t* top;
 } ErrP;
 
 // the operands of a call, and so the doubles of a block's slot: 6 each
@@ -337,12 +341,21 @@ static inline __attribute__((always_inline)) int err_pass2_f(const ErrP* p, int 
     top = wasm_u32x4_max(top, wasm_u32x4_max(a0, a1));
     const ErrX xs = err_lanes_x(X0, X1);
     err_lanes_add4_f(&a, &xs, Q0, Q1, Sf, x2, &mx, &mn);
+    if (rl && p->twin) {
+      int32_t* qw = (int32_t*)q;
+      wasm_v128_store(qw + i, Q0);
+      wasm_v128_store(qw + ERR_BLOCK + i, Q1);
+      wasm_v128_store(p->twin + o + i, wasm_f32x4_convert_i32x4(Q0));
+      wasm_v128_store(p->twin + o + ERR_BLOCK + i, wasm_f32x4_convert_i32x4(Q1));
+    }
   }
   a.mx = err_max_abs(mx, mn);
   err_lanes_store_f(&a, p->blk + stride * b + 6 * slot, stride, -hsum_i32(sat), 0);
   top = wasm_u32x4_max(top, wasm_i32x4_shuffle(top, top, 2, 3, 0, 1));
   top = wasm_u32x4_max(top, wasm_i32x4_shuffle(top, top, 1, 0, 3, 2));
-  return (uint32_t)wasm_i32x4_extract_lane(top, 0) <= (1u << 24);
+  const uint32_t t = (uint32_t)wasm_i32x4_extract_lane(top, 0);
+  if (rl && p->twin) p->top[b] = p->top[b + 1] = (int32_t)t;
+  return t <= (1u << 24);
 }
 
 // err_pass2_f with and without x², and the ReLU's operand (a loop each: V8 would test x2 in the loop)
@@ -351,15 +364,28 @@ static __attribute__((noinline)) int err_pass2_f2(const ErrP* p, int b, int stri
 static __attribute__((noinline)) int err_pass2_fr(const ErrP* p, int b, int stride, int slot) { return err_pass2_f(p, b, 0, 1, stride, slot, 1); }
 
 // block b's sums of the ReLU's operand (max(q, 0) against max(x, 0)) on the double route, serially, into out[0..5]
+// (and with twin, the ReLU applied to the block)
 static __attribute__((noinline)) void err_block_relu(const ErrP* p, int b, double* out) {
   const int o = b * ERR_BLOCK, n = p->n - o < ERR_BLOCK ? p->n - o : ERR_BLOCK;
   const float* x = p->x + o;
   const int32_t* q = p->q + o;
   double r2 = 0, f2 = 0, d = 0, e2 = 0, amax = 0;
   int s = 0;
+  if (p->twin) {
+    int32_t* qw = (int32_t*)q;
+    float* f = p->twin + o;
+    int32_t t = 0;
+    for (int i = 0; i < n; i++) {
+      const int32_t v = q[i] > 0 ? q[i] : 0;
+      qw[i] = v;
+      f[i] = (float)v;
+      t = v > t ? v : t;
+    }
+    p->top[b] = t;
+  }
   for (int i = 0; i < n; i++) {
     const double xa = x[i] > 0 ? x[i] : 0.0f;
-    const int32_t v = q[i] > 0 ? q[i] : 0;
+    const int32_t v = q[i] > 0 ? q[i] : 0; // max(q, 0) is max(q, 0) again once written
     const double bv = (float)((double)v * p->scale), e = xa - bv;
     r2 += xa * xa;
     f2 += bv * bv;
@@ -419,7 +445,6 @@ EXPORT(err_sums_part) int err_sums_part(const ErrP* p, int b0, int b1) {
   // the double route's groups of full blocks, and every block from here, take the ReLU's operand serially
   if (p->relu && !f32) for (int c = b0; c < b; c++) err_block_relu(p, c, p->blk + st * c + 6 * rs);
   for (; b < b1; b++) {
-    if (p->relu) err_block_relu(p, b, p->blk + st * b + 6 * rs);
     const int o = b * ERR_BLOCK, n = p->n - o < ERR_BLOCK ? p->n - o : ERR_BLOCK;
     int s[2];
     if (f32 && err_rails(p, o, n, two, s)) {
@@ -429,6 +454,7 @@ EXPORT(err_sums_part) int err_sums_part(const ErrP* p, int b0, int b1) {
       err_block_one(p, b, two);
       slow++;
     }
+    if (p->relu) err_block_relu(p, b, p->blk + st * b + 6 * rs); // after the operands: it may write q
   }
   return f32 ? slow : b1 - b0;
 }
