@@ -309,13 +309,14 @@ function reluRowAfter(p: SimProgram, i: number): number {
 /**
  * What step i may do faster (the same integers). With the reference, a conv's output is compared before the
  * ReLU after it, so the conv does not apply it; an in-place ReLU still may overwrite integers nothing else holds
- * (its producer's metrics were taken when the producer, or the last layer it absorbs, ran).
+ * (its producer's metrics were taken when the producer, or the last layer it absorbs, ran), and keeps those the
+ * pass over the producer's row already passed through it (`reluDone`: the observer's, observer.ts reluFollows).
  */
 function execHints(p: SimProgram, i: number, vals: Map<string, Val>, reference: boolean, reluDone: WeakSet<Int32Array>): ExecHints {
   const st = p.steps[i];
   const node = st.node;
   const inPlace = st.kind === 'relu' && soleHolder(vals, node.bottoms[0], node.tops[0]);
-  if (reference) return { inPlace, reluDone }; // integers the pass over their producer's row passed through the ReLU (observer.ts)
+  if (reference) return { inPlace, reluDone };
   return { inPlace, reluAfter: reluFollows(p, i), reluDone };
 }
 
