@@ -21,5 +21,5 @@ export { convInt, convIntJs, intAbsMax, requantDynamicFixedInt, requantXilinxInt
 export { relaxedSimdAvailable } from './wasm-features';
 export { setWinograd, winogradCalls, winogradEnabled } from './winograd';
 export { convIntGemm, convIntWinograd, setSimWinograd, simGemmFits, simGemmShape, simGemmStats, simPairStats, simWinogradFits, simWinogradShape, simWinogradStats, weightAbsMax, type SimWinogradMode } from './sim-winograd';
-export { clearResidentPool, concatResident, convRequantResident, convRequantResidentPair, invalidateResident, maxPoolResident, quantizeResident, releaseResident, reluResidentInPlace, residentStats, setResidentChain, setResidentWanted, type QuantizeSpec, type Requant } from './sim-conv';
+export { clearResidentPool, concatResident, convRequantResident, convRequantResidentPair, invalidateResident, maxPoolResident, quantizeResident, releaseResident, reluAppliedResident, reluResidentInPlace, reluTwinOf, residentStats, setResidentChain, setResidentWanted, type QuantizeSpec, type Requant } from './sim-conv';
 export { eltwiseAddResident, hasNaN } from './sim-conv';

@@ -122,6 +122,23 @@ export function reluResidentInPlace(q: Int32Array): boolean {
   return true;
 }
 
+/**
+ * The twin an in-place ReLU on q may write with q (the error sums' pass, sim-metrics.ts ReluInPlace), as
+ * reluResidentInPlace would: undefined when that would take the JS loop.
+ */
+export function reluTwinOf(q: Int32Array): Float32Array | undefined {
+  const r = residentRt();
+  const res = residents.get(q);
+  if (!r || !res?.f || r.addrOf(q as unknown as Float32Array) < 0 || res.f.length !== q.length) return undefined;
+  return res.f;
+}
+
+/** q and its twin (reluTwinOf) now hold max(q, 0): its largest value. */
+export function reluAppliedResident(q: Int32Array, absMax: number): void {
+  const res = residents.get(q);
+  if (res) res.absMax = absMax;
+}
+
 /** Drop the pool (tests, memory pressure). */
 export function clearResidentPool(): void {
   const r = rt();

@@ -59,16 +59,30 @@ export interface FixedOperand {
   m: number;
 }
 
+/**
+ * An in-place ReLU applied by the pass that takes its row (fixedErrorSumsOf with `relu`): max(q, 0) into the
+ * first operand's integers and into `twin`, their float32 twin (wasm/sim-twin-ops.c sim_relu_twin's values), once
+ * every operand has read them; `applied` and the largest max(q, 0) are set when it ran (both arrays in place in
+ * the kernels' memory).
+ */
+export interface ReluInPlace {
+  twin: Float32Array;
+  applied?: boolean;
+  absMax?: number;
+}
+
 function sumsAt(o: Float64Array, k: number): ErrorSums {
   return { sumRef2: o[k], sumFix2: o[k + 1], sumDot: o[k + 2], sumErr2: o[k + 3], maxAbsErr: o[k + 4], saturated: o[k + 5] };
 }
 
 /**
  * The sums of x against each operand's q·scale (rounded to float32), and #(|q| ≥ m), in one pass over x (one
- * or two operands); null without wasm (use the JS loop). Arrays in the kernels' memory (runNet's reused buffers,
- * the resident chain's blobs) are read in place; the others are copied in.
+ * or two operands); null without wasm (use the JS loop). With `relu`, one more set after them: max(q, 0) of the
+ * first operand against max(x, 0) as the float ReLU writes it (x > 0 ? x : +0), the sums of an in-place ReLU
+ * after the layer. Arrays in the kernels' memory (runNet's reused buffers, the resident chain's blobs) are read in
+ * place; the others are copied in.
  */
-export function fixedErrorSumsOf(x: Float32Array, ops: FixedOperand[]): ErrorSums[] | null {
+export function fixedErrorSumsOf(x: Float32Array, ops: FixedOperand[], relu = false, inPlace?: ReluInPlace): ErrorSums[] | null {
   const r = rt();
   const n = x.length;
   if (!r || n < MIN_VALUES || ops.length < 1 || ops.length > 2 || ops.some((o) => o.q.length !== n)) return null;
@@ -76,7 +90,8 @@ export function fixedErrorSumsOf(x: Float32Array, ops: FixedOperand[]): ErrorSum
   const qAddrs = ops.map((o) => r.addrOf(o.q as unknown as Float32Array));
   const copied = (xAddr < 0 ? 1 : 0) + qAddrs.filter((a) => a < 0).length;
   const nb = Math.ceil(n / BLOCK);
-  if (!r.canHold(4 * n * copied + 4096 + 48 * nb * ops.length)) return null;
+  const nq = ops.length + (relu ? 1 : 0);
+  if (!r.canHold(4 * n * copied + 4096 + 48 * nb * nq)) return null;
   r.reset();
   const qa = ops.map((o, k) => {
     if (qAddrs[k] >= 0) return qAddrs[k];
@@ -85,18 +100,22 @@ export function fixedErrorSumsOf(x: Float32Array, ops: FixedOperand[]): ErrorSum
     return a;
   });
   const xa = xAddr >= 0 ? xAddr : r.put(x);
-  const out = r.alloc(24);
-  const blk = r.alloc(12 * nb * ops.length);
-  // ErrP (sim-metrics.c): x, n, q, q2, m, m2, blk, pad, scale, scale2
-  const p = r.alloc(12);
+  const out = r.alloc(12 * nq);
+  const blk = r.alloc(12 * nb * nq);
+  // the ReLU applied in the pass: q and its twin read in place (a copy's writes would be lost)
+  const twin = relu && inPlace && qAddrs[0] >= 0 && inPlace.twin.length === n ? r.addrOf(inPlace.twin) : -1;
+  const top = twin >= 0 ? r.alloc(nb) : 0;
+  // ErrP (sim-metrics.c): x, n, q, q2, m, m2, blk, relu, scale, scale2, twin, top
+  const p = r.alloc(14);
   const two = ops.length === 2;
   const I = r.I32();
-  I.set([xa, n, qa[0], two ? qa[1] : 0, ops[0].m, two ? ops[1].m : 0, blk, 0], p >>> 2);
+  I.set([xa, n, qa[0], two ? qa[1] : 0, ops[0].m, two ? ops[1].m : 0, blk, relu ? 1 : 0], p >>> 2);
+  I.set([Math.max(twin, 0), top], (p >>> 2) + 12);
   const F = r.F64();
   F[(p >>> 3) + 4] = ops[0].scale;
   F[(p >>> 3) + 5] = two ? ops[1].scale : 0;
   const ex = r.ex as unknown as MetricExports;
-  const idle = workersForValues(r, n * ops.length, simThreadMinValues.errSums);
+  const idle = workersForValues(r, n * nq, simThreadMinValues.errSums);
   if (idle.length) {
     const T = idle.length + 1;
     const [ch, nc] = chunks(nb, T, 4, 4);
@@ -107,8 +126,15 @@ export function fixedErrorSumsOf(x: Float32Array, ops: FixedOperand[]): ErrorSum
     errSumRoutes.blocks += nb;
   }
   ex.err_sums_total(p, out);
-  const o = r.F64().subarray(out >>> 3, (out >>> 3) + 12);
-  return ops.map((_, k) => sumsAt(o, 6 * k));
+  if (inPlace && twin >= 0) {
+    const t = r.I32().subarray(top >>> 2, (top >>> 2) + nb);
+    let m = 0;
+    for (let b = 0; b < nb; b++) m = Math.max(m, t[b]);
+    inPlace.applied = true;
+    inPlace.absMax = m;
+  }
+  const o = r.F64().subarray(out >>> 3, (out >>> 3) + 6 * nq);
+  return Array.from({ length: nq }, (_, k) => sumsAt(o, 6 * k));
 }
 
 /** The sums of x against q·scale (rounded to float32), and #(|q| ≥ m); null without wasm (use the JS loop). */

@@ -2,7 +2,7 @@
  * Error metrics of a fixed-point run against the float run, accumulated over many images:
  * SQNR dB = 10·log10(Σx²/Σ(x−x̂)²), cosine similarity, max |x−x̂|, fraction of values on the rails.
  */
-import { fixedErrorSumsOf, type ErrorSums } from '../kernels/sim-metrics';
+import { fixedErrorSumsOf, type ErrorSums, type ReluInPlace } from '../kernels/sim-metrics';
 
 /** The sums of ErrorSums (saturated: values at the integer rails |q| ≥ 2^(bw-1)-1, fixed blobs only) over many blobs. */
 export interface ErrorAcc extends ErrorSums {
@@ -69,11 +69,16 @@ export interface FixedErrorTerm {
 /**
  * accumulateFixedError for each term, against one reference: two terms (a layer's cumulative and local results)
  * in one pass over it on the wasm loop; a term whose integers and scale are the one before's adds its sums.
+ * `relu`: also returns, unadded, the sums that accumulateFixedError would add for an in-place ReLU after the layer
+ * (max(q, 0) of the first term against max(ref, 0) as the float ReLU writes it), in the same pass (addFixedSums
+ * adds them later); undefined when the first term's length is not the reference's. `inPlace`: the pass may also
+ * apply that ReLU to the first term's integers and their twin (fixedErrorSumsOf; `inPlace.applied` says if it did).
  */
-export function accumulateFixedErrors(ref: Float32Array, terms: FixedErrorTerm[]): void {
+export function accumulateFixedErrors(ref: Float32Array, terms: FixedErrorTerm[], relu = false, inPlace?: ReluInPlace): ErrorSums | undefined {
   const distinct = terms.filter((t, k) => k === 0 || !sameTerm(t, terms[k - 1]));
+  const withRelu = relu && terms.length > 0 && terms[0].q.length === ref.length;
   const w = distinct.every((t) => t.q.length === ref.length)
-    ? fixedErrorSumsOf(ref, distinct.map((t) => ({ q: t.q, scale: t.scale, m: 2 ** (t.bw - 1) - 1 })))
+    ? fixedErrorSumsOf(ref, distinct.map((t) => ({ q: t.q, scale: t.scale, m: 2 ** (t.bw - 1) - 1 })), withRelu, inPlace)
     : null;
   let j = -1;
   let sums: ErrorSums | undefined;
@@ -86,10 +91,17 @@ export function accumulateFixedErrors(ref: Float32Array, terms: FixedErrorTerm[]
       accumulateMismatched(t.acc, ref, t.q, t.scale, t.bw);
       return;
     }
-    addSums(t.acc, t.q.length, sums.sumRef2, sums.sumFix2, sums.sumDot, sums.sumErr2, Math.max(t.acc.maxAbsErr, sums.maxAbsErr));
-    t.acc.saturated += sums.saturated;
-    t.acc.nFixed += t.q.length;
+    addFixedSums(t.acc, t.q.length, sums);
   });
+  if (!withRelu) return undefined;
+  return w ? w[distinct.length] : reluErrorSumsJs(ref, terms[0].q, terms[0].scale, terms[0].bw);
+}
+
+/** Adds the sums of n fixed values (fixedErrorSumsOf's, or the JS loops') to acc. */
+export function addFixedSums(acc: ErrorAcc, n: number, sums: ErrorSums): void {
+  addSums(acc, n, sums.sumRef2, sums.sumFix2, sums.sumDot, sums.sumErr2, Math.max(acc.maxAbsErr, sums.maxAbsErr));
+  acc.saturated += sums.saturated;
+  acc.nFixed += n;
 }
 
 function sameTerm(a: FixedErrorTerm, b: FixedErrorTerm): boolean {
@@ -124,6 +136,40 @@ function fixedErrorSumsJs(ref: Float32Array, q: Int32Array, scale: number, bw: n
       be2 += e * e;
       mx = Math.max(mx, Math.abs(e));
       sat += Math.abs(qi) >= m ? 1 : 0;
+    }
+    r2 += br2;
+    f2 += bf2;
+    d += bd;
+    e2 += be2;
+  }
+  return { sumRef2: r2, sumFix2: f2, sumDot: d, sumErr2: e2, maxAbsErr: mx, saturated: sat };
+}
+
+/**
+ * fixedErrorSumsJs of max(ref, 0) (ref > 0 ? ref : +0, the float ReLU's values) against max(q, 0), without
+ * either array.
+ */
+function reluErrorSumsJs(ref: Float32Array, q: Int32Array, scale: number, bw: number): ErrorSums {
+  const n = q.length;
+  const m = 2 ** (bw - 1) - 1;
+  const f32 = Math.fround;
+  let r2 = 0, f2 = 0, d = 0, e2 = 0, mx = 0, sat = 0;
+  for (let i0 = 0; i0 < n; i0 += ERROR_SUM_BLOCK) {
+    const i1 = Math.min(n, i0 + ERROR_SUM_BLOCK);
+    let br2 = 0, bf2 = 0, bd = 0, be2 = 0;
+    for (let i = i0; i < i1; i++) {
+      const x = ref[i];
+      const a = x > 0 ? x : 0;
+      const v = q[i];
+      const qi = v & ~(v >> 31);
+      const b = f32(qi * scale);
+      const e = a - b;
+      br2 += a * a;
+      bf2 += b * b;
+      bd += a * b;
+      be2 += e * e;
+      mx = Math.max(mx, Math.abs(e));
+      sat += qi >= m ? 1 : 0;
     }
     r2 += br2;
     f2 += bf2;

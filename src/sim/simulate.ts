@@ -10,7 +10,7 @@
 import { ChaiqError, type WarnFn } from '../errors';
 import type { LayerNode, Net } from '../graph/types';
 import type { Tensor } from '../tensor';
-import { convGeometry, poolGeometry, pooledSize } from '../layers/params';
+import { convGeometry, num, poolGeometry, pooledSize, sub } from '../layers/params';
 import * as A from '../chaidnn/arith';
 import { DEFAULT_BW, DEFAULT_FL, DEFAULT_TH, formatScale, formatString, quantizeFloat, sameFormat, type FixedFormat } from '../chaidnn/format';
 import type { QuantMode } from '../layers/types';
@@ -223,10 +223,12 @@ export async function runSim(p: SimProgram, input: Tensor, opts: SimOptions = {}
     });
     const { out, local } = opts.floatLayers?.has(node.name) && FLOATABLE_KINDS.has(st.kind)
       ? await floatStep(p, i, st, bvals, !!obs)
-      : await execStep(p, st, bvals, floatBottoms, { ...execHints(p, i, vals, !!obs, reluDone), refTop: obs?.refs.get(node.tops[0]) });
+      : await execStep(p, st, bvals, floatBottoms, { ...execHints(p, i, vals, !!obs, obs?.reluDone ?? reluDone), refTop: obs?.refs.get(node.tops[0]) });
     node.tops.forEach((t, k) => vals.set(t, out[k]));
+    const reluAt = obs ? reluRowAfter(p, i) : -1;
+    if (reluAt >= 0) obs?.reluFollows(node.tops[0], reluAt, p.steps[reluAt].node, soleHolder(vals, node.tops[0], node.tops[0]));
     if (st.kind === 'conv' && st.absorbed.length) obs?.holdFused(node, i, st.absorbed[st.absorbed.length - 1], out[0], local);
-    else node.tops.forEach((t, k) => obs?.record(node, i, t, out[k], k === 0 ? local : undefined));
+    else node.tops.forEach((t, k) => obs?.record(node, i, t, out[k], k === 0 ? local : undefined, st.kind === 'relu' ? bvals[0] : undefined));
     releaseDeadBlobs(p, i, vals, keep);
     obs?.afterStep(p.steps, i);
   }
@@ -290,15 +292,31 @@ function reluFollows(p: SimProgram, i: number): boolean {
 }
 
 /**
+ * The step of the in-place ReLU with negative_slope 0 that reads step i's only top next (after a conv's folded
+ * BN/Scale), or -1: that ReLU's row may be taken in the pass over the producer's row (observer.ts reluFollows).
+ */
+function reluRowAfter(p: SimProgram, i: number): number {
+  const st = p.steps[i];
+  const j = st.kind === 'conv' && st.absorbed.length ? st.absorbed[st.absorbed.length - 1] + 1 : i + 1;
+  const r = p.steps[j]?.node;
+  if (p.steps[j]?.kind !== 'relu' || st.node.tops.length !== 1 || !r) return -1;
+  for (let k = i + 1; k < j; k++) if (p.steps[k].kind !== 'absorbed') return -1;
+  const top = st.node.tops[0];
+  if (r.bottoms.length !== 1 || r.bottoms[0] !== top || r.tops.length !== 1 || r.tops[0] !== top) return -1;
+  return num(sub(r, 'relu_param'), 'negative_slope', 0) === 0 ? j : -1;
+}
+
+/**
  * What step i may do faster (the same integers). With the reference, a conv's output is compared before the
  * ReLU after it, so the conv does not apply it; an in-place ReLU still may overwrite integers nothing else holds
- * (its producer's metrics were taken when the producer, or the last layer it absorbs, ran).
+ * (its producer's metrics were taken when the producer, or the last layer it absorbs, ran), and keeps those the
+ * pass over the producer's row already passed through it (`reluDone`: the observer's, observer.ts reluFollows).
  */
 function execHints(p: SimProgram, i: number, vals: Map<string, Val>, reference: boolean, reluDone: WeakSet<Int32Array>): ExecHints {
   const st = p.steps[i];
   const node = st.node;
   const inPlace = st.kind === 'relu' && soleHolder(vals, node.bottoms[0], node.tops[0]);
-  if (reference) return { inPlace };
+  if (reference) return { inPlace, reluDone };
   return { inPlace, reluAfter: reluFollows(p, i), reluDone };
 }
 

@@ -13,6 +13,12 @@
 // the same bits). Otherwise the blocks take the double route (err_group4, err_group2x2, err_block_one): the same
 // sums, 1.5-2 times the instructions, mostly because clang turns promote(demote(v)) of an f64x2 into per-lane
 // scalar conversions, and the rails count needs no pass of its own there.
+//
+// With `relu`, one more operand after q (and q2): max(q, 0) against max(x, 0) as the reference's ReLU kernel writes
+// it (relu in kernels.c: x > 0 ? x : +0, so NaN, -0 and -Inf give +0), the sums of the in-place ReLU's row that
+// follows the layer, taken in the same pass (the same values as a call on the ReLU's two blobs, bit for bit).
+// With `twin` too, the pass applies that ReLU: each block, once every operand has read it, gets max(q, 0) in q and
+// (float) in its twin (sim_relu_twin's values), and its largest max(q, 0) in top[block].
 
 #define ERR_BLOCK 4096
 
@@ -25,10 +31,15 @@ typedef struct {
   int32_t m;
   int32_t m2;
   double* blk; // 6 doubles per operand per block
-  int32_t pad;
+  int32_t relu; // 1: the operand max(q, 0) against max(x, 0) after the others (q's scale and rail)
   double scale;
   double scale2;
+  float* twin; // not 0 (with relu): max(q, 0) is written into q (q2 is never q) and twin, its maxima into top
+  int32_t* top;
 } ErrP;
+
+// the operands of a call, and so the doubles of a block's slot: 6 each
+static inline int err_nops(const ErrP* p) { return (p->q2 ? 2 : 1) + (p->relu ? 1 : 0); }
 
 // ---- one block whatever its length: lanes (Σx², Σb²) and (Σx·b, Σe²), each sum added in index order
 typedef struct {
@@ -102,7 +113,7 @@ static __attribute__((noinline)) void err_block_one(const ErrP* p, int b, int tw
   const float* x = p->x + o;
   const int32_t* q = p->q + o;
   const int32_t* q2 = two ? p->q2 + o : q;
-  double* out = p->blk + (two ? 12 : 6) * b;
+  double* out = p->blk + 6 * err_nops(p) * b;
   ErrSums4 a, c;
   err_sums_init(&a);
   err_sums_init(&c);
@@ -189,8 +200,9 @@ static __attribute__((noinline)) void err_group4(const ErrP* p, int b) {
     const ErrX x23 = err_lanes_x(wasm_v128_load(x + 2 * ERR_BLOCK + i), wasm_v128_load(x + 3 * ERR_BLOCK + i));
     err_lanes_add4(&c, &x23, wasm_v128_load(q + 2 * ERR_BLOCK + i), wasm_v128_load(q + 3 * ERR_BLOCK + i), S, M, 1);
   }
-  err_lanes_store(&a, p->blk + 6 * b, 6);
-  err_lanes_store(&c, p->blk + 6 * (b + 2), 6);
+  const int st = 6 * err_nops(p);
+  err_lanes_store(&a, p->blk + st * b, st);
+  err_lanes_store(&c, p->blk + st * (b + 2), st);
 }
 
 // blocks b, b + 1 (full), two operands sharing the reference's loads
@@ -210,8 +222,9 @@ static __attribute__((noinline)) void err_group2x2(const ErrP* p, int b) {
     err_lanes_add4(&c, &xs, wasm_v128_load(q2 + i), wasm_v128_load(q2 + ERR_BLOCK + i), S2, M2, 0);
   }
   c.r2 = a.r2; // the same values added in the same order
-  err_lanes_store(&a, p->blk + 12 * b, 12);
-  err_lanes_store(&c, p->blk + 12 * b + 6, 12);
+  const int st = 6 * err_nops(p);
+  err_lanes_store(&a, p->blk + st * b, st);
+  err_lanes_store(&c, p->blk + st * b + 6, st);
 }
 
 
@@ -299,12 +312,13 @@ static inline __attribute__((always_inline)) void err_lanes_store_f(ErrLanes* a,
 static inline v128_t err_max_abs(v128_t mx, v128_t mn) { return wasm_f64x2_pmax(mx, wasm_f64x2_neg(mn)); }
 
 // blocks b, b + 1 (full) against operand k (0: q, scale, m; 1: q2, scale2, m2) on the float32 route, into
-// blk + stride·b + 6k; x2: add x² (else the caller copies operand 0's: the same values added in the same order).
+// blk + stride·b + 6·slot; x2: add x² (else the caller copies operand 0's: the same values added in the same order);
+// rl: max(q, 0) against max(x, 0) (the ReLU's row; x2 then adds max(x, 0)²).
 // The rails are counted in the same loop (both blocks' count in block b's slot, 0 in b + 1's: err_sums_total adds
 // them). Returns 0 when some |q| > 2^24: the sums written are wrong then, and the caller redoes the blocks.
 // One operand a pass: two in one loop need more registers than V8 has and spill; two blocks in the lanes keep
 // the chains of adds off the critical path.
-static inline __attribute__((always_inline)) int err_pass2_f(const ErrP* p, int b, int k, int x2, int stride) {
+static inline __attribute__((always_inline)) int err_pass2_f(const ErrP* p, int b, int k, int x2, int stride, int slot, int rl) {
   const int o = b * ERR_BLOCK;
   const float* x = p->x + o;
   const int32_t* q = (k ? p->q2 : p->q) + o;
@@ -312,24 +326,78 @@ static inline __attribute__((always_inline)) int err_pass2_f(const ErrP* p, int 
   ErrLanes a;
   err_lanes_init(&a);
   v128_t mx = wasm_f64x2_splat(0.0), mn = mx, sat = wasm_i32x4_splat(0), top = sat;
+  const v128_t z = wasm_i32x4_splat(0);
   for (int i = 0; i < ERR_BLOCK; i += 4) {
-    const v128_t Q0 = wasm_v128_load(q + i), Q1 = wasm_v128_load(q + ERR_BLOCK + i);
+    v128_t Q0 = wasm_v128_load(q + i), Q1 = wasm_v128_load(q + ERR_BLOCK + i);
+    v128_t X0 = wasm_v128_load(x + i), X1 = wasm_v128_load(x + ERR_BLOCK + i);
+    if (rl) {
+      Q0 = wasm_i32x4_max(Q0, z);
+      Q1 = wasm_i32x4_max(Q1, z);
+      X0 = wasm_v128_and(X0, wasm_f32x4_gt(X0, z)); // kernels.c relu's bits
+      X1 = wasm_v128_and(X1, wasm_f32x4_gt(X1, z));
+    }
     const v128_t a0 = wasm_i32x4_abs(Q0), a1 = wasm_i32x4_abs(Q1);
     sat = wasm_i32x4_add(sat, wasm_i32x4_add(wasm_i32x4_gt(a0, M1), wasm_i32x4_gt(a1, M1)));
     top = wasm_u32x4_max(top, wasm_u32x4_max(a0, a1));
-    const ErrX xs = err_lanes_x(wasm_v128_load(x + i), wasm_v128_load(x + ERR_BLOCK + i));
+    const ErrX xs = err_lanes_x(X0, X1);
     err_lanes_add4_f(&a, &xs, Q0, Q1, Sf, x2, &mx, &mn);
+    if (rl && p->twin) {
+      int32_t* qw = (int32_t*)q;
+      wasm_v128_store(qw + i, Q0);
+      wasm_v128_store(qw + ERR_BLOCK + i, Q1);
+      wasm_v128_store(p->twin + o + i, wasm_f32x4_convert_i32x4(Q0));
+      wasm_v128_store(p->twin + o + ERR_BLOCK + i, wasm_f32x4_convert_i32x4(Q1));
+    }
   }
   a.mx = err_max_abs(mx, mn);
-  err_lanes_store_f(&a, p->blk + stride * b + 6 * k, stride, -hsum_i32(sat), 0);
+  err_lanes_store_f(&a, p->blk + stride * b + 6 * slot, stride, -hsum_i32(sat), 0);
   top = wasm_u32x4_max(top, wasm_i32x4_shuffle(top, top, 2, 3, 0, 1));
   top = wasm_u32x4_max(top, wasm_i32x4_shuffle(top, top, 1, 0, 3, 2));
-  return (uint32_t)wasm_i32x4_extract_lane(top, 0) <= (1u << 24);
+  const uint32_t t = (uint32_t)wasm_i32x4_extract_lane(top, 0);
+  if (rl && p->twin) p->top[b] = p->top[b + 1] = (int32_t)t;
+  return t <= (1u << 24);
 }
 
-// err_pass2_f with and without x² (a loop each: V8 would test x2 in the loop)
-static __attribute__((noinline)) int err_pass2_fx(const ErrP* p, int b, int stride) { return err_pass2_f(p, b, 0, 1, stride); }
-static __attribute__((noinline)) int err_pass2_f2(const ErrP* p, int b, int stride) { return err_pass2_f(p, b, 1, 0, stride); }
+// err_pass2_f with and without x², and the ReLU's operand (a loop each: V8 would test x2 in the loop)
+static __attribute__((noinline)) int err_pass2_fx(const ErrP* p, int b, int stride) { return err_pass2_f(p, b, 0, 1, stride, 0, 0); }
+static __attribute__((noinline)) int err_pass2_f2(const ErrP* p, int b, int stride) { return err_pass2_f(p, b, 1, 0, stride, 1, 0); }
+static __attribute__((noinline)) int err_pass2_fr(const ErrP* p, int b, int stride, int slot) { return err_pass2_f(p, b, 0, 1, stride, slot, 1); }
+
+// block b's sums of the ReLU's operand (max(q, 0) against max(x, 0)) on the double route, serially, into out[0..5]
+// (and with twin, the ReLU applied to the block)
+static __attribute__((noinline)) void err_block_relu(const ErrP* p, int b, double* out) {
+  const int o = b * ERR_BLOCK, n = p->n - o < ERR_BLOCK ? p->n - o : ERR_BLOCK;
+  const float* x = p->x + o;
+  const int32_t* q = p->q + o;
+  double r2 = 0, f2 = 0, d = 0, e2 = 0, amax = 0;
+  int s = 0;
+  if (p->twin) {
+    int32_t* qw = (int32_t*)q;
+    float* f = p->twin + o;
+    int32_t t = 0;
+    for (int i = 0; i < n; i++) {
+      const int32_t v = q[i] > 0 ? q[i] : 0;
+      qw[i] = v;
+      f[i] = (float)v;
+      t = v > t ? v : t;
+    }
+    p->top[b] = t;
+  }
+  for (int i = 0; i < n; i++) {
+    const double xa = x[i] > 0 ? x[i] : 0.0f;
+    const int32_t v = q[i] > 0 ? q[i] : 0; // max(q, 0) is max(q, 0) again once written
+    const double bv = (float)((double)v * p->scale), e = xa - bv;
+    r2 += xa * xa;
+    f2 += bv * bv;
+    d += xa * bv;
+    e2 += e * e;
+    const double ae = e < 0 ? -e : e;
+    if (ae != ae) amax = ae;
+    else if (ae > amax) amax = ae;
+    if ((uint32_t)v >= (uint32_t)p->m) s++;
+  }
+  out[0] = r2; out[1] = f2; out[2] = d; out[3] = e2; out[4] = e2 != e2 ? e2 : amax; out[5] = s;
+}
 
 // one block of n ≤ ERR_BLOCK values, one operand, on the float32 route (rails count s): the serial sums
 static __attribute__((noinline)) void err_block_f(const float* x, const int32_t* q, int n, float sf, int s, double* out) {
@@ -351,7 +419,7 @@ static inline int err_scale_f32(double s) { return (double)(float)s == s; }
 
 // the sums of blocks [b0, b1) into p->blk; returns how many took the double route (tests)
 EXPORT(err_sums_part) int err_sums_part(const ErrP* p, int b0, int b1) {
-  const int full = p->n / ERR_BLOCK, two = p->q2 != 0, st = two ? 12 : 6;
+  const int full = p->n / ERR_BLOCK, two = p->q2 != 0, st = 6 * err_nops(p), rs = two ? 2 : 1;
   const int f32 = err_scale_f32(p->scale) && p->m >= 1 && (!two || (err_scale_f32(p->scale2) && p->m2 >= 1));
   int b = b0, slow = 0;
   if (!f32) {
@@ -361,6 +429,8 @@ EXPORT(err_sums_part) int err_sums_part(const ErrP* p, int b0, int b1) {
   for (; f32 && b + 2 <= b1 && b + 2 <= full; b += 2) {
     if (err_pass2_fx(p, b, st) && (!two || err_pass2_f2(p, b, st))) {
       if (two) p->blk[st * b + 6] = p->blk[st * b], p->blk[st * (b + 1) + 6] = p->blk[st * (b + 1)];
+      // every |q| ≤ 2^24, so every max(q, 0) too: that pass cannot fail
+      if (p->relu) err_pass2_fr(p, b, st, rs);
       continue;
     }
     if (two) {
@@ -369,8 +439,11 @@ EXPORT(err_sums_part) int err_sums_part(const ErrP* p, int b0, int b1) {
       err_block_one(p, b, 0);
       err_block_one(p, b + 1, 0);
     }
+    if (p->relu) err_block_relu(p, b, p->blk + st * b + 6 * rs), err_block_relu(p, b + 1, p->blk + st * (b + 1) + 6 * rs);
     slow += 2;
   }
+  // the double route's groups of full blocks, and every block from here, take the ReLU's operand serially
+  if (p->relu && !f32) for (int c = b0; c < b; c++) err_block_relu(p, c, p->blk + st * c + 6 * rs);
   for (; b < b1; b++) {
     const int o = b * ERR_BLOCK, n = p->n - o < ERR_BLOCK ? p->n - o : ERR_BLOCK;
     int s[2];
@@ -381,13 +454,14 @@ EXPORT(err_sums_part) int err_sums_part(const ErrP* p, int b0, int b1) {
       err_block_one(p, b, two);
       slow++;
     }
+    if (p->relu) err_block_relu(p, b, p->blk + st * b + 6 * rs); // after the operands: it may write q
   }
   return f32 ? slow : b1 - b0;
 }
 
-// the block sums added in block order (from 0), the maxima and counts combined, into out[0..5] (and [6..11])
+// the block sums added in block order (from 0), the maxima and counts combined, into out[6k .. 6k + 5] per operand k
 EXPORT(err_sums_total) void err_sums_total(const ErrP* p, double* out) {
-  const int nb = (p->n + ERR_BLOCK - 1) / ERR_BLOCK, nq = p->q2 ? 2 : 1;
+  const int nb = (p->n + ERR_BLOCK - 1) / ERR_BLOCK, nq = err_nops(p);
   for (int k = 0; k < nq; k++) {
     double r2 = 0, f2 = 0, d = 0, e2 = 0, amax = 0, s = 0;
     int nan = 0;
