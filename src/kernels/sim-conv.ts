@@ -12,6 +12,7 @@ import { poolInWasm } from './layer-ops';
 import type { Conv2dParams } from './types';
 import { simGemmAt, simGemmFits, simGemmShape, simWinogradAt, simWinogradFits, simWinogradShape, weightAbsMax } from './sim-winograd';
 import { quantizeTwin, requantTwin } from './sim-twin-threads';
+import { simDwAt, simDwFits, simDwShape } from './sim-dw';
 import type { WasmRuntime } from './wasm-runtime';
 import { intAbsMax } from './int-conv';
 
@@ -185,6 +186,8 @@ export function convRequantResident(x: Int32Array, wf: Float32Array, p: Conv2dPa
   const n = C * plane;
   if (n < MIN_FLOATS || x.length < p.inC * p.inH * p.inW) return null;
   if (!requantTakes(rq, C)) return null;
+  const dw = w && simDwShape(p) ? depthwiseResident(r, [x], p, maxRowAbsSum, rq, lo, hi, w) : null;
+  if (dw) return dw[0];
   const t = twinOf(r, x);
   if (!t) return null;
   const tw = t.res;
@@ -288,6 +291,10 @@ export function convRequantResidentPair(x0: Int32Array, x1: Int32Array, p: Conv2
   const n = C * plane;
   const inSize = p.inC * p.inH * p.inW;
   if (n < MIN_FLOATS || x0.length < inSize || x1.length < inSize || !requantTakes(rq, C)) return null;
+  if (simDwShape(p)) {
+    const dw = depthwiseResident(r, [x0, x1], p, maxRowAbsSum, rq, lo, hi, w);
+    return dw ? [dw[0], dw[1]] : null;
+  }
   if (!simWinogradShape(p) && !simGemmShape(p)) return null;
   const t0 = twinOf(r, x0);
   const t1 = t0 ? twinOf(r, x1) : null;
@@ -310,6 +317,50 @@ export function convRequantResidentPair(x0: Int32Array, x1: Int32Array, p: Conv2
     requantResident(r, true, a!, C, plane, rq, lo, hi, m0 * maxRowAbsSum),
     requantResident(r, true, b!, C, plane, rq, lo, hi, m1 * maxRowAbsSum),
   ];
+}
+
+/**
+ * A depthwise conv of one or two images (a layer's fixed and local runs) on the integer kernel with the
+ * requantization fused (sim-dw.ts), inputs read in place when they live in the zone (else copied in); the results
+ * resident. null (nothing done) when its bounds do not hold or without room: the caller takes the float32-twin path.
+ */
+function depthwiseResident(r: WasmRuntime, xs: Int32Array[], p: Conv2dParams, maxRowAbsSum: number, rq: Requant, lo: number, hi: number, w: Int32Array): Int32Array[] | null {
+  const n = p.outC * p.outH * p.outW;
+  const wm = weightAbsMax(w);
+  // max |x|: a resident blob's own while its twin is valid (nothing changed it in place), else computed
+  const ams = xs.map((x) => {
+    const res = residents.get(x);
+    return res?.f ? res.absMax : intAbsMax(x);
+  });
+  if (!ams.every((m) => simDwFits(m, wm, maxRowAbsSum))) return null;
+  const temps: Float32Array[] = [];
+  const outs: Array<{ f: Float32Array; qb: Float32Array }> = [];
+  const fail = (): null => {
+    temps.forEach((b) => give(b));
+    for (const o of outs) {
+      give(o.f);
+      give(o.qb);
+    }
+    return null;
+  };
+  const addrs: number[] = [];
+  for (const x of xs) {
+    const xi = zoneInt(r, x, residents.get(x));
+    if (!xi) return fail();
+    if (xi.tmp) temps.push(xi.tmp);
+    addrs.push(xi.addr);
+  }
+  for (let k = 0; k < xs.length; k++) {
+    const o = takePair(r, n);
+    if (!o) return fail();
+    outs.push(o);
+  }
+  const imgs = outs.map((o, k) => ({ x: addrs[k], q: o.qb.byteOffset, f: o.f.byteOffset, amax: ams[k] * maxRowAbsSum }));
+  const ms = simDwAt(r, imgs, w, p, rq, lo, hi);
+  if (!ms) return fail();
+  temps.forEach((b) => give(b));
+  residentStats.convs += xs.length;
+  return outs.map((o, k) => adopt(o, n, ms[k]));
 }
 
 /** A new resident pair of n values (int32 block and float twin), or null without room. */
