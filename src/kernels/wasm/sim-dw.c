@@ -4,7 +4,8 @@
 // pair (kh, kh + 1) at column kw is one contiguous load and one i32x4.dot_i16x8_s over 4 output pixels. The int32
 // sums wrap mod 2^32: exact whenever max|x|·Σ|w_c| < 2^31 with int16 operands (|x|, |w| <= 32767; the caller
 // checks). Each output row's sums are requantized from a row buffer by requant_xilinx_body / requant_dynfixed_body
-// (sim.c), the resident chain's own code, into the int32 blob and its float32 twin. Included by kernels.c after sim.c.
+// (sim.c), the resident chain's own code, in place in the int32 blob (one channel at a time, while it is in cache), with
+// its float32 twin. Included by kernels.c after sim.c.
 
 typedef struct {
   ConvP g;                     // words 0-15
@@ -27,10 +28,11 @@ static inline int simd_pw(const ConvP* p) { return (((simd_wp(p) + p->sW - 1) / 
 // plane rows read: (OH-1)·sH + (kH-1)·dH + 1
 static inline int simd_rows(const ConvP* p) { return (p->outH - 1) * p->sH + (p->kH - 1) * p->dH + 1; }
 
-// int32 words of one thread's workspace: the phase planes, one padded row, the output row, the weight pairs
+// int32 words of one thread's workspace: the phase planes, one padded row, the output row, the weight pairs, the
+// plane rows' flags, the taps' offsets
 EXPORT(simd_ws_words) int simd_ws_words(const ConvP* p) {
   const int PW = simd_pw(p);
-  return simd_rows(p) * PW * p->sW + (p->sW * PW + 16) + (p->outW + 8) + ((p->kH + 1) / 2) * p->kW + 64;
+  return simd_rows(p) * PW * p->sW + (p->sW * PW + 16) + (p->outW + 8) + ((p->kH + 1) / 2) * p->kW + simd_rows(p) + p->kW + 64;
 }
 
 // whether padded row r is read by some output row through an even tap row (the pair's first row)
@@ -42,31 +44,30 @@ static inline int simd_row_read(const ConvP* p, int r) {
   return 0;
 }
 
-// padded input row r of channel xc (r - pH outside [0, H): zeros) as int16, 4 values from column i
-static inline v128_t simd_row4(const int32_t* xr, int i) { return xr ? wasm_v128_load(xr + i) : wasm_i32x4_splat(0); }
-
-// words [0, n) of the pair row: word col = (x[r][col - pW], x[r + dH][col - pW]) as two int16 (low, high)
+// words [0, n) of the pair row: word col = (x[r][col - pW], x[r + dH][col - pW]) as two int16 (low, high). The last
+// vector of the row reads up to 3 values past it (the next row, or the zone past the blob) and writes up to 3 words
+// past W, which the zeros then overwrite; d has 4 words of slack past n.
 static void simd_pair_row(const ConvP* p, const int32_t* xa, const int32_t* xb, int32_t* d, int n) {
   const int W = p->inW, pW = p->pW;
-  int col = 0;
-  for (; col < pW && col < n; col++) d[col] = 0;
-  int i = 0;
-  for (; i + 4 <= W && pW + i + 4 <= n; i += 4) {
-    const v128_t nv = wasm_i16x8_narrow_i32x4(simd_row4(xa, i), simd_row4(xb, i));
-    wasm_v128_store(d + pW + i, wasm_i8x16_shuffle(nv, nv, 0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15));
+  const v128_t z = wasm_i32x4_splat(0);
+  for (int col = 0; col < pW; col += 4) wasm_v128_store(d + col, z);
+  int col = pW;
+  if (xa || xb) {
+    for (int i = 0; i < W; i += 4) {
+      const v128_t nv = wasm_i16x8_narrow_i32x4(xa ? wasm_v128_load(xa + i) : z, xb ? wasm_v128_load(xb + i) : z);
+      wasm_v128_store(d + pW + i, wasm_i8x16_shuffle(nv, nv, 0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15));
+    }
+    col = pW + W;
   }
-  for (; i < W && pW + i < n; i++) {
-    const uint32_t a = xa ? (uint16_t)(int16_t)xa[i] : 0, b = xb ? (uint16_t)(int16_t)xb[i] : 0;
-    d[pW + i] = (int32_t)(a | (b << 16));
-  }
-  for (col = pW + i; col < n; col++) d[col] = 0;
+  for (; col < n; col += 4) wasm_v128_store(d + col, z);
 }
 
-// the phase planes of channel xc: plane ph, row r, word j = pair word of padded column j·sW + ph
-static void simd_planes(const ConvP* p, const int32_t* xc, int32_t* planes, int32_t* row) {
+// the phase planes of channel xc: plane ph, row r, word j = pair word of padded column j·sW + ph; rows whose flag in
+// read is 0 are not built (nothing reads them)
+static void simd_planes(const ConvP* p, const int32_t* xc, int32_t* planes, int32_t* row, const int32_t* read) {
   const int H = p->inH, W = p->inW, sW = p->sW, PW = simd_pw(p), Hr = simd_rows(p), dH = p->dH;
   for (int r = 0; r < Hr; r++) {
-    if (!simd_row_read(p, r)) continue;
+    if (!read[r]) continue;
     const int ia = r - p->pH, ib = ia + dH;
     const int32_t* xa = (unsigned)ia < (unsigned)H ? xc + (long)ia * W : 0;
     const int32_t* xb = (unsigned)ib < (unsigned)H ? xc + (long)ib * W : 0;
@@ -92,18 +93,80 @@ static void simd_planes(const ConvP* p, const int32_t* xc, int32_t* planes, int3
   }
 }
 
-// one output row's int32 sums into acc[0, OW rounded up to 4): plane rows oh·sH + 2m·dH, weight pairs wp[m][kw]
-static inline void simd_out_row(const ConvP* p, const int32_t* planes, const int32_t* wp, int oh, int32_t* acc) {
-  const int kH2 = (p->kH + 1) / 2, kW = p->kW, sW = p->sW, dW = p->dW, PW = simd_pw(p), Hr = simd_rows(p), OW = p->outW;
+// the 4 lanes of v at o (n < 4: its first n lanes only; the next values may belong to another thread)
+static inline void simd_store(void* o0, v128_t v, int n) {
+  int32_t* o = (int32_t*)o0;
+  if (n >= 4) {
+    wasm_v128_store(o, v);
+    return;
+  }
+  o[0] = wasm_i32x4_extract_lane(v, 0);
+  if (n > 1) o[1] = wasm_i32x4_extract_lane(v, 1);
+  if (n > 2) o[2] = wasm_i32x4_extract_lane(v, 2);
+}
+
+// How 4 sums become output values: kind 0 the raw int32 sums into q (requantized afterwards by sim.c's body), 1 Xilinx,
+// 2 DynamicFixed, each on the lanes of requant_xilinx_body / requant_dynfixed_body's SIMD loops (the same integers),
+// into q and its twin f (its first ns lanes); the running max |y| of the first n lanes in *mx.
+// Xilinx: t = acc·S + bq·2^22 in f64 (|t| < 2^52: exact), y = sign(t)·floor((|t| + 2^21)·2^-22), an integer below
+// 2^30 whose int32 is the low word of y + 1.5·2^52 (exact), then clamped in int32 lanes.
+// DynamicFixed: t = acc + bias in int32 (|t| + 2^(shift-1) < 2^31), y = sign(t)·((|t| + 2^(shift-1)) >> shift).
+// kind 3, Xilinx on int32 lanes: y is non-decreasing in acc and clamped, so acc clamped to [al, ah] (outside which y
+// is at the rail it has at al or ah, checked per channel by simd_xilinx_range) gives the same y; there t fits int32
+// (S and B wrap mod 2^32, t does not) and y = sign(t)·((|t| + 2^21) >> 22) as in the int64 loop.
+static inline __attribute__((always_inline)) void simd_emit(int kind, v128_t a, int32_t* q, float* f, int n, int ns,
+    v128_t s, v128_t b, int shift, v128_t lov, v128_t hiv, v128_t* mx) {
+  const v128_t b2 = b;
+  if (kind == 0) {
+    simd_store(q, a, ns);
+    return;
+  }
+  v128_t y;
+  if (kind == 1) {
+    const v128_t half = wasm_f64x2_splat(2097152.0), inv = wasm_f64x2_splat(1.0 / 4194304.0);
+    const v128_t sign = wasm_f64x2_splat(-0.0), magic = wasm_f64x2_splat(6755399441055744.0);
+    const v128_t t0 = wasm_f64x2_add(wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(a), s), b);
+    const v128_t t1 = wasm_f64x2_add(wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(wasm_i32x4_shuffle(a, a, 2, 3, 0, 1)), s), b);
+    v128_t y0 = wasm_f64x2_floor(wasm_f64x2_mul(wasm_f64x2_add(wasm_f64x2_abs(t0), half), inv));
+    v128_t y1 = wasm_f64x2_floor(wasm_f64x2_mul(wasm_f64x2_add(wasm_f64x2_abs(t1), half), inv));
+    y0 = wasm_f64x2_add(wasm_v128_or(y0, wasm_v128_and(t0, sign)), magic);
+    y1 = wasm_f64x2_add(wasm_v128_or(y1, wasm_v128_and(t1, sign)), magic);
+    y = wasm_i32x4_shuffle(y0, y1, 0, 2, 4, 6);
+  } else if (kind == 3) {
+    // Xilinx on int32 lanes: acc clamped to [al, ah] (b2: al, ah, B), where y is already at its rails
+    const v128_t ac = wasm_i32x4_min(wasm_i32x4_shuffle(b2, b2, 1, 1, 1, 1), wasm_i32x4_max(wasm_i32x4_shuffle(b2, b2, 0, 0, 0, 0), a));
+    const v128_t t = wasm_i32x4_add(wasm_i32x4_mul(ac, s), wasm_i32x4_shuffle(b2, b2, 2, 2, 2, 2));
+    const v128_t neg = wasm_i32x4_shr(t, 31);
+    const v128_t r = wasm_u32x4_shr(wasm_i32x4_add(wasm_i32x4_abs(t), wasm_i32x4_splat(1 << 21)), 22);
+    y = wasm_i32x4_sub(wasm_v128_xor(r, neg), neg);
+  } else {
+    const v128_t t = wasm_i32x4_add(a, b);
+    const v128_t neg = wasm_i32x4_shr(t, 31);
+    const v128_t r = wasm_u32x4_shr(wasm_i32x4_add(wasm_i32x4_abs(t), s), shift);
+    y = wasm_i32x4_sub(wasm_v128_xor(r, neg), neg);
+  }
+  y = wasm_i32x4_min(hiv, wasm_i32x4_max(lov, y));
+  v128_t ay = wasm_i32x4_abs(y);
+  if (n < 4) ay = wasm_v128_and(ay, wasm_i32x4_gt(wasm_i32x4_splat(n), wasm_i32x4_make(0, 1, 2, 3)));
+  *mx = wasm_u32x4_max(*mx, ay);
+  simd_store(q, y, ns);
+  simd_store(f, wasm_f32x4_convert_i32x4(y), ns);
+}
+
+// one output row (plane rows oh·sH + 2m·dH, weight pairs wp[m][kw], tap column kw at word tap[kw] of the row)
+// emitted into q and f (simd_emit); a row's last vector is written whole when the channel's values go on that far
+// (the next rows' first values, written next). acc: OW + 4 words
+static inline __attribute__((always_inline)) void simd_out_row(int kind, const ConvP* p, const int32_t* planes,
+    const int32_t* wp, const int32_t* tap, int oh, int32_t* q, float* f, int32_t* acc, v128_t s, v128_t b, int shift,
+    v128_t lov, v128_t hiv, v128_t* mx) {
+  const int kH2 = (p->kH + 1) / 2, kW = p->kW, PW = simd_pw(p), OW = p->outW, rem = (p->outH - oh) * OW;
+  const int32_t* base = planes + (long)oh * p->sH * PW;
+  const long du = (long)2 * p->dH * PW;
   if (kH2 == 2 && kW == 3) {
     // 3x3 (MobileNet): the 6 weight pairs in registers
     const v128_t w0 = wasm_i32x4_splat(wp[0]), w1 = wasm_i32x4_splat(wp[1]), w2 = wasm_i32x4_splat(wp[2]);
     const v128_t w3 = wasm_i32x4_splat(wp[3]), w4 = wasm_i32x4_splat(wp[4]), w5 = wasm_i32x4_splat(wp[5]);
-    // tap column kw of the pair rows (kh 0, 1) and (2, 3): phase (kw·dW) % sW, offset (kw·dW) / sW
-#define SIMD_TAP(kw) (planes + ((long)(((kw) * dW) % sW) * Hr + oh * p->sH) * PW + ((kw) * dW) / sW)
-    const int32_t *t0 = SIMD_TAP(0), *t1 = SIMD_TAP(1), *t2 = SIMD_TAP(2);
-#undef SIMD_TAP
-    const long du = (long)2 * p->dH * PW;
+    const int32_t *t0 = base + tap[0], *t1 = base + tap[1], *t2 = base + tap[2];
     const int32_t *u0 = t0 + du, *u1 = t1 + du, *u2 = t2 + du;
     for (int ow = 0; ow < OW; ow += 4) {
       v128_t a = wasm_i32x4_dot_i16x8(wasm_v128_load(t0 + ow), w0);
@@ -112,35 +175,78 @@ static inline void simd_out_row(const ConvP* p, const int32_t* planes, const int
       a = wasm_i32x4_add(a, wasm_i32x4_dot_i16x8(wasm_v128_load(u0 + ow), w3));
       a = wasm_i32x4_add(a, wasm_i32x4_dot_i16x8(wasm_v128_load(u1 + ow), w4));
       a = wasm_i32x4_add(a, wasm_i32x4_dot_i16x8(wasm_v128_load(u2 + ow), w5));
-      wasm_v128_store(acc + ow, a);
+      simd_emit(kind, a, q + ow, f + ow, OW - ow, MIN(4, rem - ow), s, b, shift, lov, hiv, mx);
     }
     return;
   }
   for (int ow = 0; ow < OW; ow += 4) wasm_v128_store(acc + ow, wasm_i32x4_splat(0));
   for (int m = 0; m < kH2; m++) {
     for (int kw = 0; kw < kW; kw++) {
-      const int c = kw * dW, ph = c % sW, off = c / sW;
-      const int32_t* t = planes + ((long)ph * Hr + oh * p->sH + 2 * m * p->dH) * PW + off;
+      const int32_t* t = base + m * du + tap[kw];
       const v128_t wv = wasm_i32x4_splat(wp[m * kW + kw]);
       for (int ow = 0; ow < OW; ow += 4)
         wasm_v128_store(acc + ow, wasm_i32x4_add(wasm_v128_load(acc + ow), wasm_i32x4_dot_i16x8(wasm_v128_load(t + ow), wv)));
     }
   }
+  for (int ow = 0; ow < OW; ow += 4)
+    simd_emit(kind, wasm_v128_load(acc + ow), q + ow, f + ow, OW - ow, MIN(4, rem - ow), s, b, shift, lov, hiv, mx);
 }
 
-// channels [c0, c1) of image m: convolution, then each output row requantized into q and its twin f; returns max |y|
+// y(acc) of requant_xilinx_body's int64 loop
+static inline int32_t simd_y_xilinx(int64_t acc, int64_t s, int64_t b, int lo, int hi) {
+  const int64_t t = acc * s + b;
+  return clamp64(t >= 0 ? (t + (1LL << 21)) >> 22 : -((-t + (1LL << 21)) >> 22), lo, hi);
+}
+
+// For accumulators |acc| <= amax, multiplier s (0 <= s < 2^31) and b = bq·2^22: [al, ah] within [-amax, amax] such
+// that y(acc) = y(al) for acc <= al and y(acc) = y(ah) for acc >= ah (y is non-decreasing: there it is at a rail),
+// and |t| + 2^21 < 2^31 on [al, ah]. 0 when there is none (kind 1 then).
+static int simd_xilinx_range(int64_t s, int64_t b, int lo, int hi, int64_t amax, int32_t* al, int32_t* ah) {
+  if (s < 0 || s >= (1LL << 31) || amax >= (1LL << 31) || lo > hi) return 0;
+  int64_t l = -amax, h = amax;
+  if (s > 0) {
+    // the acc where t reaches the rails' rounding edges (t = hi·2^22 - 2^21, lo·2^22 + 2^21), a step outwards for
+    // the division's rounding; each checked on the exact y below
+    const double th = (double)hi * 4194304.0 - 2097152.0, tl = (double)lo * 4194304.0 + 2097152.0;
+    const double ch = __builtin_ceil((th - (double)b) / (double)s) + 1, cl = __builtin_floor((tl - (double)b) / (double)s) - 1;
+    if (ch < (double)h) h = ch > (double)l ? (int64_t)ch : l;
+    if (cl > (double)l) l = cl < (double)h ? (int64_t)cl : h;
+    if (h < amax && simd_y_xilinx(h, s, b, lo, hi) != hi) return 0;
+    if (l > -amax && simd_y_xilinx(l, s, b, lo, hi) != lo) return 0;
+  } else {
+    l = h = 0;  // t = b whatever acc is
+  }
+  if (l > h) return 0;
+  const int64_t tl = l * s + b, th = h * s + b;
+  const int64_t m = (tl < 0 ? -tl : tl) > (th < 0 ? -th : th) ? (tl < 0 ? -tl : tl) : (th < 0 ? -th : th);
+  if (m + (1LL << 21) >= (1LL << 31)) return 0;
+  *al = (int32_t)l;
+  *ah = (int32_t)h;
+  return 1;
+}
+
+// channels [c0, c1) of image m: the convolution with each output requantized as it is written into q and its twin f;
+// a channel whose bound is past the lanes' (|t| >= 2^52 in Xilinx mode, the int32 one in DynamicFixed) gets its raw
+// sums, requantized afterwards in place by sim.c's body (its int64 loop). Returns max |y|.
 EXPORT(simd_part) int32_t simd_part(const SimDwP* P, int m, int c0, int c1, int32_t* ws) {
   const ConvP* p = &P->g;
   const int H = p->inH, W = p->inW, OH = p->outH, OW = p->outW, kH = p->kH, kW = p->kW, kH2 = (kH + 1) / 2;
-  const int PW = simd_pw(p), Hr = simd_rows(p);
+  const int PW = simd_pw(p), Hr = simd_rows(p), shift = P->shift;
   int32_t* planes = ws;
   int32_t* row = planes + (long)Hr * PW * p->sW;
   int32_t* acc = row + p->sW * PW + 16;
   int32_t* wp = acc + OW + 8;
+  int32_t* read = wp + kH2 * kW;
+  int32_t* tap = read + Hr;
+  for (int r = 0; r < Hr; r++) read[r] = simd_row_read(p, r);
+  // tap column kw: phase (kw·dW) % sW, offset (kw·dW) / sW
+  for (int kw = 0; kw < kW; kw++) tap[kw] = (kw * p->dW) % p->sW * Hr * PW + (kw * p->dW) / p->sW;
   const int32_t* x = P->x[m];
   int32_t* q = P->q[m];
   float* f = P->f[m];
   const double amax = P->amax[m];
+  const v128_t lov = wasm_i32x4_splat(P->lo), hiv = wasm_i32x4_splat(P->hi);
+  v128_t mxv = wasm_i32x4_splat(0);
   int32_t mx = 0;
   if (c1 > p->outC) c1 = p->outC;
   for (int c = c0; c < c1; c++) {
@@ -152,15 +258,45 @@ EXPORT(simd_part) int32_t simd_part(const SimDwP* P, int m, int c0, int c1, int3
         const uint32_t b = 2 * mm + 1 < kH ? (uint16_t)(int16_t)wc[(2 * mm + 1) * kW + kw] : 0;
         wp[mm * kW + kw] = (int32_t)(a | (b << 16));
       }
-    simd_planes(p, x + (long)c * H * W, planes, row);
-    for (int oh = 0; oh < OH; oh++) {
-      simd_out_row(p, planes, wp, oh, acc);
-      const long o = (long)c * OH * OW + (long)oh * OW;
+    simd_planes(p, x + (long)c * H * W, planes, row, read);
+    const long o = (long)c * OH * OW;
+    int kind;
+    v128_t sv, bv;
+    if (!P->dynfixed) {
+      const double sc = P->S[c], bc = P->bq[c] * 4194304.0;
+      int32_t al, ah;
+      if (simd_xilinx_range((int64_t)sc, (int64_t)P->bq[c] * (1LL << 22), P->lo, P->hi, (int64_t)amax, &al, &ah)) {
+        kind = 3;
+        sv = wasm_i32x4_splat((int32_t)(int64_t)sc);
+        bv = wasm_i32x4_make(al, ah, (int32_t)(uint32_t)(uint64_t)((int64_t)P->bq[c] * (1LL << 22)), 0);
+      } else {
+        kind = amax * sc + (bc < 0 ? -bc : bc) < 4503599627370496.0 ? 1 : 0;
+        sv = wasm_f64x2_splat(sc);
+        bv = wasm_f64x2_splat(bc);
+      }
+    } else {
+      const int32_t bc = P->bias[c];
+      kind = shift >= 1 && shift <= 30 && amax + (bc < 0 ? -(double)bc : (double)bc) + (double)(1 << (shift - 1)) < 2147483648.0 ? 2 : 0;
+      sv = wasm_i32x4_splat(shift >= 1 && shift <= 30 ? 1 << (shift - 1) : 0);
+      bv = wasm_i32x4_splat(bc);
+    }
+#define SIMD_ROWS(k) for (int oh = 0; oh < OH; oh++) \
+      simd_out_row(k, p, planes, wp, tap, oh, q + o + (long)oh * OW, f + o + (long)oh * OW, acc, sv, bv, shift, lov, hiv, &mxv);
+    if (kind == 3) {
+      SIMD_ROWS(3)
+    } else if (kind == 1) {
+      SIMD_ROWS(1)
+    } else if (kind == 2) {
+      SIMD_ROWS(2)
+    } else {
+      SIMD_ROWS(0)
       const int32_t y = P->dynfixed
-        ? requant_dynfixed_body(acc, 1, q + o, f + o, 1, OW, P->bias + c, P->shift, P->lo, P->hi, amax)
-        : requant_xilinx_body(acc, 1, q + o, f + o, 1, OW, P->S + c, P->bq + c, P->lo, P->hi, amax);
+        ? requant_dynfixed_body(q + o, 1, q + o, f + o, 1, OH * OW, P->bias + c, shift, P->lo, P->hi, amax)
+        : requant_xilinx_body(q + o, 1, q + o, f + o, 1, OH * OW, P->S + c, P->bq + c, P->lo, P->hi, amax);
       if (y > mx) mx = y;
     }
+#undef SIMD_ROWS
   }
-  return mx;
+  const int32_t mv = (int32_t)hmax_u32(mxv);
+  return mv > mx ? mv : mx;
 }
