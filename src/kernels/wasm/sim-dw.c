@@ -23,8 +23,11 @@ typedef struct {
 } SimDwP;
 
 static inline int simd_wp(const ConvP* p) { return p->inW + 2 * p->pW; }
-// words per row of a phase plane (with slack for the 4-lane reads past the last output)
-static inline int simd_pw(const ConvP* p) { return (((simd_wp(p) + p->sW - 1) / p->sW + 8) + 3) & ~3; }
+// words per row of a phase plane, a multiple of 4: its columns, and the 4-lane reads of the last output's taps
+static inline int simd_pw(const ConvP* p) {
+  const int cols = (simd_wp(p) + p->sW - 1) / p->sW, reads = (p->kW - 1) * p->dW / p->sW + ((p->outW + 3) & ~3);
+  return ((cols > reads ? cols : reads) + 3) & ~3;
+}
 // plane rows read: (OH-1)·sH + (kH-1)·dH + 1
 static inline int simd_rows(const ConvP* p) { return (p->outH - 1) * p->sH + (p->kH - 1) * p->dH + 1; }
 
@@ -46,7 +49,8 @@ static inline int simd_row_read(const ConvP* p, int r) {
 
 // words [0, n) of the pair row: word col = (x[r][col - pW], x[r + dH][col - pW]) as two int16 (low, high). The last
 // vector of the row reads up to 3 values past it (the next row, or the zone past the blob) and writes up to 3 words
-// past W, which the zeros then overwrite; d has 4 words of slack past n.
+// past W, which the zeros then overwrite; the zeros may run 3 words past n (into the next plane row, built after it or
+// never read, or the workspace's next buffer).
 static void simd_pair_row(const ConvP* p, const int32_t* xa, const int32_t* xb, int32_t* d, int n) {
   const int W = p->inW, pW = p->pW;
   const v128_t z = wasm_i32x4_splat(0);
