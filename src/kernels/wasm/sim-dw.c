@@ -157,43 +157,58 @@ static inline __attribute__((always_inline)) void simd_emit(int kind, v128_t a, 
   simd_store(f, wasm_f32x4_convert_i32x4(y), ns);
 }
 
-// one output row (plane rows oh·sH + 2m·dH, weight pairs wp[m][kw], tap column kw at word tap[kw] of the row)
-// emitted into q and f (simd_emit); a row's last vector is written whole when the channel's values go on that far
-// (the next rows' first values, written next). acc: OW + 4 words
-static inline __attribute__((always_inline)) void simd_out_row(int kind, const ConvP* p, const int32_t* planes,
-    const int32_t* wp, const int32_t* tap, int oh, int32_t* q, float* f, int32_t* acc, v128_t s, v128_t b, int shift,
-    v128_t lov, v128_t hiv, v128_t* mx) {
-  const int kH2 = (p->kH + 1) / 2, kW = p->kW, PW = simd_pw(p), OW = p->outW, rem = (p->outH - oh) * OW;
-  const int32_t* base = planes + (long)oh * p->sH * PW;
-  const long du = (long)2 * p->dH * PW;
+// Geometry the channel loop reads (locals: the stores to q and f could alias ConvP's fields)
+typedef struct {
+  int OH, OW, kH2, kW;
+  long rowStep, du;  // words from one output row's first plane row to the next's; between pair rows m and m + 1
+} SimdGeo;
+
+// one channel's output rows (plane rows oh·sH + 2m·dH, weight pairs wp[m][kw], tap column kw at word tap[kw] of the
+// row) emitted into q and f (simd_emit); a row's last vector is written whole when the channel's values go on that
+// far (the next rows' first values, written next). acc: OW + 4 words
+static inline __attribute__((always_inline)) void simd_channel(int kind, SimdGeo G, const int32_t* restrict planes,
+    const int32_t* wp, const int32_t* tap, int32_t* restrict q, float* restrict f, int32_t* restrict acc, v128_t s,
+    v128_t b, int shift, v128_t lov, v128_t hiv, v128_t* mx) {
+  const int OH = G.OH, OW = G.OW, kH2 = G.kH2, kW = G.kW;
   if (kH2 == 2 && kW == 3) {
     // 3x3 (MobileNet): the 6 weight pairs in registers
     const v128_t w0 = wasm_i32x4_splat(wp[0]), w1 = wasm_i32x4_splat(wp[1]), w2 = wasm_i32x4_splat(wp[2]);
     const v128_t w3 = wasm_i32x4_splat(wp[3]), w4 = wasm_i32x4_splat(wp[4]), w5 = wasm_i32x4_splat(wp[5]);
-    const int32_t *t0 = base + tap[0], *t1 = base + tap[1], *t2 = base + tap[2];
-    const int32_t *u0 = t0 + du, *u1 = t1 + du, *u2 = t2 + du;
-    for (int ow = 0; ow < OW; ow += 4) {
-      v128_t a = wasm_i32x4_dot_i16x8(wasm_v128_load(t0 + ow), w0);
-      a = wasm_i32x4_add(a, wasm_i32x4_dot_i16x8(wasm_v128_load(t1 + ow), w1));
-      a = wasm_i32x4_add(a, wasm_i32x4_dot_i16x8(wasm_v128_load(t2 + ow), w2));
-      a = wasm_i32x4_add(a, wasm_i32x4_dot_i16x8(wasm_v128_load(u0 + ow), w3));
-      a = wasm_i32x4_add(a, wasm_i32x4_dot_i16x8(wasm_v128_load(u1 + ow), w4));
-      a = wasm_i32x4_add(a, wasm_i32x4_dot_i16x8(wasm_v128_load(u2 + ow), w5));
-      simd_emit(kind, a, q + ow, f + ow, OW - ow, MIN(4, rem - ow), s, b, shift, lov, hiv, mx);
+    const int p0 = tap[0], p1 = tap[1], p2 = tap[2];
+    const long du = G.du;
+    for (int oh = 0; oh < OH; oh++) {
+      const int32_t *t0 = planes + oh * G.rowStep + p0, *t1 = planes + oh * G.rowStep + p1, *t2 = planes + oh * G.rowStep + p2;
+      const int32_t *u0 = t0 + du, *u1 = t1 + du, *u2 = t2 + du;
+      int32_t* qr = q + (long)oh * OW;
+      float* fr = f + (long)oh * OW;
+      const int rem = (OH - oh) * OW;
+      for (int ow = 0; ow < OW; ow += 4) {
+        v128_t a = wasm_i32x4_dot_i16x8(wasm_v128_load(t0 + ow), w0);
+        a = wasm_i32x4_add(a, wasm_i32x4_dot_i16x8(wasm_v128_load(t1 + ow), w1));
+        a = wasm_i32x4_add(a, wasm_i32x4_dot_i16x8(wasm_v128_load(t2 + ow), w2));
+        a = wasm_i32x4_add(a, wasm_i32x4_dot_i16x8(wasm_v128_load(u0 + ow), w3));
+        a = wasm_i32x4_add(a, wasm_i32x4_dot_i16x8(wasm_v128_load(u1 + ow), w4));
+        a = wasm_i32x4_add(a, wasm_i32x4_dot_i16x8(wasm_v128_load(u2 + ow), w5));
+        simd_emit(kind, a, qr + ow, fr + ow, OW - ow, MIN(4, rem - ow), s, b, shift, lov, hiv, mx);
+      }
     }
     return;
   }
-  for (int ow = 0; ow < OW; ow += 4) wasm_v128_store(acc + ow, wasm_i32x4_splat(0));
-  for (int m = 0; m < kH2; m++) {
-    for (int kw = 0; kw < kW; kw++) {
-      const int32_t* t = base + m * du + tap[kw];
-      const v128_t wv = wasm_i32x4_splat(wp[m * kW + kw]);
-      for (int ow = 0; ow < OW; ow += 4)
-        wasm_v128_store(acc + ow, wasm_i32x4_add(wasm_v128_load(acc + ow), wasm_i32x4_dot_i16x8(wasm_v128_load(t + ow), wv)));
+  for (int oh = 0; oh < OH; oh++) {
+    const int32_t* base = planes + oh * G.rowStep;
+    for (int ow = 0; ow < OW; ow += 4) wasm_v128_store(acc + ow, wasm_i32x4_splat(0));
+    for (int m = 0; m < kH2; m++) {
+      for (int kw = 0; kw < kW; kw++) {
+        const int32_t* t = base + m * G.du + tap[kw];
+        const v128_t wv = wasm_i32x4_splat(wp[m * kW + kw]);
+        for (int ow = 0; ow < OW; ow += 4)
+          wasm_v128_store(acc + ow, wasm_i32x4_add(wasm_v128_load(acc + ow), wasm_i32x4_dot_i16x8(wasm_v128_load(t + ow), wv)));
+      }
     }
+    const int rem = (OH - oh) * OW;
+    for (int ow = 0; ow < OW; ow += 4)
+      simd_emit(kind, wasm_v128_load(acc + ow), q + (long)oh * OW + ow, f + (long)oh * OW + ow, OW - ow, MIN(4, rem - ow), s, b, shift, lov, hiv, mx);
   }
-  for (int ow = 0; ow < OW; ow += 4)
-    simd_emit(kind, wasm_v128_load(acc + ow), q + ow, f + ow, OW - ow, MIN(4, rem - ow), s, b, shift, lov, hiv, mx);
 }
 
 // y(acc) of requant_xilinx_body's int64 loop
@@ -243,6 +258,7 @@ EXPORT(simd_part) int32_t simd_part(const SimDwP* P, int m, int c0, int c1, int3
   int32_t* read = wp + kH2 * kW;
   int32_t* tap = read + Hr;
   for (int r = 0; r < Hr; r++) read[r] = simd_row_read(p, r);
+  const SimdGeo G = {OH, OW, kH2, kW, (long)p->sH * PW, (long)2 * p->dH * PW};
   // tap column kw: phase (kw·dW) % sW, offset (kw·dW) / sW
   for (int kw = 0; kw < kW; kw++) tap[kw] = (kw * p->dW) % p->sW * Hr * PW + (kw * p->dW) / p->sW;
   const int32_t* x = P->x[m];
@@ -284,8 +300,7 @@ EXPORT(simd_part) int32_t simd_part(const SimDwP* P, int m, int c0, int c1, int3
       sv = wasm_i32x4_splat(shift >= 1 && shift <= 30 ? 1 << (shift - 1) : 0);
       bv = wasm_i32x4_splat(bc);
     }
-#define SIMD_ROWS(k) for (int oh = 0; oh < OH; oh++) \
-      simd_out_row(k, p, planes, wp, tap, oh, q + o + (long)oh * OW, f + o + (long)oh * OW, acc, sv, bv, shift, lov, hiv, &mxv);
+#define SIMD_ROWS(k) simd_channel(k, G, planes, wp, tap, q + o, f + o, acc, sv, bv, shift, lov, hiv, &mxv);
     if (kind == 3) {
       SIMD_ROWS(3)
     } else if (kind == 1) {
