@@ -172,7 +172,8 @@ export type Requant =
 
 /**
  * conv + requantization of one image, the result resident (see the file comment). `maxRowAbsSum`: the largest
- * Σ|w| of an output channel. A 3x3 stride-1 conv whose integer weights `w` are given runs the exact integer
+ * Σ|w| of an output channel. A depthwise conv whose integer weights `w` are given runs the integer depthwise kernel
+ * with its requantization fused (sim-dw.ts), a 3x3 stride-1 one the exact integer
  * Winograd (sim-winograd.ts), any other ungrouped one the integer GEMM, when their bounds hold (x's int32 copied
  * into the zone when it does not live there); otherwise the float kernels on exact float32 accumulators, when
  * max|x|·maxRowAbsSum < 2^24 (every partial sum an integer float32 holds exactly). null (nothing done) when neither applies: no wasm, no room in
@@ -280,8 +281,9 @@ function requantResident(r: WasmRuntime, accI32: boolean, pair: { f: Float32Arra
 
 /**
  * convRequantResident of two images with the same weights (a layer's fixed and local runs) in one kernel call,
- * when both take the integer Winograd, or both the GEMM (an input not in the zone copied in): each block of packed
- * weights is read for the two images at once. The same integers as two calls. null (nothing done) otherwise.
+ * when both take the integer Winograd, or both the GEMM, or both the depthwise kernel (an input not in the zone
+ * copied in): each block of packed weights is read for the two images at once, one thread dispatch. The same
+ * integers as two calls. null (nothing done) otherwise.
  */
 export function convRequantResidentPair(x0: Int32Array, x1: Int32Array, p: Conv2dParams, maxRowAbsSum: number, rq: Requant, lo: number, hi: number, w: Int32Array): [Int32Array, Int32Array] | null {
   const r = residentRt();

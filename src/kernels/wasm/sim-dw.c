@@ -3,9 +3,9 @@
 // zero-padded planes split by column phase (column j·sW + ph of the padded map is word j of phase ph), so each tap
 // pair (kh, kh + 1) at column kw is one contiguous load and one i32x4.dot_i16x8_s over 4 output pixels. The int32
 // sums wrap mod 2^32: exact whenever max|x|·Σ|w_c| < 2^31 with int16 operands (|x|, |w| <= 32767; the caller
-// checks). Each output row's sums are requantized from a row buffer by requant_xilinx_body / requant_dynfixed_body
-// (sim.c), the resident chain's own code, in place in the int32 blob (one channel at a time, while it is in cache), with
-// its float32 twin. Included by kernels.c after sim.c.
+// checks). Each 4 sums are requantized in registers as they are written (simd_emit: the lanes of sim.c's
+// requant_xilinx_body / requant_dynfixed_body, or an exact int32 form of the Xilinx one; a channel past their bounds
+// gets sim.c's body in place), into the int32 blob and its float32 twin. Included by kernels.c after sim.c.
 
 typedef struct {
   ConvP g;                     // words 0-15
@@ -110,7 +110,8 @@ static inline void simd_store(void* o0, v128_t v, int n) {
 }
 
 // How 4 sums become output values: kind 0 the raw int32 sums into q (requantized afterwards by sim.c's body), 1 Xilinx,
-// 2 DynamicFixed, each on the lanes of requant_xilinx_body / requant_dynfixed_body's SIMD loops (the same integers),
+// 2 DynamicFixed, each on the lanes of requant_xilinx_body / requant_dynfixed_body's SIMD loops (the same integers), 3
+// Xilinx on int32 lanes (below),
 // into q and its twin f (its first ns lanes); the running max |y| of the first n lanes in *mx.
 // Xilinx: t = acc·S + bq·2^22 in f64 (|t| < 2^52: exact), y = sign(t)·floor((|t| + 2^21)·2^-22), an integer below
 // 2^30 whose int32 is the low word of y + 1.5·2^52 (exact), then clamped in int32 lanes.
@@ -120,7 +121,6 @@ static inline void simd_store(void* o0, v128_t v, int n) {
 // (S and B wrap mod 2^32, t does not) and y = sign(t)·((|t| + 2^21) >> 22) as in the int64 loop.
 static inline __attribute__((always_inline)) void simd_emit(int kind, v128_t a, int32_t* q, float* f, int n, int ns,
     v128_t s, v128_t b, int shift, v128_t lov, v128_t hiv, v128_t* mx) {
-  const v128_t b2 = b;
   if (kind == 0) {
     simd_store(q, a, ns);
     return;
@@ -137,9 +137,9 @@ static inline __attribute__((always_inline)) void simd_emit(int kind, v128_t a, 
     y1 = wasm_f64x2_add(wasm_v128_or(y1, wasm_v128_and(t1, sign)), magic);
     y = wasm_i32x4_shuffle(y0, y1, 0, 2, 4, 6);
   } else if (kind == 3) {
-    // Xilinx on int32 lanes: acc clamped to [al, ah] (b2: al, ah, B), where y is already at its rails
-    const v128_t ac = wasm_i32x4_min(wasm_i32x4_shuffle(b2, b2, 1, 1, 1, 1), wasm_i32x4_max(wasm_i32x4_shuffle(b2, b2, 0, 0, 0, 0), a));
-    const v128_t t = wasm_i32x4_add(wasm_i32x4_mul(ac, s), wasm_i32x4_shuffle(b2, b2, 2, 2, 2, 2));
+    // Xilinx on int32 lanes: acc clamped to [al, ah] (b: al, ah, B), where y is already at its rails
+    const v128_t ac = wasm_i32x4_min(wasm_i32x4_shuffle(b, b, 1, 1, 1, 1), wasm_i32x4_max(wasm_i32x4_shuffle(b, b, 0, 0, 0, 0), a));
+    const v128_t t = wasm_i32x4_add(wasm_i32x4_mul(ac, s), wasm_i32x4_shuffle(b, b, 2, 2, 2, 2));
     const v128_t neg = wasm_i32x4_shr(t, 31);
     const v128_t r = wasm_u32x4_shr(wasm_i32x4_add(wasm_i32x4_abs(t), wasm_i32x4_splat(1 << 21)), 22);
     y = wasm_i32x4_sub(wasm_v128_xor(r, neg), neg);
