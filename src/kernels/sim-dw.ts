@@ -66,8 +66,7 @@ export function simDwAt(r: WasmRuntime, imgs: SimDwImage[], w: Int32Array, p: Co
   const T = idle.length + 1;
   r.reset();
   const pP = r.alloc(P_WORDS);
-  const i32 = r.I32();
-  i32.set([p.inC, p.inH, p.inW, p.outC, p.outH, p.outW, p.kH, p.kW, p.strideH, p.strideW, p.padH, p.padW, p.dilH, p.dilW, p.group, 0], pP >>> 2);
+  r.I32().set([p.inC, p.inH, p.inW, p.outC, p.outH, p.outW, p.kH, p.kW, p.strideH, p.strideW, p.padH, p.padW, p.dilH, p.dilW, p.group, 0], pP >>> 2);
   const wsW = ex.simd_ws_words(pP);
   // params, S and bq (doubles) or biases, weights, the workspaces, the threads' max words, alignment slack
   if (!r.canHold(4 * (P_WORDS + 4 * C + wLen + T * (wsW + 16) + 2 * T + 128) + 4096)) return null;
@@ -82,13 +81,13 @@ export function simDwAt(r: WasmRuntime, imgs: SimDwImage[], w: Int32Array, p: Co
   }
   const pW = r.alloc(wLen);
   r.I32().set(w.subarray(0, wLen), pW >>> 2);
+  // SimDwP words 16-31 (the second image's words repeat the first's when there is one image)
   const im1 = imgs[1] ?? imgs[0];
-  const a = r.I32();
-  const o = pP >>> 2;
-  a.set([rq.mode === 'Xilinx' ? 0 : 1, rq.mode === 'Xilinx' ? 0 : rq.shift, lo, hi, pS, pB, pBias, imgs.length,
-    imgs[0].x, im1.x, imgs[0].q, im1.q, imgs[0].f, im1.f, pW, 0], o + 16);
+  r.I32().set([rq.mode === 'Xilinx' ? 0 : 1, rq.mode === 'Xilinx' ? 0 : rq.shift, lo, hi, pS, pB, pBias, imgs.length,
+    imgs[0].x, im1.x, imgs[0].q, im1.q, imgs[0].f, im1.f, pW, 0], (pP >>> 2) + 16);
   r.F64().set([imgs[0].amax, im1.amax], (pP >>> 3) + 16);
   const ws = Array.from({ length: T }, () => r.alloc(wsW));
+  // about 4 chunks of channels per thread over the images
   let ch = C;
   if (T > 1) ch = Math.max(1, Math.ceil(C / Math.ceil((4 * T) / imgs.length)));
   const nc = imgs.length * Math.ceil(C / ch);
@@ -98,13 +97,13 @@ export function simDwAt(r: WasmRuntime, imgs: SimDwImage[], w: Int32Array, p: Co
     return out;
   }
   // each thread: the largest |y| per image of its chunks, two words at maxAddr + 8·k
-  const maxAddr2 = r.alloc(2 * T);
-  r.I32().fill(0, maxAddr2 >>> 2, (maxAddr2 >>> 2) + 2 * T);
-  r.parallel(JOB_SIM_DW, ws.map((wsT, k) => [pP, imgs.length, ch, nc, wsT, maxAddr2 + 8 * k]), idle);
+  const maxAddr = r.alloc(2 * T);
+  r.I32().fill(0, maxAddr >>> 2, (maxAddr >>> 2) + 2 * T);
+  r.parallel(JOB_SIM_DW, ws.map((wsT, k) => [pP, imgs.length, ch, nc, wsT, maxAddr + 8 * k]), idle);
   const m32 = r.I32();
   const out = imgs.map((_, m) => {
     let mx = 0;
-    for (let k = 0; k < T; k++) mx = Math.max(mx, m32[(maxAddr2 >>> 2) + 2 * k + m]);
+    for (let k = 0; k < T; k++) mx = Math.max(mx, m32[(maxAddr >>> 2) + 2 * k + m]);
     return mx;
   });
   count(imgs.length);
