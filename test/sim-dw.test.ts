@@ -5,9 +5,11 @@
  * MobileNet v1 `--metrics layers` (the same per-layer figures and blobs, every depthwise conv on the kernel, the fixed
  * and local runs paired). It takes a conv exactly when its int16 operands and the 2^31 bound hold.
  */
+import { spawnSync } from 'child_process';
+import * as path from 'path';
 import * as A from '../src/chaidnn/arith';
 import { convIntJs, getThreads, initKernels, setThreads, shutdownKernels } from '../src/kernels';
-import { setSimDepthwise, simDwFits, simDwStats } from '../src/kernels/sim-dw';
+import { setSimDepthwise, simDwFits, simDwShape, simDwStats } from '../src/kernels/sim-dw';
 import type { Conv2dParams } from '../src/kernels/types';
 import { runNodeHelper } from './helpers/cli';
 
@@ -125,5 +127,31 @@ describe('integer depthwise kernel: bounds', () => {
     const q = A.convXilinx(x, w, null, new Array(6).fill(2 ** 22), g, 32, false);
     expect(simDwStats.convs - d0).toBe(1);
     expect(Array.from(q)).toEqual(Array.from(sums));
+  });
+});
+
+describe('integer depthwise kernel: switches', () => {
+  const g: Conv2dParams = { inC: 4, inH: 5, inW: 5, outC: 4, outH: 5, outW: 5, kH: 3, kW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, dilH: 1, dilW: 1, group: 4 };
+
+  it('setSimDepthwise off and on; grouped convs that are not depthwise never take it', () => {
+    expect(simDwShape(g)).toBe(true);
+    expect(setSimDepthwise('off')).toBe('auto');
+    expect(simDwShape(g)).toBe(false);
+    expect(setSimDepthwise('auto')).toBe('off');
+    expect(simDwShape({ ...g, outC: 8 })).toBe(false);
+    expect(simDwShape({ ...g, inC: 8, outC: 8 })).toBe(false);
+  });
+
+  it('CHAIQ_SIM_DW=0 turns it off from the start', () => {
+    const mod = path.join(__dirname, '..', 'dist', 'src', 'kernels', 'sim-dw');
+    const code = `const m = require(${JSON.stringify(mod)}); process.stdout.write(String(m.simDwShape(${JSON.stringify(g)})))`;
+    const run = (v: string | undefined): string => {
+      const env = { ...process.env };
+      if (v === undefined) delete env.CHAIQ_SIM_DW;
+      else env.CHAIQ_SIM_DW = v;
+      return spawnSync(process.execPath, ['-e', code], { env, encoding: 'utf8' }).stdout;
+    };
+    expect(run('0')).toBe('false');
+    expect(run(undefined)).toBe('true');
   });
 });
