@@ -118,7 +118,7 @@ static inline void simd_store(void* o0, v128_t v, int n) {
 // DynamicFixed: t = acc + bias in int32 (|t| + 2^(shift-1) < 2^31), y = sign(t)·((|t| + 2^(shift-1)) >> shift).
 // kind 3, Xilinx on int32 lanes: y is non-decreasing in acc and clamped, so acc clamped to [al, ah] (outside which y
 // is at the rail it has at al or ah, checked per channel by simd_xilinx_range) gives the same y; there t fits int32
-// (S and B wrap mod 2^32, t does not) and y = sign(t)·((|t| + 2^21) >> 22) as in the int64 loop.
+// (S and B wrap mod 2^32, t does not) and y = sign(t)·((|t| + 2^21) >> 22) as in the int64 loop, in the form below.
 static inline __attribute__((always_inline)) void simd_emit(int kind, v128_t a, int32_t* q, float* f, int n, int ns,
     v128_t s, v128_t b, int shift, v128_t lov, v128_t hiv, v128_t* mx) {
   if (kind == 0) {
@@ -140,9 +140,8 @@ static inline __attribute__((always_inline)) void simd_emit(int kind, v128_t a, 
     // Xilinx on int32 lanes: acc clamped to [al, ah] (b: al, ah, B), where y is already at its rails
     const v128_t ac = wasm_i32x4_min(wasm_i32x4_shuffle(b, b, 1, 1, 1, 1), wasm_i32x4_max(wasm_i32x4_shuffle(b, b, 0, 0, 0, 0), a));
     const v128_t t = wasm_i32x4_add(wasm_i32x4_mul(ac, s), wasm_i32x4_shuffle(b, b, 2, 2, 2, 2));
-    const v128_t neg = wasm_i32x4_shr(t, 31);
-    const v128_t r = wasm_u32x4_shr(wasm_i32x4_add(wasm_i32x4_abs(t), wasm_i32x4_splat(1 << 21)), 22);
-    y = wasm_i32x4_sub(wasm_v128_xor(r, neg), neg);
+    // sign(t)·((|t| + 2^21) >> 22) = (t + 2^21 - [t < 0]) >> 22 (arithmetic): for t < 0 it is ceil((t - 2^21) / 2^22)
+    y = wasm_i32x4_shr(wasm_i32x4_add(wasm_i32x4_add(t, wasm_i32x4_splat(1 << 21)), wasm_i32x4_shr(t, 31)), 22);
   } else {
     const v128_t t = wasm_i32x4_add(a, b);
     const v128_t neg = wasm_i32x4_shr(t, 31);
