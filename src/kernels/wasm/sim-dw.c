@@ -143,10 +143,9 @@ static inline __attribute__((always_inline)) void simd_emit(int kind, v128_t a, 
     // sign(t)·((|t| + 2^21) >> 22) = (t + 2^21 - [t < 0]) >> 22 (arithmetic): for t < 0 it is ceil((t - 2^21) / 2^22)
     y = wasm_i32x4_shr(wasm_i32x4_add(wasm_i32x4_add(t, wasm_i32x4_splat(1 << 21)), wasm_i32x4_shr(t, 31)), 22);
   } else {
+    // sign(t)·((|t| + h) >> shift) = (t + h - [t < 0]) >> shift (arithmetic), h = 2^(shift-1), as kind 3
     const v128_t t = wasm_i32x4_add(a, b);
-    const v128_t neg = wasm_i32x4_shr(t, 31);
-    const v128_t r = wasm_u32x4_shr(wasm_i32x4_add(wasm_i32x4_abs(t), s), shift);
-    y = wasm_i32x4_sub(wasm_v128_xor(r, neg), neg);
+    y = wasm_i32x4_shr(wasm_i32x4_add(wasm_i32x4_add(t, s), wasm_i32x4_shr(t, 31)), shift);
   }
   y = wasm_i32x4_min(hiv, wasm_i32x4_max(lov, y));
   v128_t ay = wasm_i32x4_abs(y);
