@@ -32,7 +32,7 @@ function ints(n: number, lo: number, hi: number, seed: number): Int32Array {
   return Int32Array.from({ length: n }, () => lo + Math.floor(r() * (hi - lo + 1)));
 }
 
-function paths<T>(f: () => T): [T, Omit<typeof A.intConvPaths, 'wino' | 'gemm'>] {
+function paths<T>(f: () => T): [T, Omit<typeof A.intConvPaths, 'wino' | 'gemm' | 'dw'>] {
   const before = { ...A.intConvPaths };
   const v = f();
   return [v, { float: A.intConvPaths.float - before.float, int: A.intConvPaths.int - before.int, js: A.intConvPaths.js - before.js }];

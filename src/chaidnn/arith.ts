@@ -14,7 +14,7 @@ export const PSUM18_MAX = 131071;
 /** loadsf_avg_pool: bias_fbits = 16. */
 export const AVG_POOL_SHIFT = 16;
 
-import { concatResident, conv2d, convInt, convIntGemm, convIntWinograd, convRequantResident, convRequantResidentPair, intAbsMax, invalidateResident, kernelBackend, maxPoolResident, poolInWasm, reluResidentInPlace, requantDynamicFixedInt, requantXilinxInt, setSimWinograd, simGemmStats, simWinogradStats, type Requant, type SimWinogradMode } from '../kernels';
+import { concatResident, conv2d, convInt, convIntGemm, convIntWinograd, convRequantResident, convRequantResidentPair, intAbsMax, invalidateResident, kernelBackend, maxPoolResident, poolInWasm, reluResidentInPlace, requantDynamicFixedInt, requantXilinxInt, setSimWinograd, simDwStats, simGemmStats, simWinogradStats, type Requant, type SimWinogradMode } from '../kernels';
 import { eltwiseAddResident } from '../kernels';
 
 const f32 = Math.fround;
@@ -387,7 +387,7 @@ export function setIntConvBackend(b: IntConvBackend): void {
 }
 
 /** How many convolutions each path computed (tests and the bench read it). */
-export const intConvPaths = { float: 0, int: 0, js: 0, wino: 0, gemm: 0 };
+export const intConvPaths = { float: 0, int: 0, js: 0, wino: 0, gemm: 0, dw: 0 };
 
 interface WeightBounds {
   wf?: Float32Array;
@@ -474,8 +474,9 @@ function residentConv(x: Int32Array, w: Int32Array, g: ConvGeom, psum18: boolean
   b.wf ??= Float32Array.from(w);
   const w0 = simWinogradStats.convs;
   const g0 = simGemmStats.convs;
+  const d0 = simDwStats.convs;
   const q = convRequantResident(x, b.wf, g, b.maxRowAbsSum, rq, lo, hi, intConvBackend !== 'float' ? w : undefined);
-  if (q) intConvPaths[simWinogradStats.convs > w0 ? 'wino' : simGemmStats.convs > g0 ? 'gemm' : 'float']++;
+  if (q) intConvPaths[simWinogradStats.convs > w0 ? 'wino' : simGemmStats.convs > g0 ? 'gemm' : simDwStats.convs > d0 ? 'dw' : 'float']++;
   return q;
 }
 
@@ -501,9 +502,10 @@ export function convPair(x0: Int32Array, x1: Int32Array, L: ConvLayer, g: ConvGe
   if (convPairs && !psum18 && wasmRequant && (intConvBackend === 'auto' || intConvBackend === 'wino')) {
     const rq: Requant = L.mode === 'Xilinx' ? { mode: 'Xilinx', S: L.S, bq: L.bq } : { mode: 'DynamicFixed', bias: L.biasInt, shift: L.shift };
     const w0 = simWinogradStats.convs;
+    const d0 = simDwStats.convs;
     const pair = convRequantResidentPair(x0, x1, g, boundsOf(L.w, g.outC).maxRowAbsSum, rq, lo, hi, L.w);
     if (pair) {
-      intConvPaths[simWinogradStats.convs > w0 ? 'wino' : 'gemm'] += 2;
+      intConvPaths[simWinogradStats.convs > w0 ? 'wino' : simDwStats.convs > d0 ? 'dw' : 'gemm'] += 2;
       return pair;
     }
   }

@@ -8,7 +8,7 @@
  *
  * Layout: types.ts (operand shapes), config.ts (backend, threads, worker pool), wasm-features.ts (which build
  * of the module), wasm-runtime.ts (memory, arena, job protocol), weight-cache.ts (operands kept in wasm
- * memory), epilogue.ts (fused conv epilogue), conv.ts, winograd.ts, gemm.ts, layer-ops.ts, int-conv.ts, sim-conv.ts, sim-winograd.ts (the simulator's integer Winograd and 1x1 GEMM), js.ts (plain JS),
+ * memory), epilogue.ts (fused conv epilogue), conv.ts, winograd.ts, gemm.ts, layer-ops.ts, int-conv.ts, sim-conv.ts, sim-winograd.ts (the simulator's integer Winograd and GEMM), sim-dw.ts (its integer depthwise conv), js.ts (plain JS),
  * reference.ts. This folder imports nothing outside it.
  */
 export type { Conv2dParams, ConvEpilogue } from './types';
@@ -21,5 +21,6 @@ export { convInt, convIntJs, intAbsMax, requantDynamicFixedInt, requantXilinxInt
 export { relaxedSimdAvailable } from './wasm-features';
 export { setWinograd, winogradCalls, winogradEnabled } from './winograd';
 export { convIntGemm, convIntWinograd, setSimWinograd, simGemmFits, simGemmShape, simGemmStats, simPairStats, simWinogradFits, simWinogradShape, simWinogradStats, weightAbsMax, type SimWinogradMode } from './sim-winograd';
+export { setSimDepthwise, simDwFits, simDwShape, simDwStats, type SimDepthwiseMode } from './sim-dw';
 export { clearResidentPool, concatResident, convRequantResident, convRequantResidentPair, invalidateResident, maxPoolResident, quantizeResident, releaseResident, reluAppliedResident, reluResidentInPlace, reluTwinOf, residentStats, setResidentChain, setResidentWanted, type QuantizeSpec, type Requant } from './sim-conv';
 export { eltwiseAddResident, hasNaN } from './sim-conv';

@@ -12,6 +12,7 @@ import { poolInWasm } from './layer-ops';
 import type { Conv2dParams } from './types';
 import { simGemmAt, simGemmFits, simGemmShape, simWinogradAt, simWinogradFits, simWinogradShape, weightAbsMax } from './sim-winograd';
 import { quantizeTwin, requantTwin } from './sim-twin-threads';
+import { simDwAt, simDwFits, simDwShape } from './sim-dw';
 import type { WasmRuntime } from './wasm-runtime';
 import { intAbsMax } from './int-conv';
 
@@ -188,7 +189,8 @@ export type Requant =
 
 /**
  * conv + requantization of one image, the result resident (see the file comment). `maxRowAbsSum`: the largest
- * Σ|w| of an output channel. A 3x3 stride-1 conv whose integer weights `w` are given runs the exact integer
+ * Σ|w| of an output channel. A depthwise conv whose integer weights `w` are given runs the integer depthwise kernel
+ * with its requantization fused (sim-dw.ts), a 3x3 stride-1 one the exact integer
  * Winograd (sim-winograd.ts), any other ungrouped one the integer GEMM, when their bounds hold (x's int32 copied
  * into the zone when it does not live there); otherwise the float kernels on exact float32 accumulators, when
  * max|x|·maxRowAbsSum < 2^24 (every partial sum an integer float32 holds exactly). null (nothing done) when neither applies: no wasm, no room in
@@ -202,6 +204,8 @@ export function convRequantResident(x: Int32Array, wf: Float32Array, p: Conv2dPa
   const n = C * plane;
   if (n < MIN_FLOATS || x.length < p.inC * p.inH * p.inW) return null;
   if (!requantTakes(rq, C)) return null;
+  const dw = w && simDwShape(p) ? depthwiseResident(r, [x], p, maxRowAbsSum, rq, lo, hi, w) : null;
+  if (dw) return dw[0];
   const t = twinOf(r, x);
   if (!t) return null;
   const tw = t.res;
@@ -294,8 +298,9 @@ function requantResident(r: WasmRuntime, accI32: boolean, pair: { f: Float32Arra
 
 /**
  * convRequantResident of two images with the same weights (a layer's fixed and local runs) in one kernel call,
- * when both take the integer Winograd, or both the GEMM (an input not in the zone copied in): each block of packed
- * weights is read for the two images at once. The same integers as two calls. null (nothing done) otherwise.
+ * when both take the integer Winograd, or both the GEMM, or both the depthwise kernel (an input not in the zone
+ * copied in): each block of packed weights is read for the two images at once, one thread dispatch. The same
+ * integers as two calls. null (nothing done) otherwise.
  */
 export function convRequantResidentPair(x0: Int32Array, x1: Int32Array, p: Conv2dParams, maxRowAbsSum: number, rq: Requant, lo: number, hi: number, w: Int32Array): [Int32Array, Int32Array] | null {
   const r = residentRt();
@@ -305,6 +310,10 @@ export function convRequantResidentPair(x0: Int32Array, x1: Int32Array, p: Conv2
   const n = C * plane;
   const inSize = p.inC * p.inH * p.inW;
   if (n < MIN_FLOATS || x0.length < inSize || x1.length < inSize || !requantTakes(rq, C)) return null;
+  if (simDwShape(p)) {
+    const dw = depthwiseResident(r, [x0, x1], p, maxRowAbsSum, rq, lo, hi, w);
+    return dw ? [dw[0], dw[1]] : null;
+  }
   if (!simWinogradShape(p) && !simGemmShape(p)) return null;
   const t0 = twinOf(r, x0);
   const t1 = t0 ? twinOf(r, x1) : null;
@@ -327,6 +336,50 @@ export function convRequantResidentPair(x0: Int32Array, x1: Int32Array, p: Conv2
     requantResident(r, true, a!, C, plane, rq, lo, hi, m0 * maxRowAbsSum),
     requantResident(r, true, b!, C, plane, rq, lo, hi, m1 * maxRowAbsSum),
   ];
+}
+
+/**
+ * A depthwise conv of one or two images (a layer's fixed and local runs) on the integer kernel with the
+ * requantization fused (sim-dw.ts), inputs read in place when they live in the zone (else copied in); the results
+ * resident. null (nothing done) when its bounds do not hold or without room: the caller takes the float32-twin path.
+ */
+function depthwiseResident(r: WasmRuntime, xs: Int32Array[], p: Conv2dParams, maxRowAbsSum: number, rq: Requant, lo: number, hi: number, w: Int32Array): Int32Array[] | null {
+  const n = p.outC * p.outH * p.outW;
+  const wm = weightAbsMax(w);
+  // max |x|: a resident blob's own while its twin is valid (nothing changed it in place), else computed
+  const ams = xs.map((x) => {
+    const res = residents.get(x);
+    return res?.f ? res.absMax : intAbsMax(x);
+  });
+  if (!ams.every((m) => simDwFits(m, wm, maxRowAbsSum))) return null;
+  const temps: Float32Array[] = [];
+  const outs: Array<{ f: Float32Array; qb: Float32Array }> = [];
+  const fail = (): null => {
+    temps.forEach((b) => give(b));
+    for (const o of outs) {
+      give(o.f);
+      give(o.qb);
+    }
+    return null;
+  };
+  const addrs: number[] = [];
+  for (const x of xs) {
+    const xi = zoneInt(r, x, residents.get(x));
+    if (!xi) return fail();
+    if (xi.tmp) temps.push(xi.tmp);
+    addrs.push(xi.addr);
+  }
+  for (let k = 0; k < xs.length; k++) {
+    const o = takePair(r, n);
+    if (!o) return fail();
+    outs.push(o);
+  }
+  const imgs = outs.map((o, k) => ({ x: addrs[k], q: o.qb.byteOffset, f: o.f.byteOffset, amax: ams[k] * maxRowAbsSum }));
+  const ms = simDwAt(r, imgs, w, p, rq, lo, hi);
+  if (!ms) return fail();
+  temps.forEach((b) => give(b));
+  residentStats.convs += xs.length;
+  return outs.map((o, k) => adopt(o, n, ms[k]));
 }
 
 /** A new resident pair of n values (int32 block and float twin), or null without room. */

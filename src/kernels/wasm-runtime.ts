@@ -97,6 +97,11 @@ export const JOB_SIM_QUANT = 20;
 export const JOB_SIM_REQUANT = 21;
 /** [p (ErrP in sim-metrics.c), nBlocks, chunk, nChunks]: sim-metrics.ts, chunks of error-sum blocks */
 export const JOB_ERR_SUMS = 22;
+/**
+ * [P (SimDwP in sim-dw.c), images, chunk, nChunks, ws, maxAddr]: sim-dw.ts, chunk i the channels
+ * ⌊i / images⌋·chunk.. of image i % images; the thread's max |y| per image into the two int32 at maxAddr
+ */
+export const JOB_SIM_DW = 23;
 
 const SLOT = 32; // Int32 words of control block per worker: seq, done, state, cmd, args...
 const MAX_WORKERS = 63;
@@ -242,6 +247,13 @@ function runJobSource(): string {
         : ex.sim_requant_xilinx(a[o+1] + off, a[o+2], a[o+3] + off, a[o+4] + off, nC, plane, a[o+7] + 8 * c0, a[o+8] + 8 * c0, a[o+10], a[o+11], amax));
     }
     new Int32Array(memory.buffer, a[o+15] >>> 0, 1)[0] = mx;
+  } else if (cmd === ${JOB_SIM_DW}) {
+    const im = a[o+1], ch = a[o+2], nc = a[o+3];
+    const mx = new Int32Array(memory.buffer, a[o+5] >>> 0, 2);
+    while ((i = next()) < nc) {
+      const m = i % im, c0 = ((i / im) | 0) * ch;
+      mx[m] = Math.max(mx[m], ex.simd_part(a[o], m, c0, c0 + ch, a[o+4]));
+    }
   } else if (cmd === ${JOB_ERR_SUMS}) {
     const nb = a[o+1], ch = a[o+2], nc = a[o+3];
     while ((i = next()) < nc) ex.err_sums_part(a[o], i * ch, Math.min(nb, (i + 1) * ch));

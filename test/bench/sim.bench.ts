@@ -54,7 +54,7 @@ async function measure(key: string, file: string, mode: 'Xilinx' | 'DynamicFixed
   const res0 = residentStats.convs;
   const q0 = simGemmI8Stats.convs;
   await runSim(prog, inputs[0], { reference: false }); // warm-up, and the conv paths of one image
-  const paths = `${A.intConvPaths.wino - before.wino} integer winograd / ${A.intConvPaths.gemm - before.gemm} integer GEMM (${simGemmI8Stats.convs - q0} int8) / ${A.intConvPaths.float - before.float} float32 (${residentStats.convs - res0} resident) / ${A.intConvPaths.int - before.int} int16 / ${A.intConvPaths.js - before.js} JS`;
+  const paths = `${A.intConvPaths.wino - before.wino} integer winograd / ${A.intConvPaths.gemm - before.gemm} integer GEMM (${simGemmI8Stats.convs - q0} int8) / ${A.intConvPaths.dw - before.dw} integer depthwise / ${A.intConvPaths.float - before.float} float32 (${residentStats.convs - res0} resident) / ${A.intConvPaths.int - before.int} int16 / ${A.intConvPaths.js - before.js} JS`;
   for (const f of Object.values(run)) await f();
   const t: Record<keyof typeof run, Times> = { float: { wall: [], cpu: [] }, none: { wall: [], cpu: [] }, layers: { wall: [], cpu: [] } };
   for (let r = 0; r < rounds; r++) {

@@ -898,6 +898,7 @@ EXPORT(iabsmax) int32_t iabsmax(const int32_t* x, int n) {
 #include "winograd-pack.c"
 #include "winograd.c"
 #include "sim.c"
+#include "sim-dw.c"
 #include "sim-twin-ops.c"
 #include "sim-winograd.c"
 #include "sim-gemm-i8.c"
