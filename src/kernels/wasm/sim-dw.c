@@ -113,8 +113,7 @@ static inline void simd_store(void* o0, v128_t v, int n) {
 // 2 DynamicFixed, each on the lanes of requant_xilinx_body / requant_dynfixed_body's SIMD loops (the same integers), 3
 // Xilinx on int32 lanes (below),
 // into q and its twin f (its first ns lanes); the running max |y| of the first n lanes in *mx.
-// Xilinx: t = acc·S + bq·2^22 in f64 (|t| < 2^52: exact), y = sign(t)·floor((|t| + 2^21)·2^-22), an integer below
-// 2^30 whose int32 is the low word of y + 1.5·2^52 (exact), then clamped in int32 lanes.
+// Xilinx (kind 1): sim.c's xilinx_lanes (|t| < 2^52), then clamped in int32 lanes.
 // DynamicFixed: t = acc + bias in int32 (|t| + 2^(shift-1) < 2^31), y = sign(t)·((|t| + 2^(shift-1)) >> shift).
 // kind 3, Xilinx on int32 lanes: y is non-decreasing in acc and clamped, so acc clamped to [al, ah] (outside which y
 // is at the rail it has at al or ah, checked per channel by simd_xilinx_range) gives the same y; there t fits int32
@@ -127,15 +126,7 @@ static inline __attribute__((always_inline)) void simd_emit(int kind, v128_t a, 
   }
   v128_t y;
   if (kind == 1) {
-    const v128_t half = wasm_f64x2_splat(2097152.0), inv = wasm_f64x2_splat(1.0 / 4194304.0);
-    const v128_t sign = wasm_f64x2_splat(-0.0), magic = wasm_f64x2_splat(6755399441055744.0);
-    const v128_t t0 = wasm_f64x2_add(wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(a), s), b);
-    const v128_t t1 = wasm_f64x2_add(wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(wasm_i32x4_shuffle(a, a, 2, 3, 0, 1)), s), b);
-    v128_t y0 = wasm_f64x2_floor(wasm_f64x2_mul(wasm_f64x2_add(wasm_f64x2_abs(t0), half), inv));
-    v128_t y1 = wasm_f64x2_floor(wasm_f64x2_mul(wasm_f64x2_add(wasm_f64x2_abs(t1), half), inv));
-    y0 = wasm_f64x2_add(wasm_v128_or(y0, wasm_v128_and(t0, sign)), magic);
-    y1 = wasm_f64x2_add(wasm_v128_or(y1, wasm_v128_and(t1, sign)), magic);
-    y = wasm_i32x4_shuffle(y0, y1, 0, 2, 4, 6);
+    y = xilinx_lanes(a, 1, s, b);
   } else if (kind == 3) {
     // Xilinx on int32 lanes: acc clamped to [al, ah] (b: al, ah, B), where y is already at its rails
     const v128_t ac = wasm_i32x4_min(wasm_i32x4_shuffle(b, b, 1, 1, 1, 1), wasm_i32x4_max(wasm_i32x4_shuffle(b, b, 0, 0, 0, 0), a));
@@ -289,8 +280,8 @@ EXPORT(simd_part) int32_t simd_part(const SimDwP* P, int m, int c0, int c1, int3
         bv = wasm_i32x4_make(al, ah, (int32_t)(uint32_t)(uint64_t)((int64_t)P->bq[c] * (1LL << 22)), 0);
       } else {
         kind = amax * sc + (bc < 0 ? -bc : bc) < 4503599627370496.0 ? 1 : 0;
-        sv = wasm_f64x2_splat(sc);
-        bv = wasm_f64x2_splat(bc);
+        sv = wasm_f64x2_splat(sc * (1.0 / 4194304.0));
+        bv = wasm_f64x2_splat(P->bq[c]);
       }
     } else {
       const int32_t bc = P->bias[c];

@@ -26,40 +26,39 @@ EXPORT(sim_i32_to_f32) int32_t sim_i32_to_f32(const int32_t* src, float* dst, in
 #else
 #define RQ_MADD(acc, a, b) wasm_f64x2_add(wasm_f64x2_mul((a), (b)), (acc))
 #endif
+// The Xilinx requantization of 4 accumulators holding integers (int32 when accI32, else float32), before the clamp:
+// u = t·2^-22 = acc·sv + bv with sv = S·2^-22 and bv = bq, exact while |t| < 2^52 (the scalings are by powers of two,
+// the product an integer; fused or not on the FMA build, the same u), rounded half away as trunc(u ± 0.5) (exact:
+// |u| < 2^30 with 22 fraction bits), the integer read from the low word of y + 1.5·2^52 (cheaper than trunc_sat).
+static inline __attribute__((always_inline)) v128_t xilinx_lanes(v128_t a, int accI32, v128_t sv, v128_t bv) {
+  const v128_t half = wasm_f64x2_splat(0.5), magic = wasm_f64x2_splat(6755399441055744.0), sign = wasm_f64x2_splat(-0.0);
+  const v128_t a2 = wasm_i32x4_shuffle(a, a, 2, 3, 0, 1);
+  const v128_t u0 = RQ_MADD(bv, accI32 ? wasm_f64x2_convert_low_i32x4(a) : wasm_f64x2_promote_low_f32x4(a), sv);
+  const v128_t u1 = RQ_MADD(bv, accI32 ? wasm_f64x2_convert_low_i32x4(a2) : wasm_f64x2_promote_low_f32x4(a2), sv);
+  const v128_t y0 = wasm_f64x2_add(wasm_f64x2_trunc(wasm_f64x2_add(u0, wasm_v128_or(half, wasm_v128_and(u0, sign)))), magic);
+  const v128_t y1 = wasm_f64x2_add(wasm_f64x2_trunc(wasm_f64x2_add(u1, wasm_v128_or(half, wasm_v128_and(u1, sign)))), magic);
+  return wasm_i32x4_shuffle(y0, y1, 0, 2, 4, 6);
+}
+
 // Xilinx requantization of float32 accumulators holding integers with |acc| <= amax (acc may be outF), as
 // requant_xilinx: t = acc·S[c] + bq[c]·2^22, y = clamp(sign(t)·((|t| + 2^21) >> 22), lo, hi); written as int32 to
-// outQ and as float32 to outF. A channel whose |t| stays below 2^53 runs in f64x2 (exact there, below), else in
-// int64. Returns max |y|.
+// outQ and as float32 to outF. A channel whose |t| stays below 2^52 runs on xilinx_lanes, else in int64. Returns
+// max |y|.
 // accI32: acc holds int32 (the integer Winograd's sums, sim-winograd.c) instead of float32; outQ may be acc
 static inline __attribute__((always_inline)) int32_t requant_xilinx_body(const void* acc0, int accI32, int32_t* outQ,
     float* outF, int C, int plane, const double* S, const double* bq, int lo, int hi, double amax) {
   const float* acc = (const float*)acc0;
   v128_t mx = wasm_i32x4_splat(0);
   int32_t ms = 0;
-  // u = t·2^-22 = acc·(S·2^-22) + bq (exact below 2^53: the scalings are by a power of two, the product an
-  // integer); round half away as trunc(u ± 0.5) (exact: |u| < 2^31 with 22 fraction bits); the clamped integer
-  // read from the low word of y + 1.5·2^52 (cheaper than trunc_sat, the same int32)
-  const v128_t half = wasm_f64x2_splat(0.5), magic = wasm_f64x2_splat(6755399441055744.0);
-  const v128_t lov = wasm_f64x2_splat((double)lo), hiv = wasm_f64x2_splat((double)hi);
-  const v128_t sign = wasm_f64x2_splat(-0.0);
+  const v128_t lov = wasm_i32x4_splat(lo), hiv = wasm_i32x4_splat(hi);
   for (int c = 0; c < C; c++) {
     const long o = (long)c * plane;
     const double s = S[c], b = bq[c] * 4194304.0;
     int i = 0;
-    if (amax * s + (b < 0 ? -b : b) < 9007199254740992.0) {
+    if (amax * s + (b < 0 ? -b : b) < 4503599627370496.0) {
       const v128_t sv = wasm_f64x2_splat(s * (1.0 / 4194304.0)), bv = wasm_f64x2_splat(bq[c]);
       for (; i + 4 <= plane; i += 4) {
-        const v128_t a = wasm_v128_load(acc + o + i);
-        const v128_t a2 = wasm_i32x4_shuffle(a, a, 2, 3, 0, 1);
-        const v128_t lo2 = accI32 ? wasm_f64x2_convert_low_i32x4(a) : wasm_f64x2_promote_low_f32x4(a);
-        const v128_t hi2 = accI32 ? wasm_f64x2_convert_low_i32x4(a2) : wasm_f64x2_promote_low_f32x4(a2);
-        const v128_t u0 = RQ_MADD(bv, lo2, sv);
-        const v128_t u1 = RQ_MADD(bv, hi2, sv);
-        v128_t y0 = wasm_f64x2_trunc(wasm_f64x2_add(u0, wasm_v128_or(half, wasm_v128_and(u0, sign))));
-        v128_t y1 = wasm_f64x2_trunc(wasm_f64x2_add(u1, wasm_v128_or(half, wasm_v128_and(u1, sign))));
-        y0 = wasm_f64x2_add(wasm_f64x2_pmin(hiv, wasm_f64x2_pmax(lov, y0)), magic);
-        y1 = wasm_f64x2_add(wasm_f64x2_pmin(hiv, wasm_f64x2_pmax(lov, y1)), magic);
-        const v128_t q = wasm_i32x4_shuffle(y0, y1, 0, 2, 4, 6);
+        const v128_t q = wasm_i32x4_min(hiv, wasm_i32x4_max(lov, xilinx_lanes(wasm_v128_load(acc + o + i), accI32, sv, bv)));
         mx = wasm_u32x4_max(mx, wasm_i32x4_abs(q));
         wasm_v128_store(outQ + o + i, q);
         wasm_v128_store(outF + o + i, wasm_f32x4_convert_i32x4(q));
