@@ -94,7 +94,7 @@ export function accumulateFixedErrors(ref: Float32Array, terms: FixedErrorTerm[]
     addFixedSums(t.acc, t.q.length, sums);
   });
   if (!withRelu) return undefined;
-  return w ? w[distinct.length] : reluErrorSumsJs(ref, terms[0].q, terms[0].scale, terms[0].bw);
+  return w ? w[distinct.length] : fixedErrorSumsJs(ref, terms[0].q, terms[0].scale, terms[0].bw, true);
 }
 
 /** Adds the sums of n fixed values (fixedErrorSumsOf's, or the JS loops') to acc. */
@@ -115,8 +115,12 @@ function accumulateMismatched(acc: ErrorAcc, ref: Float32Array, q: Int32Array, s
   accumulateError(acc, ref, fix, q, bw);
 }
 
-/** The JS loop of the sums (maxAbsErr from 0: Math.max with the accumulator's is the same); undefined on a length mismatch. */
-function fixedErrorSumsJs(ref: Float32Array, q: Int32Array, scale: number, bw: number): ErrorSums | undefined {
+/**
+ * The JS loop of the sums (maxAbsErr from 0: Math.max with the accumulator's is the same); undefined on a length
+ * mismatch. `relu`: of max(ref, 0) (ref > 0 ? ref : +0, the float ReLU's values) against max(q, 0), without either
+ * array.
+ */
+function fixedErrorSumsJs(ref: Float32Array, q: Int32Array, scale: number, bw: number, relu = false): ErrorSums | undefined {
   if (ref.length !== q.length) return undefined;
   const n = q.length;
   const m = 2 ** (bw - 1) - 1;
@@ -126,8 +130,10 @@ function fixedErrorSumsJs(ref: Float32Array, q: Int32Array, scale: number, bw: n
     const i1 = Math.min(n, i0 + ERROR_SUM_BLOCK);
     let br2 = 0, bf2 = 0, bd = 0, be2 = 0;
     for (let i = i0; i < i1; i++) {
-      const a = ref[i];
-      const qi = q[i];
+      const x = ref[i];
+      const a = relu ? (x > 0 ? x : 0) : x;
+      const v = q[i];
+      const qi = relu ? v & ~(v >> 31) : v;
       const b = f32(qi * scale);
       const e = a - b;
       br2 += a * a;
@@ -136,40 +142,6 @@ function fixedErrorSumsJs(ref: Float32Array, q: Int32Array, scale: number, bw: n
       be2 += e * e;
       mx = Math.max(mx, Math.abs(e));
       sat += Math.abs(qi) >= m ? 1 : 0;
-    }
-    r2 += br2;
-    f2 += bf2;
-    d += bd;
-    e2 += be2;
-  }
-  return { sumRef2: r2, sumFix2: f2, sumDot: d, sumErr2: e2, maxAbsErr: mx, saturated: sat };
-}
-
-/**
- * fixedErrorSumsJs of max(ref, 0) (ref > 0 ? ref : +0, the float ReLU's values) against max(q, 0), without
- * either array.
- */
-function reluErrorSumsJs(ref: Float32Array, q: Int32Array, scale: number, bw: number): ErrorSums {
-  const n = q.length;
-  const m = 2 ** (bw - 1) - 1;
-  const f32 = Math.fround;
-  let r2 = 0, f2 = 0, d = 0, e2 = 0, mx = 0, sat = 0;
-  for (let i0 = 0; i0 < n; i0 += ERROR_SUM_BLOCK) {
-    const i1 = Math.min(n, i0 + ERROR_SUM_BLOCK);
-    let br2 = 0, bf2 = 0, bd = 0, be2 = 0;
-    for (let i = i0; i < i1; i++) {
-      const x = ref[i];
-      const a = x > 0 ? x : 0;
-      const v = q[i];
-      const qi = v & ~(v >> 31);
-      const b = f32(qi * scale);
-      const e = a - b;
-      br2 += a * a;
-      bf2 += b * b;
-      bd += a * b;
-      be2 += e * e;
-      mx = Math.max(mx, Math.abs(e));
-      sat += qi >= m ? 1 : 0;
     }
     r2 += br2;
     f2 += bf2;
