@@ -11,7 +11,7 @@ import { conv2d } from './conv';
 import { poolInWasm } from './layer-ops';
 import type { Conv2dParams } from './types';
 import { simGemmAt, simGemmFits, simGemmShape, simWinogradAt, simWinogradFits, simWinogradShape, weightAbsMax } from './sim-winograd';
-import { quantizeTwin, requantTwin } from './sim-twin-threads';
+import { putRequantWords, quantizeTwin, requantTwin, type Requant } from './sim-twin-threads';
 import { simDwAt, simDwFits, simDwShape } from './sim-dw';
 import type { WasmRuntime } from './wasm-runtime';
 import { intAbsMax } from './int-conv';
@@ -116,16 +116,15 @@ export function invalidateResident(q: Int32Array): void {
  * convolution; false when q has no twin (the caller runs the JS loop and drops it).
  */
 export function reluResidentInPlace(q: Int32Array): boolean {
-  const r = residentRt();
-  const res = residents.get(q);
-  if (!r || !res?.f || r.addrOf(q as unknown as Float32Array) < 0 || res.f.length !== q.length) return false;
-  res.absMax = (r.ex as unknown as SimExports).sim_relu_twin(q.byteOffset, res.f.byteOffset, q.length);
+  const f = reluTwinOf(q);
+  if (!f) return false;
+  residents.get(q)!.absMax = (rt()!.ex as unknown as SimExports).sim_relu_twin(q.byteOffset, f.byteOffset, q.length);
   return true;
 }
 
 /**
- * The twin an in-place ReLU on q may write with q (the error sums' pass, sim-metrics.ts ReluInPlace), as
- * reluResidentInPlace would: undefined when that would take the JS loop.
+ * The twin an in-place ReLU on q may write with q (reluResidentInPlace, or the error sums' pass: sim-metrics.ts
+ * ReluInPlace): undefined when q has none in place in the kernels' memory (the JS loop then).
  */
 export function reluTwinOf(q: Int32Array): Float32Array | undefined {
   const r = residentRt();
@@ -182,10 +181,7 @@ function doneWith(t: { res: Resident; temp: boolean }): void {
   if (t.temp) give(t.res.f);
 }
 
-/** How a convolution's accumulators become integers (the two modes' requantization, per output channel). */
-export type Requant =
-  | { mode: 'Xilinx'; S: ArrayLike<number>; bq: ArrayLike<number> | null }
-  | { mode: 'DynamicFixed'; bias: Int32Array | null; shift: number };
+export type { Requant };
 
 /**
  * conv + requantization of one image, the result resident (see the file comment). `maxRowAbsSum`: the largest
@@ -278,16 +274,7 @@ function requantResident(r: WasmRuntime, accI32: boolean, pair: { f: Float32Arra
   const { f, qb } = pair;
   const acc = accI32 ? qb.byteOffset : f.byteOffset;
   r.reset();
-  let pA: number;
-  let pB = 0;
-  if (rq.mode === 'Xilinx') {
-    pA = r.putF64(Float64Array.from(rq.S));
-    pB = r.putF64(rq.bq ? Float64Array.from(rq.bq) : new Float64Array(C));
-  } else {
-    pA = r.alloc(C);
-    if (rq.bias) r.I32().set(rq.bias.subarray(0, C), pA >>> 2);
-    else r.I32().fill(0, pA >>> 2, (pA >>> 2) + C);
-  }
+  const { pA, pB } = putRequantWords(r, rq, C);
   const shift = rq.mode === 'Xilinx' ? 0 : rq.shift;
   const m = requantTwin(r, { dynfixed: rq.mode !== 'Xilinx', acc, accI32, outQ: qb.byteOffset, outF: f.byteOffset, C, plane, pA, pB, shift, lo, hi, amax: bound });
   const q = new Int32Array(qb.buffer, qb.byteOffset, C * plane);
@@ -346,11 +333,7 @@ export function convRequantResidentPair(x0: Int32Array, x1: Int32Array, p: Conv2
 function depthwiseResident(r: WasmRuntime, xs: Int32Array[], p: Conv2dParams, maxRowAbsSum: number, rq: Requant, lo: number, hi: number, w: Int32Array): Int32Array[] | null {
   const n = p.outC * p.outH * p.outW;
   const wm = weightAbsMax(w);
-  // max |x|: a resident blob's own while its twin is valid (nothing changed it in place), else computed
-  const ams = xs.map((x) => {
-    const res = residents.get(x);
-    return res?.f ? res.absMax : intAbsMax(x);
-  });
+  const ams = xs.map(absMaxOf);
   if (!ams.every((m) => simDwFits(m, wm, maxRowAbsSum))) return null;
   const temps: Float32Array[] = [];
   const outs: Array<{ f: Float32Array; qb: Float32Array }> = [];
@@ -380,6 +363,12 @@ function depthwiseResident(r: WasmRuntime, xs: Int32Array[], p: Conv2dParams, ma
   temps.forEach((b) => give(b));
   residentStats.convs += xs.length;
   return outs.map((o, k) => adopt(o, n, ms[k]));
+}
+
+/** max |x|: a resident blob's own while its twin is valid (nothing changed it in place since), else computed. */
+function absMaxOf(x: Int32Array): number {
+  const res = residents.get(x);
+  return res?.f ? res.absMax : intAbsMax(x);
 }
 
 /** A new resident pair of n values (int32 block and float twin), or null without room. */
@@ -508,7 +497,7 @@ export function eltwiseAddResident(inputs: Int32Array[], lo: number, hi: number)
     }
     if (xi.tmp) temps.push(xi.tmp);
     addrs.push(xi.addr);
-    bound += res?.qBlock ? res.absMax : intAbsMax(a);
+    bound += absMaxOf(a);
   }
   const pair = bound < 2 ** 31 ? takePair(r, n) : null;
   if (!pair) {

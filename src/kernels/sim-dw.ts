@@ -8,6 +8,7 @@
 import { DW_PAR_MIN_MACS, getThreads } from './config';
 import type { Conv2dParams } from './types';
 import { JOB_SIM_DW, type WasmRuntime } from './wasm-runtime';
+import { putRequantWords, type Requant } from './sim-twin-threads';
 
 interface SimDwExports {
   simd_ws_words(p: number): number;
@@ -43,11 +44,6 @@ export function simDwFits(xAbsMax: number, wAbsMax: number, maxRowAbsSum: number
 /** One image: its input's int32, the output's int32 and float32 twin (byte addresses outside the arena), max |acc|. */
 export interface SimDwImage { x: number; q: number; f: number; amax: number }
 
-/** The requantization, as sim-conv.ts's Requant (Xilinx multipliers S < 2^31, DynamicFixed shift in [-30, 61]). */
-export type SimDwRequant =
-  | { mode: 'Xilinx'; S: ArrayLike<number>; bq: ArrayLike<number> | null }
-  | { mode: 'DynamicFixed'; bias: Int32Array | null; shift: number };
-
 /** Words of SimDwP (sim-dw.c) */
 const P_WORDS = 36;
 
@@ -56,7 +52,7 @@ const P_WORDS = 36;
  * image's q and f, returns each image's max |y|, or null (nothing done) without room. Resets the arena. The caller
  * has checked simDwShape, simDwFits and the requantization's range.
  */
-export function simDwAt(r: WasmRuntime, imgs: SimDwImage[], w: Int32Array, p: Conv2dParams, rq: SimDwRequant, lo: number, hi: number): number[] | null {
+export function simDwAt(r: WasmRuntime, imgs: SimDwImage[], w: Int32Array, p: Conv2dParams, rq: Requant, lo: number, hi: number): number[] | null {
   const ex = r.ex as unknown as SimDwExports;
   const C = p.outC;
   const wLen = C * p.kH * p.kW;
@@ -70,15 +66,8 @@ export function simDwAt(r: WasmRuntime, imgs: SimDwImage[], w: Int32Array, p: Co
   const wsW = ex.simd_ws_words(pP);
   // params, S and bq (doubles) or biases, weights, the workspaces, the threads' max words, alignment slack
   if (!r.canHold(4 * (P_WORDS + 4 * C + wLen + T * (wsW + 16) + 2 * T + 128) + 4096)) return null;
-  let pS = 0, pB = 0, pBias = 0;
-  if (rq.mode === 'Xilinx') {
-    pS = r.putF64(Float64Array.from(rq.S as ArrayLike<number>).subarray(0, C));
-    pB = r.putF64(rq.bq ? Float64Array.from(rq.bq as ArrayLike<number>).subarray(0, C) : new Float64Array(C));
-  } else {
-    pBias = r.alloc(C);
-    if (rq.bias) r.I32().set(rq.bias.subarray(0, C), pBias >>> 2);
-    else r.I32().fill(0, pBias >>> 2, (pBias >>> 2) + C);
-  }
+  const words = putRequantWords(r, rq, C);
+  const [pS, pB, pBias] = rq.mode === 'Xilinx' ? [words.pA, words.pB, 0] : [0, 0, words.pA];
   const pW = r.alloc(wLen);
   r.I32().set(w.subarray(0, wLen), pW >>> 2);
   // SimDwP words 16-31 (the second image's words repeat the first's when there is one image)

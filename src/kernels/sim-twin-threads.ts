@@ -42,6 +42,26 @@ export function quantizeTwin(r: WasmRuntime, kind: number, x: number, q: number,
   return largest(r, maxAddr, T);
 }
 
+/** How a convolution's accumulators become integers (the two modes' requantization, per output channel). */
+export type Requant =
+  | { mode: 'Xilinx'; S: ArrayLike<number>; bq: ArrayLike<number> | null }
+  | { mode: 'DynamicFixed'; bias: Int32Array | null; shift: number };
+
+/**
+ * A requantization's per-channel words for C channels in the arena (after r.reset()): Xilinx S at pA and bq at pB
+ * (doubles; no bq: zeros), DynamicFixed the biases at pA (int32; none: zeros), pB 0.
+ */
+export function putRequantWords(r: WasmRuntime, rq: Requant, C: number): { pA: number; pB: number } {
+  if (rq.mode === 'Xilinx') {
+    const pA = r.putF64(Float64Array.from(rq.S).subarray(0, C));
+    return { pA, pB: r.putF64(rq.bq ? Float64Array.from(rq.bq).subarray(0, C) : new Float64Array(C)) };
+  }
+  const pA = r.alloc(C);
+  if (rq.bias) r.I32().set(rq.bias.subarray(0, C), pA >>> 2);
+  else r.I32().fill(0, pA >>> 2, (pA >>> 2) + C);
+  return { pA, pB: 0 };
+}
+
 /** What a requantization takes (the multipliers, biases or shift are already in wasm memory at pA / pB). */
 export interface RequantCall {
   dynfixed: boolean;
