@@ -278,32 +278,33 @@ function soleHolder(vals: Map<string, Val>, bottom: string, top: string): boolea
 }
 
 /**
- * Step i is a conv or an Eltwise whose only top goes next (after a conv's folded BN/Scale) into an in-place ReLU
- * run on the integers (nothing reads it between).
+ * The step of the in-place ReLU that reads step i's only top next (after a conv's folded BN/Scale, which the conv
+ * computes; nothing reads the top between), or -1.
  */
-function reluFollows(p: SimProgram, i: number): boolean {
+function inPlaceReluAfter(p: SimProgram, i: number): number {
   const st = p.steps[i];
   let j = i + 1;
-  while (p.steps[j]?.kind === 'absorbed') j++; // its folded BN/Scale: computed by the conv
+  while (p.steps[j]?.kind === 'absorbed') j++;
   const nx = p.steps[j];
-  if ((st.kind !== 'conv' && st.kind !== 'eltwise') || !nx || nx.kind !== 'relu' || st.node.tops.length !== 1) return false;
+  if (!nx || nx.kind !== 'relu' || st.node.tops.length !== 1) return -1;
   const top = st.node.tops[0];
-  return nx.node.bottoms.length === 1 && nx.node.bottoms[0] === top && nx.node.tops[0] === top;
+  return nx.node.bottoms.length === 1 && nx.node.bottoms[0] === top && nx.node.tops[0] === top ? j : -1;
+}
+
+/** Step i is a conv or an Eltwise whose only top goes next into an in-place ReLU run on the integers. */
+function reluFollows(p: SimProgram, i: number): boolean {
+  const kind = p.steps[i].kind;
+  return (kind === 'conv' || kind === 'eltwise') && inPlaceReluAfter(p, i) >= 0;
 }
 
 /**
- * The step of the in-place ReLU with negative_slope 0 that reads step i's only top next (after a conv's folded
- * BN/Scale), or -1: that ReLU's row may be taken in the pass over the producer's row (observer.ts reluFollows).
+ * The step of the in-place ReLU with negative_slope 0 that reads step i's only top next, or -1: that ReLU's row
+ * may be taken in the pass over the producer's row (observer.ts reluFollows).
  */
 function reluRowAfter(p: SimProgram, i: number): number {
-  const st = p.steps[i];
-  const j = st.kind === 'conv' && st.absorbed.length ? st.absorbed[st.absorbed.length - 1] + 1 : i + 1;
-  const r = p.steps[j]?.node;
-  if (p.steps[j]?.kind !== 'relu' || st.node.tops.length !== 1 || !r) return -1;
-  for (let k = i + 1; k < j; k++) if (p.steps[k].kind !== 'absorbed') return -1;
-  const top = st.node.tops[0];
-  if (r.bottoms.length !== 1 || r.bottoms[0] !== top || r.tops.length !== 1 || r.tops[0] !== top) return -1;
-  return num(sub(r, 'relu_param'), 'negative_slope', 0) === 0 ? j : -1;
+  const j = inPlaceReluAfter(p, i);
+  const r = j >= 0 ? p.steps[j].node : undefined;
+  return r && r.tops.length === 1 && num(sub(r, 'relu_param'), 'negative_slope', 0) === 0 ? j : -1;
 }
 
 /**
