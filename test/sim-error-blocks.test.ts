@@ -15,6 +15,7 @@ import { quantizeForChain } from '../src/sim/fixed-chain';
 import { rt } from '../src/kernels/config';
 import { quantizeTwin } from '../src/kernels/sim-twin-threads';
 import { rng } from './helpers/rng';
+import { errorSumData } from './helpers/error-sum-data';
 
 const defaults = { ...simThreadMinValues };
 afterEach(() => {
@@ -56,14 +57,7 @@ function definition(ref: Float32Array, fix: Float32Array, q: Int32Array, bw: num
 
 function data(n: number, seed: number, special: boolean): { ref: Float32Array; q: Int32Array; q2: Int32Array } {
   const r = rng(seed);
-  const ref = new Float32Array(n);
-  const q = new Int32Array(n);
-  const q2 = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    ref[i] = (r() - 0.5) * 3 * (r() < 0.01 ? 1e6 : 1);
-    q[i] = Math.max(-127, Math.min(127, Math.round(ref[i] * 40 + (r() - 0.5) * 4)));
-    q2[i] = Math.max(-127, Math.min(127, Math.round(ref[i] * 40 + (r() - 0.5) * 9)));
-  }
+  const { ref, q, q2 } = errorSumData(n, r);
   if (special && n > 0) {
     const at = (k: number): number => Math.floor(r() * n) + 0 * k;
     ref[at(0)] = NaN;

@@ -19,6 +19,7 @@ import { setReferenceOnExecutor } from '../src/sim/reference';
 import { annotateDynamicFixed } from './bench/netutil';
 import type { Tensor } from '../src/tensor';
 import { rng } from './helpers/rng';
+import { errorSumData } from './helpers/error-sum-data';
 
 const defaults = { ...simThreadMinValues };
 beforeAll(async () => {
@@ -63,14 +64,7 @@ function bothWays(ref: Float32Array, terms: Term[]): { own: string[]; fused: str
 
 function data(n: number, seed: number): { ref: Float32Array; q: Int32Array; q2: Int32Array } {
   const r = rng(seed);
-  const ref = new Float32Array(n);
-  const q = new Int32Array(n);
-  const q2 = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    ref[i] = (r() - 0.5) * 3 * (r() < 0.01 ? 1e6 : 1);
-    q[i] = Math.max(-127, Math.min(127, Math.round(ref[i] * 40 + (r() - 0.5) * 4)));
-    q2[i] = Math.max(-127, Math.min(127, Math.round(ref[i] * 40 + (r() - 0.5) * 9)));
-  }
+  const { ref, q, q2 } = errorSumData(n, r);
   if (n > 20) {
     [ref[1], ref[2], ref[3], ref[4], ref[n - 1]] = [NaN, -0, Infinity, -Infinity, NaN];
     q[5] = -(2 ** 31);
